@@ -1,0 +1,125 @@
+//! Configuration: every knob has a flag, an environment variable and a
+//! `DEFAULT_*` const. Parsing is clap's; nothing here does I/O.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the server listens unless told otherwise (the tutorial's port).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:3300";
+/// Data root, relative to the working directory.
+pub const DEFAULT_STORAGE: &str = "./storage";
+/// HLS target segment duration (RFC 8216 §4.3.3.1 `EXT-X-TARGETDURATION`).
+pub const DEFAULT_SEGMENT_SECONDS: u32 = 6;
+/// Keyframe interval inside a segment: players seek and switch on keyframes.
+pub const DEFAULT_KEYFRAME_SECONDS: f64 = 2.0;
+/// 4 GiB: a long phone video fits, a runaway client does not.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 << 30;
+/// One job at a time: libx264 already uses every core of a 2-core box.
+pub const DEFAULT_JOBS: usize = 1;
+/// libx264 `preset`: the prototype measured 3.6× real time for 720p30 on 2 cores.
+pub const DEFAULT_X264_PRESET: &str = "veryfast";
+/// libx264 `crf`: visually good for web delivery.
+pub const DEFAULT_CRF: u32 = 23;
+/// Cap for the CRF encode (`maxrate`, kbit/s); `bufsize` is twice this.
+pub const DEFAULT_MAX_VIDEO_KBPS: u32 = 8000;
+/// AAC-LC stereo bitrate, bit/s.
+pub const DEFAULT_AUDIO_BPS: usize = 128_000;
+/// Uploads, queued and running jobs alive at once; more are refused with 503.
+pub const DEFAULT_MAX_PENDING: usize = 16;
+/// Open connections at once (each holds a permit of a semaphore).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// hyper's `header_read_timeout` (slowloris protection), seconds.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// An upload that sends nothing for this long is aborted, seconds.
+pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Largest frame we agree to decode: 8K UHD (7680×4320).
+pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
+/// Longest source we agree to transcode, seconds (12 h).
+pub const DEFAULT_MAX_DURATION_SECS: u64 = 12 * 3600;
+/// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
+pub const DEFAULT_CORS_ORIGIN: &str = "*";
+
+/// The server's settings. Built from flags and `HLSD_*` variables by
+/// `Config::parse()` in `main`, or by hand in tests and benches.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "hlsd",
+    version,
+    about = "Self-hosted HLS video server: upload a video, play it as HLS."
+)]
+pub struct Config {
+    /// Address to listen on (use 127.0.0.1:0 for an ephemeral port).
+    #[arg(long, env = "HLSD_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Data root: one folder per video.
+    #[arg(long, env = "HLSD_STORAGE", default_value = DEFAULT_STORAGE)]
+    pub storage: PathBuf,
+    /// Target HLS segment duration, seconds.
+    #[arg(long, env = "HLSD_SEGMENT_SECONDS", default_value_t = DEFAULT_SEGMENT_SECONDS,
+          value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub segment_seconds: u32,
+    /// Largest accepted upload, bytes; larger bodies get 413.
+    #[arg(long, env = "HLSD_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+    /// Transcode jobs running at once; the rest wait as `queued`.
+    #[arg(long, env = "HLSD_JOBS", default_value_t = DEFAULT_JOBS,
+          value_parser = parse_positive)]
+    pub jobs: usize,
+    /// libx264 preset (ultrafast … veryslow).
+    #[arg(long, env = "HLSD_X264_PRESET", default_value = DEFAULT_X264_PRESET)]
+    pub x264_preset: String,
+    /// libx264 constant rate factor (lower is better quality).
+    #[arg(long, env = "HLSD_CRF", default_value_t = DEFAULT_CRF,
+          value_parser = clap::value_parser!(u32).range(0..=51))]
+    pub crf: u32,
+    /// Bitrate cap for the video encode, kbit/s (VBV maxrate).
+    #[arg(long, env = "HLSD_MAX_VIDEO_KBPS", default_value_t = DEFAULT_MAX_VIDEO_KBPS)]
+    pub max_video_kbps: u32,
+    /// Uploads plus queued and running jobs alive at once; more get 503.
+    #[arg(long, env = "HLSD_MAX_PENDING", default_value_t = DEFAULT_MAX_PENDING,
+          value_parser = parse_positive)]
+    pub max_pending: usize,
+    /// Open connections at once.
+    #[arg(long, env = "HLSD_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = parse_positive)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, env = "HLSD_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
+    pub header_timeout_secs: u64,
+    /// Seconds an upload may stay silent before it is aborted.
+    #[arg(long, env = "HLSD_BODY_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_IDLE_TIMEOUT_SECS)]
+    pub body_idle_timeout_secs: u64,
+    /// Largest frame (width × height) we agree to decode; larger gets 422.
+    #[arg(long, env = "HLSD_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Longest source we agree to transcode, seconds; longer gets 422.
+    #[arg(long, env = "HLSD_MAX_DURATION_SECS", default_value_t = DEFAULT_MAX_DURATION_SECS)]
+    pub max_duration_secs: u64,
+    /// Value of Access-Control-Allow-Origin on playback responses.
+    #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
+    pub cors_origin: String,
+    /// Base of the URLs in API answers (e.g. https://video.example.com);
+    /// by default they are built from the request's Host header.
+    #[arg(long, env = "HLSD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format: `text` (human) or `json`.
+    #[arg(long, env = "HLSD_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number above 0")),
+    }
+}
+
+impl Config {
+    /// The defaults, as `hlsd` with no flags and no environment would run.
+    pub fn with_storage(storage: PathBuf) -> Self {
+        use clap::Parser;
+        let mut c = Config::parse_from(["hlsd"]);
+        c.storage = storage;
+        c
+    }
+}

@@ -1,0 +1,197 @@
+//! The one error type. Each variant has a stable machine-readable `code`
+//! and one HTTP status; `http::error_response` is the only place an error
+//! becomes a response. `Display` describes this level only (hyper's rule);
+//! causes are logged by the caller for 5xx and never sent to the client.
+
+use std::fmt;
+
+/// Everything that can go wrong in a request or a job.
+#[derive(Debug)]
+pub enum Error {
+    /// The request body is not `multipart/form-data` with a boundary.
+    NotMultipart,
+    /// The multipart body holds no file field.
+    NoFile,
+    /// The multipart body is malformed (bad boundary, truncated part…).
+    BadMultipart(String),
+    /// The upload exceeds `--max-upload-bytes`.
+    TooLarge { limit: u64 },
+    /// The upload was cut off (client gone, stalled or rejected).
+    Aborted,
+    /// The job was cancelled (shutdown or deletion).
+    Cancelled,
+    /// Not a container we demux (text, an image, random bytes, a playlist…).
+    UnsupportedMedia(String),
+    /// A container we demux but cannot use: no video stream, an unknown
+    /// codec, over the decode caps.
+    Unprocessable(String),
+    /// The server is at its upload/job limit.
+    Busy,
+    /// No such video, or no such file of a video.
+    NotFound,
+    /// Method not allowed on this route.
+    MethodNotAllowed,
+    /// The `Range` header cannot be satisfied for a resource of `len` bytes.
+    RangeNotSatisfiable { len: u64 },
+    /// The client went quiet in the middle of its body.
+    BodyTimeout,
+    /// A local I/O failure (disk full, permissions…).
+    Io(std::io::Error),
+    /// A libav failure that is ours, not the upload's.
+    Media(String),
+    /// Anything else that is our fault.
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            Error::NotMultipart | Error::NoFile | Error::BadMultipart(_) | Error::Aborted => {
+                S::BAD_REQUEST
+            }
+            Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
+            Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
+            Error::Busy | Error::Cancelled => S::SERVICE_UNAVAILABLE,
+            Error::NotFound => S::NOT_FOUND,
+            Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
+            Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
+            Error::BodyTimeout => S::REQUEST_TIMEOUT,
+            Error::Io(_) | Error::Media(_) | Error::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable code for scripts (`{"error":{"code":…}}`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotMultipart => "not_multipart",
+            Error::NoFile => "no_file",
+            Error::BadMultipart(_) => "bad_multipart",
+            Error::TooLarge { .. } => "too_large",
+            Error::Aborted => "upload_aborted",
+            Error::Cancelled => "cancelled",
+            Error::UnsupportedMedia(_) => "unsupported_media",
+            Error::Unprocessable(_) => "unprocessable_media",
+            Error::Busy => "busy",
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Error::BodyTimeout => "body_timeout",
+            Error::Io(_) => "io_error",
+            Error::Media(_) => "media_error",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// True for faults of the server, whose details stay in the log.
+    pub fn is_server_fault(&self) -> bool {
+        self.status().is_server_error() && !matches!(self, Error::Busy | Error::Cancelled)
+    }
+
+    /// The message a client sees: actionable for 4xx, generic for 5xx.
+    pub fn public_message(&self) -> String {
+        if self.is_server_fault() {
+            "the server failed to handle this request; see its log".to_owned()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotMultipart => write!(
+                f,
+                "expected a multipart/form-data body with the video in a file field named `video` \
+                 (curl -F video=@clip.mp4 …)"
+            ),
+            Error::NoFile => write!(
+                f,
+                "the form has no file field: send the video as a file in field `video`"
+            ),
+            Error::BadMultipart(m) => write!(f, "malformed multipart body: {m}"),
+            Error::TooLarge { limit } => {
+                write!(
+                    f,
+                    "the upload is larger than the server's limit of {limit} bytes"
+                )
+            }
+            Error::Aborted => write!(f, "the upload was interrupted before it was complete"),
+            Error::Cancelled => write!(f, "the job was cancelled"),
+            Error::UnsupportedMedia(m) => write!(f, "not a video file we can read: {m}"),
+            Error::Unprocessable(m) => write!(f, "cannot process this video: {m}"),
+            Error::Busy => write!(f, "the server is busy with other uploads; retry later"),
+            Error::NotFound => write!(f, "no such video or file"),
+            Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
+            Error::RangeNotSatisfiable { len } => {
+                write!(
+                    f,
+                    "the requested range is outside the resource's {len} bytes"
+                )
+            }
+            Error::BodyTimeout => write!(f, "the upload stalled: no data arrived for too long"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Media(m) => write!(f, "media error: {m}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_status_and_a_distinct_code() {
+        let all = [
+            Error::NotMultipart,
+            Error::NoFile,
+            Error::BadMultipart("x".into()),
+            Error::TooLarge { limit: 1 },
+            Error::Aborted,
+            Error::Cancelled,
+            Error::UnsupportedMedia("x".into()),
+            Error::Unprocessable("x".into()),
+            Error::Busy,
+            Error::NotFound,
+            Error::MethodNotAllowed,
+            Error::RangeNotSatisfiable { len: 1 },
+            Error::BodyTimeout,
+            Error::Io(std::io::Error::other("x")),
+            Error::Media("x".into()),
+            Error::Internal("x".into()),
+        ];
+        let expected = [
+            400, 400, 400, 413, 400, 503, 415, 422, 503, 404, 405, 416, 408, 500, 500, 500,
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for (e, s) in all.iter().zip(expected) {
+            assert_eq!(e.status().as_u16(), s, "{e:?}");
+            assert!(codes.insert(e.code()), "duplicate code {}", e.code());
+        }
+        assert!(!Error::Internal("secret path".into())
+            .public_message()
+            .contains("secret"));
+    }
+}

@@ -1,0 +1,237 @@
+//! `GET`/`HEAD /play/{id}/{file}`: playlists and segments, streamed from
+//! `storage/<id>/`, with Range (RFC 9110 §14), CORS and cache headers.
+
+use super::paths::{self, FileKind};
+use super::{empty, full, AppState, Body};
+use crate::Error;
+use futures_util::TryStreamExt;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use std::io::SeekFrom;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Segments never change once renamed into place.
+const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A finished playlist changes only if the video is re-processed.
+const CACHE_READY_PLAYLIST: &str = "public, max-age=300";
+/// A growing playlist must be re-fetched (RFC 8216 §6.2.1).
+const CACHE_GROWING: &str = "no-cache";
+/// Read size when streaming a file.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+/// An inclusive byte range of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Parses a `Range` header for a resource of `len` bytes (RFC 9110 §14.1.2).
+/// `Ok(None)`: serve the whole resource (no header, a syntax we ignore, or
+/// several ranges, which a server may answer in full). `Err`: 416.
+pub(crate) fn parse_range(value: Option<&str>, len: u64) -> Result<Option<ByteRange>, Error> {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    let unsatisfiable = Err(Error::RangeNotSatisfiable { len });
+    if a.is_empty() {
+        // Suffix range: the last N bytes.
+        if !digits(b) {
+            return Ok(None);
+        }
+        let n: u64 = b.parse().unwrap_or(u64::MAX);
+        if n == 0 || len == 0 {
+            return unsatisfiable;
+        }
+        return Ok(Some(ByteRange {
+            start: len.saturating_sub(n),
+            end: len - 1,
+        }));
+    }
+    if !digits(a) || !(b.is_empty() || digits(b)) {
+        return Ok(None);
+    }
+    let start: u64 = a.parse().unwrap_or(u64::MAX);
+    let end: u64 = if b.is_empty() {
+        u64::MAX
+    } else {
+        b.parse().unwrap_or(u64::MAX)
+    };
+    if end < start {
+        return Ok(None);
+    }
+    if start >= len {
+        return unsatisfiable;
+    }
+    Ok(Some(ByteRange {
+        start,
+        end: end.min(len - 1),
+    }))
+}
+
+fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+fn cors(state: &AppState, headers: &mut HeaderMap) {
+    set(
+        headers,
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        &state.config.cors_origin,
+    );
+    set(
+        headers,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        "Content-Length, Content-Range, Accept-Ranges",
+    );
+}
+
+/// Answers a CORS preflight for the playback routes.
+pub(crate) fn preflight(state: &AppState) -> Response<Body> {
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let h = res.headers_mut();
+    cors(state, h);
+    set(
+        h,
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        "GET, HEAD, OPTIONS",
+    );
+    set(h, header::ACCESS_CONTROL_ALLOW_HEADERS, "Range");
+    set(h, header::ACCESS_CONTROL_MAX_AGE, "86400");
+    res
+}
+
+/// An EVENT playlist with no segment yet: players given the URL right after
+/// the upload keep polling it instead of failing on a 404.
+fn placeholder_playlist(segment_seconds: u32) -> String {
+    format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{segment_seconds}\n\
+         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+    )
+}
+
+pub(crate) async fn get(
+    state: &AppState,
+    req: &Request<Incoming>,
+    id: &str,
+    file: &str,
+) -> Result<Response<Body>, Error> {
+    if !paths::is_video_id(id) {
+        return Err(Error::NotFound);
+    }
+    let kind = paths::playable_file(file).ok_or(Error::NotFound)?;
+    let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+    let path = state.catalog.dir(id).join(file);
+    // O_NOFOLLOW: a symlink planted in a video folder is never followed.
+    let opened = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .await;
+    let head = req.method() == Method::HEAD;
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(_) if kind == FileKind::Playlist && rec.status.is_active() && file == "video.m3u8" => {
+            let text = placeholder_playlist(state.config.segment_seconds);
+            let len = text.len();
+            let mut res = Response::new(if head { empty() } else { full(text) });
+            let h = res.headers_mut();
+            set(h, header::CONTENT_TYPE, kind.content_type());
+            set(h, header::CONTENT_LENGTH, &len.to_string());
+            set(h, header::CACHE_CONTROL, CACHE_GROWING);
+            cors(state, h);
+            return Ok(res);
+        }
+        Err(_) => return Err(Error::NotFound),
+    };
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        return Err(Error::NotFound);
+    }
+    let len = meta.len();
+    let range_header = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    // With If-Range we cannot tell the representation is unchanged (no
+    // validators), so the whole resource is sent (RFC 9110 §13.1.5).
+    let range = if req.headers().contains_key(header::IF_RANGE) {
+        None
+    } else {
+        parse_range(range_header, len)?
+    };
+    let (status, start, count) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    let body = if head || count == 0 {
+        empty()
+    } else {
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
+        }
+        let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), STREAM_CHUNK)
+            .map_ok(Frame::data);
+        StreamBody::new(stream).boxed_unsync()
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, kind.content_type());
+    set(h, header::CONTENT_LENGTH, &count.to_string());
+    set(h, header::ACCEPT_RANGES, "bytes");
+    if range.is_some() {
+        set(
+            h,
+            header::CONTENT_RANGE,
+            &format!("bytes {}-{}/{}", start, start + count - 1, len),
+        );
+    }
+    let cache = match kind {
+        FileKind::Playlist if rec.status.is_active() => CACHE_GROWING,
+        FileKind::Playlist => CACHE_READY_PLAYLIST,
+        _ => CACHE_IMMUTABLE,
+    };
+    set(h, header::CACHE_CONTROL, cache);
+    cors(state, h);
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str, len: u64) -> Result<Option<(u64, u64)>, u16> {
+        parse_range(Some(s), len)
+            .map(|o| o.map(|r| (r.start, r.end)))
+            .map_err(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(r("bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(r("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(r("bytes=90-200", 100), Ok(Some((90, 99))));
+        assert_eq!(r("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(r("bytes=-200", 100), Ok(Some((0, 99))));
+        assert_eq!(r("bytes=100-", 100), Err(416));
+        assert_eq!(r("bytes=-0", 100), Err(416));
+        assert_eq!(r("bytes=5-1", 100), Ok(None));
+        assert_eq!(r("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(r("items=0-1", 100), Ok(None));
+        assert_eq!(r("bytes=a-b", 100), Ok(None));
+        assert_eq!(parse_range(None, 100).unwrap(), None);
+    }
+}

@@ -1,0 +1,78 @@
+//! `POST /upload`: the tutorial's endpoint. Multipart, file in field `video`
+//! (or the first file field); answers 201 with the playback URL once the
+//! body is in and the probe accepted it.
+
+use super::{base_url, json, AppState, Body};
+use crate::ingest::{self, IngestContext, RawPrefix};
+use crate::Error;
+use futures_util::TryStreamExt;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Slack over `--max-upload-bytes` for the multipart framing around the file.
+const FRAMING_SLACK: u64 = 1 << 20;
+
+pub(crate) async fn post(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    let boundary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(Error::NotMultipart)?;
+    let max = state.config.max_upload_bytes;
+    let content_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // Refuse before reading a byte (and before hyper sends 100-continue).
+    if content_length.is_some_and(|n| n > max.saturating_add(FRAMING_SLACK)) {
+        return Err(Error::TooLarge { limit: max });
+    }
+    let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
+    let base = base_url(state, &req);
+
+    let prefix: RawPrefix = Arc::new(Mutex::new(Vec::new()));
+    let body_stream = {
+        let prefix = prefix.clone();
+        req.into_body()
+            .into_data_stream()
+            .inspect_ok(move |chunk| ingest::remember_prefix(&prefix, chunk))
+    };
+    let constraints = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream(max.saturating_add(FRAMING_SLACK))
+            .per_field(max.saturating_add(1)),
+    );
+    let multipart = multer::Multipart::with_constraints(body_stream, boundary.clone(), constraints);
+    let ctx = IngestContext {
+        jobs: &state.jobs,
+        catalog: &state.catalog,
+        max_upload_bytes: max,
+        idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
+    };
+    let expected = |field: &str| {
+        let p = prefix.lock().unwrap_or_else(|e| e.into_inner());
+        content_length.and_then(|cl| ingest::expected_file_size(&p, cl, &boundary, field))
+    };
+    let accepted = ingest::ingest(&ctx, multipart, permit, expected).await?;
+    let id = &accepted.id;
+    let status_url = format!("{base}/videos/{id}");
+    let body = serde_json::json!({
+        "id": id,
+        "playback_url": format!("{base}/play/{id}/video.m3u8"),
+        "status_url": status_url,
+        "status": accepted.record.status,
+    });
+    let mut res = json(StatusCode::CREATED, &body);
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}

@@ -1,0 +1,296 @@
+//! Ingest: a multipart upload streamed field by field into the spool, with
+//! its size limit, idle timeout and early refusal when the probe fails.
+
+use crate::catalog::{Record, SourceInfo, Status};
+use crate::jobs::{JobHandle, Jobs, PendingPermit};
+use crate::spool::{self, SpoolControl, SpoolWriter};
+use crate::Error;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the ingest needs from the server.
+pub(crate) struct IngestContext<'a> {
+    pub jobs: &'a Arc<Jobs>,
+    pub catalog: &'a Arc<crate::catalog::Catalog>,
+    pub max_upload_bytes: u64,
+    pub idle_timeout: Duration,
+}
+
+/// A successful upload.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub id: String,
+    pub record: Record,
+}
+
+/// Bytes of the raw body kept to locate the file part's data (its headers
+/// must end within this prefix for the size to be declared).
+const PREFIX_KEEP: usize = 64 * 1024;
+
+/// The first bytes of the raw body, shared with the counting stream.
+pub(crate) type RawPrefix = Arc<Mutex<Vec<u8>>>;
+
+/// Records the body's first bytes as they pass to multer.
+pub(crate) fn remember_prefix(prefix: &RawPrefix, chunk: &Bytes) {
+    let mut p = prefix.lock().unwrap_or_else(|e| e.into_inner());
+    if p.len() < PREFIX_KEEP {
+        let take = (PREFIX_KEEP - p.len()).min(chunk.len());
+        p.extend_from_slice(&chunk[..take]);
+    }
+}
+
+/// The size of the file part's data, computed from the request's
+/// `Content-Length` (LIBAV-NOTES.md): total minus the bytes before the data
+/// minus the closing delimiter `\r\n--BOUNDARY--\r\n`. Exact when the file is
+/// the last part (curl -F, browsers' FormData with the file last); larger
+/// otherwise, which only makes an MP4 demuxer wait, never fail.
+pub(crate) fn expected_file_size(
+    prefix: &[u8],
+    content_length: u64,
+    boundary: &str,
+    field_name: &str,
+) -> Option<u64> {
+    let needle = format!("name=\"{field_name}\"");
+    let at = find(prefix, needle.as_bytes())?;
+    let data_start = at + find(&prefix[at..], b"\r\n\r\n")? + 4;
+    let tail = boundary.len() as u64 + 8;
+    content_length.checked_sub(data_start as u64 + tail)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Strips a client file name to something safe to show (never a path).
+pub(crate) fn sanitize_file_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// Aborts the spool if the upload does not complete (client gone, error,
+/// future dropped); the pipeline thread then removes what was written.
+struct AbortOnDrop {
+    spool: SpoolControl,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.spool.abort();
+        }
+    }
+}
+
+/// Streams the file field into a new video and waits for the probe.
+pub(crate) async fn ingest<'a>(
+    ctx: &IngestContext<'a>,
+    mut multipart: multer::Multipart<'static>,
+    permit: PendingPermit,
+    expected: impl Fn(&str) -> Option<u64>,
+) -> Result<Accepted, Error> {
+    let field = loop {
+        let next = tokio::time::timeout(ctx.idle_timeout, multipart.next_field())
+            .await
+            .map_err(|_| Error::BodyTimeout)?
+            .map_err(multipart_error)?;
+        let Some(field) = next else {
+            return Err(Error::NoFile);
+        };
+        if field.name() == Some("video") || field.file_name().is_some() {
+            break field;
+        }
+        // A plain form field before the file: read and drop it (bounded by
+        // multer's per-field limit).
+        drain(field, ctx.idle_timeout).await?;
+    };
+    let field_name = field.name().unwrap_or("").to_owned();
+    let file_name = field.file_name().and_then(sanitize_file_name);
+
+    let id = nanoid::nanoid!();
+    let dir = ctx.catalog.dir(&id);
+    let (writer, reader) = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            std::fs::create_dir(&dir)?;
+            let path = dir.join("source");
+            let writer = spool::create(&path)?;
+            let reader = writer.reader(&path)?;
+            Ok((writer, reader))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??
+    };
+    if let Some(size) = expected(&field_name) {
+        writer.set_expected(size);
+    }
+    let mut guard = AbortOnDrop {
+        spool: writer.control(),
+        armed: true,
+    };
+    let record = Record::new(id.clone(), file_name);
+    if let Err(e) = ctx.catalog.insert(record) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e.into());
+    }
+    let mut handle = match ctx.jobs.start(id.clone(), reader, permit) {
+        Ok(h) => h,
+        Err(e) => {
+            ctx.catalog.forget(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let result = receive(ctx, &id, field, writer, &mut handle).await;
+    match result {
+        Ok(_info) => {
+            guard.armed = false;
+            let running = handle.running.clone();
+            let record = ctx
+                .catalog
+                .update(&id, true, |r| {
+                    if r.status == Status::Receiving {
+                        r.status = if running.load(std::sync::atomic::Ordering::Acquire) {
+                            Status::Processing
+                        } else {
+                            Status::Queued
+                        };
+                    }
+                })?
+                .ok_or(Error::NotFound)?;
+            Ok(Accepted { id, record })
+        }
+        Err(e) => {
+            // Stop the pipeline and wait until it has removed every file.
+            guard.spool.abort();
+            guard.armed = false;
+            let _ = (&mut handle.done).await;
+            Err(e)
+        }
+    }
+}
+
+/// Copies the field into the spool until it ends, the limit is crossed, the
+/// client stalls, or the probe refuses the file; then waits for the probe.
+async fn receive(
+    ctx: &IngestContext<'_>,
+    id: &str,
+    mut field: multer::Field<'static>,
+    mut writer: SpoolWriter,
+    handle: &mut JobHandle,
+) -> Result<SourceInfo, Error> {
+    let mut received: u64 = 0;
+    let mut probe: Option<SourceInfo> = None;
+    let mut last_persist = std::time::Instant::now();
+    loop {
+        let chunk = tokio::select! {
+            verdict = &mut handle.probe, if probe.is_none() => {
+                probe = Some(probe_verdict(verdict)?);
+                continue;
+            }
+            chunk = tokio::time::timeout(ctx.idle_timeout, field.chunk()) => {
+                chunk.map_err(|_| Error::BodyTimeout)?.map_err(multipart_error)?
+            }
+        };
+        let Some(chunk) = chunk else { break };
+        received += chunk.len() as u64;
+        if received > ctx.max_upload_bytes {
+            return Err(Error::TooLarge {
+                limit: ctx.max_upload_bytes,
+            });
+        }
+        writer = tokio::task::spawn_blocking(move || writer.append(&chunk).map(|()| writer))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let persist = last_persist.elapsed() >= Duration::from_secs(1);
+        if persist {
+            last_persist = std::time::Instant::now();
+        }
+        let _ = ctx
+            .catalog
+            .update(id, persist, |r| r.bytes_received = received);
+    }
+    writer = tokio::task::spawn_blocking(move || writer.finish().map(|()| writer))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    drop(writer);
+    let _ = ctx
+        .catalog
+        .update(id, true, |r| r.bytes_received = received);
+    match probe {
+        Some(info) => Ok(info),
+        None => probe_verdict((&mut handle.probe).await),
+    }
+}
+
+fn probe_verdict(
+    v: Result<Result<SourceInfo, Error>, tokio::sync::oneshot::error::RecvError>,
+) -> Result<SourceInfo, Error> {
+    match v {
+        Ok(r) => r,
+        Err(_) => Err(Error::Internal(
+            "the job ended without a probe result".into(),
+        )),
+    }
+}
+
+async fn drain(mut field: multer::Field<'static>, idle: Duration) -> Result<(), Error> {
+    loop {
+        let chunk = tokio::time::timeout(idle, field.chunk())
+            .await
+            .map_err(|_| Error::BodyTimeout)?
+            .map_err(multipart_error)?;
+        if chunk.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// Maps multer's errors: a broken body is an aborted upload, limits are
+/// 413, everything else is a malformed form.
+pub(crate) fn multipart_error(e: multer::Error) -> Error {
+    match e {
+        multer::Error::StreamReadFailed(_) | multer::Error::IncompleteStream => Error::Aborted,
+        multer::Error::StreamSizeExceeded { limit }
+        | multer::Error::FieldSizeExceeded { limit, .. } => Error::TooLarge { limit },
+        other => Error::BadMultipart(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_size_matches_a_curl_body() {
+        let boundary = "------------------------abc123";
+        let data = b"0123456789";
+        let mut body = Vec::new();
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"a.mp4\"\r\nContent-Type: video/mp4\r\n\r\n").as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let got = expected_file_size(&body, body.len() as u64, boundary, "video");
+        assert_eq!(got, Some(data.len() as u64));
+        assert_eq!(
+            expected_file_size(&body[..20], 100, boundary, "video"),
+            None
+        );
+    }
+
+    #[test]
+    fn file_names_are_never_paths() {
+        assert_eq!(
+            sanitize_file_name("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            sanitize_file_name("C:\\x\\clip.mov").as_deref(),
+            Some("clip.mov")
+        );
+        assert_eq!(sanitize_file_name("..").as_deref(), None);
+        assert_eq!(sanitize_file_name("a\u{0}b.mp4").as_deref(), Some("ab.mp4"));
+    }
+}

@@ -1,0 +1,31 @@
+//! hlsd: a self-hosted video server. An upload is spooled to disk as it
+//! arrives and transcoded in-process (libav through ffmpeg-next) into HLS
+//! while it is still arriving.
+//!
+//! # Layout
+//! - [`config`]: every knob, with its flag, env var and default.
+//! - [`error`]: the one error type and its HTTP mapping.
+//! - [`server`]: accept loop, limits, graceful shutdown.
+//! - `http`: routing and one file per resource (`upload`, `play`, `videos`).
+//! - `ingest`: multipart field → spool; size limit; idle timeout.
+//! - `spool`: the growing file and its blocking `Read + Seek` view.
+//! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
+//! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux).
+//! - [`catalog`]: video records persisted as `meta.json`.
+//!
+//! Dependencies point one way: `http → ingest/jobs → media → catalog`.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+mod http;
+mod ingest;
+mod jobs;
+pub mod media;
+pub mod server;
+mod spool;
+
+pub use config::Config;
+pub use error::Error;

@@ -1,0 +1,61 @@
+//! The `hlsd` binary: flags, logging, bind, serve until SIGINT/SIGTERM.
+
+use clap::Parser;
+use hlsd::Config;
+use std::io::{IsTerminal, Write};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if config.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hlsd: cannot listen on {}: {e}", config.listen);
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    // Scripts and tests read this line to learn an ephemeral port.
+    println!(
+        "hlsd listening on http://{addr} (storage: {})",
+        config.storage.display()
+    );
+    let _ = std::io::stdout().flush();
+    match hlsd::server::run(listener, config, shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hlsd: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,228 @@
+//! The audio chain: decoder → `aresample`/`aformat` (any rate and layout to
+//! 48 kHz stereo float planar, 1024-sample frames) → AAC-LC.
+
+use super::Settings;
+use crate::Error;
+use ffmpeg_next::format::context::Output;
+use ffmpeg_next::format::sample::Type as SampleType;
+use ffmpeg_next::format::Sample;
+use ffmpeg_next::{
+    codec, decoder, encoder, filter, format, frame, ChannelLayout, Packet, Rational,
+};
+
+/// Output sample rate (HLS authoring spec: 48 kHz is universal).
+pub(crate) const OUT_RATE: i32 = 48_000;
+
+/// One decoded audio stream and the AAC encoder fed from it.
+pub(crate) struct AudioChain {
+    decoder: decoder::Audio,
+    graph: filter::Graph,
+    encoder: encoder::Audio,
+    ost_index: usize,
+    /// Input stream time base (decoder output, filter input).
+    in_tb: Rational,
+    /// Encoder time base: 1/48000 (what `aresample` outputs).
+    enc_tb: Rational,
+    /// The muxer's stream time base, known after `write_header`.
+    ost_tb: Rational,
+    /// Subtracted from every input timestamp (same instant as the video's).
+    offset: i64,
+    /// Packets the decoder refused.
+    pub decode_errors: u64,
+}
+
+fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
+    move |e| Error::Media(format!("{what}: {e}"))
+}
+
+impl AudioChain {
+    /// Builds the chain for input stream `ist`; `offset` is in its time base.
+    pub(crate) fn new(
+        ist: &format::stream::Stream,
+        offset: i64,
+        octx: &mut Output,
+        settings: &Settings,
+    ) -> Result<Self, Error> {
+        let in_tb = ist.time_base();
+        let decoder = codec::context::Context::from_parameters(ist.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map_err(|e| Error::Unprocessable(format!("audio decoder: {e}")))?;
+        let codec = encoder::find_by_name("aac")
+            .ok_or_else(|| Error::Media("the aac encoder is not available".into()))?;
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(media_err("audio encoder"))?;
+        enc.set_rate(OUT_RATE);
+        enc.set_channel_layout(ChannelLayout::STEREO);
+        enc.set_channels(2);
+        enc.set_format(Sample::F32(SampleType::Planar));
+        enc.set_bit_rate(settings.audio_bps);
+        let enc_tb = Rational(1, OUT_RATE);
+        enc.set_time_base(enc_tb);
+        if octx.format().flags().contains(format::Flags::GLOBAL_HEADER) {
+            enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        }
+        let encoder = enc.open_as(codec).map_err(media_err("opening aac"))?;
+        let graph = build_graph(&decoder, in_tb, encoder.frame_size())?;
+        let ost_index = octx.nb_streams() as usize;
+        let mut ost = octx
+            .add_stream(codec)
+            .map_err(media_err("add audio stream"))?;
+        ost.set_parameters(&encoder);
+        ost.set_time_base(enc_tb);
+        Ok(AudioChain {
+            decoder,
+            graph,
+            encoder,
+            ost_index,
+            in_tb,
+            enc_tb,
+            ost_tb: enc_tb,
+            offset,
+            decode_errors: 0,
+        })
+    }
+
+    /// Reads the muxer's time base for our stream (valid after write_header).
+    pub(crate) fn set_output_time_base(&mut self, octx: &Output) {
+        if let Some(st) = octx.stream(self.ost_index) {
+            self.ost_tb = st.time_base();
+        }
+    }
+
+    /// Decodes one packet and pushes what comes out through to the muxer.
+    pub(crate) fn send_packet(&mut self, packet: &Packet, octx: &mut Output) -> Result<(), Error> {
+        if self.decoder.send_packet(packet).is_err() {
+            self.decode_errors += 1;
+            return Ok(());
+        }
+        self.receive_decoded_frames(octx)
+    }
+
+    /// Drains everything at end of input.
+    pub(crate) fn finish(&mut self, octx: &mut Output) -> Result<(), Error> {
+        let _ = self.decoder.send_eof();
+        self.receive_decoded_frames(octx)?;
+        if let Some(mut src) = self.graph.get("in") {
+            let _ = src.source().flush();
+        }
+        self.receive_filtered_frames(octx)?;
+        self.encoder.send_eof().map_err(media_err("aac eof"))?;
+        self.receive_encoded_packets(octx)
+    }
+
+    fn receive_decoded_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+        let mut frame = frame::Audio::empty();
+        while self.decoder.receive_frame(&mut frame).is_ok() {
+            let Some(pts) = frame.timestamp().or(frame.pts()) else {
+                // No timestamp at all: let aresample continue the timeline.
+                frame.set_pts(None);
+                self.add_to_graph(&frame, octx)?;
+                continue;
+            };
+            let pts = pts - self.offset;
+            // Audio from before the first video frame is dropped whole; a
+            // frame straddling 0 is kept (aresample trims nothing; the
+            // muxer shifts both streams alike if anything is negative).
+            let dur = (frame.samples() as f64
+                / f64::from(frame.rate().max(1))
+                / f64::from(self.in_tb)) as i64;
+            if pts + dur <= 0 {
+                continue;
+            }
+            frame.set_pts(Some(pts));
+            self.add_to_graph(&frame, octx)?;
+        }
+        Ok(())
+    }
+
+    fn add_to_graph(&mut self, frame: &frame::Audio, octx: &mut Output) -> Result<(), Error> {
+        let mut src = self
+            .graph
+            .get("in")
+            .ok_or_else(|| Error::Internal("audio graph has no input".into()))?;
+        src.source()
+            .add(frame)
+            .map_err(media_err("audio filter input"))?;
+        self.receive_filtered_frames(octx)
+    }
+
+    fn receive_filtered_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+        let mut filtered = frame::Audio::empty();
+        while self.pull_filtered(&mut filtered)? {
+            self.encoder
+                .send_frame(&filtered)
+                .map_err(media_err("aac encoder"))?;
+            // Drain after every frame: a send with a packet pending is EAGAIN.
+            self.receive_encoded_packets(octx)?;
+        }
+        Ok(())
+    }
+
+    /// Takes one frame out of the graph; `false` when none is ready.
+    fn pull_filtered(&mut self, into: &mut frame::Audio) -> Result<bool, Error> {
+        let mut sink = self
+            .graph
+            .get("out")
+            .ok_or_else(|| Error::Internal("audio graph has no output".into()))?;
+        let got = sink.sink().frame(into).is_ok();
+        Ok(got)
+    }
+
+    fn receive_encoded_packets(&mut self, octx: &mut Output) -> Result<(), Error> {
+        let mut packet = Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.ost_index);
+            packet.rescale_ts(self.enc_tb, self.ost_tb);
+            packet
+                .write_interleaved(octx)
+                .map_err(|e| Error::Media(format!("writing an audio packet: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+fn build_graph(
+    decoder: &decoder::Audio,
+    tb: Rational,
+    frame_size: u32,
+) -> Result<filter::Graph, Error> {
+    let mut graph = filter::Graph::new();
+    let layout = match decoder.channel_layout() {
+        l if !l.is_empty() && l.bits().count_ones() == u32::from(decoder.channels()) => l,
+        _ => ChannelLayout::default(i32::from(decoder.channels())),
+    };
+    let args = format!(
+        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
+        tb.numerator(),
+        tb.denominator(),
+        decoder.rate(),
+        decoder.format().name(),
+        layout.bits()
+    );
+    let abuffer = filter::find("abuffer").ok_or_else(|| Error::Media("no abuffer".into()))?;
+    let sink = filter::find("abuffersink").ok_or_else(|| Error::Media("no abuffersink".into()))?;
+    graph
+        .add(&abuffer, "in", &args)
+        .map_err(media_err("audio filter source"))?;
+    graph
+        .add(&sink, "out", "")
+        .map_err(media_err("audio filter sink"))?;
+    // async=1: stretch/pad where timestamps jump, so audio stays in sync
+    // with video across gaps (aresample's `async`, min_hard_comp 0.1 s).
+    let spec = format!(
+        "aresample={OUT_RATE}:async=1,aformat=sample_fmts=fltp:sample_rates={OUT_RATE}:channel_layouts=stereo"
+    );
+    graph
+        .output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(&spec))
+        .map_err(media_err("audio filter graph"))?;
+    graph.validate().map_err(media_err("audio filter graph"))?;
+    if let Some(mut out) = graph.get("out") {
+        // AAC wants fixed 1024-sample frames (transcode-audio.rs).
+        out.sink().set_frame_size(frame_size.max(1));
+    }
+    Ok(graph)
+}

@@ -1,0 +1,36 @@
+//! The only `unsafe` code of the crate: the few libav calls ffmpeg-next 9
+//! has no safe wrapper for.
+
+use ffmpeg_next::ffi;
+use ffmpeg_next::format::context::Output;
+use std::ffi::CString;
+use std::path::Path;
+
+/// Allocates an output context for libavformat's `hls` muxer writing its
+/// playlist at `playlist`, without opening (and truncating) that file.
+///
+/// `format::output_as` would `avio_open` the playlist path at once, leaving
+/// an empty playlist on disk until the first segment (LIBAV-NOTES.md). The
+/// `hls` muxer is `AVFMT_NOFILE`: it opens its own files in `write_header`.
+pub(crate) fn alloc_hls_output(playlist: &Path) -> Result<Output, crate::Error> {
+    let url = CString::new(playlist.as_os_str().as_encoded_bytes())
+        .map_err(|_| crate::Error::Internal("output path contains NUL".into()))?;
+    let fmt = CString::new("hls").map_err(|_| crate::Error::Internal("format name".into()))?;
+    let mut ctx: *mut ffi::AVFormatContext = std::ptr::null_mut();
+    // SAFETY: `ctx` is a valid out-pointer; `fmt` and `url` are NUL-terminated
+    // strings that outlive the call (libav copies the url). On success libav
+    // hands us ownership of a fully initialised context.
+    let ret = unsafe {
+        ffi::avformat_alloc_output_context2(&mut ctx, std::ptr::null(), fmt.as_ptr(), url.as_ptr())
+    };
+    if ret < 0 || ctx.is_null() {
+        return Err(crate::Error::Media(format!(
+            "cannot create the hls muxer: {}",
+            ffmpeg_next::Error::from(ret)
+        )));
+    }
+    // SAFETY: `ctx` is a freshly allocated output context that nothing else
+    // owns; `Output::wrap` takes ownership and frees it (and its `pb`, which
+    // stays null for an AVFMT_NOFILE muxer) on drop.
+    Ok(unsafe { Output::wrap(ctx) })
+}

@@ -1,0 +1,72 @@
+//! The libavformat `hls` muxer: its options, and finishing the playlist.
+
+use super::Settings;
+use crate::Error;
+use ffmpeg_next::Dictionary;
+use std::path::Path;
+
+/// What players open (the tutorial's URL).
+pub(crate) const PLAYLIST: &str = "video.m3u8";
+/// Segment names: `seg_00000.ts`, … (`hls_segment_filename` pattern).
+pub(crate) const SEGMENT_PATTERN: &str = "seg_%05d.ts";
+
+/// Options for `write_header` of the `hls` muxer (FFmpeg 5.1 names).
+pub(crate) fn muxer_options(
+    out_dir: &Path,
+    settings: &Settings,
+) -> Result<Dictionary<'static>, Error> {
+    let seg = out_dir.join(SEGMENT_PATTERN);
+    let seg = seg
+        .to_str()
+        .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
+    let mut opts = Dictionary::new();
+    opts.set("hls_time", &settings.segment_seconds.to_string());
+    // Keep every segment: this is VOD that grows, not a live window.
+    opts.set("hls_list_size", "0");
+    // EVENT while processing (RFC 8216 §4.3.3.5); we turn it into VOD at
+    // the end, which §6.2.1 allows ("from EVENT to VOD").
+    opts.set("hls_playlist_type", "event");
+    opts.set("hls_segment_type", "mpegts");
+    // temp_file: segments and playlists are written as `*.tmp` and renamed,
+    // so a player never reads half a file. independent_segments: every
+    // segment starts with an IDR (we force them), so say so.
+    opts.set("hls_flags", "temp_file+independent_segments");
+    opts.set("hls_segment_filename", seg);
+    opts.set("start_number", "0");
+    Ok(opts)
+}
+
+/// Rewrites the finished playlist from EVENT to VOD, atomically.
+pub(crate) fn finish_playlist(out_dir: &Path) -> Result<String, Error> {
+    let path = out_dir.join(PLAYLIST);
+    let text = std::fs::read_to_string(&path)?;
+    let text = text.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD");
+    if !text.contains("#EXT-X-ENDLIST") {
+        return Err(Error::Media(
+            "the muxer left the playlist without ENDLIST".into(),
+        ));
+    }
+    crate::catalog::write_atomic(&path, text.as_bytes())?;
+    Ok(text)
+}
+
+/// Segment count and total duration of a playlist's `#EXTINF` lines.
+pub(crate) fn playlist_totals(text: &str) -> (usize, f64) {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok())
+        .fold((0, 0.0), |(n, d), x| (n + 1, d + x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_extinf_lines() {
+        let t = "#EXTM3U\n#EXTINF:6.000000,\nseg_00000.ts\n#EXTINF:2.5,\nseg_00001.ts\n#EXT-X-ENDLIST\n";
+        let (n, d) = playlist_totals(t);
+        assert_eq!(n, 2);
+        assert!((d - 8.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,86 @@
+//! Everything libav: opening an upload, probing it, decoding, filtering
+//! (rotation, square pixels, even sizes, resampling), encoding with libx264
+//! and aac, and muxing HLS. Runs only on job threads; never imports hyper.
+//!
+//! # Layout
+//! - `input`: open a spool through custom AVIO with a demuxer allowlist; probe.
+//! - `video` / `audio`: one decoder → filter graph → encoder chain each.
+//! - `hls`: the libavformat `hls` muxer's options, and the playlist finish.
+//! - `transcode`: the packet loop that drives them.
+//! - `ffi`: the only `unsafe` code, each block with a `// SAFETY:` note.
+
+mod audio;
+mod ffi;
+mod hls;
+mod input;
+mod transcode;
+mod video;
+
+pub(crate) use input::{open_file, open_spool};
+pub(crate) use transcode::transcode;
+
+use crate::config::Config;
+
+/// Encoding settings for one job, copied out of [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// HLS target segment duration, seconds (`hls_time`).
+    pub segment_seconds: u32,
+    /// Keyframe spacing inside a segment, seconds.
+    pub keyframe_seconds: f64,
+    /// libx264 `preset`.
+    pub x264_preset: String,
+    /// libx264 `crf`.
+    pub crf: u32,
+    /// VBV cap, kbit/s.
+    pub max_video_kbps: u32,
+    /// AAC bitrate, bit/s.
+    pub audio_bps: usize,
+    /// Largest width × height we decode.
+    pub max_pixels: u64,
+    /// Longest source we transcode, seconds.
+    pub max_duration_secs: u64,
+}
+
+impl Settings {
+    /// The settings a server with `config` uses.
+    pub fn from_config(config: &Config) -> Self {
+        Settings {
+            segment_seconds: config.segment_seconds,
+            keyframe_seconds: crate::config::DEFAULT_KEYFRAME_SECONDS
+                .min(f64::from(config.segment_seconds)),
+            x264_preset: config.x264_preset.clone(),
+            crf: config.crf,
+            max_video_kbps: config.max_video_kbps,
+            audio_bps: crate::config::DEFAULT_AUDIO_BPS,
+            max_pixels: config.max_pixels,
+            max_duration_secs: config.max_duration_secs,
+        }
+    }
+}
+
+/// Initialises libav once per process and quiets its logging to errors.
+pub fn init() -> Result<(), crate::Error> {
+    ffmpeg_next::init().map_err(|e| crate::Error::Media(format!("libav init: {e}")))?;
+    ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Error);
+    Ok(())
+}
+
+/// True when both encoders we need are compiled into the system's libavcodec.
+pub fn encoders_available() -> bool {
+    ffmpeg_next::encoder::find_by_name("libx264").is_some()
+        && ffmpeg_next::encoder::find_by_name("aac").is_some()
+}
+
+#[doc(hidden)]
+/// Transcodes a file on disk into `out_dir` (benchmarks and the comparison
+/// script use this; the server always goes through the spool).
+pub fn transcode_path(
+    input: &std::path::Path,
+    out_dir: &std::path::Path,
+    settings: &Settings,
+) -> Result<crate::catalog::OutputInfo, crate::Error> {
+    let source = open_file(input, settings)?;
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    transcode(source, out_dir, settings, &cancel, &mut |_| {})
+}

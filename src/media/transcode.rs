@@ -1,0 +1,141 @@
+//! The packet loop: demux → (video chain, audio chain) → hls muxer.
+
+use super::audio::AudioChain;
+use super::hls;
+use super::input::Source;
+use super::video::VideoChain;
+use super::Settings;
+use crate::catalog::OutputInfo;
+use crate::Error;
+use ffmpeg_next::{Packet, Rational};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Transcodes `source` into HLS under `out_dir` (which must exist).
+/// `progress` gets seconds of output produced, as they grow.
+/// On error, files already written are the caller's to remove.
+pub(crate) fn transcode(
+    mut source: Source,
+    out_dir: &Path,
+    settings: &Settings,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(f64),
+) -> Result<OutputInfo, Error> {
+    let mut octx = super::ffi::alloc_hls_output(&out_dir.join(hls::PLAYLIST))?;
+    // The instant that becomes output time 0: where the video starts.
+    let origin_us = {
+        let vst = source
+            .ictx
+            .stream(source.video_index)
+            .ok_or_else(|| Error::Internal("video stream vanished".into()))?;
+        match vst.start_time() {
+            t if t != ffmpeg_next::ffi::AV_NOPTS_VALUE => rescale(t, vst.time_base(), MICROS),
+            _ => 0,
+        }
+    };
+    let mut video = {
+        let vst = source
+            .ictx
+            .stream(source.video_index)
+            .ok_or_else(|| Error::Internal("video stream vanished".into()))?;
+        let offset = rescale(origin_us, MICROS, vst.time_base());
+        VideoChain::new(
+            &vst,
+            source.info.video.rotation,
+            offset,
+            &mut octx,
+            settings,
+        )?
+    };
+    let mut audio = match source.audio_index.and_then(|i| source.ictx.stream(i)) {
+        Some(ast) => {
+            let offset = rescale(origin_us, MICROS, ast.time_base());
+            Some(AudioChain::new(&ast, offset, &mut octx, settings)?)
+        }
+        None => None,
+    };
+    let opts = hls::muxer_options(out_dir, settings)?;
+    octx.write_header_with(opts)
+        .map_err(|e| Error::Media(format!("starting the hls muxer: {e}")))?;
+    video.set_output_time_base(&octx);
+    if let Some(a) = audio.as_mut() {
+        a.set_output_time_base(&octx);
+    }
+
+    let max_secs = settings.max_duration_secs as f64;
+    let mut packet = Packet::empty();
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        match packet.read(&mut source.ictx) {
+            Ok(()) => {}
+            Err(ffmpeg_next::Error::Eof) => break,
+            Err(e) => {
+                // `packets()` would end silently here; tell an aborted upload
+                // and a cancel from a truncated/corrupt file.
+                if let Some(s) = &source.spool {
+                    if s.is_aborted() {
+                        return Err(Error::Aborted);
+                    }
+                }
+                if cancel.load(Ordering::Relaxed) || matches!(e, ffmpeg_next::Error::Exit) {
+                    return Err(Error::Cancelled);
+                }
+                tracing::warn!(error = %e, "input ends with a read error; keeping what decoded");
+                break;
+            }
+        }
+        let index = packet.stream();
+        if index == source.video_index {
+            video.send_packet(&packet, &mut octx)?;
+            progress(video.position);
+            if video.position > max_secs {
+                return Err(Error::Unprocessable(format!(
+                    "the video runs past the server's limit of {} s",
+                    settings.max_duration_secs
+                )));
+            }
+        } else if Some(index) == source.audio_index {
+            if let Some(a) = audio.as_mut() {
+                a.send_packet(&packet, &mut octx)?;
+            }
+        }
+    }
+    video.finish(&mut octx)?;
+    if let Some(a) = audio.as_mut() {
+        a.finish(&mut octx)?;
+    }
+    if video.frames == 0 {
+        return Err(Error::Unprocessable(
+            "no video frame could be decoded from the file".into(),
+        ));
+    }
+    octx.write_trailer()
+        .map_err(|e| Error::Media(format!("finishing the hls muxer: {e}")))?;
+    drop(octx);
+    let text = hls::finish_playlist(out_dir)?;
+    let (segments, duration) = hls::playlist_totals(&text);
+    progress(video.position);
+    Ok(OutputInfo {
+        width: video.width,
+        height: video.height,
+        video_codec: "h264".into(),
+        audio_codec: audio.map(|_| "aac".to_owned()),
+        segments,
+        duration,
+        segment_seconds: settings.segment_seconds,
+    })
+}
+
+const MICROS: Rational = Rational(1, 1_000_000);
+
+fn rescale(v: i64, from: Rational, to: Rational) -> i64 {
+    // v * from / to, in i128 so large timestamps cannot overflow.
+    let num = i128::from(v) * i128::from(from.numerator()) * i128::from(to.denominator());
+    let den = i128::from(from.denominator()) * i128::from(to.numerator());
+    if den == 0 {
+        return 0;
+    }
+    i64::try_from(num / den).unwrap_or(0)
+}

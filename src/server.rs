@@ -1,0 +1,121 @@
+//! The accept loop: a connection cap (semaphore permit taken before
+//! `accept`), hyper's header-read timeout (with the timer it needs), accept
+//! errors backed off instead of ending the server, and graceful shutdown
+//! driven by a future so tests can stop a server they started.
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::jobs::Jobs;
+use crate::media::{self, Settings};
+use crate::Error;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+/// How long in-flight requests get to finish after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long job threads get to notice a cancel and write their records.
+const JOBS_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves on `listener` until `shutdown` completes, then drains.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    media::init()?;
+    if !media::encoders_available() {
+        tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
+    }
+    let catalog = {
+        let root = config.storage.clone();
+        tokio::task::spawn_blocking(move || Catalog::open(&root))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+    };
+    let catalog = Arc::new(catalog);
+    let jobs = Jobs::new(
+        config.jobs,
+        config.max_pending,
+        Settings::from_config(&config),
+        catalog.clone(),
+    );
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let header_timeout = Duration::from_secs(config.header_timeout_secs.max(1));
+    let state = Arc::new(AppState {
+        config,
+        catalog,
+        jobs: jobs.clone(),
+    });
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            s = accept(&listener) => s,
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let service = service_fn(move |req| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(http::handle(state, req).await) }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("in-flight requests did not finish in time");
+        }
+    }
+    jobs.cancel_all();
+    let deadline = tokio::time::Instant::now() + JOBS_GRACE;
+    while jobs.pending() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Accepts one connection; on errors (EMFILE…) backs off and retries
+/// rather than ending the server.
+async fn accept(listener: &TcpListener) -> TcpStream {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((s, _)) => return s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The spool: an upload written to disk as it arrives, and a blocking
+//! `Read + Seek` view of it that waits for bytes not yet written.
+//!
+//! The writer (the HTTP ingest task) appends with [`SpoolWriter::append`];
+//! each append wakes readers. The reader ([`SpoolReader`]) is handed to
+//! libavformat through `StreamIo::from_read_seek` on a job thread, so it must
+//! block (never `WouldBlock`) and must never panic (it runs under an
+//! `extern "C"` callback; a panic there aborts the process).
+//!
+//! How the reader answers "where is the end?" decides whether a container
+//! streams (see `shared/LIBAV-NOTES.md`): with the exact declared size when
+//! the ingest knows it, an error ("unknown") while the size is unknown, and
+//! the real size once the upload has finished. It never blocks in `End` and
+//! never reports the bytes written so far.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// What the writer has told readers so far. Guarded by `Shared::state`.
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes durably handed to the file (readable with `pread`).
+    written: u64,
+    /// The size the upload declared for the file, when the ingest can tell.
+    expected: Option<u64>,
+    /// The upload ended normally: `written` is the final size.
+    finished: bool,
+    /// The upload was cut off, rejected or cancelled: reads fail from now on.
+    aborted: bool,
+}
+
+/// State shared by the writer and every reader of one spool.
+#[derive(Debug)]
+struct Shared {
+    /// A std mutex: it is held only for a few field updates, never across I/O.
+    state: Mutex<State>,
+    /// Signalled on every append, finish and abort.
+    grew: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another thread panicked while holding it;
+        // the counters inside are still consistent (plain field stores).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A handle that can end the spool from anywhere (job cancel, HTTP abort).
+#[derive(Debug, Clone)]
+pub(crate) struct SpoolControl {
+    shared: Arc<Shared>,
+}
+
+impl SpoolControl {
+    /// Marks the spool aborted and wakes any blocked reader, which then fails
+    /// with an I/O error. Idempotent; a finished spool stays finished.
+    pub(crate) fn abort(&self) {
+        let mut st = self.shared.lock();
+        if !st.finished {
+            st.aborted = true;
+        }
+        drop(st);
+        self.shared.grew.notify_all();
+    }
+
+    /// True once the upload ended normally.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.shared.lock().finished
+    }
+
+    /// True once the upload was aborted.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.shared.lock().aborted
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.shared.lock().written
+    }
+}
+
+/// The writing end, owned by the ingest task.
+#[derive(Debug)]
+pub(crate) struct SpoolWriter {
+    file: File,
+    control: SpoolControl,
+}
+
+/// Creates the spool file at `path` (which must not exist yet) and returns
+/// its writer. Readers are made with [`SpoolWriter::reader`].
+pub(crate) fn create(path: &Path) -> io::Result<SpoolWriter> {
+    let file = File::options().write(true).create_new(true).open(path)?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        grew: Condvar::new(),
+    });
+    Ok(SpoolWriter {
+        file,
+        control: SpoolControl { shared },
+    })
+}
+
+/// Opens an already complete spool (a restart re-reading a finished upload).
+pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            written: len,
+            expected: Some(len),
+            finished: true,
+            aborted: false,
+        }),
+        grew: Condvar::new(),
+    });
+    Ok(SpoolReader {
+        file,
+        pos: 0,
+        control: SpoolControl { shared },
+    })
+}
+
+impl SpoolWriter {
+    /// A control handle for aborting or inspecting the spool.
+    pub(crate) fn control(&self) -> SpoolControl {
+        self.control.clone()
+    }
+
+    /// Opens an independent reader positioned at 0.
+    pub(crate) fn reader(&self, path: &Path) -> io::Result<SpoolReader> {
+        Ok(SpoolReader {
+            file: File::open(path)?,
+            pos: 0,
+            control: self.control.clone(),
+        })
+    }
+
+    /// Declares the final size of the file, when the ingest can compute it.
+    pub(crate) fn set_expected(&self, size: u64) {
+        self.control.shared.lock().expected = Some(size);
+    }
+
+    /// Writes `data` at the end of the file and wakes readers. Blocking: call
+    /// it from `spawn_blocking`, never on a tokio worker directly.
+    pub(crate) fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        let mut st = self.control.shared.lock();
+        st.written += data.len() as u64;
+        drop(st);
+        self.control.shared.grew.notify_all();
+        Ok(())
+    }
+
+    /// Marks the upload complete: readers see EOF at the final size.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        let mut st = self.control.shared.lock();
+        if !st.aborted {
+            st.finished = true;
+        }
+        drop(st);
+        self.control.shared.grew.notify_all();
+        Ok(())
+    }
+}
+
+/// The blocking, seekable view handed to the demuxer.
+#[derive(Debug)]
+pub(crate) struct SpoolReader {
+    file: File,
+    /// The logical position; may run ahead of what is written (a seek to a
+    /// `moov` atom at the end), in which case the next read waits.
+    pos: u64,
+    control: SpoolControl,
+}
+
+/// How long one wait on the condvar lasts before re-checking state. Wakeups
+/// come from notifications; the timeout only bounds a missed one.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
+
+fn aborted_error() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "upload aborted")
+}
+
+impl SpoolReader {
+    /// A control handle sharing this reader's spool.
+    pub(crate) fn control(&self) -> SpoolControl {
+        self.control.clone()
+    }
+}
+
+impl Read for SpoolReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = {
+            let mut st = self.control.shared.lock();
+            loop {
+                if st.aborted {
+                    return Err(aborted_error());
+                }
+                if st.written > self.pos {
+                    break st.written - self.pos;
+                }
+                if st.finished {
+                    return Ok(0);
+                }
+                st = match self.control.shared.grew.wait_timeout(st, WAIT_SLICE) {
+                    Ok((guard, _)) => guard,
+                    Err(p) => p.into_inner().0,
+                };
+            }
+        };
+        let want = buf
+            .len()
+            .min(usize::try_from(available).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SpoolReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let base_plus = |base: u64, off: i64| -> io::Result<u64> {
+            base.checked_add_signed(off)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))
+        };
+        let new = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::Current(off) => base_plus(self.pos, off)?,
+            SeekFrom::End(off) => {
+                let size = {
+                    let st = self.control.shared.lock();
+                    if st.aborted {
+                        return Err(aborted_error());
+                    }
+                    if st.finished {
+                        Some(st.written)
+                    } else {
+                        st.expected
+                    }
+                };
+                match size {
+                    Some(size) => base_plus(size, off)?,
+                    None => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::Unsupported,
+                            "size not known while the upload is arriving",
+                        ))
+                    }
+                }
+            }
+        };
+        self.pos = new;
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn reader_waits_for_growth_and_sees_eof_after_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source");
+        let mut w = create(&path).unwrap();
+        let mut r = w.reader(&path).unwrap();
+        let t = thread::spawn(move || {
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).unwrap();
+            all
+        });
+        for chunk in [&b"abc"[..], b"de", b"f"] {
+            thread::sleep(Duration::from_millis(20));
+            w.append(chunk).unwrap();
+        }
+        w.finish().unwrap();
+        assert_eq!(t.join().unwrap(), b"abcdef");
+    }
+
+    #[test]
+    fn abort_wakes_a_blocked_reader_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source");
+        let mut w = create(&path).unwrap();
+        w.append(b"xy").unwrap();
+        let mut r = w.reader(&path).unwrap();
+        let ctl = w.control();
+        let t = thread::spawn(move || {
+            let mut buf = [0u8; 8];
+            assert_eq!(r.read(&mut buf).unwrap(), 2);
+            r.read(&mut buf)
+        });
+        thread::sleep(Duration::from_millis(30));
+        ctl.abort();
+        let err = t.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn end_is_unknown_then_declared_then_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source");
+        let mut w = create(&path).unwrap();
+        let mut r = w.reader(&path).unwrap();
+        w.append(b"0123").unwrap();
+        assert_eq!(
+            r.seek(SeekFrom::End(0)).unwrap_err().kind(),
+            io::ErrorKind::Unsupported
+        );
+        w.set_expected(10);
+        assert_eq!(r.seek(SeekFrom::End(-2)).unwrap(), 8);
+        w.append(b"456").unwrap();
+        w.finish().unwrap();
+        assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), 7);
+        // A seek past the end reads EOF once finished.
+        r.seek(SeekFrom::Start(2)).unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "23456");
+    }
+}
