@@ -30,8 +30,15 @@ pub(crate) struct VideoChain {
     next_key: i64,
     /// Last pts sent to the filter, to keep them strictly increasing.
     last_pts: Option<i64>,
-    /// Nominal frame duration in `tb`, for packets libx264 leaves at 0.
+    /// Nominal frame duration in `tb`, for a last frame with no successor.
     frame_dur: i64,
+    /// Real duration of each frame sent to the encoder, by pts (the gap to
+    /// the next frame): libx264 leaves packet durations at 0, and the hls
+    /// muxer sums them for the last EXTINF, so VFR needs the true values.
+    /// Entries leave when their packet does (bounded by the encoder delay).
+    durations: std::collections::HashMap<i64, i64>,
+    /// Pts of the last frame sent to the encoder.
+    last_encoded_pts: Option<i64>,
     /// Output frames encoded.
     pub frames: u64,
     /// Packets the decoder refused (corrupt data).
@@ -132,6 +139,8 @@ impl VideoChain {
             next_key: 0,
             last_pts: None,
             frame_dur,
+            durations: std::collections::HashMap::new(),
+            last_encoded_pts: None,
             frames: 0,
             decode_errors: 0,
             position: 0.0,
@@ -214,6 +223,11 @@ impl VideoChain {
             } else {
                 filtered.set_kind(picture::Type::None);
             }
+            if let Some(prev) = self.last_encoded_pts {
+                self.durations.insert(prev, pts - prev);
+            }
+            self.durations.insert(pts, self.frame_dur);
+            self.last_encoded_pts = Some(pts);
             self.encoder
                 .send_frame(&filtered)
                 .map_err(media_err("video encoder"))?;
@@ -238,8 +252,9 @@ impl VideoChain {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.ost_index);
+            let real = packet.pts().and_then(|p| self.durations.remove(&p));
             if packet.duration() <= 0 {
-                packet.set_duration(self.frame_dur);
+                packet.set_duration(real.unwrap_or(self.frame_dur));
             }
             packet.rescale_ts(self.tb, self.ost_tb);
             packet

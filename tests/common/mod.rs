@@ -1,0 +1,444 @@
+//! Shared test support: start the real `hlsd` binary on 127.0.0.1:0 with an
+//! empty `PATH` (so a server that tried to spawn `ffmpeg` would fail), speak
+//! raw HTTP/1.1 to it, make fixtures with the `ffmpeg` CLI and check outputs
+//! with `ffprobe` (both only here, as independent tools).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A running server and its private storage folder.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub storage: tempfile::TempDir,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `hlsd` with `extra` flags.
+    pub fn start(extra: &[&str]) -> Server {
+        let storage = tempfile::tempdir().unwrap();
+        Self::start_in(storage, extra)
+    }
+
+    pub fn start_in(storage: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+            .args(["--listen", "127.0.0.1:0", "--storage"])
+            .arg(storage.path())
+            .args(["--x264-preset", "ultrafast"])
+            .args(extra)
+            // The server must never spawn a process: with PATH empty, any
+            // attempt to run `ffmpeg` by name would fail.
+            .env("PATH", "")
+            .env("HLSD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hlsd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .parse()
+            .unwrap();
+        Server {
+            addr,
+            storage,
+            child,
+        }
+    }
+
+    /// Entries left in the storage folder.
+    pub fn storage_entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.storage.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Waits until storage is empty (cleanup is asynchronous for dropped clients).
+    pub fn assert_storage_empty_soon(&self) {
+        let t = Instant::now();
+        while !self.storage_entries().is_empty() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.storage_entries(),
+            Vec::<String>::new(),
+            "storage not empty"
+        );
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path, &[], &[])
+    }
+
+    /// Polls `/videos/{id}` until it is ready or failed.
+    pub fn wait_done(&self, id: &str) -> serde_json::Value {
+        let t = Instant::now();
+        loop {
+            let r = self.get(&format!("/videos/{id}"));
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            let s = v["status"].as_str().unwrap().to_owned();
+            if s == "ready" || s == "failed" {
+                return v;
+            }
+            assert!(t.elapsed() < Duration::from_secs(120), "stuck in {s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none() && self.get("/healthz").status == 200
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    /// Asserts a JSON error with `status` and `code` and a message.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let v = self.json();
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().len() > 10, "{v}");
+    }
+}
+
+/// How a body is sent.
+#[derive(Clone, Copy, Debug)]
+pub enum Send {
+    /// `Content-Length`, written in pieces of `chunk` bytes, `pause` apart.
+    Length { chunk: usize, pause: Duration },
+    /// `Transfer-Encoding: chunked` with chunks of `chunk` bytes.
+    Chunked { chunk: usize, pause: Duration },
+}
+
+pub const FAST: Send = Send::Length {
+    chunk: 1 << 20,
+    pause: Duration::ZERO,
+};
+
+/// One request on a fresh connection (`Connection: close`).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    send_request(addr, method, path, headers, body, FAST)
+}
+
+pub fn send_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    how: Send,
+) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let is_body = !body.is_empty() || method == "POST";
+    match how {
+        Send::Length { .. } if is_body => {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()))
+        }
+        Send::Chunked { .. } if is_body => head.push_str("Transfer-Encoding: chunked\r\n"),
+        _ => {}
+    }
+    head.push_str("\r\n");
+    // Write errors are ignored: the server may answer (413) and close
+    // before the whole body is sent; the response is what we check.
+    let _ = s.write_all(head.as_bytes());
+    if is_body {
+        let _ = write_body(&mut s, body, how);
+    }
+    read_response(&mut s, method == "HEAD")
+}
+
+fn write_body(s: &mut TcpStream, body: &[u8], how: Send) -> std::io::Result<()> {
+    match how {
+        Send::Length { chunk, pause } => {
+            for piece in body.chunks(chunk.max(1)) {
+                s.write_all(piece)?;
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+        Send::Chunked { chunk, pause } => {
+            for piece in body.chunks(chunk.max(1)) {
+                s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                s.write_all(piece)?;
+                s.write_all(b"\r\n")?;
+                if !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+            }
+            s.write_all(b"0\r\n\r\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn read_response(s: &mut TcpStream, head_only: bool) -> Response {
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&buf)));
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked && !head_only {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..nl]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + size]);
+        b = &b[nl + 2 + size + 2..];
+    }
+    out
+}
+
+pub const BOUNDARY: &str = "------------------------hlsdtestboundary";
+
+/// A multipart body like `curl -F video=@file` builds.
+pub fn multipart(field: &str, file_name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+pub fn multipart_header() -> (&'static str, String) {
+    (
+        "Content-Type",
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+    )
+}
+
+/// Uploads `data` as field `video`.
+pub fn upload(addr: SocketAddr, data: &[u8], how: Send) -> Response {
+    let (k, v) = multipart_header();
+    send_request(
+        addr,
+        "POST",
+        "/upload",
+        &[(k, &v)],
+        &multipart("video", "clip.bin", data),
+        how,
+    )
+}
+
+/// Uploads and returns the new id, asserting 201.
+pub fn upload_ok(server: &Server, data: &[u8], how: Send) -> String {
+    let r = upload(server.addr, data, how);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        v["playback_url"],
+        format!("http://{}/play/{id}/video.m3u8", server.addr)
+    );
+    assert_eq!(r.header("location"), v["status_url"].as_str());
+    id
+}
+
+// ---------------------------------------------------------------- fixtures
+
+static FIXTURE_LOCK: Mutex<()> = Mutex::new(());
+
+fn fixture_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Makes (once) a fixture with `ffmpeg <args> <out>`; returns its bytes.
+pub fn fixture(name: &str, args: &[&str]) -> Vec<u8> {
+    let path = fixture_path(name, args);
+    std::fs::read(path).unwrap()
+}
+
+pub fn fixture_path(name: &str, args: &[&str]) -> PathBuf {
+    let _g = FIXTURE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    // The name carries a hash of the arguments, so a changed recipe makes
+    // a new file instead of reusing a stale one.
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        args.hash(&mut h);
+        h.finish()
+    };
+    let path = fixture_dir().join(format!("{key:016x}-{name}"));
+    if !path.exists() {
+        let tmp = fixture_dir().join(format!("tmp-{}-{name}", std::process::id()));
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(&tmp)
+            .output()
+            .expect("the ffmpeg CLI is needed to make test fixtures (make test installs it)");
+        assert!(
+            out.status.success(),
+            "ffmpeg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// `ffprobe -of json` with `args` on `path`.
+pub fn ffprobe(path: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {path:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Decodes a whole file with the ffmpeg CLI; returns its error output.
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Decodes the first frame of `path` scaled to 4×4 RGB (48 bytes), with the
+/// CLI's own autorotation: an independent view of "which way is up".
+pub fn corner_colors(path: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=4:4:flags=neighbor",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Playlist lines.
+pub fn extinfs(playlist: &str) -> Vec<(f64, String)> {
+    let lines: Vec<&str> = playlist.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let d = l
+                .strip_prefix("#EXTINF:")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((d, lines.get(i + 1)?.to_string()))
+        })
+        .collect()
+}
