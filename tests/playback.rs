@@ -1,0 +1,270 @@
+//! Serving: path traversal, Range and HEAD (RFC 9110), CORS and caching,
+//! and playback that starts while the upload is still being sent.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn clip(secs: &str) -> Vec<u8> {
+    fixture(
+        &format!("play-{secs}.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            secs,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    )
+}
+
+fn ready_video() -> (Server, String) {
+    let s = Server::start(&[]);
+    let id = upload_ok(&s, &clip("8"), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    (s, id)
+}
+
+#[test]
+fn traversal_and_unknown_paths_are_404() {
+    let (s, id) = ready_video();
+    // A secret next to storage and files inside the folder that are not media.
+    std::fs::write(s.storage.path().join("secret.txt"), "secret").unwrap();
+    let paths = [
+        format!("/play/{id}/../secret.txt"),
+        format!("/play/{id}/..%2fsecret.txt"),
+        format!("/play/{id}/%2e%2e%2fsecret.txt"),
+        format!("/play/{id}/%252e%252e%252fsecret.txt"),
+        format!("/play/{id}/..\\secret.txt"),
+        format!("/play/{id}/meta.json"),
+        format!("/play/{id}/source"),
+        format!("/play/{id}/video.m3u8.tmp"),
+        format!("/play/{id}/seg_00000.ts%00.m3u8"),
+        format!("/play/{id}//etc/passwd"),
+        format!("/play/{id}/%c0%ae%c0%ae/secret.txt"),
+        "/play/../secret.txt/video.m3u8".to_string(),
+        "/play/..%2f..%2fetc/passwd".to_string(),
+        "/play/AAAAAAAAAAAAAAAAAAAAA/video.m3u8".to_string(),
+        "/play/short/video.m3u8".to_string(),
+        format!("/play/{id}"),
+        "/nothing".to_string(),
+        format!("/play/{id}/seg_99999.ts"),
+    ];
+    for p in &paths {
+        let r = s.get(p);
+        assert_eq!(r.status, 404, "{p}: {}", r.text());
+        assert!(
+            !r.text().contains("secret\"") && r.text() != "secret",
+            "{p} leaked"
+        );
+        assert_eq!(r.json()["error"]["code"], "not_found", "{p}");
+    }
+    // A symlink planted in the video folder is not followed.
+    std::os::unix::fs::symlink(
+        s.storage.path().join("secret.txt"),
+        s.storage.path().join(&id).join("evil.ts"),
+    )
+    .unwrap();
+    assert_eq!(s.get(&format!("/play/{id}/evil.ts")).status, 404);
+}
+
+#[test]
+fn range_head_cors_and_cache_headers() {
+    let (s, id) = ready_video();
+    let seg = format!("/play/{id}/seg_00000.ts");
+    let full = s.get(&seg);
+    assert_eq!(full.status, 200);
+    let len = full.body.len();
+    assert_eq!(
+        full.header("content-length"),
+        Some(len.to_string().as_str())
+    );
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert_eq!(full.header("access-control-allow-origin"), Some("*"));
+    assert!(full.header("cache-control").unwrap().contains("immutable"));
+
+    let head = request(s.addr, "HEAD", &seg, &[], &[]);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), full.header("content-length"));
+    assert_eq!(head.header("content-type"), Some("video/mp2t"));
+
+    let r = request(s.addr, "GET", &seg, &[("Range", "bytes=0-187")], &[]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, full.body[..188]);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 0-187/{len}").as_str())
+    );
+    let r = request(s.addr, "GET", &seg, &[("Range", "bytes=-100")], &[]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, full.body[len - 100..]);
+    let r = request(s.addr, "GET", &seg, &[("Range", "bytes=1000-")], &[]);
+    assert_eq!(r.body, full.body[1000..]);
+    let r = request(
+        s.addr,
+        "GET",
+        &seg,
+        &[("Range", &format!("bytes={len}-"))],
+        &[],
+    );
+    r.assert_error(416, "range_not_satisfiable");
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    // Several ranges: answered with the whole resource.
+    let r = request(s.addr, "GET", &seg, &[("Range", "bytes=0-1,5-6")], &[]);
+    assert_eq!((r.status, r.body.len()), (200, len));
+
+    let pl = s.get(&format!("/play/{id}/video.m3u8"));
+    assert_eq!(
+        pl.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert!(!pl.header("cache-control").unwrap().contains("no-cache"));
+
+    let pre = request(
+        s.addr,
+        "OPTIONS",
+        &seg,
+        &[
+            ("Origin", "http://a.example"),
+            ("Access-Control-Request-Headers", "range"),
+        ],
+        &[],
+    );
+    assert_eq!(pre.status, 204);
+    assert!(pre
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("Range"));
+
+    let r = request(s.addr, "DELETE", &seg, &[], &[]);
+    r.assert_error(405, "method_not_allowed");
+}
+
+#[test]
+fn cors_origin_is_configurable() {
+    let s = Server::start(&["--cors-origin", "https://app.example"]);
+    let id = upload_ok(&s, &clip("3"), FAST);
+    s.wait_done(&id);
+    let r = s.get(&format!("/play/{id}/video.m3u8"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+}
+
+/// The headline: a faststart MP4 sent slowly has a segment served before
+/// the upload has finished, and the playlist grows as an EVENT playlist.
+#[test]
+fn segments_are_served_while_the_upload_is_still_arriving() {
+    let s = Server::start(&["--segment-seconds", "2"]);
+    let data = clip("12");
+    // About 8 s of sending.
+    let chunk = data.len() / 40 + 1;
+    let how = Send::Length {
+        chunk,
+        pause: Duration::from_millis(200),
+    };
+    let finished = Arc::new(AtomicBool::new(false));
+    let uploader = {
+        let finished = finished.clone();
+        let addr = s.addr;
+        std::thread::spawn(move || {
+            let r = upload(addr, &data, how);
+            finished.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    // The id is only in the response, which comes at the end: find the
+    // video's folder instead, then use HTTP only.
+    let t = Instant::now();
+    let id = loop {
+        if let Some(id) = s.storage_entries().into_iter().find(|e| e.len() == 21) {
+            break id;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no video folder appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut served_early = None;
+    let mut saw_placeholder_or_event = false;
+    while !finished.load(Ordering::SeqCst) {
+        let r = s.get(&format!("/play/{id}/video.m3u8"));
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        if text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") {
+            saw_placeholder_or_event = true;
+            assert!(!text.contains("#EXT-X-ENDLIST"));
+            assert_eq!(r.header("cache-control"), Some("no-cache"));
+        }
+        if let Some((_, name)) = extinfs(&text).first() {
+            let seg = s.get(&format!("/play/{id}/{name}"));
+            if seg.status == 200 && !finished.load(Ordering::SeqCst) {
+                assert_eq!(seg.body[0], 0x47);
+                let status = s.get(&format!("/videos/{id}")).json();
+                served_early = Some((t.elapsed(), status["status"].clone(), seg.body.len()));
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (at, status, bytes) =
+        served_early.expect("no segment was served before the upload finished");
+    assert_eq!(status, "receiving");
+    assert!(saw_placeholder_or_event);
+    eprintln!("first segment ({bytes} bytes) served {at:?} into an upload that was still arriving");
+    let r = uploader.join().unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready");
+    let text = s.get(&format!("/play/{id}/video.m3u8")).text();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"));
+    assert_eq!(extinfs(&text).len(), 6, "{text}");
+}
+
+#[test]
+fn record_has_the_fields_scripts_rely_on() {
+    let (s, id) = ready_video();
+    let v = s.get(&format!("/videos/{id}")).json();
+    for k in [
+        "id",
+        "status",
+        "progress",
+        "bytes_received",
+        "source",
+        "output",
+        "error",
+        "created_at",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+    assert_eq!(v["source"]["duration"], 8.0);
+    assert_eq!(v["source"]["video"]["width"], 320);
+    assert_eq!(v["output"]["video_codec"], "h264");
+    assert_eq!(v["output"]["audio_codec"], "aac");
+    assert!(s.storage.path().join(&id).join("meta.json").exists());
+    assert_eq!(s.get("/videos/AAAAAAAAAAAAAAAAAAAAA").status, 404);
+}
