@@ -1,0 +1,54 @@
+# The README's two commands:
+#   make run    installs what is missing, then starts hlsd with its defaults
+#   make test   installs what is missing, then runs the whole test suite
+# Rust itself (cargo) is the user's to install: https://rustup.rs
+
+CARGO ?= cargo
+ARGS ?=
+
+# Build: the system FFmpeg (5.1 on Debian 12) with its headers, found by pkg-config.
+BUILD_PKGS := libavformat-dev libavcodec-dev libavfilter-dev libavdevice-dev \
+              libavutil-dev libswscale-dev libswresample-dev pkg-config clang
+# Tests and benchmarks only: the ffmpeg/ffprobe CLIs make fixtures and check
+# outputs independently (the server itself never runs them).
+TEST_PKGS := ffmpeg
+
+.PHONY: run test lint bench deps test-deps check-cargo
+
+run: deps check-cargo
+	$(CARGO) run --release --bin hlsd -- $(ARGS)
+
+test: deps test-deps check-cargo
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+lint: deps check-cargo
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: deps test-deps check-cargo
+	$(CARGO) bench --bench segmenting
+	benches/compare_cli.sh
+
+deps:
+	@$(call apt_install,$(BUILD_PKGS))
+
+test-deps:
+	@$(call apt_install,$(TEST_PKGS))
+
+check-cargo:
+	@command -v $(CARGO) >/dev/null 2>&1 || { \
+	  echo "cargo not found: install Rust first (https://rustup.rs), then re-run make."; exit 1; }
+
+# Installs the Debian/Ubuntu packages in $(1) that are not installed yet;
+# does nothing (and needs no root) when everything is there.
+define apt_install
+missing=""; \
+for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+  command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install$$missing with your package manager"; exit 1; }; \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+fi
+endef
