@@ -28,7 +28,7 @@ lint: deps check-cargo
 
 bench: deps test-deps check-cargo
 	$(CARGO) bench --bench segmenting
-	benches/compare_cli.sh
+	$(CARGO) bench --bench cli_compare
 
 deps:
 	@$(call apt_install,$(BUILD_PKGS))

@@ -63,11 +63,14 @@ pub(crate) fn transcode(
     }
 
     let max_secs = settings.max_duration_secs as f64;
-    let mut packet = Packet::empty();
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
+        // A fresh packet per read: `av_read_frame` overwrites its argument
+        // without unreferencing the previous buffer, so reusing one packet
+        // leaks every packet read (measured: RSS grew with the input size).
+        let mut packet = Packet::empty();
         match packet.read(&mut source.ictx) {
             Ok(()) => {}
             Err(ffmpeg_next::Error::Eof) => break,

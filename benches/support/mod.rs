@@ -1,0 +1,57 @@
+//! Shared by the benches: inputs made once with the `ffmpeg` CLI (allowed in
+//! benchmarks, never in the server) under target/bench-inputs/.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A 720p30 H.264/AAC clip of `secs` seconds (the benchmark input).
+pub fn clip_720p(secs: u32) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("720p30-{secs}s.mp4"));
+    if !path.exists() {
+        let tmp = dir.join(format!("tmp-{}.mp4", std::process::id()));
+        let ok = Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+                "-t",
+            ])
+            .arg(secs.to_string())
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "fast",
+                "-crf",
+                "20",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-movflags",
+                "+faststart",
+            ])
+            .arg(&tmp)
+            .status()
+            .expect("the ffmpeg CLI makes the bench input (make bench installs it)");
+        assert!(ok.success());
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// The settings hlsd runs with by default.
+pub fn default_settings() -> hlsd::media::Settings {
+    hlsd::media::Settings::from_config(&hlsd::Config::with_storage("unused".into()))
+}
