@@ -64,6 +64,9 @@ pub struct AudioInfo {
     pub codec: String,
     pub channels: u16,
     pub sample_rate: u32,
+    /// Channel layout as libav names it (`stereo`, `5.1`, …).
+    #[serde(default)]
+    pub layout: String,
 }
 
 /// What the transcode produced.
@@ -78,6 +81,15 @@ pub struct OutputInfo {
     /// Seconds of media in the playlist.
     pub duration: f64,
     pub segment_seconds: u32,
+}
+
+/// One playable rendition (a single one until adaptive bitrate lands).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Playlist path relative to `/play/{id}/`.
+    pub playlist: String,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Why a video failed.
@@ -97,36 +109,64 @@ pub struct Record {
     pub bytes_received: u64,
     /// The client's file name, sanitised; never used as a path.
     pub file_name: Option<String>,
+    /// A human title: the file name without extension unless changed.
+    #[serde(default)]
+    pub title: String,
+    /// Bytes on disk in the video's folder (updated when a job ends).
+    #[serde(default)]
+    pub storage_bytes: u64,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix milliseconds: orders the library (newest first) within a second.
+    #[serde(default)]
+    pub created_ms: u64,
     pub updated_at: u64,
     pub source: Option<SourceInfo>,
     pub output: Option<OutputInfo>,
+    #[serde(default)]
+    pub renditions: Vec<Rendition>,
     pub error: Option<ErrorInfo>,
 }
 
 /// Unix time in seconds.
 pub fn now() -> u64 {
+    now_ms() / 1000
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
 impl Record {
     /// A fresh record for an upload that just started.
     pub fn new(id: String, file_name: Option<String>) -> Self {
-        let t = now();
+        let ms = now_ms();
+        let t = ms / 1000;
+        let title = file_name
+            .as_deref()
+            .map(|n| match n.rsplit_once('.') {
+                Some((stem, _)) if !stem.is_empty() => stem.to_owned(),
+                _ => n.to_owned(),
+            })
+            .unwrap_or_default();
         Record {
             id,
             status: Status::Receiving,
             progress: 0.0,
             bytes_received: 0,
             file_name,
+            title,
+            storage_bytes: 0,
             created_at: t,
+            created_ms: ms,
             updated_at: t,
             source: None,
             output: None,
+            renditions: Vec::new(),
             error: None,
         }
     }
@@ -145,6 +185,8 @@ pub struct Catalog {
     /// Serialises writes of `meta.json`, so a file never goes back in time
     /// when two threads update the same record.
     persist: Mutex<()>,
+    /// Bumped on every change; event streams wait on it.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,16 +204,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Catalog {
-    /// Loads every record under `root`. Records left active by a previous
-    /// process (it died or was stopped) are marked failed: no record may say
-    /// `processing` with no job behind it. Folders without a readable record
-    /// are left alone but not listed.
+    /// Loads every readable record under `root`, as it was left. What to do
+    /// with records a dead process left active is `recovery`'s business.
     pub fn open(root: &Path) -> std::io::Result<Catalog> {
         std::fs::create_dir_all(root)?;
         let cat = Catalog {
             root: root.to_path_buf(),
             records: Mutex::new(HashMap::new()),
             persist: Mutex::new(()),
+            changed: tokio::sync::watch::channel(0).0,
         };
         for entry in std::fs::read_dir(root)? {
             let entry = entry?;
@@ -182,20 +223,62 @@ impl Catalog {
             let Ok(bytes) = std::fs::read(entry.path().join(META_FILE)) else {
                 continue;
             };
-            let Ok(mut rec) = serde_json::from_slice::<Record>(&bytes) else {
+            let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else {
                 continue;
             };
-            if rec.status.is_active() {
-                rec.status = Status::Failed;
-                rec.error = Some(ErrorInfo {
-                    code: "interrupted".into(),
-                    message: "the server stopped before this video was finished".into(),
-                });
-                cat.write_record(&rec)?;
+            if rec.id == id {
+                lock(&cat.records).insert(id.to_owned(), rec);
             }
-            lock(&cat.records).insert(id.to_owned(), rec);
         }
         Ok(cat)
+    }
+
+    /// Ids of every record.
+    pub fn ids(&self) -> Vec<String> {
+        lock(&self.records).keys().cloned().collect()
+    }
+
+    /// Records newest first (ties by id), optionally of one status, starting
+    /// after `cursor`, at most `limit`. Returns the page and the next cursor.
+    /// A cursor is `<created_ms>.<id>` of the last record of a page, so a
+    /// page still resumes at the right place if that record was deleted.
+    pub fn list(
+        &self,
+        status: Option<Status>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Record>, Option<String>) {
+        let key = |r: &Record| (std::cmp::Reverse(r.created_ms), r.id.clone());
+        let mut all: Vec<Record> = lock(&self.records)
+            .values()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .cloned()
+            .collect();
+        all.sort_by_key(key);
+        let after = cursor.and_then(|c| {
+            let (t, id) = c.split_once('.')?;
+            Some((std::cmp::Reverse(t.parse::<u64>().ok()?), id.to_owned()))
+        });
+        let start = match &after {
+            Some(a) => all.partition_point(|r| key(r) <= *a),
+            None => 0,
+        };
+        let page: Vec<Record> = all.iter().skip(start).take(limit).cloned().collect();
+        let next = if start + page.len() < all.len() {
+            page.last().map(|r| format!("{}.{}", r.created_ms, r.id))
+        } else {
+            None
+        };
+        (page, next)
+    }
+
+    /// A receiver that sees a new value after every change of any record.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// The data root.
@@ -223,6 +306,7 @@ impl Catalog {
         let _w = lock(&self.persist);
         self.write_record(&rec)?;
         lock(&self.records).insert(rec.id.clone(), rec);
+        self.notify();
         Ok(())
     }
 
@@ -244,6 +328,7 @@ impl Catalog {
             rec.updated_at = now();
             rec.clone()
         };
+        self.notify();
         if persist {
             self.write_record(&copy)?;
         }
@@ -253,7 +338,9 @@ impl Catalog {
     /// Forgets a record (its files are the caller's to remove).
     pub fn forget(&self, id: &str) -> Option<Record> {
         let _w = lock(&self.persist);
-        lock(&self.records).remove(id)
+        let rec = lock(&self.records).remove(id);
+        self.notify();
+        rec
     }
 }
 
@@ -262,7 +349,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_survive_a_restart_and_active_ones_become_failed() {
+    fn records_survive_a_restart_and_list_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let cat = Catalog::open(dir.path()).unwrap();
         for (id, status) in [
@@ -281,11 +368,22 @@ mod tests {
         let a = cat.get("aaaaaaaaaaaaaaaaaaaaa").unwrap();
         assert_eq!((a.status, a.progress), (Status::Ready, 1.0));
         let b = cat.get("bbbbbbbbbbbbbbbbbbbbb").unwrap();
-        assert_eq!(b.status, Status::Failed);
-        assert_eq!(b.error.unwrap().code, "interrupted");
+        assert_eq!(b.status, Status::Processing);
+        assert_eq!(a.title, "x");
         assert!(!dir
             .path()
             .join("aaaaaaaaaaaaaaaaaaaaa/meta.json.tmp")
             .exists());
+        cat.update("bbbbbbbbbbbbbbbbbbbbb", false, |r| r.created_ms += 10_000)
+            .unwrap();
+        let (page, next) = cat.list(None, None, 1);
+        assert_eq!(page[0].id, "bbbbbbbbbbbbbbbbbbbbb");
+        // The cursor still works after the record it names is gone.
+        cat.forget("bbbbbbbbbbbbbbbbbbbbb");
+        let (page2, next2) = cat.list(None, next.as_deref(), 1);
+        assert_eq!(page2[0].id, "aaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(next2, None);
+        let (ready, _) = cat.list(Some(Status::Ready), None, 10);
+        assert_eq!(ready.len(), 1);
     }
 }

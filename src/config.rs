@@ -36,6 +36,8 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
 /// Longest source we agree to transcode, seconds (12 h).
 pub const DEFAULT_MAX_DURATION_SECS: u64 = 12 * 3600;
+/// Total bytes the storage may hold; 0 means no quota (only the disk's size).
+pub const DEFAULT_MAX_STORAGE_BYTES: u64 = 0;
 /// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
 pub const DEFAULT_CORS_ORIGIN: &str = "*";
 
@@ -95,6 +97,15 @@ pub struct Config {
     /// Longest source we agree to transcode, seconds; longer gets 422.
     #[arg(long, env = "HLSD_MAX_DURATION_SECS", default_value_t = DEFAULT_MAX_DURATION_SECS)]
     pub max_duration_secs: u64,
+    /// When to delete the uploaded original (the spool): `always` keeps it,
+    /// `until-ready` deletes it once the video is ready (a failed video keeps
+    /// it), `never` deletes it as soon as its job ends.
+    #[arg(long, env = "HLSD_KEEP_SOURCE", value_enum, default_value_t = KeepSource::UntilReady)]
+    pub keep_source: KeepSource,
+    /// Most bytes the storage folder may hold (0: no quota); uploads that
+    /// would cross it get 507.
+    #[arg(long, env = "HLSD_MAX_STORAGE_BYTES", default_value_t = DEFAULT_MAX_STORAGE_BYTES)]
+    pub max_storage_bytes: u64,
     /// Value of Access-Control-Allow-Origin on playback responses.
     #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
     pub cors_origin: String,
@@ -105,6 +116,14 @@ pub struct Config {
     /// Log format: `text` (human) or `json`.
     #[arg(long, env = "HLSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+}
+
+/// The source retention policy (`--keep-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepSource {
+    Always,
+    UntilReady,
+    Never,
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {

@@ -27,6 +27,12 @@ pub enum Error {
     Unprocessable(String),
     /// The server is at its upload/job limit.
     Busy,
+    /// The upload would take storage past `--max-storage-bytes`.
+    QuotaExceeded { limit: u64 },
+    /// The disk itself is full.
+    DiskFull,
+    /// A request the API cannot use (bad JSON, bad query…).
+    BadRequest(String),
     /// No such video, or no such file of a video.
     NotFound,
     /// Method not allowed on this route.
@@ -55,6 +61,8 @@ impl Error {
             Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
             Error::Busy | Error::Cancelled => S::SERVICE_UNAVAILABLE,
+            Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
+            Error::BadRequest(_) => S::BAD_REQUEST,
             Error::NotFound => S::NOT_FOUND,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
@@ -75,6 +83,9 @@ impl Error {
             Error::UnsupportedMedia(_) => "unsupported_media",
             Error::Unprocessable(_) => "unprocessable_media",
             Error::Busy => "busy",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::DiskFull => "disk_full",
+            Error::BadRequest(_) => "bad_request",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -87,7 +98,11 @@ impl Error {
 
     /// True for faults of the server, whose details stay in the log.
     pub fn is_server_fault(&self) -> bool {
-        self.status().is_server_error() && !matches!(self, Error::Busy | Error::Cancelled)
+        self.status().is_server_error()
+            && !matches!(
+                self,
+                Error::Busy | Error::Cancelled | Error::QuotaExceeded { .. } | Error::DiskFull
+            )
     }
 
     /// The message a client sees: actionable for 4xx, generic for 5xx.
@@ -124,6 +139,12 @@ impl fmt::Display for Error {
             Error::UnsupportedMedia(m) => write!(f, "not a video file we can read: {m}"),
             Error::Unprocessable(m) => write!(f, "cannot process this video: {m}"),
             Error::Busy => write!(f, "the server is busy with other uploads; retry later"),
+            Error::QuotaExceeded { limit } => write!(
+                f,
+                "storing this upload would exceed the server's storage quota of {limit} bytes"
+            ),
+            Error::DiskFull => write!(f, "the server's disk is full"),
+            Error::BadRequest(m) => write!(f, "bad request: {m}"),
             Error::NotFound => write!(f, "no such video or file"),
             Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
             Error::RangeNotSatisfiable { len } => {
@@ -151,7 +172,47 @@ impl std::error::Error for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e)
+        if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull {
+            Error::DiskFull
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+impl Error {
+    /// An equal error for a second owner (`io::Error` is not `Clone`; an
+    /// I/O error is copied as an internal one with the same text).
+    pub fn clone_for_client(&self) -> Error {
+        match self {
+            Error::NotMultipart => Error::NotMultipart,
+            Error::NoFile => Error::NoFile,
+            Error::BadMultipart(m) => Error::BadMultipart(m.clone()),
+            Error::TooLarge { limit } => Error::TooLarge { limit: *limit },
+            Error::Aborted => Error::Aborted,
+            Error::Cancelled => Error::Cancelled,
+            Error::UnsupportedMedia(m) => Error::UnsupportedMedia(m.clone()),
+            Error::Unprocessable(m) => Error::Unprocessable(m.clone()),
+            Error::Busy => Error::Busy,
+            Error::QuotaExceeded { limit } => Error::QuotaExceeded { limit: *limit },
+            Error::DiskFull => Error::DiskFull,
+            Error::BadRequest(m) => Error::BadRequest(m.clone()),
+            Error::NotFound => Error::NotFound,
+            Error::MethodNotAllowed => Error::MethodNotAllowed,
+            Error::RangeNotSatisfiable { len } => Error::RangeNotSatisfiable { len: *len },
+            Error::BodyTimeout => Error::BodyTimeout,
+            Error::Io(e) => Error::Internal(e.to_string()),
+            Error::Media(m) => Error::Media(m.clone()),
+            Error::Internal(m) => Error::Internal(m.clone()),
+        }
+    }
+
+    /// A libav failure while doing `what`; "no space left" becomes `DiskFull`.
+    pub fn from_av(e: ffmpeg_next::Error, what: &str) -> Error {
+        match e {
+            ffmpeg_next::Error::Other { errno } if errno == libc::ENOSPC => Error::DiskFull,
+            e => Error::Media(format!("{what}: {e}")),
+        }
     }
 }
 
@@ -174,6 +235,9 @@ mod tests {
             Error::UnsupportedMedia("x".into()),
             Error::Unprocessable("x".into()),
             Error::Busy,
+            Error::QuotaExceeded { limit: 1 },
+            Error::DiskFull,
+            Error::BadRequest("x".into()),
             Error::NotFound,
             Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len: 1 },
@@ -183,7 +247,8 @@ mod tests {
             Error::Internal("x".into()),
         ];
         let expected = [
-            400, 400, 400, 413, 400, 503, 415, 422, 503, 404, 405, 416, 408, 500, 500, 500,
+            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 404, 405, 416, 408, 500,
+            500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

@@ -15,6 +15,10 @@ pub(crate) struct IngestContext<'a> {
     pub catalog: &'a Arc<crate::catalog::Catalog>,
     pub max_upload_bytes: u64,
     pub idle_timeout: Duration,
+    /// Bytes the upload may add before `--max-storage-bytes` is crossed,
+    /// and that limit.
+    pub quota_room: Option<u64>,
+    pub quota_limit: Option<u64>,
 }
 
 /// A successful upload.
@@ -23,6 +27,9 @@ pub(crate) struct Accepted {
     pub id: String,
     pub record: Record,
 }
+
+/// The spool's file name inside a video's folder.
+pub(crate) const SOURCE_FILE: &str = "source";
 
 /// Bytes of the raw body kept to locate the file part's data (its headers
 /// must end within this prefix for the size to be declared).
@@ -116,7 +123,7 @@ pub(crate) async fn ingest<'a>(
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             std::fs::create_dir(&dir)?;
-            let path = dir.join("source");
+            let path = dir.join(SOURCE_FILE);
             let writer = spool::create(&path)?;
             let reader = writer.reader(&path)?;
             Ok((writer, reader))
@@ -201,6 +208,15 @@ async fn receive(
             return Err(Error::TooLarge {
                 limit: ctx.max_upload_bytes,
             });
+        }
+        if let (Some(room), Some(limit)) = (ctx.quota_room, ctx.quota_limit) {
+            if received > room {
+                return Err(Error::QuotaExceeded { limit });
+            }
+        }
+        if writer.control().is_aborted() {
+            // Deleted while arriving, or the job was cancelled.
+            return Err(Error::Aborted);
         }
         writer = tokio::task::spawn_blocking(move || writer.append(&chunk).map(|()| writer))
             .await

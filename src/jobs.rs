@@ -6,19 +6,39 @@
 //! while it arrives even when the encoder is busy), reports the probe to the
 //! ingest, then waits for a transcode slot (`queued`) and transcodes.
 //!
-//! Cleanup has one owner: the pipeline thread. When the upload is rejected
-//! or cut off (spool aborted, or probe failed) it removes the whole video
-//! folder and forgets the record, then signals `done`; the ingest waits for
-//! that before answering, so a 4xx leaves nothing in `storage/`.
+//! Who removes files:
+//! - a rejected or cut-off upload (probe failed, spool aborted): the pipeline
+//!   thread removes the whole folder, then signals `done`; the ingest waits
+//!   for that before answering, so a 4xx leaves nothing in `storage/`;
+//! - a deleted video: the deleter, after the thread has ended;
+//! - a job cancelled by shutdown: nobody; `recovery` re-queues it at start.
 
-use crate::catalog::{Catalog, ErrorInfo, SourceInfo, Status};
+use crate::catalog::{Catalog, ErrorInfo, Rendition, SourceInfo, Status};
+use crate::config::KeepSource;
 use crate::media::{self, Settings};
 use crate::spool::{SpoolControl, SpoolReader};
 use crate::Error;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+
+/// Why a pipeline was cancelled (stored in an `AtomicU8`).
+const CANCEL_NONE: u8 = 0;
+const CANCEL_SHUTDOWN: u8 = 1;
+const CANCEL_DELETE: u8 = 2;
+
+/// A live pipeline, as the registry sees it.
+#[derive(Debug)]
+struct Live {
+    id: String,
+    /// Polled by libav's interrupt callback and the packet loop.
+    cancel: Arc<AtomicBool>,
+    reason: Arc<AtomicU8>,
+    spool: SpoolControl,
+    /// Becomes `true` when the thread has ended.
+    ended: watch::Receiver<bool>,
+}
 
 /// The job system, shared by the HTTP layer.
 #[derive(Debug)]
@@ -29,9 +49,10 @@ pub(crate) struct Jobs {
     /// Pipelines alive (uploading, queued or transcoding).
     pending: AtomicUsize,
     max_pending: usize,
-    /// Cancel flags of live pipelines, for shutdown.
-    live: Mutex<Vec<(String, Arc<AtomicBool>, SpoolControl)>>,
+    /// Live pipelines, for cancel and shutdown.
+    live: Mutex<Vec<Live>>,
     settings: Settings,
+    keep_source: KeepSource,
     catalog: Arc<Catalog>,
 }
 
@@ -59,11 +80,16 @@ pub(crate) struct JobHandle {
 /// How often a persisted record follows progress (memory follows 4×/s).
 const PERSIST_EVERY: Duration = Duration::from_secs(2);
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Jobs {
     pub(crate) fn new(
         jobs: usize,
         max_pending: usize,
         settings: Settings,
+        keep_source: KeepSource,
         catalog: Arc<Catalog>,
     ) -> Arc<Self> {
         Arc::new(Jobs {
@@ -73,6 +99,7 @@ impl Jobs {
             max_pending,
             live: Mutex::new(Vec::new()),
             settings,
+            keep_source,
             catalog,
         })
     }
@@ -99,24 +126,56 @@ impl Jobs {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Starts the pipeline thread for video `id` reading `reader`.
+    /// Starts the pipeline thread for a new upload `id` reading `reader`.
     pub(crate) fn start(
         self: &Arc<Self>,
         id: String,
         reader: SpoolReader,
         permit: PendingPermit,
     ) -> Result<JobHandle, Error> {
+        self.spawn(id, reader, permit, false)
+    }
+
+    /// Re-queues a video whose upload completed before a restart.
+    pub(crate) fn start_recovered(
+        self: &Arc<Self>,
+        id: String,
+        reader: SpoolReader,
+    ) -> Result<(), Error> {
+        // Recovered jobs are few and were accepted already: they may exceed
+        // `--max-pending` rather than be dropped.
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let permit = PendingPermit(self.clone());
+        self.spawn(id, reader, permit, true).map(drop)
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        id: String,
+        reader: SpoolReader,
+        permit: PendingPermit,
+        recovered: bool,
+    ) -> Result<JobHandle, Error> {
         let (probe_tx, probe) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
+        let (ended_tx, ended) = watch::channel(false);
         let running = Arc::new(AtomicBool::new(false));
         let cancel = Arc::new(AtomicBool::new(false));
-        let spool = reader.control();
-        self.lock_live().push((id.clone(), cancel.clone(), spool));
+        let reason = Arc::new(AtomicU8::new(CANCEL_NONE));
+        lock(&self.live).push(Live {
+            id: id.clone(),
+            cancel: cancel.clone(),
+            reason: reason.clone(),
+            spool: reader.control(),
+            ended,
+        });
         let ctx = Pipeline {
             jobs: self.clone(),
             id: id.clone(),
             cancel,
+            reason,
             running: running.clone(),
+            recovered,
         };
         std::thread::Builder::new()
             .name(format!("job-{}", &id[..8.min(id.len())]))
@@ -124,8 +183,12 @@ impl Jobs {
                 let _permit = permit;
                 ctx.run(reader, probe_tx);
                 let _ = done_tx.send(());
+                let _ = ended_tx.send(true);
             })
-            .map_err(|e| Error::Internal(format!("cannot start a job thread: {e}")))?;
+            .map_err(|e| {
+                self.remove_live(&id);
+                Error::Internal(format!("cannot start a job thread: {e}"))
+            })?;
         Ok(JobHandle {
             probe,
             done,
@@ -133,24 +196,46 @@ impl Jobs {
         })
     }
 
-    /// Cancels every live pipeline (shutdown). Their records end `failed`.
+    fn remove_live(&self, id: &str) {
+        lock(&self.live).retain(|l| l.id != id);
+    }
+
+    fn cancel_live(l: &Live, reason: u8) {
+        l.reason.store(reason, Ordering::Release);
+        l.cancel.store(true, Ordering::Release);
+        l.spool.abort();
+    }
+
+    /// Cancels video `id`'s pipeline, if any, for deletion; resolves when its
+    /// thread has ended (or after `wait`).
+    pub(crate) async fn cancel_for_delete(&self, id: &str, wait: Duration) {
+        let ended = {
+            let live = lock(&self.live);
+            live.iter().find(|l| l.id == id).map(|l| {
+                Self::cancel_live(l, CANCEL_DELETE);
+                l.ended.clone()
+            })
+        };
+        self.slot_freed.notify_all();
+        if let Some(mut ended) = ended {
+            let _ = tokio::time::timeout(wait, ended.wait_for(|e| *e)).await;
+        }
+    }
+
+    /// Cancels every live pipeline (shutdown). Completed uploads keep their
+    /// records and spools so that they resume after a restart.
     pub(crate) fn cancel_all(&self) {
-        for (_, cancel, spool) in self.lock_live().iter() {
-            cancel.store(true, Ordering::Relaxed);
-            spool.abort();
+        for l in lock(&self.live).iter() {
+            Self::cancel_live(l, CANCEL_SHUTDOWN);
         }
         self.slot_freed.notify_all();
     }
 
-    fn lock_live(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<AtomicBool>, SpoolControl)>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Blocks until a transcode slot is free; `None` if cancelled meanwhile.
     fn acquire_slot(self: &Arc<Self>, cancel: &AtomicBool) -> Option<SlotGuard> {
-        let mut free = self.free_slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = lock(&self.free_slots);
         loop {
-            if cancel.load(Ordering::Relaxed) {
+            if cancel.load(Ordering::Acquire) {
                 return None;
             }
             if *free > 0 {
@@ -173,7 +258,7 @@ struct SlotGuard(Arc<Jobs>);
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        *self.0.free_slots.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        *lock(&self.0.free_slots) += 1;
         self.0.slot_freed.notify_one();
     }
 }
@@ -183,7 +268,19 @@ struct Pipeline {
     jobs: Arc<Jobs>,
     id: String,
     cancel: Arc<AtomicBool>,
+    reason: Arc<AtomicU8>,
     running: Arc<AtomicBool>,
+    /// Re-queued at start: its upload was accepted long ago, so a probe
+    /// failure marks it failed instead of erasing it.
+    recovered: bool,
+}
+
+/// How a pipeline ended badly.
+enum Failure {
+    /// The probe refused the file.
+    Rejected(Error),
+    /// The job failed after the probe.
+    Failed(Error),
 }
 
 impl Pipeline {
@@ -191,20 +288,27 @@ impl Pipeline {
         let spool = reader.control();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.probe_and_transcode(reader, probe_tx)
-        }));
-        let outcome = outcome.unwrap_or_else(|_| {
+        }))
+        .unwrap_or_else(|_| {
             Err(Failure::Failed(Error::Internal(
                 "the job thread panicked".into(),
             )))
         });
-        self.jobs.lock_live().retain(|(id, _, _)| id != &self.id);
+        self.jobs.remove_live(&self.id);
+        let reason = self.reason.load(Ordering::Acquire);
         match outcome {
             Ok(()) => {}
-            // Probe failed or the upload never completed: the upload is
-            // rejected, so nothing of it may remain.
-            Err(Failure::Rejected) => self.discard(),
-            Err(Failure::Failed(_)) if spool.is_aborted() => self.discard(),
-            Err(Failure::Failed(e)) => self.fail(e),
+            // The deleter removes everything once we are gone.
+            Err(_) if reason == CANCEL_DELETE => {}
+            // An upload that never completed (rejected, cut off, or cut by
+            // shutdown): nothing of it may remain.
+            Err(_) if spool.is_aborted() => self.discard(),
+            Err(Failure::Rejected(_)) if !self.recovered => self.discard(),
+            // Shutdown: keep record and spool; `recovery` re-queues it.
+            Err(_) if reason == CANCEL_SHUTDOWN => {
+                tracing::info!(id = %self.id, "job stopped by shutdown; it resumes at the next start");
+            }
+            Err(Failure::Rejected(e) | Failure::Failed(e)) => self.fail(e),
         }
     }
 
@@ -218,8 +322,9 @@ impl Pipeline {
         let source = match media::open_spool(reader, self.cancel.clone(), settings) {
             Ok(s) => s,
             Err(e) => {
+                let shown = Error::clone_for_client(&e);
                 let _ = probe_tx.send(Err(e));
-                return Err(Failure::Rejected);
+                return Err(Failure::Rejected(shown));
             }
         };
         let spool = source.spool.clone();
@@ -259,10 +364,20 @@ impl Pipeline {
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(id = %self.id, seconds = secs, media_seconds = out.duration,
             realtime = out.duration / secs.max(1e-9), "job done");
+        if self.jobs.keep_source != KeepSource::Always {
+            let _ = std::fs::remove_file(dir.join(crate::ingest::SOURCE_FILE));
+        }
+        let size = dir_size(&dir);
         let _ = catalog.update(&self.id, true, |r| {
             r.status = Status::Ready;
             r.progress = 1.0;
+            r.renditions = vec![Rendition {
+                playlist: media::PLAYLIST.to_owned(),
+                width: out.width,
+                height: out.height,
+            }];
             r.output = Some(out);
+            r.storage_bytes = size;
         });
         Ok(())
     }
@@ -278,9 +393,8 @@ impl Pipeline {
         }
     }
 
-    /// Records a failure after the upload was accepted: keeps `meta.json`,
-    /// removes the media (partial outputs are worthless and the spool of a
-    /// failed video is not kept).
+    /// Records a failure after the upload was accepted: keeps `meta.json`
+    /// (and the spool unless `--keep-source never`), removes the outputs.
     fn fail(&self, e: Error) {
         if e.is_server_fault() {
             tracing::error!(id = %self.id, error = %e, "job failed");
@@ -288,32 +402,55 @@ impl Pipeline {
             tracing::info!(id = %self.id, error = %e, "job failed");
         }
         let catalog = &self.jobs.catalog;
-        let (code, message) = match &e {
-            Error::Cancelled => (
-                "interrupted".to_owned(),
-                "the server stopped before this video was finished".to_owned(),
-            ),
-            e => (e.code().to_owned(), e.public_message()),
-        };
+        let dir = catalog.dir(&self.id);
+        let keep_spool = self.jobs.keep_source != KeepSource::Never;
+        remove_outputs(&dir, keep_spool);
+        let size = dir_size(&dir);
         let _ = catalog.update(&self.id, true, |r| {
             r.status = Status::Failed;
-            r.error = Some(ErrorInfo { code, message });
+            r.error = Some(ErrorInfo {
+                code: e.code().to_owned(),
+                message: e.public_message(),
+            });
+            r.storage_bytes = size;
         });
-        let dir = catalog.dir(&self.id);
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_name() != crate::catalog::META_FILE {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
     }
 }
 
-/// How a pipeline ended badly.
-enum Failure {
-    /// The upload is refused (probe failed): remove everything.
-    Rejected,
-    /// The job failed; if the spool was aborted the upload is refused too.
-    Failed(Error),
+/// Removes everything in a video folder but its record (and its spool when
+/// `keep_spool`).
+pub(crate) fn remove_outputs(dir: &std::path::Path, keep_spool: bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name == crate::catalog::META_FILE || (keep_spool && name == crate::ingest::SOURCE_FILE) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// Bytes in the files under `dir` (not following links).
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let m = e.path().symlink_metadata().ok()?;
+            Some(if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            })
+        })
+        .sum()
 }

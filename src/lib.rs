@@ -12,6 +12,7 @@
 //! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
 //! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux).
 //! - [`catalog`]: video records persisted as `meta.json`.
+//! - `recovery`: the start-up sweep after a crash; re-queues unfinished jobs.
 //!
 //! Dependencies point one way: `http → ingest/jobs → media → catalog`.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +25,7 @@ mod http;
 mod ingest;
 mod jobs;
 pub mod media;
+mod recovery;
 pub mod server;
 mod spool;
 

@@ -29,13 +29,19 @@ async fn main() -> std::process::ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    // Scripts and tests read this line to learn an ephemeral port.
-    println!(
-        "hlsd listening on http://{addr} (storage: {})",
-        config.storage.display()
-    );
+    let storage = config.storage.display().to_string();
+    let server = match hlsd::server::prepare(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hlsd: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Scripts and tests read this line to learn an ephemeral port; it comes
+    // after crash recovery, so the storage is consistent from here on.
+    println!("hlsd listening on http://{addr} (storage: {storage})");
     let _ = std::io::stdout().flush();
-    match hlsd::server::run(listener, config, shutdown_signal()).await {
+    match server.serve(listener, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hlsd: {e}");

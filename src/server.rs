@@ -31,6 +31,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    prepare(config).await?.serve(listener, shutdown).await
+}
+
+/// A server whose storage is loaded and recovered, not yet serving.
+pub struct Prepared {
+    state: Arc<AppState>,
+    jobs: Arc<Jobs>,
+}
+
+/// Initialises libav, loads the catalog and runs crash recovery (which may
+/// re-queue jobs). Call before announcing the server: when it returns, the
+/// storage is in its recovered state.
+pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     media::init()?;
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
@@ -46,15 +59,50 @@ pub async fn run(
         config.jobs,
         config.max_pending,
         Settings::from_config(&config),
+        config.keep_source,
         catalog.clone(),
     );
-    let limit = Arc::new(Semaphore::new(config.max_connections));
-    let header_timeout = Duration::from_secs(config.header_timeout_secs.max(1));
+    {
+        let (catalog, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
+        let report =
+            tokio::task::spawn_blocking(move || crate::recovery::recover(&catalog, &jobs, keep))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        tracing::info!(
+            requeued = report.requeued,
+            interrupted = report.interrupted,
+            strays_removed = report.strays_removed,
+            "storage recovered"
+        );
+    }
     let state = Arc::new(AppState {
         config,
         catalog,
         jobs: jobs.clone(),
     });
+    Ok(Prepared { state, jobs })
+}
+
+impl Prepared {
+    /// Serves on `listener` until `shutdown` completes, then drains.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Prepared { state, jobs } = self;
+        serve(state, jobs, listener, shutdown).await
+    }
+}
+
+async fn serve(
+    state: Arc<AppState>,
+    jobs: Arc<Jobs>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let limit = Arc::new(Semaphore::new(state.config.max_connections));
+    let header_timeout = Duration::from_secs(state.config.header_timeout_secs.max(1));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

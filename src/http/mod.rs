@@ -101,7 +101,11 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
             play::get(&state, &req, id, file).await
         }
         (&Method::OPTIONS, ["play", ..]) => Ok(play::preflight(&state)),
+        (&Method::GET, ["videos"]) => videos::list(&state, req.uri().query()),
         (&Method::GET, ["videos", id]) => videos::get(&state, id),
+        (&Method::PATCH, ["videos", id]) => videos::patch(&state, id, req).await,
+        (&Method::DELETE, ["videos", id]) => videos::delete(&state, id).await,
+        (&Method::GET, ["videos", id, "events"]) => videos::events(&state, id),
         (&Method::GET, ["healthz"]) => {
             Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
         }

@@ -35,6 +35,23 @@ pub(crate) async fn post(
     if content_length.is_some_and(|n| n > max.saturating_add(FRAMING_SLACK)) {
         return Err(Error::TooLarge { limit: max });
     }
+    let quota = state.config.max_storage_bytes;
+    let quota_room = if quota > 0 {
+        let root = state.catalog.root().to_path_buf();
+        let used = tokio::task::spawn_blocking(move || crate::jobs::dir_size(&root))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let room = quota.saturating_sub(used);
+        // Refused before reading a byte when the declared size cannot fit.
+        if content_length.is_some_and(|n| n.saturating_sub(FRAMING_SLACK.min(n / 2)) > room)
+            || room == 0
+        {
+            return Err(Error::QuotaExceeded { limit: quota });
+        }
+        Some(room)
+    } else {
+        None
+    };
     let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
     let base = base_url(state, &req);
 
@@ -56,6 +73,8 @@ pub(crate) async fn post(
         catalog: &state.catalog,
         max_upload_bytes: max,
         idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
+        quota_room,
+        quota_limit: (quota > 0).then_some(quota),
     };
     let expected = |field: &str| {
         let p = prefix.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,13 +1,208 @@
-//! `GET /videos/{id}`: one record.
+//! The library: `GET /videos`, `GET`/`PATCH`/`DELETE /videos/{id}`, and
+//! `GET /videos/{id}/events` (Server-Sent Events).
 
-use super::{json, paths, AppState, Body};
+use super::{empty, json, paths, AppState, Body};
+use crate::catalog::{Record, Status};
 use crate::Error;
-use http::{Response, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use std::sync::Arc;
+use std::time::Duration;
 
-pub(crate) fn get(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+/// Page size of `GET /videos` unless `?limit=` says otherwise, and its cap.
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+/// Largest `PATCH` body we read.
+const MAX_PATCH_BODY: usize = 16 * 1024;
+/// Longest title, in characters.
+const MAX_TITLE: usize = 200;
+/// An SSE comment this often keeps proxies from closing a quiet stream.
+const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+/// How long `DELETE` waits for a running job to stop.
+const DELETE_WAIT: Duration = Duration::from_secs(5);
+
+fn known_id(state: &AppState, id: &str) -> Result<Record, Error> {
     if !paths::is_video_id(id) {
         return Err(Error::NotFound);
     }
-    let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+    state.catalog.get(id).ok_or(Error::NotFound)
+}
+
+pub(crate) fn get(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+    Ok(json(StatusCode::OK, &known_id(state, id)?))
+}
+
+fn parse_status(s: &str) -> Result<Status, Error> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        Error::BadRequest(format!(
+            "unknown status `{s}` (receiving, queued, processing, ready, failed)"
+        ))
+    })
+}
+
+/// `GET /videos?limit=&cursor=&status=`: newest first.
+pub(crate) fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, Error> {
+    let (mut limit, mut cursor, mut status) = (DEFAULT_PAGE, None, None);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| Error::BadRequest(format!("limit must be 1..={MAX_PAGE}")))?;
+            }
+            "cursor" => cursor = Some(v.to_owned()),
+            "status" => status = Some(parse_status(v)?),
+            _ => {}
+        }
+    }
+    let (videos, next) = state.catalog.list(status, cursor.as_deref(), limit);
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"videos": videos, "next_cursor": next}),
+    ))
+}
+
+/// `PATCH /videos/{id}` with `{"title": "…"}`.
+pub(crate) async fn patch(
+    state: &AppState,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Error> {
+    known_id(state, id)?;
+    let body = Limited::new(req.into_body(), MAX_PATCH_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            Error::BadRequest(format!(
+                "the body must be JSON under {MAX_PATCH_BODY} bytes"
+            ))
+        })?
+        .to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    let title = v
+        .get("title")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| Error::BadRequest("expected {\"title\": \"…\"}".into()))?;
+    let title: String = title.chars().filter(|c| !c.is_control()).collect();
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE {
+        return Err(Error::BadRequest(format!(
+            "the title must have 1 to {MAX_TITLE} characters"
+        )));
+    }
+    let catalog = state.catalog.clone();
+    let (id, title) = (id.to_owned(), title.to_owned());
+    let rec = tokio::task::spawn_blocking(move || catalog.update(&id, true, |r| r.title = title))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??
+        .ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &rec))
+}
+
+/// `DELETE /videos/{id}`: stops its job, removes every file, 204.
+pub(crate) async fn delete(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+    known_id(state, id)?;
+    // Forget first: no job or upload can write the record again after this.
+    state.catalog.forget(id);
+    state.jobs.cancel_for_delete(id, DELETE_WAIT).await;
+    let dir = state.catalog.dir(id);
+    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    tracing::info!(id = %id, "video deleted");
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    Ok(res)
+}
+
+/// What an event carries.
+fn event_payload(r: &Record) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "status": r.status,
+        "progress": r.progress,
+        "bytes_received": r.bytes_received,
+        "error": r.error,
+    })
+}
+
+fn sse_event(name: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// State of one event stream.
+struct EventStream {
+    catalog: Arc<crate::catalog::Catalog>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    id: String,
+    /// Status and whole percent last sent: a change of either is an event.
+    last: Option<(Status, i64)>,
+    finished: bool,
+}
+
+impl EventStream {
+    /// Waits for the next meaningful change; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let Some(rec) = self.catalog.get(&self.id) else {
+                self.finished = true;
+                return Some(sse_event("deleted", &serde_json::json!({"id": self.id})));
+            };
+            let key = (rec.status, (rec.progress * 100.0).floor() as i64);
+            if self.last != Some(key) {
+                self.last = Some(key);
+                self.finished = !rec.status.is_active();
+                let name = serde_json::to_value(rec.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                return Some(sse_event(&name, &event_payload(&rec)));
+            }
+            tokio::select! {
+                changed = self.changes.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep(SSE_KEEPALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            }
+        }
+    }
+}
+
+/// `GET /videos/{id}/events`: one event per status change or whole percent
+/// of progress, named after the status; ends after `ready` or `failed`.
+pub(crate) fn events(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+    known_id(state, id)?;
+    let stream = EventStream {
+        catalog: state.catalog.clone(),
+        changes: state.catalog.subscribe(),
+        id: id.to_owned(),
+        last: None,
+        finished: false,
+    };
+    let frames = futures_util::stream::unfold(stream, |mut s| async move {
+        let chunk = s.next().await?;
+        Some((Ok::<_, std::io::Error>(Frame::data(chunk)), s))
+    });
+    let mut res = Response::new(StreamBody::new(frames).boxed_unsync());
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
 }

@@ -32,7 +32,7 @@ pub(crate) struct AudioChain {
 }
 
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::Media(format!("{what}: {e}"))
+    move |e| Error::from_av(e, what)
 }
 
 impl AudioChain {
@@ -177,7 +177,7 @@ impl AudioChain {
             packet.rescale_ts(self.enc_tb, self.ost_tb);
             packet
                 .write_interleaved(octx)
-                .map_err(|e| Error::Media(format!("writing an audio packet: {e}")))?;
+                .map_err(|e| Error::from_av(e, "writing an audio packet"))?;
         }
         Ok(())
     }

@@ -34,3 +34,25 @@ pub(crate) fn alloc_hls_output(playlist: &Path) -> Result<Output, crate::Error> 
     // stays null for an AVFMT_NOFILE muxer) on drop.
     Ok(unsafe { Output::wrap(ctx) })
 }
+
+/// libav's `FF_QP2LAMBDA`: one quantiser step in lambda units.
+pub(crate) const QP2LAMBDA: i32 = 118;
+
+/// Sets `AVFrame.quality` (the per-frame qscale fixed-quality encoders
+/// read); ffmpeg-next has a getter only.
+pub(crate) fn set_frame_quality(f: &mut ffmpeg_next::frame::Video, quality: i32) {
+    // SAFETY: `as_mut_ptr` is the frame's own live AVFrame, borrowed mutably;
+    // `quality` is a plain int field.
+    unsafe { (*f.as_mut_ptr()).quality = quality };
+}
+
+/// Bytes available to us on the filesystem holding `path` (`statvfs`), or
+/// `None` if it cannot be asked. Not libav, but the crate's other `unsafe`.
+pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `c` is a NUL-terminated path; `st` is a zeroed out-struct that
+    // statvfs fills on success and that we read only then.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (r == 0).then_some(st.f_bavail * st.f_frsize)
+}

@@ -130,6 +130,27 @@ pub(crate) fn rotation_from_matrix(bytes: &[u8]) -> u32 {
     }
 }
 
+/// A short name for a channel layout (libav's names for the common ones).
+fn layout_name(layout: ffmpeg_next::ChannelLayout, channels: u16) -> String {
+    use ffmpeg_next::ChannelLayout as L;
+    let known = [
+        (L::MONO, "mono"),
+        (L::STEREO, "stereo"),
+        (L::_2POINT1, "2.1"),
+        (L::QUAD, "quad"),
+        (L::_5POINT0, "5.0(side)"),
+        (L::_5POINT0_BACK, "5.0"),
+        (L::_5POINT1, "5.1(side)"),
+        (L::_5POINT1_BACK, "5.1"),
+        (L::_7POINT1, "7.1"),
+    ];
+    known
+        .iter()
+        .find(|(l, _)| *l == layout)
+        .map(|(_, n)| (*n).to_owned())
+        .unwrap_or_else(|| format!("{channels} channels"))
+}
+
 fn probe(
     ictx: Input,
     spool: Option<SpoolControl>,
@@ -209,6 +230,7 @@ fn probe(
                     codec: id.name().to_owned(),
                     channels: dec.channels(),
                     sample_rate: dec.rate(),
+                    layout: layout_name(dec.channel_layout(), dec.channels()),
                 },
             )
         })

@@ -13,9 +13,11 @@ mod audio;
 mod ffi;
 mod hls;
 mod input;
+mod poster;
 mod transcode;
 mod video;
 
+pub(crate) use hls::PLAYLIST;
 pub(crate) use input::{open_file, open_spool};
 pub(crate) use transcode::transcode;
 

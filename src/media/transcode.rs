@@ -11,15 +11,37 @@ use ffmpeg_next::{Packet, Rational};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Below this much free disk the job stops with `DiskFull`: the hls muxer
+/// does not report a failed segment write at once (LIBAV-NOTES has the
+/// muxer's pitfalls), so free space is watched instead.
+const MIN_FREE_BYTES: u64 = 1 << 20;
+/// Packets between two free-space checks.
+const FREE_CHECK_EVERY: u64 = 64;
+
 /// Transcodes `source` into HLS under `out_dir` (which must exist).
 /// `progress` gets seconds of output produced, as they grow.
 /// On error, files already written are the caller's to remove.
 pub(crate) fn transcode(
+    source: Source,
+    out_dir: &Path,
+    settings: &Settings,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(f64),
+) -> Result<OutputInfo, Error> {
+    let disk_full = || super::ffi::free_bytes(out_dir).is_some_and(|b| b < MIN_FREE_BYTES);
+    match run(source, out_dir, settings, cancel, progress, &disk_full) {
+        Err(Error::Media(_) | Error::Io(_)) if disk_full() => Err(Error::DiskFull),
+        other => other,
+    }
+}
+
+fn run(
     mut source: Source,
     out_dir: &Path,
     settings: &Settings,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(f64),
+    disk_full: &dyn Fn() -> bool,
 ) -> Result<OutputInfo, Error> {
     let mut octx = super::ffi::alloc_hls_output(&out_dir.join(hls::PLAYLIST))?;
     // The instant that becomes output time 0: where the video starts.
@@ -43,6 +65,7 @@ pub(crate) fn transcode(
             &vst,
             source.info.video.rotation,
             offset,
+            source.info.duration,
             &mut octx,
             settings,
         )?
@@ -56,16 +79,21 @@ pub(crate) fn transcode(
     };
     let opts = hls::muxer_options(out_dir, settings)?;
     octx.write_header_with(opts)
-        .map_err(|e| Error::Media(format!("starting the hls muxer: {e}")))?;
+        .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
     video.set_output_time_base(&octx);
     if let Some(a) = audio.as_mut() {
         a.set_output_time_base(&octx);
     }
 
     let max_secs = settings.max_duration_secs as f64;
+    let mut packets: u64 = 0;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
+        }
+        packets += 1;
+        if packets.is_multiple_of(FREE_CHECK_EVERY) && disk_full() {
+            return Err(Error::DiskFull);
         }
         // A fresh packet per read: `av_read_frame` overwrites its argument
         // without unreferencing the previous buffer, so reusing one packet
@@ -115,9 +143,14 @@ pub(crate) fn transcode(
         ));
     }
     octx.write_trailer()
-        .map_err(|e| Error::Media(format!("finishing the hls muxer: {e}")))?;
+        .map_err(|e| Error::from_av(e, "finishing the hls muxer"))?;
     drop(octx);
     let text = hls::finish_playlist(out_dir)?;
+    let poster = std::mem::replace(&mut video.poster, super::poster::PosterPicker::new(None));
+    if let Err(e) = poster.write(out_dir) {
+        // A missing poster never fails a playable video.
+        tracing::warn!(error = %e, "could not write the poster");
+    }
     let (segments, duration) = hls::playlist_totals(&text);
     progress(video.position);
     Ok(OutputInfo {

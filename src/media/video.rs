@@ -45,6 +45,8 @@ pub(crate) struct VideoChain {
     pub decode_errors: u64,
     /// Presentation end of the last encoded frame, seconds.
     pub position: f64,
+    /// Chooses the poster frame as frames go by.
+    pub poster: super::poster::PosterPicker,
     /// Output size.
     pub width: u32,
     pub height: u32,
@@ -78,7 +80,7 @@ fn rotation_filters(rotation: u32) -> &'static str {
 }
 
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::Media(format!("{what}: {e}"))
+    move |e| Error::from_av(e, what)
 }
 
 impl VideoChain {
@@ -88,6 +90,7 @@ impl VideoChain {
         ist: &format::stream::Stream,
         rotation: u32,
         offset: i64,
+        duration: Option<f64>,
         octx: &mut Output,
         settings: &Settings,
     ) -> Result<Self, Error> {
@@ -144,6 +147,7 @@ impl VideoChain {
             frames: 0,
             decode_errors: 0,
             position: 0.0,
+            poster: super::poster::PosterPicker::new(duration),
             width,
             height,
         })
@@ -228,6 +232,8 @@ impl VideoChain {
             }
             self.durations.insert(pts, self.frame_dur);
             self.last_encoded_pts = Some(pts);
+            self.poster
+                .offer(&filtered, pts as f64 * f64::from(self.tb));
             self.encoder
                 .send_frame(&filtered)
                 .map_err(media_err("video encoder"))?;
@@ -259,7 +265,7 @@ impl VideoChain {
             packet.rescale_ts(self.tb, self.ost_tb);
             packet
                 .write_interleaved(octx)
-                .map_err(|e| Error::Media(format!("writing a video packet: {e}")))?;
+                .map_err(|e| Error::from_av(e, "writing a video packet"))?;
         }
         Ok(())
     }
@@ -345,7 +351,11 @@ fn open_encoder(
     let mut opts = Dictionary::new();
     opts.set("preset", &settings.x264_preset);
     opts.set("crf", &settings.crf.to_string());
-    opts.set("profile", "high");
+    // High profile for every player; lossless (crf 0) needs High 4:4:4
+    // Predictive, which x264 picks itself when no profile is forced.
+    if settings.crf > 0 {
+        opts.set("profile", "high");
+    }
     opts.set("forced-idr", "1");
     opts.set(
         "x264-params",

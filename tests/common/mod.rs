@@ -26,10 +26,83 @@ impl Server {
     }
 
     pub fn start_in(storage: tempfile::TempDir, extra: &[&str]) -> Server {
+        let (child, addr) = spawn(storage.path(), extra);
+        Server {
+            addr,
+            storage,
+            child,
+        }
+    }
+
+    /// Kills the process with SIGKILL (a crash) and waits for it.
+    pub fn crash(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "hlsd did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts a new process on the same storage (after `crash`/`terminate`).
+    pub fn restart(&mut self, extra: &[&str]) {
+        let (child, addr) = spawn(self.storage.path(), extra);
+        self.child = child;
+        self.addr = addr;
+    }
+
+    /// Names of the server's threads that run jobs (`job-…`).
+    pub fn job_threads(&self) -> Vec<String> {
+        let dir = format!("/proc/{}/task", self.child.id());
+        std::fs::read_dir(dir)
+            .map(|it| {
+                it.flatten()
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| c.starts_with("job-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Files in a video's folder.
+    pub fn files_of(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.storage.path().join(id))
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+fn spawn(storage: &Path, extra: &[&str]) -> (Child, SocketAddr) {
+    {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
             .args(["--listen", "127.0.0.1:0", "--storage"])
-            .arg(storage.path())
-            .args(["--x264-preset", "ultrafast"])
+            .arg(storage)
+            // Fast tests, unless a test picks its own preset.
+            .args(if extra.contains(&"--x264-preset") {
+                &[][..]
+            } else {
+                &["--x264-preset", "ultrafast"][..]
+            })
             .args(extra)
             // The server must never spawn a process: with PATH empty, any
             // attempt to run `ffmpeg` by name would fail.
@@ -50,13 +123,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .parse()
             .unwrap();
-        Server {
-            addr,
-            storage,
-            child,
-        }
+        (child, addr)
     }
+}
 
+impl Server {
     /// Entries left in the storage folder.
     pub fn storage_entries(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.storage.path())

@@ -1,0 +1,394 @@
+//! The library API: list/paginate/filter, rename, delete (also while a job
+//! runs or an upload arrives), Server-Sent Events, posters, quota, disk full.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn clip(name: &str, secs: &str, size: &str) -> Vec<u8> {
+    fixture(
+        name,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            secs,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    )
+}
+
+fn upload_named(s: &Server, name: &str, data: &[u8]) -> String {
+    let (k, v) = multipart_header();
+    let r = send_request(
+        s.addr,
+        "POST",
+        "/upload",
+        &[(k, &v)],
+        &multipart("video", name, data),
+        FAST,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn list_paginate_filter_and_rename() {
+    let s = Server::start(&[]);
+    let data = clip("lib-2s.mp4", "2", "160x120");
+    let ids: Vec<String> = (0..3)
+        .map(|i| upload_named(&s, &format!("clip{i}.mp4"), &data))
+        .collect();
+    for id in &ids {
+        assert_eq!(s.wait_done(id)["status"], "ready");
+    }
+    // A failed one: an MP4 index promising frames that never come.
+    let page = s.get("/videos?limit=2").json();
+    let got: Vec<&str> = page["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str()], "newest first");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let page2 = s.get(&format!("/videos?limit=2&cursor={cursor}")).json();
+    assert_eq!(page2["videos"][0]["id"], ids[0].as_str());
+    assert!(page2["next_cursor"].is_null());
+    assert_eq!(
+        s.get("/videos?status=ready").json()["videos"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        s.get("/videos?status=failed").json()["videos"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    s.get("/videos?status=bogus")
+        .assert_error(400, "bad_request");
+    s.get("/videos?limit=0").assert_error(400, "bad_request");
+
+    let rec = s.get(&format!("/videos/{}", ids[0])).json();
+    assert_eq!(rec["title"], "clip0");
+    assert_eq!(rec["file_name"], "clip0.mp4");
+    assert!(rec["storage_bytes"].as_u64().unwrap() > 10_000);
+    assert_eq!(rec["renditions"][0]["playlist"], "video.m3u8");
+    let r = request(
+        s.addr,
+        "PATCH",
+        &format!("/videos/{}", ids[0]),
+        &[("Content-Type", "application/json")],
+        br#"{"title":"Holiday in Crete"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.get(&format!("/videos/{}", ids[0])).json()["title"],
+        "Holiday in Crete"
+    );
+    request(
+        s.addr,
+        "PATCH",
+        &format!("/videos/{}", ids[0]),
+        &[],
+        b"not json",
+    )
+    .assert_error(400, "bad_request");
+    request(
+        s.addr,
+        "PATCH",
+        &format!("/videos/{}", ids[0]),
+        &[],
+        br#"{"title":""}"#,
+    )
+    .assert_error(400, "bad_request");
+    request(
+        s.addr,
+        "PATCH",
+        "/videos/AAAAAAAAAAAAAAAAAAAAA",
+        &[],
+        br#"{"title":"x"}"#,
+    )
+    .assert_error(404, "not_found");
+    // The change survived on disk.
+    let meta = std::fs::read_to_string(s.storage.path().join(&ids[0]).join("meta.json")).unwrap();
+    assert!(meta.contains("Holiday in Crete"));
+}
+
+#[test]
+fn delete_ready_video_removes_everything() {
+    let s = Server::start(&[]);
+    let id = upload_named(&s, "a.mp4", &clip("lib-2s.mp4", "2", "160x120"));
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(r.status, 204);
+    s.get(&format!("/videos/{id}"))
+        .assert_error(404, "not_found");
+    assert_eq!(s.get(&format!("/play/{id}/video.m3u8")).status, 404);
+    assert_eq!(s.storage_entries(), Vec::<String>::new());
+    request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]).assert_error(404, "not_found");
+}
+
+#[test]
+fn delete_while_processing_stops_the_job_promptly() {
+    // A slow preset so the job is surely still running when deleted.
+    let s = Server::start(&["--x264-preset", "medium"]);
+    let id = upload_named(&s, "long.mp4", &clip("lib-30s-360p.mp4", "30", "640x360"));
+    let t = Instant::now();
+    loop {
+        let v = s.get(&format!("/videos/{id}")).json();
+        if v["status"] == "processing" && v["progress"].as_f64().unwrap() > 0.0 {
+            break;
+        }
+        assert_ne!(v["status"], "ready", "finished before it could be deleted");
+        assert!(t.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The job thread (its libav workers inherit its name).
+    assert!(!s.job_threads().is_empty());
+    let t = Instant::now();
+    let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(r.status, 204);
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(1), "delete took {took:?}");
+    assert_eq!(
+        s.job_threads(),
+        Vec::<String>::new(),
+        "job thread still alive"
+    );
+    assert_eq!(s.storage_entries(), Vec::<String>::new());
+    // Nothing reappears later (a late write from the dead job).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.storage_entries(), Vec::<String>::new());
+}
+
+#[test]
+fn delete_while_uploading_cuts_the_upload() {
+    let s = Server::start(&[]);
+    let data = clip("lib-8s.mp4", "8", "320x240");
+    let addr = s.addr;
+    let uploader = std::thread::spawn(move || {
+        upload(
+            addr,
+            &data,
+            Send::Length {
+                chunk: 16 * 1024,
+                pause: Duration::from_millis(30),
+            },
+        )
+    });
+    let t = Instant::now();
+    let id = loop {
+        if let Some(id) = s.storage_entries().into_iter().find(|e| e.len() == 21) {
+            break id;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(r.status, 204);
+    let up = uploader.join().unwrap();
+    assert!(up.status >= 400, "the upload went on: {}", up.text());
+    s.assert_storage_empty_soon();
+    assert_eq!(s.job_threads(), Vec::<String>::new());
+}
+
+#[test]
+fn events_stream_progress_then_ready() {
+    let s = Server::start(&["--x264-preset", "veryfast"]);
+    let id = upload_named(&s, "sse.mp4", &clip("lib-20s-360p.mp4", "20", "640x360"));
+    let r = s.get(&format!("/videos/{id}/events"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let text = r.text();
+    let events: Vec<(String, serde_json::Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let (last, data) = events.last().unwrap();
+    assert_eq!(last, "ready", "{text}");
+    assert_eq!(data["progress"], 1.0);
+    let progress: Vec<f64> = events
+        .iter()
+        .filter(|(n, _)| n == "processing")
+        .map(|(_, d)| d["progress"].as_f64().unwrap())
+        .collect();
+    assert!(progress.len() >= 2, "too few progress events: {text}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "{progress:?}");
+    assert!(events.len() <= 103, "a flood of {} events", events.len());
+}
+
+#[test]
+fn poster_and_thumbnail_skip_black_frames() {
+    let s = Server::start(&[]);
+    // 1.5 s of black, then a picture: 10% of 8 s is still black.
+    let data = fixture(
+        "lib-black-start.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:size=480x270:rate=30:duration=1.5",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=480x270:rate=30:duration=6.5",
+            "-filter_complex",
+            "[0][1]concat=n=2:v=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let id = upload_named(&s, "poster.mp4", &data);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let dir = tempfile::tempdir().unwrap();
+    for (file, w, h) in [("poster.jpg", 480, 270), ("thumb.jpg", 320, 180)] {
+        let r = s.get(&format!("/play/{id}/{file}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("image/jpeg"));
+        assert_eq!(&r.body[..2], &[0xff, 0xd8], "JPEG SOI");
+        let p = dir.path().join(file);
+        std::fs::write(&p, &r.body).unwrap();
+        let v = ffprobe(&p, &["-show_streams"]);
+        assert_eq!(v["streams"][0]["codec_name"], "mjpeg");
+        assert_eq!(
+            (
+                v["streams"][0]["width"].as_u64(),
+                v["streams"][0]["height"].as_u64()
+            ),
+            (Some(w), Some(h))
+        );
+        // Mean brightness: not a black frame.
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(&p)
+            .args([
+                "-vf",
+                "scale=1:1:flags=area",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "gray",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.stdout[0] > 40, "{file} is dark: {}", out.stdout[0]);
+    }
+}
+
+#[test]
+fn quota_is_507_and_leaves_nothing() {
+    let s = Server::start(&["--max-storage-bytes", "400000"]);
+    let data = clip("lib-8s.mp4", "8", "320x240");
+    assert!(data.len() > 400_000);
+    upload(s.addr, &data, FAST).assert_error(507, "quota_exceeded");
+    s.assert_storage_empty_soon();
+    upload(
+        s.addr,
+        &data,
+        Send::Chunked {
+            chunk: 16 * 1024,
+            pause: Duration::ZERO,
+        },
+    )
+    .assert_error(507, "quota_exceeded");
+    s.assert_storage_empty_soon();
+    // Something small still fits.
+    let small = clip("lib-1s-tiny.mp4", "1", "96x64");
+    let id = upload_ok(&s, &small, FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+}
+
+/// A small tmpfs mounted for the test; unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn disk_full_fails_the_job_cleanly_and_others_keep_playing() {
+    let Some(fs) = Tmpfs::mount(4 << 20) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a tmpfs (runs as root)"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let storage = tempfile::TempDir::new_in(fs.0.path()).unwrap();
+    // Lossless x264 (capped at 8 Mb/s by VBV) makes outputs far larger than
+    // the small sources: 1 s fits, 20 s does not (its source does).
+    let s = Server::start_in(storage, &["--crf", "1"]);
+    let a = upload_ok(&s, &clip("lib-1s.mp4", "1", "320x240"), FAST);
+    assert_eq!(s.wait_done(&a)["status"], "ready");
+    let b = upload_ok(&s, &clip("lib-20s.mp4", "20", "320x240"), FAST);
+    let rec = s.wait_done(&b);
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!(rec["error"]["code"], "disk_full", "{rec}");
+    assert!(rec["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("disk is full"));
+    // B's partial outputs are gone; A still plays.
+    assert!(
+        s.files_of(&b)
+            .iter()
+            .all(|f| f == "meta.json" || f == "source"),
+        "{:?}",
+        s.files_of(&b)
+    );
+    let pl = s.get(&format!("/play/{a}/video.m3u8"));
+    assert_eq!(pl.status, 200);
+    for (_, seg) in extinfs(&pl.text()) {
+        assert_eq!(s.get(&format!("/play/{a}/{seg}")).status, 200);
+    }
+    drop(s);
+}
