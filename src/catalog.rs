@@ -78,6 +78,9 @@ pub struct OutputInfo {
     pub video_codec: String,
     pub audio_codec: Option<String>,
     pub segments: usize,
+    /// Video frames encoded.
+    #[serde(default)]
+    pub frames: u64,
     /// Seconds of media in the playlist.
     pub duration: f64,
     pub segment_seconds: u32,

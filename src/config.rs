@@ -36,6 +36,8 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
 /// Longest source we agree to transcode, seconds (12 h).
 pub const DEFAULT_MAX_DURATION_SECS: u64 = 12 * 3600;
+/// `/readyz` fails below this much free disk (256 MiB).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 /// Total bytes the storage may hold; 0 means no quota (only the disk's size).
 pub const DEFAULT_MAX_STORAGE_BYTES: u64 = 0;
 /// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
@@ -106,6 +108,9 @@ pub struct Config {
     /// would cross it get 507.
     #[arg(long, env = "HLSD_MAX_STORAGE_BYTES", default_value_t = DEFAULT_MAX_STORAGE_BYTES)]
     pub max_storage_bytes: u64,
+    /// `/readyz` reports not ready below this much free disk, bytes.
+    #[arg(long, env = "HLSD_MIN_FREE_BYTES", default_value_t = DEFAULT_MIN_FREE_BYTES)]
+    pub min_free_bytes: u64,
     /// Value of Access-Control-Allow-Origin on playback responses.
     #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
     pub cors_origin: String,

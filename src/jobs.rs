@@ -54,6 +54,7 @@ pub(crate) struct Jobs {
     settings: Settings,
     keep_source: KeepSource,
     catalog: Arc<Catalog>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A reserved place among `--max-pending`; released on drop.
@@ -91,6 +92,7 @@ impl Jobs {
         settings: Settings,
         keep_source: KeepSource,
         catalog: Arc<Catalog>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         Arc::new(Jobs {
             free_slots: Mutex::new(jobs.max(1)),
@@ -101,6 +103,7 @@ impl Jobs {
             settings,
             keep_source,
             catalog,
+            metrics,
         })
     }
 
@@ -364,6 +367,9 @@ impl Pipeline {
         let secs = started.elapsed().as_secs_f64();
         tracing::info!(id = %self.id, seconds = secs, media_seconds = out.duration,
             realtime = out.duration / secs.max(1e-9), "job done");
+        self.jobs
+            .metrics
+            .job_finished(secs, out.duration, out.frames);
         if self.jobs.keep_source != KeepSource::Always {
             let _ = std::fs::remove_file(dir.join(crate::ingest::SOURCE_FILE));
         }
@@ -401,6 +407,10 @@ impl Pipeline {
         } else {
             tracing::info!(id = %self.id, error = %e, "job failed");
         }
+        self.jobs
+            .metrics
+            .jobs_failed
+            .fetch_add(1, Ordering::Relaxed);
         let catalog = &self.jobs.catalog;
         let dir = catalog.dir(&self.id);
         let keep_spool = self.jobs.keep_source != KeepSource::Never;

@@ -12,6 +12,7 @@
 //! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
 //! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux).
 //! - [`catalog`]: video records persisted as `meta.json`.
+//! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - `recovery`: the start-up sweep after a crash; re-queues unfinished jobs.
 //!
 //! Dependencies point one way: `http → ingest/jobs → media → catalog`.
@@ -25,6 +26,7 @@ mod http;
 mod ingest;
 mod jobs;
 pub mod media;
+pub mod metrics;
 mod recovery;
 pub mod server;
 mod spool;

@@ -55,12 +55,14 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
             .map_err(|e| Error::Internal(e.to_string()))??
     };
     let catalog = Arc::new(catalog);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let jobs = Jobs::new(
         config.jobs,
         config.max_pending,
         Settings::from_config(&config),
         config.keep_source,
         catalog.clone(),
+        metrics.clone(),
     );
     {
         let (catalog, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
@@ -79,6 +81,8 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
         config,
         catalog,
         jobs: jobs.clone(),
+        metrics,
+        next_request_id: std::sync::atomic::AtomicU64::new(1),
     });
     Ok(Prepared { state, jobs })
 }
@@ -118,6 +122,7 @@ async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let metrics = state.metrics.clone();
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
@@ -129,10 +134,17 @@ async fn serve(
             .header_read_timeout(header_timeout);
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
+        let metrics = metrics.clone();
+        metrics
+            .active_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            metrics
+                .active_connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(permit);
         });
     }

@@ -1,6 +1,7 @@
 //! HTTP: a flat `match` router (hyper's examples), body helpers, and the
 //! one place an [`Error`] becomes a response. Never imports `ffmpeg_next`.
 
+mod ops;
 pub mod paths;
 mod play;
 mod upload;
@@ -26,6 +27,9 @@ pub(crate) struct AppState {
     pub config: Config,
     pub catalog: Arc<Catalog>,
     pub jobs: Arc<Jobs>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Source of the per-request ids in logs and `x-request-id`.
+    pub next_request_id: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn full(chunk: impl Into<Bytes>) -> Body {
@@ -90,31 +94,118 @@ pub(crate) fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
     format!("http://{host}")
 }
 
-/// Routes one request.
+/// A low-cardinality name for a path, for metrics.
+fn route_label(method: &Method, segments: &[&str]) -> &'static str {
+    match segments {
+        ["upload"] => "upload",
+        ["play", _, f] if f.ends_with(".m3u8") => "playlist",
+        ["play", _, f] if f.ends_with(".ts") => "segment",
+        ["play", ..] => "play_other",
+        ["videos"] => "videos",
+        ["videos", _, "events"] => "events",
+        ["videos", _] if method == Method::DELETE => "video_delete",
+        ["videos", _] => "video",
+        ["healthz"] => "healthz",
+        ["readyz"] => "readyz",
+        ["metrics"] => "metrics",
+        _ => "other",
+    }
+}
+
+/// Sets headers every response carries: CORS (the tutorial's `cors()`),
+/// `nosniff`, and the request id.
+fn common_headers(state: &AppState, res: &mut Response<Body>, request_id: u64) {
+    let h = res.headers_mut();
+    if !h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        if let Ok(v) = HeaderValue::from_str(&state.config.cors_origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id.to_string()) {
+        h.insert("x-request-id", v);
+    }
+}
+
+/// Answers a CORS preflight for any API path.
+fn preflight() -> Response<Body> {
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Range, Content-Type, Authorization"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    res
+}
+
+/// Routes one request; logs it and counts it.
 pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let request_id = state
+        .next_request_id
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
+    let route = route_label(&method, &segments);
     let result = match (&method, segments.as_slice()) {
+        (&Method::OPTIONS, _) => Ok(preflight()),
         (&Method::POST, ["upload"]) => upload::post(&state, req).await,
         (&Method::GET | &Method::HEAD, ["play", id, file]) => {
             play::get(&state, &req, id, file).await
         }
-        (&Method::OPTIONS, ["play", ..]) => Ok(play::preflight(&state)),
         (&Method::GET, ["videos"]) => videos::list(&state, req.uri().query()),
         (&Method::GET, ["videos", id]) => videos::get(&state, id),
         (&Method::PATCH, ["videos", id]) => videos::patch(&state, id, req).await,
         (&Method::DELETE, ["videos", id]) => videos::delete(&state, id).await,
         (&Method::GET, ["videos", id, "events"]) => videos::events(&state, id),
-        (&Method::GET, ["healthz"]) => {
-            Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
-        }
-        (_, ["upload"] | ["play", _, _] | ["videos", _] | ["healthz"]) => {
-            Err(Error::MethodNotAllowed)
-        }
+        (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
+        (&Method::GET, ["readyz"]) => ops::readyz(&state).await,
+        (&Method::GET, ["metrics"]) => ops::metrics(&state).await,
+        (
+            _,
+            ["upload"]
+            | ["play", _, _]
+            | ["videos"]
+            | ["videos", _]
+            | ["videos", _, "events"]
+            | ["healthz"]
+            | ["readyz"]
+            | ["metrics"],
+        ) => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     };
-    let res = result.unwrap_or_else(|e| error_response(&e));
-    tracing::info!(method = %method, path = %path, status = res.status().as_u16(), "request");
+    if let (Err(e), "upload") = (&result, route) {
+        state.metrics.upload_rejected(e.code());
+    }
+    let mut res = result.unwrap_or_else(|e| error_response(&e));
+    common_headers(&state, &mut res, request_id);
+    let status = res.status().as_u16();
+    if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {
+        let len = res
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        state
+            .metrics
+            .bytes_served
+            .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    state.metrics.request(route, status, secs);
+    tracing::info!(request_id, method = %method, path = %path, status, ms = secs * 1e3, "request");
     res
 }

@@ -97,22 +97,6 @@ fn cors(state: &AppState, headers: &mut HeaderMap) {
     );
 }
 
-/// Answers a CORS preflight for the playback routes.
-pub(crate) fn preflight(state: &AppState) -> Response<Body> {
-    let mut res = Response::new(empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    let h = res.headers_mut();
-    cors(state, h);
-    set(
-        h,
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        "GET, HEAD, OPTIONS",
-    );
-    set(h, header::ACCESS_CONTROL_ALLOW_HEADERS, "Range");
-    set(h, header::ACCESS_CONTROL_MAX_AGE, "86400");
-    res
-}
-
 /// An EVENT playlist with no segment yet: players given the URL right after
 /// the upload keep polling it instead of failing on a 404.
 fn placeholder_playlist(segment_seconds: u32) -> String {

@@ -81,6 +81,13 @@ pub(crate) async fn post(
         content_length.and_then(|cl| ingest::expected_file_size(&p, cl, &boundary, field))
     };
     let accepted = ingest::ingest(&ctx, multipart, permit, expected).await?;
+    let m = &state.metrics;
+    m.uploads_accepted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    m.upload_bytes.fetch_add(
+        accepted.record.bytes_received,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let id = &accepted.id;
     let status_url = format!("{base}/videos/{id}");
     let body = serde_json::json!({

@@ -17,6 +17,7 @@ mod poster;
 mod transcode;
 mod video;
 
+pub(crate) use ffi::free_bytes;
 pub(crate) use hls::PLAYLIST;
 pub(crate) use input::{open_file, open_spool};
 pub(crate) use transcode::transcode;

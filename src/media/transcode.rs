@@ -159,6 +159,7 @@ fn run(
         video_codec: "h264".into(),
         audio_codec: audio.map(|_| "aac".to_owned()),
         segments,
+        frames: video.frames,
         duration,
         segment_seconds: settings.segment_seconds,
     })

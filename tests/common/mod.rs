@@ -520,3 +520,46 @@ pub fn extinfs(playlist: &str) -> Vec<(f64, String)> {
         })
         .collect()
 }
+
+/// A small tmpfs mounted for a test (needs root); unmounted on drop.
+pub struct Tmpfs(pub tempfile::TempDir);
+
+impl Tmpfs {
+    /// Mounts one of `bytes`; `None` if this process may not mount. In CI
+    /// (which runs as root) not being able to is a failure, not a skip.
+    pub fn mount(bytes: u64) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to mount a tmpfs (runs as root)"
+            );
+            eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        }
+        ok.then_some(Tmpfs(dir))
+    }
+
+    /// Remounts read-only (`true`) or read-write.
+    pub fn set_read_only(&self, ro: bool) {
+        let opt = if ro { "remount,ro" } else { "remount,rw" };
+        let st = Command::new("mount")
+            .args(["-o", opt])
+            .arg(self.0.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}

@@ -1,0 +1,85 @@
+//! Operations: `GET /healthz` (liveness), `GET /readyz` (can we take an
+//! upload now?) and `GET /metrics` (Prometheus text).
+
+use super::{full, json, AppState, Body};
+use crate::catalog::Status;
+use crate::metrics::Gauges;
+use crate::Error;
+use http::{header, HeaderValue, Response, StatusCode};
+
+pub(crate) fn healthz() -> Response<Body> {
+    json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// Each check: `{"ok": bool, "detail": "…"}`; 200 when all pass, else 503.
+pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
+    let root = state.catalog.root().to_path_buf();
+    let min_free = state.config.min_free_bytes;
+    let (writable, free) = tokio::task::spawn_blocking(move || {
+        let probe = root.join(format!(".readyz-{}", std::process::id()));
+        let writable = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
+        (writable, crate::media::free_bytes(&root))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let pending = state.jobs.pending();
+    let checks = serde_json::json!({
+        "storage_writable": match &writable {
+            Ok(()) => serde_json::json!({"ok": true}),
+            Err(e) => serde_json::json!({"ok": false, "detail": format!("cannot write in the storage folder: {e}")}),
+        },
+        "disk_free": match free {
+            Some(b) => serde_json::json!({"ok": b >= min_free, "detail": format!("{b} bytes free, need {min_free}")}),
+            None => serde_json::json!({"ok": false, "detail": "cannot read free space"}),
+        },
+        "encoders": {
+            "ok": crate::media::encoders_available(),
+            "detail": "libx264 and aac in the system FFmpeg",
+        },
+        "job_queue": {
+            "ok": pending < state.config.max_pending,
+            "detail": format!("{pending} of {} uploads/jobs in flight", state.config.max_pending),
+        },
+    });
+    let ready = checks
+        .as_object()
+        .is_some_and(|m| m.values().all(|c| c["ok"] == true));
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(json(
+        status,
+        &serde_json::json!({"ready": ready, "checks": checks}),
+    ))
+}
+
+pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
+    let mut g = Gauges::default();
+    for rec in state.catalog.list(None, None, usize::MAX).0 {
+        match rec.status {
+            Status::Queued => g.jobs_queued += 1,
+            Status::Processing => g.jobs_running += 1,
+            Status::Receiving => g.uploads_receiving += 1,
+            _ => {}
+        }
+    }
+    let root = state.catalog.root().to_path_buf();
+    let (used, free) = tokio::task::spawn_blocking(move || {
+        (
+            crate::jobs::dir_size(&root),
+            crate::media::free_bytes(&root),
+        )
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    g.storage_used_bytes = used;
+    g.storage_free_bytes = free;
+    let mut res = Response::new(full(state.metrics.render(&g)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(res)
+}

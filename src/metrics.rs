@@ -1,0 +1,225 @@
+//! Counters and gauges, rendered in the Prometheus text format (0.0.4).
+//! Plain atomics and small maps: no metrics crate is needed for this size.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Upper bounds (seconds) of the request latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
+
+/// One route's latency histogram.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// Cumulative counts per bucket of `LATENCY_BUCKETS`.
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Everything the server counts. Shared as `Arc<Metrics>`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub uploads_accepted: AtomicU64,
+    pub upload_bytes: AtomicU64,
+    /// Refused uploads by error code.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    pub jobs_done: AtomicU64,
+    pub jobs_failed: AtomicU64,
+    /// Microseconds spent in finished jobs.
+    job_micros: AtomicU64,
+    /// Seconds of media produced by finished jobs, in microseconds.
+    media_micros: AtomicU64,
+    pub frames_encoded: AtomicU64,
+    /// Requests by (route, status).
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
+    pub bytes_served: AtomicU64,
+    pub active_connections: AtomicI64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Gauges read at render time from the rest of the server.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub jobs_queued: u64,
+    pub jobs_running: u64,
+    pub uploads_receiving: u64,
+    pub storage_used_bytes: u64,
+    pub storage_free_bytes: Option<u64>,
+}
+
+impl Metrics {
+    /// Counts a refused upload.
+    pub fn upload_rejected(&self, code: &'static str) {
+        *lock(&self.rejected).entry(code).or_default() += 1;
+    }
+
+    /// Counts a finished job that took `secs` for `media_secs` of video.
+    pub fn job_finished(&self, secs: f64, media_secs: f64, frames: u64) {
+        self.jobs_done.fetch_add(1, Ordering::Relaxed);
+        self.job_micros
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+        self.media_micros
+            .fetch_add((media_secs * 1e6) as u64, Ordering::Relaxed);
+        self.frames_encoded.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, route: &'static str, status: u16, secs: f64) {
+        *lock(&self.requests).entry((route, status)).or_default() += 1;
+        let mut lat = lock(&self.latency);
+        let h = lat.entry(route).or_default();
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                h.buckets[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// The exposition text.
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut out = String::new();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            );
+        };
+        counter(
+            "hlsd_uploads_total",
+            "Uploads accepted (201).",
+            load(&self.uploads_accepted),
+        );
+        counter(
+            "hlsd_upload_bytes_total",
+            "Bytes received in accepted uploads.",
+            load(&self.upload_bytes),
+        );
+        counter(
+            "hlsd_jobs_done_total",
+            "Transcode jobs finished ready.",
+            load(&self.jobs_done),
+        );
+        counter(
+            "hlsd_jobs_failed_total",
+            "Transcode jobs that failed.",
+            load(&self.jobs_failed),
+        );
+        counter(
+            "hlsd_frames_encoded_total",
+            "Video frames encoded by finished jobs.",
+            load(&self.frames_encoded),
+        );
+        counter(
+            "hlsd_bytes_served_total",
+            "Body bytes of playback responses.",
+            load(&self.bytes_served),
+        );
+        let job_secs = load(&self.job_micros) as f64 / 1e6;
+        let media_secs = load(&self.media_micros) as f64 / 1e6;
+        let _ = write!(
+            out,
+            "# HELP hlsd_job_seconds_total Wall seconds spent in finished jobs.\n\
+             # TYPE hlsd_job_seconds_total counter\nhlsd_job_seconds_total {job_secs}\n\
+             # HELP hlsd_media_seconds_total Seconds of video produced by finished jobs.\n\
+             # TYPE hlsd_media_seconds_total counter\nhlsd_media_seconds_total {media_secs}\n\
+             # HELP hlsd_realtime_factor Seconds of video produced per wall second, over all jobs.\n\
+             # TYPE hlsd_realtime_factor gauge\nhlsd_realtime_factor {}\n",
+            if job_secs > 0.0 { media_secs / job_secs } else { 0.0 }
+        );
+        out.push_str("# HELP hlsd_uploads_rejected_total Uploads refused, by error code.\n# TYPE hlsd_uploads_rejected_total counter\n");
+        for (code, n) in lock(&self.rejected).iter() {
+            let _ = writeln!(out, "hlsd_uploads_rejected_total{{reason=\"{code}\"}} {n}");
+        }
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+            );
+        };
+        gauge(
+            "hlsd_jobs_queued",
+            "Videos waiting for a transcode slot.",
+            g.jobs_queued,
+        );
+        gauge(
+            "hlsd_jobs_running",
+            "Videos being transcoded.",
+            g.jobs_running,
+        );
+        gauge(
+            "hlsd_uploads_receiving",
+            "Uploads still arriving.",
+            g.uploads_receiving,
+        );
+        gauge(
+            "hlsd_active_connections",
+            "Open HTTP connections.",
+            self.active_connections.load(Ordering::Relaxed).max(0) as u64,
+        );
+        gauge(
+            "hlsd_storage_used_bytes",
+            "Bytes under the storage root.",
+            g.storage_used_bytes,
+        );
+        if let Some(free) = g.storage_free_bytes {
+            gauge(
+                "hlsd_storage_free_bytes",
+                "Bytes free on the storage filesystem.",
+                free,
+            );
+        }
+        out.push_str("# HELP hlsd_http_requests_total HTTP requests by route and status.\n# TYPE hlsd_http_requests_total counter\n");
+        for ((route, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "hlsd_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP hlsd_http_request_duration_seconds Time to the response head, by route.\n# TYPE hlsd_http_request_duration_seconds histogram\n");
+        for (route, h) in lock(&self.latency).iter() {
+            for (le, c) in LATENCY_BUCKETS.iter().zip(h.buckets) {
+                let _ = writeln!(out, "hlsd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {c}");
+            }
+            let _ = writeln!(
+                out,
+                "hlsd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                 hlsd_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                 hlsd_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_labels_and_histograms() {
+        let m = Metrics::default();
+        m.request("play", 200, 0.003);
+        m.request("play", 200, 2.0);
+        m.upload_rejected("too_large");
+        m.job_finished(2.0, 8.0, 240);
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("hlsd_http_requests_total{route=\"play\",status=\"200\"} 2"));
+        assert!(text
+            .contains("hlsd_http_request_duration_seconds_bucket{route=\"play\",le=\"0.005\"} 1"));
+        assert!(text
+            .contains("hlsd_http_request_duration_seconds_bucket{route=\"play\",le=\"+Inf\"} 2"));
+        assert!(text.contains("hlsd_uploads_rejected_total{reason=\"too_large\"} 1"));
+        assert!(text.contains("hlsd_realtime_factor 4"));
+        assert!(text.contains("hlsd_frames_encoded_total 240"));
+    }
+}
