@@ -11,7 +11,7 @@ BUILD_PKGS := libavformat-dev libavcodec-dev libavfilter-dev libavdevice-dev \
               libavutil-dev libswscale-dev libswresample-dev pkg-config clang
 # Tests and benchmarks only: the ffmpeg/ffprobe CLIs make fixtures and check
 # outputs independently (the server itself never runs them).
-TEST_PKGS := ffmpeg
+TEST_PKGS := ffmpeg chromium
 
 .PHONY: run test lint bench deps test-deps check-cargo
 
@@ -35,6 +35,14 @@ deps:
 
 test-deps:
 	@$(call apt_install,$(TEST_PKGS))
+	@# Node may come from elsewhere (nodesource bundles npm): only when the
+	@# commands are missing are Debian's packages installed.
+	@command -v npm >/dev/null 2>&1 || { $(call apt_install,nodejs npm); }
+	@# playwright-core and video.js for the browser tests, from the lock file
+	@# (never a browser download: Chromium is Debian's).
+	@if [ ! -d tests/browser/node_modules ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then \
+	  echo "npm ci in tests/browser"; (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) && touch tests/browser/node_modules; \
+	fi
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null 2>&1 || { \
