@@ -4,6 +4,7 @@
 mod ops;
 pub mod paths;
 mod play;
+mod ui;
 mod upload;
 mod videos;
 
@@ -108,6 +109,8 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
         ["healthz"] => "healthz",
         ["readyz"] => "readyz",
         ["metrics"] => "metrics",
+        [""] => "ui",
+        ["assets", _] => "assets",
         _ => "other",
     }
 }
@@ -174,6 +177,8 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
         (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
         (&Method::GET, ["readyz"]) => ops::readyz(&state).await,
         (&Method::GET, ["metrics"]) => ops::metrics(&state).await,
+        (&Method::GET | &Method::HEAD, [""]) => Ok(ui::index(&state)),
+        (&Method::GET | &Method::HEAD, ["assets", name]) => ui::asset(name),
         (
             _,
             ["upload"]

@@ -1,0 +1,518 @@
+// hlsd web UI: upload, follow processing, play with hls.js, manage the library.
+// Plain ES2017, no framework, no build step; works under a strict CSP.
+(function () {
+  'use strict';
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    form: $('upload-form'), file: $('file'), uploadBtn: $('upload-btn'),
+    upProg: $('upload-progress'), upText: $('upload-text'),
+    procProg: $('process-progress'), status: $('status-text'), error: $('error'),
+    player: $('player'), nowPlaying: $('now-playing'),
+    quality: $('quality'), qualityField: $('quality-field'),
+    url: $('playback-url'), copyBtn: $('copy-btn'), copyStatus: $('copy-status'),
+    curl: $('curl-example'), library: $('library'), libStatus: $('library-status'),
+    refreshBtn: $('refresh-btn'),
+  };
+  const ACTIVE = ['receiving', 'queued', 'processing'];
+  const EVENTS = ['receiving', 'queued', 'processing', 'ready', 'failed'];
+  const MAX_ERRORS = 500;
+
+  // Read by automated tests.
+  window.hlsErrors = [];
+  window.hlsdPlayer = { hls: null, video: el.player };
+
+  // ---------------------------------------------------------------- helpers
+
+  function fmtBytes(n) {
+    if (typeof n !== 'number' || !(n >= 0)) return '?';
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + units[i];
+  }
+
+  function fmtDuration(s) {
+    if (typeof s !== 'number' || !isFinite(s) || s < 0) return '--:--';
+    s = Math.round(s);
+    return String(Math.floor(s / 60)).padStart(2, '0') + ':' + String(s % 60).padStart(2, '0');
+  }
+
+  const pct = (p) => Math.floor(Math.max(0, Math.min(1, Number(p) || 0)) * 100);
+  const playPath = (id, file) => '/play/' + encodeURIComponent(id) + '/' + file;
+  const titleOf = (rec) => (rec && (rec.title || rec.file_name || rec.id)) || 'untitled';
+
+  function showError(msg) {
+    el.error.textContent = msg || '';
+    el.error.hidden = !msg;
+  }
+
+  // The server's errors are {"error":{"code","message"}}.
+  function errorMessage(status, text) {
+    try {
+      const j = JSON.parse(text);
+      if (j && j.error) return j.error.message || j.error.code || 'HTTP ' + status;
+    } catch (_) { /* not JSON */ }
+    return status ? 'HTTP ' + status : 'network error';
+  }
+
+  async function api(method, path, body) {
+    const opts = { method, headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    const res = await fetch(path, opts);
+    const text = res.status === 204 ? '' : await res.text();
+    if (!res.ok) {
+      const e = new Error(errorMessage(res.status, text));
+      e.status = res.status;
+      throw e;
+    }
+    return text ? JSON.parse(text) : null;
+  }
+
+  // ----------------------------------------------------------------- upload
+
+  function setUploadProgress(loaded, total) {
+    const p = total > 0 ? Math.min(100, Math.round((loaded / total) * 100)) : 0;
+    el.upProg.value = p;
+    el.upText.textContent = fmtBytes(loaded) + ' / ' + fmtBytes(total) + ' (' + p + '%)';
+  }
+
+  function setBusy(busy) {
+    el.uploadBtn.disabled = busy;
+    el.file.disabled = busy;
+    el.form.setAttribute('aria-busy', String(busy));
+    el.uploadBtn.textContent = busy ? 'Uploading…' : 'Upload';
+  }
+
+  function upload(ev) {
+    ev.preventDefault();
+    const f = el.file.files && el.file.files[0];
+    if (!f) {
+      showError('Choose a video file first.');
+      el.file.focus();
+      return;
+    }
+    showError('');
+    setBusy(true);
+    setUploadProgress(0, f.size);
+    el.procProg.value = 0;
+    el.status.textContent = 'uploading';
+    const fd = new FormData();
+    fd.append('video', f, f.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/upload');
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => setUploadProgress(e.loaded, e.lengthComputable ? e.total : f.size);
+    xhr.upload.onload = () => {
+      setUploadProgress(f.size, f.size);
+      el.upText.textContent += ' · waiting for the server…';
+    };
+    xhr.onload = () => {
+      setBusy(false);
+      let r = null;
+      if (xhr.status === 201) {
+        try { r = JSON.parse(xhr.responseText); } catch (_) { r = null; }
+      }
+      if (!r || !r.id) {
+        el.status.textContent = 'upload failed';
+        showError('Upload failed: ' + errorMessage(xhr.status, xhr.responseText));
+        return;
+      }
+      setUploadProgress(f.size, f.size);
+      el.file.value = '';
+      uploaded(r, f);
+    };
+    xhr.onerror = () => {
+      setBusy(false);
+      el.status.textContent = 'upload failed';
+      showError('Upload failed: the connection was lost or the server refused the file (too large?).');
+    };
+    xhr.onabort = () => { setBusy(false); el.status.textContent = 'upload cancelled'; };
+    xhr.send(fd);
+  }
+
+  function uploaded(r, f) {
+    setPlaybackUrl(r.playback_url || location.origin + playPath(r.id, 'video.m3u8'));
+    // The playlist is an EVENT playlist that grows: playable right away.
+    loadVideo(r.id, { title: f.name, status: r.status });
+    renderStatus({ status: r.status || 'queued', progress: 0 });
+    watch(r.id);
+    refreshLibrary();
+  }
+
+  // ----------------------------------------------------- status and events
+
+  function renderStatus(d) {
+    const s = d.status;
+    let text = s;
+    if (s === 'processing') text = 'processing ' + pct(d.progress) + '%';
+    else if (s === 'receiving' && d.bytes_received) text = 'receiving ' + fmtBytes(d.bytes_received);
+    else if (s === 'failed') text = 'failed: ' + ((d.error && (d.error.message || d.error.code)) || 'unknown');
+    el.status.textContent = text;
+    if (s === 'queued' || s === 'receiving') el.procProg.removeAttribute('value'); // indeterminate
+    else el.procProg.value = s === 'ready' ? 1 : Math.max(0, Math.min(1, Number(d.progress) || 0));
+  }
+
+  let watcher = null;
+
+  function stopWatch() {
+    if (!watcher) return;
+    watcher.done = true;
+    if (watcher.es) watcher.es.close();
+    clearTimeout(watcher.timer);
+    watcher = null;
+  }
+
+  // Follows one video: Server-Sent Events, or polling once a second if they fail.
+  function watch(id) {
+    stopWatch();
+    const w = (watcher = { id, es: null, timer: 0, done: false });
+    const onData = (d) => {
+      if (w.done || !d) return;
+      statusChanged(id, d);
+      if (!ACTIVE.includes(d.status)) stopWatch();
+    };
+    const poll = () => {
+      if (w.done) return;
+      api('GET', '/videos/' + encodeURIComponent(id)).then(onData, (e) => {
+        if (e.status === 404) { gone(id); return; }
+      }).then(() => {
+        if (!w.done) w.timer = setTimeout(poll, 1000);
+      });
+    };
+    if (!window.EventSource) { poll(); return; }
+    const es = (w.es = new EventSource('/videos/' + encodeURIComponent(id) + '/events'));
+    EVENTS.forEach((name) => es.addEventListener(name, (e) => {
+      try { onData(JSON.parse(e.data)); } catch (_) { /* ignore a malformed event */ }
+    }));
+    es.addEventListener('deleted', () => gone(id));
+    es.onerror = () => {
+      if (w.done) return;
+      es.close();
+      w.es = null;
+      poll();
+    };
+  }
+
+  function gone(id) {
+    if (watcher && watcher.id === id) stopWatch();
+    if (player.id === id) unloadPlayer();
+    el.status.textContent = 'deleted';
+    el.procProg.value = 0;
+    refreshLibrary();
+  }
+
+  function statusChanged(id, d) {
+    renderStatus(d);
+    if (player.id !== id) return;
+    player.status = d.status;
+    if (d.status === 'ready') {
+      el.player.poster = playPath(id, 'poster.jpg');
+      refreshLibrary();
+      if (player.waiting) loadVideo(id, { status: 'ready' });
+    } else if (d.status === 'failed') {
+      destroyHls();
+      showError('Processing failed: ' + ((d.error && d.error.message) || 'unknown error'));
+      refreshLibrary();
+    } else if (player.waiting && d.status === 'processing' && Date.now() - player.attachedAt > 5000) {
+      loadVideo(id, { status: d.status });
+    }
+  }
+
+  // ----------------------------------------------------------------- player
+
+  const player = { hls: null, id: null, status: null, waiting: false, attachedAt: 0 };
+
+  // Playlist retries: an EVENT playlist with no segment yet is answered 200
+  // and empty, so keep asking for it (not forever); real errors retry 3 times.
+  const playlistLoadPolicy = {
+    default: {
+      maxTimeToFirstByteMs: 10000,
+      maxLoadTimeMs: 20000,
+      timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: {
+        maxNumRetry: 120,
+        retryDelayMs: 1000,
+        maxRetryDelayMs: 2000,
+        shouldRetry: (cfg, count, isTimeout, resp, retry) =>
+          retry && (count < 3 || !!(resp && resp.code >= 200 && resp.code < 300)),
+      },
+    },
+  };
+
+  function destroyHls() {
+    if (player.hls) player.hls.destroy();
+    player.hls = null;
+    window.hlsdPlayer.hls = null;
+  }
+
+  function unloadPlayer() {
+    destroyHls();
+    const v = el.player;
+    v.removeAttribute('src');
+    v.removeAttribute('poster');
+    v.load();
+    player.id = null;
+    player.waiting = false;
+    resetQuality();
+    setPlaybackUrl('');
+    el.nowPlaying.textContent = 'Nothing loaded. Upload a video or pick one from the library.';
+  }
+
+  function loadVideo(id, info) {
+    info = info || {};
+    destroyHls();
+    const v = el.player;
+    if (v.getAttribute('src')) { v.removeAttribute('src'); v.load(); }
+    if (info.status === 'ready') v.poster = playPath(id, 'poster.jpg');
+    else v.removeAttribute('poster');
+    Object.assign(player, { id, status: info.status || null, waiting: false, attachedAt: Date.now() });
+    if (info.title) el.nowPlaying.textContent = 'Now playing: ' + info.title;
+    resetQuality();
+    const src = playPath(id, 'video.m3u8');
+    const Hls = window.Hls;
+    if (Hls && Hls.isSupported()) {
+      const hls = new Hls({ enableWorker: true, startPosition: 0, playlistLoadPolicy });
+      let netRetried = false;
+      let mediaRecovered = false;
+      player.hls = hls;
+      window.hlsdPlayer.hls = hls;
+      hls.on(Hls.Events.ERROR, (_evt, data) => {
+        window.hlsErrors.push({ type: data.type, details: data.details, fatal: !!data.fatal });
+        if (window.hlsErrors.length > MAX_ERRORS) window.hlsErrors.shift();
+        if (!data.fatal || player.hls !== hls) return;
+        if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !netRetried) {
+          netRetried = true;
+          hls.startLoad();
+        } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && !mediaRecovered) {
+          mediaRecovered = true;
+          hls.recoverMediaError();
+        } else {
+          destroyHls();
+          if (ACTIVE.includes(player.status)) player.waiting = true; // retried on the next event
+          else showError('Playback failed (' + data.details + ').');
+        }
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => fillQuality(hls));
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_evt, data) => showAutoLevel(hls, data.level));
+      hls.attachMedia(v);
+      hls.loadSource(src);
+    } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
+      v.src = src; // native HLS (Safari, iOS)
+    } else {
+      showError('This browser cannot play HLS video.');
+    }
+  }
+
+  function levelLabel(l, dupHeight) {
+    const kbps = l.bitrate ? Math.round(l.bitrate / 1000) + ' kbps' : '';
+    if (!l.height) return kbps || 'level';
+    return l.height + 'p' + (dupHeight && kbps ? ' (' + kbps + ')' : '');
+  }
+
+  function resetQuality() {
+    el.quality.textContent = '';
+    el.quality.appendChild(new Option('Auto', '-1'));
+    el.quality.disabled = true;
+    el.qualityField.hidden = true;
+  }
+
+  function fillQuality(hls) {
+    resetQuality();
+    const levels = hls.levels || [];
+    const heights = levels.map((l) => l.height);
+    levels.forEach((l, i) => {
+      const dup = heights.indexOf(l.height) !== heights.lastIndexOf(l.height);
+      el.quality.appendChild(new Option(levelLabel(l, dup), String(i)));
+    });
+    el.quality.value = String(hls.manualLevel >= 0 ? hls.manualLevel : -1);
+    const several = levels.length > 1;
+    el.quality.disabled = !several;
+    el.qualityField.hidden = !several;
+  }
+
+  function showAutoLevel(hls, level) {
+    const auto = el.quality.options[0];
+    const l = hls.levels && hls.levels[level];
+    if (auto) auto.textContent = hls.autoLevelEnabled && l ? 'Auto (' + levelLabel(l, false) + ')' : 'Auto';
+  }
+
+  el.quality.addEventListener('change', () => {
+    if (player.hls) player.hls.currentLevel = Number(el.quality.value);
+  });
+
+  // ------------------------------------------------------- URL, copy, curl
+
+  function setPlaybackUrl(url) {
+    el.url.value = url;
+    el.copyBtn.disabled = !url;
+    el.copyStatus.textContent = '';
+  }
+
+  async function copyUrl() {
+    const text = el.url.value;
+    if (!text) return;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        el.copyStatus.textContent = 'Copied to the clipboard.';
+        return;
+      }
+    } catch (_) { /* fall back to selecting the text */ }
+    el.url.focus();
+    el.url.select();
+    let ok = false;
+    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    el.copyStatus.textContent = ok ? 'Copied to the clipboard.' : 'Selected: press Ctrl+C (⌘C on a Mac) to copy.';
+  }
+
+  // ---------------------------------------------------------------- library
+
+  let libBusy = false;
+  let libAgain = false;
+  let libSig = '';
+  let records = new Map();
+
+  async function refreshLibrary() {
+    if (libBusy) { libAgain = true; return; }
+    libBusy = true;
+    try {
+      const data = await api('GET', '/videos?limit=50');
+      const vids = (data && data.videos) || [];
+      records = new Map(vids.map((v) => [v.id, v]));
+      const sig = JSON.stringify(vids.map((v) => [v.id, v.status, pct(v.progress), v.title,
+        v.source && v.source.duration, v.storage_bytes]));
+      if (sig !== libSig) { libSig = sig; renderLibrary(vids); }
+      const n = vids.length;
+      el.libStatus.textContent = !n ? 'No videos yet.'
+        : data.next_cursor ? 'Showing the newest ' + n + ' videos.'
+          : n + (n === 1 ? ' video.' : ' videos.');
+    } catch (e) {
+      el.libStatus.textContent = 'Could not load the library: ' + e.message;
+    } finally {
+      libBusy = false;
+      if (libAgain) { libAgain = false; refreshLibrary(); }
+    }
+  }
+
+  function make(tag, cls, text) {
+    const n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text != null) n.textContent = text;
+    return n;
+  }
+
+  function itemFor(v) {
+    const title = titleOf(v);
+    const li = make('li', 'item');
+    li.dataset.id = v.id;
+    const thumb = make('div', 'thumb');
+    if (v.status === 'ready') {
+      const img = make('img');
+      img.src = playPath(v.id, 'thumb.jpg');
+      img.alt = title;
+      img.width = 160;
+      img.height = 90;
+      img.loading = 'lazy';
+      thumb.appendChild(img);
+    } else {
+      thumb.appendChild(make('span', 'thumb-label', v.status));
+    }
+    const info = make('div', 'info');
+    info.appendChild(make('h3', 'title', title));
+    const status = v.status === 'processing' ? 'processing ' + pct(v.progress) + '%' : v.status;
+    const meta = [fmtDuration(v.source && v.source.duration), status];
+    if (v.storage_bytes) meta.push(fmtBytes(v.storage_bytes));
+    if (v.created_at) meta.push(new Date(v.created_at * 1000).toLocaleString());
+    info.appendChild(make('p', 'meta status-' + v.status, meta.join(' · ')));
+    if (v.status === 'failed' && v.error) info.appendChild(make('p', 'meta fail', v.error.message || v.error.code));
+    const actions = make('div', 'actions');
+    [['play', 'Play', 'btn'], ['rename', 'Rename', 'btn'], ['delete', 'Delete', 'btn danger']].forEach((a) => {
+      const b = make('button', a[2], a[1]);
+      b.type = 'button';
+      b.dataset.action = a[0];
+      b.setAttribute('aria-label', a[1] + ' ' + title);
+      actions.appendChild(b);
+    });
+    li.append(thumb, info, actions);
+    return li;
+  }
+
+  function renderLibrary(vids) {
+    // Keep keyboard focus on the same button across re-renders.
+    const a = document.activeElement;
+    const li = a && a.closest && a.closest('#library li');
+    const keep = li && a.dataset.action ? [li.dataset.id, a.dataset.action] : null;
+    const frag = document.createDocumentFragment();
+    vids.forEach((v) => frag.appendChild(itemFor(v)));
+    el.library.textContent = '';
+    el.library.appendChild(frag);
+    if (keep) {
+      const item = Array.from(el.library.children).find((n) => n.dataset.id === keep[0]);
+      const btn = item && item.querySelector('[data-action="' + keep[1] + '"]');
+      if (btn) btn.focus();
+    }
+  }
+
+  function playFromLibrary(id) {
+    const rec = records.get(id) || { id };
+    showError('');
+    setPlaybackUrl(location.origin + playPath(id, 'video.m3u8'));
+    loadVideo(id, { title: titleOf(rec), status: rec.status });
+    if (rec.status) renderStatus(rec);
+    watch(id);
+    el.player.scrollIntoView({ behavior: 'smooth', block: 'center' });
+    el.player.focus({ preventScroll: true });
+  }
+
+  async function deleteVideo(id) {
+    const title = titleOf(records.get(id) || { id });
+    if (!window.confirm('Delete "' + title + '"? This cannot be undone.')) return;
+    try {
+      await api('DELETE', '/videos/' + encodeURIComponent(id));
+      if (watcher && watcher.id === id) stopWatch();
+      if (player.id === id) unloadPlayer();
+    } catch (e) {
+      if (e.status !== 404) showError('Delete failed: ' + e.message);
+    }
+    refreshLibrary();
+  }
+
+  async function renameVideo(id) {
+    const old = titleOf(records.get(id) || { id });
+    const title = window.prompt('New title', old);
+    if (title == null || !title.trim() || title.trim() === old) return;
+    try {
+      await api('PATCH', '/videos/' + encodeURIComponent(id), { title: title.trim() });
+      if (player.id === id) el.nowPlaying.textContent = 'Now playing: ' + title.trim();
+    } catch (e) {
+      showError('Rename failed: ' + e.message);
+    }
+    refreshLibrary();
+  }
+
+  el.library.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-action]');
+    const li = b && b.closest('li[data-id]');
+    if (!li) return;
+    const id = li.dataset.id;
+    if (b.dataset.action === 'play') playFromLibrary(id);
+    else if (b.dataset.action === 'delete') deleteVideo(id);
+    else if (b.dataset.action === 'rename') renameVideo(id);
+  });
+
+  // ------------------------------------------------------------------ start
+
+  el.form.addEventListener('submit', upload);
+  el.copyBtn.addEventListener('click', copyUrl);
+  el.refreshBtn.addEventListener('click', refreshLibrary);
+  el.curl.textContent = 'curl -F video=@myvideo.mp4 ' + location.origin + '/upload';
+  setPlaybackUrl('');
+  resetQuality();
+  refreshLibrary();
+  setInterval(() => { if (!document.hidden) refreshLibrary(); }, 10000);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshLibrary(); });
+})();

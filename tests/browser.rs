@@ -1,0 +1,107 @@
+//! Real-browser tests: headless Chromium (Debian's package) driven by
+//! playwright-core (tests/browser/run.mjs). The web UI uploads a clip,
+//! follows the progress, plays it with hls.js; the tutorial's own page
+//! (fetch + FormData, then video.js) does the same from another origin.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn browser_ready() -> bool {
+    let ok = Path::new("/usr/bin/chromium").exists()
+        && Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser/node_modules/playwright-core")
+            .exists();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have chromium and tests/browser/node_modules (make test-deps installs them)"
+        );
+        eprintln!("SKIPPED: run `make test-deps` to install chromium and playwright-core");
+    }
+    ok
+}
+
+fn run_scenario(scenario: &str) -> serde_json::Value {
+    let clip = fixture_path(
+        "browser-12s-640x360.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let s = Server::start(&["--segment-seconds", "2"]);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join(format!("{scenario}.png"));
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run.mjs"))
+        .args([scenario, &format!("http://{}", s.addr)])
+        .arg(&clip)
+        .arg(&shot)
+        .output()
+        .expect("node (make test-deps)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!(
+            "no JSON result: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        out.status.success() && v["ok"] == true,
+        "{scenario}: {v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists(), "no screenshot");
+    eprintln!("{scenario}: {v}\nscreenshot: {}", shot.display());
+    v
+}
+
+#[test]
+fn web_ui_uploads_and_plays_with_hls_js() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario("ui");
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0);
+    assert_eq!(
+        (v["videoWidth"].as_u64(), v["videoHeight"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert_eq!(v["fatalErrors"], 0);
+}
+
+#[test]
+fn tutorial_page_with_video_js_plays_from_another_origin() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario("tutorial");
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0);
+    assert_eq!(
+        (v["videoWidth"].as_u64(), v["videoHeight"].as_u64()),
+        (Some(640), Some(360))
+    );
+}
