@@ -35,8 +35,7 @@ fn clip(name: &str, secs: &str, size: &str) -> Vec<u8> {
     )
 }
 
-/// Waits until the job is past `at` of the video (6 s segments: past 0.25
-/// of 30 s, a segment exists).
+/// Waits until the job is running and past `at` of the video.
 fn wait_processing(s: &Server, id: &str, at: f64) {
     let t = Instant::now();
     loop {
@@ -123,11 +122,22 @@ fn sigkill_mid_upload_marks_it_failed_and_cleans_up() {
 fn sigkill_mid_transcode_requeues_and_finishes() {
     let mut s = Server::start(&["--x264-preset", "medium"]);
     let id = upload_ok(&s, &clip("rec-30s-360p.mp4", "30", "640x360"), FAST);
-    wait_processing(&s, &id, 0.25);
-    // A segment or a temporary file of the dead job may be on disk now.
+    wait_processing(&s, &id, 0.0);
+    // Kill once the dead job has left outputs to clean up: a segment.
+    let t = Instant::now();
+    while !s
+        .files_of(&id)
+        .iter()
+        .any(|f| f.starts_with("seg_") && f.ends_with(".ts"))
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "no segment appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        s.get(&format!("/videos/{id}")).json()["status"],
+        "processing"
+    );
     s.crash();
-    let before = s.files_of(&id);
-    assert!(before.iter().any(|f| f.starts_with("seg_")), "{before:?}");
     // Something half-written that a crash can leave.
     std::fs::write(s.storage.path().join(&id).join("seg_00099.ts.tmp"), b"junk").unwrap();
     s.restart(&[]);
