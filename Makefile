@@ -20,7 +20,6 @@ run: deps check-cargo
 
 test: deps test-deps check-cargo
 	$(CARGO) test --all-targets
-	$(CARGO) test --doc
 
 lint: deps check-cargo
 	$(CARGO) fmt --check
