@@ -36,6 +36,13 @@ pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
 /// Longest source we agree to transcode, seconds (12 h).
 pub const DEFAULT_MAX_DURATION_SECS: u64 = 12 * 3600;
+/// Most streams in an upload we agree to open (a file with thousands of
+/// streams is an attack on the demuxer, not a video).
+pub const DEFAULT_MAX_STREAMS: usize = 16;
+/// Uploads receiving at once; more get 503.
+pub const DEFAULT_MAX_UPLOADS: usize = 8;
+/// Uploads one client address may start per minute; more get 429.
+pub const DEFAULT_UPLOADS_PER_MINUTE: u32 = 30;
 /// `/readyz` fails below this much free disk (256 MiB).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 /// Total bytes the storage may hold; 0 means no quota (only the disk's size).
@@ -111,9 +118,20 @@ pub struct Config {
     /// `/readyz` reports not ready below this much free disk, bytes.
     #[arg(long, env = "HLSD_MIN_FREE_BYTES", default_value_t = DEFAULT_MIN_FREE_BYTES)]
     pub min_free_bytes: u64,
-    /// Value of Access-Control-Allow-Origin on playback responses.
+    /// Allowed CORS origins: `*`, or a comma-separated list of origins
+    /// (e.g. `https://a.example,https://b.example`), answered per request.
     #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
     pub cors_origin: String,
+    /// Most streams an upload may have; more get 422.
+    #[arg(long, env = "HLSD_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
+    /// Uploads receiving at once; more get 503.
+    #[arg(long, env = "HLSD_MAX_UPLOADS", default_value_t = DEFAULT_MAX_UPLOADS,
+          value_parser = parse_positive)]
+    pub max_uploads: usize,
+    /// Uploads one client address may start per minute; more get 429.
+    #[arg(long, env = "HLSD_UPLOADS_PER_MINUTE", default_value_t = DEFAULT_UPLOADS_PER_MINUTE)]
+    pub uploads_per_minute: u32,
     /// Base of the URLs in API answers (e.g. https://video.example.com);
     /// by default they are built from the request's Host header.
     #[arg(long, env = "HLSD_PUBLIC_URL")]

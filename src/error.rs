@@ -33,6 +33,8 @@ pub enum Error {
     DiskFull,
     /// A request the API cannot use (bad JSON, bad query…).
     BadRequest(String),
+    /// Too many uploads from one client; retry after this many seconds.
+    RateLimited { retry_after: u64 },
     /// No such video, or no such file of a video.
     NotFound,
     /// Method not allowed on this route.
@@ -63,6 +65,7 @@ impl Error {
             Error::Busy | Error::Cancelled => S::SERVICE_UNAVAILABLE,
             Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
             Error::BadRequest(_) => S::BAD_REQUEST,
+            Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
             Error::NotFound => S::NOT_FOUND,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
@@ -86,6 +89,7 @@ impl Error {
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::DiskFull => "disk_full",
             Error::BadRequest(_) => "bad_request",
+            Error::RateLimited { .. } => "rate_limited",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -145,6 +149,10 @@ impl fmt::Display for Error {
             ),
             Error::DiskFull => write!(f, "the server's disk is full"),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
+            Error::RateLimited { retry_after } => write!(
+                f,
+                "too many uploads from this address; retry in {retry_after} s"
+            ),
             Error::NotFound => write!(f, "no such video or file"),
             Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
             Error::RangeNotSatisfiable { len } => {
@@ -197,6 +205,9 @@ impl Error {
             Error::QuotaExceeded { limit } => Error::QuotaExceeded { limit: *limit },
             Error::DiskFull => Error::DiskFull,
             Error::BadRequest(m) => Error::BadRequest(m.clone()),
+            Error::RateLimited { retry_after } => Error::RateLimited {
+                retry_after: *retry_after,
+            },
             Error::NotFound => Error::NotFound,
             Error::MethodNotAllowed => Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len } => Error::RangeNotSatisfiable { len: *len },
@@ -238,6 +249,7 @@ mod tests {
             Error::QuotaExceeded { limit: 1 },
             Error::DiskFull,
             Error::BadRequest("x".into()),
+            Error::RateLimited { retry_after: 1 },
             Error::NotFound,
             Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len: 1 },
@@ -247,8 +259,8 @@ mod tests {
             Error::Internal("x".into()),
         ];
         let expected = [
-            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 404, 405, 416, 408, 500,
-            500, 500,
+            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 429, 404, 405, 416, 408,
+            500, 500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

@@ -77,12 +77,15 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
             "storage recovered"
         );
     }
+    let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute);
     let state = Arc::new(AppState {
         config,
         catalog,
         jobs: jobs.clone(),
-        metrics,
         next_request_id: std::sync::atomic::AtomicU64::new(1),
+        upload_rate,
+        uploads_receiving: std::sync::atomic::AtomicUsize::new(0),
+        metrics,
     });
     Ok(Prepared { state, jobs })
 }
@@ -121,12 +124,16 @@ async fn serve(
             s = accept(&listener) => s,
             _ = &mut shutdown => break,
         };
+        let client = stream
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let _ = stream.set_nodelay(true);
         let metrics = state.metrics.clone();
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(http::handle(state, req).await) }
+            async move { Ok::<_, Infallible>(http::handle(state, req, client).await) }
         });
         let mut builder = http1::Builder::new();
         builder

@@ -1,6 +1,8 @@
 //! HTTP: a flat `match` router (hyper's examples), body helpers, and the
 //! one place an [`Error`] becomes a response. Never imports `ffmpeg_next`.
 
+mod limits;
+pub(crate) use limits::RateLimiter;
 mod ops;
 pub mod paths;
 mod play;
@@ -31,6 +33,10 @@ pub(crate) struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Source of the per-request ids in logs and `x-request-id`.
     pub next_request_id: std::sync::atomic::AtomicU64,
+    /// Uploads started per client address (`--uploads-per-minute`).
+    pub upload_rate: limits::RateLimiter,
+    /// Uploads receiving now (`--max-uploads`).
+    pub uploads_receiving: std::sync::atomic::AtomicUsize,
 }
 
 pub(crate) fn full(chunk: impl Into<Bytes>) -> Body {
@@ -70,6 +76,11 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
     if let Error::RangeNotSatisfiable { len } = e {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
             res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    if let Error::RateLimited { retry_after } = e {
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
     res
@@ -115,14 +126,36 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     }
 }
 
+/// The `Access-Control-Allow-Origin` value for a request from `origin`:
+/// `*` when configured so, else the origin itself if it is on the list.
+/// No credentials are ever allowed, so `*` is safe where configured.
+fn allowed_origin<'a>(config: &str, origin: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
+    if config.trim() == "*" {
+        return Some("*".into());
+    }
+    let origin = origin?;
+    config
+        .split(',')
+        .any(|o| o.trim().eq_ignore_ascii_case(origin))
+        .then(|| origin.into())
+}
+
 /// Sets headers every response carries: CORS (the tutorial's `cors()`),
 /// `nosniff`, and the request id.
-fn common_headers(state: &AppState, res: &mut Response<Body>, request_id: u64) {
+fn common_headers(
+    state: &AppState,
+    res: &mut Response<Body>,
+    request_id: u64,
+    origin: Option<&str>,
+) {
     let h = res.headers_mut();
-    if !h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        if let Ok(v) = HeaderValue::from_str(&state.config.cors_origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
+    if let Some(v) = allowed_origin(&state.config.cors_origin, origin)
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    if state.config.cors_origin.trim() != "*" {
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -154,7 +187,11 @@ fn preflight() -> Response<Body> {
 }
 
 /// Routes one request; logs it and counts it.
-pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    client: std::net::IpAddr,
+) -> Response<Body> {
     let started = std::time::Instant::now();
     let request_id = state
         .next_request_id
@@ -163,9 +200,14 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
     let route = route_label(&method, &segments);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let result = match (&method, segments.as_slice()) {
         (&Method::OPTIONS, _) => Ok(preflight()),
-        (&Method::POST, ["upload"]) => upload::post(&state, req).await,
+        (&Method::POST, ["upload"]) => upload::post(&state, req, client).await,
         (&Method::GET | &Method::HEAD, ["play", id, file]) => {
             play::get(&state, &req, id, file).await
         }
@@ -196,7 +238,7 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
         state.metrics.upload_rejected(e.code());
     }
     let mut res = result.unwrap_or_else(|e| error_response(&e));
-    common_headers(&state, &mut res, request_id);
+    common_headers(&state, &mut res, request_id, origin.as_deref());
     let status = res.status().as_u16();
     if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {
         let len = res

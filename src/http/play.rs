@@ -84,12 +84,9 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-fn cors(state: &AppState, headers: &mut HeaderMap) {
-    set(
-        headers,
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        &state.config.cors_origin,
-    );
+/// CORS headers specific to media (the origin itself is set for every
+/// answer in `http::common_headers`).
+fn cors(_state: &AppState, headers: &mut HeaderMap) {
     set(
         headers,
         header::ACCESS_CONTROL_EXPOSE_HEADERS,

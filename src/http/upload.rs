@@ -9,15 +9,26 @@ use futures_util::TryStreamExt;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Slack over `--max-upload-bytes` for the multipart framing around the file.
 const FRAMING_SLACK: u64 = 1 << 20;
 
+/// Holds one of `--max-uploads` places while an upload is received.
+struct ReceivingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ReceivingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 pub(crate) async fn post(
     state: &AppState,
     req: Request<Incoming>,
+    client: std::net::IpAddr,
 ) -> Result<Response<Body>, Error> {
     let boundary = req
         .headers()
@@ -52,6 +63,15 @@ pub(crate) async fn post(
     } else {
         None
     };
+    state
+        .upload_rate
+        .check(client)
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
+        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
+        return Err(Error::Busy);
+    }
+    let _receiving = ReceivingGuard(&state.uploads_receiving);
     let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
     let base = base_url(state, &req);
 

@@ -36,6 +36,9 @@ pub(crate) struct Source {
 /// libavformat options for every upload.
 fn input_options() -> Dictionary<'static> {
     let mut opts = Dictionary::new();
+    // libavformat's own `max_streams` (default 1000) bounds what a file can
+    // make it allocate; `--max-streams` is checked by the probe, so the
+    // client gets a 422 that names the count rather than an ENOMEM.
     opts.set("format_whitelist", ALLOWED_DEMUXERS);
     // No protocol at all may be opened on the upload's behalf (a nested
     // `file:` or `http:` reference fails instead of being followed).
@@ -157,6 +160,13 @@ fn probe(
     settings: &super::Settings,
 ) -> Result<Source, Error> {
     let container = ictx.format().name().to_owned();
+    let streams = ictx.nb_streams() as usize;
+    if streams > settings.max_streams {
+        return Err(Error::Unprocessable(format!(
+            "the file has {streams} streams, more than the server's limit of {}",
+            settings.max_streams
+        )));
+    }
     let Some(vst) = ictx.streams().best(media::Type::Video) else {
         return Err(Error::Unprocessable(format!(
             "the {container} file has no video stream"

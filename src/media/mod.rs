@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_pixels: u64,
     /// Longest source we transcode, seconds.
     pub max_duration_secs: u64,
+    /// Most streams an input may have.
+    pub max_streams: usize,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             audio_bps: crate::config::DEFAULT_AUDIO_BPS,
             max_pixels: config.max_pixels,
             max_duration_secs: config.max_duration_secs,
+            max_streams: config.max_streams,
         }
     }
 }

@@ -1,0 +1,210 @@
+//! Hostile clients: upload rate limit, decode caps (frame size, duration,
+//! stream count), slowloris, idle-connection floods, the CORS allowlist.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn small_clip() -> Vec<u8> {
+    fixture(
+        "hard-1s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=30",
+            "-t",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    )
+}
+
+#[test]
+fn uploads_are_rate_limited_per_client() {
+    let s = Server::start(&["--uploads-per-minute", "2"]);
+    for _ in 0..2 {
+        upload_ok(&s, &small_clip(), FAST);
+    }
+    let r = upload(s.addr, &small_clip(), FAST);
+    r.assert_error(429, "rate_limited");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+}
+
+#[test]
+fn decode_caps_refuse_huge_long_and_many_stream_files_with_nothing_stored() {
+    let s = Server::start(&["--max-duration-secs", "3600", "--max-streams", "8"]);
+    let huge = fixture(
+        "hard-16000.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:s=16000x16000:r=1",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let long = fixture(
+        "hard-10h.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=gray:s=16x16:r=1",
+            "-t",
+            "36000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let mut many_args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        "1",
+    ];
+    many_args.extend(["-map", "0:v"]);
+    for _ in 0..12 {
+        many_args.extend(["-map", "1:a"]);
+    }
+    many_args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]);
+    let many = fixture("hard-13-streams.mkv", &many_args);
+    for (what, data, needle) in [
+        ("16000x16000", huge, "pixels"),
+        ("10 h", long, "lasts"),
+        ("13 streams", many, "streams"),
+    ] {
+        let r = upload(s.addr, &data, FAST);
+        r.assert_error(422, "unprocessable_media");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{what}: {}",
+            r.text()
+        );
+        assert_eq!(
+            s.storage_entries(),
+            Vec::<String>::new(),
+            "{what} left files"
+        );
+    }
+}
+
+#[test]
+fn slowloris_is_cut_off_at_the_header_timeout() {
+    let s = Server::start(&["--header-timeout-secs", "2"]);
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let t = Instant::now();
+    let request =
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut closed_at = None;
+    for b in request.iter() {
+        if c.write_all(&[*b]).is_err() {
+            closed_at = Some(t.elapsed());
+            break;
+        }
+        // One byte a second; notice the close while waiting.
+        let mut buf = [0u8; 512];
+        let step = Instant::now();
+        while step.elapsed() < Duration::from_secs(1) {
+            match c.read(&mut buf) {
+                Ok(0) => {
+                    closed_at = Some(t.elapsed());
+                    break;
+                }
+                Ok(_) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => {
+                    closed_at = Some(t.elapsed());
+                    break;
+                }
+            }
+        }
+        if closed_at.is_some() || t.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+    }
+    let at = closed_at.expect("the slow client was never cut off");
+    assert!(at < Duration::from_secs(5), "cut off after {at:?}");
+}
+
+#[test]
+fn two_hundred_idle_connections_do_not_stop_a_real_client() {
+    let s = Server::start(&[]);
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    let t = Instant::now();
+    let r = s.get("/healthz");
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let id = upload_ok(&s, &small_clip(), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    drop(idle);
+}
+
+#[test]
+fn cors_allowlist_answers_only_listed_origins() {
+    let s = Server::start(&["--cors-origin", "https://a.example,https://b.example"]);
+    let r = request(
+        s.addr,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://b.example")],
+        &[],
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://b.example")
+    );
+    assert!(r.header("vary").unwrap().contains("Origin"));
+    let r = request(
+        s.addr,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://evil.example")],
+        &[],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = request(s.addr, "GET", "/healthz", &[], &[]);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // The default stays the tutorial's `*`, and credentials are never allowed.
+    let d = Server::start(&[]);
+    let r = request(
+        d.addr,
+        "GET",
+        "/healthz",
+        &[("Origin", "https://x.example")],
+        &[],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("access-control-allow-credentials"), None);
+}
