@@ -167,11 +167,26 @@ fn cors_origin_is_configurable() {
     let s = Server::start(&["--cors-origin", "https://app.example"]);
     let id = upload_ok(&s, &clip("3"), FAST);
     s.wait_done(&id);
-    let r = s.get(&format!("/play/{id}/video.m3u8"));
+    let pl = format!("/play/{id}/video.m3u8");
+    let r = request(
+        s.addr,
+        "GET",
+        &pl,
+        &[("Origin", "https://app.example")],
+        &[],
+    );
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("https://app.example")
     );
+    let r = request(
+        s.addr,
+        "GET",
+        &pl,
+        &[("Origin", "https://other.example")],
+        &[],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
 }
 
 /// The headline: a faststart MP4 sent slowly has a segment served before
