@@ -43,6 +43,8 @@ pub const DEFAULT_MAX_STREAMS: usize = 16;
 pub const DEFAULT_MAX_UPLOADS: usize = 8;
 /// Uploads one client address may start per minute; more get 429.
 pub const DEFAULT_UPLOADS_PER_MINUTE: u32 = 30;
+/// Lifetime of a signed playback URL, seconds (6 h).
+pub const DEFAULT_PLAYBACK_TOKEN_TTL_SECS: u64 = 6 * 3600;
 /// `/readyz` fails below this much free disk (256 MiB).
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 /// Total bytes the storage may hold; 0 means no quota (only the disk's size).
@@ -136,6 +138,29 @@ pub struct Config {
     /// by default they are built from the request's Host header.
     #[arg(long, env = "HLSD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// API token(s): uploads and every management endpoint then need
+    /// `Authorization: Bearer <token>`. Repeat the flag, or separate with
+    /// commas in HLSD_API_TOKEN.
+    #[arg(
+        long = "api-token",
+        env = "HLSD_API_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_tokens: Vec<String>,
+    /// A file with more API tokens, one per line.
+    #[arg(long, env = "HLSD_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Key for signed playback URLs: with it, every request under
+    /// `/play/{id}/` needs a valid `?token=` (playback URLs carry one).
+    #[arg(long, env = "HLSD_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+    /// A file holding the signing key (first line).
+    #[arg(long, env = "HLSD_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Lifetime of a signed playback URL, seconds.
+    #[arg(long, env = "HLSD_PLAYBACK_TOKEN_TTL_SECS", default_value_t = DEFAULT_PLAYBACK_TOKEN_TTL_SECS)]
+    pub playback_token_ttl_secs: u64,
     /// Log format: `text` (human) or `json`.
     #[arg(long, env = "HLSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -157,6 +182,28 @@ fn parse_positive(s: &str) -> Result<usize, String> {
 }
 
 impl Config {
+    /// Reads the token and key files into `api_tokens` / `signing_key`.
+    pub fn load_secrets(&mut self) -> std::io::Result<()> {
+        if let Some(path) = &self.api_token_file {
+            let text = std::fs::read_to_string(path)?;
+            self.api_tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        self.api_tokens.retain(|t| !t.trim().is_empty());
+        if let Some(path) = &self.signing_key_file {
+            let text = std::fs::read_to_string(path)?;
+            self.signing_key = text.lines().next().map(|l| l.trim().to_owned());
+        }
+        if self.signing_key.as_deref().is_some_and(str::is_empty) {
+            self.signing_key = None;
+        }
+        Ok(())
+    }
+
     /// The defaults, as `hlsd` with no flags and no environment would run.
     pub fn with_storage(storage: PathBuf) -> Self {
         use clap::Parser;

@@ -33,6 +33,12 @@ pub enum Error {
     DiskFull,
     /// A request the API cannot use (bad JSON, bad query…).
     BadRequest(String),
+    /// No or a wrong API token.
+    Unauthorized,
+    /// No or an invalid playback token.
+    InvalidToken,
+    /// A playback token past its expiry.
+    TokenExpired,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// No such video, or no such file of a video.
@@ -66,6 +72,8 @@ impl Error {
             Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
+            Error::Unauthorized => S::UNAUTHORIZED,
+            Error::InvalidToken | Error::TokenExpired => S::FORBIDDEN,
             Error::NotFound => S::NOT_FOUND,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
@@ -90,6 +98,9 @@ impl Error {
             Error::DiskFull => "disk_full",
             Error::BadRequest(_) => "bad_request",
             Error::RateLimited { .. } => "rate_limited",
+            Error::Unauthorized => "unauthorized",
+            Error::InvalidToken => "invalid_token",
+            Error::TokenExpired => "token_expired",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -149,6 +160,15 @@ impl fmt::Display for Error {
             ),
             Error::DiskFull => write!(f, "the server's disk is full"),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
+            Error::Unauthorized => write!(
+                f,
+                "this endpoint needs an API token: send `Authorization: Bearer <token>`"
+            ),
+            Error::InvalidToken => write!(
+                f,
+                "this playback URL needs a valid `token`; ask the API for a fresh playback URL"
+            ),
+            Error::TokenExpired => write!(f, "this playback URL has expired; ask for a fresh one"),
             Error::RateLimited { retry_after } => write!(
                 f,
                 "too many uploads from this address; retry in {retry_after} s"
@@ -205,6 +225,9 @@ impl Error {
             Error::QuotaExceeded { limit } => Error::QuotaExceeded { limit: *limit },
             Error::DiskFull => Error::DiskFull,
             Error::BadRequest(m) => Error::BadRequest(m.clone()),
+            Error::Unauthorized => Error::Unauthorized,
+            Error::InvalidToken => Error::InvalidToken,
+            Error::TokenExpired => Error::TokenExpired,
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },
@@ -250,6 +273,9 @@ mod tests {
             Error::DiskFull,
             Error::BadRequest("x".into()),
             Error::RateLimited { retry_after: 1 },
+            Error::Unauthorized,
+            Error::InvalidToken,
+            Error::TokenExpired,
             Error::NotFound,
             Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len: 1 },
@@ -259,8 +285,8 @@ mod tests {
             Error::Internal("x".into()),
         ];
         let expected = [
-            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 429, 404, 405, 416, 408,
-            500, 500, 500,
+            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403, 403, 404,
+            405, 416, 408, 500, 500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

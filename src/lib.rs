@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`config`]: every knob, with its flag, env var and default.
 //! - [`error`]: the one error type and its HTTP mapping.
+//! - `auth`: API bearer tokens, signed playback tokens, playlist rewriting.
 //! - [`server`]: accept loop, limits, graceful shutdown.
 //! - `http`: routing and one file per resource (`upload`, `play`, `videos`).
 //! - `ingest`: multipart field → spool; size limit; idle timeout.
@@ -19,6 +20,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;

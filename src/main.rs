@@ -6,7 +6,11 @@ use std::io::{IsTerminal, Write};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    if let Err(e) = config.load_secrets() {
+        eprintln!("hlsd: cannot read a token or key file: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

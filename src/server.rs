@@ -45,6 +45,10 @@ pub struct Prepared {
 /// storage is in its recovered state.
 pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     media::init()?;
+    if config.api_tokens.is_empty() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen,
+            "no --api-token: anyone who can reach this address can upload and delete videos");
+    }
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }

@@ -78,12 +78,50 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
             res.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
+    if let Error::Unauthorized = e {
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     if let Error::RateLimited { retry_after } = e {
         if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
     res
+}
+
+/// The playback URL of video `id` under `base`, signed when a signing key
+/// is set: `(url, token, expires_at)`.
+pub(crate) fn playback_url(
+    state: &AppState,
+    base: &str,
+    id: &str,
+) -> (String, Option<String>, Option<u64>) {
+    let url = format!("{base}/play/{id}/video.m3u8");
+    match &state.config.signing_key {
+        Some(key) => {
+            let exp = crate::catalog::now() + state.config.playback_token_ttl_secs;
+            let token = crate::auth::sign(key.as_bytes(), id, exp);
+            (format!("{url}?token={token}"), Some(token), Some(exp))
+        }
+        None => (url, None, None),
+    }
+}
+
+/// A record as the API shows it: the stored record plus its playback URL.
+pub(crate) fn record_json(
+    state: &AppState,
+    base: &str,
+    rec: &crate::catalog::Record,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(rec).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "playback_url".into(),
+            playback_url(state, base, &rec.id).0.into(),
+        );
+    }
+    v
 }
 
 /// The URL base for links in answers: `--public-url`, else `http://<Host>`.
@@ -205,14 +243,33 @@ pub(crate) async fn handle(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Writes and management need the API token when one is configured.
+    let management = method != Method::OPTIONS
+        && matches!(
+            segments.as_slice(),
+            ["upload"] | ["videos", ..] | ["metrics"]
+        );
+    let authorized = !management
+        || state.config.api_tokens.is_empty()
+        || crate::auth::bearer_ok(
+            &state.config.api_tokens,
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        );
+    let base = base_url(&state, &req);
     let result = match (&method, segments.as_slice()) {
+        _ if !authorized => Err(Error::Unauthorized),
         (&Method::OPTIONS, _) => Ok(preflight()),
         (&Method::POST, ["upload"]) => upload::post(&state, req, client).await,
         (&Method::GET | &Method::HEAD, ["play", id, file]) => {
             play::get(&state, &req, id, file).await
         }
-        (&Method::GET, ["videos"]) => videos::list(&state, req.uri().query()),
-        (&Method::GET, ["videos", id]) => videos::get(&state, id),
+        (&Method::GET, ["videos"]) => videos::list(&state, &base, req.uri().query()),
+        (&Method::GET, ["videos", id]) => videos::get(&state, &base, id),
+        (&Method::POST, ["videos", id, "playback-token"]) => {
+            videos::playback_token(&state, &base, id)
+        }
         (&Method::PATCH, ["videos", id]) => videos::patch(&state, id, req).await,
         (&Method::DELETE, ["videos", id]) => videos::delete(&state, id).await,
         (&Method::GET, ["videos", id, "events"]) => videos::events(&state, id),
@@ -228,6 +285,7 @@ pub(crate) async fn handle(
             | ["videos"]
             | ["videos", _]
             | ["videos", _, "events"]
+            | ["videos", _, "playback-token"]
             | ["healthz"]
             | ["readyz"]
             | ["metrics"],

@@ -3,6 +3,7 @@
 
 use super::paths::{self, FileKind};
 use super::{empty, full, AppState, Body};
+use crate::auth;
 use crate::Error;
 use futures_util::TryStreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -94,6 +95,60 @@ fn cors(_state: &AppState, headers: &mut HeaderMap) {
     );
 }
 
+/// With `--signing-key`, checks the request's playback token for video `id`
+/// (an API token also opens it). Returns the token to carry on.
+fn check_token(
+    state: &AppState,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Option<String>, Error> {
+    let Some(key) = &state.config.signing_key else {
+        return Ok(None);
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !state.config.api_tokens.is_empty() && auth::bearer_ok(&state.config.api_tokens, header) {
+        return Ok(None);
+    }
+    let token = auth::token_from_query(req.uri().query()).ok_or(Error::InvalidToken)?;
+    auth::verify(key.as_bytes(), id, token, crate::catalog::now()).map_err(|e| match e {
+        auth::TokenError::Expired => Error::TokenExpired,
+        auth::TokenError::Invalid => Error::InvalidToken,
+    })?;
+    Ok(Some(token.to_owned()))
+}
+
+/// A playlist whose URIs are rewritten to carry `token` (read whole: they
+/// are small; Range is not offered on rewritten text).
+async fn signed_playlist(
+    state: &AppState,
+    req: &Request<Incoming>,
+    rec: &crate::catalog::Record,
+    path: &std::path::Path,
+    token: &str,
+) -> Result<Response<Body>, Error> {
+    let text = match tokio::fs::read_to_string(path).await {
+        Ok(t) => t,
+        Err(_) if rec.status.is_active() && path.ends_with(crate::media::PLAYLIST) => {
+            placeholder_playlist(state.config.segment_seconds)
+        }
+        Err(_) => return Err(Error::NotFound),
+    };
+    let text = auth::rewrite_playlist(&text, token);
+    let len = text.len();
+    let head = req.method() == Method::HEAD;
+    let mut res = Response::new(if head { empty() } else { full(text) });
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, FileKind::Playlist.content_type());
+    set(h, header::CONTENT_LENGTH, &len.to_string());
+    // Rewritten per token: never shared between viewers.
+    set(h, header::CACHE_CONTROL, "private, no-cache");
+    cors(state, h);
+    Ok(res)
+}
+
 /// An EVENT playlist with no segment yet: players given the URL right after
 /// the upload keep polling it instead of failing on a 404.
 fn placeholder_playlist(segment_seconds: u32) -> String {
@@ -113,8 +168,12 @@ pub(crate) async fn get(
         return Err(Error::NotFound);
     }
     let kind = paths::playable_file(file).ok_or(Error::NotFound)?;
+    let token = check_token(state, req, id)?;
     let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
     let path = state.catalog.dir(id).join(file);
+    if let (FileKind::Playlist, Some(token)) = (kind, &token) {
+        return signed_playlist(state, req, &rec, &path, token).await;
+    }
     // O_NOFOLLOW: a symlink planted in a video folder is never followed.
     let opened = tokio::fs::OpenOptions::new()
         .read(true)

@@ -112,7 +112,7 @@ pub(crate) async fn post(
     let status_url = format!("{base}/videos/{id}");
     let body = serde_json::json!({
         "id": id,
-        "playback_url": format!("{base}/play/{id}/video.m3u8"),
+        "playback_url": super::playback_url(state, &base, id).0,
         "status_url": status_url,
         "status": accepted.record.status,
     });

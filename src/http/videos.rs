@@ -30,8 +30,23 @@ fn known_id(state: &AppState, id: &str) -> Result<Record, Error> {
     state.catalog.get(id).ok_or(Error::NotFound)
 }
 
-pub(crate) fn get(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
-    Ok(json(StatusCode::OK, &known_id(state, id)?))
+pub(crate) fn get(state: &AppState, base: &str, id: &str) -> Result<Response<Body>, Error> {
+    let rec = known_id(state, id)?;
+    Ok(json(StatusCode::OK, &super::record_json(state, base, &rec)))
+}
+
+/// `POST /videos/{id}/playback-token`: a fresh (signed) playback URL.
+pub(crate) fn playback_token(
+    state: &AppState,
+    base: &str,
+    id: &str,
+) -> Result<Response<Body>, Error> {
+    known_id(state, id)?;
+    let (url, token, expires_at) = super::playback_url(state, base, id);
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"playback_url": url, "token": token, "expires_at": expires_at}),
+    ))
 }
 
 fn parse_status(s: &str) -> Result<Status, Error> {
@@ -43,7 +58,11 @@ fn parse_status(s: &str) -> Result<Status, Error> {
 }
 
 /// `GET /videos?limit=&cursor=&status=`: newest first.
-pub(crate) fn list(state: &AppState, query: Option<&str>) -> Result<Response<Body>, Error> {
+pub(crate) fn list(
+    state: &AppState,
+    base: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>, Error> {
     let (mut limit, mut cursor, mut status) = (DEFAULT_PAGE, None, None);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -61,6 +80,10 @@ pub(crate) fn list(state: &AppState, query: Option<&str>) -> Result<Response<Bod
         }
     }
     let (videos, next) = state.catalog.list(status, cursor.as_deref(), limit);
+    let videos: Vec<serde_json::Value> = videos
+        .iter()
+        .map(|r| super::record_json(state, base, r))
+        .collect();
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({"videos": videos, "next_cursor": next}),

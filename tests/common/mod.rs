@@ -93,6 +93,23 @@ impl Server {
 }
 
 fn spawn(storage: &Path, extra: &[&str]) -> (Child, SocketAddr) {
+    spawn_logged(storage, extra, None)
+}
+
+impl Server {
+    /// Starts `hlsd` with its log (at debug level) written to `log`.
+    pub fn start_logged(extra: &[&str], log: &Path) -> Server {
+        let storage = tempfile::tempdir().unwrap();
+        let (child, addr) = spawn_logged(storage.path(), extra, Some(log));
+        Server {
+            addr,
+            storage,
+            child,
+        }
+    }
+}
+
+fn spawn_logged(storage: &Path, extra: &[&str], log: Option<&Path>) -> (Child, SocketAddr) {
     {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
             .args(["--listen", "127.0.0.1:0", "--storage"])
@@ -107,9 +124,12 @@ fn spawn(storage: &Path, extra: &[&str]) -> (Child, SocketAddr) {
             // The server must never spawn a process: with PATH empty, any
             // attempt to run `ffmpeg` by name would fail.
             .env("PATH", "")
-            .env("HLSD_LOG", "warn")
+            .env("HLSD_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start hlsd");
         let mut line = String::new();

@@ -26,10 +26,9 @@
 
   function fmtBytes(n) {
     if (typeof n !== 'number' || !(n >= 0)) return '?';
-    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i ? n.toFixed(1) : String(n)) + ' ' + units[i];
+    for (; n >= 1024 && i < 4; i++) n /= 1024;
+    return (i ? n.toFixed(1) : String(n)) + ' ' + ['B', 'KB', 'MB', 'GB', 'TB'][i];
   }
 
   function fmtDuration(s) {
@@ -42,33 +41,23 @@
   const playPath = (id, file) => '/play/' + encodeURIComponent(id) + '/' + file;
   const titleOf = (rec) => (rec && (rec.title || rec.file_name || rec.id)) || 'untitled';
 
-  function showError(msg) {
-    el.error.textContent = msg || '';
-    el.error.hidden = !msg;
-  }
+  function showError(msg) { el.error.textContent = msg || ''; el.error.hidden = !msg; }
 
   // The server's errors are {"error":{"code","message"}}.
   function errorMessage(status, text) {
     try {
-      const j = JSON.parse(text);
-      if (j && j.error) return j.error.message || j.error.code || 'HTTP ' + status;
+      const e = JSON.parse(text).error;
+      if (e) return e.message || e.code || 'HTTP ' + status;
     } catch (_) { /* not JSON */ }
     return status ? 'HTTP ' + status : 'network error';
   }
 
   async function api(method, path, body) {
-    const opts = { method, headers: { Accept: 'application/json' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    const res = await fetch(path, opts);
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = res.status === 204 ? '' : await res.text();
-    if (!res.ok) {
-      const e = new Error(errorMessage(res.status, text));
-      e.status = res.status;
-      throw e;
-    }
+    if (!res.ok) throw Object.assign(new Error(errorMessage(res.status, text)), { status: res.status });
     return text ? JSON.parse(text) : null;
   }
 
@@ -87,14 +76,12 @@
     el.uploadBtn.textContent = busy ? 'Uploading…' : 'Upload';
   }
 
+  function fail(msg) { el.status.textContent = 'upload failed'; showError(msg); }
+
   function upload(ev) {
     ev.preventDefault();
     const f = el.file.files && el.file.files[0];
-    if (!f) {
-      showError('Choose a video file first.');
-      el.file.focus();
-      return;
-    }
+    if (!f) { showError('Choose a video file first.'); el.file.focus(); return; }
     showError('');
     setBusy(true);
     setUploadProgress(0, f.size);
@@ -113,23 +100,13 @@
     xhr.onload = () => {
       setBusy(false);
       let r = null;
-      if (xhr.status === 201) {
-        try { r = JSON.parse(xhr.responseText); } catch (_) { r = null; }
-      }
-      if (!r || !r.id) {
-        el.status.textContent = 'upload failed';
-        showError('Upload failed: ' + errorMessage(xhr.status, xhr.responseText));
-        return;
-      }
+      try { if (xhr.status === 201) r = JSON.parse(xhr.responseText); } catch (_) { r = null; }
+      if (!r || !r.id) return fail('Upload failed: ' + errorMessage(xhr.status, xhr.responseText));
       setUploadProgress(f.size, f.size);
       el.file.value = '';
       uploaded(r, f);
     };
-    xhr.onerror = () => {
-      setBusy(false);
-      el.status.textContent = 'upload failed';
-      showError('Upload failed: the connection was lost or the server refused the file (too large?).');
-    };
+    xhr.onerror = () => { setBusy(false); fail('Upload failed: the connection was lost or the server refused the file (too large?).'); };
     xhr.onabort = () => { setBusy(false); el.status.textContent = 'upload cancelled'; };
     xhr.send(fd);
   }
@@ -177,11 +154,9 @@
     };
     const poll = () => {
       if (w.done) return;
-      api('GET', '/videos/' + encodeURIComponent(id)).then(onData, (e) => {
-        if (e.status === 404) { gone(id); return; }
-      }).then(() => {
-        if (!w.done) w.timer = setTimeout(poll, 1000);
-      });
+      api('GET', '/videos/' + encodeURIComponent(id))
+        .then(onData, (e) => { if (e.status === 404) gone(id); })
+        .then(() => { if (!w.done) w.timer = setTimeout(poll, 1000); });
     };
     if (!window.EventSource) { poll(); return; }
     const es = (w.es = new EventSource('/videos/' + encodeURIComponent(id) + '/events'));
@@ -189,12 +164,7 @@
       try { onData(JSON.parse(e.data)); } catch (_) { /* ignore a malformed event */ }
     }));
     es.addEventListener('deleted', () => gone(id));
-    es.onerror = () => {
-      if (w.done) return;
-      es.close();
-      w.es = null;
-      poll();
-    };
+    es.onerror = () => { if (!w.done) { es.close(); w.es = null; poll(); } };
   }
 
   function gone(id) {
@@ -230,13 +200,10 @@
   // and empty, so keep asking for it (not forever); real errors retry 3 times.
   const playlistLoadPolicy = {
     default: {
-      maxTimeToFirstByteMs: 10000,
-      maxLoadTimeMs: 20000,
+      maxTimeToFirstByteMs: 10000, maxLoadTimeMs: 20000,
       timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
       errorRetry: {
-        maxNumRetry: 120,
-        retryDelayMs: 1000,
-        maxRetryDelayMs: 2000,
+        maxNumRetry: 120, retryDelayMs: 1000, maxRetryDelayMs: 2000,
         shouldRetry: (cfg, count, isTimeout, resp, retry) =>
           retry && (count < 3 || !!(resp && resp.code >= 200 && resp.code < 300)),
       },
@@ -245,18 +212,15 @@
 
   function destroyHls() {
     if (player.hls) player.hls.destroy();
-    player.hls = null;
-    window.hlsdPlayer.hls = null;
+    player.hls = window.hlsdPlayer.hls = null;
   }
 
   function unloadPlayer() {
     destroyHls();
-    const v = el.player;
-    v.removeAttribute('src');
-    v.removeAttribute('poster');
-    v.load();
-    player.id = null;
-    player.waiting = false;
+    el.player.removeAttribute('src');
+    el.player.removeAttribute('poster');
+    el.player.load();
+    Object.assign(player, { id: null, waiting: false });
     resetQuality();
     setPlaybackUrl('');
     el.nowPlaying.textContent = 'Nothing loaded. Upload a video or pick one from the library.';
@@ -267,8 +231,7 @@
     destroyHls();
     const v = el.player;
     if (v.getAttribute('src')) { v.removeAttribute('src'); v.load(); }
-    if (info.status === 'ready') v.poster = playPath(id, 'poster.jpg');
-    else v.removeAttribute('poster');
+    v.poster = info.status === 'ready' ? playPath(id, 'poster.jpg') : '';
     Object.assign(player, { id, status: info.status || null, waiting: false, attachedAt: Date.now() });
     if (info.title) el.nowPlaying.textContent = 'Now playing: ' + info.title;
     resetQuality();
@@ -276,10 +239,8 @@
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
       const hls = new Hls({ enableWorker: true, startPosition: 0, playlistLoadPolicy });
-      let netRetried = false;
-      let mediaRecovered = false;
-      player.hls = hls;
-      window.hlsdPlayer.hls = hls;
+      let netRetried = false, mediaRecovered = false;
+      player.hls = window.hlsdPlayer.hls = hls;
       hls.on(Hls.Events.ERROR, (_evt, data) => {
         window.hlsErrors.push({ type: data.type, details: data.details, fatal: !!data.fatal });
         if (window.hlsErrors.length > MAX_ERRORS) window.hlsErrors.shift();
@@ -314,10 +275,8 @@
   }
 
   function resetQuality() {
-    el.quality.textContent = '';
-    el.quality.appendChild(new Option('Auto', '-1'));
-    el.quality.disabled = true;
-    el.qualityField.hidden = true;
+    el.quality.replaceChildren(new Option('Auto', '-1'));
+    el.quality.disabled = el.qualityField.hidden = true;
   }
 
   function fillQuality(hls) {
@@ -329,9 +288,7 @@
       el.quality.appendChild(new Option(levelLabel(l, dup), String(i)));
     });
     el.quality.value = String(hls.manualLevel >= 0 ? hls.manualLevel : -1);
-    const several = levels.length > 1;
-    el.quality.disabled = !several;
-    el.qualityField.hidden = !several;
+    el.quality.disabled = el.qualityField.hidden = levels.length < 2;
   }
 
   function showAutoLevel(hls, level) {
@@ -371,10 +328,7 @@
 
   // ---------------------------------------------------------------- library
 
-  let libBusy = false;
-  let libAgain = false;
-  let libSig = '';
-  let records = new Map();
+  let libBusy = false, libAgain = false, libSig = '', records = new Map();
 
   async function refreshLibrary() {
     if (libBusy) { libAgain = true; return; }
@@ -399,8 +353,7 @@
   }
 
   function make(tag, cls, text) {
-    const n = document.createElement(tag);
-    if (cls) n.className = cls;
+    const n = Object.assign(document.createElement(tag), cls ? { className: cls } : {});
     if (text != null) n.textContent = text;
     return n;
   }
@@ -411,13 +364,8 @@
     li.dataset.id = v.id;
     const thumb = make('div', 'thumb');
     if (v.status === 'ready') {
-      const img = make('img');
-      img.src = playPath(v.id, 'thumb.jpg');
-      img.alt = title;
-      img.width = 160;
-      img.height = 90;
-      img.loading = 'lazy';
-      thumb.appendChild(img);
+      thumb.appendChild(Object.assign(make('img'),
+        { src: playPath(v.id, 'thumb.jpg'), alt: title, width: 160, height: 90, loading: 'lazy' }));
     } else {
       thumb.appendChild(make('span', 'thumb-label', v.status));
     }
@@ -497,11 +445,8 @@
   el.library.addEventListener('click', (ev) => {
     const b = ev.target.closest('button[data-action]');
     const li = b && b.closest('li[data-id]');
-    if (!li) return;
-    const id = li.dataset.id;
-    if (b.dataset.action === 'play') playFromLibrary(id);
-    else if (b.dataset.action === 'delete') deleteVideo(id);
-    else if (b.dataset.action === 'rename') renameVideo(id);
+    const fn = li && { play: playFromLibrary, delete: deleteVideo, rename: renameVideo }[b.dataset.action];
+    if (fn) fn(li.dataset.id);
   });
 
   // ------------------------------------------------------------------ start
