@@ -139,7 +139,11 @@ pub(crate) async fn ingest<'a>(
         armed: true,
     };
     let record = Record::new(id.clone(), file_name);
-    if let Err(e) = ctx.catalog.insert(record) {
+    let catalog = ctx.catalog.clone();
+    let inserted = tokio::task::spawn_blocking(move || catalog.insert(record))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if let Err(e) = inserted {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e.into());
     }
@@ -156,9 +160,9 @@ pub(crate) async fn ingest<'a>(
         Ok(_info) => {
             guard.armed = false;
             let running = handle.running.clone();
-            let record = ctx
-                .catalog
-                .update(&id, true, |r| {
+            let (catalog, vid) = (ctx.catalog.clone(), id.clone());
+            let record = tokio::task::spawn_blocking(move || {
+                catalog.update(&vid, true, |r| {
                     if r.status == Status::Receiving {
                         r.status = if running.load(std::sync::atomic::Ordering::Acquire) {
                             Status::Processing
@@ -166,15 +170,22 @@ pub(crate) async fn ingest<'a>(
                             Status::Queued
                         };
                     }
-                })?
-                .ok_or(Error::NotFound)?;
+                })
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+            .ok_or(Error::NotFound)?;
             Ok(Accepted { id, record })
         }
         Err(e) => {
-            // Stop the pipeline and wait until it has removed every file.
+            // Stop the pipeline, wait until its thread has ended, then make
+            // sure nothing of the refused upload remains (the thread may have
+            // ended on its own failure before the abort and kept a record).
             guard.spool.abort();
             guard.armed = false;
             let _ = (&mut handle.done).await;
+            ctx.catalog.forget(&id);
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
             Err(e)
         }
     }
@@ -218,24 +229,28 @@ async fn receive(
             // Deleted while arriving, or the job was cancelled.
             return Err(Error::Aborted);
         }
-        writer = tokio::task::spawn_blocking(move || writer.append(&chunk).map(|()| writer))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
         let persist = last_persist.elapsed() >= Duration::from_secs(1);
         if persist {
             last_persist = std::time::Instant::now();
         }
-        let _ = ctx
-            .catalog
-            .update(id, persist, |r| r.bytes_received = received);
-    }
-    writer = tokio::task::spawn_blocking(move || writer.finish().map(|()| writer))
+        // File write and record update off the tokio workers (rule 1).
+        let (catalog, vid) = (ctx.catalog.clone(), id.to_owned());
+        writer = tokio::task::spawn_blocking(move || {
+            writer.append(&chunk)?;
+            let _ = catalog.update(&vid, persist, |r| r.bytes_received = received);
+            Ok::<_, std::io::Error>(writer)
+        })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
-    drop(writer);
-    let _ = ctx
-        .catalog
-        .update(id, true, |r| r.bytes_received = received);
+    }
+    let (catalog, vid) = (ctx.catalog.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || {
+        writer.finish()?;
+        let _ = catalog.update(&vid, true, |r| r.bytes_received = received);
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
     match probe {
         Some(info) => Ok(info),
         None => probe_verdict((&mut handle.probe).await),

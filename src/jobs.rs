@@ -235,10 +235,16 @@ impl Jobs {
     }
 
     /// Blocks until a transcode slot is free; `None` if cancelled meanwhile.
-    fn acquire_slot(self: &Arc<Self>, cancel: &AtomicBool) -> Option<SlotGuard> {
+    /// Also gives up when the upload is aborted meanwhile (a 413/408 or a
+    /// gone client must not wait for a busy encoder to be answered).
+    fn acquire_slot(
+        self: &Arc<Self>,
+        cancel: &AtomicBool,
+        spool: Option<&SpoolControl>,
+    ) -> Option<SlotGuard> {
         let mut free = lock(&self.free_slots);
         loop {
-            if cancel.load(Ordering::Acquire) {
+            if cancel.load(Ordering::Acquire) || spool.is_some_and(SpoolControl::is_aborted) {
                 return None;
             }
             if *free > 0 {
@@ -335,7 +341,7 @@ impl Pipeline {
         let duration = info.duration;
         let _ = catalog.update(&self.id, true, |r| r.source = Some(info.clone()));
         let _ = probe_tx.send(Ok(info));
-        let Some(_slot) = self.jobs.acquire_slot(&self.cancel) else {
+        let Some(_slot) = self.jobs.acquire_slot(&self.cancel, spool.as_ref()) else {
             return Err(Failure::Failed(Error::Cancelled));
         };
         self.running.store(true, Ordering::Release);

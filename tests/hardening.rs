@@ -208,3 +208,118 @@ fn cors_allowlist_answers_only_listed_origins() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(r.header("access-control-allow-credentials"), None);
 }
+
+#[test]
+fn an_audio_timestamp_jump_neither_bloats_memory_nor_the_output() {
+    // Audio jumps 20,000 s ahead after ~2 s (within the 12 h cap, so the file
+    // is accepted): `aresample=async` would fill
+    // the gap with silence if such frames were not dropped.
+    let data = fixture(
+        "hard-audio-jump.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-t",
+            "6",
+            "-i",
+            "testsrc2=size=160x120:rate=30",
+            "-f",
+            "lavfi",
+            "-t",
+            "6",
+            "-i",
+            "sine=sample_rate=48000",
+            "-af",
+            "asetpts='if(gt(N,100),PTS+20000/TB,PTS)'",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let s = Server::start(&[]);
+    let id = upload_ok(&s, &data, FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let d = rec["output"]["duration"].as_f64().unwrap();
+    assert!((d - 6.0).abs() < 0.5, "output lasts {d} s");
+    let peak = s.peak_rss_kib() / 1024;
+    assert!(peak < 150, "peak RSS {peak} MiB");
+}
+
+#[test]
+fn a_refused_upload_is_answered_at_once_even_while_the_encoder_is_busy() {
+    // One transcode slot, taken by a slow job; then an upload that passes the
+    // probe but crosses the size limit must get its 413 now, not after the job.
+    let s = Server::start(&[
+        "--jobs",
+        "1",
+        "--x264-preset",
+        "medium",
+        "--max-upload-bytes",
+        "2500000",
+    ]);
+    let busy = fixture(
+        "hard-busy-30s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "35",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    assert!(busy.len() < 2_500_000, "{}", busy.len());
+    let busy_id = upload_ok(&s, &busy, FAST);
+    let big = fixture(
+        "hard-big.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "10",
+        ],
+    );
+    assert!(big.len() > 3_000_000);
+    let t = Instant::now();
+    let r = upload(
+        s.addr,
+        &big,
+        Send::Chunked {
+            chunk: 64 * 1024,
+            pause: Duration::ZERO,
+        },
+    );
+    r.assert_error(413, "too_large");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "answered after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        s.get(&format!("/videos/{busy_id}")).json()["status"],
+        "processing"
+    );
+    assert_eq!(s.storage_entries(), [busy_id]);
+}

@@ -518,3 +518,31 @@ fn short_segments_keep_their_bound() {
     );
     upload_and_check(&p, FAST, 2, STEREO);
 }
+
+#[test]
+fn odd_segment_length_keeps_its_bound() {
+    // 5 s segments: the keyframe grid must divide 5 (1.67 s), or cuts
+    // would land at 6 s.
+    let p = fixture_path(
+        "seg5-12s.mp4",
+        &args(&[
+            SRC,
+            TONE,
+            &[
+                "-t",
+                "12",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-movflags",
+                "+faststart",
+            ],
+        ]),
+    );
+    upload_and_check(&p, FAST, 5, STEREO);
+}

@@ -32,7 +32,12 @@ pub(crate) struct ByteRange {
 /// `Ok(None)`: serve the whole resource (no header, a syntax we ignore, or
 /// several ranges, which a server may answer in full). `Err`: 416.
 pub(crate) fn parse_range(value: Option<&str>, len: u64) -> Result<Option<ByteRange>, Error> {
-    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+    // The range unit is case-insensitive (RFC 9110 §14.1).
+    let Some(spec) = value.map(str::trim).and_then(|v| {
+        v.get(..6)
+            .filter(|u| u.eq_ignore_ascii_case("bytes="))
+            .map(|_| &v[6..])
+    }) else {
         return Ok(None);
     };
     if spec.contains(',') {
@@ -129,7 +134,17 @@ async fn signed_playlist(
     path: &std::path::Path,
     token: &str,
 ) -> Result<Response<Body>, Error> {
-    let text = match tokio::fs::read_to_string(path).await {
+    let read = async {
+        let mut f = tokio::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .await?;
+        let mut t = String::new();
+        f.read_to_string(&mut t).await?;
+        Ok::<_, std::io::Error>(t)
+    };
+    let text = match read.await {
         Ok(t) => t,
         Err(_) if rec.status.is_active() && path.ends_with(crate::media::PLAYLIST) => {
             placeholder_playlist(state.config.segment_seconds)

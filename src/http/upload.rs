@@ -46,6 +46,18 @@ pub(crate) async fn post(
     if content_length.is_some_and(|n| n > max.saturating_add(FRAMING_SLACK)) {
         return Err(Error::TooLarge { limit: max });
     }
+    state
+        .upload_rate
+        .check(client)
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
+        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
+        return Err(Error::Busy);
+    }
+    let _receiving = ReceivingGuard(&state.uploads_receiving);
+    let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
+    // The storage walk comes after the cheap checks: a flood of refused
+    // requests must not turn into disk I/O.
     let quota = state.config.max_storage_bytes;
     let quota_room = if quota > 0 {
         let root = state.catalog.root().to_path_buf();
@@ -63,16 +75,6 @@ pub(crate) async fn post(
     } else {
         None
     };
-    state
-        .upload_rate
-        .check(client)
-        .map_err(|retry_after| Error::RateLimited { retry_after })?;
-    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
-        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
-        return Err(Error::Busy);
-    }
-    let _receiving = ReceivingGuard(&state.uploads_receiving);
-    let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
     let base = base_url(state, &req);
 
     let prefix: RawPrefix = Arc::new(Mutex::new(Vec::new()));

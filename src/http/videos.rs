@@ -16,6 +16,8 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 /// Largest `PATCH` body we read.
 const MAX_PATCH_BODY: usize = 16 * 1024;
+/// Time allowed to send a `PATCH` body.
+const PATCH_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest title, in characters.
 const MAX_TITLE: usize = 200;
 /// An SSE comment this often keeps proxies from closing a quiet stream.
@@ -97,9 +99,10 @@ pub(crate) async fn patch(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
-    let body = Limited::new(req.into_body(), MAX_PATCH_BODY)
-        .collect()
+    let collect = Limited::new(req.into_body(), MAX_PATCH_BODY).collect();
+    let body = tokio::time::timeout(PATCH_BODY_TIMEOUT, collect)
         .await
+        .map_err(|_| Error::BodyTimeout)?
         .map_err(|_| {
             Error::BadRequest(format!(
                 "the body must be JSON under {MAX_PATCH_BODY} bytes"

@@ -29,7 +29,14 @@ pub(crate) struct AudioChain {
     offset: i64,
     /// Packets the decoder refused.
     pub decode_errors: u64,
+    /// Longest output we make, seconds (`--max-duration-secs`).
+    max_secs: f64,
 }
+
+/// How far audio may run ahead of the video before it is dropped: a jump
+/// in audio timestamps would otherwise make `aresample=async` inject that
+/// much silence (memory and a bogus last segment).
+const MAX_AUDIO_LEAD_SECS: f64 = 30.0;
 
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
@@ -81,6 +88,7 @@ impl AudioChain {
             ost_tb: enc_tb,
             offset,
             decode_errors: 0,
+            max_secs: settings.max_duration_secs as f64,
         })
     }
 
@@ -91,19 +99,26 @@ impl AudioChain {
         }
     }
 
-    /// Decodes one packet and pushes what comes out through to the muxer.
-    pub(crate) fn send_packet(&mut self, packet: &Packet, octx: &mut Output) -> Result<(), Error> {
+    /// Decodes one packet and pushes what comes out through to the muxer;
+    /// `video_secs` is how far the video has got.
+    pub(crate) fn send_packet(
+        &mut self,
+        packet: &Packet,
+        octx: &mut Output,
+        video_secs: f64,
+    ) -> Result<(), Error> {
         if self.decoder.send_packet(packet).is_err() {
             self.decode_errors += 1;
             return Ok(());
         }
-        self.receive_decoded_frames(octx)
+        let limit = (video_secs + MAX_AUDIO_LEAD_SECS).min(self.max_secs);
+        self.receive_decoded_frames(octx, limit)
     }
 
     /// Drains everything at end of input.
     pub(crate) fn finish(&mut self, octx: &mut Output) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
-        self.receive_decoded_frames(octx)?;
+        self.receive_decoded_frames(octx, self.max_secs)?;
         if let Some(mut src) = self.graph.get("in") {
             let _ = src.source().flush();
         }
@@ -112,7 +127,8 @@ impl AudioChain {
         self.receive_encoded_packets(octx)
     }
 
-    fn receive_decoded_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+    /// Frames starting after `limit_secs` are dropped.
+    fn receive_decoded_frames(&mut self, octx: &mut Output, limit_secs: f64) -> Result<(), Error> {
         let mut frame = frame::Audio::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
             let Some(pts) = frame.timestamp().or(frame.pts()) else {
@@ -128,7 +144,7 @@ impl AudioChain {
             let dur = (frame.samples() as f64
                 / f64::from(frame.rate().max(1))
                 / f64::from(self.in_tb)) as i64;
-            if pts + dur <= 0 {
+            if pts + dur <= 0 || pts as f64 * f64::from(self.in_tb) > limit_secs {
                 continue;
             }
             frame.set_pts(Some(pts));

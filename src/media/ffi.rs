@@ -56,3 +56,12 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     (r == 0).then_some(st.f_bavail * st.f_frsize)
 }
+
+/// Sets `AVCodecContext.max_pixels` before the decoder opens, so libavcodec
+/// itself refuses frames larger than the cap (a mid-stream resolution
+/// change cannot sneak past the probe's check).
+pub(crate) fn set_max_pixels(ctx: &mut ffmpeg_next::codec::context::Context, max: u64) {
+    // SAFETY: `as_mut_ptr` is the context's own live AVCodecContext, borrowed
+    // mutably and not yet opened; `max_pixels` is a plain int64 field.
+    unsafe { (*ctx.as_mut_ptr()).max_pixels = i64::try_from(max).unwrap_or(i64::MAX) };
+}

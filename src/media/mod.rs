@@ -52,8 +52,7 @@ impl Settings {
     pub fn from_config(config: &Config) -> Self {
         Settings {
             segment_seconds: config.segment_seconds,
-            keyframe_seconds: crate::config::DEFAULT_KEYFRAME_SECONDS
-                .min(f64::from(config.segment_seconds)),
+            keyframe_seconds: keyframe_spacing(config.segment_seconds),
             x264_preset: config.x264_preset.clone(),
             crf: config.crf,
             max_video_kbps: config.max_video_kbps,
@@ -63,6 +62,14 @@ impl Settings {
             max_streams: config.max_streams,
         }
     }
+}
+
+/// The largest spacing of at most `DEFAULT_KEYFRAME_SECONDS` that divides
+/// the segment length, so that segment boundaries fall on the keyframe grid
+/// (5 s segments: 1.67 s, not 2 s, which would cut at 6 s).
+pub(crate) fn keyframe_spacing(segment_seconds: u32) -> f64 {
+    let seg = f64::from(segment_seconds.max(1));
+    seg / (seg / crate::config::DEFAULT_KEYFRAME_SECONDS).ceil()
 }
 
 /// Initialises libav once per process and quiets its logging to errors.

@@ -129,7 +129,7 @@ fn run(
             }
         } else if Some(index) == source.audio_index {
             if let Some(a) = audio.as_mut() {
-                a.send_packet(&packet, &mut octx)?;
+                a.send_packet(&packet, &mut octx, video.position)?;
             }
         }
     }

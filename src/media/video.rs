@@ -53,15 +53,32 @@ pub(crate) struct VideoChain {
 }
 
 /// Output size for a `w`×`h` picture with sample aspect `sar`, after a
-/// rotation of `rotation` degrees: square pixels, even sides, at least 2.
-pub(crate) fn output_size(w: u32, h: u32, sar: Rational, rotation: u32) -> (u32, u32) {
+/// rotation of `rotation` degrees: square pixels, even sides, at least 2,
+/// and no more than `max_pixels` (an extreme SAR is clamped to 1:4..4:1 and
+/// the picture scaled down rather than widened past the cap).
+pub(crate) fn output_size(
+    w: u32,
+    h: u32,
+    sar: Rational,
+    rotation: u32,
+    max_pixels: u64,
+) -> (u32, u32) {
     let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
-        f64::from(sar)
+        f64::from(sar).clamp(0.25, 4.0)
     } else {
         1.0
     };
-    let even = |v: f64| ((v / 2.0).round() as u32 * 2).max(2);
-    let (dw, dh) = (even(f64::from(w) * sar), even(f64::from(h)));
+    let (mut fw, mut fh) = (f64::from(w) * sar, f64::from(h));
+    let cap = max_pixels.max(4) as f64;
+    if fw * fh > cap {
+        let k = (cap / (fw * fh)).sqrt();
+        fw *= k;
+        fh *= k;
+    }
+    // Nearest even number (halves up), at least 2; the float → int cast
+    // saturates, and the cap keeps values far from u32::MAX anyway.
+    let even = |v: f64| (((v + 1.0) / 2.0).floor() as u32).saturating_mul(2).max(2);
+    let (dw, dh) = (even(fw), even(fh));
     if rotation == 90 || rotation == 270 {
         (dh, dw)
     } else {
@@ -97,6 +114,7 @@ impl VideoChain {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(media_err("video decoder parameters"))?;
+        super::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
             count: 0,
@@ -115,6 +133,7 @@ impl VideoChain {
             decoder.height(),
             decoder.aspect_ratio(),
             rotation,
+            settings.max_pixels,
         );
         let graph = build_graph(&decoder, tb, rotation, width, height)?;
         let ost_index = octx.nb_streams() as usize;
@@ -227,8 +246,13 @@ impl VideoChain {
             } else {
                 filtered.set_kind(picture::Type::None);
             }
-            if let Some(prev) = self.last_encoded_pts {
-                self.durations.insert(prev, pts - prev);
+            // Only while the previous frame's packet is still to come: an
+            // entry whose packet already left must not be re-added (leak).
+            if let Some(d) = self
+                .last_encoded_pts
+                .and_then(|p| self.durations.get_mut(&p).map(|d| (d, p)))
+            {
+                *d.0 = pts - d.1;
             }
             self.durations.insert(pts, self.frame_dur);
             self.last_encoded_pts = Some(pts);
@@ -380,11 +404,17 @@ mod tests {
 
     #[test]
     fn output_size_is_even_square_and_rotated() {
-        assert_eq!(output_size(320, 240, Rational(1, 1), 0), (320, 240));
-        assert_eq!(output_size(321, 241, Rational(0, 1), 0), (322, 242));
-        assert_eq!(output_size(320, 240, Rational(1, 1), 90), (240, 320));
+        let m = 7680 * 4320;
+        assert_eq!(output_size(320, 240, Rational(1, 1), 0, m), (320, 240));
+        assert_eq!(output_size(321, 241, Rational(0, 1), 0, m), (322, 242));
+        assert_eq!(output_size(320, 240, Rational(1, 1), 90, m), (240, 320));
         // Anamorphic DVD PAL 16:9: 720×576 with SAR 64:45 → 1024×576.
-        assert_eq!(output_size(720, 576, Rational(64, 45), 0), (1024, 576));
-        assert_eq!(output_size(1, 1, Rational(1, 1), 0), (2, 2));
+        assert_eq!(output_size(720, 576, Rational(64, 45), 0, m), (1024, 576));
+        assert_eq!(output_size(1, 1, Rational(1, 1), 0, m), (2, 2));
+        // An absurd SAR is clamped (8:1 → 4:1), then the cap scales it down.
+        assert_eq!(output_size(1920, 1080, Rational(8, 1), 0, m), (7680, 1080));
+        let (w, h) = output_size(7680, 4320, Rational(4, 1), 0, m);
+        assert!(u64::from(w) * u64::from(h) <= m + 2 * 7680, "{w}x{h}");
+        assert!(u64::from(w) * u64::from(h) > m * 9 / 10, "{w}x{h}");
     }
 }

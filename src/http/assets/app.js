@@ -38,7 +38,10 @@
   }
 
   const pct = (p) => Math.floor(Math.max(0, Math.min(1, Number(p) || 0)) * 100);
-  const playPath = (id, file) => '/play/' + encodeURIComponent(id) + '/' + file;
+  // Same-origin /play/ paths; `q` carries the query of the server's playback_url
+  // (a signed token when the server signs playback URLs).
+  const playPath = (id, file, q) => '/play/' + encodeURIComponent(id) + '/' + file + (q || '');
+  const queryOf = (url) => { try { return url ? new URL(url, location.href).search : ''; } catch (_) { return ''; } };
   const titleOf = (rec) => (rec && (rec.title || rec.file_name || rec.id)) || 'untitled';
 
   function showError(msg) { el.error.textContent = msg || ''; el.error.hidden = !msg; }
@@ -114,7 +117,7 @@
   function uploaded(r, f) {
     setPlaybackUrl(r.playback_url || location.origin + playPath(r.id, 'video.m3u8'));
     // The playlist is an EVENT playlist that grows: playable right away.
-    loadVideo(r.id, { title: f.name, status: r.status });
+    loadVideo(r.id, { title: f.name, status: r.status, q: queryOf(r.playback_url) });
     renderStatus({ status: r.status || 'queued', progress: 0 });
     watch(r.id);
     refreshLibrary();
@@ -180,7 +183,7 @@
     if (player.id !== id) return;
     player.status = d.status;
     if (d.status === 'ready') {
-      el.player.poster = playPath(id, 'poster.jpg');
+      el.player.poster = playPath(id, 'poster.jpg', player.q);
       refreshLibrary();
       if (player.waiting) loadVideo(id, { status: 'ready' });
     } else if (d.status === 'failed') {
@@ -194,7 +197,7 @@
 
   // ----------------------------------------------------------------- player
 
-  const player = { hls: null, id: null, status: null, waiting: false, attachedAt: 0 };
+  const player = { hls: null, id: null, q: '', status: null, waiting: false, attachedAt: 0 };
 
   // Playlist retries: an EVENT playlist with no segment yet is answered 200
   // and empty, so keep asking for it (not forever); real errors retry 3 times.
@@ -231,11 +234,12 @@
     destroyHls();
     const v = el.player;
     if (v.getAttribute('src')) { v.removeAttribute('src'); v.load(); }
-    v.poster = info.status === 'ready' ? playPath(id, 'poster.jpg') : '';
-    Object.assign(player, { id, status: info.status || null, waiting: false, attachedAt: Date.now() });
+    if (info.q === undefined) info.q = id === player.id ? player.q : '';
+    v.poster = info.status === 'ready' ? playPath(id, 'poster.jpg', info.q) : '';
+    Object.assign(player, { id, q: info.q, status: info.status || null, waiting: false, attachedAt: Date.now() });
     if (info.title) el.nowPlaying.textContent = 'Now playing: ' + info.title;
     resetQuality();
-    const src = playPath(id, 'video.m3u8');
+    const src = playPath(id, 'video.m3u8', info.q);
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
       const hls = new Hls({ enableWorker: true, startPosition: 0, playlistLoadPolicy });
@@ -365,7 +369,7 @@
     const thumb = make('div', 'thumb');
     if (v.status === 'ready') {
       thumb.appendChild(Object.assign(make('img'),
-        { src: playPath(v.id, 'thumb.jpg'), alt: title, width: 160, height: 90, loading: 'lazy' }));
+        { src: playPath(v.id, 'thumb.jpg', queryOf(v.playback_url)), alt: title, width: 160, height: 90, loading: 'lazy' }));
     } else {
       thumb.appendChild(make('span', 'thumb-label', v.status));
     }
@@ -408,9 +412,10 @@
   function playFromLibrary(id) {
     const rec = records.get(id) || { id };
     showError('');
-    setPlaybackUrl(location.origin + playPath(id, 'video.m3u8'));
-    loadVideo(id, { title: titleOf(rec), status: rec.status });
     if (rec.status) renderStatus(rec);
+    if (rec.status === 'failed') return showError('This video failed to process: ' + ((rec.error && rec.error.message) || 'unknown error'));
+    setPlaybackUrl(rec.playback_url || location.origin + playPath(id, 'video.m3u8'));
+    loadVideo(id, { title: titleOf(rec), status: rec.status, q: queryOf(rec.playback_url) });
     watch(id);
     el.player.scrollIntoView({ behavior: 'smooth', block: 'center' });
     el.player.focus({ preventScroll: true });
@@ -421,8 +426,8 @@
     if (!window.confirm('Delete "' + title + '"? This cannot be undone.')) return;
     try {
       await api('DELETE', '/videos/' + encodeURIComponent(id));
-      if (watcher && watcher.id === id) stopWatch();
-      if (player.id === id) unloadPlayer();
+      el.refreshBtn.focus(); // the focused button is about to disappear
+      if (player.id === id || (watcher && watcher.id === id)) gone(id);
     } catch (e) {
       if (e.status !== 404) showError('Delete failed: ' + e.message);
     }
