@@ -25,6 +25,10 @@ fn browser_ready() -> bool {
 }
 
 fn run_scenario(scenario: &str) -> serde_json::Value {
+    run_scenario_with(scenario, &[])
+}
+
+fn run_scenario_with(scenario: &str, server_args: &[&str]) -> serde_json::Value {
     let clip = fixture_path(
         "browser-12s-640x360.mp4",
         &[
@@ -50,7 +54,9 @@ fn run_scenario(scenario: &str) -> serde_json::Value {
             "+faststart",
         ],
     );
-    let s = Server::start(&["--segment-seconds", "2"]);
+    let mut args = vec!["--segment-seconds", "2"];
+    args.extend_from_slice(server_args);
+    let s = Server::start(&args);
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join(format!("{scenario}.png"));
@@ -104,4 +110,15 @@ fn tutorial_page_with_video_js_plays_from_another_origin() {
         (v["videoWidth"].as_u64(), v["videoHeight"].as_u64()),
         (Some(640), Some(360))
     );
+}
+
+#[test]
+fn signed_playback_urls_play_in_video_js_with_no_custom_headers() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario_with("tutorial", &["--signing-key", "browser-test-key"]);
+    let url = v["result"]["playback_url"].as_str().unwrap();
+    assert!(url.contains("?token="), "{url}");
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0);
 }
