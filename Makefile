@@ -11,7 +11,7 @@ BUILD_PKGS := libavformat-dev libavcodec-dev libavfilter-dev libavdevice-dev \
               libavutil-dev libswscale-dev libswresample-dev pkg-config clang
 # Tests and benchmarks only: the ffmpeg/ffprobe CLIs make fixtures and check
 # outputs independently (the server itself never runs them).
-TEST_PKGS := ffmpeg chromium
+TEST_PKGS := ffmpeg chromium openssl
 
 .PHONY: run test lint bench deps test-deps check-cargo
 

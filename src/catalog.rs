@@ -128,6 +128,9 @@ pub struct Record {
     pub output: Option<OutputInfo>,
     #[serde(default)]
     pub renditions: Vec<Rendition>,
+    /// Segments are AES-128 encrypted; keys at `/keys/{id}/…`.
+    #[serde(default)]
+    pub encrypted: bool,
     pub error: Option<ErrorInfo>,
 }
 
@@ -170,6 +173,7 @@ impl Record {
             source: None,
             output: None,
             renditions: Vec::new(),
+            encrypted: false,
             error: None,
         }
     }

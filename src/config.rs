@@ -161,6 +161,13 @@ pub struct Config {
     /// Lifetime of a signed playback URL, seconds.
     #[arg(long, env = "HLSD_PLAYBACK_TOKEN_TTL_SECS", default_value_t = DEFAULT_PLAYBACK_TOKEN_TTL_SECS)]
     pub playback_token_ttl_secs: u64,
+    /// Encrypt every video's segments with AES-128 (RFC 8216 §5.2); an
+    /// upload can also ask for it with a form field `encrypt=1`.
+    #[arg(long, env = "HLSD_ENCRYPT")]
+    pub encrypt: bool,
+    /// With encryption, a new key every this many segments (0: one key per video).
+    #[arg(long, env = "HLSD_KEY_ROTATION_SEGMENTS", default_value_t = 0)]
+    pub key_rotation_segments: u32,
     /// Log format: `text` (human) or `json`.
     #[arg(long, env = "HLSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -15,6 +15,8 @@ pub(crate) struct IngestContext<'a> {
     pub catalog: &'a Arc<crate::catalog::Catalog>,
     pub max_upload_bytes: u64,
     pub idle_timeout: Duration,
+    /// `--encrypt`: every upload is encrypted.
+    pub encrypt: bool,
     /// Bytes the upload may add before `--max-storage-bytes` is crossed,
     /// and that limit.
     pub quota_room: Option<u64>,
@@ -99,6 +101,7 @@ pub(crate) async fn ingest<'a>(
     permit: PendingPermit,
     expected: impl Fn(&str) -> Option<u64>,
 ) -> Result<Accepted, Error> {
+    let mut encrypt = ctx.encrypt;
     let field = loop {
         let next = tokio::time::timeout(ctx.idle_timeout, multipart.next_field())
             .await
@@ -110,8 +113,16 @@ pub(crate) async fn ingest<'a>(
         if field.name() == Some("video") || field.file_name().is_some() {
             break field;
         }
-        // A plain form field before the file: read and drop it (bounded by
-        // multer's per-field limit).
+        // A plain form field before the file: `encrypt=1` asks for AES-128;
+        // anything else is read and dropped (bounded by multer's limit).
+        if field.name() == Some("encrypt") {
+            let value = tokio::time::timeout(ctx.idle_timeout, field.text())
+                .await
+                .map_err(|_| Error::BodyTimeout)?
+                .map_err(multipart_error)?;
+            encrypt |= matches!(value.trim(), "1" | "true" | "yes" | "on");
+            continue;
+        }
         drain(field, ctx.idle_timeout).await?;
     };
     let field_name = field.name().unwrap_or("").to_owned();
@@ -138,7 +149,8 @@ pub(crate) async fn ingest<'a>(
         spool: writer.control(),
         armed: true,
     };
-    let record = Record::new(id.clone(), file_name);
+    let mut record = Record::new(id.clone(), file_name);
+    record.encrypted = encrypt;
     let catalog = ctx.catalog.clone();
     let inserted = tokio::task::spawn_blocking(move || catalog.insert(record))
         .await

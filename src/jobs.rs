@@ -326,7 +326,11 @@ impl Pipeline {
         reader: SpoolReader,
         probe_tx: oneshot::Sender<Result<SourceInfo, Error>>,
     ) -> Result<(), Failure> {
-        let settings = &self.jobs.settings;
+        let mut settings = self.jobs.settings.clone();
+        if let Some(rec) = self.jobs.catalog.get(&self.id) {
+            settings.encrypt = rec.encrypted;
+        }
+        let settings = &settings;
         let catalog = &self.jobs.catalog;
         let source = match media::open_spool(reader, self.cancel.clone(), settings) {
             Ok(s) => s,

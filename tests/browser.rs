@@ -122,3 +122,25 @@ fn signed_playback_urls_play_in_video_js_with_no_custom_headers() {
     assert!(url.contains("?token="), "{url}");
     assert!(v["currentTime"].as_f64().unwrap() > 5.0);
 }
+
+#[test]
+fn encrypted_signed_streams_play_in_video_js() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario_with(
+        "tutorial",
+        &[
+            "--encrypt",
+            "--key-rotation-segments",
+            "2",
+            "--signing-key",
+            "browser-test-key",
+        ],
+    );
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0);
+    assert_eq!(
+        (v["videoWidth"].as_u64(), v["videoHeight"].as_u64()),
+        (Some(640), Some(360))
+    );
+}

@@ -151,6 +151,7 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
         ["play", _, f] if f.ends_with(".m3u8") => "playlist",
         ["play", _, f] if f.ends_with(".ts") => "segment",
         ["play", ..] => "play_other",
+        ["keys", ..] => "key",
         ["videos"] => "videos",
         ["videos", _, "events"] => "events",
         ["videos", _] if method == Method::DELETE => "video_delete",
@@ -265,6 +266,7 @@ pub(crate) async fn handle(
         (&Method::GET | &Method::HEAD, ["play", id, file]) => {
             play::get(&state, &req, id, file).await
         }
+        (&Method::GET, ["keys", id, name]) => play::key(&state, &req, id, name).await,
         (&Method::GET, ["videos"]) => videos::list(&state, &base, req.uri().query()),
         (&Method::GET, ["videos", id]) => videos::get(&state, &base, id),
         (&Method::POST, ["videos", id, "playback-token"]) => {

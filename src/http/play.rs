@@ -100,6 +100,40 @@ fn cors(_state: &AppState, headers: &mut HeaderMap) {
     );
 }
 
+/// `GET /keys/{id}/key_NNNNN.key`: an AES-128 key, to holders of a valid
+/// playback token (or the API token) when signing is on. Never cached.
+pub(crate) async fn key(
+    state: &AppState,
+    req: &Request<Incoming>,
+    id: &str,
+    name: &str,
+) -> Result<Response<Body>, Error> {
+    if !paths::is_video_id(id) || !crate::media::keys::is_key_name(name) {
+        return Err(Error::NotFound);
+    }
+    check_token(state, req, id)?;
+    state.catalog.get(id).ok_or(Error::NotFound)?;
+    let path = state
+        .catalog
+        .dir(id)
+        .join(crate::media::keys::KEYS_DIR)
+        .join(name);
+    let mut f = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .await
+        .map_err(|_| Error::NotFound)?;
+    let mut key = Vec::with_capacity(16);
+    f.read_to_end(&mut key).await?;
+    let mut res = Response::new(full(key));
+    let h = res.headers_mut();
+    set(h, header::CONTENT_TYPE, "application/octet-stream");
+    set(h, header::CACHE_CONTROL, "private, no-store");
+    cors(state, h);
+    Ok(res)
+}
+
 /// With `--signing-key`, checks the request's playback token for video `id`
 /// (an API token also opens it). Returns the token to carry on.
 fn check_token(

@@ -95,6 +95,7 @@ pub(crate) async fn post(
         catalog: &state.catalog,
         max_upload_bytes: max,
         idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
+        encrypt: state.config.encrypt,
         quota_room,
         quota_limit: (quota > 0).then_some(quota),
     };

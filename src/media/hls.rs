@@ -14,6 +14,7 @@ pub(crate) const SEGMENT_PATTERN: &str = "seg_%05d.ts";
 pub(crate) fn muxer_options(
     out_dir: &Path,
     settings: &Settings,
+    key_info: Option<&Path>,
 ) -> Result<Dictionary<'static>, Error> {
     let seg = out_dir.join(SEGMENT_PATTERN);
     let seg = seg
@@ -30,7 +31,17 @@ pub(crate) fn muxer_options(
     // temp_file: segments and playlists are written as `*.tmp` and renamed,
     // so a player never reads half a file. independent_segments: every
     // segment starts with an IDR (we force them), so say so.
-    opts.set("hls_flags", "temp_file+independent_segments");
+    let mut flags = String::from("temp_file+independent_segments");
+    if let Some(info) = key_info {
+        let info = info
+            .to_str()
+            .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
+        opts.set("hls_key_info_file", info);
+        if settings.key_rotation_segments > 0 {
+            flags.push_str("+periodic_rekey");
+        }
+    }
+    opts.set("hls_flags", &flags);
     opts.set("hls_segment_filename", seg);
     opts.set("start_number", "0");
     Ok(opts)

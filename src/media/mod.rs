@@ -13,6 +13,7 @@ mod audio;
 mod ffi;
 mod hls;
 mod input;
+pub(crate) mod keys;
 mod poster;
 mod transcode;
 mod video;
@@ -45,6 +46,10 @@ pub struct Settings {
     pub max_duration_secs: u64,
     /// Most streams an input may have.
     pub max_streams: usize,
+    /// Encrypt segments (AES-128); per video, from its record.
+    pub encrypt: bool,
+    /// New key every this many segments (0: one key).
+    pub key_rotation_segments: u32,
 }
 
 impl Settings {
@@ -60,6 +65,8 @@ impl Settings {
             max_pixels: config.max_pixels,
             max_duration_secs: config.max_duration_secs,
             max_streams: config.max_streams,
+            encrypt: config.encrypt,
+            key_rotation_segments: config.key_rotation_segments,
         }
     }
 }

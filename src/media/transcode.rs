@@ -77,7 +77,23 @@ fn run(
         }
         None => None,
     };
-    let opts = hls::muxer_options(out_dir, settings)?;
+    let key_info = if settings.encrypt {
+        let id = out_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::Internal("video folder has no name".into()))?;
+        let (keys, info) = super::keys::Keys::start(
+            out_dir,
+            id,
+            settings.key_rotation_segments,
+            settings.segment_seconds,
+        )?;
+        video.keys = Some(keys);
+        Some(info)
+    } else {
+        None
+    };
+    let opts = hls::muxer_options(out_dir, settings, key_info.as_deref())?;
     octx.write_header_with(opts)
         .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
     video.set_output_time_base(&octx);

@@ -45,6 +45,8 @@ pub(crate) struct VideoChain {
     pub decode_errors: u64,
     /// Presentation end of the last encoded frame, seconds.
     pub position: f64,
+    /// Key rotation for encrypted output (AES-128), if any.
+    pub keys: Option<super::keys::Keys>,
     /// Chooses the poster frame as frames go by.
     pub poster: super::poster::PosterPicker,
     /// Output size.
@@ -167,6 +169,7 @@ impl VideoChain {
             decode_errors: 0,
             position: 0.0,
             poster: super::poster::PosterPicker::new(duration),
+            keys: None,
             width,
             height,
         })
@@ -282,6 +285,11 @@ impl VideoChain {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(self.ost_index);
+            if packet.is_key() {
+                if let (Some(keys), Some(pts)) = (self.keys.as_mut(), packet.pts()) {
+                    keys.before_keyframe(pts as f64 * f64::from(self.tb))?;
+                }
+            }
             let real = packet.pts().and_then(|p| self.durations.remove(&p));
             if packet.duration() <= 0 {
                 packet.set_duration(real.unwrap_or(self.frame_dur));

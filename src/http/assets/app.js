@@ -13,6 +13,9 @@
     url: $('playback-url'), copyBtn: $('copy-btn'), copyStatus: $('copy-status'),
     curl: $('curl-example'), library: $('library'), libStatus: $('library-status'),
     refreshBtn: $('refresh-btn'),
+    tokenSection: $('api-token-section'), tokenInput: $('api-token'),
+    tokenSave: $('api-token-save'), tokenClear: $('api-token-clear'),
+    tokenStatus: $('api-token-status'), tokenToggle: $('api-token-toggle'),
   };
   const ACTIVE = ['receiving', 'queued', 'processing'];
   const EVENTS = ['receiving', 'queued', 'processing', 'ready', 'failed'];
@@ -38,13 +41,122 @@
   }
 
   const pct = (p) => Math.floor(Math.max(0, Math.min(1, Number(p) || 0)) * 100);
-  // Same-origin /play/ paths; `q` carries the query of the server's playback_url
-  // (a signed token when the server signs playback URLs).
-  const playPath = (id, file, q) => '/play/' + encodeURIComponent(id) + '/' + file + (q || '');
-  const queryOf = (url) => { try { return url ? new URL(url, location.href).search : ''; } catch (_) { return ''; } };
+  const enc = encodeURIComponent;
   const titleOf = (rec) => (rec && (rec.title || rec.file_name || rec.id)) || 'untitled';
 
-  function showError(msg) { el.error.textContent = msg || ''; el.error.hidden = !msg; }
+  let errorIsAuth = false; // #error shows the "needs an API token" message
+
+  function showError(msg) { errorIsAuth = false; el.error.textContent = msg || ''; el.error.hidden = !msg; }
+
+  // -------------------------------------------------------- playback URLs
+
+  // Playback URLs come from the server (`playback_url`, signed with
+  // `?token=` under --signing-key) and are played as given. Only one that
+  // names another origin (a --public-url this page's CSP would block) is
+  // played by its path and query on this origin.
+  function localUrl(url) {
+    if (!url) return '';
+    try {
+      const u = new URL(url, location.href);
+      return u.origin === location.origin ? u.href : new URL(u.pathname + u.search, location.href).href;
+    } catch (_) { return ''; }
+  }
+
+  // thumb.jpg / poster.jpg next to the playlist, keeping the query (token).
+  function siblingUrl(playbackUrl, file) {
+    const s = localUrl(playbackUrl);
+    if (!s) return '';
+    const u = new URL(s);
+    if (!/video\.m3u8$/.test(u.pathname)) return '';
+    u.pathname = u.pathname.replace(/video\.m3u8$/, file);
+    return u.href;
+  }
+
+  // Only for an older server whose answers carry no playback_url.
+  const legacyUrl = (id) => location.origin + '/play/' + enc(id) + '/video.m3u8';
+
+  // ------------------------------------------------------------- API token
+
+  // With --api-token the server answers 401 on uploads and management
+  // unless the request says `Authorization: Bearer <token>`. The token is
+  // kept in localStorage (in memory only if storage is blocked).
+  const TOKEN_KEY = 'hlsd.apiToken';
+  let memToken = '';
+  let authRequired = false; // some request got a 401
+
+  function getToken() {
+    try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (_) { return memToken; }
+  }
+
+  function setToken(t) {
+    memToken = t;
+    try {
+      if (t) localStorage.setItem(TOKEN_KEY, t);
+      else localStorage.removeItem(TOKEN_KEY);
+    } catch (_) { /* storage blocked: the in-memory copy lasts for this page */ }
+  }
+
+  function withAuth(headers) {
+    const t = getToken();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    return headers;
+  }
+
+  function showTokenSection(focus) {
+    const wasHidden = el.tokenSection.hidden;
+    el.tokenSection.hidden = false;
+    el.tokenClear.hidden = !getToken();
+    el.tokenToggle.hidden = true;
+    el.tokenToggle.setAttribute('aria-expanded', 'true');
+    if (focus && wasHidden) el.tokenInput.focus();
+  }
+
+  // Called on every 401.
+  function needToken() {
+    const had = !!getToken();
+    authRequired = true;
+    showTokenSection(true);
+    el.tokenStatus.textContent = had ? 'The saved token was rejected.' : '';
+    const msg = had
+      ? 'This server needs an API token, and the saved one was rejected. Enter the right one under "API token".'
+      : 'This server needs an API token. Enter it under "API token".';
+    if (!errorIsAuth || el.error.textContent !== msg) showError(msg); // no repeated alerts
+    errorIsAuth = true;
+    updateCurl();
+  }
+
+  function saveToken() {
+    const t = el.tokenInput.value.trim();
+    setToken(t);
+    el.tokenInput.value = '';
+    el.tokenClear.hidden = !t;
+    el.tokenStatus.textContent = t ? 'Token saved in this browser.' : 'No token saved.';
+    if (errorIsAuth) showError('');
+    tokenChanged();
+  }
+
+  function forgetToken() {
+    setToken('');
+    el.tokenInput.value = '';
+    el.tokenClear.hidden = true;
+    el.tokenStatus.textContent = 'Token removed from this browser.';
+    tokenChanged();
+  }
+
+  // Reload what depends on the token: the library, and the video being
+  // followed (polling with the header instead of EventSource, or back).
+  function tokenChanged() {
+    updateCurl();
+    libSig = '';
+    refreshLibrary();
+    const id = (watcher && watcher.id) || stalledWatch;
+    if (id) watch(id);
+  }
+
+  function updateCurl() {
+    const auth = authRequired || getToken() ? '-H "Authorization: Bearer $HLSD_API_TOKEN" ' : '';
+    el.curl.textContent = 'curl ' + auth + '-F video=@myvideo.mp4 ' + location.origin + '/upload';
+  }
 
   // The server's errors are {"error":{"code","message"}}.
   function errorMessage(status, text) {
@@ -56,10 +168,11 @@
   }
 
   async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
+    const headers = withAuth({ Accept: 'application/json' });
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = res.status === 204 ? '' : await res.text();
+    if (res.status === 401) needToken();
     if (!res.ok) throw Object.assign(new Error(errorMessage(res.status, text)), { status: res.status });
     return text ? JSON.parse(text) : null;
   }
@@ -85,6 +198,7 @@
     ev.preventDefault();
     const f = el.file.files && el.file.files[0];
     if (!f) { showError('Choose a video file first.'); el.file.focus(); return; }
+    if (authRequired && !getToken()) { needToken(); return; }
     showError('');
     setBusy(true);
     setUploadProgress(0, f.size);
@@ -95,6 +209,8 @@
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/upload');
     xhr.setRequestHeader('Accept', 'application/json');
+    const token = getToken();
+    if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
     xhr.upload.onprogress = (e) => setUploadProgress(e.loaded, e.lengthComputable ? e.total : f.size);
     xhr.upload.onload = () => {
       setUploadProgress(f.size, f.size);
@@ -104,6 +220,7 @@
       setBusy(false);
       let r = null;
       try { if (xhr.status === 201) r = JSON.parse(xhr.responseText); } catch (_) { r = null; }
+      if (xhr.status === 401) { el.status.textContent = 'upload failed'; needToken(); return; }
       if (!r || !r.id) return fail('Upload failed: ' + errorMessage(xhr.status, xhr.responseText));
       setUploadProgress(f.size, f.size);
       el.file.value = '';
@@ -115,9 +232,10 @@
   }
 
   function uploaded(r, f) {
-    setPlaybackUrl(r.playback_url || location.origin + playPath(r.id, 'video.m3u8'));
+    const url = r.playback_url || legacyUrl(r.id);
+    setPlaybackUrl(url);
     // The playlist is an EVENT playlist that grows: playable right away.
-    loadVideo(r.id, { title: f.name, status: r.status, q: queryOf(r.playback_url) });
+    loadVideo(r.id, { title: f.name, status: r.status, url });
     renderStatus({ status: r.status || 'queued', progress: 0 });
     watch(r.id);
     refreshLibrary();
@@ -137,6 +255,7 @@
   }
 
   let watcher = null;
+  let stalledWatch = null; // a video whose following stopped on a 401
 
   function stopWatch() {
     if (!watcher) return;
@@ -146,9 +265,12 @@
     watcher = null;
   }
 
-  // Follows one video: Server-Sent Events, or polling once a second if they fail.
+  // Follows one video: Server-Sent Events, or polling once a second if they
+  // fail. EventSource cannot send a header, so with a stored API token it
+  // is always polling GET /videos/{id} (with the header).
   function watch(id) {
     stopWatch();
+    stalledWatch = null;
     const w = (watcher = { id, es: null, timer: 0, done: false });
     const onData = (d) => {
       if (w.done || !d) return;
@@ -157,12 +279,19 @@
     };
     const poll = () => {
       if (w.done) return;
-      api('GET', '/videos/' + encodeURIComponent(id))
-        .then(onData, (e) => { if (e.status === 404) gone(id); })
+      api('GET', '/videos/' + enc(id))
+        .then(onData, (e) => {
+          if (e.status === 404) gone(id);
+          else if (e.status === 401) { // resumed by tokenChanged()
+            if (watcher === w) stopWatch();
+            w.done = true;
+            stalledWatch = id;
+          }
+        })
         .then(() => { if (!w.done) w.timer = setTimeout(poll, 1000); });
     };
-    if (!window.EventSource) { poll(); return; }
-    const es = (w.es = new EventSource('/videos/' + encodeURIComponent(id) + '/events'));
+    if (getToken() || !window.EventSource) { poll(); return; }
+    const es = (w.es = new EventSource('/videos/' + enc(id) + '/events'));
     EVENTS.forEach((name) => es.addEventListener(name, (e) => {
       try { onData(JSON.parse(e.data)); } catch (_) { /* ignore a malformed event */ }
     }));
@@ -182,22 +311,25 @@
     renderStatus(d);
     if (player.id !== id) return;
     player.status = d.status;
+    // A record from GET /videos/{id} carries a freshly signed playback_url.
+    const url = d.playback_url || player.url;
     if (d.status === 'ready') {
-      el.player.poster = playPath(id, 'poster.jpg', player.q);
+      const poster = siblingUrl(url, 'poster.jpg');
+      if (poster) el.player.poster = poster;
       refreshLibrary();
-      if (player.waiting) loadVideo(id, { status: 'ready' });
+      if (player.waiting) loadVideo(id, { status: 'ready', url });
     } else if (d.status === 'failed') {
       destroyHls();
       showError('Processing failed: ' + ((d.error && d.error.message) || 'unknown error'));
       refreshLibrary();
     } else if (player.waiting && d.status === 'processing' && Date.now() - player.attachedAt > 5000) {
-      loadVideo(id, { status: d.status });
+      loadVideo(id, { status: d.status, url });
     }
   }
 
   // ----------------------------------------------------------------- player
 
-  const player = { hls: null, id: null, q: '', status: null, waiting: false, attachedAt: 0 };
+  const player = { hls: null, id: null, url: '', status: null, waiting: false, attachedAt: 0 };
 
   // Playlist retries: an EVENT playlist with no segment yet is answered 200
   // and empty, so keep asking for it (not forever); real errors retry 3 times.
@@ -223,32 +355,49 @@
     el.player.removeAttribute('src');
     el.player.removeAttribute('poster');
     el.player.load();
-    Object.assign(player, { id: null, waiting: false });
+    Object.assign(player, { id: null, url: '', waiting: false });
     resetQuality();
     setPlaybackUrl('');
     el.nowPlaying.textContent = 'Nothing loaded. Upload a video or pick one from the library.';
   }
 
+  // info: url (the playback URL as given; else the current one), title,
+  // status, refreshed (a fresh URL after a 403), startAt, autoplay.
   function loadVideo(id, info) {
     info = info || {};
     destroyHls();
     const v = el.player;
     if (v.getAttribute('src')) { v.removeAttribute('src'); v.load(); }
-    if (info.q === undefined) info.q = id === player.id ? player.q : '';
-    v.poster = info.status === 'ready' ? playPath(id, 'poster.jpg', info.q) : '';
-    Object.assign(player, { id, q: info.q, status: info.status || null, waiting: false, attachedAt: Date.now() });
+    const url = info.url || (id === player.id && player.url) || legacyUrl(id);
+    v.poster = info.status === 'ready' ? siblingUrl(url, 'poster.jpg') : '';
+    Object.assign(player, { id, url, status: info.status || null, waiting: false, attachedAt: Date.now() });
     if (info.title) el.nowPlaying.textContent = 'Now playing: ' + info.title;
     resetQuality();
-    const src = playPath(id, 'video.m3u8', info.q);
+    const src = localUrl(url);
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
-      const hls = new Hls({ enableWorker: true, startPosition: 0, playlistLoadPolicy });
-      let netRetried = false, mediaRecovered = false;
+      const startPosition = info.startAt > 0 ? info.startAt : 0;
+      const hls = new Hls({ enableWorker: true, startPosition, playlistLoadPolicy });
+      let netRetried = false, mediaRecovered = false, denied = false, fragLoaded = false;
       player.hls = window.hlsdPlayer.hls = hls;
       hls.on(Hls.Events.ERROR, (_evt, data) => {
         window.hlsErrors.push({ type: data.type, details: data.details, fatal: !!data.fatal });
         if (window.hlsErrors.length > MAX_ERRORS) window.hlsErrors.shift();
-        if (!data.fatal || player.hls !== hls) return;
+        if (player.hls !== hls) return;
+        // 403 on /play: the playback token expired or is wrong (--signing-key).
+        if (data.type === Hls.ErrorTypes.NETWORK_ERROR && data.response && data.response.code === 403) {
+          if (denied) return;
+          denied = true;
+          setTimeout(() => { // not from inside hls.js's own event dispatch
+            if (player.hls !== hls) return;
+            const resume = { startAt: v.currentTime || 0, autoplay: !v.paused };
+            destroyHls();
+            // One retry per URL; a refreshed URL that played a while may expire too.
+            playbackDenied(id, Object.assign({}, info, resume), !info.refreshed || fragLoaded);
+          }, 0);
+          return;
+        }
+        if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.NETWORK_ERROR && !netRetried) {
           netRetried = true;
           hls.startLoad();
@@ -261,7 +410,11 @@
           else showError('Playback failed (' + data.details + ').');
         }
       });
-      hls.on(Hls.Events.MANIFEST_PARSED, () => fillQuality(hls));
+      hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        fillQuality(hls);
+        if (info.autoplay) v.play().catch(() => { /* refused: the user presses play */ });
+      });
+      hls.on(Hls.Events.FRAG_LOADED, () => { fragLoaded = true; });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_evt, data) => showAutoLevel(hls, data.level));
       hls.attachMedia(v);
       hls.loadSource(src);
@@ -270,6 +423,26 @@
     } else {
       showError('This browser cannot play HLS video.');
     }
+  }
+
+  // A 403 on /play: with a stored API token, ask for a fresh signed URL
+  // (POST /videos/{id}/playback-token) and try once more; else say so.
+  async function playbackDenied(id, info, mayRefresh) {
+    if (mayRefresh && getToken()) {
+      try {
+        const r = await api('POST', '/videos/' + enc(id) + '/playback-token');
+        if (player.id !== id || player.hls) return; // something else was loaded meanwhile
+        if (r && r.playback_url) {
+          setPlaybackUrl(r.playback_url);
+          loadVideo(id, Object.assign({}, info, { url: r.playback_url, refreshed: true }));
+          return;
+        }
+      } catch (e) {
+        if (e.status === 401) return; // needToken() said what to do
+      }
+      if (player.id !== id || player.hls) return;
+    }
+    showError('This playback link has expired or is invalid. Pick the video in the library for a fresh one.');
   }
 
   function levelLabel(l, dupHeight) {
@@ -349,7 +522,8 @@
         : data.next_cursor ? 'Showing the newest ' + n + ' videos.'
           : n + (n === 1 ? ' video.' : ' videos.');
     } catch (e) {
-      el.libStatus.textContent = 'Could not load the library: ' + e.message;
+      el.libStatus.textContent = e.status === 401 ? 'The library needs an API token.'
+        : 'Could not load the library: ' + e.message;
     } finally {
       libBusy = false;
       if (libAgain) { libAgain = false; refreshLibrary(); }
@@ -367,9 +541,17 @@
     const li = make('li', 'item');
     li.dataset.id = v.id;
     const thumb = make('div', 'thumb');
-    if (v.status === 'ready') {
-      thumb.appendChild(Object.assign(make('img'),
-        { src: playPath(v.id, 'thumb.jpg', queryOf(v.playback_url)), alt: title, width: 160, height: 90, loading: 'lazy' }));
+    const src = v.status === 'ready' ? siblingUrl(v.playback_url || legacyUrl(v.id), 'thumb.jpg') : '';
+    if (src) {
+      const img = Object.assign(make('img'), { src, alt: title, width: 160, height: 90, loading: 'lazy' });
+      // A signed URL may have expired before a lazy image loads: retry once
+      // with the token of the latest library answer.
+      img.addEventListener('error', () => {
+        const rec = records.get(v.id);
+        const fresh = rec && siblingUrl(rec.playback_url, 'thumb.jpg');
+        if (fresh && fresh !== img.src && !img.dataset.retried) { img.dataset.retried = '1'; img.src = fresh; }
+      });
+      thumb.appendChild(img);
     } else {
       thumb.appendChild(make('span', 'thumb-label', v.status));
     }
@@ -414,8 +596,9 @@
     showError('');
     if (rec.status) renderStatus(rec);
     if (rec.status === 'failed') return showError('This video failed to process: ' + ((rec.error && rec.error.message) || 'unknown error'));
-    setPlaybackUrl(rec.playback_url || location.origin + playPath(id, 'video.m3u8'));
-    loadVideo(id, { title: titleOf(rec), status: rec.status, q: queryOf(rec.playback_url) });
+    const url = rec.playback_url || legacyUrl(id);
+    setPlaybackUrl(url);
+    loadVideo(id, { title: titleOf(rec), status: rec.status, url });
     watch(id);
     el.player.scrollIntoView({ behavior: 'smooth', block: 'center' });
     el.player.focus({ preventScroll: true });
@@ -425,11 +608,11 @@
     const title = titleOf(records.get(id) || { id });
     if (!window.confirm('Delete "' + title + '"? This cannot be undone.')) return;
     try {
-      await api('DELETE', '/videos/' + encodeURIComponent(id));
+      await api('DELETE', '/videos/' + enc(id));
       el.refreshBtn.focus(); // the focused button is about to disappear
       if (player.id === id || (watcher && watcher.id === id)) gone(id);
     } catch (e) {
-      if (e.status !== 404) showError('Delete failed: ' + e.message);
+      if (e.status !== 404 && e.status !== 401) showError('Delete failed: ' + e.message);
     }
     refreshLibrary();
   }
@@ -439,10 +622,10 @@
     const title = window.prompt('New title', old);
     if (title == null || !title.trim() || title.trim() === old) return;
     try {
-      await api('PATCH', '/videos/' + encodeURIComponent(id), { title: title.trim() });
+      await api('PATCH', '/videos/' + enc(id), { title: title.trim() });
       if (player.id === id) el.nowPlaying.textContent = 'Now playing: ' + title.trim();
     } catch (e) {
-      showError('Rename failed: ' + e.message);
+      if (e.status !== 401) showError('Rename failed: ' + e.message);
     }
     refreshLibrary();
   }
@@ -459,7 +642,12 @@
   el.form.addEventListener('submit', upload);
   el.copyBtn.addEventListener('click', copyUrl);
   el.refreshBtn.addEventListener('click', refreshLibrary);
-  el.curl.textContent = 'curl -F video=@myvideo.mp4 ' + location.origin + '/upload';
+  el.tokenSave.addEventListener('click', saveToken);
+  el.tokenInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); saveToken(); } });
+  el.tokenClear.addEventListener('click', forgetToken);
+  el.tokenToggle.addEventListener('click', () => showTokenSection(true));
+  el.tokenToggle.hidden = !getToken();
+  updateCurl();
   setPlaybackUrl('');
   resetQuality();
   refreshLibrary();
