@@ -24,6 +24,8 @@ mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod ingest;
 mod jobs;

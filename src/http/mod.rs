@@ -144,6 +144,11 @@ pub(crate) fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
     format!("http://{host}")
 }
 
+/// `Range` parsing, for the fuzz targets.
+pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
+    play::parse_range(value, len).is_ok()
+}
+
 /// A low-cardinality name for a path, for metrics.
 fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     match segments {

@@ -514,6 +514,7 @@
       const data = await api('GET', '/videos?limit=50');
       const vids = (data && data.videos) || [];
       records = new Map(vids.map((v) => [v.id, v]));
+      if (authRequired && !getToken()) { authRequired = false; updateCurl(); } // the server no longer asks
       const sig = JSON.stringify(vids.map((v) => [v.id, v.status, pct(v.progress), v.title,
         v.source && v.source.duration, v.storage_bytes]));
       if (sig !== libSig) { libSig = sig; renderLibrary(vids); }

@@ -1,0 +1,66 @@
+//! Entry points for the fuzz targets in `tests/fuzz/` (`cargo fuzz`): the
+//! three places untrusted bytes are parsed. Not an API; each function must
+//! simply never panic, hang or grow without bound, whatever its input.
+
+/// The request path parser: `/play/{id}/{file}` and `/keys/{id}/{name}`
+/// pieces, the Range header, the playback-token query.
+pub fn request_path(input: &str) {
+    let segments: Vec<&str> = input.trim_start_matches('/').split('/').collect();
+    if let [_, id, file] = segments.as_slice() {
+        let _ = crate::http::paths::is_video_id(id);
+        let _ = crate::http::paths::playable_file(file);
+        let _ = crate::media::keys::is_key_name(file);
+    }
+    let _ = crate::http::parse_range_for_fuzzing(Some(input), 1 << 20);
+    let _ = crate::auth::token_from_query(Some(input));
+    let _ = crate::auth::verify(b"key", "V1StGXR8_Z5jdHi6B-myT", input, 0);
+}
+
+/// Playlist rewriting for signed URLs.
+pub fn playlist_rewrite(input: &str) {
+    let out = crate::auth::rewrite_playlist(input, "123.abc");
+    // Every non-empty, non-tag line must carry the token afterwards.
+    for line in out.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        assert!(line.contains("token=123.abc"), "{line:?}");
+    }
+}
+
+/// Multipart ingestion with probing: `input` is split into a multipart body
+/// (parsed by multer) whose file part is written to a spool and probed by
+/// libav exactly as an upload is.
+pub fn multipart_probe(input: &[u8]) {
+    let boundary = "fuzzboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"f\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(input);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+    let data = rt.block_on(async {
+        let stream =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(body))]);
+        let mut mp = multer::Multipart::new(stream, boundary);
+        let mut out = Vec::new();
+        while let Ok(Some(mut field)) = mp.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                out.extend_from_slice(&chunk);
+            }
+        }
+        out
+    });
+    let dir = std::env::temp_dir().join(format!("hlsd-fuzz-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join("source");
+    if std::fs::write(&path, &data).is_err() {
+        return;
+    }
+    let _ = crate::media::init();
+    let settings = crate::media::Settings::from_config(&crate::Config::with_storage(dir.clone()));
+    let _ = crate::media::open_file(&path, &settings).map(|s| s.info);
+    let _ = std::fs::remove_file(&path);
+}
