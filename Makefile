@@ -13,7 +13,13 @@ BUILD_PKGS := libavformat-dev libavcodec-dev libavfilter-dev libavdevice-dev \
 # outputs independently (the server itself never runs them).
 TEST_PKGS := ffmpeg chromium openssl
 
-.PHONY: run test lint bench deps test-deps check-cargo
+# Fuzzing: cargo-fuzz (libFuzzer + AddressSanitizer) on the stable
+# toolchain, with RUSTC_BOOTSTRAP=1 for the -Z flags it passes. Each target
+# runs FUZZ_SECONDS (default 60).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := request_path playlist_rewrite multipart_probe
+
+.PHONY: run test lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
 run: deps check-cargo
 	$(CARGO) run --release --bin hlsd -- $(ARGS)
@@ -59,3 +65,20 @@ if [ -n "$$missing" ]; then \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 fi
 endef
+
+fuzz-deps: deps check-cargo
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	cd tests/fuzz && for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O $$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done
+
+# CI's bounded, reproducible run: a fixed seed and a fixed number of inputs
+# per target (a few minutes with the instrumented build).
+fuzz-ci: fuzz-deps
+	cd tests/fuzz && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O request_path -- -seed=1 -runs=1000000 -timeout=10 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O playlist_rewrite -- -seed=1 -runs=500000 -timeout=10 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O multipart_probe -- -seed=1 -runs=10000 -timeout=10 -rss_limit_mb=2048
