@@ -187,6 +187,8 @@ pub(crate) async fn ingest<'a>(
             .await
             .map_err(|e| Error::Internal(e.to_string()))??
             .ok_or(Error::NotFound)?;
+            tracing::info!(id = %id, bytes = record.bytes_received, status = ?record.status,
+                "upload received");
             Ok(Accepted { id, record })
         }
         Err(e) => {

@@ -363,3 +363,52 @@ fn disk_full_fails_the_job_cleanly_and_others_keep_playing() {
     }
     drop(s);
 }
+
+#[test]
+fn keep_source_policies() {
+    let data = clip("lib-2s.mp4", "2", "160x120");
+    // Raw H.264 has no duration in its header: it passes the probe, then
+    // fails during the transcode when it runs past --max-duration-secs.
+    let long_raw = fixture(
+        "lib-8s.h264",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=30",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-f",
+            "h264",
+        ],
+    );
+    for (policy, keep_ready, keep_failed) in [
+        ("always", true, true),
+        ("until-ready", false, true),
+        ("never", false, false),
+    ] {
+        let s = Server::start(&["--keep-source", policy, "--max-duration-secs", "4"]);
+        let id = upload_ok(&s, &data, FAST);
+        assert_eq!(s.wait_done(&id)["status"], "ready");
+        assert_eq!(
+            s.files_of(&id).contains(&"source".to_string()),
+            keep_ready,
+            "{policy} ready: {:?}",
+            s.files_of(&id)
+        );
+        let id = upload_ok(&s, &long_raw, FAST);
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "failed", "{rec}");
+        assert_eq!(rec["error"]["code"], "unprocessable_media", "{rec}");
+        assert_eq!(
+            s.files_of(&id).contains(&"source".to_string()),
+            keep_failed,
+            "{policy} failed: {:?}",
+            s.files_of(&id)
+        );
+    }
+}
