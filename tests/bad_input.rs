@@ -9,31 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 fn mp4() -> Vec<u8> {
-    fixture(
-        "bad-base.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "6",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    )
+    h264_mp4(6, "320x240", true)
 }
 
 #[test]

@@ -9,23 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn small_clip() -> Vec<u8> {
-    fixture(
-        "hard-1s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=96x64:rate=30",
-            "-t",
-            "1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    )
+    h264_mp4(1, "96x64", false)
 }
 
 #[test]
@@ -251,13 +235,14 @@ fn an_audio_timestamp_jump_neither_bloats_memory_nor_the_output() {
 
 #[test]
 fn a_refused_upload_is_answered_at_once_even_while_the_encoder_is_busy() {
-    // One transcode slot, taken by a slow job; then an upload that passes the
+    // One transcode slot, taken by a slow job (veryslow: it surely outlasts
+    // the refused upload); then an upload that passes the
     // probe but crosses the size limit must get its 413 now, not after the job.
     let s = Server::start(&[
         "--jobs",
         "1",
         "--x264-preset",
-        "medium",
+        "veryslow",
         "--max-upload-bytes",
         "2500000",
     ]);

@@ -49,23 +49,7 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
 }
 
 fn clip() -> Vec<u8> {
-    fixture(
-        "ops-3s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=30",
-            "-t",
-            "3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ],
-    )
+    h264_mp4(3, "160x120", false)
 }
 
 #[test]

@@ -9,31 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn clip(secs: &str) -> Vec<u8> {
-    fixture(
-        &format!("play-{secs}.mp4"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            secs,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    )
+    h264_mp4(secs.parse().unwrap(), "320x240", true)
 }
 
 fn ready_video() -> (Server, String) {

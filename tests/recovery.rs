@@ -7,32 +7,8 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn clip(name: &str, secs: &str, size: &str) -> Vec<u8> {
-    fixture(
-        name,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate=30"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            secs,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-movflags",
-            "+faststart",
-        ],
-    )
+fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {
+    h264_mp4(secs.parse().unwrap(), size, true)
 }
 
 /// Waits until the job is running and past `at` of the video.

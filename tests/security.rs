@@ -8,29 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn clip() -> Vec<u8> {
-    fixture(
-        "sec-4s.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x120:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine",
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ],
-    )
+    h264_mp4(4, "160x120", true)
 }
 
 fn upload_with(addr: std::net::SocketAddr, token: Option<&str>, data: &[u8]) -> Response {

@@ -468,6 +468,38 @@ pub fn fixture_path(name: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// The tests' usual input: `secs` s of `testsrc2` at `size`, 30 fps, H.264
+/// (ultrafast, yuv420p), with a 440 Hz tone in AAC when `audio`, as a
+/// faststart MP4. Made once per recipe.
+pub fn h264_mp4_path(secs: u32, size: &str, audio: bool) -> PathBuf {
+    let name = format!("h264-{secs}s-{size}-{}.mp4", if audio { "av" } else { "v" });
+    let (src, secs) = (format!("testsrc2=size={size}:rate=30"), secs.to_string());
+    let mut args = vec!["-f", "lavfi", "-i", &src];
+    if audio {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    }
+    args.extend([
+        "-t",
+        &secs,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ]);
+    if audio {
+        args.extend(["-c:a", "aac"]);
+    }
+    args.extend(["-movflags", "+faststart"]);
+    fixture_path(&name, &args)
+}
+
+/// The bytes of [`h264_mp4_path`].
+pub fn h264_mp4(secs: u32, size: &str, audio: bool) -> Vec<u8> {
+    std::fs::read(h264_mp4_path(secs, size, audio)).unwrap()
+}
+
 /// `ffprobe -of json` with `args` on `path`.
 pub fn ffprobe(path: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new("ffprobe")
