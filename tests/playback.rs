@@ -136,6 +136,25 @@ fn range_head_cors_and_cache_headers() {
 
     let r = request(s.addr, "DELETE", &seg, &[], &[]);
     r.assert_error(405, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+    let r = request(s.addr, "PUT", &format!("/videos/{id}"), &[], b"x");
+    assert_eq!(r.header("allow"), Some("GET, HEAD, PATCH, DELETE, OPTIONS"));
+    // HEAD works wherever GET does, without a body.
+    for path in [
+        format!("/videos/{id}"),
+        "/healthz".to_string(),
+        "/".to_string(),
+    ] {
+        let get = s.get(&path);
+        let head = request(s.addr, "HEAD", &path, &[], &[]);
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.body.is_empty(), "{path}");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+    }
 }
 
 #[test]

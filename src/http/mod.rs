@@ -149,6 +149,25 @@ pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
     play::parse_range(value, len).is_ok()
 }
 
+/// The methods a known path answers (the `Allow` header of a 405,
+/// RFC 9110 §15.5.6); `None` for unknown paths.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["upload"] | ["videos", _, "playback-token"] => "POST, OPTIONS",
+        ["videos", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
+        ["play", _, _]
+        | ["keys", _, _]
+        | ["videos"]
+        | ["videos", _, "events"]
+        | ["healthz"]
+        | ["readyz"]
+        | ["metrics"]
+        | [""]
+        | ["assets", _] => "GET, HEAD, OPTIONS",
+        _ => return None,
+    })
+}
+
 /// A low-cardinality name for a path, for metrics.
 fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     match segments {
@@ -264,7 +283,14 @@ pub(crate) async fn handle(
                 .and_then(|v| v.to_str().ok()),
         );
     let base = base_url(&state, &req);
-    let result = match (&method, segments.as_slice()) {
+    // HEAD is answered wherever GET is (RFC 9110 §9.3.2); hyper sends the
+    // head of the GET answer without its body.
+    let routed = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    };
+    let result = match (&routed, segments.as_slice()) {
         _ if !authorized => Err(Error::Unauthorized),
         (&Method::OPTIONS, _) => Ok(preflight()),
         (&Method::POST, ["upload"]) => upload::post(&state, req, client).await,
@@ -285,24 +311,19 @@ pub(crate) async fn handle(
         (&Method::GET, ["metrics"]) => ops::metrics(&state).await,
         (&Method::GET | &Method::HEAD, [""]) => Ok(ui::index(&state)),
         (&Method::GET | &Method::HEAD, ["assets", name]) => ui::asset(name),
-        (
-            _,
-            ["upload"]
-            | ["play", _, _]
-            | ["videos"]
-            | ["videos", _]
-            | ["videos", _, "events"]
-            | ["videos", _, "playback-token"]
-            | ["healthz"]
-            | ["readyz"]
-            | ["metrics"],
-        ) => Err(Error::MethodNotAllowed),
+        (_, s) if allowed_methods(s).is_some() => Err(Error::MethodNotAllowed),
         _ => Err(Error::NotFound),
     };
     if let (Err(e), "upload") = (&result, route) {
         state.metrics.upload_rejected(e.code());
     }
     let mut res = result.unwrap_or_else(|e| error_response(&e));
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allowed_methods(&segments) {
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+    }
     common_headers(&state, &mut res, request_id, origin.as_deref());
     let status = res.status().as_u16();
     if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {
