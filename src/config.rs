@@ -32,6 +32,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
 /// An upload that sends nothing for this long is aborted, seconds.
 pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Slowest average upload we accept once the idle timeout has passed,
+/// bytes/s (4 KiB/s: far below any real link, far above a slow-drip attack).
+pub const DEFAULT_MIN_UPLOAD_BYTES_PER_SEC: u64 = 4096;
 /// Largest frame we agree to decode: 8K UHD (7680×4320).
 pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
 /// Longest source we agree to transcode, seconds (12 h).
@@ -102,6 +105,10 @@ pub struct Config {
     /// Seconds an upload may stay silent before it is aborted.
     #[arg(long, env = "HLSD_BODY_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_IDLE_TIMEOUT_SECS)]
     pub body_idle_timeout_secs: u64,
+    /// Slowest average upload rate accepted after the first
+    /// `--body-idle-timeout-secs`, bytes/s (0: no minimum); slower gets 408.
+    #[arg(long, env = "HLSD_MIN_UPLOAD_BYTES_PER_SEC", default_value_t = DEFAULT_MIN_UPLOAD_BYTES_PER_SEC)]
+    pub min_upload_bytes_per_sec: u64,
     /// Largest frame (width × height) we agree to decode; larger gets 422.
     #[arg(long, env = "HLSD_MAX_PIXELS", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,

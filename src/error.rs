@@ -49,6 +49,8 @@ pub enum Error {
     RangeNotSatisfiable { len: u64 },
     /// The client went quiet in the middle of its body.
     BodyTimeout,
+    /// The client sends its body too slowly (below the minimum rate).
+    TooSlow { min_rate: u64 },
     /// A local I/O failure (disk full, permissions…).
     Io(std::io::Error),
     /// A libav failure that is ours, not the upload's.
@@ -77,7 +79,7 @@ impl Error {
             Error::NotFound => S::NOT_FOUND,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
-            Error::BodyTimeout => S::REQUEST_TIMEOUT,
+            Error::BodyTimeout | Error::TooSlow { .. } => S::REQUEST_TIMEOUT,
             Error::Io(_) | Error::Media(_) | Error::Internal(_) => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +107,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::BodyTimeout => "body_timeout",
+            Error::TooSlow { .. } => "upload_too_slow",
             Error::Io(_) => "io_error",
             Error::Media(_) => "media_error",
             Error::Internal(_) => "internal",
@@ -182,6 +185,10 @@ impl fmt::Display for Error {
                 )
             }
             Error::BodyTimeout => write!(f, "the upload stalled: no data arrived for too long"),
+            Error::TooSlow { min_rate } => write!(
+                f,
+                "the upload is too slow: the server needs at least {min_rate} bytes per second"
+            ),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Media(m) => write!(f, "media error: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
@@ -235,6 +242,9 @@ impl Error {
             Error::MethodNotAllowed => Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len } => Error::RangeNotSatisfiable { len: *len },
             Error::BodyTimeout => Error::BodyTimeout,
+            Error::TooSlow { min_rate } => Error::TooSlow {
+                min_rate: *min_rate,
+            },
             Error::Io(e) => Error::Internal(e.to_string()),
             Error::Media(m) => Error::Media(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
@@ -280,13 +290,14 @@ mod tests {
             Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len: 1 },
             Error::BodyTimeout,
+            Error::TooSlow { min_rate: 1 },
             Error::Io(std::io::Error::other("x")),
             Error::Media("x".into()),
             Error::Internal("x".into()),
         ];
         let expected = [
             400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403, 403, 404,
-            405, 416, 408, 500, 500, 500,
+            405, 416, 408, 408, 500, 500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

@@ -15,6 +15,8 @@ pub(crate) struct IngestContext<'a> {
     pub catalog: &'a Arc<crate::catalog::Catalog>,
     pub max_upload_bytes: u64,
     pub idle_timeout: Duration,
+    /// Slowest average rate accepted once `idle_timeout` has passed (0: any).
+    pub min_rate: u64,
     /// `--encrypt`: every upload is encrypted.
     pub encrypt: bool,
     /// Bytes the upload may add before `--max-storage-bytes` is crossed,
@@ -217,6 +219,7 @@ async fn receive(
     let mut received: u64 = 0;
     let mut probe: Option<SourceInfo> = None;
     let mut last_persist = std::time::Instant::now();
+    let started = std::time::Instant::now();
     loop {
         let chunk = tokio::select! {
             verdict = &mut handle.probe, if probe.is_none() => {
@@ -229,6 +232,17 @@ async fn receive(
         };
         let Some(chunk) = chunk else { break };
         received += chunk.len() as u64;
+        // A slow drip (one byte just inside every idle timeout) would hold a
+        // pending place and a transcode slot forever: require an average.
+        let elapsed = started.elapsed();
+        if ctx.min_rate > 0
+            && elapsed > ctx.idle_timeout
+            && (received as f64) < ctx.min_rate as f64 * elapsed.as_secs_f64()
+        {
+            return Err(Error::TooSlow {
+                min_rate: ctx.min_rate,
+            });
+        }
         if received > ctx.max_upload_bytes {
             return Err(Error::TooLarge {
                 limit: ctx.max_upload_bytes,

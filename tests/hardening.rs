@@ -308,3 +308,31 @@ fn a_refused_upload_is_answered_at_once_even_while_the_encoder_is_busy() {
     );
     assert_eq!(s.storage_entries(), [busy_id]);
 }
+
+#[test]
+fn a_slow_drip_upload_is_cut_off_and_leaves_nothing() {
+    // 1 KiB every 200 ms (5 KiB/s), never silent for the idle timeout, but
+    // far below the required average once the 2 s grace has passed.
+    let s = Server::start(&[
+        "--body-idle-timeout-secs",
+        "2",
+        "--min-upload-bytes-per-sec",
+        "50000",
+    ]);
+    let t = Instant::now();
+    let r = upload(
+        s.addr,
+        &h264_mp4(8, "320x240", true),
+        Send::Length {
+            chunk: 1024,
+            pause: Duration::from_millis(200),
+        },
+    );
+    r.assert_error(408, "upload_too_slow");
+    assert!(
+        t.elapsed() < Duration::from_secs(8),
+        "cut off after {:?}",
+        t.elapsed()
+    );
+    s.assert_storage_empty_soon();
+}

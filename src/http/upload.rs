@@ -96,6 +96,7 @@ pub(crate) async fn post(
         max_upload_bytes: max,
         idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
         encrypt: state.config.encrypt,
+        min_rate: state.config.min_upload_bytes_per_sec,
         quota_room,
         quota_limit: (quota > 0).then_some(quota),
     };
