@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where a video is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The upload is still arriving (segments may already exist).
@@ -277,6 +277,15 @@ impl Catalog {
             None
         };
         (page, next)
+    }
+
+    /// How many records have each status (without copying any record).
+    pub fn count_by_status(&self) -> HashMap<Status, u64> {
+        let mut counts = HashMap::new();
+        for r in lock(&self.records).values() {
+            *counts.entry(r.status).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// A receiver that sees a new value after every change of any record.

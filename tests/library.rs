@@ -173,14 +173,7 @@ fn delete_while_uploading_cuts_the_upload() {
             },
         )
     });
-    let t = Instant::now();
-    let id = loop {
-        if let Some(id) = s.storage_entries().into_iter().find(|e| e.len() == 21) {
-            break id;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let id = s.wait_video_folder();
     std::thread::sleep(Duration::from_millis(200));
     let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
     assert_eq!(r.status, 204);

@@ -209,16 +209,7 @@ fn segments_are_served_while_the_upload_is_still_arriving() {
     // The id is only in the response, which comes at the end: find the
     // video's folder instead, then use HTTP only.
     let t = Instant::now();
-    let id = loop {
-        if let Some(id) = s.storage_entries().into_iter().find(|e| e.len() == 21) {
-            break id;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no video folder appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let id = s.wait_video_folder();
     let mut served_early = None;
     let mut saw_placeholder_or_event = false;
     while !finished.load(Ordering::SeqCst) {

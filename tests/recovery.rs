@@ -45,20 +45,6 @@ fn assert_playable(s: &Server, id: &str, secs: f64) {
     }
 }
 
-fn find_video_dir(s: &Server) -> String {
-    let t = Instant::now();
-    loop {
-        if let Some(id) = s.storage_entries().into_iter().find(|e| e.len() == 21) {
-            return id;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no video folder appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn sigkill_mid_upload_marks_it_failed_and_cleans_up() {
     let mut s = Server::start(&[]);
@@ -74,7 +60,7 @@ fn sigkill_mid_upload_marks_it_failed_and_cleans_up() {
             },
         )
     });
-    let id = find_video_dir(&s);
+    let id = s.wait_video_folder();
     let t = Instant::now();
     while s.get(&format!("/videos/{id}")).json()["bytes_received"]
         .as_u64()

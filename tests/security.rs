@@ -142,15 +142,7 @@ fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
         200
     );
     // An independent player (the ffmpeg CLI) needs only the URL.
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", &url, "-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_cli_plays(&url);
 
     // Missing, tampered, or another video's token: 403.
     s.get(&format!("/play/{id}/video.m3u8"))
@@ -295,25 +287,7 @@ fn aes128_segments_need_the_served_key() {
     assert_eq!(v["streams"][0]["codec_name"], "h264");
     assert_eq!(decode_errors(&dec), "");
     // An independent player with only the URL: fetches keys itself.
-    let out = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-allowed_extensions",
-            "ALL",
-            "-i",
-            &url,
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_cli_plays(&url);
 }
 
 #[test]
@@ -334,25 +308,7 @@ fn keys_rotate_every_n_segments_and_per_video_encryption_works() {
     let uris: std::collections::BTreeSet<_> = keys.iter().map(|(u, _)| u.clone()).collect();
     assert!(uris.len() >= 3, "expected a key per segment: {pl}");
     let url = format!("http://{}/play/{id}/video.m3u8", s.addr);
-    let out = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-allowed_extensions",
-            "ALL",
-            "-i",
-            &url,
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_cli_plays(&url);
     // A plain upload on the same server stays clear.
     let plain = upload_ok(&s, &clip(), FAST);
     assert_eq!(s.wait_done(&plain)["encrypted"], false);

@@ -57,14 +57,11 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
 
 pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     let mut g = Gauges::default();
-    for rec in state.catalog.list(None, None, usize::MAX).0 {
-        match rec.status {
-            Status::Queued => g.jobs_queued += 1,
-            Status::Processing => g.jobs_running += 1,
-            Status::Receiving => g.uploads_receiving += 1,
-            _ => {}
-        }
-    }
+    let counts = state.catalog.count_by_status();
+    let count = |s| counts.get(&s).copied().unwrap_or(0);
+    g.jobs_queued = count(Status::Queued);
+    g.jobs_running = count(Status::Processing);
+    g.uploads_receiving = count(Status::Receiving);
     let root = state.catalog.root().to_path_buf();
     let (used, free) = tokio::task::spawn_blocking(move || {
         (

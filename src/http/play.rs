@@ -92,7 +92,7 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 
 /// CORS headers specific to media (the origin itself is set for every
 /// answer in `http::common_headers`).
-fn cors(_state: &AppState, headers: &mut HeaderMap) {
+fn expose_headers(headers: &mut HeaderMap) {
     set(
         headers,
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -130,7 +130,7 @@ pub(crate) async fn key(
     let h = res.headers_mut();
     set(h, header::CONTENT_TYPE, "application/octet-stream");
     set(h, header::CACHE_CONTROL, "private, no-store");
-    cors(state, h);
+    expose_headers(h);
     Ok(res)
 }
 
@@ -194,7 +194,7 @@ async fn signed_playlist(
     set(h, header::CONTENT_LENGTH, &len.to_string());
     // Rewritten per token: never shared between viewers.
     set(h, header::CACHE_CONTROL, "private, no-cache");
-    cors(state, h);
+    expose_headers(h);
     Ok(res)
 }
 
@@ -240,7 +240,7 @@ pub(crate) async fn get(
             set(h, header::CONTENT_TYPE, kind.content_type());
             set(h, header::CONTENT_LENGTH, &len.to_string());
             set(h, header::CACHE_CONTROL, CACHE_GROWING);
-            cors(state, h);
+            expose_headers(h);
             return Ok(res);
         }
         Err(_) => return Err(Error::NotFound),
@@ -294,7 +294,7 @@ pub(crate) async fn get(
         _ => CACHE_IMMUTABLE,
     };
     set(h, header::CACHE_CONTROL, cache);
-    cors(state, h);
+    expose_headers(h);
     Ok(res)
 }
 

@@ -78,6 +78,22 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// Waits for the first video folder to appear (an upload's id is only
+    /// in its response, which comes at the end) and returns its name.
+    pub fn wait_video_folder(&self) -> String {
+        let t = Instant::now();
+        loop {
+            if let Some(id) = self.storage_entries().into_iter().find(|e| e.len() == 21) {
+                return id;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "no video folder appeared"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Files in a video's folder.
     pub fn files_of(&self, id: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.storage.path().join(id))
@@ -514,6 +530,30 @@ pub fn ffprobe(path: &Path, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asserts the ffmpeg CLI, an independent player, decodes the HLS stream at
+/// `url` without an error, fetching everything (segments, keys) itself.
+pub fn assert_cli_plays(url: &str) {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-allowed_extensions",
+            "ALL",
+            "-i",
+            url,
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Decodes a whole file with the ffmpeg CLI; returns its error output.
