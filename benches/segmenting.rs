@@ -1,5 +1,6 @@
 //! Segmenting throughput: frames per second through demux → decode →
-//! filter → libx264 → hls mux, in-process, for a 720p30 clip.
+//! filter → libx264 → hls mux, in-process, for a 720p30 clip: one rendition,
+//! and the 720/480/360 ladder from one decode (frames of source per second).
 //! Run: `cargo bench --bench segmenting`.
 
 mod support;
@@ -17,6 +18,14 @@ fn segmenting(c: &mut Criterion) {
         b.iter(|| {
             let out = tempfile::tempdir().unwrap();
             let info = hlsd::media::transcode_path(&input, out.path(), &settings).unwrap();
+            assert!(info.segments >= 1);
+        })
+    });
+    let ladder = support::ladder_settings();
+    group.bench_function("720p30_veryfast_3rungs_frames", |b| {
+        b.iter(|| {
+            let out = tempfile::tempdir().unwrap();
+            let info = hlsd::media::transcode_path(&input, out.path(), &ladder).unwrap();
             assert!(info.segments >= 1);
         })
     });

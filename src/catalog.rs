@@ -84,15 +84,42 @@ pub struct OutputInfo {
     /// Seconds of media in the playlist.
     pub duration: f64,
     pub segment_seconds: u32,
+    /// Wall time of the job's own work (decode, encode, mux), seconds: time
+    /// spent waiting for a streaming upload to arrive is not counted.
+    #[serde(default)]
+    pub processing_seconds: f64,
 }
 
-/// One playable rendition (a single one until adaptive bitrate lands).
+/// One rendition (rung of the ladder).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rendition {
     /// Playlist path relative to `/play/{id}/`.
     pub playlist: String,
     pub width: u32,
     pub height: u32,
+    /// `720p`: its folder under the video's.
+    #[serde(default)]
+    pub name: String,
+    /// Measured peak segment bit rate, bit/s (the master's `BANDWIDTH`).
+    #[serde(default)]
+    pub bandwidth: u64,
+    /// Measured average bit rate, bit/s.
+    #[serde(default)]
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`).
+    #[serde(default)]
+    pub codecs: String,
+    #[serde(default)]
+    pub frame_rate: f64,
+    /// Made by copying the source's packets, not encoding.
+    #[serde(default)]
+    pub copied: bool,
+    /// 0..1 while processing.
+    #[serde(default)]
+    pub progress: f64,
+    /// Its I-frame-only playlist, relative to `/play/{id}/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iframe_playlist: Option<String>,
 }
 
 /// Why a video failed.
@@ -131,6 +158,12 @@ pub struct Record {
     /// Segments are AES-128 encrypted; keys at `/keys/{id}/…`.
     #[serde(default)]
     pub encrypted: bool,
+    /// The top rendition is the source's own packets (copy fast path).
+    #[serde(default)]
+    pub copied: bool,
+    /// Why the source was not copied (when it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_note: Option<String>,
     pub error: Option<ErrorInfo>,
 }
 
@@ -174,6 +207,8 @@ impl Record {
             output: None,
             renditions: Vec::new(),
             encrypted: false,
+            copied: false,
+            copy_note: None,
             error: None,
         }
     }

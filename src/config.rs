@@ -178,6 +178,77 @@ pub struct Config {
     /// Log format: `text` (human) or `json`.
     #[arg(long, env = "HLSD_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Renditions to make: `auto` (the standard ladder up to the source's
+    /// size), `source` (one rendition at the source's size), or heights
+    /// like `1080,720,480` (never above the source's).
+    #[arg(long, env = "HLSD_LADDER", default_value = "auto", value_parser = Ladder::parse)]
+    pub ladder: Ladder,
+    /// Copy an eligible H.264/AAC source into the top rendition instead of
+    /// re-encoding it (`auto`), or always encode (`never`).
+    #[arg(long, env = "HLSD_COPY", value_enum, default_value_t = CopyMode::Auto)]
+    pub copy: CopyMode,
+    /// Segment container: MPEG-TS (`ts`) or fragmented MP4 (`fmp4`, with
+    /// `#EXT-X-MAP`). Encrypted videos are always TS (FFmpeg's hls muxer
+    /// cannot encrypt fMP4).
+    #[arg(long, env = "HLSD_SEGMENT_FORMAT", value_enum, default_value_t = SegmentFormat::Ts)]
+    pub segment_format: SegmentFormat,
+}
+
+/// The rendition ladder (`--ladder`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ladder {
+    /// The standard rungs (2160/1440/1080/720/480/360) up to the source.
+    Auto,
+    /// One rendition at the source's size.
+    Source,
+    /// These heights (short side), largest first, never above the source.
+    Heights(Vec<u32>),
+}
+
+/// Most rungs a ladder may have.
+pub const MAX_RUNGS: usize = 8;
+
+impl Ladder {
+    /// Parses `auto`, `source`, or a comma list of heights (16..=4320).
+    pub fn parse(s: &str) -> Result<Ladder, String> {
+        match s.trim() {
+            "auto" => return Ok(Ladder::Auto),
+            "source" => return Ok(Ladder::Source),
+            _ => {}
+        }
+        let mut heights = Vec::new();
+        for part in s.split(',') {
+            let part = part.trim().trim_end_matches('p');
+            match part.parse::<u32>() {
+                Ok(h) if (16..=4320).contains(&h) => heights.push(h),
+                _ => {
+                    return Err(format!(
+                        "`{s}`: give `auto`, `source`, or heights between 16 and 4320 like `1080,720,480`"
+                    ))
+                }
+            }
+        }
+        heights.sort_unstable_by(|a, b| b.cmp(a));
+        heights.dedup();
+        if heights.len() > MAX_RUNGS {
+            return Err(format!("`{s}`: at most {MAX_RUNGS} rungs"));
+        }
+        Ok(Ladder::Heights(heights))
+    }
+}
+
+/// `--copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyMode {
+    Auto,
+    Never,
+}
+
+/// `--segment-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SegmentFormat {
+    Ts,
+    Fmp4,
 }
 
 /// The source retention policy (`--keep-source`).

@@ -20,6 +20,11 @@ pub enum Error {
     Aborted,
     /// The job was cancelled (shutdown or deletion).
     Cancelled,
+    /// The copy fast path found the source's keyframes unfit (internal: the
+    /// job starts over encoding every rung).
+    CopyFallback(String),
+    /// The video's playlist is not published yet (still queued).
+    NotReady,
     /// Not a container we demux (text, an image, random bytes, a playlist…).
     UnsupportedMedia(String),
     /// A container we demux but cannot use: no video stream, an unknown
@@ -70,7 +75,7 @@ impl Error {
             Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
-            Error::Busy | Error::Cancelled => S::SERVICE_UNAVAILABLE,
+            Error::Busy | Error::Cancelled | Error::NotReady => S::SERVICE_UNAVAILABLE,
             Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
@@ -80,7 +85,9 @@ impl Error {
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
             Error::BodyTimeout | Error::TooSlow { .. } => S::REQUEST_TIMEOUT,
-            Error::Io(_) | Error::Media(_) | Error::Internal(_) => S::INTERNAL_SERVER_ERROR,
+            Error::Io(_) | Error::Media(_) | Error::Internal(_) | Error::CopyFallback(_) => {
+                S::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -93,6 +100,8 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::Aborted => "upload_aborted",
             Error::Cancelled => "cancelled",
+            Error::CopyFallback(_) => "copy_fallback",
+            Error::NotReady => "not_ready",
             Error::UnsupportedMedia(_) => "unsupported_media",
             Error::Unprocessable(_) => "unprocessable_media",
             Error::Busy => "busy",
@@ -119,7 +128,11 @@ impl Error {
         self.status().is_server_error()
             && !matches!(
                 self,
-                Error::Busy | Error::Cancelled | Error::QuotaExceeded { .. } | Error::DiskFull
+                Error::Busy
+                    | Error::Cancelled
+                    | Error::NotReady
+                    | Error::QuotaExceeded { .. }
+                    | Error::DiskFull
             )
     }
 
@@ -154,6 +167,11 @@ impl fmt::Display for Error {
             }
             Error::Aborted => write!(f, "the upload was interrupted before it was complete"),
             Error::Cancelled => write!(f, "the job was cancelled"),
+            Error::CopyFallback(m) => write!(f, "the source cannot be copied: {m}"),
+            Error::NotReady => write!(
+                f,
+                "the video is not playable yet (waiting to be processed); retry shortly"
+            ),
             Error::UnsupportedMedia(m) => write!(f, "not a video file we can read: {m}"),
             Error::Unprocessable(m) => write!(f, "cannot process this video: {m}"),
             Error::Busy => write!(f, "the server is busy with other uploads; retry later"),
@@ -226,6 +244,8 @@ impl Error {
             Error::TooLarge { limit } => Error::TooLarge { limit: *limit },
             Error::Aborted => Error::Aborted,
             Error::Cancelled => Error::Cancelled,
+            Error::CopyFallback(m) => Error::CopyFallback(m.clone()),
+            Error::NotReady => Error::NotReady,
             Error::UnsupportedMedia(m) => Error::UnsupportedMedia(m.clone()),
             Error::Unprocessable(m) => Error::Unprocessable(m.clone()),
             Error::Busy => Error::Busy,
@@ -276,6 +296,8 @@ mod tests {
             Error::TooLarge { limit: 1 },
             Error::Aborted,
             Error::Cancelled,
+            Error::CopyFallback("x".into()),
+            Error::NotReady,
             Error::UnsupportedMedia("x".into()),
             Error::Unprocessable("x".into()),
             Error::Busy,
@@ -296,8 +318,8 @@ mod tests {
             Error::Internal("x".into()),
         ];
         let expected = [
-            400, 400, 400, 413, 400, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403, 403, 404,
-            405, 416, 408, 408, 500, 500, 500,
+            400, 400, 400, 413, 400, 503, 500, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403,
+            403, 404, 405, 416, 408, 408, 500, 500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

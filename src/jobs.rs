@@ -332,6 +332,8 @@ impl Pipeline {
         }
         let settings = &settings;
         let catalog = &self.jobs.catalog;
+        // Kept for a second pass if the copy fast path has to give up.
+        let spare = reader.try_clone().ok();
         let source = match media::open_spool(reader, self.cancel.clone(), settings) {
             Ok(s) => s,
             Err(e) => {
@@ -357,26 +359,81 @@ impl Pipeline {
         tracing::info!(id = %self.id, "job started");
         let started = Instant::now();
         let (mut last_mem, mut last_disk) = (Instant::now(), Instant::now());
-        let mut on_progress = |secs: f64| {
-            if last_mem.elapsed() < Duration::from_millis(250) {
+        let mut first = true;
+        let mut on_progress = |rungs: &[media::RungProgress]| {
+            if !first && last_mem.elapsed() < Duration::from_millis(250) {
                 return;
             }
             last_mem = Instant::now();
-            let persist = last_disk.elapsed() >= PERSIST_EVERY;
+            let persist = first || last_disk.elapsed() >= PERSIST_EVERY;
+            first = false;
             if persist {
                 last_disk = Instant::now();
             }
-            if let Some(total) = duration.filter(|d| *d > 0.0) {
-                let p = (secs / total).clamp(0.0, 0.99);
-                let _ = catalog.update(&self.id, persist, |r| r.progress = p);
-            }
+            let total = duration.filter(|d| *d > 0.0);
+            let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));
+            let _ = catalog.update(&self.id, persist, |r| {
+                let single = rungs.len() == 1;
+                r.renditions = rungs
+                    .iter()
+                    .map(|g| Rendition {
+                        playlist: if single {
+                            media::PLAYLIST.to_owned()
+                        } else {
+                            format!("{}/{}", g.name, media::PLAYLIST)
+                        },
+                        name: g.name.clone(),
+                        width: g.width,
+                        height: g.height,
+                        copied: g.copied,
+                        progress: frac(g.seconds),
+                        ..Rendition::default()
+                    })
+                    .collect();
+                // Overall: the slowest rung.
+                r.progress = r
+                    .renditions
+                    .iter()
+                    .map(|x| x.progress)
+                    .fold(f64::INFINITY, f64::min)
+                    .min(0.99);
+            });
         };
         let dir = catalog.dir(&self.id);
-        let out = media::transcode(source, &dir, settings, &self.cancel, &mut on_progress)
-            .map_err(Failure::Failed)?;
+        let out = match media::transcode(source, &dir, settings, &self.cancel, &mut on_progress) {
+            Err(Error::CopyFallback(why)) => {
+                // The source's keyframes cannot make the segments: start
+                // over from the spool, encoding every rung.
+                tracing::info!(id = %self.id, reason = %why, "copy fast path abandoned; encoding");
+                remove_outputs(&dir, true);
+                let mut again = settings.clone();
+                again.copy = crate::config::CopyMode::Never;
+                let reader = spare
+                    .ok_or_else(|| Error::Internal("no second reader of the spool".into()))
+                    .map_err(Failure::Failed)?;
+                let source = media::open_spool(reader, self.cancel.clone(), &again)
+                    .map_err(Failure::Failed)?;
+                media::transcode(source, &dir, &again, &self.cancel, &mut on_progress).map(
+                    |mut p| {
+                        p.copy_note = Some(why);
+                        p
+                    },
+                )
+            }
+            other => other,
+        }
+        .map_err(Failure::Failed)?;
+        let media::Produced {
+            info: mut out,
+            renditions,
+            copied,
+            copy_note,
+        } = out;
         let secs = started.elapsed().as_secs_f64();
+        let waited = spool.as_ref().map_or(0.0, |s| s.waited().as_secs_f64());
+        out.processing_seconds = (secs - waited).max(0.0);
         tracing::info!(id = %self.id, seconds = secs, media_seconds = out.duration,
-            realtime = out.duration / secs.max(1e-9), "job done");
+            realtime = out.duration / secs.max(1e-9), rungs = renditions.len(), copied, "job done");
         self.jobs
             .metrics
             .job_finished(secs, out.duration, out.frames);
@@ -387,11 +444,9 @@ impl Pipeline {
         let _ = catalog.update(&self.id, true, |r| {
             r.status = Status::Ready;
             r.progress = 1.0;
-            r.renditions = vec![Rendition {
-                playlist: media::PLAYLIST.to_owned(),
-                width: out.width,
-                height: out.height,
-            }];
+            r.renditions = renditions;
+            r.copied = copied;
+            r.copy_note = copy_note;
             r.output = Some(out);
             r.storage_bytes = size;
         });

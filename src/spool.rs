@@ -40,6 +40,8 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled on every append, finish and abort.
     grew: Condvar,
+    /// Nanoseconds readers have spent waiting for bytes to arrive.
+    waited_ns: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -82,6 +84,16 @@ impl SpoolControl {
     pub(crate) fn written(&self) -> u64 {
         self.shared.lock().written
     }
+
+    /// Time readers have spent waiting for the upload to catch up: a job's
+    /// wall time minus this is its own work.
+    pub(crate) fn waited(&self) -> Duration {
+        Duration::from_nanos(
+            self.shared
+                .waited_ns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
 }
 
 /// The writing end, owned by the ingest task.
@@ -98,6 +110,7 @@ pub(crate) fn create(path: &Path) -> io::Result<SpoolWriter> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         grew: Condvar::new(),
+        waited_ns: std::sync::atomic::AtomicU64::new(0),
     });
     Ok(SpoolWriter {
         file,
@@ -117,6 +130,7 @@ pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
             aborted: false,
         }),
         grew: Condvar::new(),
+        waited_ns: std::sync::atomic::AtomicU64::new(0),
     });
     Ok(SpoolReader {
         file,
@@ -192,6 +206,16 @@ impl SpoolReader {
     pub(crate) fn control(&self) -> SpoolControl {
         self.control.clone()
     }
+
+    /// Another reader of the same spool, positioned at 0 (reads are
+    /// positional, so the two never disturb each other).
+    pub(crate) fn try_clone(&self) -> io::Result<SpoolReader> {
+        Ok(SpoolReader {
+            file: self.file.try_clone()?,
+            pos: 0,
+            control: self.control.clone(),
+        })
+    }
 }
 
 impl Read for SpoolReader {
@@ -211,10 +235,16 @@ impl Read for SpoolReader {
                 if st.finished {
                     return Ok(0);
                 }
+                let t = std::time::Instant::now();
                 st = match self.control.shared.grew.wait_timeout(st, WAIT_SLICE) {
                     Ok((guard, _)) => guard,
                     Err(p) => p.into_inner().0,
                 };
+                let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.control
+                    .shared
+                    .waited_ns
+                    .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
             }
         };
         let want = buf

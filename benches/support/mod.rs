@@ -51,7 +51,18 @@ pub fn clip_720p(secs: u32) -> PathBuf {
     path
 }
 
-/// The settings hlsd runs with by default.
+/// The settings hlsd runs with by default, for one rendition, encoded
+/// (the single-rendition series kept since the first benchmark).
 pub fn default_settings() -> hlsd::media::Settings {
-    hlsd::media::Settings::from_config(&hlsd::Config::with_storage("unused".into()))
+    let mut s = hlsd::media::Settings::from_config(&hlsd::Config::with_storage("unused".into()));
+    s.ladder = hlsd::config::Ladder::Source;
+    s.copy = hlsd::config::CopyMode::Never;
+    s
+}
+
+/// The default settings with the 720/480/360 ladder, every rung encoded.
+pub fn ladder_settings() -> hlsd::media::Settings {
+    let mut s = default_settings();
+    s.ladder = hlsd::config::Ladder::Heights(vec![720, 480, 360]);
+    s
 }

@@ -87,6 +87,10 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
+    if let Error::NotReady = e {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
     res
 }
 
@@ -156,6 +160,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         ["upload"] | ["videos", _, "playback-token"] => "POST, OPTIONS",
         ["videos", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
         ["play", _, _]
+        | ["play", _, _, _]
         | ["keys", _, _]
         | ["videos"]
         | ["videos", _, "events"]
@@ -172,8 +177,8 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
 fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     match segments {
         ["upload"] => "upload",
-        ["play", _, f] if f.ends_with(".m3u8") => "playlist",
-        ["play", _, f] if f.ends_with(".ts") => "segment",
+        ["play", .., f] if f.ends_with(".m3u8") => "playlist",
+        ["play", .., f] if f.ends_with(".ts") || f.ends_with(".m4s") => "segment",
         ["play", ..] => "play_other",
         ["keys", ..] => "key",
         ["videos"] => "videos",
@@ -295,7 +300,10 @@ pub(crate) async fn handle(
         (&Method::OPTIONS, _) => Ok(preflight()),
         (&Method::POST, ["upload"]) => upload::post(&state, req, client).await,
         (&Method::GET | &Method::HEAD, ["play", id, file]) => {
-            play::get(&state, &req, id, file).await
+            play::get(&state, &req, id, None, file).await
+        }
+        (&Method::GET | &Method::HEAD, ["play", id, rung, file]) => {
+            play::get(&state, &req, id, Some(rung), file).await
         }
         (&Method::GET, ["keys", id, name]) => play::key(&state, &req, id, name).await,
         (&Method::GET, ["videos"]) => videos::list(&state, &base, req.uri().query()),

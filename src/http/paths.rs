@@ -21,6 +21,10 @@ pub fn is_video_id(s: &str) -> bool {
 pub enum FileKind {
     Playlist,
     Segment,
+    /// An fMP4 media segment (`.m4s`).
+    Fmp4Segment,
+    /// The fMP4 initialization segment (`init.mp4`).
+    Fmp4Init,
     Image,
 }
 
@@ -30,6 +34,9 @@ impl FileKind {
         match self {
             FileKind::Playlist => "application/vnd.apple.mpegurl",
             FileKind::Segment => "video/mp2t",
+            // RFC 8216 §3.3 and the ISO BMFF segment type.
+            FileKind::Fmp4Segment => "video/iso.segment",
+            FileKind::Fmp4Init => "video/mp4",
             FileKind::Image => "image/jpeg",
         }
     }
@@ -45,9 +52,21 @@ pub fn playable_file(name: &str) -> Option<FileKind> {
     match ext {
         "m3u8" => Some(FileKind::Playlist),
         "ts" => Some(FileKind::Segment),
+        "m4s" => Some(FileKind::Fmp4Segment),
+        "mp4" if stem == "init" => Some(FileKind::Fmp4Init),
         "jpg" => Some(FileKind::Image),
         _ => None,
     }
+}
+
+/// Checks a rung folder name under `/play/{id}/`: `720p` (digits then `p`).
+pub fn is_rung_name(name: &str) -> bool {
+    let Some(digits) = name.strip_suffix('p') else {
+        return false;
+    };
+    (1..=4).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
 }
 
 #[cfg(test)]
@@ -82,6 +101,17 @@ mod tests {
         }
         assert_eq!(playable_file("video.m3u8"), Some(FileKind::Playlist));
         assert_eq!(playable_file("seg_00001.ts"), Some(FileKind::Segment));
+        assert_eq!(playable_file("seg_00001.m4s"), Some(FileKind::Fmp4Segment));
+        assert_eq!(playable_file("init.mp4"), Some(FileKind::Fmp4Init));
+        assert_eq!(playable_file("source.mp4"), None);
+    }
+
+    #[test]
+    fn rung_names_are_heights() {
+        assert!(is_rung_name("720p") && is_rung_name("2160p") && is_rung_name("120p"));
+        for bad in ["p", "0720p", "720", "72x0p", "..", "keys", "12345p", "720P"] {
+            assert!(!is_rung_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -20,6 +20,10 @@ const CACHE_READY_PLAYLIST: &str = "public, max-age=300";
 const CACHE_GROWING: &str = "no-cache";
 /// Read size when streaming a file.
 const STREAM_CHUNK: usize = 64 * 1024;
+/// How long a request for a video's playlist waits for it to be published
+/// (a ladder's master playlist appears once every rung has a segment,
+/// about a second into the job); under hls.js's 20 s manifest timeout.
+const PLAYLIST_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// An inclusive byte range of a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +171,7 @@ async fn signed_playlist(
     rec: &crate::catalog::Record,
     path: &std::path::Path,
     token: &str,
+    top: bool,
 ) -> Result<Response<Body>, Error> {
     let read = async {
         let mut f = tokio::fs::OpenOptions::new()
@@ -180,7 +185,7 @@ async fn signed_playlist(
     };
     let text = match read.await {
         Ok(t) => t,
-        Err(_) if rec.status.is_active() && path.ends_with(crate::media::PLAYLIST) => {
+        Err(_) if rec.status.is_active() && top => {
             placeholder_playlist(state.config.segment_seconds)
         }
         Err(_) => return Err(Error::NotFound),
@@ -207,21 +212,54 @@ fn placeholder_playlist(segment_seconds: u32) -> String {
     )
 }
 
+/// Waits (up to [`PLAYLIST_WAIT`]) for an active video's top playlist to
+/// be published. A single rendition has its placeholder instead; a ladder's
+/// master cannot be stood in for (a player that took a placeholder media
+/// playlist would never look for variants), so the request waits, and
+/// gets `503 not_ready` with `Retry-After` if the job has not started.
+async fn await_master(
+    state: &AppState,
+    id: &str,
+    path: &std::path::Path,
+) -> Result<crate::catalog::Record, Error> {
+    let deadline = tokio::time::Instant::now() + PLAYLIST_WAIT;
+    loop {
+        let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+        let present = tokio::fs::try_exists(path).await.unwrap_or(false);
+        if present || !rec.status.is_active() || rec.renditions.len() == 1 {
+            return Ok(rec);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::NotReady);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub(crate) async fn get(
     state: &AppState,
     req: &Request<Incoming>,
     id: &str,
+    rung: Option<&str>,
     file: &str,
 ) -> Result<Response<Body>, Error> {
-    if !paths::is_video_id(id) {
+    if !paths::is_video_id(id) || !rung.is_none_or(paths::is_rung_name) {
         return Err(Error::NotFound);
     }
     let kind = paths::playable_file(file).ok_or(Error::NotFound)?;
     let token = check_token(state, req, id)?;
-    let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
-    let path = state.catalog.dir(id).join(file);
+    let mut rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+    let dir = state.catalog.dir(id);
+    let path = match rung {
+        Some(r) => dir.join(r).join(file),
+        None => dir.join(file),
+    };
+    let top = rung.is_none() && file == crate::media::PLAYLIST;
+    if top && rec.status.is_active() {
+        rec = await_master(state, id, &path).await?;
+    }
     if let (FileKind::Playlist, Some(token)) = (kind, &token) {
-        return signed_playlist(state, req, &rec, &path, token).await;
+        return signed_playlist(state, req, &rec, &path, token, top).await;
     }
     // O_NOFOLLOW: a symlink planted in a video folder is never followed.
     let opened = tokio::fs::OpenOptions::new()
@@ -232,7 +270,7 @@ pub(crate) async fn get(
     let head = req.method() == Method::HEAD;
     let mut file = match opened {
         Ok(f) => f,
-        Err(_) if kind == FileKind::Playlist && rec.status.is_active() && file == "video.m3u8" => {
+        Err(_) if top && rec.status.is_active() => {
             let text = placeholder_playlist(state.config.segment_seconds);
             let len = text.len();
             let mut res = Response::new(if head { empty() } else { full(text) });

@@ -1,9 +1,10 @@
 //! The audio chain: decoder → `aresample`/`aformat` (any rate and layout to
-//! 48 kHz stereo float planar, 1024-sample frames) → AAC-LC.
+//! 48 kHz stereo float planar, 1024-sample frames) → AAC-LC, encoded once
+//! and written to every rung's muxer.
 
+use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
-use ffmpeg_next::format::context::Output;
 use ffmpeg_next::format::sample::Type as SampleType;
 use ffmpeg_next::format::Sample;
 use ffmpeg_next::{
@@ -18,13 +19,10 @@ pub(crate) struct AudioChain {
     decoder: decoder::Audio,
     graph: filter::Graph,
     encoder: encoder::Audio,
-    ost_index: usize,
     /// Input stream time base (decoder output, filter input).
     in_tb: Rational,
     /// Encoder time base: 1/48000 (what `aresample` outputs).
     enc_tb: Rational,
-    /// The muxer's stream time base, known after `write_header`.
-    ost_tb: Rational,
     /// Subtracted from every input timestamp (same instant as the video's).
     offset: i64,
     /// Packets the decoder refused.
@@ -36,7 +34,7 @@ pub(crate) struct AudioChain {
 /// How far audio may run ahead of the video before it is dropped: a jump
 /// in audio timestamps would otherwise make `aresample=async` inject that
 /// much silence (memory and a bogus last segment).
-const MAX_AUDIO_LEAD_SECS: f64 = 30.0;
+pub(crate) const MAX_AUDIO_LEAD_SECS: f64 = 30.0;
 
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
@@ -47,7 +45,6 @@ impl AudioChain {
     pub(crate) fn new(
         ist: &format::stream::Stream,
         offset: i64,
-        octx: &mut Output,
         settings: &Settings,
     ) -> Result<Self, Error> {
         let in_tb = ist.time_base();
@@ -67,36 +64,30 @@ impl AudioChain {
         enc.set_bit_rate(settings.audio_bps);
         let enc_tb = Rational(1, OUT_RATE);
         enc.set_time_base(enc_tb);
-        if octx.format().flags().contains(format::Flags::GLOBAL_HEADER) {
-            enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        }
+        // The hls muxer wants global headers (LIBAV-NOTES.md).
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
         let encoder = enc.open_as(codec).map_err(media_err("opening aac"))?;
         let graph = build_graph(&decoder, in_tb, encoder.frame_size())?;
-        let ost_index = octx.nb_streams() as usize;
-        let mut ost = octx
-            .add_stream(codec)
-            .map_err(media_err("add audio stream"))?;
-        ost.set_parameters(&encoder);
-        ost.set_time_base(enc_tb);
         Ok(AudioChain {
             decoder,
             graph,
             encoder,
-            ost_index,
             in_tb,
             enc_tb,
-            ost_tb: enc_tb,
             offset,
             decode_errors: 0,
             max_secs: settings.max_duration_secs as f64,
         })
     }
 
-    /// Reads the muxer's time base for our stream (valid after write_header).
-    pub(crate) fn set_output_time_base(&mut self, octx: &Output) {
-        if let Some(st) = octx.stream(self.ost_index) {
-            self.ost_tb = st.time_base();
-        }
+    /// The opened AAC encoder (for the muxers' stream parameters).
+    pub(crate) fn encoder(&self) -> &encoder::Audio {
+        &self.encoder
+    }
+
+    /// Its time base (1/48000).
+    pub(crate) fn time_base(&self) -> Rational {
+        self.enc_tb
     }
 
     /// Decodes one packet and pushes what comes out through to the muxer;
@@ -104,7 +95,7 @@ impl AudioChain {
     pub(crate) fn send_packet(
         &mut self,
         packet: &Packet,
-        octx: &mut Output,
+        outs: &mut [RungOutput],
         video_secs: f64,
     ) -> Result<(), Error> {
         if self.decoder.send_packet(packet).is_err() {
@@ -112,29 +103,33 @@ impl AudioChain {
             return Ok(());
         }
         let limit = (video_secs + MAX_AUDIO_LEAD_SECS).min(self.max_secs);
-        self.receive_decoded_frames(octx, limit)
+        self.receive_decoded_frames(outs, limit)
     }
 
     /// Drains everything at end of input.
-    pub(crate) fn finish(&mut self, octx: &mut Output) -> Result<(), Error> {
+    pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
-        self.receive_decoded_frames(octx, self.max_secs)?;
+        self.receive_decoded_frames(outs, self.max_secs)?;
         if let Some(mut src) = self.graph.get("in") {
             let _ = src.source().flush();
         }
-        self.receive_filtered_frames(octx)?;
+        self.receive_filtered_frames(outs)?;
         self.encoder.send_eof().map_err(media_err("aac eof"))?;
-        self.receive_encoded_packets(octx)
+        self.receive_encoded_packets(outs)
     }
 
     /// Frames starting after `limit_secs` are dropped.
-    fn receive_decoded_frames(&mut self, octx: &mut Output, limit_secs: f64) -> Result<(), Error> {
+    fn receive_decoded_frames(
+        &mut self,
+        outs: &mut [RungOutput],
+        limit_secs: f64,
+    ) -> Result<(), Error> {
         let mut frame = frame::Audio::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
             let Some(pts) = frame.timestamp().or(frame.pts()) else {
                 // No timestamp at all: let aresample continue the timeline.
                 frame.set_pts(None);
-                self.add_to_graph(&frame, octx)?;
+                self.add_to_graph(&frame, outs)?;
                 continue;
             };
             let pts = pts - self.offset;
@@ -148,12 +143,12 @@ impl AudioChain {
                 continue;
             }
             frame.set_pts(Some(pts));
-            self.add_to_graph(&frame, octx)?;
+            self.add_to_graph(&frame, outs)?;
         }
         Ok(())
     }
 
-    fn add_to_graph(&mut self, frame: &frame::Audio, octx: &mut Output) -> Result<(), Error> {
+    fn add_to_graph(&mut self, frame: &frame::Audio, outs: &mut [RungOutput]) -> Result<(), Error> {
         let mut src = self
             .graph
             .get("in")
@@ -161,17 +156,17 @@ impl AudioChain {
         src.source()
             .add(frame)
             .map_err(media_err("audio filter input"))?;
-        self.receive_filtered_frames(octx)
+        self.receive_filtered_frames(outs)
     }
 
-    fn receive_filtered_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+    fn receive_filtered_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let mut filtered = frame::Audio::empty();
         while self.pull_filtered(&mut filtered)? {
             self.encoder
                 .send_frame(&filtered)
                 .map_err(media_err("aac encoder"))?;
             // Drain after every frame: a send with a packet pending is EAGAIN.
-            self.receive_encoded_packets(octx)?;
+            self.receive_encoded_packets(outs)?;
         }
         Ok(())
     }
@@ -186,14 +181,12 @@ impl AudioChain {
         Ok(got)
     }
 
-    fn receive_encoded_packets(&mut self, octx: &mut Output) -> Result<(), Error> {
+    fn receive_encoded_packets(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let mut packet = Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(self.ost_index);
-            packet.rescale_ts(self.enc_tb, self.ost_tb);
-            packet
-                .write_interleaved(octx)
-                .map_err(|e| Error::from_av(e, "writing an audio packet"))?;
+            for out in outs.iter_mut() {
+                out.write_audio(&packet, self.enc_tb)?;
+            }
         }
         Ok(())
     }

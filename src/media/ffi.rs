@@ -65,3 +65,84 @@ pub(crate) fn set_max_pixels(ctx: &mut ffmpeg_next::codec::context::Context, max
     // mutably and not yet opened; `max_pixels` is a plain int64 field.
     unsafe { (*ctx.as_mut_ptr()).max_pixels = i64::try_from(max).unwrap_or(i64::MAX) };
 }
+
+/// A copy of a codec context's `extradata` (an encoder's global headers:
+/// the SPS/PPS for libx264), empty when there is none.
+pub(crate) fn extradata(ctx: &ffmpeg_next::codec::Context) -> Vec<u8> {
+    // SAFETY: `as_ptr` is the context's own live AVCodecContext; libav keeps
+    // `extradata` valid for `extradata_size` bytes (or null) while it lives,
+    // and we copy them out before returning.
+    unsafe {
+        let c = ctx.as_ptr();
+        copy_bytes((*c).extradata, (*c).extradata_size)
+    }
+}
+
+/// A copy of codec parameters' `extradata` (avcC or Annex B for H.264).
+pub(crate) fn par_extradata(par: &ffmpeg_next::codec::Parameters) -> Vec<u8> {
+    // SAFETY: as above, for a live AVCodecParameters.
+    unsafe {
+        let p = par.as_ptr();
+        copy_bytes((*p).extradata, (*p).extradata_size)
+    }
+}
+
+/// # Safety
+/// `data` must be null or valid for `size` bytes.
+unsafe fn copy_bytes(data: *const u8, size: i32) -> Vec<u8> {
+    match usize::try_from(size) {
+        Ok(n) if n > 0 && !data.is_null() => std::slice::from_raw_parts(data, n).to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// Clears a copied stream's `codec_tag`: the source container's tag (e.g.
+/// mp4's `avc1`) means nothing to MPEG-TS and makes the muxer refuse it
+/// (rust-ffmpeg's remux example does the same).
+pub(crate) fn clear_codec_tag(ost: &mut ffmpeg_next::format::stream::StreamMut) {
+    // SAFETY: the stream's own live AVCodecParameters, borrowed mutably
+    // through `ost`; `codec_tag` is a plain integer field.
+    unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
+}
+
+/// The keyframe timestamps (stream time base) of a stream's demuxer index
+/// (an mp4's `stss`, an mkv's cues), and whether the index has any entry.
+pub(crate) fn index_keyframes(st: &ffmpeg_next::format::stream::Stream) -> (Vec<i64>, usize) {
+    // SAFETY: `as_ptr` is a live AVStream of an open input; the index
+    // functions only read it, and each entry pointer is used before the
+    // next call (nothing here adds entries).
+    unsafe {
+        let p = st.as_ptr() as *mut ffi::AVStream;
+        let n = ffi::avformat_index_get_entries_count(p);
+        let mut keys = Vec::new();
+        for i in 0..n {
+            let e = ffi::avformat_index_get_entry(p, i);
+            if !e.is_null() && ((*e).flags() as u32) & (ffi::AVINDEX_KEYFRAME as u32) != 0 {
+                keys.push((*e).timestamp);
+            }
+        }
+        (keys, usize::try_from(n).unwrap_or(0))
+    }
+}
+
+/// (profile, level, sample aspect, width, height) of video codec
+/// parameters: fields ffmpeg-next 9 has no accessor for.
+pub(crate) fn video_par_fields(
+    par: &ffmpeg_next::codec::Parameters,
+) -> (i32, i32, (i32, i32), u32, u32) {
+    // SAFETY: `as_ptr` is a live AVCodecParameters; we read plain fields.
+    let p = unsafe { &*par.as_ptr() };
+    (
+        p.profile,
+        p.level,
+        (p.sample_aspect_ratio.num, p.sample_aspect_ratio.den),
+        u32::try_from(p.width).unwrap_or(0),
+        u32::try_from(p.height).unwrap_or(0),
+    )
+}
+
+/// The profile of codec parameters (`FF_PROFILE_*`).
+pub(crate) fn par_profile(par: &ffmpeg_next::codec::Parameters) -> i32 {
+    // SAFETY: `as_ptr` is a live AVCodecParameters; we read a plain field.
+    unsafe { (*par.as_ptr()).profile }
+}

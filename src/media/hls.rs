@@ -9,6 +9,18 @@ use std::path::Path;
 pub(crate) const PLAYLIST: &str = "video.m3u8";
 /// Segment names: `seg_00000.ts`, … (`hls_segment_filename` pattern).
 pub(crate) const SEGMENT_PATTERN: &str = "seg_%05d.ts";
+/// fMP4 segment names.
+pub(crate) const FMP4_SEGMENT_PATTERN: &str = "seg_%05d.m4s";
+/// The fMP4 initialization segment (`#EXT-X-MAP`), beside the playlist.
+pub(crate) const FMP4_INIT: &str = "init.mp4";
+/// Each rung's I-frame playlist, beside its media playlist.
+pub(crate) const IFRAME_PLAYLIST: &str = "iframes.m3u8";
+
+/// True when this job writes fMP4 segments (encryption needs TS: FFmpeg's
+/// hls muxer cannot encrypt fMP4).
+pub(crate) fn is_fmp4(settings: &Settings) -> bool {
+    settings.segment_format == crate::config::SegmentFormat::Fmp4 && !settings.encrypt
+}
 
 /// Options for `write_header` of the `hls` muxer (FFmpeg 5.1 names).
 pub(crate) fn muxer_options(
@@ -16,7 +28,12 @@ pub(crate) fn muxer_options(
     settings: &Settings,
     key_info: Option<&Path>,
 ) -> Result<Dictionary<'static>, Error> {
-    let seg = out_dir.join(SEGMENT_PATTERN);
+    let fmp4 = is_fmp4(settings);
+    let seg = out_dir.join(if fmp4 {
+        FMP4_SEGMENT_PATTERN
+    } else {
+        SEGMENT_PATTERN
+    });
     let seg = seg
         .to_str()
         .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
@@ -27,7 +44,13 @@ pub(crate) fn muxer_options(
     // EVENT while processing (RFC 8216 §4.3.3.5); we turn it into VOD at
     // the end, which §6.2.1 allows ("from EVENT to VOD").
     opts.set("hls_playlist_type", "event");
-    opts.set("hls_segment_type", "mpegts");
+    if fmp4 {
+        opts.set("hls_segment_type", "fmp4");
+        // Relative to the playlist's folder, and the `#EXT-X-MAP` URI.
+        opts.set("hls_fmp4_init_filename", FMP4_INIT);
+    } else {
+        opts.set("hls_segment_type", "mpegts");
+    }
     // temp_file: segments and playlists are written as `*.tmp` and renamed,
     // so a player never reads half a file. independent_segments: every
     // segment starts with an IDR (we force them), so say so.

@@ -38,6 +38,8 @@ pub(crate) struct Keys {
     next: f64,
     /// Number of the current key.
     index: u32,
+    /// The rung whose series this is (`None`: a single rendition).
+    slot: Option<usize>,
 }
 
 impl Keys {
@@ -46,6 +48,7 @@ impl Keys {
     pub(crate) fn start(
         video_dir: &Path,
         id: &str,
+        slot: Option<usize>,
         rotation_segments: u32,
         segment_seconds: u32,
     ) -> Result<(Keys, PathBuf), Error> {
@@ -59,9 +62,10 @@ impl Keys {
             period,
             next: period.unwrap_or(f64::INFINITY),
             index: 0,
+            slot,
         };
         keys.write_key()?;
-        let info = keys.dir.join(KEY_INFO);
+        let info = keys.info_path();
         Ok((keys, info))
     }
 
@@ -71,15 +75,28 @@ impl Keys {
         let (mut key, mut iv) = ([0u8; 16], [0u8; 16]);
         random(&mut key)?;
         random(&mut iv)?;
-        let name = format!("key_{:05}.key", self.index);
+        // Each rung has its own series (its muxer re-reads its own key-info
+        // file at its own segment starts): `key3_00001.key` for rung 3.
+        let name = match self.slot {
+            Some(r) => format!("key{r}_{:05}.key", self.index),
+            None => format!("key_{:05}.key", self.index),
+        };
         let path = self.dir.join(&name);
         crate::catalog::write_atomic(&path, &key)?;
         let path_str = path
             .to_str()
             .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
         let info = format!("/keys/{}/{name}\n{path_str}\n{}\n", self.id, hex(&iv));
-        crate::catalog::write_atomic(&self.dir.join(KEY_INFO), info.as_bytes())?;
+        crate::catalog::write_atomic(&self.info_path(), info.as_bytes())?;
         Ok(())
+    }
+
+    /// The key-info file of this series.
+    fn info_path(&self) -> PathBuf {
+        match self.slot {
+            Some(r) => self.dir.join(format!("{KEY_INFO}{r}")),
+            None => self.dir.join(KEY_INFO),
+        }
     }
 
     /// Called before each keyframe packet showing at `secs` is written:
@@ -100,12 +117,22 @@ impl Keys {
     }
 }
 
-/// True for a key file name we serve (`key_NNNNN.key`).
+/// True for a key file name we serve (`key_NNNNN.key`, or `keyR_NNNNN.key`
+/// for rung R of a ladder).
 pub fn is_key_name(name: &str) -> bool {
-    name.len() == 13
-        && name.starts_with("key_")
-        && name.ends_with(".key")
-        && name[4..9].bytes().all(|b| b.is_ascii_digit())
+    let b = name.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match b.len() {
+        13 => name.starts_with("key_") && name.ends_with(".key") && digits(&b[4..9]),
+        14 => {
+            name.starts_with("key")
+                && name.ends_with(".key")
+                && digits(&b[3..4])
+                && b[4] == b'_'
+                && digits(&b[5..10])
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +143,9 @@ mod tests {
     fn key_names_are_exact() {
         assert!(is_key_name("key_00000.key"));
         assert!(is_key_name("key_12345.key"));
+        assert!(is_key_name("key3_00001.key"));
+        assert!(!is_key_name("keyx_00001.key"));
+        assert!(!is_key_name("key3-00001.key"));
         for bad in [
             "key_0000.key",
             "key_000000.key",
@@ -131,7 +161,7 @@ mod tests {
     #[test]
     fn rotation_starts_a_new_key_at_each_period() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut k, info) = Keys::start(dir.path(), "ID", 2, 6).unwrap();
+        let (mut k, info) = Keys::start(dir.path(), "ID", None, 2, 6).unwrap();
         let first = std::fs::read_to_string(&info).unwrap();
         assert!(first.starts_with("/keys/ID/key_00000.key\n"));
         k.before_keyframe(6.0).unwrap();

@@ -4,16 +4,25 @@
 //!
 //! # Layout
 //! - `input`: open a spool through custom AVIO with a demuxer allowlist; probe.
-//! - `video` / `audio`: one decoder → filter graph → encoder chain each.
-//! - `hls`: the libavformat `hls` muxer's options, and the playlist finish.
+//! - `ladder`: which rungs (sizes, bit rates) a source gets.
+//! - `copy`: when the top rung can be the source's own packets.
+//! - `video`: one decoder → filter graph with a scaler per rung → one
+//!   libx264 per encoded rung; `audio`: one decoder → AAC, shared by rungs.
+//! - `outputs`: one `hls` muxer per rung; `hls`: its options and finish.
+//! - `master` / `iframes`: the master playlist and I-frame playlists.
 //! - `transcode`: the packet loop that drives them.
 //! - `ffi`: the only `unsafe` code, each block with a `// SAFETY:` note.
 
 mod audio;
+mod copy;
 mod ffi;
 mod hls;
+mod iframes;
 mod input;
 pub(crate) mod keys;
+mod ladder;
+mod master;
+mod outputs;
 mod poster;
 mod transcode;
 mod video;
@@ -21,9 +30,9 @@ mod video;
 pub(crate) use ffi::free_bytes;
 pub(crate) use hls::PLAYLIST;
 pub(crate) use input::{open_file, open_spool};
-pub(crate) use transcode::transcode;
+pub(crate) use transcode::{transcode, Produced, RungProgress};
 
-use crate::config::Config;
+use crate::config::{Config, CopyMode, Ladder, SegmentFormat};
 
 /// Encoding settings for one job, copied out of [`Config`].
 #[derive(Debug, Clone)]
@@ -50,6 +59,12 @@ pub struct Settings {
     pub encrypt: bool,
     /// New key every this many segments (0: one key).
     pub key_rotation_segments: u32,
+    /// The renditions to make.
+    pub ladder: Ladder,
+    /// Whether an eligible source is copied into the top rung.
+    pub copy: CopyMode,
+    /// TS or fMP4 segments (encrypted videos are always TS).
+    pub segment_format: SegmentFormat,
 }
 
 impl Settings {
@@ -67,6 +82,9 @@ impl Settings {
             max_streams: config.max_streams,
             encrypt: config.encrypt,
             key_rotation_segments: config.key_rotation_segments,
+            ladder: config.ladder.clone(),
+            copy: config.copy,
+            segment_format: config.segment_format,
         }
     }
 }
@@ -102,5 +120,14 @@ pub fn transcode_path(
 ) -> Result<crate::catalog::OutputInfo, crate::Error> {
     let source = open_file(input, settings)?;
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    transcode(source, out_dir, settings, &cancel, &mut |_| {})
+    match transcode(source, out_dir, settings, &cancel, &mut |_| {}) {
+        Err(crate::Error::CopyFallback(_)) => {
+            let mut s = settings.clone();
+            s.copy = CopyMode::Never;
+            let source = open_file(input, &s)?;
+            transcode(source, out_dir, &s, &cancel, &mut |_| {})
+        }
+        other => other,
+    }
+    .map(|p| p.info)
 }

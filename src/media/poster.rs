@@ -41,6 +41,11 @@ impl PosterPicker {
         }
     }
 
+    /// True once the poster frame is chosen (later offers are ignored).
+    pub(crate) fn is_chosen(&self) -> bool {
+        self.chosen.is_some()
+    }
+
     /// Offers a yuv420p frame shown at `secs`.
     pub(crate) fn offer(&mut self, f: &frame::Video, secs: f64) {
         if self.chosen.is_some() {

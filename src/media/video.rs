@@ -1,55 +1,89 @@
-//! The video chain: decoder → filter graph (rotation, square pixels, even
-//! size, yuv420p) → libx264, with keyframes forced by timestamp.
+//! The video chain: one decoder → one filter graph (rotation, square
+//! pixels, then `split` into one scaler per rung, yuv420p) → one libx264
+//! encoder per encoded rung. The source is decoded once whatever the
+//! ladder; every rung is encoded from the same frames, and keyframes are
+//! forced on the same frames in every rung, so segment N of every rendition
+//! starts at the same instant.
+//!
+//! Keyframes: on a timestamp grid (every `keyframe_seconds`, anchored at the
+//! first frame) when every rung is encoded; on the source's own keyframes
+//! when the top rung is a copy of the source, so the encoded rungs cut
+//! where the copied one must.
 
+use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
-use ffmpeg_next::format::context::Output;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{
     codec, decoder, encoder, filter, format, frame, picture, Dictionary, Packet, Rational,
 };
+use std::collections::{HashMap, VecDeque};
 
-/// One decoded video stream and the encoder fed from it.
-pub(crate) struct VideoChain {
-    decoder: decoder::Video,
-    graph: filter::Graph,
+/// Where IDR frames go.
+enum KeyMode {
+    /// Every `step` (stream time base) from the first frame.
+    Grid {
+        anchor: Option<i64>,
+        step: i64,
+        next: i64,
+    },
+    /// Where the source has a keyframe (the copied rung's cut points).
+    Source,
+}
+
+/// One encoded rung: its encoder and the timing it needs.
+pub(crate) struct RungEncoder {
+    /// Index of the rung's output.
+    pub out: usize,
     encoder: encoder::Video,
-    /// Output stream index in the muxer.
-    ost_index: usize,
-    /// Time base of decoder output, filter graph and encoder alike: the
-    /// input stream's, so variable frame rate passes through untouched.
-    tb: Rational,
-    /// The muxer's stream time base, known after `write_header`.
-    ost_tb: Rational,
-    /// Subtracted from every timestamp so the output starts near 0.
-    offset: i64,
-    /// Keyframe grid, in `tb` units: anchored at the first output frame.
-    key_anchor: Option<i64>,
-    key_step: i64,
-    /// Next grid point; the first frame at or after it becomes an IDR.
-    next_key: i64,
-    /// Last pts sent to the filter, to keep them strictly increasing.
-    last_pts: Option<i64>,
-    /// Nominal frame duration in `tb`, for a last frame with no successor.
-    frame_dur: i64,
     /// Real duration of each frame sent to the encoder, by pts (the gap to
     /// the next frame): libx264 leaves packet durations at 0, and the hls
     /// muxer sums them for the last EXTINF, so VFR needs the true values.
     /// Entries leave when their packet does (bounded by the encoder delay).
-    durations: std::collections::HashMap<i64, i64>,
+    durations: HashMap<i64, i64>,
     /// Pts of the last frame sent to the encoder.
     last_encoded_pts: Option<i64>,
-    /// Output frames encoded.
+    /// Frames encoded.
+    pub frames: u64,
+    /// Presentation end of the last encoded frame, seconds.
+    pub position: f64,
+}
+
+/// The decoder, the graph and the encoders of one job.
+pub(crate) struct VideoChain {
+    decoder: decoder::Video,
+    graph: filter::Graph,
+    /// Encoders fed by graph outputs `out0`, `out1`, …; when there is none
+    /// (every rung copied), `out0` only feeds the poster.
+    pub encoders: Vec<RungEncoder>,
+    /// Time base of decoder output, filter graph and encoders alike: the
+    /// input stream's, so variable frame rate passes through untouched.
+    tb: Rational,
+    /// Subtracted from every timestamp so the output starts near 0.
+    offset: i64,
+    keys: KeyMode,
+    /// The IDR decision of recent frames, by pts (the graph is 1:1, so a
+    /// frame leaves every branch long before it falls off).
+    forced: VecDeque<(i64, bool)>,
+    /// Last pts sent to the filter, to keep them strictly increasing.
+    last_pts: Option<i64>,
+    /// Nominal frame duration in `tb`, for a last frame with no successor.
+    frame_dur: i64,
+    /// Frames decoded.
     pub frames: u64,
     /// Packets the decoder refused (corrupt data).
     pub decode_errors: u64,
-    /// Presentation end of the last encoded frame, seconds.
-    pub position: f64,
-    /// Key rotation for encrypted output (AES-128), if any.
-    pub keys: Option<super::keys::Keys>,
-    /// Chooses the poster frame as frames go by.
+    /// Chooses the poster frame as frames go by (from `out0`).
     pub poster: super::poster::PosterPicker,
-    /// Output size.
+}
+
+/// The source's video stream, opened, before the ladder is planned.
+pub(crate) struct OpenedVideo {
+    decoder: decoder::Video,
+    tb: Rational,
+    rotation: u32,
+    pub fps: Rational,
+    /// Displayed size.
     pub width: u32,
     pub height: u32,
 }
@@ -102,16 +136,14 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
 
-impl VideoChain {
-    /// Builds the chain for input stream `ist` and adds its output stream to
-    /// `octx`. `offset` is in the stream's time base.
-    pub(crate) fn new(
+impl OpenedVideo {
+    /// Opens the decoder of input stream `ist`; `threaded`: with frame
+    /// threads (not worth their memory when only the poster is decoded).
+    pub(crate) fn open(
         ist: &format::stream::Stream,
         rotation: u32,
-        offset: i64,
-        duration: Option<f64>,
-        octx: &mut Output,
         settings: &Settings,
+        threaded: bool,
     ) -> Result<Self, Error> {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
@@ -119,7 +151,7 @@ impl VideoChain {
         super::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
-            count: 0,
+            count: if threaded { 0 } else { 1 },
             ..Default::default()
         });
         let decoder = dctx
@@ -137,76 +169,143 @@ impl VideoChain {
             rotation,
             settings.max_pixels,
         );
-        let graph = build_graph(&decoder, tb, rotation, width, height)?;
-        let ost_index = octx.nb_streams() as usize;
-        let global = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
-        let encoder = open_encoder(width, height, tb, fps, global, settings)?;
-        let mut ost = octx
-            .add_stream(encoder::find_by_name("libx264"))
-            .map_err(media_err("add video stream"))?;
-        ost.set_parameters(&encoder);
-        ost.set_time_base(tb);
-        ost.set_avg_frame_rate(fps);
-        let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
-        let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
-        let key_step = ((settings.keyframe_seconds * per_sec).round() as i64).max(1);
-        Ok(VideoChain {
+        Ok(OpenedVideo {
             decoder,
-            graph,
-            encoder,
-            ost_index,
             tb,
-            ost_tb: tb,
-            offset,
-            key_anchor: None,
-            key_step,
-            next_key: 0,
-            last_pts: None,
-            frame_dur,
-            durations: std::collections::HashMap::new(),
-            last_encoded_pts: None,
-            frames: 0,
-            decode_errors: 0,
-            position: 0.0,
-            poster: super::poster::PosterPicker::new(duration),
-            keys: None,
+            rotation,
+            fps,
             width,
             height,
         })
     }
+}
 
-    /// Reads the muxer's time base for our stream (valid after write_header).
-    pub(crate) fn set_output_time_base(&mut self, octx: &Output) {
-        if let Some(st) = octx.stream(self.ost_index) {
-            self.ost_tb = st.time_base();
+impl VideoChain {
+    /// Builds the graph and one encoder per encoded rung of `outs` (which
+    /// gives each rung's size and maxrate). `offset` is in the stream's time
+    /// base; `source_keys`: force IDRs where the source has keyframes.
+    pub(crate) fn new(
+        opened: OpenedVideo,
+        offset: i64,
+        duration: Option<f64>,
+        rungs: &[super::ladder::RungPlan],
+        source_keys: bool,
+        settings: &Settings,
+    ) -> Result<Self, Error> {
+        let OpenedVideo {
+            mut decoder,
+            tb,
+            rotation,
+            fps,
+            width,
+            height,
+        } = opened;
+        let encoded: Vec<(usize, &super::ladder::RungPlan)> =
+            rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
+        let sizes: Vec<(u32, u32)> = if encoded.is_empty() {
+            // Every rung is copied: decode keyframes only, for the poster.
+            decoder.skip_frame(ffmpeg_next::codec::discard::Discard::NonKey);
+            vec![(width, height)]
+        } else {
+            encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
+        };
+        let graph = build_graph(&decoder, tb, rotation, &sizes)?;
+        let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
+        let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
+        let keyint = if source_keys {
+            // Only our forced IDRs (the source's keyframes) may cut.
+            (f64::from(fps) * f64::from(settings.segment_seconds) * 4.0).round() as u32
+        } else {
+            // Twice the grid, so x264 never adds one off the grid.
+            ((f64::from(fps) * settings.keyframe_seconds).round() as u32).max(1) * 2
+        };
+        let mut encoders = Vec::with_capacity(encoded.len());
+        for (out, r) in encoded {
+            let encoder =
+                open_encoder(r.width, r.height, tb, fps, keyint, r.maxrate_kbps, settings)?;
+            encoders.push(RungEncoder {
+                out,
+                encoder,
+                durations: HashMap::new(),
+                last_encoded_pts: None,
+                frames: 0,
+                position: 0.0,
+            });
         }
+        let keys = if source_keys {
+            KeyMode::Source
+        } else {
+            KeyMode::Grid {
+                anchor: None,
+                step: ((settings.keyframe_seconds * per_sec).round() as i64).max(1),
+                next: 0,
+            }
+        };
+        Ok(VideoChain {
+            decoder,
+            graph,
+            encoders,
+            tb,
+            offset,
+            keys,
+            forced: VecDeque::with_capacity(64),
+            last_pts: None,
+            frame_dur,
+            frames: 0,
+            decode_errors: 0,
+            poster: super::poster::PosterPicker::new(duration),
+        })
     }
 
-    /// Decodes one packet and pushes what comes out through to the muxer.
-    pub(crate) fn send_packet(&mut self, packet: &Packet, octx: &mut Output) -> Result<(), Error> {
+    /// Parameters for rung `out`'s output stream (its encoder's).
+    pub(crate) fn encoder_for(&self, out: usize) -> Option<&encoder::Video> {
+        self.encoders
+            .iter()
+            .find(|e| e.out == out)
+            .map(|e| &e.encoder)
+    }
+
+    /// True when nothing more needs decoding: every rung is copied and the
+    /// poster has been chosen.
+    pub(crate) fn idle(&self) -> bool {
+        self.encoders.is_empty() && self.poster.is_chosen()
+    }
+
+    /// Decodes one packet and pushes what comes out through to the muxers.
+    pub(crate) fn send_packet(
+        &mut self,
+        packet: &Packet,
+        outs: &mut [RungOutput],
+    ) -> Result<(), Error> {
+        if self.idle() {
+            return Ok(());
+        }
         if self.decoder.send_packet(packet).is_err() {
             // Corrupt data: skip the packet, keep going (counted for the record).
             self.decode_errors += 1;
             return Ok(());
         }
-        self.receive_decoded_frames(octx)
+        self.receive_decoded_frames(outs)
     }
 
-    /// Drains the decoder, filter and encoder at end of input.
-    pub(crate) fn finish(&mut self, octx: &mut Output) -> Result<(), Error> {
+    /// Drains the decoder, filter and encoders at end of input.
+    pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
-        self.receive_decoded_frames(octx)?;
+        self.receive_decoded_frames(outs)?;
         if let Some(mut src) = self.graph.get("in") {
             let _ = src.source().flush();
         }
-        self.receive_filtered_frames(octx)?;
-        self.encoder
-            .send_eof()
-            .map_err(media_err("video encoder eof"))?;
-        self.receive_encoded_packets(octx)
+        self.receive_filtered_frames(outs)?;
+        for e in &mut self.encoders {
+            e.encoder
+                .send_eof()
+                .map_err(media_err("video encoder eof"))?;
+            e.receive_packets(self.tb, self.frame_dur, outs)?;
+        }
+        Ok(())
     }
 
-    fn receive_decoded_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+    fn receive_decoded_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let mut frame = frame::Video::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
             let pts = match frame.timestamp().or(frame.pts()) {
@@ -220,7 +319,30 @@ impl VideoChain {
                 _ => pts,
             };
             self.last_pts = Some(pts);
+            // (The grid is updated on every frame, the first included.)
+            let by_mode = match &mut self.keys {
+                KeyMode::Source => frame.is_key(),
+                KeyMode::Grid { anchor, step, next } => {
+                    // Decided by timestamp, so VFR input still cuts
+                    // cleanly (LIBAV-NOTES.md).
+                    let a = *anchor.get_or_insert(pts);
+                    if pts >= *next {
+                        *next = a + ((pts - a).div_euclid(*step) + 1) * *step;
+                        true
+                    } else {
+                        false
+                    }
+                }
+            };
+            let force = by_mode || self.frames == 0;
+            if self.forced.len() == self.forced.capacity() {
+                self.forced.pop_front();
+            }
+            self.forced.push_back((pts, force));
+            self.frames += 1;
             frame.set_pts(Some(pts));
+            // Reset the source's picture types, or its keyframes leak into
+            // the output (LIBAV-NOTES.md); ours are set per rung below.
             frame.set_kind(picture::Type::None);
             let mut src = self
                 .graph
@@ -229,86 +351,103 @@ impl VideoChain {
             src.source()
                 .add(&frame)
                 .map_err(media_err("video filter input"))?;
-            self.receive_filtered_frames(octx)?;
+            self.receive_filtered_frames(outs)?;
         }
         Ok(())
     }
 
-    fn receive_filtered_frames(&mut self, octx: &mut Output) -> Result<(), Error> {
+    fn receive_filtered_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+        let branches = self.encoders.len().max(1);
         let mut filtered = frame::Video::empty();
-        while self.pull_filtered(&mut filtered)? {
-            let pts = filtered.pts().unwrap_or(0);
-            // Reset the source's picture types, then force an IDR on the first
-            // frame at or after each grid point (decided by timestamp, so VFR
-            // input still cuts cleanly; LIBAV-NOTES.md).
-            let anchor = *self.key_anchor.get_or_insert(pts);
-            if pts >= self.next_key || self.frames == 0 {
-                filtered.set_kind(picture::Type::I);
-                let steps = (pts - anchor).div_euclid(self.key_step) + 1;
-                self.next_key = anchor + steps * self.key_step;
-            } else {
-                filtered.set_kind(picture::Type::None);
-            }
-            // Only while the previous frame's packet is still to come: an
-            // entry whose packet already left must not be re-added (leak).
-            if let Some(d) = self
-                .last_encoded_pts
-                .and_then(|p| self.durations.get_mut(&p).map(|d| (d, p)))
-            {
-                *d.0 = pts - d.1;
-            }
-            self.durations.insert(pts, self.frame_dur);
-            self.last_encoded_pts = Some(pts);
-            self.poster
-                .offer(&filtered, pts as f64 * f64::from(self.tb));
-            self.encoder
-                .send_frame(&filtered)
-                .map_err(media_err("video encoder"))?;
-            self.frames += 1;
-            self.position = (pts + self.frame_dur) as f64 * f64::from(self.tb);
-            self.receive_encoded_packets(octx)?;
-        }
-        Ok(())
-    }
-
-    /// Takes one frame out of the graph; `false` when none is ready.
-    fn pull_filtered(&mut self, into: &mut frame::Video) -> Result<bool, Error> {
-        let mut sink = self
-            .graph
-            .get("out")
-            .ok_or_else(|| Error::Internal("video graph has no output".into()))?;
-        let got = sink.sink().frame(into).is_ok();
-        Ok(got)
-    }
-
-    fn receive_encoded_packets(&mut self, octx: &mut Output) -> Result<(), Error> {
-        let mut packet = Packet::empty();
-        while self.encoder.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(self.ost_index);
-            if packet.is_key() {
-                if let (Some(keys), Some(pts)) = (self.keys.as_mut(), packet.pts()) {
-                    keys.before_keyframe(pts as f64 * f64::from(self.tb))?;
+        for i in 0..branches {
+            let name = format!("out{i}");
+            loop {
+                let got = {
+                    let mut sink = self
+                        .graph
+                        .get(&name)
+                        .ok_or_else(|| Error::Internal("video graph has no output".into()))?;
+                    sink.sink().frame(&mut filtered).is_ok()
+                };
+                if !got {
+                    break;
                 }
+                let pts = filtered.pts().unwrap_or(0);
+                if i == 0 {
+                    self.poster
+                        .offer(&filtered, pts as f64 * f64::from(self.tb));
+                }
+                let Some(enc) = self.encoders.get_mut(i) else {
+                    continue;
+                };
+                let force = enc.frames == 0
+                    || self
+                        .forced
+                        .iter()
+                        .rev()
+                        .find(|(p, _)| *p == pts)
+                        .is_some_and(|(_, f)| *f);
+                filtered.set_kind(if force {
+                    picture::Type::I
+                } else {
+                    picture::Type::None
+                });
+                enc.send_frame(&filtered, self.tb, self.frame_dur)?;
+                enc.receive_packets(self.tb, self.frame_dur, outs)?;
             }
-            let real = packet.pts().and_then(|p| self.durations.remove(&p));
-            if packet.duration() <= 0 {
-                packet.set_duration(real.unwrap_or(self.frame_dur));
-            }
-            packet.rescale_ts(self.tb, self.ost_tb);
-            packet
-                .write_interleaved(octx)
-                .map_err(|e| Error::from_av(e, "writing a video packet"))?;
         }
         Ok(())
     }
 }
 
+impl RungEncoder {
+    fn send_frame(&mut self, f: &frame::Video, tb: Rational, frame_dur: i64) -> Result<(), Error> {
+        let pts = f.pts().unwrap_or(0);
+        // Only while the previous frame's packet is still to come: an
+        // entry whose packet already left must not be re-added (leak).
+        if let Some(d) = self
+            .last_encoded_pts
+            .and_then(|p| self.durations.get_mut(&p).map(|d| (d, p)))
+        {
+            *d.0 = pts - d.1;
+        }
+        self.durations.insert(pts, frame_dur);
+        self.last_encoded_pts = Some(pts);
+        self.encoder
+            .send_frame(f)
+            .map_err(media_err("video encoder"))?;
+        self.frames += 1;
+        self.position = (pts + frame_dur) as f64 * f64::from(tb);
+        Ok(())
+    }
+
+    fn receive_packets(
+        &mut self,
+        tb: Rational,
+        frame_dur: i64,
+        outs: &mut [RungOutput],
+    ) -> Result<(), Error> {
+        let mut packet = Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            let real = packet.pts().and_then(|p| self.durations.remove(&p));
+            if packet.duration() <= 0 {
+                packet.set_duration(real.unwrap_or(frame_dur));
+            }
+            let out = outs
+                .get_mut(self.out)
+                .ok_or_else(|| Error::Internal("rung output vanished".into()))?;
+            out.write_video(&mut packet, tb)?;
+        }
+        Ok(())
+    }
+}
+
+/// `in` → rotation → `split` → one `scale` + `format` per size → `outN`.
 fn build_graph(
     decoder: &decoder::Video,
     tb: Rational,
     rotation: u32,
-    width: u32,
-    height: u32,
+    sizes: &[(u32, u32)],
 ) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
     let sar = decoder.aspect_ratio();
@@ -332,20 +471,36 @@ fn build_graph(
     graph
         .add(&buffer, "in", &args)
         .map_err(media_err("video filter source"))?;
-    graph
-        .add(&sink, "out", "")
-        .map_err(media_err("video filter sink"))?;
-    if let Some(mut out) = graph.get("out") {
-        out.set_pixel_format(Pixel::YUV420P);
+    for i in 0..sizes.len() {
+        let name = format!("out{i}");
+        graph
+            .add(&sink, &name, "")
+            .map_err(media_err("video filter sink"))?;
+        if let Some(mut out) = graph.get(&name) {
+            out.set_pixel_format(Pixel::YUV420P);
+        }
     }
-    let spec = format!(
-        "{}scale={width}:{height}:flags=bicubic,setsar=1,format=yuv420p",
-        rotation_filters(rotation)
+    let n = sizes.len();
+    let mut spec = format!(
+        "[in]{}split={n}{}",
+        rotation_filters(rotation),
+        (0..n).map(|i| format!("[s{i}]")).collect::<String>()
     );
-    graph
+    for (i, (w, h)) in sizes.iter().enumerate() {
+        spec.push_str(&format!(
+            ";[s{i}]scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[out{i}]"
+        ));
+    }
+    let mut parser = graph
         .output("in", 0)
-        .and_then(|p| p.input("out", 0))
-        .and_then(|p| p.parse(&spec))
+        .map_err(media_err("video filter graph"))?;
+    for i in 0..n {
+        parser = parser
+            .input(&format!("out{i}"), 0)
+            .map_err(media_err("video filter graph"))?;
+    }
+    parser
+        .parse(&spec)
         .map_err(media_err("video filter graph"))?;
     graph.validate().map_err(media_err("video filter graph"))?;
     Ok(graph)
@@ -356,7 +511,8 @@ fn open_encoder(
     height: u32,
     tb: Rational,
     fps: Rational,
-    global_header: bool,
+    keyint: u32,
+    maxrate_kbps: u32,
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
     let codec = encoder::find_by_name("libx264")
@@ -371,15 +527,11 @@ fn open_encoder(
     enc.set_time_base(tb);
     enc.set_frame_rate(Some(fps));
     enc.set_aspect_ratio(Rational(1, 1));
-    if global_header {
-        enc.set_flags(codec::Flags::GLOBAL_HEADER);
-    }
-    // Keyframes come from our forced IDRs; x264's own interval is set wide
-    // (twice the grid) so it never adds one off the grid, and scenecut is
-    // off for the same reason. Closed GOPs so every segment decodes alone.
-    let grid = (f64::from(fps) * settings.keyframe_seconds)
-        .round()
-        .max(1.0) as u32;
+    // The hls muxer wants global headers (LIBAV-NOTES.md).
+    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    // Keyframes come from our forced IDRs; x264's own interval is set wider
+    // than their spacing and scenecut is off, so it never adds one off our
+    // cut points. Closed GOPs so every segment decodes alone.
     let mut opts = Dictionary::new();
     opts.set("preset", &settings.x264_preset);
     opts.set("crf", &settings.crf.to_string());
@@ -389,13 +541,13 @@ fn open_encoder(
         opts.set("profile", "high");
     }
     opts.set("forced-idr", "1");
+    let maxrate = maxrate_kbps.min(settings.max_video_kbps).max(64);
     opts.set(
         "x264-params",
         &format!(
-            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}",
-            grid * 2,
-            settings.max_video_kbps,
-            settings.max_video_kbps * 2
+            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}",
+            keyint.max(2),
+            maxrate * 2
         ),
     );
     enc.open_with(opts).map_err(|e| {

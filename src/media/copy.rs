@@ -1,0 +1,190 @@
+//! The copy fast path: when the source is already what players take, its
+//! video packets become the top rung as they are (no decode, no encode),
+//! and its AAC audio is copied into every rung.
+//!
+//! # Eligibility (decided from the stream; `--copy never` turns it off)
+//! - video: H.264, 8-bit 4:2:0 (`yuv420p`/`yuvj420p`), profile Constrained
+//!   Baseline, Baseline, Main or High, level known and at most 5.1; no
+//!   rotation and square pixels with even sides (what we would show is
+//!   exactly what is coded);
+//! - container: one with timestamps (not a raw `.h264` stream);
+//! - audio: none, or AAC-LC mono/stereo;
+//! - keyframes: the cuts the `hls` muxer will make (the first keyframe at or
+//!   after each multiple of the target duration) give segments no longer
+//!   than the target + 0.5 s. When the demuxer has an index (mp4's `stss`)
+//!   this is checked before starting; otherwise, and always as a guard, the
+//!   [`Cadence`] follows the packets, and a source whose keyframes break the
+//!   rule stops the job with [`crate::Error::CopyFallback`]: the job then starts
+//!   over, encoding every rung.
+
+use super::input::Source;
+use super::Settings;
+use crate::config::CopyMode;
+use ffmpeg_next::codec;
+
+/// Longest a segment may overrun its target, seconds (ARCHITECTURE.md).
+pub(crate) const OVERRUN: f64 = 0.5;
+
+/// `Ok` when the source can be copied; otherwise why not.
+pub(crate) fn eligible(
+    source: &Source,
+    display: (u32, u32),
+    settings: &Settings,
+) -> Result<(), String> {
+    if settings.copy == CopyMode::Never {
+        return Err("copy disabled (--copy never)".into());
+    }
+    // A raw elementary stream has no timestamps to copy.
+    if matches!(source.info.container.as_str(), "h264" | "hevc") {
+        return Err("a raw H.264 stream has no timestamps".into());
+    }
+    let vst = source
+        .ictx
+        .stream(source.video_index)
+        .ok_or("no video stream")?;
+    let par = vst.parameters();
+    if par.id() != codec::Id::H264 {
+        return Err(format!("video is {}, not H.264", source.info.video.codec));
+    }
+    let (profile, level, sar, w, h) = super::ffi::video_par_fields(&par);
+    let format = &source.info.video.pixel_format;
+    if !matches!(format.as_str(), "yuv420p" | "yuvj420p") {
+        return Err(format!("pixel format {format} is not 8-bit 4:2:0"));
+    }
+    // FF_PROFILE_H264_{BASELINE, CONSTRAINED_BASELINE, MAIN, HIGH}.
+    if !matches!(profile, 66 | 578 | 77 | 100) {
+        return Err(format!(
+            "H.264 profile {profile} is not Baseline, Main or High"
+        ));
+    }
+    if !(1..=51).contains(&level) {
+        return Err(format!("H.264 level {level} is unknown or above 5.1"));
+    }
+    if source.info.video.rotation != 0 {
+        return Err("the video is rotated".into());
+    }
+    if sar.0 > 0 && sar.0 != sar.1 {
+        return Err("the pixels are not square".into());
+    }
+    if (w, h) != display {
+        return Err("the coded size is not what is shown".into());
+    }
+    if let Some(ai) = source.audio_index {
+        let ast = source.ictx.stream(ai).ok_or("audio stream vanished")?;
+        let apar = ast.parameters();
+        let aprofile = super::ffi::par_profile(&apar);
+        let channels = source.info.audio.as_ref().map_or(0, |a| a.channels);
+        // FF_PROFILE_AAC_LOW = 1.
+        if apar.id() != codec::Id::AAC || aprofile != 1 {
+            return Err("audio is not AAC-LC".into());
+        }
+        if !(1..=2).contains(&channels) {
+            return Err(format!("audio has {channels} channels"));
+        }
+    }
+    let (keys, entries) = super::ffi::index_keyframes(&vst);
+    if entries > 0 {
+        let tb = f64::from(vst.time_base());
+        let mut c = Cadence::new(settings.segment_seconds);
+        let first = keys.first().copied().unwrap_or(0);
+        for k in &keys {
+            c.packet((k - first) as f64 * tb, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Follows the copied stream's keyframes as the `hls` muxer will cut them
+/// and reports a segment that would overrun.
+pub(crate) struct Cadence {
+    target: f64,
+    /// First timestamp and start of the current segment, seconds.
+    first: Option<f64>,
+    seg_start: f64,
+    /// Segments cut so far + 1 (the muxer's `number`).
+    count: f64,
+}
+
+impl Cadence {
+    pub(crate) fn new(segment_seconds: u32) -> Self {
+        Cadence {
+            target: f64::from(segment_seconds.max(1)),
+            first: None,
+            seg_start: 0.0,
+            count: 1.0,
+        }
+    }
+
+    fn too_long(&self, len: f64) -> String {
+        format!(
+            "the source's keyframes give a {len:.2} s segment (target {} s + {OVERRUN} s)",
+            self.target
+        )
+    }
+
+    /// A video packet showing at `t` seconds; `key` if it is a keyframe.
+    pub(crate) fn packet(&mut self, t: f64, key: bool) -> Result<(), String> {
+        let first = *self.first.get_or_insert_with(|| {
+            self.seg_start = t;
+            t
+        });
+        // The muxer's rule: cut at the first keyframe at or after
+        // `target × number` from the start (av_compare_ts ≥ 0).
+        if key && t - first >= self.target * self.count - 1e-6 {
+            let len = t - self.seg_start;
+            if len > self.target + OVERRUN {
+                return Err(self.too_long(len));
+            }
+            self.seg_start = t;
+            self.count += 1.0;
+        } else if t - self.seg_start > self.target + OVERRUN {
+            return Err(self.too_long(t - self.seg_start));
+        }
+        Ok(())
+    }
+
+    /// The stream ended at `end` seconds.
+    pub(crate) fn finish(&self, end: f64) -> Result<(), String> {
+        let len = end - self.seg_start;
+        if self.first.is_some() && len > self.target + OVERRUN {
+            return Err(self.too_long(len));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(keys: &[f64], end: f64, target: u32) -> Result<(), String> {
+        let mut c = Cadence::new(target);
+        let mut t = 0.0;
+        while t < end {
+            let key = keys.iter().any(|k| (k - t).abs() < 1e-9);
+            c.packet(t, key)?;
+            t = ((t * 10.0).round() + 1.0) / 10.0;
+        }
+        c.finish(end)
+    }
+
+    #[test]
+    fn two_second_gops_fit_six_second_segments() {
+        let keys: Vec<f64> = (0..10).map(|i| f64::from(i) * 2.0).collect();
+        assert!(run(&keys, 20.0, 6).is_ok());
+    }
+
+    #[test]
+    fn five_second_gops_overrun_six_second_segments() {
+        // Cuts at 10 (first keyframe ≥ 6): a 10 s segment.
+        let keys: Vec<f64> = (0..6).map(|i| f64::from(i) * 5.0).collect();
+        let e = run(&keys, 30.0, 6).unwrap_err();
+        assert!(e.contains("10.0") || e.contains("6.6"), "{e}");
+    }
+
+    #[test]
+    fn a_long_tail_without_keyframes_overruns() {
+        assert!(run(&[0.0], 12.0, 6).is_err());
+        assert!(run(&[0.0, 6.0], 12.0, 6).is_ok());
+    }
+}

@@ -1,0 +1,424 @@
+//! I-frame-only playlists (RFC 8216 §4.3.3.6 `#EXT-X-I-FRAMES-ONLY`, with
+//! §4.3.2.2 `#EXT-X-BYTERANGE`), which Apple's HLS authoring specification
+//! asks for so players can show trick play and scrubbing thumbnails. They
+//! point into the existing MPEG-TS segments: each entry is the byte range
+//! of one IDR frame, starting at the PAT/PMT that FFmpeg's mpegts muxer
+//! writes just before each keyframe (so the range decodes alone) and ending
+//! with the last TS packet of that frame's PES.
+//!
+//! The scanner reads finished segments; it trusts no length field and never
+//! panics on malformed input (it returns what it found).
+
+use std::fmt::Write as _;
+
+const TS: usize = 188;
+/// 2^33: PTS wrap-around.
+const PTS_WRAP: i64 = 1 << 33;
+
+/// One I-frame (a keyframe access unit of the video stream) in a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IFrame {
+    pub offset: u64,
+    pub length: u64,
+    /// 90 kHz, as in the PES header.
+    pub pts: i64,
+}
+
+/// One media segment as the I-frame playlist needs it.
+pub(crate) struct SegmentIFrames {
+    pub uri: String,
+    /// Its `#EXTINF`.
+    pub duration: f64,
+    pub iframes: Vec<IFrame>,
+}
+
+/// A parsed TS packet header.
+struct Pkt<'a> {
+    pid: u16,
+    start: bool,
+    random_access: bool,
+    payload: &'a [u8],
+}
+
+fn parse(p: &[u8]) -> Option<Pkt<'_>> {
+    if p.len() < TS || p[0] != 0x47 {
+        return None;
+    }
+    let start = p[1] & 0x40 != 0;
+    let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let afc = (p[3] >> 4) & 3;
+    let mut at = 4;
+    let mut random_access = false;
+    if afc & 2 != 0 {
+        let len = usize::from(p[4]);
+        if len > 0 {
+            random_access = p.get(5).is_some_and(|f| f & 0x40 != 0);
+        }
+        at = 5 + len;
+    }
+    let payload = if afc & 1 != 0 {
+        p.get(at..TS).unwrap_or(&[])
+    } else {
+        &[]
+    };
+    Some(Pkt {
+        pid,
+        start,
+        random_access,
+        payload,
+    })
+}
+
+/// The section of a PSI payload that starts in this packet.
+fn section(payload: &[u8]) -> Option<&[u8]> {
+    let pointer = usize::from(*payload.first()?);
+    payload.get(1 + pointer..)
+}
+
+/// PMT PID from a PAT section (first program that is not the NIT).
+fn pat_pmt_pid(sec: &[u8]) -> Option<u16> {
+    if *sec.first()? != 0 {
+        return None;
+    }
+    let len = (usize::from(sec.get(1)? & 0x0f) << 8) | usize::from(*sec.get(2)?);
+    let end = (3 + len).saturating_sub(4).min(sec.len());
+    let mut i = 8;
+    while i + 4 <= end {
+        let program = (u16::from(sec[i]) << 8) | u16::from(sec[i + 1]);
+        let pid = (u16::from(sec[i + 2] & 0x1f) << 8) | u16::from(sec[i + 3]);
+        if program != 0 {
+            return Some(pid);
+        }
+        i += 4;
+    }
+    None
+}
+
+/// The first H.264 (0x1b) or HEVC (0x24) stream's PID from a PMT section.
+fn pmt_video_pid(sec: &[u8]) -> Option<u16> {
+    if *sec.first()? != 2 {
+        return None;
+    }
+    let len = (usize::from(sec.get(1)? & 0x0f) << 8) | usize::from(*sec.get(2)?);
+    let end = (3 + len).saturating_sub(4).min(sec.len());
+    let info = (usize::from(sec.get(10)? & 0x0f) << 8) | usize::from(*sec.get(11)?);
+    let mut i = 12 + info;
+    while i + 5 <= end {
+        let kind = sec[i];
+        let pid = (u16::from(sec[i + 1] & 0x1f) << 8) | u16::from(sec[i + 2]);
+        let es_info = (usize::from(sec[i + 3] & 0x0f) << 8) | usize::from(sec[i + 4]);
+        if kind == 0x1b || kind == 0x24 {
+            return Some(pid);
+        }
+        i += 5 + es_info;
+    }
+    None
+}
+
+/// (PTS, the PES payload) of a PES that starts in `payload`.
+fn pes(payload: &[u8]) -> Option<(Option<i64>, &[u8])> {
+    if payload.get(..3)? != [0, 0, 1] {
+        return None;
+    }
+    let flags = *payload.get(7)?;
+    let header_len = usize::from(*payload.get(8)?);
+    let data = payload.get(9 + header_len..).unwrap_or(&[]);
+    let pts = if flags & 0x80 != 0 {
+        let b = payload.get(9..14)?;
+        Some(
+            (i64::from(b[0] >> 1 & 0x07) << 30)
+                | (i64::from(b[1]) << 22)
+                | (i64::from(b[2] >> 1) << 15)
+                | (i64::from(b[3]) << 7)
+                | i64::from(b[4] >> 1),
+        )
+    } else {
+        None
+    };
+    Some((pts, data))
+}
+
+/// True when the Annex B bytes hold an IDR slice (H.264 NAL type 5) or an
+/// HEVC IRAP (types 16..=21) before any other slice.
+fn has_idr(data: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(pos) = data
+        .get(i..)
+        .and_then(|d| d.windows(3).position(|w| w == [0, 0, 1]))
+    {
+        let nal = i + pos + 3;
+        let Some(&b) = data.get(nal) else {
+            return false;
+        };
+        match b & 0x1f {
+            5 => return true,
+            1 => return false,
+            _ => {}
+        }
+        let hevc = (b >> 1) & 0x3f;
+        if (16..=21).contains(&hevc) && b & 0x81 == 0 {
+            return true;
+        }
+        i = nal;
+    }
+    false
+}
+
+/// Scans one MPEG-TS segment and returns its video stream's I-frames.
+pub(crate) fn scan_ts(data: &[u8]) -> Vec<IFrame> {
+    let mut out = Vec::new();
+    let (mut pmt_pid, mut video_pid) = (None, None);
+    // Start of the run of PAT/PMT packets right before the current packet.
+    let mut psi_run: Option<usize> = None;
+    // The keyframe being measured: (offset, pts, end of its last packet).
+    let mut open: Option<(usize, i64, usize)> = None;
+    for (n, p) in data.chunks(TS).enumerate() {
+        let Some(pkt) = parse(p) else {
+            break;
+        };
+        let at = n * TS;
+        let is_psi = pkt.pid == 0 || Some(pkt.pid) == pmt_pid;
+        if pkt.pid == 0 && pkt.start {
+            pmt_pid = section(pkt.payload).and_then(pat_pmt_pid).or(pmt_pid);
+        } else if Some(pkt.pid) == pmt_pid && pkt.start {
+            video_pid = section(pkt.payload).and_then(pmt_video_pid).or(video_pid);
+        }
+        if Some(pkt.pid) == video_pid {
+            if pkt.start {
+                if let Some((off, pts, end)) = open.take() {
+                    out.push(IFrame {
+                        offset: off as u64,
+                        length: (end - off) as u64,
+                        pts,
+                    });
+                }
+                if let Some((pts, es)) = pes(pkt.payload) {
+                    if pkt.random_access || has_idr(es) {
+                        let off = psi_run.unwrap_or(at);
+                        open = Some((off, pts.unwrap_or(0), at + TS));
+                    }
+                }
+            } else if let Some(o) = open.as_mut() {
+                o.2 = at + TS;
+            }
+        }
+        psi_run = if is_psi { psi_run.or(Some(at)) } else { None };
+    }
+    if let Some((off, pts, end)) = open {
+        out.push(IFrame {
+            offset: off as u64,
+            length: (end - off) as u64,
+            pts,
+        });
+    }
+    out
+}
+
+/// The I-frame-only playlist text (VOD, ended) and its measured peak and
+/// average bit rates, bit/s, for `#EXT-X-I-FRAME-STREAM-INF`.
+pub(crate) fn iframe_playlist(segments: &[SegmentIFrames]) -> (String, u64, u64) {
+    let total: f64 = segments.iter().map(|s| s.duration.max(0.0)).sum();
+    let all: Vec<(&str, IFrame)> = segments
+        .iter()
+        .flat_map(|s| s.iframes.iter().map(move |f| (s.uri.as_str(), *f)))
+        .collect();
+    let first = all.first().map_or(0, |(_, f)| f.pts);
+    let time = |f: &IFrame| (f.pts - first).rem_euclid(PTS_WRAP) as f64 / 90_000.0;
+    let mut entries = Vec::with_capacity(all.len());
+    for (i, (uri, f)) in all.iter().enumerate() {
+        let t = time(f);
+        let next = all.get(i + 1).map_or(total, |(_, g)| time(g));
+        entries.push((*uri, *f, (next - t).max(0.0)));
+    }
+    let target = entries.iter().map(|e| e.2).fold(1.0f64, f64::max).ceil() as u64;
+    let mut t = format!(
+        "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n"
+    );
+    let (mut peak, mut bytes) = (0f64, 0u64);
+    for (uri, f, d) in &entries {
+        let _ = write!(
+            t,
+            "#EXTINF:{d:.6},\n#EXT-X-BYTERANGE:{}@{}\n{uri}\n",
+            f.length, f.offset
+        );
+        if *d >= 0.001 {
+            peak = peak.max(f.length as f64 * 8.0 / d);
+        }
+        bytes += f.length;
+    }
+    t.push_str("#EXT-X-ENDLIST\n");
+    let avg = if total > 0.0 {
+        bytes as f64 * 8.0 / total
+    } else {
+        0.0
+    };
+    (t, peak.ceil() as u64, avg.ceil() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TS packet: `pid`, start flag, optional random-access adaptation
+    /// field, `payload` padded with 0xff stuffing in the adaptation field.
+    fn packet(pid: u16, start: bool, rai: bool, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            0x47,
+            (pid >> 8) as u8 | if start { 0x40 } else { 0 },
+            pid as u8,
+        ];
+        let room = TS - 4;
+        let need_af = rai || payload.len() < room;
+        if need_af {
+            let af_len = room - 1 - payload.len();
+            p.push(0x30);
+            p.push(af_len as u8);
+            if af_len > 0 {
+                p.push(if rai { 0x40 } else { 0 });
+                p.extend(std::iter::repeat_n(0xff, af_len - 1));
+            }
+        } else {
+            p.push(0x10);
+        }
+        p.extend_from_slice(payload);
+        assert_eq!(p.len(), TS);
+        p
+    }
+
+    fn pat() -> Vec<u8> {
+        // pointer, table 0, len 13, tsid, ver, sec, last, program 1 → 0x1000, crc.
+        let sec = [
+            0u8, 0x00, 0xb0, 13, 0, 1, 0xc1, 0, 0, 0, 1, 0xf0, 0x00, 1, 2, 3, 4,
+        ];
+        packet(0, true, false, &sec)
+    }
+
+    fn pmt() -> Vec<u8> {
+        let sec = [
+            0u8, 0x02, 0xb0, 23, 0, 1, 0xc1, 0, 0, 0xe1, 0x00, 0xf0,
+            0x00, // header, PCR 0x100
+            0x1b, 0xe1, 0x00, 0xf0, 0x00, // H.264 on 0x100
+            0x0f, 0xe1, 0x01, 0xf0, 0x00, // AAC on 0x101
+            1, 2, 3, 4,
+        ];
+        packet(0x1000, true, false, &sec)
+    }
+
+    fn pts_bytes(pts: i64) -> [u8; 5] {
+        [
+            0x21 | ((pts >> 29) & 0x0e) as u8,
+            (pts >> 22) as u8,
+            0x01 | ((pts >> 14) & 0xfe) as u8,
+            (pts >> 7) as u8,
+            0x01 | ((pts << 1) & 0xfe) as u8,
+        ]
+    }
+
+    fn pes_start(pts: i64, nal: u8) -> Vec<u8> {
+        let mut v = vec![0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5];
+        v.extend(pts_bytes(pts));
+        v.extend([0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, nal, 0x88]);
+        v
+    }
+
+    /// PAT PMT [IDR pts 0: 3 packets] audio [P: 1] PAT PMT [IDR pts 180000: 2] audio.
+    fn segment() -> Vec<u8> {
+        let mut s = Vec::new();
+        s.extend(pat());
+        s.extend(pmt());
+        s.extend(packet(0x100, true, true, &pes_start(0, 0x65)));
+        s.extend(packet(0x100, false, false, &[0xaa; 184]));
+        s.extend(packet(
+            0x101,
+            true,
+            false,
+            &[0, 0, 1, 0xc0, 0, 0, 0x80, 0, 0],
+        ));
+        s.extend(packet(0x100, false, false, &[0xaa; 184]));
+        s.extend(packet(0x100, true, false, &pes_start(3000, 0x41)));
+        s.extend(pat());
+        s.extend(pmt());
+        s.extend(packet(0x100, true, false, &pes_start(180_000, 0x65)));
+        s.extend(packet(0x100, false, false, &[0xbb; 184]));
+        s.extend(packet(
+            0x101,
+            true,
+            false,
+            &[0, 0, 1, 0xc0, 0, 0, 0x80, 0, 0],
+        ));
+        s
+    }
+
+    #[test]
+    fn finds_idr_frames_with_their_pat_and_pmt() {
+        let f = scan_ts(&segment());
+        assert_eq!(
+            f,
+            [
+                IFrame {
+                    offset: 0,
+                    length: 6 * 188,
+                    pts: 0
+                },
+                IFrame {
+                    offset: 7 * 188,
+                    length: 4 * 188,
+                    pts: 180_000
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncation_never_panic() {
+        let s = segment();
+        for n in 0..s.len() {
+            let _ = scan_ts(&s[..n]);
+        }
+        let mut noise = Vec::new();
+        let mut x: u32 = 12345;
+        for _ in 0..188 * 50 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            noise.push((x >> 16) as u8);
+        }
+        for i in (0..noise.len()).step_by(188) {
+            noise[i] = 0x47;
+        }
+        let _ = scan_ts(&noise);
+        for k in 0..s.len() {
+            let mut t = s.clone();
+            t[k] ^= 0xff;
+            let _ = scan_ts(&t);
+        }
+    }
+
+    #[test]
+    fn playlist_spans_segments() {
+        let f = scan_ts(&segment());
+        let segs = [
+            SegmentIFrames {
+                uri: "seg_00000.ts".into(),
+                duration: 4.0,
+                iframes: f.clone(),
+            },
+            SegmentIFrames {
+                uri: "seg_00001.ts".into(),
+                duration: 2.0,
+                iframes: vec![IFrame {
+                    offset: 0,
+                    length: 1000,
+                    pts: 360_000,
+                }],
+            },
+        ];
+        let (text, peak, avg) = iframe_playlist(&segs);
+        assert!(text.contains("#EXT-X-I-FRAMES-ONLY\n"), "{text}");
+        assert!(text.contains("#EXTINF:2.000000,\n#EXT-X-BYTERANGE:1128@0\nseg_00000.ts\n"));
+        assert!(text.contains("#EXT-X-BYTERANGE:752@1316\nseg_00000.ts\n"));
+        assert!(text.contains("#EXTINF:2.000000,\n#EXT-X-BYTERANGE:1000@0\nseg_00001.ts\n"));
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(peak, 1128 * 4);
+        assert_eq!(avg, ((1128 + 752 + 1000) * 8) as u64 / 6);
+    }
+}
