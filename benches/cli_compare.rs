@@ -1,6 +1,10 @@
 //! hlsd's in-process transcode vs the `ffmpeg` CLI making the same HLS
 //! output (same input, libx264 preset/CRF/VBV, keyframe grid, AAC, muxer
 //! options), timed over a few runs each; prints the ratio of wall times.
+//! Three comparisons: one rendition; the 720/480/360 ladder against the
+//! best single CLI invocation (one process, `split` filter, one libx264 per
+//! rung, `var_stream_map`; the CLI must encode the audio once per variant,
+//! hlsd once in all); and the copy fast path against `ffmpeg -c copy -f hls`.
 //! Run: `cargo bench --bench cli_compare` (or `make bench`).
 //! Env: HLSD_BENCH_SECS (clip length, default 20), HLSD_BENCH_RUNS (default 3).
 
@@ -40,6 +44,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     hlsd::media::init().unwrap();
+    ladder(secs, runs);
+    copy(secs.max(60), runs);
     let input = support::clip_720p(secs);
     let s = support::default_settings();
     let keyint = (30.0 * s.keyframe_seconds).round() as u32 * 2;
@@ -50,65 +56,51 @@ fn main() {
     );
     let force = format!("expr:gte(t,n_forced*{})", s.keyframe_seconds);
 
-    let mut ours = Vec::new();
-    let mut cli = Vec::new();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = strings(&["-v", "error", "-y", "-i"]);
+    args.push(input.to_str().unwrap().into());
+    args.extend(strings(&[
+        "-c:v",
+        "libx264",
+        "-preset",
+        &s.x264_preset,
+        "-crf",
+        &s.crf.to_string(),
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        &x264_params,
+        "-force_key_frames",
+        &force,
+        "-c:a",
+        "aac",
+        "-b:a",
+        &s.audio_bps.to_string(),
+        "-ar",
+        "48000",
+        "-ac",
+        "2",
+        "-f",
+        "hls",
+        "-hls_time",
+        &s.segment_seconds.to_string(),
+        "-hls_list_size",
+        "0",
+        "-hls_playlist_type",
+        "event",
+        "-hls_flags",
+        "temp_file+independent_segments",
+        "-hls_segment_filename",
+    ]));
+    args.push(out.path().join("seg_%05d.ts").to_str().unwrap().into());
+    args.push(out.path().join("video.m3u8").to_str().unwrap().into());
+    let (mut ours, mut cli) = (Vec::new(), Vec::new());
     let (mut ours_cpu, mut cli_cpu) = (0.0, 0.0);
     for _ in 0..runs {
-        let out = tempfile::tempdir().unwrap();
-        let c0 = cpu_seconds(libc::RUSAGE_SELF);
-        let t = Instant::now();
-        hlsd::media::transcode_path(&input, out.path(), &s).unwrap();
-        ours.push(t.elapsed());
-        ours_cpu += cpu_seconds(libc::RUSAGE_SELF) - c0;
-        let c0 = cpu_seconds(libc::RUSAGE_CHILDREN);
-
-        let out = tempfile::tempdir().unwrap();
-        let t = Instant::now();
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(&input)
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                &s.x264_preset,
-                "-crf",
-                &s.crf.to_string(),
-                "-profile:v",
-                "high",
-                "-pix_fmt",
-                "yuv420p",
-                "-x264-params",
-                &x264_params,
-                "-force_key_frames",
-                &force,
-                "-c:a",
-                "aac",
-                "-b:a",
-                &s.audio_bps.to_string(),
-                "-ar",
-                "48000",
-                "-ac",
-                "2",
-                "-f",
-                "hls",
-                "-hls_time",
-                &s.segment_seconds.to_string(),
-                "-hls_list_size",
-                "0",
-                "-hls_playlist_type",
-                "event",
-                "-hls_flags",
-                "temp_file+independent_segments",
-                "-hls_segment_filename",
-            ])
-            .arg(out.path().join("seg_%05d.ts"))
-            .arg(out.path().join("video.m3u8"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        cli.push(t.elapsed());
-        cli_cpu += cpu_seconds(libc::RUSAGE_CHILDREN) - c0;
+        ours.push(time_ours(&input, &s, &mut ours_cpu));
+        cli.push(time_cli(&args, &mut cli_cpu));
     }
     let (o, c) = (median(ours.clone()), median(cli.clone()));
     println!(
@@ -136,5 +128,178 @@ fn main() {
         "hlsd speed: {:.1} fps, {:.2}x real time",
         f64::from(secs * 30) / o.as_secs_f64(),
         f64::from(secs) / o.as_secs_f64()
+    );
+}
+
+/// Times `ffmpeg <args>` (a child process): wall, and adds its CPU to `cpu`.
+fn time_cli(args: &[String], cpu: &mut f64) -> Duration {
+    let c0 = cpu_seconds(libc::RUSAGE_CHILDREN);
+    let t = Instant::now();
+    let status = Command::new("ffmpeg").args(args).status().unwrap();
+    assert!(status.success(), "ffmpeg {args:?}");
+    let d = t.elapsed();
+    *cpu += cpu_seconds(libc::RUSAGE_CHILDREN) - c0;
+    d
+}
+
+/// Times hlsd's in-process transcode of `input` with `s`.
+fn time_ours(input: &std::path::Path, s: &hlsd::media::Settings, cpu: &mut f64) -> Duration {
+    let out = tempfile::tempdir().unwrap();
+    let c0 = cpu_seconds(libc::RUSAGE_SELF);
+    let t = Instant::now();
+    hlsd::media::transcode_path(input, out.path(), s).unwrap();
+    let d = t.elapsed();
+    *cpu += cpu_seconds(libc::RUSAGE_SELF) - c0;
+    d
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The 720/480/360 ladder: hlsd (one decode, three encoders, audio once)
+/// vs one ffmpeg process with `split` and the same per-rung x264 settings.
+fn ladder(secs: u32, runs: usize) {
+    let input = support::clip_720p(secs);
+    let s = support::ladder_settings();
+    let out = tempfile::tempdir().unwrap();
+    let grid = (30.0 * s.keyframe_seconds).round() as u32 * 2;
+    // The caps hlsd's ladder uses for these rungs (media/ladder.rs table).
+    let caps = [(1280, 720, 3000), (854, 480, 1500), (640, 360, 800)];
+    let mut args = strings(&["-v", "error", "-y", "-i"]);
+    args.push(input.to_str().unwrap().into());
+    args.extend(strings(&[
+        "-filter_complex",
+        "[0:v]split=3[a][b][c];[a]scale=1280:720:flags=bicubic[v0];\
+         [b]scale=854:480:flags=bicubic[v1];[c]scale=640:360:flags=bicubic[v2]",
+        "-map",
+        "[v0]",
+        "-map",
+        "[v1]",
+        "-map",
+        "[v2]",
+        "-map",
+        "0:a",
+        "-map",
+        "0:a",
+        "-map",
+        "0:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        &s.x264_preset,
+        "-crf",
+        &s.crf.to_string(),
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
+    ]));
+    for (i, (_, _, kbps)) in caps.iter().enumerate() {
+        args.push(format!("-x264-params:v:{i}"));
+        args.push(format!(
+            "keyint={grid}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={kbps}:vbv-bufsize={}",
+            kbps * 2
+        ));
+    }
+    args.extend(strings(&[
+        "-force_key_frames",
+        &format!("expr:gte(t,n_forced*{})", s.keyframe_seconds),
+        "-c:a",
+        "aac",
+        "-b:a",
+        &s.audio_bps.to_string(),
+        "-ar",
+        "48000",
+        "-ac",
+        "2",
+        "-f",
+        "hls",
+        "-hls_time",
+        &s.segment_seconds.to_string(),
+        "-hls_list_size",
+        "0",
+        "-hls_playlist_type",
+        "event",
+        "-hls_flags",
+        "temp_file+independent_segments",
+        "-var_stream_map",
+        "v:0,a:0 v:1,a:1 v:2,a:2",
+        "-master_pl_name",
+        "master.m3u8",
+        "-hls_segment_filename",
+    ]));
+    args.push(out.path().join("%v/seg_%05d.ts").to_str().unwrap().into());
+    args.push(out.path().join("%v/video.m3u8").to_str().unwrap().into());
+    let (mut ours, mut cli) = (Vec::new(), Vec::new());
+    let (mut ours_cpu, mut cli_cpu) = (0.0, 0.0);
+    for _ in 0..runs {
+        ours.push(time_ours(&input, &s, &mut ours_cpu));
+        cli.push(time_cli(&args, &mut cli_cpu));
+    }
+    let (o, c) = (median(ours.clone()), median(cli.clone()));
+    println!("== ladder 720/480/360 from {secs} s of 720p30, {runs} runs each");
+    println!(
+        "hlsd in-process: median {:.2} s  runs {ours:?}",
+        o.as_secs_f64()
+    );
+    println!(
+        "ffmpeg CLI:      median {:.2} s  runs {cli:?}",
+        c.as_secs_f64()
+    );
+    println!(
+        "ratio hlsd/CLI: {:.3} wall (target <= 0.95), {:.3} CPU ({ours_cpu:.1} s vs {cli_cpu:.1} s)",
+        o.as_secs_f64() / c.as_secs_f64(),
+        ours_cpu / cli_cpu
+    );
+}
+
+/// The copy fast path on a 720p H.264/AAC file with 2 s GOPs: multiple of
+/// real time, and vs `ffmpeg -c copy -f hls`.
+fn copy(secs: u32, runs: usize) {
+    let input = support::clip_720p_gop2(secs);
+    let mut s = support::default_settings();
+    s.copy = hlsd::config::CopyMode::Auto;
+    let out = tempfile::tempdir().unwrap();
+    let mut args = strings(&["-v", "error", "-y", "-i"]);
+    args.push(input.to_str().unwrap().into());
+    args.extend(strings(&[
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        &s.segment_seconds.to_string(),
+        "-hls_list_size",
+        "0",
+        "-hls_playlist_type",
+        "event",
+        "-hls_flags",
+        "temp_file+independent_segments",
+        "-hls_segment_filename",
+    ]));
+    args.push(out.path().join("seg_%05d.ts").to_str().unwrap().into());
+    args.push(out.path().join("video.m3u8").to_str().unwrap().into());
+    let (mut ours, mut cli) = (Vec::new(), Vec::new());
+    let (mut ours_cpu, mut cli_cpu) = (0.0, 0.0);
+    for _ in 0..runs.max(5) {
+        ours.push(time_ours(&input, &s, &mut ours_cpu));
+        cli.push(time_cli(&args, &mut cli_cpu));
+    }
+    let (o, c) = (median(ours.clone()), median(cli.clone()));
+    println!("== copy fast path, {secs} s of 720p30 H.264/AAC (2 s GOP), one rendition");
+    println!(
+        "hlsd in-process: median {:.3} s = {:.0}x real time (target >= 100x)  runs {ours:?}",
+        o.as_secs_f64(),
+        f64::from(secs) / o.as_secs_f64()
+    );
+    println!(
+        "ffmpeg -c copy:  median {:.3} s  runs {cli:?}",
+        c.as_secs_f64()
+    );
+    println!(
+        "ratio hlsd/CLI: {:.3} wall (target <= 1.5; hlsd also writes a poster), {:.3} CPU",
+        o.as_secs_f64() / c.as_secs_f64(),
+        ours_cpu / cli_cpu
     );
 }

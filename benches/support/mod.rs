@@ -7,9 +7,22 @@ use std::process::Command;
 
 /// A 720p30 H.264/AAC clip of `secs` seconds (the benchmark input).
 pub fn clip_720p(secs: u32) -> PathBuf {
+    make_clip(&format!("720p30-{secs}s.mp4"), secs, &[])
+}
+
+/// The same with a keyframe every 2 s (what the copy fast path can take).
+pub fn clip_720p_gop2(secs: u32) -> PathBuf {
+    make_clip(
+        &format!("720p30-{secs}s-gop2.mp4"),
+        secs,
+        &["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"],
+    )
+}
+
+fn make_clip(name: &str, secs: u32, extra: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-inputs");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("720p30-{secs}s.mp4"));
+    let path = dir.join(name);
     if !path.exists() {
         let tmp = dir.join(format!("tmp-{}.mp4", std::process::id()));
         let ok = Command::new("ffmpeg")
@@ -42,6 +55,7 @@ pub fn clip_720p(secs: u32) -> PathBuf {
                 "-movflags",
                 "+faststart",
             ])
+            .args(extra)
             .arg(&tmp)
             .status()
             .expect("the ffmpeg CLI makes the bench input (make bench installs it)");
