@@ -24,8 +24,9 @@ FUZZ_TARGETS := request_path playlist_rewrite multipart_probe
 run: deps check-cargo
 	$(CARGO) run --release --bin hlsd -- $(ARGS)
 
+# --no-fail-fast: one failing test binary never hides the others.
 test: deps test-deps check-cargo
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets --no-fail-fast
 
 lint: deps check-cargo
 	$(CARGO) fmt --check

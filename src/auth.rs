@@ -3,32 +3,34 @@
 //!
 //! A playback token is `<expiry unix seconds>.<hex HMAC-SHA256(key, "<id>.<expiry>")>`.
 //! It travels as `?token=` on every URL a player fetches: playlists are
-//! rewritten on the way out so that their segment, variant and key URIs
-//! carry it, so players need no custom headers.
+//! rewritten on the way out (`playlist::rewrite_uris`) so that their
+//! segment, variant and key URIs carry it, so players need no custom headers.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Equality that takes the same time wherever the inputs differ (only the
-/// length can be learnt from timing).
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The credentials of an `Authorization: Bearer …` header; the scheme is
+/// matched case-insensitively (RFC 9110 §11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// True if `header` (an `Authorization` value) is `Bearer <one of tokens>`.
 pub(crate) fn bearer_ok(tokens: &[String], header: Option<&str>) -> bool {
-    let Some(presented) = header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-    else {
+    let Some(presented) = header.and_then(bearer) else {
         return false;
     };
-    // Compare against every token (no early exit on a match).
-    tokens.iter().fold(false, |ok, t| {
-        ok | ct_eq(t.as_bytes(), presented.as_bytes())
-    })
+    // Compare against every token in constant time (no early exit).
+    tokens.iter().fold(0u8, |ok, t| {
+        ok | t.as_bytes().ct_eq(presented.as_bytes()).unwrap_u8()
+    }) == 1
 }
 
 /// Why a playback token was refused.
@@ -46,24 +48,10 @@ fn mac(key: &[u8], id: &str, expires: u64) -> Option<HmacSha256> {
     Some(m)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Mints a token for video `id` valid until `expires` (unix seconds).
 pub(crate) fn sign(key: &[u8], id: &str, expires: u64) -> String {
     let sig = mac(key, id, expires)
-        .map(|m| hex(&m.finalize().into_bytes()))
+        .map(|m| hex::encode(m.finalize().into_bytes()))
         .unwrap_or_default();
     format!("{expires}.{sig}")
 }
@@ -72,7 +60,7 @@ pub(crate) fn sign(key: &[u8], id: &str, expires: u64) -> String {
 pub(crate) fn verify(key: &[u8], id: &str, token: &str, now: u64) -> Result<(), TokenError> {
     let (exp, sig) = token.split_once('.').ok_or(TokenError::Invalid)?;
     let expires: u64 = exp.parse().map_err(|_| TokenError::Invalid)?;
-    let sig = unhex(sig).ok_or(TokenError::Invalid)?;
+    let sig = hex::decode(sig).map_err(|_| TokenError::Invalid)?;
     let m = mac(key, id, expires).ok_or(TokenError::Invalid)?;
     // Signature first (constant time), so an attacker learns nothing about
     // expiry from a forged token.
@@ -89,39 +77,6 @@ pub(crate) fn token_from_query(query: Option<&str>) -> Option<&str> {
         .split('&')
         .find_map(|p| p.strip_prefix("token="))
         .filter(|t| !t.is_empty())
-}
-
-fn with_token(uri: &str, token: &str) -> String {
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    format!("{uri}{sep}token={token}")
-}
-
-/// Rewrites a playlist so that every URI in it carries `token`: URI lines,
-/// and `URI="…"` attributes of tags (`EXT-X-KEY`, `EXT-X-MAP`, `EXT-X-MEDIA`,
-/// `EXT-X-I-FRAME-STREAM-INF`).
-pub(crate) fn rewrite_playlist(text: &str, token: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        if line.is_empty() {
-        } else if !line.starts_with('#') {
-            out.push_str(&with_token(line.trim(), token));
-        } else if let Some(start) = line.find("URI=\"") {
-            let value_start = start + 5;
-            match line[value_start..].find('"') {
-                Some(len) => {
-                    let uri = &line[value_start..value_start + len];
-                    out.push_str(&line[..value_start]);
-                    out.push_str(&with_token(uri, token));
-                    out.push_str(&line[value_start + len..]);
-                }
-                None => out.push_str(line),
-            }
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -146,21 +101,17 @@ mod tests {
     fn bearer_tokens_compare_exactly() {
         let tokens = vec!["abc".to_owned(), "def".to_owned()];
         assert!(bearer_ok(&tokens, Some("Bearer def")));
+        assert!(bearer_ok(&tokens, Some("bearer def")));
+        assert!(bearer_ok(&tokens, Some("BEARER  abc ")));
         assert!(!bearer_ok(&tokens, Some("Bearer de")));
+        assert!(!bearer_ok(&tokens, Some("Bearer ")));
         assert!(!bearer_ok(&tokens, Some("Basic abc")));
+        assert!(!bearer_ok(&tokens, Some("Bearerabc")));
         assert!(!bearer_ok(&tokens, None));
     }
 
     #[test]
-    fn playlist_uris_carry_the_token() {
-        let pl = "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"/keys/x/k0.key\",IV=0x01\n#EXTINF:6,\nseg_00000.ts\n#EXT-X-MAP:URI=\"init.mp4\"\nlow/index.m3u8?x=1\n#EXT-X-ENDLIST\n";
-        let out = rewrite_playlist(pl, "T");
-        assert!(out.contains("URI=\"/keys/x/k0.key?token=T\",IV=0x01"));
-        assert!(out.contains("\nseg_00000.ts?token=T\n"));
-        assert!(out.contains("URI=\"init.mp4?token=T\""));
-        assert!(out.contains("low/index.m3u8?x=1&token=T"));
-        assert!(out.contains("#EXTINF:6,\n"));
-        assert!(out.ends_with("#EXT-X-ENDLIST\n"));
+    fn tokens_come_from_the_query() {
         assert_eq!(token_from_query(Some("a=1&token=Q")), Some("Q"));
         assert_eq!(token_from_query(Some("token=")), None);
     }

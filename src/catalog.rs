@@ -1,11 +1,17 @@
-//! Video records: kept in memory, persisted as `storage/<id>/meta.json` with
-//! atomic writes (temp file + rename), rebuilt from disk at start.
+//! Video records: kept in memory, persisted as `<id>/meta.json` through
+//! [`Store`] (atomic, durable writes), loaded at start. A record that cannot
+//! be read is reported, never skipped silently: `recovery` rebuilds it or
+//! keeps the video as `failed` (`damaged_record`); no folder is ever deleted
+//! because its record could not be read.
+//!
+//! Reading is lenient (every field but `id` and `status` has a default), so
+//! a record written by an older or newer version still loads.
 
+use crate::clock::SharedClock;
+use crate::storage::{names, Store, VideoId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where a video is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -21,6 +27,8 @@ pub enum Status {
     Ready,
     /// Gave up; `error` says why.
     Failed,
+    /// Being deleted: its job or upload is stopping; the folder goes next.
+    Deleting,
 }
 
 impl Status {
@@ -132,12 +140,15 @@ pub struct ErrorInfo {
 /// One video, as `GET /videos/{id}` shows it and `meta.json` stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    pub id: String,
+    pub id: VideoId,
     pub status: Status,
     /// 0..1, processing progress.
+    #[serde(default)]
     pub progress: f64,
+    #[serde(default)]
     pub bytes_received: u64,
     /// The client's file name, sanitised; never used as a path.
+    #[serde(default)]
     pub file_name: Option<String>,
     /// A human title: the file name without extension unless changed.
     #[serde(default)]
@@ -146,12 +157,16 @@ pub struct Record {
     #[serde(default)]
     pub storage_bytes: u64,
     /// Unix seconds.
+    #[serde(default)]
     pub created_at: u64,
     /// Unix milliseconds: orders the library (newest first) within a second.
     #[serde(default)]
     pub created_ms: u64,
+    #[serde(default)]
     pub updated_at: u64,
+    #[serde(default)]
     pub source: Option<SourceInfo>,
+    #[serde(default)]
     pub output: Option<OutputInfo>,
     #[serde(default)]
     pub renditions: Vec<Rendition>,
@@ -164,26 +179,17 @@ pub struct Record {
     /// Why the source was not copied (when it was not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_note: Option<String>,
+    #[serde(default)]
     pub error: Option<ErrorInfo>,
-}
-
-/// Unix time in seconds.
-pub fn now() -> u64 {
-    now_ms() / 1000
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    /// The generation of segment and key names in use (see
+    /// `storage::names`): a redone job writes the next one.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 impl Record {
-    /// A fresh record for an upload that just started.
-    pub fn new(id: String, file_name: Option<String>) -> Self {
-        let ms = now_ms();
+    /// A fresh record for an upload that started at `ms` (unix ms).
+    pub fn new(id: VideoId, file_name: Option<String>, ms: u64) -> Self {
         let t = ms / 1000;
         let title = file_name
             .as_deref()
@@ -210,20 +216,34 @@ impl Record {
             copied: false,
             copy_note: None,
             error: None,
+            generation: 0,
         }
+    }
+
+    /// Sets `status` to failed with `code` and `message`.
+    pub fn fail(&mut self, code: &str, message: &str) {
+        self.status = Status::Failed;
+        self.error = Some(ErrorInfo {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
     }
 }
 
-/// The file holding a video's record.
-pub const META_FILE: &str = "meta.json";
+/// A folder whose record could not be read at start, and why.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub id: VideoId,
+    pub reason: String,
+}
 
 /// All records, with their persistence.
 #[derive(Debug)]
 pub struct Catalog {
-    /// The data root (`--storage`).
-    root: PathBuf,
+    store: Store,
+    clock: SharedClock,
     /// Records by id. A std mutex: never held across I/O or `.await`.
-    records: Mutex<HashMap<String, Record>>,
+    records: Mutex<HashMap<VideoId, Record>>,
     /// Serialises writes of `meta.json`, so a file never goes back in time
     /// when two threads update the same record.
     persist: Mutex<()>,
@@ -235,49 +255,64 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Writes `bytes` to `path` atomically: a reader sees the old or the new
-/// file, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 impl Catalog {
-    /// Loads every readable record under `root`, as it was left. What to do
-    /// with records a dead process left active is `recovery`'s business.
-    pub fn open(root: &Path) -> std::io::Result<Catalog> {
-        std::fs::create_dir_all(root)?;
+    /// Loads every record in `store` as it was left, and lists the folders
+    /// whose record is missing or unreadable (for `recovery`).
+    pub fn open(store: Store, clock: SharedClock) -> std::io::Result<(Catalog, Vec<Unreadable>)> {
         let cat = Catalog {
-            root: root.to_path_buf(),
+            store,
+            clock,
             records: Mutex::new(HashMap::new()),
             persist: Mutex::new(()),
             changed: tokio::sync::watch::channel(0).0,
         };
-        for entry in std::fs::read_dir(root)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(id) = name.to_str().filter(|s| crate::http::paths::is_video_id(s)) else {
-                continue;
-            };
-            let Ok(bytes) = std::fs::read(entry.path().join(META_FILE)) else {
-                continue;
-            };
-            let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else {
-                continue;
-            };
-            if rec.id == id {
-                lock(&cat.records).insert(id.to_owned(), rec);
+        let mut unreadable = Vec::new();
+        for id in cat.store.list()? {
+            match cat.load(id) {
+                Ok(rec) => {
+                    lock(&cat.records).insert(id, rec);
+                }
+                Err(reason) => unreadable.push(Unreadable { id, reason }),
             }
         }
-        Ok(cat)
+        Ok((cat, unreadable))
+    }
+
+    fn load(&self, id: VideoId) -> Result<Record, String> {
+        let bytes = self
+            .store
+            .read(id, names::META_FILE)
+            .map_err(|e| format!("cannot read {}: {e}", names::META_FILE))?;
+        let rec: Record = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a record: {e}", names::META_FILE))?;
+        if rec.id != id {
+            return Err(format!(
+                "{} names another video ({})",
+                names::META_FILE,
+                rec.id
+            ));
+        }
+        Ok(rec)
+    }
+
+    /// The storage the records live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock records are stamped with.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// A fresh record for an upload starting now.
+    pub fn new_record(&self, id: VideoId, file_name: Option<String>) -> Record {
+        Record::new(id, file_name, self.clock.unix_ms())
     }
 
     /// Ids of every record.
-    pub fn ids(&self) -> Vec<String> {
-        lock(&self.records).keys().cloned().collect()
+    pub fn ids(&self) -> Vec<VideoId> {
+        lock(&self.records).keys().copied().collect()
     }
 
     /// Records newest first (ties by id), optionally of one status, starting
@@ -290,7 +325,7 @@ impl Catalog {
         cursor: Option<&str>,
         limit: usize,
     ) -> (Vec<Record>, Option<String>) {
-        let key = |r: &Record| (std::cmp::Reverse(r.created_ms), r.id.clone());
+        let key = |r: &Record| (std::cmp::Reverse(r.created_ms), r.id.to_string());
         let mut all: Vec<Record> = lock(&self.records)
             .values()
             .filter(|r| status.is_none_or(|s| r.status == s))
@@ -332,51 +367,64 @@ impl Catalog {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// The data root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The folder of video `id`.
-    pub fn dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
-    }
-
     fn write_record(&self, rec: &Record) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
-        write_atomic(&self.dir(&rec.id).join(META_FILE), &json)
+        self.store.write(rec.id, names::META_FILE, &json)
     }
 
     /// A copy of one record.
-    pub fn get(&self, id: &str) -> Option<Record> {
-        lock(&self.records).get(id).cloned()
+    pub fn get(&self, id: VideoId) -> Option<Record> {
+        lock(&self.records).get(&id).cloned()
     }
 
-    /// Adds a record (its folder must exist) and persists it.
+    /// Adds the record of a new video: visible at once (so a request for it
+    /// never sees "no such video" once its folder exists), then its folder
+    /// is created and the record persisted. Nothing remains on failure.
+    pub fn create(&self, rec: Record) -> std::io::Result<()> {
+        let id = rec.id;
+        lock(&self.records).insert(id, rec.clone());
+        let made = self.store.create(id).and_then(|()| {
+            let _w = lock(&self.persist);
+            self.write_record(&rec)
+        });
+        if let Err(e) = made {
+            lock(&self.records).remove(&id);
+            let _ = self.store.remove_video(id);
+            return Err(e);
+        }
+        self.notify();
+        Ok(())
+    }
+
+    /// Adds (or replaces) a record whose folder exists, and persists it.
     pub fn insert(&self, rec: Record) -> std::io::Result<()> {
         let _w = lock(&self.persist);
         self.write_record(&rec)?;
-        lock(&self.records).insert(rec.id.clone(), rec);
+        lock(&self.records).insert(rec.id, rec);
         self.notify();
         Ok(())
     }
 
     /// Changes a record in memory; persists it when `persist` is true.
-    /// Returns the updated copy, or `None` if the id is unknown.
+    /// Returns the updated copy, or `None` if the id is unknown. A record
+    /// being deleted no longer changes (a stopping job cannot revive it).
     pub fn update(
         &self,
-        id: &str,
+        id: VideoId,
         persist: bool,
         f: impl FnOnce(&mut Record),
     ) -> std::io::Result<Option<Record>> {
         let _w = persist.then(|| lock(&self.persist));
         let copy = {
             let mut map = lock(&self.records);
-            let Some(rec) = map.get_mut(id) else {
+            let Some(rec) = map.get_mut(&id) else {
                 return Ok(None);
             };
+            if rec.status == Status::Deleting {
+                return Ok(Some(rec.clone()));
+            }
             f(rec);
-            rec.updated_at = now();
+            rec.updated_at = self.clock.unix();
             rec.clone()
         };
         self.notify();
@@ -387,9 +435,9 @@ impl Catalog {
     }
 
     /// Forgets a record (its files are the caller's to remove).
-    pub fn forget(&self, id: &str) -> Option<Record> {
+    pub fn forget(&self, id: VideoId) -> Option<Record> {
         let _w = lock(&self.persist);
-        let rec = lock(&self.records).remove(id);
+        let rec = lock(&self.records).remove(&id);
         self.notify();
         rec
     }
@@ -398,43 +446,71 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn open(dir: &std::path::Path) -> (Catalog, Vec<Unreadable>) {
+        Catalog::open(Store::open(dir).unwrap(), ManualClock::at(1_000_000)).unwrap()
+    }
 
     #[test]
     fn records_survive_a_restart_and_list_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let cat = Catalog::open(dir.path()).unwrap();
-        for (id, status) in [
-            ("aaaaaaaaaaaaaaaaaaaaa", Status::Ready),
-            ("bbbbbbbbbbbbbbbbbbbbb", Status::Processing),
-        ] {
-            std::fs::create_dir(cat.dir(id)).unwrap();
-            let mut r = Record::new(id.into(), Some("x.mp4".into()));
+        let (cat, _) = open(dir.path());
+        let a = VideoId::parse("aaaaaaaaaaaaaaaaaaaaa").unwrap();
+        let b = VideoId::parse("bbbbbbbbbbbbbbbbbbbbb").unwrap();
+        for (id, status) in [(a, Status::Ready), (b, Status::Processing)] {
+            let mut r = cat.new_record(id, Some("x.mp4".into()));
             r.status = status;
-            cat.insert(r).unwrap();
+            cat.create(r).unwrap();
         }
-        cat.update("aaaaaaaaaaaaaaaaaaaaa", true, |r| r.progress = 1.0)
-            .unwrap();
+        cat.update(a, true, |r| r.progress = 1.0).unwrap();
         drop(cat);
-        let cat = Catalog::open(dir.path()).unwrap();
-        let a = cat.get("aaaaaaaaaaaaaaaaaaaaa").unwrap();
-        assert_eq!((a.status, a.progress), (Status::Ready, 1.0));
-        let b = cat.get("bbbbbbbbbbbbbbbbbbbbb").unwrap();
-        assert_eq!(b.status, Status::Processing);
-        assert_eq!(a.title, "x");
-        assert!(!dir
-            .path()
-            .join("aaaaaaaaaaaaaaaaaaaaa/meta.json.tmp")
-            .exists());
-        cat.update("bbbbbbbbbbbbbbbbbbbbb", false, |r| r.created_ms += 10_000)
-            .unwrap();
+        let (cat, unreadable) = open(dir.path());
+        assert!(unreadable.is_empty());
+        let ra = cat.get(a).unwrap();
+        assert_eq!((ra.status, ra.progress), (Status::Ready, 1.0));
+        assert_eq!(cat.get(b).unwrap().status, Status::Processing);
+        assert_eq!(ra.title, "x");
+        cat.update(b, false, |r| r.created_ms += 10_000).unwrap();
         let (page, next) = cat.list(None, None, 1);
-        assert_eq!(page[0].id, "bbbbbbbbbbbbbbbbbbbbb");
+        assert_eq!(page[0].id, b);
         // The cursor still works after the record it names is gone.
-        cat.forget("bbbbbbbbbbbbbbbbbbbbb");
+        cat.forget(b);
         let (page2, next2) = cat.list(None, next.as_deref(), 1);
-        assert_eq!(page2[0].id, "aaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(page2[0].id, a);
         assert_eq!(next2, None);
         let (ready, _) = cat.list(Some(Status::Ready), None, 10);
         assert_eq!(ready.len(), 1);
+    }
+
+    #[test]
+    fn unreadable_records_are_reported_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cat, _) = open(dir.path());
+        let ids: Vec<VideoId> = (0..4).map(|_| VideoId::random()).collect();
+        for id in &ids {
+            cat.create(cat.new_record(*id, None)).unwrap();
+        }
+        let store = cat.store().clone();
+        store.write(ids[0], names::META_FILE, b"").unwrap();
+        store
+            .write(ids[1], names::META_FILE, b"{\"id\": \"x")
+            .unwrap();
+        store.remove(ids[2], names::META_FILE).unwrap();
+        // A newer version's record with extra fields still loads.
+        let mut v = serde_json::to_value(cat.get(ids[3]).unwrap()).unwrap();
+        v["from_the_future"] = serde_json::json!(1);
+        v.as_object_mut().unwrap().remove("title");
+        store
+            .write(ids[3], names::META_FILE, v.to_string().as_bytes())
+            .unwrap();
+        drop(cat);
+        let (cat, unreadable) = open(dir.path());
+        let mut bad: Vec<VideoId> = unreadable.iter().map(|u| u.id).collect();
+        bad.sort();
+        let mut want = ids[..3].to_vec();
+        want.sort();
+        assert_eq!(bad, want);
+        assert!(cat.get(ids[3]).is_some());
     }
 }

@@ -7,22 +7,26 @@
 pub fn request_path(input: &str) {
     let segments: Vec<&str> = input.trim_start_matches('/').split('/').collect();
     if let [_, id, file] = segments.as_slice() {
-        let _ = crate::http::paths::is_video_id(id);
-        let _ = crate::http::paths::playable_file(file);
-        let _ = crate::media::keys::is_key_name(file);
+        let _ = crate::storage::VideoId::parse(id);
+        let _ = crate::storage::names::playable_file(file);
+        let _ = crate::storage::names::is_key_name(file);
+        let _ = crate::storage::names::generation_of(file);
     }
     let _ = crate::http::parse_range_for_fuzzing(Some(input), 1 << 20);
     let _ = crate::auth::token_from_query(Some(input));
     let _ = crate::auth::verify(b"key", "V1StGXR8_Z5jdHi6B-myT", input, 0);
 }
 
-/// Playlist rewriting for signed URLs.
+/// Playlist rewriting for signed URLs, and the playlist parsers.
 pub fn playlist_rewrite(input: &str) {
-    let out = crate::auth::rewrite_playlist(input, "123.abc");
+    use crate::playlist;
+    let out = playlist::rewrite_uris(input, |u| playlist::with_query(u, "token", "123.abc"));
     // Every non-empty, non-tag line must carry the token afterwards.
     for line in out.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
         assert!(line.contains("token=123.abc"), "{line:?}");
     }
+    let _ = playlist::MediaPlaylist::parse(input).to_string();
+    let _ = playlist::MasterPlaylist::parse(input).to_string();
 }
 
 /// Multipart ingestion with probing: `input` is split into a multipart body

@@ -4,6 +4,7 @@
 use crate::catalog::{Record, SourceInfo, Status};
 use crate::jobs::{JobHandle, Jobs, PendingPermit};
 use crate::spool::{self, SpoolControl, SpoolWriter};
+use crate::storage::{names, VideoId};
 use crate::Error;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -28,12 +29,9 @@ pub(crate) struct IngestContext<'a> {
 /// A successful upload.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub id: String,
+    pub id: VideoId,
     pub record: Record,
 }
-
-/// The spool's file name inside a video's folder.
-pub(crate) const SOURCE_FILE: &str = "source";
 
 /// Bytes of the raw body kept to locate the file part's data (its headers
 /// must end within this prefix for the size to be declared).
@@ -130,16 +128,23 @@ pub(crate) async fn ingest<'a>(
     let field_name = field.name().unwrap_or("").to_owned();
     let file_name = field.file_name().and_then(sanitize_file_name);
 
-    let id = nanoid::nanoid!();
-    let dir = ctx.catalog.dir(&id);
+    let id = VideoId::random();
+    let mut record = ctx.catalog.new_record(id, file_name);
+    record.encrypted = encrypt;
     let (writer, reader) = {
-        let dir = dir.clone();
+        let catalog = ctx.catalog.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            std::fs::create_dir(&dir)?;
-            let path = dir.join(SOURCE_FILE);
-            let writer = spool::create(&path)?;
-            let reader = writer.reader(&path)?;
-            Ok((writer, reader))
+            catalog.create(record)?;
+            let path = catalog.store().path(id, names::SOURCE_FILE);
+            let opened = spool::create(&path).and_then(|w| Ok((w.reader(&path)?, w)));
+            match opened {
+                Ok((reader, writer)) => Ok((writer, reader)),
+                Err(e) => {
+                    catalog.forget(id);
+                    let _ = catalog.store().remove_video(id);
+                    Err(e)
+                }
+            }
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??
@@ -151,32 +156,22 @@ pub(crate) async fn ingest<'a>(
         spool: writer.control(),
         armed: true,
     };
-    let mut record = Record::new(id.clone(), file_name);
-    record.encrypted = encrypt;
-    let catalog = ctx.catalog.clone();
-    let inserted = tokio::task::spawn_blocking(move || catalog.insert(record))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    if let Err(e) = inserted {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
-    let mut handle = match ctx.jobs.start(id.clone(), reader, permit) {
+    let mut handle = match ctx.jobs.start(id, reader, permit) {
         Ok(h) => h,
         Err(e) => {
-            ctx.catalog.forget(&id);
-            let _ = std::fs::remove_dir_all(&dir);
+            ctx.catalog.forget(id);
+            let _ = ctx.catalog.store().remove_video(id);
             return Err(e);
         }
     };
-    let result = receive(ctx, &id, field, writer, &mut handle).await;
+    let result = receive(ctx, id, field, writer, &mut handle).await;
     match result {
         Ok(_info) => {
             guard.armed = false;
             let running = handle.running.clone();
-            let (catalog, vid) = (ctx.catalog.clone(), id.clone());
+            let catalog = ctx.catalog.clone();
             let record = tokio::task::spawn_blocking(move || {
-                catalog.update(&vid, true, |r| {
+                catalog.update(id, true, |r| {
                     if r.status == Status::Receiving {
                         r.status = if running.load(std::sync::atomic::Ordering::Acquire) {
                             Status::Processing
@@ -200,8 +195,9 @@ pub(crate) async fn ingest<'a>(
             guard.spool.abort();
             guard.armed = false;
             let _ = (&mut handle.done).await;
-            ctx.catalog.forget(&id);
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await;
+            ctx.catalog.forget(id);
+            let store = ctx.catalog.store().clone();
+            let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
             Err(e)
         }
     }
@@ -211,7 +207,7 @@ pub(crate) async fn ingest<'a>(
 /// client stalls, or the probe refuses the file; then waits for the probe.
 async fn receive(
     ctx: &IngestContext<'_>,
-    id: &str,
+    id: VideoId,
     mut field: multer::Field<'static>,
     mut writer: SpoolWriter,
     handle: &mut JobHandle,
@@ -262,27 +258,37 @@ async fn receive(
             last_persist = std::time::Instant::now();
         }
         // File write and record update off the tokio workers (rule 1).
-        let (catalog, vid) = (ctx.catalog.clone(), id.to_owned());
+        let catalog = ctx.catalog.clone();
         writer = tokio::task::spawn_blocking(move || {
             writer.append(&chunk)?;
-            let _ = catalog.update(&vid, persist, |r| r.bytes_received = received);
+            let _ = catalog.update(id, persist, |r| r.bytes_received = received);
             Ok::<_, std::io::Error>(writer)
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
     }
-    let (catalog, vid) = (ctx.catalog.clone(), id.to_owned());
+    writer = tokio::task::spawn_blocking(move || writer.finish().map(|()| writer))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let info = match probe {
+        Some(info) => info,
+        None => probe_verdict((&mut handle.probe).await)?,
+    };
+    // Durable before the 201: the spool (fsynced by `finish`), its
+    // completion mark, the record.
+    let catalog = ctx.catalog.clone();
     tokio::task::spawn_blocking(move || {
-        writer.finish()?;
-        let _ = catalog.update(&vid, true, |r| r.bytes_received = received);
+        drop(writer);
+        let mark = received.to_string();
+        catalog
+            .store()
+            .write(id, names::SOURCE_DONE, mark.as_bytes())?;
+        catalog.update(id, true, |r| r.bytes_received = received)?;
         Ok::<_, std::io::Error>(())
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
-    match probe {
-        Some(info) => Ok(info),
-        None => probe_verdict((&mut handle.probe).await),
-    }
+    Ok(info)
 }
 
 fn probe_verdict(

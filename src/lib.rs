@@ -3,25 +3,35 @@
 //! while it is still arriving.
 //!
 //! # Layout
-//! - [`config`]: every knob, with its flag, env var and default.
-//! - [`error`]: the one error type and its HTTP mapping.
-//! - `auth`: API bearer tokens, signed playback tokens, playlist rewriting.
-//! - [`server`]: accept loop, limits, graceful shutdown.
-//! - `http`: routing and one file per resource (`upload`, `play`, `videos`).
+//! - [`server`]: accept loop, limits, graceful shutdown; `prepare` loads
+//!   the catalog and runs `recovery`.
+//! - `http`: routing and one file per resource (`upload`, `play`,
+//!   `videos`, `ops`, `ui`); the only place an error becomes a response.
+//! - `auth`: API bearer tokens and signed playback tokens.
+//! - `recovery`: the start-up sweep after a crash; rebuilds unreadable
+//!   records, re-queues unfinished jobs.
 //! - `ingest`: multipart field → spool; size limit; idle timeout.
-//! - `spool`: the growing file and its blocking `Read + Seek` view.
 //! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
-//! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux).
+//! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux,
+//!   publishing what the muxers close).
 //! - [`catalog`]: video records persisted as `meta.json`.
+//! - `spool`: the growing file and its blocking `Read + Seek` view.
+//! - [`storage`]: the layout: [`storage::VideoId`], file names, paths,
+//!   durable atomic writes, sizes, removal.
+//! - [`playlist`]: every m3u8 written or read, from typed values.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
-//! - `recovery`: the start-up sweep after a crash; re-queues unfinished jobs.
+//! - [`clock`], [`config`], [`error`]: time, settings, the one error type.
 //!
-//! Dependencies point one way: `http → ingest/jobs → media → catalog`.
+//! Dependencies point one way, top to bottom of this list:
+//! `server → http → recovery → ingest → jobs → media → catalog → spool →
+//! storage`, with `auth`, `playlist`, `metrics`, `clock`, `config` and
+//! `error` below everything that uses them; nothing points back up.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod auth;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod error;
 #[doc(hidden)]
@@ -31,9 +41,11 @@ mod ingest;
 mod jobs;
 pub mod media;
 pub mod metrics;
+pub mod playlist;
 mod recovery;
 pub mod server;
 mod spool;
+pub mod storage;
 
 pub use config::Config;
 pub use error::Error;

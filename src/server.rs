@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::Jobs;
 use crate::media::{self, Settings};
+use crate::storage::Store;
 use crate::Error;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -55,9 +56,10 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }
-    let catalog = {
-        let root = config.storage.clone();
-        tokio::task::spawn_blocking(move || Catalog::open(&root))
+    let clock = crate::clock::SystemClock::shared();
+    let (catalog, unreadable) = {
+        let (root, clock) = (config.storage.clone(), clock.clone());
+        tokio::task::spawn_blocking(move || Catalog::open(Store::open(&root)?, clock))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??
     };
@@ -73,21 +75,27 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     );
     {
         let (catalog, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
-        let report =
-            tokio::task::spawn_blocking(move || crate::recovery::recover(&catalog, &jobs, keep))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
+        let report = tokio::task::spawn_blocking(move || {
+            crate::recovery::recover(&catalog, unreadable, &jobs, keep)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
         tracing::info!(
             requeued = report.requeued,
             interrupted = report.interrupted,
             strays_removed = report.strays_removed,
+            rebuilt = report.rebuilt,
+            damaged = report.damaged,
+            deleted = report.deleted,
+            errors = report.errors,
             "storage recovered"
         );
     }
-    let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute);
+    let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let state = Arc::new(AppState {
         config,
         catalog,
+        clock,
         jobs: jobs.clone(),
         next_request_id: std::sync::atomic::AtomicU64::new(1),
         upload_rate,

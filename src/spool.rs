@@ -170,9 +170,11 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Marks the upload complete: readers see EOF at the final size.
+    /// Marks the upload complete: readers see EOF at the final size. The
+    /// bytes are on disk (fsync) when this returns.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         self.file.flush()?;
+        self.file.sync_data()?;
         let mut st = self.control.shared.lock();
         if !st.aborted {
             st.finished = true;

@@ -506,27 +506,20 @@ fn an_eligible_source_is_copied_bit_for_bit_into_the_top_rung() {
     assert_eq!(ours, theirs);
 }
 
+/// The copy path is taken when it can be and not when told not to (how
+/// much faster it is lives in `benches/cli_compare.rs` and BENCHMARKS.md).
 #[test]
-fn copying_is_at_least_twenty_times_faster_than_encoding() {
-    // The same file, one rendition, copied and then encoded; the record's
-    // processing time is the job's own (no HTTP polling in it).
-    let src = std::fs::read(source(30, "1280x720", 60, &[], "mp4")).unwrap();
-    let time = |copy: &str| -> f64 {
+fn the_copy_path_is_taken_unless_turned_off() {
+    let src = std::fs::read(source(12, "1280x720", 60, &[], "mp4")).unwrap();
+    for copy in ["auto", "never"] {
         let s = Server::start(&["--ladder", "source", "--copy", copy]);
         let id = upload_ok(&s, &src, FAST);
         let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "ready", "{rec}");
         assert_eq!(rec["copied"], copy == "auto", "{rec}");
-        rec["output"]["processing_seconds"].as_f64().unwrap()
-    };
-    let (copied, encoded) = (time("auto"), time("never"));
-    eprintln!(
-        "30 s 720p30: copied in {copied:.3} s, encoded in {encoded:.3} s ({:.0}×)",
-        encoded / copied
-    );
-    assert!(
-        encoded >= 20.0 * copied,
-        "copied {copied} s, encoded {encoded} s"
-    );
+        assert_eq!(rec["renditions"][0]["copied"], copy == "auto", "{rec}");
+        assert!(rec["output"]["processing_seconds"].as_f64().unwrap() > 0.0);
+    }
 }
 
 #[test]
@@ -655,36 +648,33 @@ fn the_master_playlist_and_rung_progress_appear_while_uploading() {
         "--x264-preset",
         "ultrafast",
     ]);
-    let chunk = data.len() / 60 + 1;
-    let uploader = {
-        let addr = s.addr;
-        std::thread::spawn(move || {
-            upload(
-                addr,
-                &data,
-                Send::Length {
-                    chunk,
-                    pause: std::time::Duration::from_millis(150),
-                },
-            )
-        })
-    };
+    // Half the body goes now; the rest only once the test has seen what it
+    // must see while the upload is arriving.
+    let upload = PartialUpload::start(s.addr, &data, data.len() / 2);
     let id = s.wait_video_folder();
-    // Long-polls until the master exists.
-    let r = s.get(&format!("/play/{id}/video.m3u8"));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let rec = s.get(&format!("/videos/{id}")).json();
-    assert_eq!(
-        rec["status"], "receiving",
-        "the master came after the upload: {rec}"
-    );
+    // Long-polls until the master exists (never a 404 for a video whose
+    // folder exists: 200, or 503 not_ready while the job has not started).
+    let r = wait_for("the master playlist", || {
+        let r = s.get(&format!("/play/{id}/video.m3u8"));
+        assert!(
+            r.status == 200 || r.status == 503,
+            "{}: {}",
+            r.status,
+            r.text()
+        );
+        (r.status == 200).then_some(r)
+    });
     let (variants, _) = master(&r.text());
     assert_eq!(variants.len(), 3);
     let v = s.get(&format!("/play/{id}/{}", variants[2].uri)).text();
     assert!(v.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{v}");
     assert!(!v.contains("#EXT-X-ENDLIST"));
+    let rec = s.wait_record(&id, "every rung's progress", |rec| {
+        let r = rec["renditions"].as_array().unwrap();
+        r.len() == 3 && r.iter().all(|x| x["progress"].as_f64().unwrap() > 0.0)
+    });
+    assert_eq!(rec["status"], "receiving", "{rec}");
     let r = rec["renditions"].as_array().unwrap();
-    assert_eq!(r.len(), 3);
     let least = r
         .iter()
         .map(|x| x["progress"].as_f64().unwrap())
@@ -694,7 +684,7 @@ fn the_master_playlist_and_rung_progress_appear_while_uploading() {
         (rec["progress"].as_f64().unwrap() - least).abs() < 1e-9,
         "{rec}"
     );
-    assert_eq!(uploader.join().unwrap().status, 201);
+    assert_eq!(upload.finish().status, 201);
     assert_eq!(s.wait_done(&id)["status"], "ready");
 }
 

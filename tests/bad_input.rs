@@ -175,7 +175,8 @@ fn client_disconnect_mid_upload_leaves_nothing() {
     )
     .unwrap();
     c.write_all(&body[..body.len() / 2]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The server has taken the upload (its folder exists) before we go.
+    s.wait_video_folder();
     drop(c);
     s.assert_storage_empty_soon();
     let mut s = s;
@@ -277,7 +278,8 @@ fn busy_server_answers_503() {
     )
     .unwrap();
     c.write_all(&body[..1000]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The first upload holds the only place once its folder exists.
+    s.wait_video_folder();
     let r = upload(s.addr, &data, FAST);
     r.assert_error(503, "busy");
     drop(c);

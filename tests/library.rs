@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {
     h264_mp4(secs.parse().unwrap(), size, true)
@@ -130,31 +130,25 @@ fn delete_while_processing_stops_the_job_promptly() {
     // A slow preset so the job is surely still running when deleted.
     let s = Server::start(&["--x264-preset", "medium"]);
     let id = upload_named(&s, "long.mp4", &clip("lib-30s-360p.mp4", "30", "640x360"));
-    let t = Instant::now();
-    loop {
-        let v = s.get(&format!("/videos/{id}")).json();
-        if v["status"] == "processing" && v["progress"].as_f64().unwrap() > 0.0 {
-            break;
-        }
+    let v = s.wait_record(&id, "the job to make progress", |v| {
         assert_ne!(v["status"], "ready", "finished before it could be deleted");
-        assert!(t.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        v["status"] == "processing" && v["progress"].as_f64().unwrap() > 0.0
+    });
+    assert_eq!(v["status"], "processing");
     // The job thread (its libav workers inherit its name).
     assert!(!s.job_threads().is_empty());
-    let t = Instant::now();
     let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
-    assert_eq!(r.status, 204);
-    let took = t.elapsed();
-    assert!(took < Duration::from_secs(1), "delete took {took:?}");
-    assert_eq!(
-        s.job_threads(),
-        Vec::<String>::new(),
-        "job thread still alive"
-    );
-    assert_eq!(s.storage_entries(), Vec::<String>::new());
-    // Nothing reappears later (a late write from the dead job).
-    std::thread::sleep(Duration::from_millis(500));
+    // 204 once the job has stopped; 202 if it takes longer (finished in
+    // the background). How fast it stops is measured in benches/.
+    assert!(r.status == 204 || r.status == 202, "{}", r.text());
+    if r.status == 202 {
+        assert_eq!(r.json()["status"], "deleting");
+    }
+    s.wait_no_job_threads();
+    wait_until("the record to go", || {
+        s.get(&format!("/videos/{id}")).status == 404
+    });
+    // The job thread, the only writer, is gone: nothing can reappear.
     assert_eq!(s.storage_entries(), Vec::<String>::new());
 }
 
@@ -174,13 +168,15 @@ fn delete_while_uploading_cuts_the_upload() {
         )
     });
     let id = s.wait_video_folder();
-    std::thread::sleep(Duration::from_millis(200));
+    s.wait_record(&id, "bytes to arrive", |v| {
+        v["bytes_received"].as_u64().unwrap() > 0
+    });
     let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
-    assert_eq!(r.status, 204);
+    assert!(r.status == 204 || r.status == 202, "{}", r.text());
     let up = uploader.join().unwrap();
     assert!(up.status >= 400, "the upload went on: {}", up.text());
     s.assert_storage_empty_soon();
-    assert_eq!(s.job_threads(), Vec::<String>::new());
+    s.wait_no_job_threads();
 }
 
 #[test]
@@ -321,7 +317,7 @@ fn disk_full_fails_the_job_cleanly_and_others_keep_playing() {
     assert!(
         s.files_of(&b)
             .iter()
-            .all(|f| f == "meta.json" || f == "source"),
+            .all(|f| f == "meta.json" || f == "source" || f == "source.done"),
         "{:?}",
         s.files_of(&b)
     );

@@ -1,28 +1,47 @@
 //! HTTP: a flat `match` router (hyper's examples), body helpers, and the
 //! one place an [`Error`] becomes a response. Never imports `ffmpeg_next`.
+//!
+//! Handlers are generic over the request body ([`ReqBody`]): the server
+//! hands them hyper's `Incoming`, unit tests an in-memory body.
 
 mod limits;
 pub(crate) use limits::RateLimiter;
 mod ops;
-pub mod paths;
 mod play;
 mod ui;
 mod upload;
 mod videos;
 
 use crate::catalog::Catalog;
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jobs::Jobs;
+use crate::storage::VideoId;
 use crate::Error;
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
 use std::sync::Arc;
 
 /// The response body type: streamed files or small in-memory bodies.
 pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// Errors a request body may yield.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a request body must be: hyper's `Incoming` in the server, any
+/// in-memory body in tests.
+pub(crate) trait ReqBody:
+    hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<T> ReqBody for T where
+    T: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
 
 /// What every handler can reach.
 #[derive(Debug)]
@@ -31,6 +50,8 @@ pub(crate) struct AppState {
     pub catalog: Arc<Catalog>,
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Wall-clock and monotonic time (tokens, rate windows).
+    pub clock: SharedClock,
     /// Source of the per-request ids in logs and `x-request-id`.
     pub next_request_id: std::sync::atomic::AtomicU64,
     /// Uploads started per client address (`--uploads-per-minute`).
@@ -99,13 +120,16 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
 pub(crate) fn playback_url(
     state: &AppState,
     base: &str,
-    id: &str,
+    id: VideoId,
 ) -> (String, Option<String>, Option<u64>) {
     let url = format!("{base}/play/{id}/video.m3u8");
     match &state.config.signing_key {
         Some(key) => {
-            let exp = crate::catalog::now() + state.config.playback_token_ttl_secs;
-            let token = crate::auth::sign(key.as_bytes(), id, exp);
+            let exp = state
+                .clock
+                .unix()
+                .saturating_add(state.config.playback_token_ttl_secs);
+            let token = crate::auth::sign(key.as_bytes(), id.as_str(), exp);
             (format!("{url}?token={token}"), Some(token), Some(exp))
         }
         None => (url, None, None),
@@ -122,19 +146,18 @@ pub(crate) fn record_json(
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "playback_url".into(),
-            playback_url(state, base, &rec.id).0.into(),
+            playback_url(state, base, rec.id).0.into(),
         );
     }
     v
 }
 
 /// The URL base for links in answers: `--public-url`, else `http://<Host>`.
-pub(crate) fn base_url(state: &AppState, req: &Request<Incoming>) -> String {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.config.public_url {
         return u.trim_end_matches('/').to_owned();
     }
-    let host = req
-        .headers()
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
@@ -254,74 +277,32 @@ fn preflight() -> Response<Body> {
     res
 }
 
+/// Parses the `{id}` of a path, or answers 404.
+pub(crate) fn video_id(s: &str) -> Result<VideoId, Error> {
+    VideoId::parse(s).ok_or(Error::NotFound)
+}
+
 /// Routes one request; logs it and counts it.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: ReqBody>(
     state: Arc<AppState>,
-    req: Request<Incoming>,
+    req: Request<B>,
     client: std::net::IpAddr,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
     let request_id = state
         .next_request_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let method = req.method().clone();
+    let method = parts.method.clone();
     let route = route_label(&method, &segments);
-    let origin = req
-        .headers()
+    let origin = parts
+        .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Writes and management need the API token when one is configured.
-    let management = method != Method::OPTIONS
-        && matches!(
-            segments.as_slice(),
-            ["upload"] | ["videos", ..] | ["metrics"]
-        );
-    let authorized = !management
-        || state.config.api_tokens.is_empty()
-        || crate::auth::bearer_ok(
-            &state.config.api_tokens,
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        );
-    let base = base_url(&state, &req);
-    // HEAD is answered wherever GET is (RFC 9110 §9.3.2); hyper sends the
-    // head of the GET answer without its body.
-    let routed = if method == Method::HEAD {
-        Method::GET
-    } else {
-        method.clone()
-    };
-    let result = match (&routed, segments.as_slice()) {
-        _ if !authorized => Err(Error::Unauthorized),
-        (&Method::OPTIONS, _) => Ok(preflight()),
-        (&Method::POST, ["upload"]) => upload::post(&state, req, client).await,
-        (&Method::GET | &Method::HEAD, ["play", id, file]) => {
-            play::get(&state, &req, id, None, file).await
-        }
-        (&Method::GET | &Method::HEAD, ["play", id, rung, file]) => {
-            play::get(&state, &req, id, Some(rung), file).await
-        }
-        (&Method::GET, ["keys", id, name]) => play::key(&state, &req, id, name).await,
-        (&Method::GET, ["videos"]) => videos::list(&state, &base, req.uri().query()),
-        (&Method::GET, ["videos", id]) => videos::get(&state, &base, id),
-        (&Method::POST, ["videos", id, "playback-token"]) => {
-            videos::playback_token(&state, &base, id)
-        }
-        (&Method::PATCH, ["videos", id]) => videos::patch(&state, id, req).await,
-        (&Method::DELETE, ["videos", id]) => videos::delete(&state, id).await,
-        (&Method::GET, ["videos", id, "events"]) => videos::events(&state, id),
-        (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
-        (&Method::GET, ["readyz"]) => ops::readyz(&state).await,
-        (&Method::GET, ["metrics"]) => ops::metrics(&state).await,
-        (&Method::GET | &Method::HEAD, [""]) => Ok(ui::index(&state)),
-        (&Method::GET | &Method::HEAD, ["assets", name]) => ui::asset(name),
-        (_, s) if allowed_methods(s).is_some() => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound),
-    };
+    let result = dispatch(&state, &parts, body, &segments, client).await;
     if let (Err(e), "upload") = (&result, route) {
         state.metrics.upload_rejected(e.code());
     }
@@ -349,4 +330,65 @@ pub(crate) async fn handle(
     state.metrics.request(route, status, secs);
     tracing::info!(request_id, method = %method, path = %path, status, ms = secs * 1e3, "request");
     res
+}
+
+/// True for the routes that need the API token when one is configured.
+fn is_management(method: &Method, segments: &[&str]) -> bool {
+    method != Method::OPTIONS && matches!(segments, ["upload"] | ["videos", ..] | ["metrics"])
+}
+
+/// The flat router.
+async fn dispatch<B: ReqBody>(
+    state: &AppState,
+    parts: &Parts,
+    body: B,
+    segments: &[&str],
+    client: std::net::IpAddr,
+) -> Result<Response<Body>, Error> {
+    let authorized = !is_management(&parts.method, segments)
+        || state.config.api_tokens.is_empty()
+        || crate::auth::bearer_ok(
+            &state.config.api_tokens,
+            parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        );
+    if !authorized {
+        return Err(Error::Unauthorized);
+    }
+    let base = base_url(state, &parts.headers);
+    // HEAD is answered wherever GET is (RFC 9110 §9.3.2); hyper sends the
+    // head of the GET answer without its body.
+    let method = if parts.method == Method::HEAD {
+        &Method::GET
+    } else {
+        &parts.method
+    };
+    match (method, segments) {
+        (&Method::OPTIONS, _) => Ok(preflight()),
+        (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
+        (&Method::GET, ["play", id, file]) => {
+            play::get(state, parts, video_id(id)?, None, file).await
+        }
+        (&Method::GET, ["play", id, rung, file]) => {
+            play::get(state, parts, video_id(id)?, Some(rung), file).await
+        }
+        (&Method::GET, ["keys", id, name]) => play::key(state, parts, video_id(id)?, name).await,
+        (&Method::GET, ["videos"]) => videos::list(state, &base, parts.uri.query()),
+        (&Method::GET, ["videos", id]) => videos::get(state, &base, video_id(id)?),
+        (&Method::POST, ["videos", id, "playback-token"]) => {
+            videos::playback_token(state, &base, video_id(id)?)
+        }
+        (&Method::PATCH, ["videos", id]) => videos::patch(state, video_id(id)?, body).await,
+        (&Method::DELETE, ["videos", id]) => videos::delete(state, video_id(id)?).await,
+        (&Method::GET, ["videos", id, "events"]) => videos::events(state, video_id(id)?),
+        (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
+        (&Method::GET, ["readyz"]) => ops::readyz(state).await,
+        (&Method::GET, ["metrics"]) => ops::metrics(state).await,
+        (&Method::GET, [""]) => Ok(ui::index(state)),
+        (&Method::GET, ["assets", name]) => ui::asset(name),
+        (_, s) if allowed_methods(s).is_some() => Err(Error::MethodNotAllowed),
+        _ => Err(Error::NotFound),
+    }
 }

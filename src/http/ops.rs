@@ -13,10 +13,11 @@ pub(crate) fn healthz() -> Response<Body> {
 
 /// Each check: `{"ok": bool, "detail": "…"}`; 200 when all pass, else 503.
 pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
-    let root = state.catalog.root().to_path_buf();
+    let root = state.catalog.store().root().to_path_buf();
     let min_free = state.config.min_free_bytes;
     let (writable, free) = tokio::task::spawn_blocking(move || {
-        let probe = root.join(format!(".readyz-{}", std::process::id()));
+        // A name of its own per probe: concurrent probes never share one.
+        let probe = crate::storage::fsio::tmp_path(&root.join(".readyz"));
         let writable = std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe));
         (writable, crate::media::free_bytes(&root))
     })
@@ -62,12 +63,9 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.jobs_queued = count(Status::Queued);
     g.jobs_running = count(Status::Processing);
     g.uploads_receiving = count(Status::Receiving);
-    let root = state.catalog.root().to_path_buf();
+    let store = state.catalog.store().clone();
     let (used, free) = tokio::task::spawn_blocking(move || {
-        (
-            crate::jobs::dir_size(&root),
-            crate::media::free_bytes(&root),
-        )
+        (store.total_size(), crate::media::free_bytes(store.root()))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;

@@ -1,14 +1,17 @@
 //! `GET`/`HEAD /play/{id}/{file}`: playlists and segments, streamed from
 //! `storage/<id>/`, with Range (RFC 9110 §14), CORS and cache headers.
 
-use super::paths::{self, FileKind};
 use super::{empty, full, AppState, Body};
 use crate::auth;
+use crate::playlist::{self, MediaPlaylist};
+use crate::storage::names::{self, FileKind};
+use crate::storage::VideoId;
 use crate::Error;
 use futures_util::TryStreamExt;
-use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use std::io::SeekFrom;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -108,20 +111,19 @@ fn expose_headers(headers: &mut HeaderMap) {
 /// playback token (or the API token) when signing is on. Never cached.
 pub(crate) async fn key(
     state: &AppState,
-    req: &Request<Incoming>,
-    id: &str,
+    req: &Parts,
+    id: VideoId,
     name: &str,
 ) -> Result<Response<Body>, Error> {
-    if !paths::is_video_id(id) || !crate::media::keys::is_key_name(name) {
+    if !names::is_key_name(name) {
         return Err(Error::NotFound);
     }
     check_token(state, req, id)?;
-    state.catalog.get(id).ok_or(Error::NotFound)?;
+    live_record(state, id)?;
     let path = state
         .catalog
-        .dir(id)
-        .join(crate::media::keys::KEYS_DIR)
-        .join(name);
+        .store()
+        .path(id, &format!("{}/{name}", names::KEYS_DIR));
     let mut f = tokio::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -140,23 +142,19 @@ pub(crate) async fn key(
 
 /// With `--signing-key`, checks the request's playback token for video `id`
 /// (an API token also opens it). Returns the token to carry on.
-fn check_token(
-    state: &AppState,
-    req: &Request<Incoming>,
-    id: &str,
-) -> Result<Option<String>, Error> {
+fn check_token(state: &AppState, req: &Parts, id: VideoId) -> Result<Option<String>, Error> {
     let Some(key) = &state.config.signing_key else {
         return Ok(None);
     };
     let header = req
-        .headers()
+        .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if !state.config.api_tokens.is_empty() && auth::bearer_ok(&state.config.api_tokens, header) {
         return Ok(None);
     }
-    let token = auth::token_from_query(req.uri().query()).ok_or(Error::InvalidToken)?;
-    auth::verify(key.as_bytes(), id, token, crate::catalog::now()).map_err(|e| match e {
+    let token = auth::token_from_query(req.uri.query()).ok_or(Error::InvalidToken)?;
+    auth::verify(key.as_bytes(), id.as_str(), token, state.clock.unix()).map_err(|e| match e {
         auth::TokenError::Expired => Error::TokenExpired,
         auth::TokenError::Invalid => Error::InvalidToken,
     })?;
@@ -167,7 +165,7 @@ fn check_token(
 /// are small; Range is not offered on rewritten text).
 async fn signed_playlist(
     state: &AppState,
-    req: &Request<Incoming>,
+    req: &Parts,
     rec: &crate::catalog::Record,
     path: &std::path::Path,
     token: &str,
@@ -186,13 +184,13 @@ async fn signed_playlist(
     let text = match read.await {
         Ok(t) => t,
         Err(_) if rec.status.is_active() && top => {
-            placeholder_playlist(state.config.segment_seconds)
+            MediaPlaylist::placeholder(state.config.segment_seconds).to_string()
         }
         Err(_) => return Err(Error::NotFound),
     };
-    let text = auth::rewrite_playlist(&text, token);
+    let text = playlist::rewrite_uris(&text, |u| playlist::with_query(u, "token", token));
     let len = text.len();
-    let head = req.method() == Method::HEAD;
+    let head = req.method == Method::HEAD;
     let mut res = Response::new(if head { empty() } else { full(text) });
     let h = res.headers_mut();
     set(h, header::CONTENT_TYPE, FileKind::Playlist.content_type());
@@ -203,13 +201,13 @@ async fn signed_playlist(
     Ok(res)
 }
 
-/// An EVENT playlist with no segment yet: players given the URL right after
-/// the upload keep polling it instead of failing on a 404.
-fn placeholder_playlist(segment_seconds: u32) -> String {
-    format!(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{segment_seconds}\n\
-         #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
-    )
+/// The record of a video that exists and is not being deleted.
+fn live_record(state: &AppState, id: VideoId) -> Result<crate::catalog::Record, Error> {
+    state
+        .catalog
+        .get(id)
+        .filter(|r| r.status != crate::catalog::Status::Deleting)
+        .ok_or(Error::NotFound)
 }
 
 /// Waits (up to [`PLAYLIST_WAIT`]) for an active video's top playlist to
@@ -219,12 +217,12 @@ fn placeholder_playlist(segment_seconds: u32) -> String {
 /// gets `503 not_ready` with `Retry-After` if the job has not started.
 async fn await_master(
     state: &AppState,
-    id: &str,
+    id: VideoId,
     path: &std::path::Path,
 ) -> Result<crate::catalog::Record, Error> {
     let deadline = tokio::time::Instant::now() + PLAYLIST_WAIT;
     loop {
-        let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+        let rec = live_record(state, id)?;
         let present = tokio::fs::try_exists(path).await.unwrap_or(false);
         if present || !rec.status.is_active() || rec.renditions.len() == 1 {
             return Ok(rec);
@@ -238,23 +236,22 @@ async fn await_master(
 
 pub(crate) async fn get(
     state: &AppState,
-    req: &Request<Incoming>,
-    id: &str,
+    req: &Parts,
+    id: VideoId,
     rung: Option<&str>,
     file: &str,
 ) -> Result<Response<Body>, Error> {
-    if !paths::is_video_id(id) || !rung.is_none_or(paths::is_rung_name) {
+    if !rung.is_none_or(names::is_rung_name) {
         return Err(Error::NotFound);
     }
-    let kind = paths::playable_file(file).ok_or(Error::NotFound)?;
+    let kind = names::playable_file(file).ok_or(Error::NotFound)?;
     let token = check_token(state, req, id)?;
-    let mut rec = state.catalog.get(id).ok_or(Error::NotFound)?;
-    let dir = state.catalog.dir(id);
+    let mut rec = live_record(state, id)?;
     let path = match rung {
-        Some(r) => dir.join(r).join(file),
-        None => dir.join(file),
+        Some(r) => state.catalog.store().path(id, &format!("{r}/{file}")),
+        None => state.catalog.store().path(id, file),
     };
-    let top = rung.is_none() && file == crate::media::PLAYLIST;
+    let top = rung.is_none() && file == names::PLAYLIST;
     if top && rec.status.is_active() {
         rec = await_master(state, id, &path).await?;
     }
@@ -267,11 +264,11 @@ pub(crate) async fn get(
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .await;
-    let head = req.method() == Method::HEAD;
+    let head = req.method == Method::HEAD;
     let mut file = match opened {
         Ok(f) => f,
         Err(_) if top && rec.status.is_active() => {
-            let text = placeholder_playlist(state.config.segment_seconds);
+            let text = MediaPlaylist::placeholder(state.config.segment_seconds).to_string();
             let len = text.len();
             let mut res = Response::new(if head { empty() } else { full(text) });
             let h = res.headers_mut();
@@ -288,13 +285,10 @@ pub(crate) async fn get(
         return Err(Error::NotFound);
     }
     let len = meta.len();
-    let range_header = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
+    let range_header = req.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     // With If-Range we cannot tell the representation is unchanged (no
     // validators), so the whole resource is sent (RFC 9110 §13.1.5).
-    let range = if req.headers().contains_key(header::IF_RANGE) {
+    let range = if req.headers.contains_key(header::IF_RANGE) {
         None
     } else {
         parse_range(range_header, len)?

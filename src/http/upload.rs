@@ -2,13 +2,13 @@
 //! (or the first file field); answers 201 with the playback URL once the
 //! body is in and the probe accepted it.
 
-use super::{base_url, json, AppState, Body};
+use super::{base_url, json, AppState, Body, ReqBody};
 use crate::ingest::{self, IngestContext, RawPrefix};
 use crate::Error;
 use futures_util::TryStreamExt;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::request::Parts;
+use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,18 +27,19 @@ impl Drop for ReceivingGuard<'_> {
 
 pub(crate) async fn post(
     state: &AppState,
-    req: Request<Incoming>,
+    req: &Parts,
+    body: impl ReqBody,
     client: std::net::IpAddr,
 ) -> Result<Response<Body>, Error> {
     let boundary = req
-        .headers()
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(Error::NotMultipart)?;
     let max = state.config.max_upload_bytes;
     let content_length = req
-        .headers()
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -60,8 +61,8 @@ pub(crate) async fn post(
     // requests must not turn into disk I/O.
     let quota = state.config.max_storage_bytes;
     let quota_room = if quota > 0 {
-        let root = state.catalog.root().to_path_buf();
-        let used = tokio::task::spawn_blocking(move || crate::jobs::dir_size(&root))
+        let store = state.catalog.store().clone();
+        let used = tokio::task::spawn_blocking(move || store.total_size())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let room = quota.saturating_sub(used);
@@ -75,13 +76,12 @@ pub(crate) async fn post(
     } else {
         None
     };
-    let base = base_url(state, &req);
+    let base = base_url(state, &req.headers);
 
     let prefix: RawPrefix = Arc::new(Mutex::new(Vec::new()));
     let body_stream = {
         let prefix = prefix.clone();
-        req.into_body()
-            .into_data_stream()
+        body.into_data_stream()
             .inspect_ok(move |chunk| ingest::remember_prefix(&prefix, chunk))
     };
     let constraints = multer::Constraints::new().size_limit(
@@ -112,7 +112,7 @@ pub(crate) async fn post(
         accepted.record.bytes_received,
         std::sync::atomic::Ordering::Relaxed,
     );
-    let id = &accepted.id;
+    let id = accepted.id;
     let status_url = format!("{base}/videos/{id}");
     let body = serde_json::json!({
         "id": id,

@@ -1,13 +1,14 @@
 //! The library: `GET /videos`, `GET`/`PATCH`/`DELETE /videos/{id}`, and
 //! `GET /videos/{id}/events` (Server-Sent Events).
 
-use super::{empty, json, paths, AppState, Body};
+use super::{empty, json, AppState, Body, ReqBody};
 use crate::catalog::{Record, Status};
+use crate::storage::VideoId;
 use crate::Error;
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Limited, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,17 +23,15 @@ const PATCH_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TITLE: usize = 200;
 /// An SSE comment this often keeps proxies from closing a quiet stream.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
-/// How long `DELETE` waits for a running job to stop.
+/// How long `DELETE` waits for a running job to stop before it answers
+/// `202 Accepted` and finishes in the background.
 const DELETE_WAIT: Duration = Duration::from_secs(5);
 
-fn known_id(state: &AppState, id: &str) -> Result<Record, Error> {
-    if !paths::is_video_id(id) {
-        return Err(Error::NotFound);
-    }
+fn known_id(state: &AppState, id: VideoId) -> Result<Record, Error> {
     state.catalog.get(id).ok_or(Error::NotFound)
 }
 
-pub(crate) fn get(state: &AppState, base: &str, id: &str) -> Result<Response<Body>, Error> {
+pub(crate) fn get(state: &AppState, base: &str, id: VideoId) -> Result<Response<Body>, Error> {
     let rec = known_id(state, id)?;
     Ok(json(StatusCode::OK, &super::record_json(state, base, &rec)))
 }
@@ -41,7 +40,7 @@ pub(crate) fn get(state: &AppState, base: &str, id: &str) -> Result<Response<Bod
 pub(crate) fn playback_token(
     state: &AppState,
     base: &str,
-    id: &str,
+    id: VideoId,
 ) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
     let (url, token, expires_at) = super::playback_url(state, base, id);
@@ -54,7 +53,7 @@ pub(crate) fn playback_token(
 fn parse_status(s: &str) -> Result<Status, Error> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         Error::BadRequest(format!(
-            "unknown status `{s}` (receiving, queued, processing, ready, failed)"
+            "unknown status `{s}` (receiving, queued, processing, ready, failed, deleting)"
         ))
     })
 }
@@ -95,11 +94,11 @@ pub(crate) fn list(
 /// `PATCH /videos/{id}` with `{"title": "…"}`.
 pub(crate) async fn patch(
     state: &AppState,
-    id: &str,
-    req: Request<Incoming>,
+    id: VideoId,
+    body: impl ReqBody,
 ) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
-    let collect = Limited::new(req.into_body(), MAX_PATCH_BODY).collect();
+    let collect = Limited::new(body, MAX_PATCH_BODY).collect();
     let body = tokio::time::timeout(PATCH_BODY_TIMEOUT, collect)
         .await
         .map_err(|_| Error::BodyTimeout)?
@@ -123,31 +122,60 @@ pub(crate) async fn patch(
         )));
     }
     let catalog = state.catalog.clone();
-    let (id, title) = (id.to_owned(), title.to_owned());
-    let rec = tokio::task::spawn_blocking(move || catalog.update(&id, true, |r| r.title = title))
+    let title = title.to_owned();
+    let rec = tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.title = title))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??
         .ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &rec))
 }
 
-/// `DELETE /videos/{id}`: stops its job, removes every file, 204.
-pub(crate) async fn delete(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+/// `DELETE /videos/{id}`, all or nothing: the record says `deleting`
+/// (durably, so a restart finishes the job) and refuses every other change;
+/// the job or upload is stopped; only once it has really stopped are the
+/// folder removed and the record forgotten (204). If it does not stop
+/// within [`DELETE_WAIT`], the answer is `202 {"status":"deleting"}` and the
+/// removal finishes in the background.
+pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
-    // Forget first: no job or upload can write the record again after this.
-    state.catalog.forget(id);
-    state.jobs.cancel_for_delete(id, DELETE_WAIT).await;
-    let dir = state.catalog.dir(id);
-    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    let catalog = state.catalog.clone();
+    tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.status = Status::Deleting))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    if state.jobs.cancel_for_delete(id, DELETE_WAIT).await {
+        remove(state.catalog.clone(), id).await?;
+        let mut res = Response::new(empty());
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        return Ok(res);
+    }
+    let (jobs, catalog) = (state.jobs.clone(), state.catalog.clone());
+    tokio::spawn(async move {
+        jobs.ended(id).await;
+        if let Err(e) = remove(catalog, id).await {
+            tracing::error!(id = %id, error = %e, "background deletion failed; it resumes at the next start");
+        }
+    });
+    tracing::info!(id = %id, "deletion continues in the background");
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({"id": id, "status": Status::Deleting}),
+    ))
+}
+
+/// Removes a stopped video's folder, then forgets its record.
+async fn remove(
+    catalog: std::sync::Arc<crate::catalog::Catalog>,
+    id: VideoId,
+) -> Result<(), Error> {
+    tokio::task::spawn_blocking(move || {
+        catalog.store().remove_video(id)?;
+        catalog.forget(id);
+        Ok::<_, std::io::Error>(())
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     tracing::info!(id = %id, "video deleted");
-    let mut res = Response::new(empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    Ok(res)
+    Ok(())
 }
 
 /// What an event carries.
@@ -169,7 +197,7 @@ fn sse_event(name: &str, data: &serde_json::Value) -> Bytes {
 struct EventStream {
     catalog: Arc<crate::catalog::Catalog>,
     changes: tokio::sync::watch::Receiver<u64>,
-    id: String,
+    id: VideoId,
     /// Status and whole percent last sent: a change of either is an event.
     last: Option<(Status, i64)>,
     finished: bool,
@@ -182,7 +210,7 @@ impl EventStream {
             return None;
         }
         loop {
-            let Some(rec) = self.catalog.get(&self.id) else {
+            let Some(rec) = self.catalog.get(self.id) else {
                 self.finished = true;
                 return Some(sse_event("deleted", &serde_json::json!({"id": self.id})));
             };
@@ -210,12 +238,12 @@ impl EventStream {
 
 /// `GET /videos/{id}/events`: one event per status change or whole percent
 /// of progress, named after the status; ends after `ready` or `failed`.
-pub(crate) fn events(state: &AppState, id: &str) -> Result<Response<Body>, Error> {
+pub(crate) fn events(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
     let stream = EventStream {
         catalog: state.catalog.clone(),
         changes: state.catalog.subscribe(),
-        id: id.to_owned(),
+        id,
         last: None,
         finished: false,
     };

@@ -90,6 +90,10 @@ pub(crate) fn eligible(
         for k in &keys {
             c.packet((k - first) as f64 * tb, true)?;
         }
+        // The tail after the last keyframe must fit too.
+        if let Some(d) = source.info.duration {
+            c.finish(d)?;
+        }
     }
     Ok(())
 }

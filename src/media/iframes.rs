@@ -9,7 +9,7 @@
 //! The scanner reads finished segments; it trusts no length field and never
 //! panics on malformed input (it returns what it found).
 
-use std::fmt::Write as _;
+use crate::playlist::{ByteRange, MediaPlaylist, PlaylistType, Segment};
 
 const TS: usize = 188;
 /// 2^33: PTS wrap-around.
@@ -164,59 +164,126 @@ fn has_idr(data: &[u8]) -> bool {
     false
 }
 
-/// Scans one MPEG-TS segment and returns its video stream's I-frames.
-pub(crate) fn scan_ts(data: &[u8]) -> Vec<IFrame> {
-    let mut out = Vec::new();
-    let (mut pmt_pid, mut video_pid) = (None, None);
-    // Start of the run of PAT/PMT packets right before the current packet.
-    let mut psi_run: Option<usize> = None;
-    // The keyframe being measured: (offset, pts, end of its last packet).
-    let mut open: Option<(usize, i64, usize)> = None;
-    for (n, p) in data.chunks(TS).enumerate() {
-        let Some(pkt) = parse(p) else {
-            break;
-        };
-        let at = n * TS;
-        let is_psi = pkt.pid == 0 || Some(pkt.pid) == pmt_pid;
-        if pkt.pid == 0 && pkt.start {
-            pmt_pid = section(pkt.payload).and_then(pat_pmt_pid).or(pmt_pid);
-        } else if Some(pkt.pid) == pmt_pid && pkt.start {
-            video_pid = section(pkt.payload).and_then(pmt_video_pid).or(video_pid);
+/// Finds a TS stream's I-frames as its bytes go by, holding at most one
+/// TS packet of them (a segment is never read into memory whole).
+#[derive(Default)]
+pub(crate) struct Scanner {
+    out: Vec<IFrame>,
+    pmt_pid: Option<u16>,
+    video_pid: Option<u16>,
+    /// Start of the run of PAT/PMT packets right before the current packet.
+    psi_run: Option<usize>,
+    /// The keyframe being measured: (offset, pts, end of its last packet).
+    open: Option<(usize, i64, usize)>,
+    /// Bytes of a TS packet split across two chunks.
+    partial: Vec<u8>,
+    /// Offset of the next whole packet.
+    at: usize,
+    /// A malformed packet ends the scan (what was found stays).
+    stopped: bool,
+}
+
+impl Scanner {
+    /// Feeds the next bytes of the segment.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        if !self.partial.is_empty() {
+            let take = (TS - self.partial.len()).min(data.len());
+            self.partial.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.partial.len() < TS {
+                return;
+            }
+            let p = std::mem::take(&mut self.partial);
+            self.packet(&p);
         }
-        if Some(pkt.pid) == video_pid {
+        let whole = data.len() / TS * TS;
+        for p in data[..whole].chunks(TS) {
+            self.packet(p);
+        }
+        self.partial.extend_from_slice(&data[whole..]);
+    }
+
+    fn packet(&mut self, p: &[u8]) {
+        if self.stopped {
+            return;
+        }
+        let Some(pkt) = parse(p) else {
+            self.stopped = true;
+            return;
+        };
+        let at = self.at;
+        self.at += TS;
+        let is_psi = pkt.pid == 0 || Some(pkt.pid) == self.pmt_pid;
+        if pkt.pid == 0 && pkt.start {
+            self.pmt_pid = section(pkt.payload).and_then(pat_pmt_pid).or(self.pmt_pid);
+        } else if Some(pkt.pid) == self.pmt_pid && pkt.start {
+            self.video_pid = section(pkt.payload)
+                .and_then(pmt_video_pid)
+                .or(self.video_pid);
+        }
+        if Some(pkt.pid) == self.video_pid {
             if pkt.start {
-                if let Some((off, pts, end)) = open.take() {
-                    out.push(IFrame {
-                        offset: off as u64,
-                        length: (end - off) as u64,
-                        pts,
-                    });
-                }
+                self.close();
                 if let Some((pts, es)) = pes(pkt.payload) {
                     if pkt.random_access || has_idr(es) {
-                        let off = psi_run.unwrap_or(at);
-                        open = Some((off, pts.unwrap_or(0), at + TS));
+                        let off = self.psi_run.unwrap_or(at);
+                        self.open = Some((off, pts.unwrap_or(0), at + TS));
                     }
                 }
-            } else if let Some(o) = open.as_mut() {
+            } else if let Some(o) = self.open.as_mut() {
                 o.2 = at + TS;
             }
         }
-        psi_run = if is_psi { psi_run.or(Some(at)) } else { None };
+        self.psi_run = if is_psi {
+            self.psi_run.or(Some(at))
+        } else {
+            None
+        };
     }
-    if let Some((off, pts, end)) = open {
-        out.push(IFrame {
-            offset: off as u64,
-            length: (end - off) as u64,
-            pts,
-        });
+
+    fn close(&mut self) {
+        if let Some((off, pts, end)) = self.open.take() {
+            self.out.push(IFrame {
+                offset: off as u64,
+                length: (end - off) as u64,
+                pts,
+            });
+        }
     }
-    out
+
+    /// The I-frames found.
+    pub(crate) fn finish(mut self) -> Vec<IFrame> {
+        self.close();
+        self.out
+    }
 }
 
-/// The I-frame-only playlist text (VOD, ended) and its measured peak and
+/// Scans one MPEG-TS segment held in memory.
+#[cfg(test)]
+pub(crate) fn scan_ts(data: &[u8]) -> Vec<IFrame> {
+    let mut s = Scanner::default();
+    s.feed(data);
+    s.finish()
+}
+
+/// Scans one MPEG-TS segment file in 64 KiB reads.
+pub(crate) fn scan_file(path: &std::path::Path) -> std::io::Result<Vec<IFrame>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 348 * TS];
+    let mut s = Scanner::default();
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(s.finish());
+        }
+        s.feed(&buf[..n]);
+    }
+}
+
+/// The I-frame-only playlist (VOD, ended) and its measured peak and
 /// average bit rates, bit/s, for `#EXT-X-I-FRAME-STREAM-INF`.
-pub(crate) fn iframe_playlist(segments: &[SegmentIFrames]) -> (String, u64, u64) {
+pub(crate) fn iframe_playlist(segments: &[SegmentIFrames]) -> (MediaPlaylist, u64, u64) {
     let total: f64 = segments.iter().map(|s| s.duration.max(0.0)).sum();
     let all: Vec<(&str, IFrame)> = segments
         .iter()
@@ -224,36 +291,32 @@ pub(crate) fn iframe_playlist(segments: &[SegmentIFrames]) -> (String, u64, u64)
         .collect();
     let first = all.first().map_or(0, |(_, f)| f.pts);
     let time = |f: &IFrame| (f.pts - first).rem_euclid(PTS_WRAP) as f64 / 90_000.0;
-    let mut entries = Vec::with_capacity(all.len());
+    let mut p = MediaPlaylist::new(PlaylistType::Vod, 1);
+    p.iframes_only = true;
+    p.ended = true;
+    let (mut peak, mut bytes) = (0f64, 0u64);
     for (i, (uri, f)) in all.iter().enumerate() {
         let t = time(f);
         let next = all.get(i + 1).map_or(total, |(_, g)| time(g));
-        entries.push((*uri, *f, (next - t).max(0.0)));
-    }
-    let target = entries.iter().map(|e| e.2).fold(1.0f64, f64::max).ceil() as u64;
-    let mut t = format!(
-        "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-I-FRAMES-ONLY\n"
-    );
-    let (mut peak, mut bytes) = (0f64, 0u64);
-    for (uri, f, d) in &entries {
-        let _ = write!(
-            t,
-            "#EXTINF:{d:.6},\n#EXT-X-BYTERANGE:{}@{}\n{uri}\n",
-            f.length, f.offset
-        );
-        if *d >= 0.001 {
+        let d = (next - t).max(0.0);
+        let mut seg = Segment::new(d, *uri);
+        seg.byte_range = Some(ByteRange {
+            length: f.length,
+            offset: f.offset,
+        });
+        p.segments.push(seg);
+        if d >= 0.001 {
             peak = peak.max(f.length as f64 * 8.0 / d);
         }
         bytes += f.length;
     }
-    t.push_str("#EXT-X-ENDLIST\n");
+    p.fit_target(1);
     let avg = if total > 0.0 {
         bytes as f64 * 8.0 / total
     } else {
         0.0
     };
-    (t, peak.ceil() as u64, avg.ceil() as u64)
+    (p, peak.ceil() as u64, avg.ceil() as u64)
 }
 
 #[cfg(test)]
@@ -373,6 +436,12 @@ mod tests {
     #[test]
     fn garbage_and_truncation_never_panic() {
         let s = segment();
+        // Fed in odd-sized pieces, the result is the same.
+        let mut sc = Scanner::default();
+        for piece in s.chunks(77) {
+            sc.feed(piece);
+        }
+        assert_eq!(sc.finish(), scan_ts(&s));
         for n in 0..s.len() {
             let _ = scan_ts(&s[..n]);
         }
@@ -412,7 +481,8 @@ mod tests {
                 }],
             },
         ];
-        let (text, peak, avg) = iframe_playlist(&segs);
+        let (p, peak, avg) = iframe_playlist(&segs);
+        let text = p.to_string();
         assert!(text.contains("#EXT-X-I-FRAMES-ONLY\n"), "{text}");
         assert!(text.contains("#EXTINF:2.000000,\n#EXT-X-BYTERANGE:1128@0\nseg_00000.ts\n"));
         assert!(text.contains("#EXT-X-BYTERANGE:752@1316\nseg_00000.ts\n"));

@@ -9,29 +9,24 @@
 //! names are flat and typed); they are served at `/keys/{id}/key_NNNNN.key`
 //! to holders of a playback or API token.
 
+use crate::storage::{names, Store, VideoId};
 use crate::Error;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Folder of a video's keys, inside its storage folder.
-pub(crate) const KEYS_DIR: &str = "keys";
-/// The key-info file the muxer reads.
+/// The key-info file the muxer reads (scratch in the keys folder; never
+/// served: only [`names::is_key_name`] names are).
 const KEY_INFO: &str = "keyinfo";
 
-/// Fills `buf` from the kernel's CSPRNG.
+/// Fills `buf` from the operating system's CSPRNG.
 fn random(buf: &mut [u8]) -> Result<(), Error> {
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)?;
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(buf).map_err(|e| Error::Internal(format!("no random bytes: {e}")))
 }
 
 /// The key state of one encrypted transcode.
 pub(crate) struct Keys {
-    dir: PathBuf,
-    id: String,
+    store: Store,
+    id: VideoId,
+    generation: u32,
     /// Seconds of video per key (`None`: one key for the whole video).
     period: Option<f64>,
     /// Start time of the next key period.
@@ -43,29 +38,29 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    /// Creates the first key for video `id` under `video_dir`; returns the
+    /// Creates the first key of `generation` for video `id`; returns the
     /// key state and the key-info path to give the muxer.
     pub(crate) fn start(
-        video_dir: &Path,
-        id: &str,
+        store: &Store,
+        id: VideoId,
+        generation: u32,
         slot: Option<usize>,
         rotation_segments: u32,
         segment_seconds: u32,
     ) -> Result<(Keys, PathBuf), Error> {
-        let dir = video_dir.join(KEYS_DIR);
-        std::fs::create_dir_all(&dir)?;
         let period =
             (rotation_segments > 0).then(|| f64::from(rotation_segments * segment_seconds));
         let mut keys = Keys {
-            dir,
-            id: id.to_owned(),
+            store: store.clone(),
+            id,
+            generation,
             period,
             next: period.unwrap_or(f64::INFINITY),
             index: 0,
             slot,
         };
         keys.write_key()?;
-        let info = keys.info_path();
+        let info = store.path(id, &keys.info_rel());
         Ok((keys, info))
     }
 
@@ -77,25 +72,28 @@ impl Keys {
         random(&mut iv)?;
         // Each rung has its own series (its muxer re-reads its own key-info
         // file at its own segment starts): `key3_00001.key` for rung 3.
-        let name = match self.slot {
-            Some(r) => format!("key{r}_{:05}.key", self.index),
-            None => format!("key_{:05}.key", self.index),
-        };
-        let path = self.dir.join(&name);
-        crate::catalog::write_atomic(&path, &key)?;
+        let name = names::key_name(self.generation, self.slot, self.index);
+        let rel = format!("{}/{name}", names::KEYS_DIR);
+        self.store.write(self.id, &rel, &key)?;
+        let path = self.store.path(self.id, &rel);
         let path_str = path
             .to_str()
             .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
-        let info = format!("/keys/{}/{name}\n{path_str}\n{}\n", self.id, hex(&iv));
-        crate::catalog::write_atomic(&self.info_path(), info.as_bytes())?;
+        let info = format!(
+            "/keys/{}/{name}\n{path_str}\n{}\n",
+            self.id,
+            hex::encode(iv)
+        );
+        self.store
+            .write(self.id, &self.info_rel(), info.as_bytes())?;
         Ok(())
     }
 
-    /// The key-info file of this series.
-    fn info_path(&self) -> PathBuf {
+    /// The key-info file of this series, relative to the video.
+    fn info_rel(&self) -> String {
         match self.slot {
-            Some(r) => self.dir.join(format!("{KEY_INFO}{r}")),
-            None => self.dir.join(KEY_INFO),
+            Some(r) => format!("{}/{KEY_INFO}{r}", names::KEYS_DIR),
+            None => format!("{}/{KEY_INFO}", names::KEYS_DIR),
         }
     }
 
@@ -117,63 +115,32 @@ impl Keys {
     }
 }
 
-/// True for a key file name we serve (`key_NNNNN.key`, or `keyR_NNNNN.key`
-/// for rung R of a ladder).
-pub fn is_key_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    match b.len() {
-        13 => name.starts_with("key_") && name.ends_with(".key") && digits(&b[4..9]),
-        14 => {
-            name.starts_with("key")
-                && name.ends_with(".key")
-                && digits(&b[3..4])
-                && b[4] == b'_'
-                && digits(&b[5..10])
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn key_names_are_exact() {
-        assert!(is_key_name("key_00000.key"));
-        assert!(is_key_name("key_12345.key"));
-        assert!(is_key_name("key3_00001.key"));
-        assert!(!is_key_name("keyx_00001.key"));
-        assert!(!is_key_name("key3-00001.key"));
-        for bad in [
-            "key_0000.key",
-            "key_000000.key",
-            "key_0000a.key",
-            "../keyinfo",
-            "keyinfo",
-            "key_00000.keyx",
-        ] {
-            assert!(!is_key_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn rotation_starts_a_new_key_at_each_period() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut k, info) = Keys::start(dir.path(), "ID", None, 2, 6).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = VideoId::random();
+        let (mut k, info) = Keys::start(&store, id, 0, None, 2, 6).unwrap();
         let first = std::fs::read_to_string(&info).unwrap();
-        assert!(first.starts_with("/keys/ID/key_00000.key\n"));
+        assert!(first.starts_with(&format!("/keys/{id}/key_00000.key\n")));
         k.before_keyframe(6.0).unwrap();
         assert_eq!(std::fs::read_to_string(&info).unwrap(), first);
         k.before_keyframe(12.0).unwrap();
         let second = std::fs::read_to_string(&info).unwrap();
-        assert!(second.starts_with("/keys/ID/key_00001.key\n"), "{second}");
-        assert_eq!(
-            std::fs::read(dir.path().join("keys/key_00001.key"))
-                .unwrap()
-                .len(),
-            16
+        assert!(
+            second.starts_with(&format!("/keys/{id}/key_00001.key\n")),
+            "{second}"
+        );
+        assert_eq!(store.read(id, "keys/key_00001.key").unwrap().len(), 16);
+        let (_, info) = Keys::start(&store, id, 3, Some(1), 0, 6).unwrap();
+        let gen3 = std::fs::read_to_string(&info).unwrap();
+        assert!(
+            gen3.starts_with(&format!("/keys/{id}/g3_key1_00000.key\n")),
+            "{gen3}"
         );
     }
 }

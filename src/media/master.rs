@@ -1,30 +1,21 @@
-//! The master playlist (RFC 8216 §4.3.4): one `#EXT-X-STREAM-INF` per rung
-//! with measured `BANDWIDTH` (the peak segment bit rate, §4.3.4.2) and
+//! The master playlist of a ladder (RFC 8216 §4.3.4): one variant per rung
+//! with measured `BANDWIDTH` (peak segment bit rate, §4.3.4.2) and
 //! `AVERAGE-BANDWIDTH`, the real `CODECS` (RFC 6381: `avc1.PPCCLL` from the
 //! SPS the encoder or the source carries, `mp4a.40.2` for AAC-LC),
-//! `RESOLUTION` and `FRAME-RATE`; one `#EXT-X-I-FRAME-STREAM-INF` per rung
-//! whose I-frame playlist exists.
+//! `RESOLUTION` and `FRAME-RATE`; one I-frame variant per rung whose
+//! I-frame playlist exists.
 
-use crate::Error;
-use std::fmt::Write as _;
-use std::path::Path;
+use super::outputs::RungOutput;
+use crate::playlist::{IFrameVariant, MasterPlaylist, Variant};
+use crate::storage::names;
 
-/// One variant as the master playlist lists it.
+/// What a finished rung's I-frame playlist adds to the master.
 #[derive(Debug, Clone)]
-pub(crate) struct Variant {
-    /// Its media playlist, relative to the master (`720p/video.m3u8`).
+pub(crate) struct IFrames {
+    /// Relative to the master (`720p/iframes.m3u8`).
     pub uri: String,
-    pub width: u32,
-    pub height: u32,
-    pub fps: f64,
-    /// Full `CODECS` value (`avc1.64001f,mp4a.40.2`).
-    pub codecs: String,
-    /// `avc1…` alone, for the I-frame stream.
-    pub video_codec: String,
-    pub peak_bps: u64,
-    pub average_bps: u64,
-    /// The I-frame playlist (relative URI, peak, average), when made.
-    pub iframes: Option<(String, u64, u64)>,
+    pub peak: u64,
+    pub average: u64,
 }
 
 /// `avc1.PPCCLL` from H.264 extradata: an `avcC` record (mp4) or Annex B
@@ -49,73 +40,54 @@ pub(crate) fn avc1_codec(extradata: Vec<u8>) -> Option<String> {
     Some(format!("avc1.{p:02x}{c:02x}{l:02x}"))
 }
 
-/// Peak and average bit rates (bit/s) of the segments a media playlist
-/// lists, from their sizes on disk under `dir` and their `#EXTINF`s.
-/// Segments not on disk (yet) are skipped.
-pub(crate) fn measure(dir: &Path, playlist: &str) -> (u64, u64) {
-    let (mut peak, mut bits, mut secs) = (0f64, 0f64, 0f64);
-    let mut dur = None;
-    for line in playlist.lines() {
-        if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            dur = rest
-                .split(',')
-                .next()
-                .and_then(|d| d.trim().parse::<f64>().ok());
-        } else if !line.starts_with('#') && !line.trim().is_empty() {
-            let Some(d) = dur.take().filter(|d| *d > 0.001) else {
-                continue;
-            };
-            let name = line.trim().split('?').next().unwrap_or("");
-            let Ok(meta) = std::fs::metadata(dir.join(name)) else {
-                continue;
-            };
-            let b = meta.len() as f64 * 8.0;
-            peak = peak.max(b / d);
-            bits += b;
-            secs += d;
-        }
-    }
-    let avg = if secs > 0.0 { bits / secs } else { 0.0 };
-    (peak.ceil() as u64, avg.ceil() as u64)
+/// A rung's video `CODECS`, with a logged fallback when no SPS was found.
+fn video_codec(o: &RungOutput) -> String {
+    o.video_codec.clone().unwrap_or_else(|| {
+        tracing::warn!(rung = %o.plan.name, "no SPS found; CODECS says High 4.0");
+        "avc1.640028".to_owned()
+    })
 }
 
-/// The master playlist text.
-pub(crate) fn text(variants: &[Variant]) -> String {
-    let mut t = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for v in variants {
-        let _ = write!(
-            t,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},FRAME-RATE={:.3}\n{}\n",
-            v.peak_bps.max(1),
-            v.average_bps.max(1),
-            v.codecs,
-            v.width,
-            v.height,
-            v.fps,
-            v.uri
-        );
-    }
-    for v in variants {
-        if let Some((uri, peak, avg)) = &v.iframes {
-            let _ = writeln!(
-                t,
-                "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},URI=\"{}\"",
-                peak.max(&1),
-                avg.max(&1),
-                v.video_codec,
-                v.width,
-                v.height,
-                uri
-            );
+/// The master playlist for `outs`, measured from what they published.
+pub(crate) fn playlist(
+    outs: &[RungOutput],
+    has_audio: bool,
+    fps: f64,
+    iframes: &[Option<IFrames>],
+) -> MasterPlaylist {
+    let mut m = MasterPlaylist {
+        independent_segments: true,
+        ..MasterPlaylist::default()
+    };
+    for (i, o) in outs.iter().enumerate() {
+        let (peak, avg) = o.publisher.bitrates();
+        let video = video_codec(o);
+        let resolution = Some((o.plan.width, o.plan.height));
+        m.variants.push(Variant {
+            bandwidth: peak,
+            average_bandwidth: Some(avg),
+            codecs: if has_audio {
+                format!("{video},mp4a.40.2")
+            } else {
+                video.clone()
+            },
+            resolution,
+            frame_rate: Some(fps),
+            audio: None,
+            subtitles: None,
+            uri: format!("{}/{}", o.plan.name, names::PLAYLIST),
+        });
+        if let Some(Some(f)) = iframes.get(i) {
+            m.iframe_variants.push(IFrameVariant {
+                bandwidth: f.peak,
+                average_bandwidth: Some(f.average),
+                codecs: video,
+                resolution,
+                uri: f.uri.clone(),
+            });
         }
     }
-    t
-}
-
-/// Writes the master playlist at `path` (temp name, then rename).
-pub(crate) fn write(path: &Path, variants: &[Variant]) -> Result<(), Error> {
-    crate::catalog::write_atomic(path, text(variants).as_bytes())?;
-    Ok(())
+    m
 }
 
 #[cfg(test)]
@@ -134,16 +106,5 @@ mod tests {
         assert_eq!(avc1_codec(annexb).as_deref(), Some("avc1.4d4028"));
         assert_eq!(avc1_codec(vec![0, 0, 1, 0x68]), None);
         assert_eq!(avc1_codec(vec![]), None);
-    }
-
-    #[test]
-    fn measures_segment_sizes() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.ts"), vec![0u8; 6000]).unwrap();
-        std::fs::write(dir.path().join("b.ts"), vec![0u8; 1000]).unwrap();
-        let pl = "#EXTM3U\n#EXTINF:6.000000,\na.ts\n#EXTINF:1.0,\nb.ts\n#EXTINF:2.0,\nc.ts\n";
-        let (peak, avg) = measure(dir.path(), pl);
-        assert_eq!(peak, 8000);
-        assert_eq!(avg, 8000);
     }
 }

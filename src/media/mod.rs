@@ -8,10 +8,15 @@
 //! - `copy`: when the top rung can be the source's own packets.
 //! - `video`: one decoder → filter graph with a scaler per rung → one
 //!   libx264 per encoded rung; `audio`: one decoder → AAC, shared by rungs.
-//! - `outputs`: one `hls` muxer per rung; `hls`: its options and finish.
+//! - `outputs`: one `hls` muxer per rung; `hls`: its options;
+//!   `publish`: the rung's public playlist, written as segments close.
 //! - `master` / `iframes`: the master playlist and I-frame playlists.
-//! - `transcode`: the packet loop that drives them.
+//! - `job`: one transcode as a struct with named steps; `transcode`: its
+//!   entry point, with the copy fallback (a new generation of names).
 //! - `ffi`: the only `unsafe` code, each block with a `// SAFETY:` note.
+//!
+//! Writes go through [`crate::storage::Store`]; playlist text through
+//! [`crate::playlist`].
 
 mod audio;
 mod copy;
@@ -19,18 +24,19 @@ mod ffi;
 mod hls;
 mod iframes;
 mod input;
-pub(crate) mod keys;
+mod job;
+mod keys;
 mod ladder;
 mod master;
 mod outputs;
 mod poster;
+mod publish;
 mod transcode;
 mod video;
 
 pub(crate) use ffi::free_bytes;
-pub(crate) use hls::PLAYLIST;
-pub(crate) use input::{open_file, open_spool};
-pub(crate) use transcode::{transcode, Produced, RungProgress};
+pub(crate) use input::{open_file, open_spool, Source};
+pub(crate) use transcode::{transcode, JobContext, JobEvents, Produced, RungProgress};
 
 use crate::config::{Config, CopyMode, Ladder, SegmentFormat};
 
@@ -110,24 +116,34 @@ pub fn encoders_available() -> bool {
         && ffmpeg_next::encoder::find_by_name("aac").is_some()
 }
 
+/// Ignores every event (benchmarks).
+struct NoEvents;
+
+impl JobEvents for NoEvents {
+    fn progress(&mut self, _: &[RungProgress]) {}
+}
+
 #[doc(hidden)]
-/// Transcodes a file on disk into `out_dir` (benchmarks and the comparison
-/// script use this; the server always goes through the spool).
+/// Transcodes a file on disk into a new video folder under `root`
+/// (benchmarks and the comparison script use this; the server always goes
+/// through the spool).
 pub fn transcode_path(
     input: &std::path::Path,
-    out_dir: &std::path::Path,
+    root: &std::path::Path,
     settings: &Settings,
 ) -> Result<crate::catalog::OutputInfo, crate::Error> {
-    let source = open_file(input, settings)?;
+    let store = crate::storage::Store::open(root)?;
+    let id = crate::storage::VideoId::random();
+    store.create(id)?;
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    match transcode(source, out_dir, settings, &cancel, &mut |_| {}) {
-        Err(crate::Error::CopyFallback(_)) => {
-            let mut s = settings.clone();
-            s.copy = CopyMode::Never;
-            let source = open_file(input, &s)?;
-            transcode(source, out_dir, &s, &cancel, &mut |_| {})
-        }
-        other => other,
-    }
-    .map(|p| p.info)
+    let ctx = JobContext {
+        store: &store,
+        id,
+        settings,
+        generation: 0,
+        cancel: &cancel,
+    };
+    let source = open_file(input, settings)?;
+    let mut reopen = |s: &Settings| open_file(input, s);
+    transcode(source, &mut reopen, &ctx, &mut NoEvents).map(|p| p.info)
 }

@@ -1,13 +1,15 @@
 //! One libavformat `hls` muxer per rung: its streams (encoded or copied
-//! video, the shared audio), its key rotation, and the writes into it.
+//! video, the shared audio), its key rotation, its publisher, and the
+//! writes into it.
 
 use super::keys::Keys;
 use super::ladder::RungPlan;
+use super::publish::Publisher;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::format::context::Output;
 use ffmpeg_next::{codec, Packet, Rational};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where a rung's video stream comes from.
 pub(crate) enum VideoParams<'a> {
@@ -23,11 +25,25 @@ pub(crate) enum AudioParams<'a> {
     Copied(codec::Parameters),
 }
 
+/// What a rung's muxer is made from.
+pub(crate) struct RungSpec<'a> {
+    pub plan: RungPlan,
+    /// Folder of its segments (scratch for the muxer; the public folder
+    /// with the file store).
+    pub dir: PathBuf,
+    pub video: VideoParams<'a>,
+    /// Time base of the video packets given to [`RungOutput::write_video`].
+    pub video_tb: Rational,
+    pub fps: Rational,
+    pub audio: Option<(AudioParams<'a>, Rational)>,
+    pub generation: u32,
+    /// With encryption: this rung's key series and its key-info file.
+    pub keys: Option<(Keys, PathBuf)>,
+}
+
 /// One rung's muxer and what is needed to write into it.
 pub(crate) struct RungOutput {
     pub plan: RungPlan,
-    /// Folder of its playlist and segments.
-    pub dir: PathBuf,
     octx: Output,
     video_ost: usize,
     audio_ost: Option<usize>,
@@ -35,6 +51,8 @@ pub(crate) struct RungOutput {
     video_tb: Rational,
     audio_tb: Rational,
     keys: Option<Keys>,
+    /// Publishes what the muxer closes.
+    pub publisher: Publisher,
     /// `CODECS` of its video stream (`avc1.64001f`), when known.
     pub video_codec: Option<String>,
     /// Seconds of video written (presentation end of the last packet).
@@ -44,80 +62,42 @@ pub(crate) struct RungOutput {
 }
 
 impl RungOutput {
-    /// Creates the muxer writing `dir/video.m3u8` and its segments, adds the
-    /// streams, and writes the header. `keys`: with encryption, this rung's
-    /// key series and the key-info file the muxer reads.
-    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    /// Creates the muxer (its playlist is the publisher's scratch), adds
+    /// the streams, and writes the header.
     pub(crate) fn create(
-        plan: RungPlan,
-        dir: PathBuf,
-        video: VideoParams<'_>,
-        video_tb: Rational,
-        fps: Rational,
-        audio: Option<(AudioParams<'_>, Rational)>,
+        spec: RungSpec<'_>,
+        publisher: Publisher,
         settings: &Settings,
-        keys: Option<(Keys, PathBuf)>,
     ) -> Result<Self, Error> {
-        let mut octx = super::ffi::alloc_hls_output(&dir.join(super::hls::PLAYLIST))?;
-        let video_codec;
-        {
-            let mut ost = octx
-                .add_stream(ffmpeg_next::encoder::find(codec::Id::H264))
-                .map_err(|e| Error::from_av(e, "add video stream"))?;
-            match video {
-                VideoParams::Encoded(enc) => {
-                    ost.set_parameters(enc);
-                    video_codec = super::master::avc1_codec(super::ffi::extradata(enc.as_ref()));
-                }
-                VideoParams::Copied(par) => {
-                    video_codec = super::master::avc1_codec(super::ffi::par_extradata(&par));
-                    ost.set_parameters(par);
-                    super::ffi::clear_codec_tag(&mut ost);
-                }
-            }
-            ost.set_time_base(video_tb);
-            ost.set_avg_frame_rate(fps);
-        }
-        let audio_ost = match &audio {
-            Some((a, tb)) => {
-                let index = octx.nb_streams() as usize;
-                let mut ost = octx
-                    .add_stream(ffmpeg_next::encoder::find(codec::Id::AAC))
-                    .map_err(|e| Error::from_av(e, "add audio stream"))?;
-                match a {
-                    AudioParams::Encoded(enc) => ost.set_parameters(*enc),
-                    AudioParams::Copied(par) => {
-                        ost.set_parameters(par.clone());
-                        super::ffi::clear_codec_tag(&mut ost);
-                    }
-                }
-                ost.set_time_base(*tb);
-                Some(index)
-            }
+        let mut octx = super::ffi::alloc_hls_output(publisher.muxer_playlist())?;
+        let video_codec = add_video(&mut octx, spec.video, spec.video_tb, spec.fps)?;
+        let audio_ost = match &spec.audio {
+            Some((a, tb)) => Some(add_audio(&mut octx, a, *tb)?),
             None => None,
         };
-        let (keys, key_info) = match keys {
+        let (keys, key_info) = match spec.keys {
             Some((k, info)) => (Some(k), Some(info)),
             None => (None, None),
         };
-        let opts = super::hls::muxer_options(&dir, settings, key_info.as_deref())?;
+        let opts =
+            super::hls::muxer_options(&spec.dir, settings, spec.generation, key_info.as_deref())?;
         octx.write_header_with(opts)
             .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
         let tb = |i: usize| octx.stream(i).map(|s| s.time_base());
-        let video_tb = tb(0).unwrap_or(video_tb);
+        let video_tb = tb(0).unwrap_or(spec.video_tb);
         let audio_tb = audio_ost
             .and_then(tb)
-            .or(audio.map(|a| a.1))
+            .or(spec.audio.map(|a| a.1))
             .unwrap_or(Rational(1, 90_000));
         Ok(RungOutput {
-            plan,
-            dir,
+            plan: spec.plan,
             octx,
             video_ost: 0,
             audio_ost,
             video_tb,
             audio_tb,
             keys,
+            publisher,
             video_codec,
             position: 0.0,
             packets: 0,
@@ -157,25 +137,56 @@ impl RungOutput {
             .map_err(|e| Error::from_av(e, "writing an audio packet"))
     }
 
-    /// Writes the trailer (the last segment, `#EXT-X-ENDLIST`).
-    pub(crate) fn finish(&mut self) -> Result<(), Error> {
+    /// Writes the trailer (the last segment) and publishes the playlist as
+    /// VOD; returns the bytes newly published.
+    pub(crate) fn finish(&mut self) -> Result<u64, Error> {
         self.octx
             .write_trailer()
-            .map_err(|e| Error::from_av(e, "finishing the hls muxer"))
-    }
-
-    /// True once the muxer has published its playlist (first segment done).
-    pub(crate) fn has_playlist(&self) -> bool {
-        self.dir.join(super::hls::PLAYLIST).is_file()
+            .map_err(|e| Error::from_av(e, "finishing the hls muxer"))?;
+        self.publisher.finish()
     }
 }
 
-/// The folder of rung `plan` under `out_dir` (`out_dir` itself for a
-/// single rendition).
-pub(crate) fn rung_dir(out_dir: &Path, plan: &RungPlan, single: bool) -> PathBuf {
-    if single {
-        out_dir.to_path_buf()
-    } else {
-        out_dir.join(&plan.name)
+/// Adds the video stream; returns its `CODECS` value when the SPS is known.
+fn add_video(
+    octx: &mut Output,
+    video: VideoParams<'_>,
+    tb: Rational,
+    fps: Rational,
+) -> Result<Option<String>, Error> {
+    let mut ost = octx
+        .add_stream(ffmpeg_next::encoder::find(codec::Id::H264))
+        .map_err(|e| Error::from_av(e, "add video stream"))?;
+    let codec = match video {
+        VideoParams::Encoded(enc) => {
+            ost.set_parameters(enc);
+            super::master::avc1_codec(super::ffi::extradata(enc.as_ref()))
+        }
+        VideoParams::Copied(par) => {
+            let codec = super::master::avc1_codec(super::ffi::par_extradata(&par));
+            ost.set_parameters(par);
+            super::ffi::clear_codec_tag(&mut ost);
+            codec
+        }
+    };
+    ost.set_time_base(tb);
+    ost.set_avg_frame_rate(fps);
+    Ok(codec)
+}
+
+/// Adds the audio stream; returns its index.
+fn add_audio(octx: &mut Output, audio: &AudioParams<'_>, tb: Rational) -> Result<usize, Error> {
+    let index = octx.nb_streams() as usize;
+    let mut ost = octx
+        .add_stream(ffmpeg_next::encoder::find(codec::Id::AAC))
+        .map_err(|e| Error::from_av(e, "add audio stream"))?;
+    match audio {
+        AudioParams::Encoded(enc) => ost.set_parameters(*enc),
+        AudioParams::Copied(par) => {
+            ost.set_parameters(par.clone());
+            super::ffi::clear_codec_tag(&mut ost);
+        }
     }
+    ost.set_time_base(tb);
+    Ok(index)
 }

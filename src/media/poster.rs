@@ -2,16 +2,13 @@
 //! while that is cheap), encoded in-process with libav's mjpeg encoder as
 //! `poster.jpg` (full size) and `thumb.jpg` (`THUMB_WIDTH` wide).
 
+use crate::storage::{names, Store, VideoId};
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::software::scaling;
 use ffmpeg_next::{codec, encoder, frame, Rational};
-use std::path::Path;
 
-/// Full-size poster file name.
-pub(crate) const POSTER: &str = "poster.jpg";
-/// Thumbnail file name and width.
-pub(crate) const THUMB: &str = "thumb.jpg";
+/// Thumbnail width.
 pub(crate) const THUMB_WIDTH: u32 = 320;
 /// Mean luma (0..255) under which a frame counts as black.
 const DARK_LUMA: u64 = 24;
@@ -59,16 +56,17 @@ impl PosterPicker {
         }
     }
 
-    /// Writes the poster and thumbnail into `dir` (temp name, then rename).
-    pub(crate) fn write(self, dir: &Path) -> Result<(), Error> {
+    /// Publishes the poster and thumbnail of video `id` (atomically).
+    pub(crate) fn write(self, store: &Store, id: VideoId) -> Result<(), Error> {
         let Some(f) = self.chosen.or(self.first) else {
             return Ok(());
         };
         let (w, h) = (f.width(), f.height());
-        write_jpeg(&f, w, h, &dir.join(POSTER))?;
+        store.write(id, names::POSTER, &jpeg(&f, w, h)?)?;
         let tw = THUMB_WIDTH.min(w);
         let th = ((f64::from(h) * f64::from(tw) / f64::from(w) / 2.0).round() as u32 * 2).max(2);
-        write_jpeg(&f, tw, th, &dir.join(THUMB))
+        store.write(id, names::THUMB, &jpeg(&f, tw, th)?)?;
+        Ok(())
     }
 }
 
@@ -88,7 +86,8 @@ fn mean_luma(f: &frame::Video) -> u64 {
     sum.checked_div(n).unwrap_or(0)
 }
 
-fn write_jpeg(src: &frame::Video, w: u32, h: u32, path: &Path) -> Result<(), Error> {
+/// `src` scaled to `w`×`h`, as JPEG bytes.
+fn jpeg(src: &frame::Video, w: u32, h: u32) -> Result<Vec<u8>, Error> {
     let av = |what: &'static str| move |e| Error::from_av(e, what);
     let mut scaler = scaling::Context::get(
         src.format(),
@@ -122,9 +121,8 @@ fn write_jpeg(src: &frame::Video, w: u32, h: u32, path: &Path) -> Result<(), Err
     let mut packet = ffmpeg_next::Packet::empty();
     enc.receive_packet(&mut packet)
         .map_err(av("encoding the poster"))?;
-    let bytes = packet
+    packet
         .data()
-        .ok_or_else(|| Error::Media("the poster encoder produced nothing".into()))?;
-    crate::catalog::write_atomic(path, bytes)?;
-    Ok(())
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| Error::Media("the poster encoder produced nothing".into()))
 }

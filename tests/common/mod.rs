@@ -7,9 +7,31 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The deadline of every wait in the tests: long, because the machine may be
+/// busy; a wait ends as soon as its condition holds.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Polls `cond` until it returns `Some`, for at most [`DEADLINE`]; panics
+/// naming `what` if it never does.
+pub fn wait_for<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        assert!(t.elapsed() < DEADLINE, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`wait_for`] a condition that is a `bool`.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    wait_for(what, || cond().then_some(()))
+}
 
 /// A running server and its private storage folder.
 pub struct Server {
@@ -44,17 +66,9 @@ impl Server {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: plain kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "hlsd did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for("hlsd to exit after SIGTERM", || {
+            self.child.try_wait().unwrap()
+        })
     }
 
     /// Starts a new process on the same storage (after `crash`/`terminate`).
@@ -81,17 +95,27 @@ impl Server {
     /// Waits for the first video folder to appear (an upload's id is only
     /// in its response, which comes at the end) and returns its name.
     pub fn wait_video_folder(&self) -> String {
-        let t = Instant::now();
-        loop {
-            if let Some(id) = self.storage_entries().into_iter().find(|e| e.len() == 21) {
-                return id;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "no video folder appeared"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("a video folder", || {
+            self.storage_entries().into_iter().find(|e| e.len() == 21)
+        })
+    }
+
+    /// Waits until the server has no `job-…` thread left.
+    pub fn wait_no_job_threads(&self) {
+        wait_until("every job thread to end", || self.job_threads().is_empty());
+    }
+
+    /// Polls `/videos/{id}` until `cond` holds for the record; returns it.
+    pub fn wait_record(
+        &self,
+        id: &str,
+        what: &str,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_for(what, || {
+            let r = self.get(&format!("/videos/{id}"));
+            (r.status == 200).then(|| r.json()).filter(|v| cond(v))
+        })
     }
 
     /// Files in a video's folder.
@@ -177,7 +201,7 @@ impl Server {
     /// Waits until storage is empty (cleanup is asynchronous for dropped clients).
     pub fn assert_storage_empty_soon(&self) {
         let t = Instant::now();
-        while !self.storage_entries().is_empty() && t.elapsed() < Duration::from_secs(10) {
+        while !self.storage_entries().is_empty() && t.elapsed() < DEADLINE {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(
@@ -202,7 +226,7 @@ impl Server {
             if s == "ready" || s == "failed" {
                 return v;
             }
-            assert!(t.elapsed() < Duration::from_secs(120), "stuck in {s}");
+            assert!(t.elapsed() < DEADLINE * 2, "stuck in {s}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -246,6 +270,9 @@ impl Response {
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn is_playlist(&self) -> bool {
+        self.header("content-type") == Some("application/vnd.apple.mpegurl")
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
@@ -315,7 +342,11 @@ pub fn send_request(
     if is_body {
         let _ = write_body(&mut s, body, how);
     }
-    read_response(&mut s, method == "HEAD")
+    let r = read_response(&mut s, method == "HEAD");
+    if method == "GET" && r.status == 200 && r.is_playlist() {
+        lint_playlist(path, &r.text());
+    }
+    r
 }
 
 fn write_body(s: &mut TcpStream, body: &[u8], how: Send) -> std::io::Result<()> {
@@ -423,6 +454,40 @@ pub fn upload(addr: SocketAddr, data: &[u8], how: Send) -> Response {
         &multipart("video", "clip.bin", data),
         how,
     )
+}
+
+/// An upload whose body is only partly sent: the test decides when the
+/// rest goes (so "while the upload is still arriving" is a fact, not a race).
+pub struct PartialUpload {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl PartialUpload {
+    /// Sends the head and the first `sent` bytes of a `curl -F` body of `data`.
+    pub fn start(addr: SocketAddr, data: &[u8], sent: usize) -> PartialUpload {
+        let body = multipart("video", "clip.mp4", data);
+        let (k, v) = multipart_header();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        let head = format!(
+            "POST /upload HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let sent = sent.min(body.len());
+        stream.write_all(&body[..sent]).unwrap();
+        PartialUpload {
+            stream,
+            rest: body[sent..].to_vec(),
+        }
+    }
+
+    /// Sends the rest and reads the answer.
+    pub fn finish(mut self) -> Response {
+        let _ = self.stream.write_all(&self.rest);
+        read_response(&mut self.stream, false)
+    }
 }
 
 /// Uploads and returns the new id, asserting 201.
@@ -654,4 +719,41 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
     }
+}
+
+// ------------------------------------------------------------- HLS linting
+
+/// One `hls-lint.mjs` process (npm `hls-parser` in strict mode) per test
+/// binary, fed one playlist per line.
+static LINTER: Mutex<Option<(Child, ChildStdin, BufReader<ChildStdout>)>> = Mutex::new(None);
+
+/// Asserts that `text` (fetched from `uri`) is a valid playlist for a strict
+/// HLS parser. Every playlist the tests fetch through [`request`] goes
+/// through this.
+pub fn lint_playlist(uri: &str, text: &str) {
+    let mut guard = LINTER.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/hls-lint.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs the HLS linter (make test installs it)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        *guard = Some((child, stdin, stdout));
+    }
+    let (_, stdin, stdout) = guard.as_mut().unwrap();
+    let line = serde_json::json!({"uri": uri, "text": text}).to_string();
+    writeln!(stdin, "{line}").unwrap();
+    let mut answer = String::new();
+    stdout.read_line(&mut answer).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|e| panic!("the HLS linter said {answer:?}: {e}"));
+    assert_eq!(
+        v["ok"], true,
+        "strict HLS parser: {} in\n{text}",
+        v["error"]
+    );
 }

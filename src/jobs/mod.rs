@@ -1,0 +1,251 @@
+//! Jobs: one dedicated OS thread per upload ("pipeline"), at most
+//! `--max-pending` alive, at most `--jobs` transcoding at once.
+//!
+//! A pipeline opens and probes the upload as soon as its first bytes are on
+//! the spool (cheap, not limited by `--jobs`, so a bad upload is refused
+//! while it arrives even when the encoder is busy), reports the probe to the
+//! ingest, then waits for a transcode slot (`queued`) and transcodes.
+//!
+//! Who removes files:
+//! - a rejected or cut-off upload (probe failed, spool aborted): the pipeline
+//!   thread removes the whole folder, then signals `done`; the ingest waits
+//!   for that before answering, so a 4xx leaves nothing in storage;
+//! - a deleted video: the deleter, after the thread has ended;
+//! - a job cancelled by shutdown: nobody; `recovery` re-queues it at start.
+
+mod pipeline;
+mod slots;
+
+use crate::catalog::{Catalog, SourceInfo};
+use crate::config::KeepSource;
+use crate::media::Settings;
+use crate::spool::{SpoolControl, SpoolReader};
+use crate::storage::VideoId;
+use crate::Error;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+pub(crate) use slots::{SlotHolder, Slots};
+
+/// Why a pipeline was cancelled (stored in an `AtomicU8`).
+const CANCEL_NONE: u8 = 0;
+const CANCEL_SHUTDOWN: u8 = 1;
+const CANCEL_DELETE: u8 = 2;
+
+/// A live pipeline, as the registry sees it.
+#[derive(Debug)]
+struct Live {
+    id: VideoId,
+    /// Polled by libav's interrupt callback and the packet loop.
+    cancel: Arc<AtomicBool>,
+    reason: Arc<AtomicU8>,
+    spool: SpoolControl,
+    /// Becomes `true` when the thread has ended.
+    ended: watch::Receiver<bool>,
+}
+
+/// The job system, shared by the HTTP layer.
+#[derive(Debug)]
+pub(crate) struct Jobs {
+    slots: Arc<Slots>,
+    /// Pipelines alive (uploading, queued or transcoding).
+    pending: AtomicUsize,
+    max_pending: usize,
+    /// Live pipelines, for cancel and shutdown.
+    live: Mutex<Vec<Live>>,
+    settings: Settings,
+    keep_source: KeepSource,
+    catalog: Arc<Catalog>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// A reserved place among `--max-pending`; released on drop.
+#[derive(Debug)]
+pub(crate) struct PendingPermit(Arc<Jobs>);
+
+impl Drop for PendingPermit {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What the ingest holds of a started pipeline.
+#[derive(Debug)]
+pub(crate) struct JobHandle {
+    /// The probe's verdict, once the demuxer has opened the upload.
+    pub probe: oneshot::Receiver<Result<SourceInfo, Error>>,
+    /// Fires when the thread has ended and cleaned up.
+    pub done: oneshot::Receiver<()>,
+    /// True once the pipeline holds a transcode slot.
+    pub running: Arc<AtomicBool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Jobs {
+    pub(crate) fn new(
+        jobs: usize,
+        max_pending: usize,
+        settings: Settings,
+        keep_source: KeepSource,
+        catalog: Arc<Catalog>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Jobs {
+            slots: Slots::new(jobs),
+            pending: AtomicUsize::new(0),
+            max_pending,
+            live: Mutex::new(Vec::new()),
+            settings,
+            keep_source,
+            catalog,
+            metrics,
+        })
+    }
+
+    /// Reserves a pipeline place, or `None` when the server is full.
+    pub(crate) fn try_reserve(self: &Arc<Self>) -> Option<PendingPermit> {
+        let mut cur = self.pending.load(Ordering::Acquire);
+        loop {
+            if cur >= self.max_pending {
+                return None;
+            }
+            match self
+                .pending
+                .compare_exchange(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(PendingPermit(self.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Pipelines alive now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Starts the pipeline thread for a new upload `id` reading `reader`.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        id: VideoId,
+        reader: SpoolReader,
+        permit: PendingPermit,
+    ) -> Result<JobHandle, Error> {
+        self.spawn(id, reader, permit, false)
+    }
+
+    /// Re-queues a video whose upload completed before a restart.
+    pub(crate) fn start_recovered(
+        self: &Arc<Self>,
+        id: VideoId,
+        reader: SpoolReader,
+    ) -> Result<(), Error> {
+        // Recovered jobs are few and were accepted already: they may exceed
+        // `--max-pending` rather than be dropped.
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let permit = PendingPermit(self.clone());
+        self.spawn(id, reader, permit, true).map(drop)
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        id: VideoId,
+        reader: SpoolReader,
+        permit: PendingPermit,
+        recovered: bool,
+    ) -> Result<JobHandle, Error> {
+        let (probe_tx, probe) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        let (ended_tx, ended) = watch::channel(false);
+        let running = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let reason = Arc::new(AtomicU8::new(CANCEL_NONE));
+        lock(&self.live).push(Live {
+            id,
+            cancel: cancel.clone(),
+            reason: reason.clone(),
+            spool: reader.control(),
+            ended,
+        });
+        let pipeline = pipeline::Pipeline {
+            jobs: self.clone(),
+            id,
+            cancel,
+            reason,
+            running: running.clone(),
+            recovered,
+        };
+        std::thread::Builder::new()
+            .name(format!("job-{}", id.short()))
+            .spawn(move || {
+                let _permit = permit;
+                pipeline.run(reader, probe_tx);
+                let _ = done_tx.send(());
+                let _ = ended_tx.send(true);
+            })
+            .map_err(|e| {
+                self.remove_live(id);
+                Error::Internal(format!("cannot start a job thread: {e}"))
+            })?;
+        Ok(JobHandle {
+            probe,
+            done,
+            running,
+        })
+    }
+
+    fn remove_live(&self, id: VideoId) {
+        lock(&self.live).retain(|l| l.id != id);
+    }
+
+    fn cancel_live(l: &Live, reason: u8) {
+        l.reason.store(reason, Ordering::Release);
+        l.cancel.store(true, Ordering::Release);
+        l.spool.abort();
+    }
+
+    /// Cancels video `id`'s pipeline, if any, for deletion. Resolves `true`
+    /// once its thread has ended (or when it had none), `false` if it is
+    /// still running after `wait`.
+    pub(crate) async fn cancel_for_delete(&self, id: VideoId, wait: Duration) -> bool {
+        let ended = {
+            let live = lock(&self.live);
+            live.iter().find(|l| l.id == id).map(|l| {
+                Self::cancel_live(l, CANCEL_DELETE);
+                l.ended.clone()
+            })
+        };
+        self.slots.wake_all();
+        match ended {
+            Some(mut ended) => tokio::time::timeout(wait, ended.wait_for(|e| *e))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            None => true,
+        }
+    }
+
+    /// Resolves once video `id` has no pipeline thread.
+    pub(crate) async fn ended(&self, id: VideoId) {
+        let ended = lock(&self.live)
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| l.ended.clone());
+        if let Some(mut ended) = ended {
+            let _ = ended.wait_for(|e| *e).await;
+        }
+    }
+
+    /// Cancels every live pipeline (shutdown). Completed uploads keep their
+    /// records and spools so that they resume after a restart.
+    pub(crate) fn cancel_all(&self) {
+        for l in lock(&self.live).iter() {
+            Self::cancel_live(l, CANCEL_SHUTDOWN);
+        }
+        self.slots.wake_all();
+    }
+}

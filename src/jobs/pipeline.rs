@@ -1,0 +1,297 @@
+//! One pipeline thread: probe the upload, wait for a transcode slot,
+//! transcode, then record the outcome (ready, failed, or nothing left of a
+//! refused upload).
+
+use super::{Jobs, SlotHolder, CANCEL_DELETE, CANCEL_SHUTDOWN};
+use crate::catalog::{Rendition, SourceInfo, Status};
+use crate::config::KeepSource;
+use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
+use crate::spool::SpoolReader;
+use crate::storage::{names, VideoId};
+use crate::Error;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How often a persisted record follows progress (memory follows 4×/s).
+const PERSIST_EVERY: Duration = Duration::from_secs(2);
+/// How often memory follows progress.
+const SHOW_EVERY: Duration = Duration::from_millis(250);
+
+/// One pipeline thread's context.
+pub(super) struct Pipeline {
+    pub jobs: Arc<Jobs>,
+    pub id: VideoId,
+    pub cancel: Arc<AtomicBool>,
+    pub reason: Arc<AtomicU8>,
+    pub running: Arc<AtomicBool>,
+    /// Re-queued at start: its upload was accepted long ago, so a probe
+    /// failure marks it failed instead of erasing it.
+    pub recovered: bool,
+}
+
+/// How a pipeline ended badly.
+enum Failure {
+    /// The probe refused the file.
+    Rejected(Error),
+    /// The job failed after the probe.
+    Failed(Error),
+}
+
+impl Pipeline {
+    pub(super) fn run(
+        self,
+        reader: SpoolReader,
+        probe_tx: oneshot::Sender<Result<SourceInfo, Error>>,
+    ) {
+        let spool = reader.control();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.probe_and_transcode(reader, probe_tx)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Failure::Failed(Error::Internal(
+                "the job thread panicked".into(),
+            )))
+        });
+        self.jobs.remove_live(self.id);
+        let reason = self.reason.load(Ordering::Acquire);
+        match outcome {
+            Ok(()) => {}
+            // The deleter removes everything once we are gone.
+            Err(_) if reason == CANCEL_DELETE => {}
+            // An upload that never completed (rejected, cut off, or cut by
+            // shutdown): nothing of it may remain.
+            Err(_) if spool.is_aborted() => self.discard(),
+            Err(Failure::Rejected(_)) if !self.recovered => self.discard(),
+            // Shutdown: keep record and spool; `recovery` re-queues it.
+            Err(_) if reason == CANCEL_SHUTDOWN => {
+                tracing::info!(id = %self.id, "job stopped by shutdown; it resumes at the next start");
+            }
+            Err(Failure::Rejected(e) | Failure::Failed(e)) => self.fail(e),
+        }
+    }
+
+    /// The settings of this video (encryption is per video).
+    fn settings(&self) -> (Settings, u32) {
+        let mut settings = self.jobs.settings.clone();
+        let rec = self.jobs.catalog.get(self.id);
+        if let Some(rec) = &rec {
+            settings.encrypt = rec.encrypted;
+        }
+        (settings, rec.map_or(0, |r| r.generation))
+    }
+
+    fn probe_and_transcode(
+        &self,
+        reader: SpoolReader,
+        probe_tx: oneshot::Sender<Result<SourceInfo, Error>>,
+    ) -> Result<(), Failure> {
+        let (settings, generation) = self.settings();
+        // Kept for a second pass if the copy fast path has to give up.
+        let spare = reader.try_clone().ok();
+        let source = match media::open_spool(reader, self.cancel.clone(), &settings) {
+            Ok(s) => s,
+            Err(e) => {
+                let shown = Error::clone_for_client(&e);
+                let _ = probe_tx.send(Err(e));
+                return Err(Failure::Rejected(shown));
+            }
+        };
+        let spool = source.spool.clone();
+        let info = source.info.clone();
+        let _ = self
+            .jobs
+            .catalog
+            .update(self.id, true, |r| r.source = Some(info.clone()));
+        let _ = probe_tx.send(Ok(info));
+        let slot = SlotHolder::new(&self.jobs.slots);
+        let stop = || {
+            self.cancel.load(Ordering::Acquire) || spool.as_ref().is_some_and(|s| s.is_aborted())
+        };
+        if !slot.acquire(&stop) {
+            return Err(Failure::Failed(Error::Cancelled));
+        }
+        self.running.store(true, Ordering::Release);
+        let _ = self.jobs.catalog.update(self.id, true, |r| {
+            if spool.as_ref().is_none_or(|s| s.is_finished()) {
+                r.status = Status::Processing;
+            }
+        });
+        tracing::info!(id = %self.id, "job started");
+        let started = Instant::now();
+        let produced = self
+            .transcode(source, spare, &settings, generation)
+            .map_err(Failure::Failed)?;
+        let waited = spool.as_ref().map_or(Duration::ZERO, |s| s.waited());
+        self.ready(
+            produced,
+            started.elapsed().saturating_sub(waited),
+            started.elapsed(),
+        );
+        Ok(())
+    }
+
+    fn transcode(
+        &self,
+        source: Source,
+        spare: Option<SpoolReader>,
+        settings: &Settings,
+        generation: u32,
+    ) -> Result<Produced, Error> {
+        let store = self.jobs.catalog.store();
+        let ctx = JobContext {
+            store,
+            id: self.id,
+            settings,
+            generation,
+            cancel: &self.cancel,
+        };
+        let mut spare = spare;
+        let mut reopen = |s: &Settings| {
+            let reader = spare
+                .take()
+                .ok_or_else(|| Error::Internal("no second reader of the spool".into()))?;
+            media::open_spool(reader, self.cancel.clone(), s)
+        };
+        let mut events = Events::new(self, source.info.duration);
+        media::transcode(source, &mut reopen, &ctx, &mut events)
+    }
+
+    /// Records a finished video: ready, the older generations swept, the
+    /// spool removed unless kept.
+    fn ready(&self, p: Produced, work: Duration, wall: Duration) {
+        let Produced {
+            info: mut out,
+            renditions,
+            copied,
+            copy_note,
+            generation,
+        } = p;
+        out.processing_seconds = work.as_secs_f64();
+        let secs = wall.as_secs_f64();
+        tracing::info!(id = %self.id, seconds = secs, media_seconds = out.duration,
+            realtime = out.duration / secs.max(1e-9), rungs = renditions.len(), copied, "job done");
+        self.jobs
+            .metrics
+            .job_finished(secs, out.duration, out.frames);
+        let store = self.jobs.catalog.store();
+        let keep: Vec<&str> = renditions.iter().map(|r| r.name.as_str()).collect();
+        store.remove_stale(self.id, generation, &keep);
+        if self.jobs.keep_source != KeepSource::Always {
+            let _ = store.remove(self.id, names::SOURCE_FILE);
+            let _ = store.remove(self.id, names::SOURCE_DONE);
+        }
+        let size = store.size(self.id);
+        let _ = self.jobs.catalog.update(self.id, true, |r| {
+            r.status = Status::Ready;
+            r.progress = 1.0;
+            r.renditions = renditions;
+            r.copied = copied;
+            r.copy_note = copy_note;
+            r.output = Some(out);
+            r.storage_bytes = size;
+            r.generation = generation;
+        });
+    }
+
+    /// Removes every file of a rejected upload and forgets its record.
+    fn discard(&self) {
+        self.jobs.catalog.forget(self.id);
+        if let Err(e) = self.jobs.catalog.store().remove_video(self.id) {
+            tracing::error!(id = %self.id, error = %e, "cannot remove a rejected upload");
+        }
+    }
+
+    /// Records a failure after the upload was accepted: keeps the record
+    /// (and the spool unless `--keep-source never`), removes the outputs.
+    fn fail(&self, e: Error) {
+        if e.is_server_fault() {
+            tracing::error!(id = %self.id, error = %e, "job failed");
+        } else {
+            tracing::info!(id = %self.id, error = %e, "job failed");
+        }
+        self.jobs
+            .metrics
+            .jobs_failed
+            .fetch_add(1, Ordering::Relaxed);
+        let store = self.jobs.catalog.store();
+        store.remove_outputs(self.id, self.jobs.keep_source != KeepSource::Never);
+        let size = store.size(self.id);
+        let _ = self.jobs.catalog.update(self.id, true, |r| {
+            r.fail(e.code(), &e.public_message());
+            r.storage_bytes = size;
+        });
+    }
+}
+
+/// What a running job reports, turned into record updates.
+struct Events<'a> {
+    p: &'a Pipeline,
+    duration: Option<f64>,
+    last_mem: Instant,
+    last_disk: Instant,
+    first: bool,
+}
+
+impl<'a> Events<'a> {
+    fn new(p: &'a Pipeline, duration: Option<f64>) -> Self {
+        Events {
+            p,
+            duration: duration.filter(|d| *d > 0.0),
+            last_mem: Instant::now(),
+            last_disk: Instant::now(),
+            first: true,
+        }
+    }
+}
+
+impl JobEvents for Events<'_> {
+    fn progress(&mut self, rungs: &[RungProgress]) {
+        if !self.first && self.last_mem.elapsed() < SHOW_EVERY {
+            return;
+        }
+        self.last_mem = Instant::now();
+        let persist = self.first || self.last_disk.elapsed() >= PERSIST_EVERY;
+        self.first = false;
+        if persist {
+            self.last_disk = Instant::now();
+        }
+        let total = self.duration;
+        let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));
+        let single = rungs.len() == 1;
+        let _ = self.p.jobs.catalog.update(self.p.id, persist, |r| {
+            r.renditions = rungs
+                .iter()
+                .map(|g| Rendition {
+                    playlist: if single {
+                        names::PLAYLIST.to_owned()
+                    } else {
+                        format!("{}/{}", g.name, names::PLAYLIST)
+                    },
+                    name: g.name.clone(),
+                    width: g.width,
+                    height: g.height,
+                    copied: g.copied,
+                    progress: frac(g.seconds),
+                    ..Rendition::default()
+                })
+                .collect();
+            // Overall: the slowest rung.
+            r.progress = r
+                .renditions
+                .iter()
+                .map(|x| x.progress)
+                .fold(f64::INFINITY, f64::min)
+                .min(0.99);
+        });
+    }
+
+    fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {
+        self.p
+            .jobs
+            .catalog
+            .update(self.p.id, true, |r| r.generation = generation)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,522 @@
+//! One transcode, as a struct with named steps (rust-ffmpeg's
+//! `Transcoder` shape): [`Job::open`] plans the ladder and opens every
+//! output; [`Job::run`] reads packets and hands each to
+//! [`Job::on_video_packet`] or [`Job::on_audio_packet`], publishing what
+//! the muxers close; [`Job::finish`] drains, publishes the VOD playlists,
+//! the I-frame playlists, the master and the poster, and reports.
+
+use super::audio::AudioChain;
+use super::input::Source;
+use super::master::{self, IFrames};
+use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
+use super::publish::Publisher;
+use super::transcode::{rescale, shift, JobContext, JobEvents, Produced, RungProgress, MICROS};
+use super::video::{OpenedVideo, VideoChain};
+use super::{copy, ladder};
+use crate::catalog::{OutputInfo, Rendition};
+use crate::storage::names;
+use crate::Error;
+use ffmpeg_next::{Packet, Rational};
+use std::sync::atomic::Ordering;
+
+/// Below this much free disk the job stops with `DiskFull`: the hls muxer
+/// does not report a failed segment write at once, so free space is
+/// watched instead.
+const MIN_FREE_BYTES: u64 = 1 << 20;
+/// Packets between two free-space checks.
+const FREE_CHECK_EVERY: u64 = 64;
+/// Video packets between two progress reports.
+const REPORT_EVERY: u64 = 8;
+
+/// The audio of a job: none, encoded once, or copied.
+enum Audio {
+    None,
+    Encode(AudioChain),
+    Copy {
+        params: ffmpeg_next::codec::Parameters,
+        tb: Rational,
+        offset: i64,
+    },
+}
+
+/// The source video stream's timing.
+struct Timing {
+    tb: Rational,
+    /// Subtracted from video timestamps so the output starts near 0.
+    offset: i64,
+    /// Nominal frame duration in `tb`.
+    frame_dur: i64,
+    fps: Rational,
+}
+
+/// A transcode in progress.
+pub(crate) struct Job<'a> {
+    source: Source,
+    ctx: &'a JobContext<'a>,
+    events: &'a mut dyn JobEvents,
+    timing: Timing,
+    copy: bool,
+    copy_note: Option<String>,
+    single: bool,
+    video: VideoChain,
+    audio: Audio,
+    outs: Vec<RungOutput>,
+    /// Follows the copied rung's keyframes (copy mode only).
+    cadence: Option<copy::Cadence>,
+    master_published: bool,
+    packets: u64,
+    video_packets: u64,
+}
+
+impl<'a> Job<'a> {
+    /// Plans the ladder for `source` and opens the decoders, encoders and
+    /// one muxer per rung.
+    pub(crate) fn open(
+        source: Source,
+        ctx: &'a JobContext<'a>,
+        events: &'a mut dyn JobEvents,
+    ) -> Result<Self, Error> {
+        let settings = ctx.settings;
+        let vanished = || Error::Internal("video stream vanished".into());
+        let vst = source
+            .ictx
+            .stream(source.video_index)
+            .ok_or_else(vanished)?;
+        let (tb, vparams) = (vst.time_base(), vst.parameters());
+        // The instant that becomes output time 0: where the video starts.
+        let origin_us = match vst.start_time() {
+            t if t != ffmpeg_next::ffi::AV_NOPTS_VALUE => rescale(t, tb, MICROS),
+            _ => 0,
+        };
+        let (_, _, sar, w, h) = super::ffi::video_par_fields(&vparams);
+        let rotation = source.info.video.rotation;
+        let display =
+            super::video::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
+        let copy_check = copy::eligible(&source, display, settings);
+        let copy = copy_check.is_ok();
+        // Everything copied: the decoder only makes the poster.
+        let copy_only = copy && settings.ladder == crate::config::Ladder::Source;
+        let opened = OpenedVideo::open(&vst, rotation, settings, !copy_only)?;
+        let fps = opened.fps;
+        let rungs = ladder::plan(
+            &settings.ladder,
+            opened.width,
+            opened.height,
+            f64::from(fps),
+            copy,
+            settings.max_video_kbps,
+        );
+        let single = rungs.len() == 1;
+        let offset = rescale(origin_us, MICROS, tb);
+        let frame_dur = ((1.0 / f64::from(fps).max(1.0) / f64::from(tb)).round() as i64).max(1);
+        let video = VideoChain::new(
+            opened,
+            offset,
+            source.info.duration,
+            &rungs,
+            copy && !single,
+            settings,
+        )?;
+        let audio = open_audio(&source, copy, origin_us, settings)?;
+        let mut job = Job {
+            timing: Timing {
+                tb,
+                offset,
+                frame_dur,
+                fps,
+            },
+            cadence: copy.then(|| copy::Cadence::new(settings.segment_seconds)),
+            copy_note: copy_check.err(),
+            source,
+            ctx,
+            events,
+            copy,
+            single,
+            video,
+            audio,
+            outs: Vec::with_capacity(rungs.len()),
+            master_published: single,
+            packets: 0,
+            video_packets: 0,
+        };
+        job.open_outputs(rungs, vparams)?;
+        Ok(job)
+    }
+
+    /// One muxer (and key series, and publisher) per rung.
+    fn open_outputs(
+        &mut self,
+        rungs: Vec<ladder::RungPlan>,
+        vparams: ffmpeg_next::codec::Parameters,
+    ) -> Result<(), Error> {
+        let ctx = self.ctx;
+        for (i, plan) in rungs.into_iter().enumerate() {
+            let rung = if self.single {
+                String::new()
+            } else {
+                plan.name.clone()
+            };
+            let publisher = Publisher::new(ctx.store, ctx.id, &rung, ctx.settings.segment_seconds);
+            let dir = ctx.store.path(ctx.id, &rung);
+            std::fs::create_dir_all(&dir)?;
+            let video = if plan.copy {
+                VideoParams::Copied(vparams.clone())
+            } else {
+                VideoParams::Encoded(
+                    self.video
+                        .encoder_for(i)
+                        .ok_or_else(|| Error::Internal("rung without encoder".into()))?,
+                )
+            };
+            let audio = match &self.audio {
+                Audio::None => None,
+                Audio::Encode(a) => Some((AudioParams::Encoded(a.encoder()), a.time_base())),
+                Audio::Copy { params, tb, .. } => Some((AudioParams::Copied(params.clone()), *tb)),
+            };
+            let keys = if ctx.settings.encrypt {
+                let slot = (!self.single).then_some(i);
+                let s = ctx.settings;
+                Some(super::keys::Keys::start(
+                    ctx.store,
+                    ctx.id,
+                    ctx.generation,
+                    slot,
+                    s.key_rotation_segments,
+                    s.segment_seconds,
+                )?)
+            } else {
+                None
+            };
+            let spec = RungSpec {
+                plan,
+                dir,
+                video,
+                video_tb: self.timing.tb,
+                fps: self.timing.fps,
+                audio,
+                generation: ctx.generation,
+                keys,
+            };
+            self.outs
+                .push(RungOutput::create(spec, publisher, ctx.settings)?);
+        }
+        self.report();
+        Ok(())
+    }
+
+    /// Reads and processes every packet, then finishes.
+    pub(crate) fn run(mut self) -> Result<Produced, Error> {
+        while let Some(packet) = self.next_packet()? {
+            let index = packet.stream();
+            if index == self.source.video_index {
+                self.on_video_packet(&packet)?;
+            } else if Some(index) == self.source.audio_index {
+                self.on_audio_packet(&packet)?;
+            }
+        }
+        self.finish()
+    }
+
+    /// The next packet; `None` at the end of the input (or at a read error
+    /// of a truncated file, keeping what decoded).
+    fn next_packet(&mut self) -> Result<Option<Packet>, Error> {
+        if self.ctx.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        self.packets += 1;
+        if self.packets.is_multiple_of(FREE_CHECK_EVERY) && self.ctx.disk_full(MIN_FREE_BYTES) {
+            return Err(Error::DiskFull);
+        }
+        // A fresh packet per read: `av_read_frame` overwrites its argument
+        // without unreferencing the previous buffer, so reusing one packet
+        // leaks every packet read (measured: RSS grew with the input size).
+        let mut packet = Packet::empty();
+        match packet.read(&mut self.source.ictx) {
+            Ok(()) => Ok(Some(packet)),
+            Err(ffmpeg_next::Error::Eof) => Ok(None),
+            Err(e) => {
+                // `packets()` would end silently here; tell an aborted upload
+                // and a cancel from a truncated/corrupt file.
+                if self.source.spool.as_ref().is_some_and(|s| s.is_aborted()) {
+                    return Err(Error::Aborted);
+                }
+                if self.ctx.cancel.load(Ordering::Relaxed) || matches!(e, ffmpeg_next::Error::Exit)
+                {
+                    return Err(Error::Cancelled);
+                }
+                tracing::warn!(error = %e, "input ends with a read error; keeping what decoded");
+                Ok(None)
+            }
+        }
+    }
+
+    /// How far the slowest rung has got, seconds.
+    fn position(&self) -> f64 {
+        self.outs
+            .iter()
+            .map(|o| o.position)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    fn on_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
+        self.video_packets += 1;
+        if self.copy {
+            self.copy_video_packet(packet)?;
+        }
+        self.video.send_packet(packet, &mut self.outs)?;
+        self.publish()?;
+        if self.video_packets.is_multiple_of(REPORT_EVERY) {
+            self.report();
+        }
+        let max = self.ctx.settings.max_duration_secs;
+        if self.position() > max as f64 {
+            return Err(Error::Unprocessable(format!(
+                "the video runs past the server's limit of {max} s"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a source packet into the copied top rung.
+    fn copy_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
+        let t = &self.timing;
+        let mut p = packet.clone();
+        shift(&mut p, t.offset);
+        if p.duration() <= 0 {
+            p.set_duration(t.frame_dur);
+        }
+        let Some(pts) = p.pts() else {
+            return Err(Error::CopyFallback(
+                "a video packet has no timestamp".into(),
+            ));
+        };
+        if let Some(c) = self.cadence.as_mut() {
+            c.packet(pts as f64 * f64::from(t.tb), p.is_key())
+                .map_err(Error::CopyFallback)?;
+        }
+        self.outs[0].write_video(&mut p, t.tb)
+    }
+
+    fn on_audio_packet(&mut self, packet: &Packet) -> Result<(), Error> {
+        let position = self.position();
+        let max_secs = self.ctx.settings.max_duration_secs as f64;
+        match &mut self.audio {
+            Audio::None => Ok(()),
+            Audio::Encode(a) => a.send_packet(packet, &mut self.outs, position),
+            Audio::Copy { tb, offset, .. } => {
+                let mut p = packet.clone();
+                shift(&mut p, *offset);
+                let secs = f64::from(*tb);
+                if let Some(pts) = p.pts() {
+                    let (t, d) = (pts as f64 * secs, p.duration() as f64 * secs);
+                    // Audio from before the video is dropped, and audio far
+                    // ahead of it (a timestamp jump) or past the limit.
+                    let limit = (position + super::audio::MAX_AUDIO_LEAD_SECS).min(max_secs);
+                    if t + d <= 0.0 || t > limit {
+                        return Ok(());
+                    }
+                }
+                let tb = *tb;
+                self.outs.iter_mut().try_for_each(|o| o.write_audio(&p, tb))
+            }
+        }
+    }
+
+    /// Publishes what the muxers closed; the master once every rung has a
+    /// segment (players may start then).
+    fn publish(&mut self) -> Result<(), Error> {
+        let mut bytes = 0;
+        for o in &mut self.outs {
+            bytes += o.publisher.poll()?;
+        }
+        if bytes > 0 {
+            self.events.published(bytes)?;
+        }
+        if !self.master_published && self.outs.iter().all(|o| o.publisher.has_segment()) {
+            self.write_master(&[])?;
+            self.master_published = true;
+        }
+        Ok(())
+    }
+
+    fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
+        let has_audio = !matches!(self.audio, Audio::None);
+        let m = master::playlist(&self.outs, has_audio, f64::from(self.timing.fps), iframes);
+        let ctx = self.ctx;
+        ctx.store
+            .write(ctx.id, names::PLAYLIST, m.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Tells the job's owner how far each rung has got.
+    fn report(&mut self) {
+        let rungs: Vec<RungProgress> = self
+            .outs
+            .iter()
+            .map(|o| RungProgress {
+                name: o.plan.name.clone(),
+                width: o.plan.width,
+                height: o.plan.height,
+                copied: o.plan.copy,
+                seconds: o.position,
+            })
+            .collect();
+        self.events.progress(&rungs);
+    }
+
+    /// Drains every stage, publishes the finished playlists, the I-frame
+    /// playlists, the master and the poster.
+    fn finish(mut self) -> Result<Produced, Error> {
+        self.video.finish(&mut self.outs)?;
+        if let Audio::Encode(a) = &mut self.audio {
+            a.finish(&mut self.outs)?;
+        }
+        if let Some(c) = &self.cadence {
+            c.finish(self.outs[0].position)
+                .map_err(Error::CopyFallback)?;
+        }
+        if self.outs.iter().any(|o| o.packets == 0) {
+            return Err(Error::Unprocessable(
+                "no video frame could be decoded from the file".into(),
+            ));
+        }
+        let mut bytes = 0;
+        for o in &mut self.outs {
+            bytes += o.finish()?;
+        }
+        self.events.published(bytes)?;
+        let iframes = self.write_iframe_playlists()?;
+        if !self.single {
+            self.write_master(&iframes)?;
+        }
+        let poster = std::mem::replace(
+            &mut self.video.poster,
+            super::poster::PosterPicker::new(None),
+        );
+        if let Err(e) = poster.write(self.ctx.store, self.ctx.id) {
+            // A missing poster never fails a playable video.
+            tracing::warn!(error = %e, "could not write the poster");
+        }
+        self.report();
+        Ok(self.produced(&iframes))
+    }
+
+    /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
+    /// `moof`/`mdat` pairs, which we do not make).
+    fn write_iframe_playlists(&self) -> Result<Vec<Option<IFrames>>, Error> {
+        if self.single || super::hls::is_fmp4(self.ctx.settings) {
+            return Ok(vec![None; self.outs.len()]);
+        }
+        self.outs
+            .iter()
+            .map(|o| write_iframe_playlist(self.ctx, o).map(Some))
+            .collect()
+    }
+
+    /// What the finished job made, for the record.
+    fn produced(&self, iframes: &[Option<IFrames>]) -> Produced {
+        let top = self.outs[0].publisher.published();
+        let renditions = self
+            .outs
+            .iter()
+            .zip(iframes)
+            .map(|(o, f)| {
+                let (peak, avg) = o.publisher.bitrates();
+                let video = o
+                    .video_codec
+                    .clone()
+                    .unwrap_or_else(|| "avc1.640028".into());
+                let has_audio = !matches!(self.audio, Audio::None);
+                Rendition {
+                    playlist: o.publisher.rel(names::PLAYLIST),
+                    name: o.plan.name.clone(),
+                    width: o.plan.width,
+                    height: o.plan.height,
+                    bandwidth: peak,
+                    average_bandwidth: avg,
+                    codecs: if has_audio {
+                        format!("{video},mp4a.40.2")
+                    } else {
+                        video
+                    },
+                    frame_rate: f64::from(self.timing.fps),
+                    copied: o.plan.copy,
+                    progress: 1.0,
+                    iframe_playlist: f.as_ref().map(|f| f.uri.clone()),
+                }
+            })
+            .collect();
+        let frames = if self.copy {
+            self.outs[0].packets
+        } else {
+            self.video.encoders.first().map_or(0, |e| e.frames)
+        };
+        Produced {
+            info: OutputInfo {
+                width: self.outs[0].plan.width,
+                height: self.outs[0].plan.height,
+                video_codec: "h264".into(),
+                audio_codec: (!matches!(self.audio, Audio::None)).then(|| "aac".to_owned()),
+                segments: top.segments.len(),
+                frames,
+                duration: top.duration(),
+                segment_seconds: self.ctx.settings.segment_seconds,
+                processing_seconds: 0.0,
+            },
+            renditions,
+            copied: self.copy,
+            copy_note: self.copy_note.clone(),
+            generation: self.ctx.generation,
+        }
+    }
+}
+
+/// The audio chain for `source`: copied with the video, else encoded once.
+fn open_audio(
+    source: &Source,
+    copy: bool,
+    origin_us: i64,
+    settings: &super::Settings,
+) -> Result<Audio, Error> {
+    let Some(ast) = source.audio_index.and_then(|i| source.ictx.stream(i)) else {
+        return Ok(Audio::None);
+    };
+    let offset = rescale(origin_us, MICROS, ast.time_base());
+    Ok(if copy {
+        Audio::Copy {
+            params: ast.parameters(),
+            tb: ast.time_base(),
+            offset,
+        }
+    } else {
+        Audio::Encode(AudioChain::new(&ast, offset, settings)?)
+    })
+}
+
+/// Scans a finished TS rung's segments for I-frames (64 KiB at a time) and
+/// publishes its I-frame playlist.
+fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames, Error> {
+    let segments = o
+        .publisher
+        .published()
+        .segments
+        .iter()
+        .map(|s| {
+            let path = ctx.store.path(ctx.id, &o.publisher.rel(&s.uri));
+            Ok(super::iframes::SegmentIFrames {
+                iframes: super::iframes::scan_file(&path)?,
+                uri: s.uri.clone(),
+                duration: s.duration,
+            })
+        })
+        .collect::<Result<Vec<_>, std::io::Error>>()?;
+    let (playlist, peak, average) = super::iframes::iframe_playlist(&segments);
+    let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
+    ctx.store
+        .write(ctx.id, &rel, playlist.to_string().as_bytes())?;
+    Ok(IFrames {
+        uri: rel,
+        peak,
+        average,
+    })
+}

@@ -1,0 +1,164 @@
+//! Publishing a rung as the muxer produces it. The `hls` muxer writes its
+//! segments and its own playlist ([`names::MUXER_PLAYLIST`], scratch). After
+//! every packet the job asks the [`Publisher`] whether that playlist has
+//! changed; when it lists new segments, each is made durable (fsync, or an
+//! upload with an object store) **before** the public playlist that lists
+//! them is written, atomically and durably. So a player, a crash or a power
+//! cut never sees a playlist pointing at a segment that is not there.
+//!
+//! The public playlist is `EVENT` while the job runs and `VOD` with
+//! `#EXT-X-ENDLIST` after [`Publisher::finish`]; its target duration never
+//! drops below the nominal segment length.
+
+use crate::playlist::{MediaPlaylist, PlaylistType};
+use crate::storage::{names, Store, VideoId};
+use crate::Error;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// One rung's publisher.
+pub(crate) struct Publisher {
+    store: Store,
+    id: VideoId,
+    /// The rung's folder relative to the video's (`720p`, or `""`).
+    rung: String,
+    /// The muxer's scratch playlist, and its (length, mtime) when last read.
+    muxer_playlist: PathBuf,
+    seen: Option<(u64, SystemTime)>,
+    /// What players see now.
+    public: MediaPlaylist,
+    /// Bytes of each public segment (the init segment counted in the first).
+    sizes: Vec<u64>,
+    /// `--segment-seconds`: the lowest target duration.
+    nominal: u64,
+}
+
+impl Publisher {
+    /// For the rung in `store`'s folder `rung` of video `id`. Removes a
+    /// muxer playlist an earlier (crashed) run left, so nothing stale is
+    /// ever published.
+    pub(crate) fn new(store: &Store, id: VideoId, rung: &str, nominal: u32) -> Publisher {
+        let muxer_playlist = store.path(id, &rel(rung, names::MUXER_PLAYLIST));
+        let _ = std::fs::remove_file(&muxer_playlist);
+        Publisher {
+            store: store.clone(),
+            id,
+            rung: rung.to_owned(),
+            muxer_playlist,
+            seen: None,
+            public: MediaPlaylist::new(PlaylistType::Event, u64::from(nominal)),
+            sizes: Vec::new(),
+            nominal: u64::from(nominal),
+        }
+    }
+
+    /// Where the muxer must write its playlist.
+    pub(crate) fn muxer_playlist(&self) -> &std::path::Path {
+        &self.muxer_playlist
+    }
+
+    /// True once at least one segment is public.
+    pub(crate) fn has_segment(&self) -> bool {
+        !self.public.segments.is_empty()
+    }
+
+    /// The playlist as published.
+    pub(crate) fn published(&self) -> &MediaPlaylist {
+        &self.public
+    }
+
+    /// Measured (peak, average) bit rates of the public segments, bit/s:
+    /// the master playlist's `BANDWIDTH` and `AVERAGE-BANDWIDTH`.
+    pub(crate) fn bitrates(&self) -> (u64, u64) {
+        let (mut peak, mut bits, mut secs) = (0f64, 0f64, 0f64);
+        for (s, size) in self.public.segments.iter().zip(&self.sizes) {
+            if s.duration > 0.001 {
+                let b = *size as f64 * 8.0;
+                peak = peak.max(b / s.duration);
+                bits += b;
+                secs += s.duration;
+            }
+        }
+        let avg = if secs > 0.0 { bits / secs } else { 0.0 };
+        (peak.ceil() as u64, avg.ceil() as u64)
+    }
+
+    /// The public path of a file of this rung, relative to the video.
+    pub(crate) fn rel(&self, name: &str) -> String {
+        rel(&self.rung, name)
+    }
+
+    /// Publishes segments the muxer closed since the last call; returns
+    /// the bytes they hold (0 when nothing changed).
+    pub(crate) fn poll(&mut self) -> Result<u64, Error> {
+        let Ok(meta) = std::fs::metadata(&self.muxer_playlist) else {
+            return Ok(0);
+        };
+        let stamp = (
+            meta.len(),
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        if self.seen == Some(stamp) {
+            return Ok(0);
+        }
+        self.seen = Some(stamp);
+        let text = std::fs::read_to_string(&self.muxer_playlist)?;
+        self.publish(MediaPlaylist::parse(&text), false)
+    }
+
+    /// After the muxer's trailer: publishes the last segment and the
+    /// playlist as `VOD` with `#EXT-X-ENDLIST`; returns the new bytes.
+    pub(crate) fn finish(&mut self) -> Result<u64, Error> {
+        let text = std::fs::read_to_string(&self.muxer_playlist)?;
+        let muxed = MediaPlaylist::parse(&text);
+        if !muxed.ended {
+            return Err(Error::Media(
+                "the muxer left its playlist without ENDLIST".into(),
+            ));
+        }
+        let bytes = self.publish(muxed, true)?;
+        let _ = std::fs::remove_file(&self.muxer_playlist);
+        Ok(bytes)
+    }
+
+    fn publish(&mut self, muxed: MediaPlaylist, done: bool) -> Result<u64, Error> {
+        let known = self.public.segments.len();
+        if muxed.segments.len() < known {
+            return Err(Error::Media("the muxer's playlist lost segments".into()));
+        }
+        if muxed.segments.len() == known && !done {
+            return Ok(0);
+        }
+        let mut bytes = 0;
+        if known == 0 {
+            if let Some(map) = &muxed.map {
+                bytes += self.store.publish_file(self.id, &self.rel(map))?;
+            }
+        }
+        for s in &muxed.segments[known..] {
+            let size = self.store.publish_file(self.id, &self.rel(&s.uri))?;
+            self.sizes.push(size);
+            bytes += size;
+        }
+        self.public.segments = muxed.segments;
+        self.public.map = muxed.map;
+        self.public.independent_segments = true;
+        if done {
+            self.public.playlist_type = Some(PlaylistType::Vod);
+            self.public.ended = true;
+        }
+        self.public.fit_target(self.nominal);
+        let text = self.public.to_string();
+        self.store
+            .write(self.id, &self.rel(names::PLAYLIST), text.as_bytes())?;
+        Ok(bytes)
+    }
+}
+
+fn rel(rung: &str, name: &str) -> String {
+    if rung.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{rung}/{name}")
+    }
+}
