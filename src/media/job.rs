@@ -6,14 +6,14 @@
 //! the I-frame playlists, the master and the poster, and reports.
 
 use super::audio::AudioChain;
+use super::context::{JobContext, JobEvents, Produced, RungProgress};
 use super::input::Source;
 use super::master::{self, IFrames};
 use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
 use super::publish::Publisher;
-use super::transcode::{rescale, shift, JobContext, JobEvents, Produced, RungProgress, MICROS};
+use super::timing::{rescale, shift, MICROS};
 use super::video::{OpenedVideo, VideoChain};
 use super::{copy, ladder};
-use crate::catalog::{OutputInfo, Rendition};
 use crate::storage::names;
 use crate::Error;
 use ffmpeg_next::{Packet, Rational};
@@ -29,7 +29,7 @@ const FREE_CHECK_EVERY: u64 = 64;
 const REPORT_EVERY: u64 = 8;
 
 /// The audio of a job: none, encoded once, or copied.
-enum Audio {
+pub(super) enum Audio {
     None,
     Encode(AudioChain),
     Copy {
@@ -40,30 +40,30 @@ enum Audio {
 }
 
 /// The source video stream's timing.
-struct Timing {
-    tb: Rational,
+pub(super) struct Timing {
+    pub(super) tb: Rational,
     /// Subtracted from video timestamps so the output starts near 0.
-    offset: i64,
+    pub(super) offset: i64,
     /// Nominal frame duration in `tb`.
-    frame_dur: i64,
-    fps: Rational,
+    pub(super) frame_dur: i64,
+    pub(super) fps: Rational,
 }
 
 /// A transcode in progress.
 pub(crate) struct Job<'a> {
-    source: Source,
-    ctx: &'a JobContext<'a>,
-    events: &'a mut dyn JobEvents,
-    timing: Timing,
-    copy: bool,
-    copy_note: Option<String>,
-    single: bool,
-    video: VideoChain,
-    audio: Audio,
-    outs: Vec<RungOutput>,
+    pub(super) source: Source,
+    pub(super) ctx: &'a JobContext<'a>,
+    pub(super) events: &'a mut dyn JobEvents,
+    pub(super) timing: Timing,
+    pub(super) copy: bool,
+    pub(super) copy_note: Option<String>,
+    pub(super) single: bool,
+    pub(super) video: VideoChain,
+    pub(super) audio: Audio,
+    pub(super) outs: Vec<RungOutput>,
     /// Follows the copied rung's keyframes (copy mode only).
-    cadence: Option<copy::Cadence>,
-    master_published: bool,
+    pub(super) cadence: Option<copy::Cadence>,
+    pub(super) master_published: bool,
     packets: u64,
     video_packets: u64,
 }
@@ -91,7 +91,7 @@ impl<'a> Job<'a> {
         let (_, _, sar, w, h) = super::ffi::video_par_fields(&vparams);
         let rotation = source.info.video.rotation;
         let display =
-            super::video::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
+            super::vgraph::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
         let copy_check = copy::eligible(&source, display, settings);
         let copy = copy_check.is_ok();
         // Everything copied: the decoder only makes the poster.
@@ -339,7 +339,7 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
-    fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
+    pub(super) fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
         let has_audio = !matches!(self.audio, Audio::None);
         let m = master::playlist(&self.outs, has_audio, f64::from(self.timing.fps), iframes);
         let ctx = self.ctx;
@@ -349,7 +349,7 @@ impl<'a> Job<'a> {
     }
 
     /// Tells the job's owner how far each rung has got.
-    fn report(&mut self) {
+    pub(super) fn report(&mut self) {
         let rungs: Vec<RungProgress> = self
             .outs
             .iter()
@@ -362,112 +362,6 @@ impl<'a> Job<'a> {
             })
             .collect();
         self.events.progress(&rungs);
-    }
-
-    /// Drains every stage, publishes the finished playlists, the I-frame
-    /// playlists, the master and the poster.
-    fn finish(mut self) -> Result<Produced, Error> {
-        self.video.finish(&mut self.outs)?;
-        if let Audio::Encode(a) = &mut self.audio {
-            a.finish(&mut self.outs)?;
-        }
-        if let Some(c) = &self.cadence {
-            c.finish(self.outs[0].position)
-                .map_err(Error::CopyFallback)?;
-        }
-        if self.outs.iter().any(|o| o.packets == 0) {
-            return Err(Error::Unprocessable(
-                "no video frame could be decoded from the file".into(),
-            ));
-        }
-        let mut bytes = 0;
-        for o in &mut self.outs {
-            bytes += o.finish()?;
-        }
-        self.events.published(bytes)?;
-        let iframes = self.write_iframe_playlists()?;
-        if !self.single {
-            self.write_master(&iframes)?;
-        }
-        let poster = std::mem::replace(
-            &mut self.video.poster,
-            super::poster::PosterPicker::new(None),
-        );
-        if let Err(e) = poster.write(self.ctx.store, self.ctx.id) {
-            // A missing poster never fails a playable video.
-            tracing::warn!(error = %e, "could not write the poster");
-        }
-        self.report();
-        Ok(self.produced(&iframes))
-    }
-
-    /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
-    /// `moof`/`mdat` pairs, which we do not make).
-    fn write_iframe_playlists(&self) -> Result<Vec<Option<IFrames>>, Error> {
-        if self.single || super::hls::is_fmp4(self.ctx.settings) {
-            return Ok(vec![None; self.outs.len()]);
-        }
-        self.outs
-            .iter()
-            .map(|o| write_iframe_playlist(self.ctx, o).map(Some))
-            .collect()
-    }
-
-    /// What the finished job made, for the record.
-    fn produced(&self, iframes: &[Option<IFrames>]) -> Produced {
-        let top = self.outs[0].publisher.published();
-        let renditions = self
-            .outs
-            .iter()
-            .zip(iframes)
-            .map(|(o, f)| {
-                let (peak, avg) = o.publisher.bitrates();
-                let video = o
-                    .video_codec
-                    .clone()
-                    .unwrap_or_else(|| "avc1.640028".into());
-                let has_audio = !matches!(self.audio, Audio::None);
-                Rendition {
-                    playlist: o.publisher.rel(names::PLAYLIST),
-                    name: o.plan.name.clone(),
-                    width: o.plan.width,
-                    height: o.plan.height,
-                    bandwidth: peak,
-                    average_bandwidth: avg,
-                    codecs: if has_audio {
-                        format!("{video},mp4a.40.2")
-                    } else {
-                        video
-                    },
-                    frame_rate: f64::from(self.timing.fps),
-                    copied: o.plan.copy,
-                    progress: 1.0,
-                    iframe_playlist: f.as_ref().map(|f| f.uri.clone()),
-                }
-            })
-            .collect();
-        let frames = if self.copy {
-            self.outs[0].packets
-        } else {
-            self.video.encoders.first().map_or(0, |e| e.frames)
-        };
-        Produced {
-            info: OutputInfo {
-                width: self.outs[0].plan.width,
-                height: self.outs[0].plan.height,
-                video_codec: "h264".into(),
-                audio_codec: (!matches!(self.audio, Audio::None)).then(|| "aac".to_owned()),
-                segments: top.segments.len(),
-                frames,
-                duration: top.duration(),
-                segment_seconds: self.ctx.settings.segment_seconds,
-                processing_seconds: 0.0,
-            },
-            renditions,
-            copied: self.copy,
-            copy_note: self.copy_note.clone(),
-            generation: self.ctx.generation,
-        }
     }
 }
 
@@ -490,33 +384,5 @@ fn open_audio(
         }
     } else {
         Audio::Encode(AudioChain::new(&ast, offset, settings)?)
-    })
-}
-
-/// Scans a finished TS rung's segments for I-frames (64 KiB at a time) and
-/// publishes its I-frame playlist.
-fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames, Error> {
-    let segments = o
-        .publisher
-        .published()
-        .segments
-        .iter()
-        .map(|s| {
-            let path = ctx.store.path(ctx.id, &o.publisher.rel(&s.uri));
-            Ok(super::iframes::SegmentIFrames {
-                iframes: super::iframes::scan_file(&path)?,
-                uri: s.uri.clone(),
-                duration: s.duration,
-            })
-        })
-        .collect::<Result<Vec<_>, std::io::Error>>()?;
-    let (playlist, peak, average) = super::iframes::iframe_playlist(&segments);
-    let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
-    ctx.store
-        .write(ctx.id, &rel, playlist.to_string().as_bytes())?;
-    Ok(IFrames {
-        uri: rel,
-        peak,
-        average,
     })
 }

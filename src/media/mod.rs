@@ -6,21 +6,28 @@
 //! - `input`: open a spool through custom AVIO with a demuxer allowlist; probe.
 //! - `ladder`: which rungs (sizes, bit rates) a source gets.
 //! - `copy`: when the top rung can be the source's own packets.
-//! - `video`: one decoder → filter graph with a scaler per rung → one
-//!   libx264 per encoded rung; `audio`: one decoder → AAC, shared by rungs.
+//! - `video`: one decoder → filter graph with a scaler per rung (`vgraph`)
+//!   → one libx264 per encoded rung (`x264`); `audio`: one decoder → AAC,
+//!   shared by rungs.
 //! - `outputs`: one `hls` muxer per rung; `hls`: its options;
 //!   `publish`: the rung's public playlist, written as segments close.
 //! - `master` / `iframes`: the master playlist and I-frame playlists.
-//! - `job`: one transcode as a struct with named steps; `transcode`: its
-//!   entry point, with the copy fallback (a new generation of names).
+//! - `job` (+ `finish`): one transcode as a struct with named steps;
+//!   `transcode`: its entry point, with the copy fallback (a new
+//!   generation of names); `context`: what a job is given and reports.
+//! - `codecs`, `timing`, `ts`: RFC 6381 codec strings, timestamp
+//!   arithmetic, MPEG-TS packet parsing.
 //! - `ffi`: the only `unsafe` code, each block with a `// SAFETY:` note.
 //!
 //! Writes go through [`crate::storage::Store`]; playlist text through
 //! [`crate::playlist`].
 
 mod audio;
+mod codecs;
+mod context;
 mod copy;
 mod ffi;
+mod finish;
 mod hls;
 mod iframes;
 mod input;
@@ -31,12 +38,17 @@ mod master;
 mod outputs;
 mod poster;
 mod publish;
+mod timing;
 mod transcode;
+mod ts;
+mod vgraph;
 mod video;
+mod x264;
 
+pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};
 pub(crate) use ffi::free_bytes;
 pub(crate) use input::{open_file, open_spool, Source};
-pub(crate) use transcode::{transcode, JobContext, JobEvents, Produced, RungProgress};
+pub(crate) use transcode::transcode;
 
 use crate::config::{Config, CopyMode, Ladder, SegmentFormat};
 

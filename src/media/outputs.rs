@@ -160,10 +160,10 @@ fn add_video(
     let codec = match video {
         VideoParams::Encoded(enc) => {
             ost.set_parameters(enc);
-            super::master::avc1_codec(super::ffi::extradata(enc.as_ref()))
+            super::codecs::avc1_codec(super::ffi::extradata(enc.as_ref()))
         }
         VideoParams::Copied(par) => {
-            let codec = super::master::avc1_codec(super::ffi::par_extradata(&par));
+            let codec = super::codecs::avc1_codec(super::ffi::par_extradata(&par));
             ost.set_parameters(par);
             super::ffi::clear_codec_tag(&mut ost);
             codec

@@ -13,10 +13,7 @@
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
-use ffmpeg_next::format::Pixel;
-use ffmpeg_next::{
-    codec, decoder, encoder, filter, format, frame, picture, Dictionary, Packet, Rational,
-};
+use ffmpeg_next::{codec, decoder, encoder, filter, format, frame, picture, Packet, Rational};
 use std::collections::{HashMap, VecDeque};
 
 /// Where IDR frames go.
@@ -88,50 +85,6 @@ pub(crate) struct OpenedVideo {
     pub height: u32,
 }
 
-/// Output size for a `w`×`h` picture with sample aspect `sar`, after a
-/// rotation of `rotation` degrees: square pixels, even sides, at least 2,
-/// and no more than `max_pixels` (an extreme SAR is clamped to 1:4..4:1 and
-/// the picture scaled down rather than widened past the cap).
-pub(crate) fn output_size(
-    w: u32,
-    h: u32,
-    sar: Rational,
-    rotation: u32,
-    max_pixels: u64,
-) -> (u32, u32) {
-    let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
-        f64::from(sar).clamp(0.25, 4.0)
-    } else {
-        1.0
-    };
-    let (mut fw, mut fh) = (f64::from(w) * sar, f64::from(h));
-    let cap = max_pixels.max(4) as f64;
-    if fw * fh > cap {
-        let k = (cap / (fw * fh)).sqrt();
-        fw *= k;
-        fh *= k;
-    }
-    // Nearest even number (halves up), at least 2; the float → int cast
-    // saturates, and the cap keeps values far from u32::MAX anyway.
-    let even = |v: f64| (((v + 1.0) / 2.0).floor() as u32).saturating_mul(2).max(2);
-    let (dw, dh) = (even(fw), even(fh));
-    if rotation == 90 || rotation == 270 {
-        (dh, dw)
-    } else {
-        (dw, dh)
-    }
-}
-
-fn rotation_filters(rotation: u32) -> &'static str {
-    // The CLI's autorotate mapping (fftools/ffmpeg_filter.c).
-    match rotation {
-        90 => "transpose=clock,",
-        180 => "hflip,vflip,",
-        270 => "transpose=cclock,",
-        _ => "",
-    }
-}
-
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
@@ -162,7 +115,7 @@ impl OpenedVideo {
             .into_iter()
             .find(|r| r.numerator() > 0 && r.denominator() > 0 && f64::from(*r) <= 240.0)
             .unwrap_or(Rational(25, 1));
-        let (width, height) = output_size(
+        let (width, height) = super::vgraph::output_size(
             decoder.width(),
             decoder.height(),
             decoder.aspect_ratio(),
@@ -209,7 +162,7 @@ impl VideoChain {
         } else {
             encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
         };
-        let graph = build_graph(&decoder, tb, rotation, &sizes)?;
+        let graph = super::vgraph::build_graph(&decoder, tb, rotation, &sizes)?;
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
         let keyint = if source_keys {
@@ -221,8 +174,15 @@ impl VideoChain {
         };
         let mut encoders = Vec::with_capacity(encoded.len());
         for (out, r) in encoded {
-            let encoder =
-                open_encoder(r.width, r.height, tb, fps, keyint, r.maxrate_kbps, settings)?;
+            let encoder = super::x264::open_encoder(
+                r.width,
+                r.height,
+                tb,
+                fps,
+                keyint,
+                r.maxrate_kbps,
+                settings,
+            )?;
             encoders.push(RungEncoder {
                 out,
                 encoder,
@@ -439,142 +399,5 @@ impl RungEncoder {
             out.write_video(&mut packet, tb)?;
         }
         Ok(())
-    }
-}
-
-/// `in` → rotation → `split` → one `scale` + `format` per size → `outN`.
-fn build_graph(
-    decoder: &decoder::Video,
-    tb: Rational,
-    rotation: u32,
-    sizes: &[(u32, u32)],
-) -> Result<filter::Graph, Error> {
-    let mut graph = filter::Graph::new();
-    let sar = decoder.aspect_ratio();
-    let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
-        sar
-    } else {
-        Rational(1, 1)
-    };
-    let args = format!(
-        "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
-        decoder.width(),
-        decoder.height(),
-        ffmpeg_next::ffi::AVPixelFormat::from(decoder.format()) as i32,
-        tb.numerator(),
-        tb.denominator(),
-        sar.numerator(),
-        sar.denominator()
-    );
-    let buffer = filter::find("buffer").ok_or_else(|| Error::Media("no buffer filter".into()))?;
-    let sink = filter::find("buffersink").ok_or_else(|| Error::Media("no buffersink".into()))?;
-    graph
-        .add(&buffer, "in", &args)
-        .map_err(media_err("video filter source"))?;
-    for i in 0..sizes.len() {
-        let name = format!("out{i}");
-        graph
-            .add(&sink, &name, "")
-            .map_err(media_err("video filter sink"))?;
-        if let Some(mut out) = graph.get(&name) {
-            out.set_pixel_format(Pixel::YUV420P);
-        }
-    }
-    let n = sizes.len();
-    let mut spec = format!(
-        "[in]{}split={n}{}",
-        rotation_filters(rotation),
-        (0..n).map(|i| format!("[s{i}]")).collect::<String>()
-    );
-    for (i, (w, h)) in sizes.iter().enumerate() {
-        spec.push_str(&format!(
-            ";[s{i}]scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[out{i}]"
-        ));
-    }
-    let mut parser = graph
-        .output("in", 0)
-        .map_err(media_err("video filter graph"))?;
-    for i in 0..n {
-        parser = parser
-            .input(&format!("out{i}"), 0)
-            .map_err(media_err("video filter graph"))?;
-    }
-    parser
-        .parse(&spec)
-        .map_err(media_err("video filter graph"))?;
-    graph.validate().map_err(media_err("video filter graph"))?;
-    Ok(graph)
-}
-
-fn open_encoder(
-    width: u32,
-    height: u32,
-    tb: Rational,
-    fps: Rational,
-    keyint: u32,
-    maxrate_kbps: u32,
-    settings: &Settings,
-) -> Result<encoder::Video, Error> {
-    let codec = encoder::find_by_name("libx264")
-        .ok_or_else(|| Error::Media("libx264 is not available in this FFmpeg build".into()))?;
-    let mut enc = codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(media_err("video encoder"))?;
-    enc.set_width(width);
-    enc.set_height(height);
-    enc.set_format(Pixel::YUV420P);
-    enc.set_time_base(tb);
-    enc.set_frame_rate(Some(fps));
-    enc.set_aspect_ratio(Rational(1, 1));
-    // The hls muxer wants global headers (LIBAV-NOTES.md).
-    enc.set_flags(codec::Flags::GLOBAL_HEADER);
-    // Keyframes come from our forced IDRs; x264's own interval is set wider
-    // than their spacing and scenecut is off, so it never adds one off our
-    // cut points. Closed GOPs so every segment decodes alone.
-    let mut opts = Dictionary::new();
-    opts.set("preset", &settings.x264_preset);
-    opts.set("crf", &settings.crf.to_string());
-    // High profile for every player; lossless (crf 0) needs High 4:4:4
-    // Predictive, which x264 picks itself when no profile is forced.
-    if settings.crf > 0 {
-        opts.set("profile", "high");
-    }
-    opts.set("forced-idr", "1");
-    let maxrate = maxrate_kbps.min(settings.max_video_kbps).max(64);
-    opts.set(
-        "x264-params",
-        &format!(
-            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}",
-            keyint.max(2),
-            maxrate * 2
-        ),
-    );
-    enc.open_with(opts).map_err(|e| {
-        Error::Media(format!(
-            "opening libx264 (preset {}): {e}",
-            settings.x264_preset
-        ))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn output_size_is_even_square_and_rotated() {
-        let m = 7680 * 4320;
-        assert_eq!(output_size(320, 240, Rational(1, 1), 0, m), (320, 240));
-        assert_eq!(output_size(321, 241, Rational(0, 1), 0, m), (322, 242));
-        assert_eq!(output_size(320, 240, Rational(1, 1), 90, m), (240, 320));
-        // Anamorphic DVD PAL 16:9: 720×576 with SAR 64:45 → 1024×576.
-        assert_eq!(output_size(720, 576, Rational(64, 45), 0, m), (1024, 576));
-        assert_eq!(output_size(1, 1, Rational(1, 1), 0, m), (2, 2));
-        // An absurd SAR is clamped (8:1 → 4:1), then the cap scales it down.
-        assert_eq!(output_size(1920, 1080, Rational(8, 1), 0, m), (7680, 1080));
-        let (w, h) = output_size(7680, 4320, Rational(4, 1), 0, m);
-        assert!(u64::from(w) * u64::from(h) <= m + 2 * 7680, "{w}x{h}");
-        assert!(u64::from(w) * u64::from(h) > m * 9 / 10, "{w}x{h}");
     }
 }

@@ -1,0 +1,222 @@
+//! The record of one video and its parts, as `meta.json` stores them and
+//! the API shows them.
+
+use crate::storage::VideoId;
+use serde::{Deserialize, Serialize};
+
+/// Where a video is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The upload is still arriving (segments may already exist).
+    Receiving,
+    /// Fully received, waiting for a job slot.
+    Queued,
+    /// Fully received, being transcoded.
+    Processing,
+    /// Done: the playlist is VOD with ENDLIST.
+    Ready,
+    /// Gave up; `error` says why.
+    Failed,
+    /// Being deleted: its job or upload is stopping; the folder goes next.
+    Deleting,
+}
+
+impl Status {
+    /// True while a job may still change the outputs.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Status::Receiving | Status::Queued | Status::Processing
+        )
+    }
+}
+
+/// What the probe learnt about the uploaded file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// libavformat's demuxer name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    pub container: String,
+    /// Seconds, when the container says.
+    pub duration: Option<f64>,
+    pub video: VideoInfo,
+    pub audio: Option<AudioInfo>,
+}
+
+/// The source's video stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    pub codec: String,
+    /// Coded size, before rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate, when known.
+    pub fps: Option<f64>,
+    /// Display rotation in degrees clockwise (0, 90, 180, 270).
+    pub rotation: u32,
+    pub pixel_format: String,
+}
+
+/// The source's audio stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AudioInfo {
+    pub codec: String,
+    pub channels: u16,
+    pub sample_rate: u32,
+    /// Channel layout as libav names it (`stereo`, `5.1`, …).
+    #[serde(default)]
+    pub layout: String,
+}
+
+/// What the transcode produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputInfo {
+    /// Displayed size: rotation applied, square pixels, even.
+    pub width: u32,
+    pub height: u32,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub segments: usize,
+    /// Video frames encoded.
+    #[serde(default)]
+    pub frames: u64,
+    /// Seconds of media in the playlist.
+    pub duration: f64,
+    pub segment_seconds: u32,
+    /// Wall time of the job's own work (decode, encode, mux), seconds: time
+    /// spent waiting for a streaming upload to arrive is not counted.
+    #[serde(default)]
+    pub processing_seconds: f64,
+}
+
+/// One rendition (rung of the ladder).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rendition {
+    /// Playlist path relative to `/play/{id}/`.
+    pub playlist: String,
+    pub width: u32,
+    pub height: u32,
+    /// `720p`: its folder under the video's.
+    #[serde(default)]
+    pub name: String,
+    /// Measured peak segment bit rate, bit/s (the master's `BANDWIDTH`).
+    #[serde(default)]
+    pub bandwidth: u64,
+    /// Measured average bit rate, bit/s.
+    #[serde(default)]
+    pub average_bandwidth: u64,
+    /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`).
+    #[serde(default)]
+    pub codecs: String,
+    #[serde(default)]
+    pub frame_rate: f64,
+    /// Made by copying the source's packets, not encoding.
+    #[serde(default)]
+    pub copied: bool,
+    /// 0..1 while processing.
+    #[serde(default)]
+    pub progress: f64,
+    /// Its I-frame-only playlist, relative to `/play/{id}/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iframe_playlist: Option<String>,
+}
+
+/// Why a video failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// One video, as `GET /videos/{id}` shows it and `meta.json` stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: VideoId,
+    pub status: Status,
+    /// 0..1, processing progress.
+    #[serde(default)]
+    pub progress: f64,
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// The client's file name, sanitised; never used as a path.
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// A human title: the file name without extension unless changed.
+    #[serde(default)]
+    pub title: String,
+    /// Bytes on disk in the video's folder (updated when a job ends).
+    #[serde(default)]
+    pub storage_bytes: u64,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created_at: u64,
+    /// Unix milliseconds: orders the library (newest first) within a second.
+    #[serde(default)]
+    pub created_ms: u64,
+    #[serde(default)]
+    pub updated_at: u64,
+    #[serde(default)]
+    pub source: Option<SourceInfo>,
+    #[serde(default)]
+    pub output: Option<OutputInfo>,
+    #[serde(default)]
+    pub renditions: Vec<Rendition>,
+    /// Segments are AES-128 encrypted; keys at `/keys/{id}/…`.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// The top rendition is the source's own packets (copy fast path).
+    #[serde(default)]
+    pub copied: bool,
+    /// Why the source was not copied (when it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_note: Option<String>,
+    #[serde(default)]
+    pub error: Option<ErrorInfo>,
+    /// The generation of segment and key names in use (see
+    /// `storage::names`): a redone job writes the next one.
+    #[serde(default)]
+    pub generation: u32,
+}
+
+impl Record {
+    /// A fresh record for an upload that started at `ms` (unix ms).
+    pub fn new(id: VideoId, file_name: Option<String>, ms: u64) -> Self {
+        let t = ms / 1000;
+        let title = file_name
+            .as_deref()
+            .map(|n| match n.rsplit_once('.') {
+                Some((stem, _)) if !stem.is_empty() => stem.to_owned(),
+                _ => n.to_owned(),
+            })
+            .unwrap_or_default();
+        Record {
+            id,
+            status: Status::Receiving,
+            progress: 0.0,
+            bytes_received: 0,
+            file_name,
+            title,
+            storage_bytes: 0,
+            created_at: t,
+            created_ms: ms,
+            updated_at: t,
+            source: None,
+            output: None,
+            renditions: Vec::new(),
+            encrypted: false,
+            copied: false,
+            copy_note: None,
+            error: None,
+            generation: 0,
+        }
+    }
+
+    /// Sets `status` to failed with `code` and `message`.
+    pub fn fail(&mut self, code: &str, message: &str) {
+        self.status = Status::Failed;
+        self.error = Some(ErrorInfo {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+}

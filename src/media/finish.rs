@@ -1,0 +1,147 @@
+//! The end of a [`Job`]: drain every stage, publish the finished
+//! playlists, the I-frame playlists, the master and the poster, and say
+//! what was made.
+
+use super::context::{JobContext, Produced};
+use super::job::{Audio, Job};
+use super::master::IFrames;
+use super::outputs::RungOutput;
+use crate::catalog::{OutputInfo, Rendition};
+use crate::storage::names;
+use crate::Error;
+
+impl Job<'_> {
+    /// Drains every stage, publishes the finished playlists, the I-frame
+    /// playlists, the master and the poster.
+    pub(super) fn finish(mut self) -> Result<Produced, Error> {
+        self.video.finish(&mut self.outs)?;
+        if let Audio::Encode(a) = &mut self.audio {
+            a.finish(&mut self.outs)?;
+        }
+        if let Some(c) = &self.cadence {
+            c.finish(self.outs[0].position)
+                .map_err(Error::CopyFallback)?;
+        }
+        if self.outs.iter().any(|o| o.packets == 0) {
+            return Err(Error::Unprocessable(
+                "no video frame could be decoded from the file".into(),
+            ));
+        }
+        let mut bytes = 0;
+        for o in &mut self.outs {
+            bytes += o.finish()?;
+        }
+        self.events.published(bytes)?;
+        let iframes = self.write_iframe_playlists()?;
+        if !self.single {
+            self.write_master(&iframes)?;
+        }
+        let poster = std::mem::replace(
+            &mut self.video.poster,
+            super::poster::PosterPicker::new(None),
+        );
+        if let Err(e) = poster.write(self.ctx.store, self.ctx.id) {
+            // A missing poster never fails a playable video.
+            tracing::warn!(error = %e, "could not write the poster");
+        }
+        self.report();
+        Ok(self.produced(&iframes))
+    }
+
+    /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
+    /// `moof`/`mdat` pairs, which we do not make).
+    fn write_iframe_playlists(&self) -> Result<Vec<Option<IFrames>>, Error> {
+        if self.single || super::hls::is_fmp4(self.ctx.settings) {
+            return Ok(vec![None; self.outs.len()]);
+        }
+        self.outs
+            .iter()
+            .map(|o| write_iframe_playlist(self.ctx, o).map(Some))
+            .collect()
+    }
+
+    /// What the finished job made, for the record.
+    fn produced(&self, iframes: &[Option<IFrames>]) -> Produced {
+        let top = self.outs[0].publisher.published();
+        let renditions = self
+            .outs
+            .iter()
+            .zip(iframes)
+            .map(|(o, f)| {
+                let (peak, avg) = o.publisher.bitrates();
+                let video = o
+                    .video_codec
+                    .clone()
+                    .unwrap_or_else(|| "avc1.640028".into());
+                let has_audio = !matches!(self.audio, Audio::None);
+                Rendition {
+                    playlist: o.publisher.rel(names::PLAYLIST),
+                    name: o.plan.name.clone(),
+                    width: o.plan.width,
+                    height: o.plan.height,
+                    bandwidth: peak,
+                    average_bandwidth: avg,
+                    codecs: if has_audio {
+                        format!("{video},mp4a.40.2")
+                    } else {
+                        video
+                    },
+                    frame_rate: f64::from(self.timing.fps),
+                    copied: o.plan.copy,
+                    progress: 1.0,
+                    iframe_playlist: f.as_ref().map(|f| f.uri.clone()),
+                }
+            })
+            .collect();
+        let frames = if self.copy {
+            self.outs[0].packets
+        } else {
+            self.video.encoders.first().map_or(0, |e| e.frames)
+        };
+        Produced {
+            info: OutputInfo {
+                width: self.outs[0].plan.width,
+                height: self.outs[0].plan.height,
+                video_codec: "h264".into(),
+                audio_codec: (!matches!(self.audio, Audio::None)).then(|| "aac".to_owned()),
+                segments: top.segments.len(),
+                frames,
+                duration: top.duration(),
+                segment_seconds: self.ctx.settings.segment_seconds,
+                processing_seconds: 0.0,
+            },
+            renditions,
+            copied: self.copy,
+            copy_note: self.copy_note.clone(),
+            generation: self.ctx.generation,
+        }
+    }
+}
+
+/// Scans a finished TS rung's segments for I-frames (64 KiB at a time) and
+/// publishes its I-frame playlist.
+fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames, Error> {
+    let segments = o
+        .publisher
+        .published()
+        .segments
+        .iter()
+        .map(|s| {
+            let path = ctx.store.path(ctx.id, &o.publisher.rel(&s.uri));
+            Ok(super::iframes::SegmentIFrames {
+                iframes: super::iframes::scan_file(&path)?,
+                uri: s.uri.clone(),
+                duration: s.duration,
+            })
+        })
+        .collect::<Result<Vec<_>, std::io::Error>>()?;
+    let (playlist, peak, average) = super::iframes::iframe_playlist(&segments);
+    let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
+    ctx.store
+        .write(ctx.id, &rel, playlist.to_string().as_bytes())?;
+    Ok(IFrames {
+        uri: rel,
+        peak,
+        average,
+    })
+}
