@@ -214,8 +214,8 @@ async fn receive(
 ) -> Result<SourceInfo, Error> {
     let mut received: u64 = 0;
     let mut probe: Option<SourceInfo> = None;
-    let mut last_persist = std::time::Instant::now();
-    let started = std::time::Instant::now();
+    let mut last_persist = tokio::time::Instant::now();
+    let started = tokio::time::Instant::now();
     loop {
         let chunk = tokio::select! {
             verdict = &mut handle.probe, if probe.is_none() => {
@@ -255,7 +255,7 @@ async fn receive(
         }
         let persist = last_persist.elapsed() >= Duration::from_secs(1);
         if persist {
-            last_persist = std::time::Instant::now();
+            last_persist = tokio::time::Instant::now();
         }
         // File write and record update off the tokio workers (rule 1).
         let catalog = ctx.catalog.clone();

@@ -37,7 +37,7 @@ pub async fn run(
 
 /// A server whose storage is loaded and recovered, not yet serving.
 pub struct Prepared {
-    state: Arc<AppState>,
+    pub(crate) state: Arc<AppState>,
     jobs: Arc<Jobs>,
 }
 
@@ -45,6 +45,14 @@ pub struct Prepared {
 /// re-queue jobs). Call before announcing the server: when it returns, the
 /// storage is in its recovered state.
 pub async fn prepare(config: Config) -> Result<Prepared, Error> {
+    prepare_with_clock(config, crate::clock::SystemClock::shared()).await
+}
+
+/// [`prepare`] with the clock given (tests move it by hand).
+pub(crate) async fn prepare_with_clock(
+    config: Config,
+    clock: crate::clock::SharedClock,
+) -> Result<Prepared, Error> {
     media::init()?;
     if config.encrypt && config.signing_key.is_none() {
         tracing::warn!("--encrypt without --signing-key: keys are served to anyone who asks");
@@ -56,7 +64,6 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }
-    let clock = crate::clock::SystemClock::shared();
     let (catalog, unreadable) = {
         let (root, clock) = (config.storage.clone(), clock.clone());
         tokio::task::spawn_blocking(move || Catalog::open(Store::open(&root)?, clock))

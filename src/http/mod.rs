@@ -8,6 +8,8 @@ mod limits;
 pub(crate) use limits::RateLimiter;
 mod ops;
 mod play;
+#[cfg(test)]
+mod tests;
 mod ui;
 mod upload;
 mod videos;
