@@ -120,3 +120,33 @@ async fn a_stalled_upload_times_out_without_anyone_waiting() {
     assert_eq!(json_of(r).await["error"]["code"], "body_timeout");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_that_cannot_stop_its_job_at_once_finishes_in_the_background() {
+    let (s, dir) = state(&[], ManualClock::at(1_000_000)).await;
+    let id = ready_video(&s);
+    let spool = crate::spool::create(&dir.path().join("spool")).unwrap();
+    let job = s.jobs.stand_in(id, spool.control());
+    let req = Request::delete(format!("/videos/{id}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = handle(s.clone(), req, CLIENT).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(json_of(r).await["status"], "deleting");
+    // Nothing is gone yet; the video no longer plays and no longer changes.
+    assert_eq!(s.catalog.get(id).unwrap().status, Status::Deleting);
+    assert!(s.catalog.store().dir(id).exists());
+    let r = handle(s.clone(), get(&format!("/play/{id}/video.m3u8")), CLIENT).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    s.catalog
+        .update(id, true, |r| r.status = Status::Ready)
+        .unwrap();
+    assert_eq!(s.catalog.get(id).unwrap().status, Status::Deleting);
+    // The job stops: the folder goes, then the record.
+    let mut changes = s.catalog.subscribe();
+    job.send(true).unwrap();
+    while s.catalog.get(id).is_some() {
+        changes.changed().await.unwrap();
+    }
+    assert!(!s.catalog.store().dir(id).exists());
+}

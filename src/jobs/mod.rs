@@ -249,3 +249,20 @@ impl Jobs {
         self.slots.wake_all();
     }
 }
+
+#[cfg(test)]
+impl Jobs {
+    /// Registers a stand-in pipeline for video `id` that ends only when the
+    /// returned sender says `true` (tests of slow cancellation).
+    pub(crate) fn stand_in(&self, id: VideoId, spool: SpoolControl) -> watch::Sender<bool> {
+        let (tx, ended) = watch::channel(false);
+        lock(&self.live).push(Live {
+            id,
+            cancel: Arc::new(AtomicBool::new(false)),
+            reason: Arc::new(AtomicU8::new(CANCEL_NONE)),
+            spool,
+            ended,
+        });
+        tx
+    }
+}
