@@ -20,10 +20,9 @@ pub(crate) struct IngestContext<'a> {
     pub min_rate: u64,
     /// `--encrypt`: every upload is encrypted.
     pub encrypt: bool,
-    /// Bytes the upload may add before `--max-storage-bytes` is crossed,
-    /// and that limit.
-    pub quota_room: Option<u64>,
-    pub quota_limit: Option<u64>,
+    /// `--max-storage-bytes`: the upload reserves its declared size, or
+    /// counts its bytes as they arrive.
+    pub quota: &'a Arc<crate::storage::Quota>,
 }
 
 /// A successful upload.
@@ -149,8 +148,16 @@ pub(crate) async fn ingest<'a>(
         .await
         .map_err(|e| Error::Internal(e.to_string()))??
     };
-    if let Some(size) = expected(&field_name) {
+    let declared = expected(&field_name);
+    if let Some(size) = declared {
         writer.set_expected(size);
+    }
+    // The declared size holds its place in the quota from now on; an
+    // undeclared one is counted as it arrives.
+    if ctx.quota.reserve(id, declared.unwrap_or(0)).is_err() {
+        drop(writer);
+        discard(ctx, id).await;
+        return Err(over_quota(ctx));
     }
     let mut guard = AbortOnDrop {
         spool: writer.control(),
@@ -159,8 +166,7 @@ pub(crate) async fn ingest<'a>(
     let mut handle = match ctx.jobs.start(id, reader, permit) {
         Ok(h) => h,
         Err(e) => {
-            ctx.catalog.forget(id);
-            let _ = ctx.catalog.store().remove_video(id);
+            discard(ctx, id).await;
             return Err(e);
         }
     };
@@ -168,6 +174,8 @@ pub(crate) async fn ingest<'a>(
     match result {
         Ok(_info) => {
             guard.armed = false;
+            // Complete: what was reserved beyond its real size goes back.
+            ctx.quota.release(id);
             let running = handle.running.clone();
             let catalog = ctx.catalog.clone();
             let record = tokio::task::spawn_blocking(move || {
@@ -195,9 +203,7 @@ pub(crate) async fn ingest<'a>(
             guard.spool.abort();
             guard.armed = false;
             let _ = (&mut handle.done).await;
-            ctx.catalog.forget(id);
-            let store = ctx.catalog.store().clone();
-            let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
+            discard(ctx, id).await;
             Err(e)
         }
     }
@@ -244,10 +250,8 @@ async fn receive(
                 limit: ctx.max_upload_bytes,
             });
         }
-        if let (Some(room), Some(limit)) = (ctx.quota_room, ctx.quota_limit) {
-            if received > room {
-                return Err(Error::QuotaExceeded { limit });
-            }
+        if ctx.quota.store(id, chunk.len() as u64).is_err() {
+            return Err(over_quota(ctx));
         }
         if writer.control().is_aborted() {
             // Deleted while arriving, or the job was cancelled.
@@ -289,6 +293,20 @@ async fn receive(
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(info)
+}
+
+/// Removes every trace of a refused upload: record, files, quota.
+async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
+    ctx.catalog.forget(id);
+    ctx.quota.forget(id);
+    let store = ctx.catalog.store().clone();
+    let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
+}
+
+fn over_quota(ctx: &IngestContext<'_>) -> Error {
+    Error::QuotaExceeded {
+        limit: ctx.quota.limit().unwrap_or(0),
+    }
 }
 
 fn probe_verdict(

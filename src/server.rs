@@ -72,17 +72,20 @@ pub(crate) async fn prepare_with_clock(
     };
     let catalog = Arc::new(catalog);
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let quota = Arc::new(crate::storage::Quota::new(config.max_storage_bytes));
     let jobs = Jobs::new(
         config.jobs,
         config.max_pending,
         Settings::from_config(&config),
         config.keep_source,
         catalog.clone(),
+        quota.clone(),
         metrics.clone(),
     );
     {
-        let (catalog, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
+        let (recovering, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
         let report = tokio::task::spawn_blocking(move || {
+            let catalog = recovering;
             crate::recovery::recover(&catalog, unreadable, &jobs, keep)
         })
         .await
@@ -97,12 +100,22 @@ pub(crate) async fn prepare_with_clock(
             errors = report.errors,
             "storage recovered"
         );
+        // What each video holds now (re-queued jobs keep their reservations).
+        let (catalog, quota) = (catalog.clone(), quota.clone());
+        tokio::task::spawn_blocking(move || {
+            for id in catalog.ids() {
+                quota.count(id, catalog.store().size(id));
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
     }
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let state = Arc::new(AppState {
         config,
         catalog,
         clock,
+        quota,
         jobs: jobs.clone(),
         next_request_id: std::sync::atomic::AtomicU64::new(1),
         upload_rate,

@@ -377,3 +377,130 @@ fn keep_source_policies() {
         );
     }
 }
+
+/// A 4 s 320×240 clip of noise at a high bit rate (no audio): its source
+/// is far larger than its outputs, so a quota sized for three whole videos
+/// cannot take a fourth upload.
+fn heavy_clip() -> Vec<u8> {
+    fixture(
+        "lib-heavy-noise-4s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30,noise=alls=30:allf=t+u",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ],
+    )
+}
+
+/// An upper bound of what hlsd reserves for the outputs of [`heavy_clip`]:
+/// its one 240p rung at the ladder's 300 kb/s cap for 4 s plus one VBV
+/// buffer (600 kb), +10% for MPEG-TS, plus poster and thumbnail (~104 KB).
+const HEAVY_OUTPUTS: u64 = 400_000;
+
+#[test]
+fn the_quota_holds_when_eight_uploads_start_at_once() {
+    let data = heavy_clip();
+    let size = data.len() as u64;
+    assert!(size > 4 * HEAVY_OUTPUTS, "{size}");
+    let quota = 3 * (size + HEAVY_OUTPUTS);
+    let s = Server::start(&[
+        "--max-storage-bytes",
+        &quota.to_string(),
+        "--copy",
+        "never",
+        "--keep-source",
+        "always",
+    ]);
+    let data = std::sync::Arc::new(data);
+    let uploads: Vec<_> = (0..8)
+        .map(|_| {
+            let (addr, data) = (s.addr, data.clone());
+            std::thread::spawn(move || upload(addr, &data, FAST))
+        })
+        .collect();
+    let answers: Vec<Response> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut accepted = Vec::new();
+    for r in &answers {
+        if r.status == 201 {
+            accepted.push(r.json()["id"].as_str().unwrap().to_owned());
+        } else {
+            r.assert_error(507, "quota_exceeded");
+        }
+    }
+    assert!(
+        !accepted.is_empty() && accepted.len() <= 3,
+        "{} accepted",
+        accepted.len()
+    );
+    for id in &accepted {
+        let rec = s.wait_done(id);
+        assert_eq!(rec["status"], "ready", "{rec}");
+    }
+    // Nothing of the refused ones; never above the quota (by more than a
+    // segment, here none).
+    let mut kept = s.storage_entries();
+    kept.sort();
+    accepted.sort();
+    assert_eq!(kept, accepted);
+    let used = dir_size(s.storage.path());
+    assert!(used <= quota, "{used} > {quota}");
+}
+
+#[test]
+fn a_job_whose_outputs_would_cross_the_quota_fails_and_others_keep_playing() {
+    let data = heavy_clip();
+    let size = data.len() as u64;
+    // One whole video fits, and a second source, but not its outputs.
+    let quota = 2 * size + HEAVY_OUTPUTS + HEAVY_OUTPUTS / 4;
+    let s = Server::start(&[
+        "--max-storage-bytes",
+        &quota.to_string(),
+        "--copy",
+        "never",
+        "--keep-source",
+        "always",
+    ]);
+    let a = upload_ok(&s, &data, FAST);
+    assert_eq!(s.wait_done(&a)["status"], "ready");
+    let b = upload_ok(&s, &data, FAST);
+    let rec = s.wait_done(&b);
+    assert_eq!(rec["status"], "failed", "{rec}");
+    assert_eq!(rec["error"]["code"], "quota_exceeded", "{rec}");
+    assert!(
+        s.files_of(&b)
+            .iter()
+            .all(|f| ["meta.json", "source", "source.done"].contains(&f.as_str())),
+        "{:?}",
+        s.files_of(&b)
+    );
+    assert_cli_plays(&format!("http://{}/play/{a}/video.m3u8", s.addr));
+    assert!(dir_size(s.storage.path()) <= quota);
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            }
+        })
+        .sum()
+}

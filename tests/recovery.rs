@@ -214,7 +214,7 @@ fn damaged_folders_are_kept_or_skipped_and_the_server_starts() {
     // A folder recovery cannot handle (the damaged record cannot be set
     // aside): logged and skipped.
     let broken = "EEEEEEEEEEEEEEEEEEEEE";
-    std::fs::create_dir_all(root.join(broken).join("meta.damaged.json/x")).unwrap();
+    std::fs::create_dir_all(root.join(broken).join("meta.json.damaged/x")).unwrap();
     std::fs::write(root.join(broken).join("meta.json"), b"garbage").unwrap();
     std::fs::write(root.join(broken).join("source"), b"bytes").unwrap();
     // Nothing of value.
@@ -234,7 +234,7 @@ fn damaged_folders_are_kept_or_skipped_and_the_server_starts() {
     assert!(s.files_of(damaged).contains(&"source".to_string()));
     assert!(s
         .files_of(damaged)
-        .contains(&"meta.damaged.json".to_string()));
+        .contains(&"meta.json.damaged".to_string()));
     assert!(root.join(broken).join("source").exists());
     assert!(!root.join("FFFFFFFFFFFFFFFFFFFFF").exists());
     assert_eq!(s.get(&format!("/videos/{good}")).json()["status"], "ready");

@@ -193,32 +193,42 @@ impl Catalog {
         Ok(())
     }
 
-    /// Changes a record in memory; persists it when `persist` is true.
-    /// Returns the updated copy, or `None` if the id is unknown. A record
-    /// being deleted no longer changes (a stopping job cannot revive it).
+    /// Changes a record; when `persist` is true the change is on disk
+    /// before anyone can see it (a client told `ready` can rely on it after
+    /// a crash). Returns the updated copy, or `None` if the id is unknown.
+    /// A record being deleted no longer changes (a stopping job cannot
+    /// revive it). `f` may run twice: once on the copy that is written,
+    /// once on the record in memory (which may have moved on meanwhile).
     pub fn update(
         &self,
         id: VideoId,
         persist: bool,
-        f: impl FnOnce(&mut Record),
+        f: impl Fn(&mut Record),
     ) -> std::io::Result<Option<Record>> {
         let _w = persist.then(|| lock(&self.persist));
+        let now = self.clock.unix();
+        let apply = |rec: &mut Record| {
+            if rec.status != Status::Deleting {
+                f(rec);
+                rec.updated_at = now;
+            }
+        };
+        if persist {
+            let Some(mut copy) = self.get(id) else {
+                return Ok(None);
+            };
+            apply(&mut copy);
+            self.write_record(&copy)?;
+        }
         let copy = {
             let mut map = lock(&self.records);
             let Some(rec) = map.get_mut(&id) else {
                 return Ok(None);
             };
-            if rec.status == Status::Deleting {
-                return Ok(Some(rec.clone()));
-            }
-            f(rec);
-            rec.updated_at = self.clock.unix();
+            apply(rec);
             rec.clone()
         };
         self.notify();
-        if persist {
-            self.write_record(&copy)?;
-        }
         Ok(Some(copy))
     }
 

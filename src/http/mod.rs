@@ -54,6 +54,8 @@ pub(crate) struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Wall-clock and monotonic time (tokens, rate windows).
     pub clock: SharedClock,
+    /// `--max-storage-bytes`, as a ledger of stored and reserved bytes.
+    pub quota: Arc<crate::storage::Quota>,
     /// Source of the per-request ids in logs and `x-request-id`.
     pub next_request_id: std::sync::atomic::AtomicU64,
     /// Uploads started per client address (`--uploads-per-minute`).

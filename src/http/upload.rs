@@ -57,25 +57,14 @@ pub(crate) async fn post(
     }
     let _receiving = ReceivingGuard(&state.uploads_receiving);
     let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
-    // The storage walk comes after the cheap checks: a flood of refused
-    // requests must not turn into disk I/O.
-    let quota = state.config.max_storage_bytes;
-    let quota_room = if quota > 0 {
-        let store = state.catalog.store().clone();
-        let used = tokio::task::spawn_blocking(move || store.total_size())
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let room = quota.saturating_sub(used);
-        // Refused before reading a byte when the declared size cannot fit.
-        if content_length.is_some_and(|n| n.saturating_sub(FRAMING_SLACK.min(n / 2)) > room)
-            || room == 0
-        {
-            return Err(Error::QuotaExceeded { limit: quota });
-        }
-        Some(room)
-    } else {
-        None
-    };
+    // Refused before reading a byte when the declared size cannot fit (the
+    // place itself is reserved once the file part starts).
+    let declared = content_length.map(|n| n.saturating_sub(FRAMING_SLACK.min(n / 2)));
+    if !state.quota.fits(declared.unwrap_or(1)) {
+        return Err(Error::QuotaExceeded {
+            limit: state.config.max_storage_bytes,
+        });
+    }
     let base = base_url(state, &req.headers);
 
     let prefix: RawPrefix = Arc::new(Mutex::new(Vec::new()));
@@ -97,8 +86,7 @@ pub(crate) async fn post(
         idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
         encrypt: state.config.encrypt,
         min_rate: state.config.min_upload_bytes_per_sec,
-        quota_room,
-        quota_limit: (quota > 0).then_some(quota),
+        quota: &state.quota,
     };
     let expected = |field: &str| {
         let p = prefix.lock().unwrap_or_else(|e| e.into_inner());

@@ -123,10 +123,11 @@ pub(crate) async fn patch(
     }
     let catalog = state.catalog.clone();
     let title = title.to_owned();
-    let rec = tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.title = title))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??
-        .ok_or(Error::NotFound)?;
+    let rec =
+        tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.title = title.clone()))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+            .ok_or(Error::NotFound)?;
     Ok(json(StatusCode::OK, &rec))
 }
 
@@ -144,15 +145,22 @@ pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Bod
         .map_err(|e| Error::Internal(e.to_string()))??;
     if state.jobs.cancel_for_delete(id, DELETE_WAIT).await {
         remove(state.catalog.clone(), id).await?;
+        state.quota.forget(id);
         let mut res = Response::new(empty());
         *res.status_mut() = StatusCode::NO_CONTENT;
         return Ok(res);
     }
-    let (jobs, catalog) = (state.jobs.clone(), state.catalog.clone());
+    let (jobs, catalog, quota) = (
+        state.jobs.clone(),
+        state.catalog.clone(),
+        state.quota.clone(),
+    );
     tokio::spawn(async move {
         jobs.ended(id).await;
-        if let Err(e) = remove(catalog, id).await {
-            tracing::error!(id = %id, error = %e, "background deletion failed; it resumes at the next start");
+        match remove(catalog, id).await {
+            Ok(()) => quota.forget(id),
+            Err(e) => tracing::error!(id = %id, error = %e,
+                "background deletion failed; it resumes at the next start"),
         }
     });
     tracing::info!(id = %id, "deletion continues in the background");

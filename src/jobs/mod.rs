@@ -20,7 +20,7 @@ use crate::catalog::{Catalog, SourceInfo};
 use crate::config::KeepSource;
 use crate::media::Settings;
 use crate::spool::{SpoolControl, SpoolReader};
-use crate::storage::VideoId;
+use crate::storage::{Quota, VideoId};
 use crate::Error;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,6 +58,8 @@ pub(crate) struct Jobs {
     settings: Settings,
     keep_source: KeepSource,
     catalog: Arc<Catalog>,
+    /// `--max-storage-bytes`: each job reserves its estimated outputs.
+    quota: Arc<Quota>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -93,6 +95,7 @@ impl Jobs {
         settings: Settings,
         keep_source: KeepSource,
         catalog: Arc<Catalog>,
+        quota: Arc<Quota>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
         Arc::new(Jobs {
@@ -103,6 +106,7 @@ impl Jobs {
             settings,
             keep_source,
             catalog,
+            quota,
             metrics,
         })
     }

@@ -183,13 +183,14 @@ impl Pipeline {
             let _ = store.remove(self.id, names::SOURCE_DONE);
         }
         let size = store.size(self.id);
+        self.jobs.quota.settle(self.id, size);
         let _ = self.jobs.catalog.update(self.id, true, |r| {
             r.status = Status::Ready;
             r.progress = 1.0;
-            r.renditions = renditions;
+            r.renditions = renditions.clone();
             r.copied = copied;
-            r.copy_note = copy_note;
-            r.output = Some(out);
+            r.copy_note = copy_note.clone();
+            r.output = Some(out.clone());
             r.storage_bytes = size;
             r.generation = generation;
         });
@@ -197,6 +198,7 @@ impl Pipeline {
 
     /// Removes every file of a rejected upload and forgets its record.
     fn discard(&self) {
+        self.jobs.quota.forget(self.id);
         self.jobs.catalog.forget(self.id);
         if let Err(e) = self.jobs.catalog.store().remove_video(self.id) {
             tracing::error!(id = %self.id, error = %e, "cannot remove a rejected upload");
@@ -218,6 +220,7 @@ impl Pipeline {
         let store = self.jobs.catalog.store();
         store.remove_outputs(self.id, self.jobs.keep_source != KeepSource::Never);
         let size = store.size(self.id);
+        self.jobs.quota.settle(self.id, size);
         let _ = self.jobs.catalog.update(self.id, true, |r| {
             r.fail(e.code(), &e.public_message());
             r.storage_bytes = size;
@@ -285,6 +288,24 @@ impl JobEvents for Events<'_> {
                 .fold(f64::INFINITY, f64::min)
                 .min(0.99);
         });
+    }
+
+    fn planned(&mut self, bytes: u64) -> Result<(), Error> {
+        let quota = &self.p.jobs.quota;
+        quota
+            .reserve(self.p.id, bytes)
+            .map_err(|_| Error::QuotaExceeded {
+                limit: quota.limit().unwrap_or(0),
+            })
+    }
+
+    fn published(&mut self, bytes: u64) -> Result<(), Error> {
+        let quota = &self.p.jobs.quota;
+        quota
+            .store(self.p.id, bytes)
+            .map_err(|_| Error::QuotaExceeded {
+                limit: quota.limit().unwrap_or(0),
+            })
     }
 
     fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {

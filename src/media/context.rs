@@ -29,6 +29,12 @@ impl JobContext<'_> {
 pub(crate) trait JobEvents {
     /// Each rung's progress, as it grows.
     fn progress(&mut self, rungs: &[RungProgress]);
+    /// The job's outputs are estimated at `bytes` (from the ladder's bit
+    /// rates and the probed duration), before anything is written; an
+    /// error (quota) stops the job.
+    fn planned(&mut self, _bytes: u64) -> Result<(), Error> {
+        Ok(())
+    }
     /// `bytes` more were published; an error (quota) stops the job.
     fn published(&mut self, _bytes: u64) -> Result<(), Error> {
         Ok(())

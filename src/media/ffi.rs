@@ -146,3 +146,9 @@ pub(crate) fn par_profile(par: &ffmpeg_next::codec::Parameters) -> i32 {
     // SAFETY: `as_ptr` is a live AVCodecParameters; we read a plain field.
     unsafe { (*par.as_ptr()).profile }
 }
+
+/// The bit rate of codec parameters (bit/s; 0 when unknown).
+pub(crate) fn par_bit_rate(par: &ffmpeg_next::codec::Parameters) -> i64 {
+    // SAFETY: `as_ptr` is a live AVCodecParameters; we read a plain field.
+    unsafe { (*par.as_ptr()).bit_rate }.max(0)
+}

@@ -40,9 +40,10 @@ impl Job<'_> {
             &mut self.video.poster,
             super::poster::PosterPicker::new(None),
         );
-        if let Err(e) = poster.write(self.ctx.store, self.ctx.id) {
+        match poster.write(self.ctx.store, self.ctx.id) {
+            Ok(bytes) => self.events.published(bytes)?,
             // A missing poster never fails a playable video.
-            tracing::warn!(error = %e, "could not write the poster");
+            Err(e) => tracing::warn!(error = %e, "could not write the poster"),
         }
         self.report();
         Ok(self.produced(&iframes))

@@ -139,8 +139,51 @@ impl<'a> Job<'a> {
             packets: 0,
             video_packets: 0,
         };
+        let estimate = job.estimate_bytes(&rungs, &vparams);
+        job.events.planned(estimate)?;
         job.open_outputs(rungs, vparams)?;
         Ok(job)
+    }
+
+    /// An upper bound of the bytes the outputs will take: each encoded
+    /// rung at its VBV maxrate plus one VBV buffer (`bufsize`, which x264
+    /// may spend on top of the rate), a copied rung at the source's video
+    /// bit rate, the audio in every rung, 10% of MPEG-TS overhead, over the
+    /// probed duration (0 when the duration is unknown); plus the poster
+    /// and thumbnail.
+    fn estimate_bytes(
+        &self,
+        rungs: &[ladder::RungPlan],
+        vparams: &ffmpeg_next::codec::Parameters,
+    ) -> u64 {
+        let secs = self.source.info.duration.unwrap_or(0.0);
+        let secs = secs.clamp(0.0, self.ctx.settings.max_duration_secs as f64);
+        let mut source_bps = super::ffi::par_bit_rate(vparams) as f64;
+        if source_bps <= 0.0 && secs > 0.0 {
+            let bytes = self.source.spool.as_ref().map_or(0, |s| s.written());
+            source_bps = bytes as f64 * 8.0 / secs;
+        }
+        let audio_bps = if matches!(self.audio, Audio::None) {
+            0.0
+        } else {
+            self.ctx.settings.audio_bps as f64
+        };
+        let bits: f64 = rungs
+            .iter()
+            .map(|r| {
+                let maxrate = f64::from(r.maxrate_kbps) * 1000.0;
+                let video = if r.copy {
+                    source_bps * secs
+                } else {
+                    maxrate * secs + 2.0 * maxrate
+                };
+                video + audio_bps * secs
+            })
+            .sum();
+        let top = rungs
+            .first()
+            .map_or(0, |r| u64::from(r.width) * u64::from(r.height));
+        (bits / 8.0 * 1.1) as u64 + top / 2 + (64 << 10)
     }
 
     /// One muxer (and key series, and publisher) per rung.

@@ -56,17 +56,20 @@ impl PosterPicker {
         }
     }
 
-    /// Publishes the poster and thumbnail of video `id` (atomically).
-    pub(crate) fn write(self, store: &Store, id: VideoId) -> Result<(), Error> {
+    /// Publishes the poster and thumbnail of video `id` (atomically);
+    /// returns the bytes written.
+    pub(crate) fn write(self, store: &Store, id: VideoId) -> Result<u64, Error> {
         let Some(f) = self.chosen.or(self.first) else {
-            return Ok(());
+            return Ok(0);
         };
         let (w, h) = (f.width(), f.height());
-        store.write(id, names::POSTER, &jpeg(&f, w, h)?)?;
+        let poster = jpeg(&f, w, h)?;
+        store.write(id, names::POSTER, &poster)?;
         let tw = THUMB_WIDTH.min(w);
         let th = ((f64::from(h) * f64::from(tw) / f64::from(w) / 2.0).round() as u32 * 2).max(2);
-        store.write(id, names::THUMB, &jpeg(&f, tw, th)?)?;
-        Ok(())
+        let thumb = jpeg(&f, tw, th)?;
+        store.write(id, names::THUMB, &thumb)?;
+        Ok((poster.len() + thumb.len()) as u64)
     }
 }
 

@@ -151,7 +151,8 @@ impl Publisher {
         let text = self.public.to_string();
         self.store
             .write(self.id, &self.rel(names::PLAYLIST), text.as_bytes())?;
-        Ok(bytes)
+        // The finished playlist counts too (a long one is tens of KB).
+        Ok(bytes + if done { text.len() as u64 } else { 0 })
     }
 }
 

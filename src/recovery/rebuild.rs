@@ -8,7 +8,7 @@ use crate::storage::{names, Store, VideoId};
 use std::sync::Arc;
 
 /// Where an unreadable record is kept (never served, never parsed again).
-const DAMAGED_RECORD: &str = "meta.damaged.json";
+const DAMAGED_RECORD: &str = "meta.json.damaged";
 
 /// Recovers a folder whose record could not be read (see the module docs
 /// of `recovery`).

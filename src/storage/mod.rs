@@ -20,8 +20,10 @@
 pub mod fsio;
 mod id;
 pub mod names;
+mod quota;
 
 pub use id::{VideoId, ID_LEN};
+pub use quota::{OverQuota, Quota};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -137,16 +139,18 @@ impl Store {
         sweep(&self.dir(id), generation, Some(keep));
     }
 
-    /// Removes everything of video `id` but its record (and its spool
-    /// when `keep_spool`).
+    /// Removes everything of video `id` but its record (and its spool when
+    /// `keep_spool`), temporary files of those included: an upload may still
+    /// be finishing its spool while its job fails.
     pub fn remove_outputs(&self, id: VideoId, keep_spool: bool) {
         let Ok(entries) = std::fs::read_dir(self.dir(id)) else {
             return;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let spool = name == names::SOURCE_FILE || name == names::SOURCE_DONE;
-            if name == names::META_FILE || (keep_spool && spool) {
+            let name = name.to_string_lossy();
+            let spool = name.starts_with(names::SOURCE_FILE);
+            if name.starts_with(names::META_FILE) || (keep_spool && spool) {
                 continue;
             }
             let path = entry.path();
