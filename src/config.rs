@@ -54,6 +54,10 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 pub const DEFAULT_MAX_STORAGE_BYTES: u64 = 0;
 /// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
 pub const DEFAULT_CORS_ORIGIN: &str = "*";
+/// Shortest API token accepted: 16 bytes (128 bits when random).
+pub const MIN_TOKEN_BYTES: usize = 16;
+/// Longest lifetime of a signed playback URL: 10 years.
+pub const MAX_TOKEN_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// The server's settings. Built from flags and `HLSD_*` variables by
 /// `Config::parse()` in `main`, or by hand in tests and benches.
@@ -127,10 +131,15 @@ pub struct Config {
     /// `/readyz` reports not ready below this much free disk, bytes.
     #[arg(long, env = "HLSD_MIN_FREE_BYTES", default_value_t = DEFAULT_MIN_FREE_BYTES)]
     pub min_free_bytes: u64,
-    /// Allowed CORS origins: `*`, or a comma-separated list of origins
-    /// (e.g. `https://a.example,https://b.example`), answered per request.
+    /// Origins allowed to play (CORS on `/play/…` and `/keys/…`): `*`, or a
+    /// comma-separated list (e.g. `https://a.example,https://b.example`).
     #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
     pub cors_origin: String,
+    /// Origins allowed to use the management API (uploads, the library,
+    /// metrics) from a browser: a comma-separated list; none by default.
+    /// Writes from any other page's origin get 403 `forbidden_origin`.
+    #[arg(long, env = "HLSD_API_CORS_ORIGIN", default_value = "")]
+    pub api_cors_origin: String,
     /// Most streams an upload may have; more get 422.
     #[arg(long, env = "HLSD_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,
@@ -168,6 +177,10 @@ pub struct Config {
     /// Lifetime of a signed playback URL, seconds.
     #[arg(long, env = "HLSD_PLAYBACK_TOKEN_TTL_SECS", default_value_t = DEFAULT_PLAYBACK_TOKEN_TTL_SECS)]
     pub playback_token_ttl_secs: u64,
+    /// Run with `--signing-key` but no `--api-token` (anyone can then mint
+    /// playback tokens through the API; hlsd warns).
+    #[arg(long, env = "HLSD_ALLOW_OPEN_API")]
+    pub allow_open_api: bool,
     /// Encrypt every video's segments with AES-128 (RFC 8216 §5.2); an
     /// upload can also ask for it with a form field `encrypt=1`.
     #[arg(long, env = "HLSD_ENCRYPT")]
@@ -267,26 +280,70 @@ fn parse_positive(s: &str) -> Result<usize, String> {
 }
 
 impl Config {
-    /// Reads the token and key files into `api_tokens` / `signing_key`.
-    pub fn load_secrets(&mut self) -> std::io::Result<()> {
+    /// Reads the token and key files into `api_tokens` / `signing_key` and
+    /// refuses settings that protect nothing or cannot work. Returns the
+    /// warnings to log; an error is one line for the operator.
+    pub fn finalize(&mut self) -> Result<Vec<String>, String> {
+        self.load_secrets()?;
+        self.validate()
+    }
+
+    fn load_secrets(&mut self) -> Result<(), String> {
         if let Some(path) = &self.api_token_file {
-            let text = std::fs::read_to_string(path)?;
-            self.api_tokens.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned),
-            );
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --api-token-file {}: {e}", path.display()))?;
+            self.api_tokens
+                .extend(text.lines().map(str::trim).map(str::to_owned));
         }
         self.api_tokens.retain(|t| !t.trim().is_empty());
         if let Some(path) = &self.signing_key_file {
-            let text = std::fs::read_to_string(path)?;
-            self.signing_key = text.lines().next().map(|l| l.trim().to_owned());
-        }
-        if self.signing_key.as_deref().is_some_and(str::is_empty) {
-            self.signing_key = None;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read --signing-key-file {}: {e}", path.display()))?;
+            self.signing_key = Some(text.lines().next().unwrap_or("").trim().to_owned());
         }
         Ok(())
+    }
+
+    fn validate(&self) -> Result<Vec<String>, String> {
+        let mut warnings = Vec::new();
+        if self
+            .signing_key
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return Err(
+                "the signing key is empty: give --signing-key (or a --signing-key-file) \
+                        a long random secret"
+                    .into(),
+            );
+        }
+        if let Some(short) = self.api_tokens.iter().find(|t| t.len() < MIN_TOKEN_BYTES) {
+            return Err(format!(
+                "an API token of {} bytes is too easy to guess: use at least {MIN_TOKEN_BYTES} \
+                 (e.g. `openssl rand -hex 32`)",
+                short.len()
+            ));
+        }
+        if !(1..=MAX_TOKEN_TTL_SECS).contains(&self.playback_token_ttl_secs) {
+            return Err(format!(
+                "--playback-token-ttl-secs must be between 1 and {MAX_TOKEN_TTL_SECS} (10 years)"
+            ));
+        }
+        if self.signing_key.is_some() && self.api_tokens.is_empty() {
+            let why = "--signing-key without --api-token: anyone can mint playback tokens \
+                       through the open API, so signing protects nothing";
+            if !self.allow_open_api {
+                return Err(format!(
+                    "{why}; set an --api-token, or --allow-open-api to run so anyway"
+                ));
+            }
+            warnings.push(format!("{why} (--allow-open-api)"));
+        }
+        if self.encrypt && self.signing_key.is_none() {
+            warnings
+                .push("--encrypt without --signing-key: keys are served to anyone who asks".into());
+        }
+        Ok(warnings)
     }
 
     /// The defaults, as `hlsd` with no flags and no environment would run.

@@ -44,6 +44,9 @@ pub enum Error {
     InvalidToken,
     /// A playback token past its expiry.
     TokenExpired,
+    /// A write sent by a page of another origin (not ours, not listed in
+    /// `--api-cors-origin`).
+    ForbiddenOrigin,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// No such video, or no such file of a video.
@@ -80,7 +83,7 @@ impl Error {
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
             Error::Unauthorized => S::UNAUTHORIZED,
-            Error::InvalidToken | Error::TokenExpired => S::FORBIDDEN,
+            Error::InvalidToken | Error::TokenExpired | Error::ForbiddenOrigin => S::FORBIDDEN,
             Error::NotFound => S::NOT_FOUND,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
@@ -112,6 +115,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidToken => "invalid_token",
             Error::TokenExpired => "token_expired",
+            Error::ForbiddenOrigin => "forbidden_origin",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
@@ -190,6 +194,11 @@ impl fmt::Display for Error {
                 "this playback URL needs a valid `token`; ask the API for a fresh playback URL"
             ),
             Error::TokenExpired => write!(f, "this playback URL has expired; ask for a fresh one"),
+            Error::ForbiddenOrigin => write!(
+                f,
+                "cross-site writes are refused: this page's origin is not allowed to change \
+                 this server (see --api-cors-origin)"
+            ),
             Error::RateLimited { retry_after } => write!(
                 f,
                 "too many uploads from this address; retry in {retry_after} s"
@@ -255,6 +264,7 @@ impl Error {
             Error::Unauthorized => Error::Unauthorized,
             Error::InvalidToken => Error::InvalidToken,
             Error::TokenExpired => Error::TokenExpired,
+            Error::ForbiddenOrigin => Error::ForbiddenOrigin,
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },
@@ -308,6 +318,7 @@ mod tests {
             Error::Unauthorized,
             Error::InvalidToken,
             Error::TokenExpired,
+            Error::ForbiddenOrigin,
             Error::NotFound,
             Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len: 1 },
@@ -319,7 +330,7 @@ mod tests {
         ];
         let expected = [
             400, 400, 400, 413, 400, 503, 500, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403,
-            403, 404, 405, 416, 408, 408, 500, 500, 500,
+            403, 403, 404, 405, 416, 408, 408, 500, 500, 500,
         ];
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {

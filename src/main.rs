@@ -7,10 +7,15 @@ use std::io::{IsTerminal, Write};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let mut config = Config::parse();
-    if let Err(e) = config.load_secrets() {
-        eprintln!("hlsd: cannot read a token or key file: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
+    // A configuration that cannot work or protects nothing: exit 2, like
+    // clap's own usage errors.
+    let warnings = match config.finalize() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("hlsd: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
@@ -21,6 +26,9 @@ async fn main() -> std::process::ExitCode {
         logs.json().init();
     } else {
         logs.init();
+    }
+    for w in warnings {
+        tracing::warn!("{w}");
     }
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,

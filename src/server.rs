@@ -54,9 +54,6 @@ pub(crate) async fn prepare_with_clock(
     clock: crate::clock::SharedClock,
 ) -> Result<Prepared, Error> {
     media::init()?;
-    if config.encrypt && config.signing_key.is_none() {
-        tracing::warn!("--encrypt without --signing-key: keys are served to anyone who asks");
-    }
     if config.api_tokens.is_empty() && !config.listen.ip().is_loopback() {
         tracing::warn!(listen = %config.listen,
             "no --api-token: anyone who can reach this address can upload and delete videos");

@@ -10,8 +10,10 @@
 //! How the reader answers "where is the end?" decides whether a container
 //! streams (see `shared/LIBAV-NOTES.md`): with the exact declared size when
 //! the ingest knows it, an error ("unknown") while the size is unknown, and
-//! the real size once the upload has finished. It never blocks in `End` and
-//! never reports the bytes written so far.
+//! the real size once the upload has finished. It never reports the bytes
+//! written so far, and never blocks in `End` longer than it takes the first
+//! few MP4 box headers to arrive (to tell an index at the end, which needs
+//! the larger of two possible sizes, from one at the start).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -25,8 +27,10 @@ use std::time::Duration;
 struct State {
     /// Bytes durably handed to the file (readable with `pread`).
     written: u64,
-    /// The size the upload declared for the file, when the ingest can tell.
-    expected: Option<u64>,
+    /// The size the upload declared for the file, when the ingest can tell,
+    /// and how much larger it may turn out (a multipart body's optional
+    /// final CRLF).
+    expected: Option<(u64, u64)>,
     /// The upload ended normally: `written` is the final size.
     finished: bool,
     /// The upload was cut off, rejected or cancelled: reads fail from now on.
@@ -125,7 +129,7 @@ pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             written: len,
-            expected: Some(len),
+            expected: Some((len, 0)),
             finished: true,
             aborted: false,
         }),
@@ -154,9 +158,10 @@ impl SpoolWriter {
         })
     }
 
-    /// Declares the final size of the file, when the ingest can compute it.
-    pub(crate) fn set_expected(&self, size: u64) {
-        self.control.shared.lock().expected = Some(size);
+    /// Declares the final size of the file, when the ingest can compute
+    /// it: `size`, or up to `slack` bytes more.
+    pub(crate) fn set_expected(&self, size: u64, slack: u64) {
+        self.control.shared.lock().expected = Some((size, slack));
     }
 
     /// Writes `data` at the end of the file and wakes readers. Blocking: call
@@ -220,35 +225,107 @@ impl SpoolReader {
     }
 }
 
+impl SpoolReader {
+    /// Blocks until bytes past offset `at` are written; returns how many
+    /// are there (0: the upload ended at or before `at`).
+    fn wait_past(&self, at: u64) -> io::Result<u64> {
+        let mut st = self.control.shared.lock();
+        loop {
+            if st.aborted {
+                return Err(aborted_error());
+            }
+            if st.written > at {
+                return Ok(st.written - at);
+            }
+            if st.finished {
+                return Ok(0);
+            }
+            let t = std::time::Instant::now();
+            st = match self.control.shared.grew.wait_timeout(st, WAIT_SLICE) {
+                Ok((guard, _)) => guard,
+                Err(p) => p.into_inner().0,
+            };
+            let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.control
+                .shared
+                .waited_ns
+                .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `at`, waiting for them; `false` if the
+    /// upload ended first.
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<bool> {
+        let end = at + buf.len() as u64;
+        if end > 0 && self.wait_past(end - 1)? == 0 {
+            return Ok(false);
+        }
+        self.file.read_exact_at(buf, at)?;
+        Ok(true)
+    }
+
+    /// True when the spool is an MP4/MOV whose `mdat` box comes before its
+    /// `moov` box (a phone file whose index is at the end). Walks the first
+    /// few top-level box headers, waiting for them as they arrive.
+    fn mdat_before_moov(&self) -> io::Result<bool> {
+        let mut at = 0u64;
+        for _ in 0..8 {
+            let mut head = [0u8; 16];
+            if !self.read_exact_at(&mut head[..8], at)? {
+                return Ok(false);
+            }
+            let size = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
+            match &head[4..8] {
+                b"mdat" => return Ok(true),
+                b"moov" => return Ok(false),
+                b"ftyp" | b"free" | b"skip" | b"wide" | b"uuid" | b"pdin" => {}
+                _ => return Ok(false),
+            }
+            let size = match size {
+                // A 64-bit size follows the type.
+                1 => {
+                    if !self.read_exact_at(&mut head[8..16], at + 8)? {
+                        return Ok(false);
+                    }
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&head[8..16]);
+                    u64::from_be_bytes(b)
+                }
+                // A box to the end of the file is the last one.
+                0 => return Ok(false),
+                n => n,
+            };
+            if size < 8 {
+                return Ok(false);
+            }
+            at = at.saturating_add(size);
+        }
+        Ok(false)
+    }
+
+    /// The answer to "where is the end?" while the upload is arriving: the
+    /// declared size; when the file may be up to `slack` bytes longer and
+    /// is an MP4 whose index is at its end, the larger size (too large only
+    /// makes the demuxer wait for the end, which that layout needs anyway;
+    /// too small would cut its index — LIBAV-NOTES.md).
+    fn declared_end(&self, (size, slack): (u64, u64)) -> io::Result<u64> {
+        if slack > 0 && self.mdat_before_moov()? {
+            Ok(size + slack)
+        } else {
+            Ok(size)
+        }
+    }
+}
+
 impl Read for SpoolReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let available = {
-            let mut st = self.control.shared.lock();
-            loop {
-                if st.aborted {
-                    return Err(aborted_error());
-                }
-                if st.written > self.pos {
-                    break st.written - self.pos;
-                }
-                if st.finished {
-                    return Ok(0);
-                }
-                let t = std::time::Instant::now();
-                st = match self.control.shared.grew.wait_timeout(st, WAIT_SLICE) {
-                    Ok((guard, _)) => guard,
-                    Err(p) => p.into_inner().0,
-                };
-                let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.control
-                    .shared
-                    .waited_ns
-                    .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
-            }
-        };
+        let available = self.wait_past(self.pos)?;
+        if available == 0 {
+            return Ok(0);
+        }
         let want = buf
             .len()
             .min(usize::try_from(available).unwrap_or(usize::MAX));
@@ -268,19 +345,19 @@ impl Seek for SpoolReader {
             SeekFrom::Start(p) => p,
             SeekFrom::Current(off) => base_plus(self.pos, off)?,
             SeekFrom::End(off) => {
-                let size = {
+                let known = {
                     let st = self.control.shared.lock();
                     if st.aborted {
                         return Err(aborted_error());
                     }
                     if st.finished {
-                        Some(st.written)
+                        Some((st.written, 0))
                     } else {
                         st.expected
                     }
                 };
-                match size {
-                    Some(size) => base_plus(size, off)?,
+                match known {
+                    Some(declared) => base_plus(self.declared_end(declared)?, off)?,
                     None => {
                         return Err(io::Error::new(
                             io::ErrorKind::Unsupported,
@@ -349,7 +426,7 @@ mod tests {
             r.seek(SeekFrom::End(0)).unwrap_err().kind(),
             io::ErrorKind::Unsupported
         );
-        w.set_expected(10);
+        w.set_expected(10, 0);
         assert_eq!(r.seek(SeekFrom::End(-2)).unwrap(), 8);
         w.append(b"456").unwrap();
         w.finish().unwrap();
@@ -359,5 +436,32 @@ mod tests {
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
         assert_eq!(s, "23456");
+    }
+
+    #[test]
+    fn an_mp4_with_its_index_at_the_end_gets_the_larger_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let box_ = |kind: &[u8], len: u32| {
+            let mut b = len.to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.resize(len as usize, 0);
+            b
+        };
+        for (first, want) in [(&b"mdat"[..], 1002), (&b"moov"[..], 1000)] {
+            let path = dir.path().join(std::str::from_utf8(first).unwrap());
+            let mut w = create(&path).unwrap();
+            let mut r = w.reader(&path).unwrap();
+            w.set_expected(1000, 2);
+            w.append(&box_(b"ftyp", 24)).unwrap();
+            w.append(&box_(first, 100)).unwrap();
+            assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), want);
+        }
+        // Not an MP4: the declared size.
+        let path = dir.path().join("mkv");
+        let mut w = create(&path).unwrap();
+        let mut r = w.reader(&path).unwrap();
+        w.set_expected(1000, 2);
+        w.append(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0]).unwrap();
+        assert_eq!(r.seek(SeekFrom::End(0)).unwrap(), 1000);
     }
 }

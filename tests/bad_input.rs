@@ -285,3 +285,112 @@ fn busy_server_answers_503() {
     drop(c);
     s.assert_storage_empty_soon();
 }
+
+/// RFC 2046 makes the CRLF after the closing boundary optional. Without
+/// it the file is 2 bytes longer than curl's framing would say: an MP4
+/// whose index is at its end still opens, and one whose index is first
+/// still transcodes whole.
+#[test]
+fn a_body_without_the_final_crlf_still_transcodes() {
+    let s = Server::start(&[]);
+    let base = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+    ];
+    let moov_at_end = index_ends_with_chunk_offsets(&fixture("nocrlf-moov-end.mp4", &base));
+    let mut faststart_args = base.to_vec();
+    faststart_args.extend(["-movflags", "+faststart"]);
+    let faststart = fixture("nocrlf-faststart.mp4", &faststart_args);
+    for data in [moov_at_end, faststart] {
+        let mut body = multipart("video", "clip.mp4", &data);
+        assert!(body.ends_with(b"--\r\n"));
+        body.truncate(body.len() - 2);
+        let (k, v) = multipart_header();
+        let r = send_request(
+            s.addr,
+            "POST",
+            "/upload",
+            &[(k, &v)],
+            &body,
+            Send::Length {
+                chunk: 64 * 1024,
+                pause: Duration::ZERO,
+            },
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "ready", "{rec}");
+        let d = rec["output"]["duration"].as_f64().unwrap();
+        assert!((d - 6.0).abs() < 0.2, "{rec}");
+        assert_eq!(rec["output"]["frames"], 180, "{rec}");
+        assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    }
+}
+
+/// The boxes of an MP4 byte range: (type, start, size).
+fn boxes(d: &[u8], mut at: usize, end: usize) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    while at + 8 <= end {
+        let size = u32::from_be_bytes(d[at..at + 4].try_into().unwrap()) as usize;
+        let kind: [u8; 4] = d[at + 4..at + 8].try_into().unwrap();
+        out.push((kind, at, size));
+        at += size.max(8);
+    }
+    out
+}
+
+/// Rewrites an MP4 whose `moov` is at its end so that the very last bytes
+/// of the file are the last track's chunk offsets (`stco`): no `udta`, and
+/// `stco` last in its sample table, as many phones write it. Cutting the
+/// file's declared size short by even 2 bytes then loses part of the index.
+fn index_ends_with_chunk_offsets(mp4: &[u8]) -> Vec<u8> {
+    let top = boxes(mp4, 0, mp4.len());
+    let &(_, moov, moov_size) = top.iter().find(|b| &b.0 == b"moov").unwrap();
+    assert_eq!(moov + moov_size, mp4.len(), "moov must be last");
+    let mut body = Vec::new();
+    for (kind, at, size) in boxes(mp4, moov + 8, moov + moov_size) {
+        if &kind != b"udta" {
+            body.extend_from_slice(&mp4[at..at + size]);
+        }
+    }
+    let mut out = mp4[..moov].to_vec();
+    out.extend(((body.len() + 8) as u32).to_be_bytes());
+    out.extend_from_slice(b"moov");
+    out.extend(body);
+    // Walk down to the last track's stbl and move stco to its end.
+    let path: [&[u8; 4]; 4] = [b"trak", b"mdia", b"minf", b"stbl"];
+    let (mut at, mut end) = (moov + 8, out.len());
+    for kind in path {
+        let b = boxes(&out, at, end);
+        let &(_, s, size) = b.iter().filter(|b| &b.0 == kind).last().unwrap();
+        (at, end) = (s + 8, s + size);
+    }
+    let children = boxes(&out, at, end);
+    let mut table = Vec::new();
+    for (kind, s, size) in children.iter().filter(|b| &b.0 != b"stco") {
+        let _ = kind;
+        table.extend_from_slice(&out[*s..*s + *size]);
+    }
+    let &(_, s, size) = children.iter().find(|b| &b.0 == b"stco").unwrap();
+    table.extend_from_slice(&out[s..s + size]);
+    out[at..end].copy_from_slice(&table);
+    assert!(out.ends_with(&out[out.len() - 4..]));
+    out
+}

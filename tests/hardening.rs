@@ -155,37 +155,21 @@ fn two_hundred_idle_connections_do_not_stop_a_real_client() {
 #[test]
 fn cors_allowlist_answers_only_listed_origins() {
     let s = Server::start(&["--cors-origin", "https://a.example,https://b.example"]);
-    let r = request(
-        s.addr,
-        "GET",
-        "/healthz",
-        &[("Origin", "https://b.example")],
-        &[],
-    );
+    // A playback path (CORS belongs to playback), answered even on a 404.
+    let play = "/play/AAAAAAAAAAAAAAAAAAAAA/video.m3u8";
+    let r = request(s.addr, "GET", play, &[("Origin", "https://b.example")], &[]);
     assert_eq!(
         r.header("access-control-allow-origin"),
         Some("https://b.example")
     );
     assert!(r.header("vary").unwrap().contains("Origin"));
-    let r = request(
-        s.addr,
-        "GET",
-        "/healthz",
-        &[("Origin", "https://evil.example")],
-        &[],
-    );
+    let r = request(s.addr, "GET", play, &[("Origin", "https://evil.example")], &[]);
     assert_eq!(r.header("access-control-allow-origin"), None);
-    let r = request(s.addr, "GET", "/healthz", &[], &[]);
+    let r = request(s.addr, "GET", play, &[], &[]);
     assert_eq!(r.header("access-control-allow-origin"), None);
     // The default stays the tutorial's `*`, and credentials are never allowed.
     let d = Server::start(&[]);
-    let r = request(
-        d.addr,
-        "GET",
-        "/healthz",
-        &[("Origin", "https://x.example")],
-        &[],
-    );
+    let r = request(d.addr, "GET", play, &[("Origin", "https://x.example")], &[]);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(r.header("access-control-allow-credentials"), None);
 }

@@ -51,13 +51,13 @@ fn api_tokens_guard_writes_and_management_and_are_never_logged() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hlsd.log");
     let file = dir.path().join("tokens");
-    std::fs::write(&file, "from-a-file-token\n\n").unwrap();
+    std::fs::write(&file, "from-a-file-token-0123\n\n").unwrap();
     let s = Server::start_logged(
         &[
             "--api-token",
-            "s3cret-one",
+            "s3cret-one-0123456",
             "--api-token",
-            "s3cret-two",
+            "s3cret-two-0123456",
             "--api-token-file",
             file.to_str().unwrap(),
         ],
@@ -68,10 +68,10 @@ fn api_tokens_guard_writes_and_management_and_are_never_logged() {
     assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     upload_with(s.addr, Some("wrong"), &clip()).assert_error(401, "unauthorized");
     assert_eq!(s.storage_entries(), Vec::<String>::new());
-    let r = upload_with(s.addr, Some("s3cret-two"), &clip());
+    let r = upload_with(s.addr, Some("s3cret-two-0123456"), &clip());
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    wait_ready(&s, &id, "from-a-file-token");
+    wait_ready(&s, &id, "from-a-file-token-0123");
     for (method, path) in [
         ("GET", "/videos".to_string()),
         ("GET", format!("/videos/{id}")),
@@ -86,26 +86,31 @@ fn api_tokens_guard_writes_and_management_and_are_never_logged() {
     // Playback and health stay public without signing.
     assert_eq!(s.get(&format!("/play/{id}/video.m3u8")).status, 200);
     assert_eq!(s.get("/healthz").status, 200);
-    assert_eq!(get_auth(&s, "/videos", "s3cret-one").status, 200);
+    assert_eq!(get_auth(&s, "/videos", "s3cret-one-0123456").status, 200);
     let r = request(
         s.addr,
         "DELETE",
         &format!("/videos/{id}"),
-        &[("Authorization", "Bearer s3cret-one")],
+        &[("Authorization", "Bearer s3cret-one-0123456")],
         &[],
     );
     assert_eq!(r.status, 204);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("request"), "the log is empty?");
-    for secret in ["s3cret-one", "s3cret-two", "from-a-file-token", "wrong"] {
+    for secret in [
+        "s3cret-one-0123456",
+        "s3cret-two-0123456",
+        "from-a-file-token-0123",
+        "wrong",
+    ] {
         assert!(!text.contains(secret), "{secret} appears in the log");
     }
 }
 
 #[test]
 fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
-    let s = Server::start(&["--signing-key", "k3y", "--api-token", "adm"]);
-    let a = upload_with(s.addr, Some("adm"), &clip());
+    let s = Server::start(&["--signing-key", "k3y", "--api-token", "admin-token-0123456"]);
+    let a = upload_with(s.addr, Some("admin-token-0123456"), &clip());
     assert_eq!(a.status, 201);
     let a = a.json();
     let (id, url) = (
@@ -113,7 +118,7 @@ fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
         a["playback_url"].as_str().unwrap().to_owned(),
     );
     assert!(url.contains("/video.m3u8?token="), "{url}");
-    wait_ready(&s, &id, "adm");
+    wait_ready(&s, &id, "admin-token-0123456");
     let path_q = url.split_once(&s.addr.to_string()).unwrap().1.to_owned();
     let token = path_q.split_once("token=").unwrap().1.to_owned();
 
@@ -152,7 +157,7 @@ fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
     let later = format!("{}.{sig}", exp.parse::<u64>().unwrap() + 3600);
     s.get(&format!("/play/{id}/video.m3u8?token={later}"))
         .assert_error(403, "invalid_token");
-    let b = upload_with(s.addr, Some("adm"), &clip()).json();
+    let b = upload_with(s.addr, Some("admin-token-0123456"), &clip()).json();
     let b_id = b["id"].as_str().unwrap();
     s.get(&format!("/play/{b_id}/video.m3u8?token={token}"))
         .assert_error(403, "invalid_token");
@@ -162,7 +167,7 @@ fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
         s.addr,
         "POST",
         &format!("/videos/{id}/playback-token"),
-        &[("Authorization", "Bearer adm")],
+        &[("Authorization", "Bearer admin-token-0123456")],
         &[],
     )
     .json();
@@ -171,17 +176,28 @@ fn signed_urls_open_the_whole_playlist_tree_and_nothing_else() {
     let fresh_path = fresh_url.split_once(&s.addr.to_string()).unwrap().1;
     assert_eq!(s.get(fresh_path).status, 200);
     assert_eq!(
-        get_auth(&s, &format!("/play/{id}/seg_00000.ts"), "adm").status,
+        get_auth(
+            &s,
+            &format!("/play/{id}/seg_00000.ts"),
+            "admin-token-0123456"
+        )
+        .status,
         200
     );
     // Records carry a signed playback URL too.
-    let rec = get_auth(&s, &format!("/videos/{id}"), "adm").json();
+    let rec = get_auth(&s, &format!("/videos/{id}"), "admin-token-0123456").json();
     assert!(rec["playback_url"].as_str().unwrap().contains("?token="));
 }
 
 #[test]
 fn expired_playback_urls_are_403_token_expired() {
-    let s = Server::start(&["--signing-key", "k3y", "--playback-token-ttl-secs", "1"]);
+    let s = Server::start(&[
+        "--signing-key",
+        "k3y",
+        "--allow-open-api",
+        "--playback-token-ttl-secs",
+        "1",
+    ]);
     let r = upload_with(s.addr, None, &clip());
     assert_eq!(r.status, 201);
     let url = r.json()["playback_url"].as_str().unwrap().to_owned();
@@ -222,7 +238,7 @@ fn keys_of(playlist: &str) -> Vec<(String, String)> {
 
 #[test]
 fn aes128_segments_need_the_served_key() {
-    let s = Server::start(&["--encrypt", "--signing-key", "k3y"]);
+    let s = Server::start(&["--encrypt", "--signing-key", "k3y", "--allow-open-api"]);
     let r = upload_with(s.addr, None, &clip());
     assert_eq!(r.status, 201);
     let v = r.json();

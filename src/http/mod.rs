@@ -4,6 +4,7 @@
 //! Handlers are generic over the request body ([`ReqBody`]): the server
 //! hands them hyper's `Incoming`, unit tests an in-memory body.
 
+mod cors;
 mod limits;
 pub(crate) use limits::RateLimiter;
 mod ops;
@@ -221,35 +222,20 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     }
 }
 
-/// The `Access-Control-Allow-Origin` value for a request from `origin`:
-/// `*` when configured so, else the origin itself if it is on the list.
-/// No credentials are ever allowed, so `*` is safe where configured.
-fn allowed_origin<'a>(config: &str, origin: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
-    if config.trim() == "*" {
-        return Some("*".into());
-    }
-    let origin = origin?;
-    config
-        .split(',')
-        .any(|o| o.trim().eq_ignore_ascii_case(origin))
-        .then(|| origin.into())
-}
-
-/// Sets headers every response carries: CORS (the tutorial's `cors()`),
+/// Sets headers every response carries: CORS (per [`cors::Class`]),
 /// `nosniff`, and the request id.
 fn common_headers(
     state: &AppState,
     res: &mut Response<Body>,
     request_id: u64,
+    class: cors::Class,
     origin: Option<&str>,
 ) {
     let h = res.headers_mut();
-    if let Some(v) = allowed_origin(&state.config.cors_origin, origin)
-        .and_then(|o| HeaderValue::from_str(&o).ok())
-    {
+    if let Some(v) = cors::allowed_origin(state, class, origin) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
-    if state.config.cors_origin.trim() != "*" {
+    if cors::varies(state, class) {
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     h.insert(
@@ -259,26 +245,6 @@ fn common_headers(
     if let Ok(v) = HeaderValue::from_str(&request_id.to_string()) {
         h.insert("x-request-id", v);
     }
-}
-
-/// Answers a CORS preflight for any API path.
-fn preflight() -> Response<Body> {
-    let mut res = Response::new(empty());
-    *res.status_mut() = StatusCode::NO_CONTENT;
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, POST, PATCH, DELETE, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Range, Content-Type, Authorization"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    res
 }
 
 /// Parses the `{id}` of a path, or answers 404.
@@ -301,6 +267,7 @@ pub(crate) async fn handle<B: ReqBody>(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = parts.method.clone();
     let route = route_label(&method, &segments);
+    let class = cors::class(&segments);
     let origin = parts
         .headers
         .get(header::ORIGIN)
@@ -317,7 +284,7 @@ pub(crate) async fn handle<B: ReqBody>(
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
     }
-    common_headers(&state, &mut res, request_id, origin.as_deref());
+    common_headers(&state, &mut res, request_id, class, origin.as_deref());
     let status = res.status().as_u16();
     if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {
         let len = res
@@ -358,6 +325,17 @@ async fn dispatch<B: ReqBody>(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
         );
+    let class = cors::class(segments);
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if parts.method == Method::OPTIONS {
+        return Ok(cors::preflight(state, class, origin));
+    }
+    if class == cors::Class::Api {
+        cors::check_write(state, parts)?;
+    }
     if !authorized {
         return Err(Error::Unauthorized);
     }
@@ -370,7 +348,6 @@ async fn dispatch<B: ReqBody>(
         &parts.method
     };
     match (method, segments) {
-        (&Method::OPTIONS, _) => Ok(preflight()),
         (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
         (&Method::GET, ["play", id, file]) => {
             play::get(state, parts, video_id(id)?, None, file).await

@@ -3,7 +3,10 @@
 //! body is in and the probe accepted it.
 
 use super::{base_url, json, AppState, Body, ReqBody};
-use crate::ingest::{self, IngestContext, RawPrefix};
+use crate::ingest::form::{self, RawPrefix};
+use crate::ingest::guard::{BodyGuard, GuardState, Limits};
+use crate::ingest::{self, Accepted, IngestContext};
+use crate::jobs::PendingPermit;
 use crate::Error;
 use futures_util::TryStreamExt;
 use http::request::Parts;
@@ -17,12 +20,75 @@ use std::time::Duration;
 const FRAMING_SLACK: u64 = 1 << 20;
 
 /// Holds one of `--max-uploads` places while an upload is received.
-struct ReceivingGuard<'a>(&'a AtomicUsize);
+pub(crate) struct ReceivingGuard<'a>(&'a AtomicUsize);
 
 impl Drop for ReceivingGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The places an upload holds while it is received.
+pub(crate) struct Admission<'a> {
+    _receiving: ReceivingGuard<'a>,
+    pub permit: PendingPermit,
+}
+
+/// The cheap checks every upload passes before a byte is read (and before
+/// hyper sends `100 Continue`): size, rate, upload and job places, quota.
+pub(crate) fn admit<'a>(
+    state: &'a AppState,
+    declared: Option<u64>,
+    client: std::net::IpAddr,
+) -> Result<Admission<'a>, Error> {
+    let max = state.config.max_upload_bytes;
+    if declared.is_some_and(|n| n > max) {
+        return Err(Error::TooLarge { limit: max });
+    }
+    state
+        .upload_rate
+        .check(client)
+        .map_err(|retry_after| Error::RateLimited { retry_after })?;
+    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
+        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
+        return Err(Error::Busy);
+    }
+    let receiving = ReceivingGuard(&state.uploads_receiving);
+    let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
+    // Refused when the declared size cannot fit (the place itself is
+    // reserved once the file's bytes start).
+    if !state.quota.fits(declared.unwrap_or(1)) {
+        return Err(Error::QuotaExceeded {
+            limit: state.config.max_storage_bytes,
+        });
+    }
+    Ok(Admission {
+        _receiving: receiving,
+        permit,
+    })
+}
+
+/// The guard's limits for an upload body.
+pub(crate) fn limits(state: &AppState) -> Limits {
+    Limits {
+        idle: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
+        min_rate: state.config.min_upload_bytes_per_sec,
+        before_file: form::FORM_LIMIT,
+    }
+}
+
+/// What the ingest needs, from the server's state.
+pub(crate) fn ingest_context(state: &AppState) -> IngestContext<'_> {
+    IngestContext {
+        jobs: &state.jobs,
+        catalog: &state.catalog,
+        quota: &state.quota,
+        max_upload_bytes: state.config.max_upload_bytes,
+    }
+}
+
+fn header_u64(req: &Parts, name: header::HeaderName) -> Option<u64> {
+    req.headers.get(name)?.to_str().ok()?.parse().ok()
 }
 
 pub(crate) async fn post(
@@ -37,41 +103,19 @@ pub(crate) async fn post(
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(Error::NotMultipart)?;
+    let content_length = header_u64(req, header::CONTENT_LENGTH);
     let max = state.config.max_upload_bytes;
-    let content_length = req
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // Refuse before reading a byte (and before hyper sends 100-continue).
-    if content_length.is_some_and(|n| n > max.saturating_add(FRAMING_SLACK)) {
-        return Err(Error::TooLarge { limit: max });
-    }
-    state
-        .upload_rate
-        .check(client)
-        .map_err(|retry_after| Error::RateLimited { retry_after })?;
-    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
-        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
-        return Err(Error::Busy);
-    }
-    let _receiving = ReceivingGuard(&state.uploads_receiving);
-    let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
-    // Refused before reading a byte when the declared size cannot fit (the
-    // place itself is reserved once the file part starts).
+    // The file is the body minus the framing around it.
     let declared = content_length.map(|n| n.saturating_sub(FRAMING_SLACK.min(n / 2)));
-    if !state.quota.fits(declared.unwrap_or(1)) {
-        return Err(Error::QuotaExceeded {
-            limit: state.config.max_storage_bytes,
-        });
-    }
-    let base = base_url(state, &req.headers);
-
+    let admission = admit(state, declared, client)?;
     let prefix: RawPrefix = Arc::new(Mutex::new(Vec::new()));
+    let guard = Arc::new(GuardState::default());
     let body_stream = {
         let prefix = prefix.clone();
-        body.into_data_stream()
-            .inspect_ok(move |chunk| ingest::remember_prefix(&prefix, chunk))
+        let raw = body
+            .into_data_stream()
+            .inspect_ok(move |chunk| form::remember_prefix(&prefix, chunk));
+        BodyGuard::new(raw, limits(state), guard.clone())
     };
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
@@ -79,32 +123,28 @@ pub(crate) async fn post(
             .per_field(max.saturating_add(1)),
     );
     let multipart = multer::Multipart::with_constraints(body_stream, boundary.clone(), constraints);
-    let ctx = IngestContext {
-        jobs: &state.jobs,
-        catalog: &state.catalog,
-        max_upload_bytes: max,
-        idle_timeout: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
-        encrypt: state.config.encrypt,
-        min_rate: state.config.min_upload_bytes_per_sec,
-        quota: &state.quota,
-    };
     let expected = |field: &str| {
         let p = prefix.lock().unwrap_or_else(|e| e.into_inner());
-        content_length.and_then(|cl| ingest::expected_file_size(&p, cl, &boundary, field))
+        content_length.and_then(|cl| form::expected_file_size(&p, cl, &boundary, field))
     };
-    let accepted = ingest::ingest(&ctx, multipart, permit, expected).await?;
+    let ctx = ingest_context(state);
+    let encrypt = state.config.encrypt;
+    let accepted =
+        ingest::ingest(&ctx, multipart, &guard, encrypt, admission.permit, expected).await?;
+    Ok(created(state, &base_url(state, &req.headers), &accepted))
+}
+
+/// The 201 of an accepted upload, counted.
+fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> {
     let m = &state.metrics;
-    m.uploads_accepted
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    m.upload_bytes.fetch_add(
-        accepted.record.bytes_received,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    m.uploads_accepted.fetch_add(1, Ordering::Relaxed);
+    m.upload_bytes
+        .fetch_add(accepted.record.bytes_received, Ordering::Relaxed);
     let id = accepted.id;
     let status_url = format!("{base}/videos/{id}");
     let body = serde_json::json!({
         "id": id,
-        "playback_url": super::playback_url(state, &base, id).0,
+        "playback_url": super::playback_url(state, base, id).0,
         "status_url": status_url,
         "status": accepted.record.status,
     });
@@ -112,5 +152,5 @@ pub(crate) async fn post(
     if let Ok(v) = HeaderValue::from_str(&status_url) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(res)
+    res
 }

@@ -1,0 +1,154 @@
+//! Cross-origin rules. CORS belongs to playback: `--cors-origin` (default
+//! `*`) answers `/play/…` and `/keys/…`. The management API (`/upload`,
+//! `/files…`, `/videos…`, `/metrics`) answers only the origins listed in
+//! `--api-cors-origin` (none by default), and a write that a page of
+//! another origin sends (its `Origin` is neither the server's own nor
+//! listed) is refused with `403 forbidden_origin`, whatever CORS says:
+//! browsers send a plain HTML form's POST without asking first. Requests
+//! without `Origin` (curl, scripts) are not cross-site and pass.
+
+use super::{empty, AppState, Body};
+use crate::Error;
+use http::request::Parts;
+use http::{header, HeaderValue, Method, Response, StatusCode};
+
+/// Which CORS rules a path follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// `/play/…`, `/keys/…`: `--cors-origin`.
+    Playback,
+    /// Uploads and management: `--api-cors-origin`.
+    Api,
+    /// The UI and health checks: same-origin only.
+    Local,
+}
+
+pub(crate) fn class(segments: &[&str]) -> Class {
+    match segments {
+        ["play", ..] | ["keys", ..] => Class::Playback,
+        ["upload"] | ["files", ..] | ["videos", ..] | ["metrics"] => Class::Api,
+        _ => Class::Local,
+    }
+}
+
+/// True when `origin` is in the comma-separated `list`.
+fn listed(list: &str, origin: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|o| !o.is_empty() && o.eq_ignore_ascii_case(origin))
+}
+
+/// The `Access-Control-Allow-Origin` value for a request of `class` from
+/// `origin`, if any. No credentials are ever allowed, so `*` is safe where
+/// the operator configured it.
+pub(crate) fn allowed_origin(
+    state: &AppState,
+    class: Class,
+    origin: Option<&str>,
+) -> Option<HeaderValue> {
+    let c = &state.config;
+    let value = match class {
+        Class::Playback if c.cors_origin.trim() == "*" => "*",
+        Class::Playback => origin.filter(|o| listed(&c.cors_origin, o))?,
+        Class::Api => origin.filter(|o| listed(&c.api_cors_origin, o))?,
+        Class::Local => return None,
+    };
+    HeaderValue::from_str(value).ok()
+}
+
+/// True when the answer depends on the request's `Origin`.
+pub(crate) fn varies(state: &AppState, class: Class) -> bool {
+    match class {
+        Class::Playback => state.config.cors_origin.trim() != "*",
+        Class::Api => !state.config.api_cors_origin.trim().is_empty(),
+        Class::Local => false,
+    }
+}
+
+/// A CORS preflight: the allow headers only for an allowed origin.
+pub(crate) fn preflight(state: &AppState, class: Class, origin: Option<&str>) -> Response<Body> {
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    if allowed_origin(state, class, origin).is_none() {
+        return res;
+    }
+    let (methods, headers) = match class {
+        Class::Playback => ("GET, HEAD, OPTIONS", "Range, Authorization"),
+        _ => (
+            "GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS",
+            "Range, Content-Type, Authorization, Tus-Resumable, Upload-Length, \
+             Upload-Offset, Upload-Metadata, Upload-Checksum, Upload-Defer-Length, \
+             Upload-Concat, X-HTTP-Method-Override",
+        ),
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(headers),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    res
+}
+
+/// The authority (`host[:port]`) of an origin or URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// Refuses a write sent by a page of another origin (see the module docs).
+pub(crate) fn check_write(state: &AppState, req: &Parts) -> Result<(), Error> {
+    if !matches!(
+        req.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return Ok(());
+    }
+    let Some(origin) = req.headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("null").trim();
+    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let own = host.is_some_and(|h| authority(origin).eq_ignore_ascii_case(h))
+        || state
+            .config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| authority(origin).eq_ignore_ascii_case(authority(u)));
+    if own && origin != "null" || listed(&state.config.api_cors_origin, origin) {
+        Ok(())
+    } else {
+        Err(Error::ForbiddenOrigin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_and_lists() {
+        assert_eq!(
+            authority("https://v.example.com:8443/x"),
+            "v.example.com:8443"
+        );
+        assert_eq!(authority("http://127.0.0.1:3300"), "127.0.0.1:3300");
+        assert_eq!(authority("null"), "null");
+        assert!(listed(
+            "https://a.example, https://b.example",
+            "https://b.example"
+        ));
+        assert!(!listed("", "https://b.example"));
+        assert!(!listed("https://a.example", "https://a.example.evil"));
+        assert_eq!(class(&["videos", "x"]), Class::Api);
+        assert_eq!(class(&["play", "x", "video.m3u8"]), Class::Playback);
+        assert_eq!(class(&["healthz"]), Class::Local);
+    }
+}

@@ -1,0 +1,320 @@
+//! Ingest: an upload streamed into the spool as it arrives, under its
+//! limits (size, quota, the body guard's timeouts and budgets), with early
+//! refusal when the probe fails; the record says `receiving` until it ends.
+//!
+//! [`Upload`] is one video being received (record, spool, pipeline, quota
+//! place); [`ingest`] feeds it from a multipart form ([`form`]) read through
+//! a [`guard::BodyGuard`].
+
+pub(crate) mod form;
+pub(crate) mod guard;
+
+use crate::catalog::{Record, SourceInfo, Status};
+use crate::jobs::{JobHandle, Jobs, PendingPermit};
+use crate::spool::{self, SpoolControl, SpoolWriter};
+use crate::storage::{names, VideoId};
+use crate::Error;
+use bytes::Bytes;
+use guard::GuardState;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the record follows the bytes received.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+
+/// What the ingest needs from the server.
+pub(crate) struct IngestContext<'a> {
+    pub jobs: &'a Arc<Jobs>,
+    pub catalog: &'a Arc<crate::catalog::Catalog>,
+    /// `--max-storage-bytes`: the upload reserves its declared size, or
+    /// counts its bytes as they arrive.
+    pub quota: &'a Arc<crate::storage::Quota>,
+    pub max_upload_bytes: u64,
+}
+
+/// What an upload says about itself before its bytes come.
+#[derive(Debug, Default)]
+pub(crate) struct NewUpload {
+    pub file_name: Option<String>,
+    pub title: Option<String>,
+    pub encrypt: bool,
+    /// The file's size when known, and how much larger it may still be.
+    pub declared: Option<(u64, u64)>,
+}
+
+/// A successful upload.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub id: VideoId,
+    pub record: Record,
+}
+
+/// Aborts the spool if the upload does not complete (client gone, error,
+/// future dropped); the pipeline thread then removes what was written.
+struct AbortOnDrop {
+    spool: SpoolControl,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.spool.abort();
+        }
+    }
+}
+
+/// One video being received.
+pub(crate) struct Upload<'a> {
+    ctx: &'a IngestContext<'a>,
+    pub id: VideoId,
+    writer: Option<SpoolWriter>,
+    handle: JobHandle,
+    abort: AbortOnDrop,
+    received: u64,
+    last_persist: tokio::time::Instant,
+    /// The probe's verdict, once it came.
+    probe: Option<SourceInfo>,
+}
+
+fn joined(e: tokio::task::JoinError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl<'a> Upload<'a> {
+    /// Creates the video (record `receiving`, folder, spool), reserves its
+    /// declared size in the quota and starts its pipeline.
+    pub(crate) async fn start(
+        ctx: &'a IngestContext<'a>,
+        new: NewUpload,
+        permit: PendingPermit,
+    ) -> Result<Upload<'a>, Error> {
+        let id = VideoId::random();
+        let mut record = ctx.catalog.new_record(id, new.file_name);
+        record.encrypted = new.encrypt;
+        if let Some(t) = new.title {
+            record.title = t;
+        }
+        let catalog = ctx.catalog.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            catalog.create(record)?;
+            let path = catalog.store().path(id, names::SOURCE_FILE);
+            spool::create(&path).and_then(|w| Ok((w.reader(&path)?, w)))
+        })
+        .await
+        .map_err(joined)?;
+        let (reader, writer) = match created {
+            Ok(rw) => rw,
+            Err(e) => {
+                discard(ctx, id).await;
+                return Err(e.into());
+            }
+        };
+        if let Some((size, slack)) = new.declared {
+            writer.set_expected(size, slack);
+        }
+        // The declared size holds its place in the quota from now on; an
+        // undeclared one is counted as it arrives.
+        let reserve = new.declared.map_or(0, |(size, _)| size);
+        if ctx.quota.reserve(id, reserve).is_err() {
+            discard(ctx, id).await;
+            return Err(over_quota(ctx));
+        }
+        let abort = AbortOnDrop {
+            spool: writer.control(),
+            armed: true,
+        };
+        let handle = match ctx.jobs.start(id, reader, permit) {
+            Ok(h) => h,
+            Err(e) => {
+                discard(ctx, id).await;
+                return Err(e);
+            }
+        };
+        Ok(Upload {
+            ctx,
+            id,
+            writer: Some(writer),
+            handle,
+            abort,
+            received: 0,
+            last_persist: tokio::time::Instant::now(),
+            probe: None,
+        })
+    }
+
+    /// Appends a chunk to the spool (off the tokio workers) under the size
+    /// limit and the quota; the record follows every second.
+    pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<(), Error> {
+        self.received += chunk.len() as u64;
+        let max = self.ctx.max_upload_bytes;
+        if self.received > max {
+            return Err(Error::TooLarge { limit: max });
+        }
+        if self.ctx.quota.store(self.id, chunk.len() as u64).is_err() {
+            return Err(over_quota(self.ctx));
+        }
+        if self.abort.spool.is_aborted() {
+            // Deleted while arriving, or the job was cancelled.
+            return Err(Error::Aborted);
+        }
+        let persist = self.last_persist.elapsed() >= PERSIST_EVERY;
+        if persist {
+            self.last_persist = tokio::time::Instant::now();
+        }
+        let mut writer = self.writer.take().ok_or(Error::Aborted)?;
+        let (catalog, id, received) = (self.ctx.catalog.clone(), self.id, self.received);
+        let writer = tokio::task::spawn_blocking(move || {
+            writer.append(&chunk)?;
+            let _ = catalog.update(id, persist, |r| r.bytes_received = received);
+            Ok::<_, std::io::Error>(writer)
+        })
+        .await
+        .map_err(joined)??;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Waits for the probe's verdict (an error refuses the upload).
+    async fn verdict(&mut self) -> Result<SourceInfo, Error> {
+        if let Some(info) = &self.probe {
+            return Ok(info.clone());
+        }
+        let info = probe_verdict((&mut self.handle.probe).await)?;
+        self.probe = Some(info.clone());
+        Ok(info)
+    }
+
+    /// The upload is complete: the spool is made durable, the probe must
+    /// have accepted it, then the completion mark and the record are
+    /// written (all before the 201).
+    pub(crate) async fn finish(mut self) -> Result<Accepted, Error> {
+        let done = self.complete().await;
+        match done {
+            Ok(record) => {
+                self.abort.armed = false;
+                // What was reserved beyond its real size goes back.
+                self.ctx.quota.release(self.id);
+                tracing::info!(id = %self.id, bytes = record.bytes_received,
+                    status = ?record.status, "upload received");
+                Ok(Accepted {
+                    id: self.id,
+                    record,
+                })
+            }
+            Err(e) => Err(self.abandon(e).await),
+        }
+    }
+
+    async fn complete(&mut self) -> Result<Record, Error> {
+        let mut writer = self.writer.take().ok_or(Error::Aborted)?;
+        let writer = tokio::task::spawn_blocking(move || writer.finish().map(|()| writer))
+            .await
+            .map_err(joined)??;
+        self.verdict().await?;
+        let (catalog, id, received) = (self.ctx.catalog.clone(), self.id, self.received);
+        let running = self.handle.running.clone();
+        tokio::task::spawn_blocking(move || {
+            drop(writer);
+            let mark = received.to_string();
+            catalog
+                .store()
+                .write(id, names::SOURCE_DONE, mark.as_bytes())?;
+            catalog.update(id, true, |r| {
+                r.bytes_received = received;
+                if r.status == Status::Receiving {
+                    r.status = if running.load(std::sync::atomic::Ordering::Acquire) {
+                        Status::Processing
+                    } else {
+                        Status::Queued
+                    };
+                }
+            })
+        })
+        .await
+        .map_err(joined)??
+        .ok_or(Error::NotFound)
+    }
+
+    /// Gives the upload up: stops the pipeline, waits until its thread has
+    /// ended, then makes sure nothing of it remains (the thread may have
+    /// ended on its own failure before the abort and kept a record).
+    pub(crate) async fn abandon(mut self, e: Error) -> Error {
+        self.abort.spool.abort();
+        self.abort.armed = false;
+        let _ = (&mut self.handle.done).await;
+        discard(self.ctx, self.id).await;
+        e
+    }
+}
+
+/// Streams the file of a multipart form into a new video and waits for
+/// the probe. `expected` gives the file's size from the raw body, by field.
+pub(crate) async fn ingest(
+    ctx: &IngestContext<'_>,
+    mut multipart: multer::Multipart<'static>,
+    guard: &GuardState,
+    encrypt: bool,
+    permit: PendingPermit,
+    expected: impl Fn(&str) -> Option<(u64, u64)>,
+) -> Result<Accepted, Error> {
+    let (fields, part) = form::read_until_file(&mut multipart, guard).await?;
+    let new = NewUpload {
+        file_name: part.file_name,
+        title: fields.title,
+        encrypt: encrypt || fields.encrypt,
+        declared: expected(&part.name),
+    };
+    let mut upload = Upload::start(ctx, new, permit).await?;
+    match receive(&mut upload, part.field, guard).await {
+        Ok(()) => upload.finish().await,
+        Err(e) => Err(upload.abandon(e).await),
+    }
+}
+
+/// Copies the field into the spool until it ends, a limit is crossed, or
+/// the probe refuses the file.
+async fn receive(
+    up: &mut Upload<'_>,
+    mut field: multer::Field<'static>,
+    guard: &GuardState,
+) -> Result<(), Error> {
+    loop {
+        let chunk = tokio::select! {
+            verdict = &mut up.handle.probe, if up.probe.is_none() => {
+                up.probe = Some(probe_verdict(verdict)?);
+                continue;
+            }
+            chunk = field.chunk() => chunk.map_err(|e| form::error(e, guard))?,
+        };
+        match chunk {
+            Some(chunk) => up.write(chunk).await?,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Removes every trace of a refused upload: record, files, quota.
+async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
+    ctx.catalog.forget(id);
+    ctx.quota.forget(id);
+    let store = ctx.catalog.store().clone();
+    let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
+}
+
+fn over_quota(ctx: &IngestContext<'_>) -> Error {
+    Error::QuotaExceeded {
+        limit: ctx.quota.limit().unwrap_or(0),
+    }
+}
+
+fn probe_verdict(
+    v: Result<Result<SourceInfo, Error>, tokio::sync::oneshot::error::RecvError>,
+) -> Result<SourceInfo, Error> {
+    match v {
+        Ok(r) => r,
+        Err(_) => Err(Error::Internal(
+            "the job ended without a probe result".into(),
+        )),
+    }
+}
