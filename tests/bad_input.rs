@@ -379,7 +379,7 @@ fn index_ends_with_chunk_offsets(mp4: &[u8]) -> Vec<u8> {
     let (mut at, mut end) = (moov + 8, out.len());
     for kind in path {
         let b = boxes(&out, at, end);
-        let &(_, s, size) = b.iter().filter(|b| &b.0 == kind).last().unwrap();
+        let &(_, s, size) = b.iter().rfind(|b| &b.0 == kind).unwrap();
         (at, end) = (s + 8, s + size);
     }
     let children = boxes(&out, at, end);
