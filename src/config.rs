@@ -1,7 +1,7 @@
 //! Configuration: every knob has a flag, an environment variable and a
 //! `DEFAULT_*` const. Parsing is clap's; nothing here does I/O.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Where the server listens unless told otherwise (the tutorial's port).
@@ -54,6 +54,12 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 pub const DEFAULT_MAX_STORAGE_BYTES: u64 = 0;
 /// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
 pub const DEFAULT_CORS_ORIGIN: &str = "*";
+/// Connections one client address may hold.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+/// Seconds a response may wait for the client to read before it is dropped.
+pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
+/// Server-Sent Event streams open at once.
+pub const DEFAULT_MAX_EVENT_STREAMS: usize = 256;
 /// Shortest API token accepted: 16 bytes (128 bits when random).
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Longest lifetime of a signed playback URL: 10 years.
@@ -135,6 +141,27 @@ pub struct Config {
     /// comma-separated list (e.g. `https://a.example,https://b.example`).
     #[arg(long, env = "HLSD_CORS_ORIGIN", default_value = DEFAULT_CORS_ORIGIN)]
     pub cors_origin: String,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name
+    /// the client (for per-client limits): comma-separated CIDRs. Without
+    /// it those headers are ignored.
+    #[arg(long = "trusted-proxy", env = "HLSD_TRUSTED_PROXY", value_delimiter = ',',
+          value_parser = Cidr::parse_arg)]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Open connections one client address may hold (trusted proxies are
+    /// exempt); more are closed at once.
+    #[arg(long, env = "HLSD_MAX_CONNECTIONS_PER_IP", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_IP,
+          value_parser = parse_positive)]
+    pub max_connections_per_ip: usize,
+    /// A client that reads nothing of a response for this long loses its
+    /// connection, seconds.
+    #[arg(long, env = "HLSD_SEND_TIMEOUT_SECS", default_value_t = DEFAULT_SEND_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout_secs: u64,
+    /// Server-Sent Event streams open at once (`/videos/{id}/events`);
+    /// they do not hold the connection places everything else needs.
+    #[arg(long, env = "HLSD_MAX_EVENT_STREAMS", default_value_t = DEFAULT_MAX_EVENT_STREAMS,
+          value_parser = parse_positive)]
+    pub max_event_streams: usize,
     /// Origins allowed to use the management API (uploads, the library,
     /// metrics) from a browser: a comma-separated list; none by default.
     /// Writes from any other page's origin get 403 `forbidden_origin`.
@@ -205,6 +232,60 @@ pub struct Config {
     /// cannot encrypt fMP4).
     #[arg(long, env = "HLSD_SEGMENT_FORMAT", value_enum, default_value_t = SegmentFormat::Ts)]
     pub segment_format: SegmentFormat,
+}
+
+/// An address range (`10.0.0.0/8`, `::1/128`, or one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// For clap: a CIDR or an error saying what one looks like.
+    pub fn parse_arg(s: &str) -> Result<Cidr, String> {
+        Cidr::parse(s).ok_or_else(|| {
+            format!("`{s}` is not an address range: give e.g. 10.0.0.0/8, 127.0.0.1 or ::1/128")
+        })
+    }
+
+    /// Parses `ADDR/BITS` or `ADDR`.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (addr, bits) = match s.trim().split_once('/') {
+            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = addr.parse().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Cidr { net, bits })
+    }
+
+    /// True when `ip` is in the range (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
+            _ => false,
+        }
+    }
+}
+
+/// `ip`, with an IPv4-mapped IPv6 address as the IPv4 one.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let (whole, rest) = (usize::from(bits / 8), bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0
 }
 
 /// The rendition ladder (`--ladder`).
@@ -352,5 +433,28 @@ impl Config {
         let mut c = Config::parse_from(["hlsd"]);
         c.storage = storage;
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_match_by_prefix() {
+        let c = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(c.contains(ip("10.1.200.3")) && !c.contains(ip("10.2.0.1")));
+        assert!(c.contains(ip("::ffff:10.1.0.9")));
+        assert!(Cidr::parse("::1").unwrap().contains(ip("::1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("2001:db8::/33")
+            .unwrap()
+            .contains(ip("2001:db8:7fff::1")));
+        assert!(!Cidr::parse("2001:db8::/33")
+            .unwrap()
+            .contains(ip("2001:db8:8000::1")));
+        for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "::1/129", ""] {
+            assert!(Cidr::parse(bad).is_none(), "{bad}");
+        }
     }
 }

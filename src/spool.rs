@@ -140,6 +140,7 @@ pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
         file,
         pos: 0,
         control: SpoolControl { shared },
+        hook: None,
     })
 }
 
@@ -155,6 +156,7 @@ impl SpoolWriter {
             file: File::open(path)?,
             pos: 0,
             control: self.control.clone(),
+            hook: None,
         })
     }
 
@@ -190,14 +192,35 @@ impl SpoolWriter {
     }
 }
 
+/// Told when a reader waits long for bytes that are not there yet, and
+/// when they arrive (a job gives its transcode slot back meanwhile).
+pub(crate) trait WaitHook: Send + Sync {
+    /// The reader has waited [`YIELD_AFTER`] for the upload.
+    fn waiting(&self);
+    /// Bytes arrived after [`WaitHook::waiting`]; `false` stops the reader
+    /// (the job was cancelled while it waited to go on).
+    fn resumed(&self) -> bool;
+}
+
+/// How long a reader waits for the upload before its [`WaitHook`] hears.
+pub(crate) const YIELD_AFTER: Duration = Duration::from_millis(500);
+
 /// The blocking, seekable view handed to the demuxer.
-#[derive(Debug)]
 pub(crate) struct SpoolReader {
     file: File,
     /// The logical position; may run ahead of what is written (a seek to a
     /// `moov` atom at the end), in which case the next read waits.
     pos: u64,
     control: SpoolControl,
+    hook: Option<Arc<dyn WaitHook>>,
+}
+
+impl std::fmt::Debug for SpoolReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolReader")
+            .field("pos", &self.pos)
+            .finish()
+    }
 }
 
 /// How long one wait on the condvar lasts before re-checking state. Wakeups
@@ -221,7 +244,13 @@ impl SpoolReader {
             file: self.file.try_clone()?,
             pos: 0,
             control: self.control.clone(),
+            hook: self.hook.clone(),
         })
+    }
+
+    /// Sets who hears of long waits.
+    pub(crate) fn set_wait_hook(&mut self, hook: Arc<dyn WaitHook>) {
+        self.hook = Some(hook);
     }
 }
 
@@ -229,16 +258,29 @@ impl SpoolReader {
     /// Blocks until bytes past offset `at` are written; returns how many
     /// are there (0: the upload ended at or before `at`).
     fn wait_past(&self, at: u64) -> io::Result<u64> {
+        let started = std::time::Instant::now();
+        let mut yielded = false;
         let mut st = self.control.shared.lock();
         loop {
             if st.aborted {
                 return Err(aborted_error());
             }
-            if st.written > at {
-                return Ok(st.written - at);
+            if st.written > at || st.finished {
+                let n = st.written.saturating_sub(at);
+                drop(st);
+                if yielded && !self.hook.as_ref().is_none_or(|h| h.resumed()) {
+                    return Err(aborted_error());
+                }
+                return Ok(n);
             }
-            if st.finished {
-                return Ok(0);
+            if !yielded && started.elapsed() >= YIELD_AFTER {
+                if let Some(h) = &self.hook {
+                    drop(st);
+                    h.waiting();
+                    yielded = true;
+                    st = self.control.shared.lock();
+                    continue;
+                }
             }
             let t = std::time::Instant::now();
             st = match self.control.shared.grew.wait_timeout(st, WAIT_SLICE) {

@@ -163,7 +163,13 @@ fn cors_allowlist_answers_only_listed_origins() {
         Some("https://b.example")
     );
     assert!(r.header("vary").unwrap().contains("Origin"));
-    let r = request(s.addr, "GET", play, &[("Origin", "https://evil.example")], &[]);
+    let r = request(
+        s.addr,
+        "GET",
+        play,
+        &[("Origin", "https://evil.example")],
+        &[],
+    );
     assert_eq!(r.header("access-control-allow-origin"), None);
     let r = request(s.addr, "GET", play, &[], &[]);
     assert_eq!(r.header("access-control-allow-origin"), None);

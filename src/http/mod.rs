@@ -4,6 +4,7 @@
 //! Handlers are generic over the request body ([`ReqBody`]): the server
 //! hands them hyper's `Incoming`, unit tests an in-memory body.
 
+mod client;
 mod cors;
 mod limits;
 pub(crate) use limits::RateLimiter;
@@ -46,6 +47,22 @@ impl<T> ReqBody for T where
 {
 }
 
+/// A connection's place among `--max-connections`, reachable from its
+/// requests (an event stream gives it back: streams have their own limit).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnSlot(Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl ConnSlot {
+    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        ConnSlot(Arc::new(std::sync::Mutex::new(Some(permit))))
+    }
+
+    /// Gives the connection's place back.
+    pub(crate) fn release(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
 /// What every handler can reach.
 #[derive(Debug)]
 pub(crate) struct AppState {
@@ -63,6 +80,8 @@ pub(crate) struct AppState {
     pub upload_rate: limits::RateLimiter,
     /// Uploads receiving now (`--max-uploads`).
     pub uploads_receiving: std::sync::atomic::AtomicUsize,
+    /// Places of event streams (`--max-event-streams`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 pub(crate) fn full(chunk: impl Into<Bytes>) -> Body {
@@ -256,13 +275,14 @@ pub(crate) fn video_id(s: &str) -> Result<VideoId, Error> {
 pub(crate) async fn handle<B: ReqBody>(
     state: Arc<AppState>,
     req: Request<B>,
-    client: std::net::IpAddr,
+    peer: std::net::IpAddr,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
     let request_id = state
         .next_request_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (parts, body) = req.into_parts();
+    let client = client::resolve(peer, &parts.headers, &state.config.trusted_proxies);
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = parts.method.clone();
@@ -299,7 +319,7 @@ pub(crate) async fn handle<B: ReqBody>(
     }
     let secs = started.elapsed().as_secs_f64();
     state.metrics.request(route, status, secs);
-    tracing::info!(request_id, method = %method, path = %path, status, ms = secs * 1e3, "request");
+    tracing::info!(request_id, %client, method = %method, path = %path, status, ms = secs * 1e3, "request");
     res
 }
 
@@ -363,7 +383,7 @@ async fn dispatch<B: ReqBody>(
         }
         (&Method::PATCH, ["videos", id]) => videos::patch(state, video_id(id)?, body).await,
         (&Method::DELETE, ["videos", id]) => videos::delete(state, video_id(id)?).await,
-        (&Method::GET, ["videos", id, "events"]) => videos::events(state, video_id(id)?),
+        (&Method::GET, ["videos", id, "events"]) => videos::events(state, parts, video_id(id)?),
         (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
         (&Method::GET, ["readyz"]) => ops::readyz(state).await,
         (&Method::GET, ["metrics"]) => ops::metrics(state).await,

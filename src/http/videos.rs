@@ -203,6 +203,8 @@ fn sse_event(name: &str, data: &serde_json::Value) -> Bytes {
 
 /// State of one event stream.
 struct EventStream {
+    /// Its place among `--max-event-streams`, held while it lives.
+    _place: tokio::sync::OwnedSemaphorePermit,
     catalog: Arc<crate::catalog::Catalog>,
     changes: tokio::sync::watch::Receiver<u64>,
     id: VideoId,
@@ -246,9 +248,24 @@ impl EventStream {
 
 /// `GET /videos/{id}/events`: one event per status change or whole percent
 /// of progress, named after the status; ends after `ready` or `failed`.
-pub(crate) fn events(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
+pub(crate) fn events(
+    state: &AppState,
+    req: &http::request::Parts,
+    id: VideoId,
+) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
+    let place = state
+        .event_streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Busy)?;
+    // Streams live long: they hold a place of their own, not one of the
+    // connection places every other request needs.
+    if let Some(slot) = req.extensions.get::<super::ConnSlot>() {
+        slot.release();
+    }
     let stream = EventStream {
+        _place: place,
         catalog: state.catalog.clone(),
         changes: state.catalog.subscribe(),
         id,
@@ -266,5 +283,7 @@ pub(crate) fn events(state: &AppState, id: VideoId) -> Result<Response<Body>, Er
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // The connection gave its place back: it ends with the stream.
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(res)
 }

@@ -84,10 +84,18 @@ impl Pipeline {
 
     fn probe_and_transcode(
         &self,
-        reader: SpoolReader,
+        mut reader: SpoolReader,
         probe_tx: oneshot::Sender<Result<SourceInfo, Error>>,
     ) -> Result<(), Failure> {
         let (settings, generation) = self.settings();
+        // A job waiting for upload bytes gives its slot to others meanwhile.
+        let slot = SlotHolder::new(&self.jobs.slots);
+        reader.set_wait_hook(Arc::new(YieldSlot {
+            slot: slot.clone(),
+            yielded: AtomicBool::new(false),
+            cancel: self.cancel.clone(),
+            spool: reader.control(),
+        }));
         // Kept for a second pass if the copy fast path has to give up.
         let spare = reader.try_clone().ok();
         let source = match media::open_spool(reader, self.cancel.clone(), &settings) {
@@ -105,7 +113,6 @@ impl Pipeline {
             .catalog
             .update(self.id, true, |r| r.source = Some(info.clone()));
         let _ = probe_tx.send(Ok(info));
-        let slot = SlotHolder::new(&self.jobs.slots);
         let stop = || {
             self.cancel.load(Ordering::Acquire) || spool.as_ref().is_some_and(|s| s.is_aborted())
         };
@@ -225,6 +232,34 @@ impl Pipeline {
             r.fail(e.code(), &e.public_message());
             r.storage_bytes = size;
         });
+    }
+}
+
+/// Gives a job's transcode slot back while its reader waits for the upload
+/// (a slow upload never holds the encoder), and takes one again when the
+/// bytes come.
+struct YieldSlot {
+    slot: Arc<SlotHolder>,
+    /// The slot was given back by this hook (not never taken).
+    yielded: AtomicBool,
+    cancel: Arc<AtomicBool>,
+    spool: crate::spool::SpoolControl,
+}
+
+impl crate::spool::WaitHook for YieldSlot {
+    fn waiting(&self) {
+        if self.slot.is_held() {
+            self.slot.release();
+            self.yielded.store(true, Ordering::Release);
+        }
+    }
+
+    fn resumed(&self) -> bool {
+        if !self.yielded.swap(false, Ordering::AcqRel) {
+            return true;
+        }
+        let stop = || self.cancel.load(Ordering::Acquire) || self.spool.is_aborted();
+        self.slot.acquire(&stop)
     }
 }
 

@@ -94,7 +94,6 @@ impl SlotHolder {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn is_held(&self) -> bool {
         self.held.load(Ordering::Acquire)
     }

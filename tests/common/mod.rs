@@ -757,3 +757,77 @@ pub fn lint_playlist(uri: &str, text: &str) {
         v["error"]
     );
 }
+
+// ------------------------------------------------------------ raw clients
+
+/// A TCP connection to `to` from the local address `from` (any 127.x.y.z
+/// works on Linux's loopback): several "clients" on one machine.
+pub fn connect_from(from: std::net::Ipv4Addr, to: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let SocketAddr::V4(to) = to else {
+        panic!("IPv4 only")
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket(2)/bind(2)/connect(2) on a new descriptor with
+    // valid sockaddr_in structures; the descriptor is owned by the returned
+    // TcpStream (or closed on failure).
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let local = sockaddr(from, 0);
+        let remote = sockaddr(*to.ip(), to.port());
+        let ok = libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) == 0
+            && libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) == 0;
+        if !ok {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            panic!("connect from {from} to {to}: {e}");
+        }
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// Runs `hlsd` with `args` on a fresh storage folder, expecting it to exit
+/// (a refused configuration): its exit code and standard error.
+pub fn exit_of(args: &[&str]) -> (Option<i32>, String) {
+    let storage = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        .args(["--listen", "127.0.0.1:0", "--storage"])
+        .arg(storage.path())
+        .args(args)
+        .env("PATH", "")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for("hlsd to exit", || child.try_wait().unwrap());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), err)
+}
+
+/// The server's metrics as name → value.
+pub fn metrics_of(s: &Server) -> std::collections::HashMap<String, f64> {
+    s.get("/metrics")
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}

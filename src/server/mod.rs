@@ -1,7 +1,10 @@
 //! The accept loop: a connection cap (semaphore permit taken before
 //! `accept`), hyper's header-read timeout (with the timer it needs), accept
 //! errors backed off instead of ending the server, and graceful shutdown
-//! driven by a future so tests can stop a server they started.
+//! driven by a future so tests can stop a server they started. `conn`
+//! holds each connection to its per-address place and send timeout.
+
+mod conn;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -16,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -108,6 +112,7 @@ pub(crate) async fn prepare_with_clock(
         .map_err(|e| Error::Internal(e.to_string()))?;
     }
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
+    let config_event_streams = config.max_event_streams;
     let state = Arc::new(AppState {
         config,
         catalog,
@@ -117,6 +122,7 @@ pub(crate) async fn prepare_with_clock(
         next_request_id: std::sync::atomic::AtomicU64::new(1),
         upload_rate,
         uploads_receiving: std::sync::atomic::AtomicUsize::new(0),
+        event_streams: Arc::new(Semaphore::new(config_event_streams)),
         metrics,
     });
     Ok(Prepared { state, jobs })
@@ -141,7 +147,7 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let limit = Arc::new(Semaphore::new(state.config.max_connections));
-    let header_timeout = Duration::from_secs(state.config.header_timeout_secs.max(1));
+    let per_ip = Arc::new(conn::PerIp::default());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -156,35 +162,36 @@ async fn serve(
             s = accept(&listener) => s,
             _ = &mut shutdown => break,
         };
-        let client = stream
+        let peer = stream
             .peer_addr()
-            .map(|a| a.ip())
+            .map(|a| crate::config::canonical_ip(a.ip()))
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let _ = stream.set_nodelay(true);
-        let metrics = state.metrics.clone();
-        let state = state.clone();
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(http::handle(state, req, client).await) }
-        });
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let trusted = state
+            .config
+            .trusted_proxies
+            .iter()
+            .any(|c| c.contains(peer));
+        let place = if trusted {
+            None
+        } else {
+            match per_ip.take(peer, state.config.max_connections_per_ip) {
+                Some(p) => Some(p),
+                None => {
+                    tracing::debug!(%peer, "connection refused: too many from this address");
+                    continue;
+                }
+            }
+        };
+        let conn = connection(&state, stream, peer, permit);
         let conn = graceful.watch(conn);
-        let metrics = metrics.clone();
-        metrics
-            .active_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let metrics = state.metrics.clone();
+        metrics.active_connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            metrics
-                .active_connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            drop(permit);
+            metrics.active_connections.fetch_sub(1, Ordering::Relaxed);
+            drop(place);
         });
     }
     drop(listener);
@@ -201,6 +208,34 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// One connection: HTTP/1.1 with the header timeout (and the timer it
+/// needs), writes under the send timeout, and its `--max-connections`
+/// place in a slot an event stream may give back.
+fn connection(
+    state: &Arc<AppState>,
+    stream: TcpStream,
+    peer: std::net::IpAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> {
+    let _ = stream.set_nodelay(true);
+    let slot = http::ConnSlot::new(permit);
+    let service = {
+        let state = state.clone();
+        service_fn(move |mut req| {
+            let state = state.clone();
+            req.extensions_mut().insert(slot.clone());
+            async move { Ok::<_, Infallible>(http::handle(state, req, peer).await) }
+        })
+    };
+    let send_timeout = Duration::from_secs(state.config.send_timeout_secs.max(1));
+    let io = TokioIo::new(conn::SendTimeout::new(stream, send_timeout));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)));
+    builder.serve_connection(io, service)
 }
 
 /// Accepts one connection; on errors (EMFILE…) backs off and retries
