@@ -440,6 +440,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn ranges_match_by_prefix() {
         let c = Cidr::parse("10.1.0.0/16").unwrap();
