@@ -103,7 +103,7 @@ fn writes_from_another_origin_are_refused() {
                 .assert_error(403, "forbidden_origin");
         }
     }
-    assert_eq!(s.storage_entries(), [id.clone()]);
+    assert_eq!(s.storage_entries(), std::slice::from_ref(&id));
     // The server's own origin (the embedded UI), a listed one, and no
     // Origin at all (curl, scripts) may write.
     let own = format!("http://{}", s.addr);
