@@ -1,8 +1,14 @@
 //! The audio chain: decoder → `aresample`/`aformat` (any rate and layout to
 //! 48 kHz stereo float planar, 1024-sample frames) → AAC-LC, encoded once
 //! and written to every rung's muxer.
+//!
+//! Any channel count is downmixed: a layout the decoder cannot name (more
+//! than 8 channels, say) is taken as the first N standard positions. When
+//! the decoded format changes mid-stream (a spliced file), the filter graph
+//! is built anew for it. Timestamps go through [`Timeline`].
 
 use super::outputs::RungOutput;
+use super::timeline::Timeline;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::format::sample::Type as SampleType;
@@ -14,10 +20,51 @@ use ffmpeg_next::{
 /// Output sample rate (HLS authoring spec: 48 kHz is universal).
 pub(crate) const OUT_RATE: i32 = 48_000;
 
+/// What a filter graph's input is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InputFormat {
+    rate: u32,
+    format: Sample,
+    channels: u16,
+    /// A channel layout with `channels` positions.
+    layout: u64,
+}
+
+impl InputFormat {
+    fn new(rate: u32, format: Sample, channels: u16, layout: ChannelLayout) -> Self {
+        let layout = match layout.bits() {
+            b if b != 0 && b.count_ones() == u32::from(channels) => b,
+            _ => match ChannelLayout::default(i32::from(channels)).bits() {
+                b if b != 0 && b.count_ones() == u32::from(channels) => b,
+                // No standard layout of that many channels: the first N
+                // positions (libswresample downmixes what it can place).
+                _ => (1u64 << channels.min(63)) - 1,
+            },
+        };
+        InputFormat {
+            rate,
+            format,
+            channels,
+            layout,
+        }
+    }
+
+    fn of_decoder(d: &decoder::Audio) -> Self {
+        InputFormat::new(d.rate(), d.format(), d.channels(), d.channel_layout())
+    }
+
+    fn of_frame(f: &frame::Audio) -> Self {
+        InputFormat::new(f.rate(), f.format(), f.channels(), f.channel_layout())
+    }
+}
+
 /// One decoded audio stream and the AAC encoder fed from it.
 pub(crate) struct AudioChain {
     decoder: decoder::Audio,
     graph: filter::Graph,
+    /// What `graph` takes.
+    input: InputFormat,
+    timeline: Timeline,
     encoder: encoder::Audio,
     /// Input stream time base (decoder output, filter input).
     in_tb: Rational,
@@ -67,10 +114,14 @@ impl AudioChain {
         // The hls muxer wants global headers (LIBAV-NOTES.md).
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
         let encoder = enc.open_as(codec).map_err(media_err("opening aac"))?;
-        let graph = build_graph(&decoder, in_tb, encoder.frame_size())?;
+        let input = InputFormat::of_decoder(&decoder);
+        let graph = build_graph(input, in_tb, encoder.frame_size())?;
+        let per_sec = f64::from(in_tb.denominator()) / f64::from(in_tb.numerator().max(1));
         Ok(AudioChain {
             decoder,
             graph,
+            input,
+            timeline: Timeline::new(per_sec, 1),
             encoder,
             in_tb,
             enc_tb,
@@ -126,19 +177,24 @@ impl AudioChain {
     ) -> Result<(), Error> {
         let mut frame = frame::Audio::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
-            let Some(pts) = frame.timestamp().or(frame.pts()) else {
-                // No timestamp at all: let aresample continue the timeline.
-                frame.set_pts(None);
-                self.add_to_graph(&frame, outs)?;
-                continue;
-            };
-            let pts = pts - self.offset;
-            // Audio from before the first video frame is dropped whole; a
-            // frame straddling 0 is kept (aresample trims nothing; the
-            // muxer shifts both streams alike if anything is negative).
+            let now = InputFormat::of_frame(&frame);
+            if now != self.input {
+                // A new format mid-stream: a graph of its own (what the old
+                // one still held, under a frame, is dropped: a gap, never an
+                // overlap).
+                self.graph = build_graph(now, self.in_tb, self.encoder.frame_size())?;
+                self.input = now;
+            }
             let dur = (frame.samples() as f64
                 / f64::from(frame.rate().max(1))
                 / f64::from(self.in_tb)) as i64;
+            let pts = match frame.timestamp().or(frame.pts()) {
+                Some(p) => self.timeline.audio(p - self.offset, dur),
+                None => self.timeline.audio_untimed(dur),
+            };
+            // Audio from before the first video frame is dropped whole; a
+            // frame straddling 0 is kept (aresample trims nothing; the
+            // muxer shifts both streams alike if anything is negative).
             if pts + dur <= 0 || pts as f64 * f64::from(self.in_tb) > limit_secs {
                 continue;
             }
@@ -192,23 +248,15 @@ impl AudioChain {
     }
 }
 
-fn build_graph(
-    decoder: &decoder::Audio,
-    tb: Rational,
-    frame_size: u32,
-) -> Result<filter::Graph, Error> {
+fn build_graph(input: InputFormat, tb: Rational, frame_size: u32) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
-    let layout = match decoder.channel_layout() {
-        l if !l.is_empty() && l.bits().count_ones() == u32::from(decoder.channels()) => l,
-        _ => ChannelLayout::default(i32::from(decoder.channels())),
-    };
     let args = format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
         tb.numerator(),
         tb.denominator(),
-        decoder.rate(),
-        decoder.format().name(),
-        layout.bits()
+        input.rate,
+        input.format.name(),
+        input.layout
     );
     let abuffer = filter::find("abuffer").ok_or_else(|| Error::Media("no abuffer".into()))?;
     let sink = filter::find("abuffersink").ok_or_else(|| Error::Media("no abuffersink".into()))?;

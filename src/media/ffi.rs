@@ -152,3 +152,24 @@ pub(crate) fn par_bit_rate(par: &ffmpeg_next::codec::Parameters) -> i64 {
     // SAFETY: `as_ptr` is a live AVCodecParameters; we read a plain field.
     unsafe { (*par.as_ptr()).bit_rate }.max(0)
 }
+
+/// True when the demuxer marked a packet to be dropped after decoding
+/// (`AV_PKT_FLAG_DISCARD`: an edit list's hidden pre-roll, an overlapping
+/// fragment); ffmpeg-next's flags do not carry it.
+pub(crate) fn packet_discarded(p: &ffmpeg_next::Packet) -> bool {
+    // SAFETY: `as_ptr` is the packet's own live AVPacket; we read an int.
+    use ffmpeg_next::packet::Ref;
+    unsafe { (*p.as_ptr()).flags & ffi::AV_PKT_FLAG_DISCARD != 0 }
+}
+
+/// Makes a decoder report bitstream errors instead of concealing them
+/// (`err_recognition = explode|bitstream|buffer`), before it opens: a
+/// source that is copied must decode cleanly.
+pub(crate) fn set_strict_decoding(ctx: &mut ffmpeg_next::codec::context::Context) {
+    // SAFETY: `as_mut_ptr` is the context's own live AVCodecContext, not
+    // yet opened, borrowed mutably; `err_recognition` is a plain int.
+    unsafe {
+        (*ctx.as_mut_ptr()).err_recognition |=
+            ffi::AV_EF_EXPLODE | ffi::AV_EF_BITSTREAM | ffi::AV_EF_BUFFER;
+    }
+}

@@ -36,8 +36,15 @@ pub(super) enum Audio {
         params: ffmpeg_next::codec::Parameters,
         tb: Rational,
         offset: i64,
+        /// Proves each copied packet (see `copycheck`).
+        check: Box<super::copycheck::AudioCopy>,
     },
 }
+
+/// Most frames a second a source may show: past this (a stream whose
+/// timestamps advance by a nanosecond, a 1000 fps claim) it is refused, so
+/// odd timestamps cannot bypass the duration cap.
+pub(crate) const MAX_FPS: f64 = 240.0;
 
 /// The source video stream's timing.
 pub(super) struct Timing {
@@ -66,6 +73,10 @@ pub(crate) struct Job<'a> {
     pub(super) master_published: bool,
     packets: u64,
     video_packets: u64,
+    /// The latest video time read, seconds (for [`MAX_FPS`]).
+    latest_secs: f64,
+    /// The copied video's rules (copy mode).
+    video_copy: super::copycheck::VideoCopy,
 }
 
 impl<'a> Job<'a> {
@@ -94,9 +105,7 @@ impl<'a> Job<'a> {
             super::vgraph::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
         let copy_check = copy::eligible(&source, display, settings);
         let copy = copy_check.is_ok();
-        // Everything copied: the decoder only makes the poster.
-        let copy_only = copy && settings.ladder == crate::config::Ladder::Source;
-        let opened = OpenedVideo::open(&vst, rotation, settings, !copy_only)?;
+        let opened = OpenedVideo::open(&vst, rotation, settings, copy)?;
         let fps = opened.fps;
         let rungs = ladder::plan(
             &settings.ladder,
@@ -138,6 +147,8 @@ impl<'a> Job<'a> {
             master_published: single,
             packets: 0,
             video_packets: 0,
+            latest_secs: 0.0,
+            video_copy: super::copycheck::VideoCopy::new(),
         };
         let estimate = job.estimate_bytes(&rungs, &vparams);
         job.events.planned(estimate)?;
@@ -303,6 +314,7 @@ impl<'a> Job<'a> {
 
     fn on_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
         self.video_packets += 1;
+        self.check_frame_rate(packet)?;
         if self.copy {
             self.copy_video_packet(packet)?;
         }
@@ -320,8 +332,30 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
+    /// Refuses more than [`MAX_FPS`] packets a second of source time, so
+    /// frames are bounded by `--max-duration-secs` × [`MAX_FPS`] whatever
+    /// the timestamps say.
+    fn check_frame_rate(&mut self, packet: &Packet) -> Result<(), Error> {
+        let t = &self.timing;
+        if let Some(pts) = packet.pts() {
+            let secs = (pts - t.offset) as f64 * f64::from(t.tb);
+            self.latest_secs = self.latest_secs.max(secs);
+        }
+        // A quarter second of slack: reordered first packets, a still.
+        if self.video_packets as f64 > MAX_FPS * (self.latest_secs.max(0.0) + 0.25) {
+            return Err(Error::Unprocessable(format!(
+                "the video shows more than {MAX_FPS} frames a second (its timestamps are \
+                 broken, or its frame rate is not one players can show)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Writes a source packet into the copied top rung.
     fn copy_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
+        if !self.video_copy.check(packet)? {
+            return Ok(());
+        }
         let t = &self.timing;
         let mut p = packet.clone();
         shift(&mut p, t.offset);
@@ -346,7 +380,12 @@ impl<'a> Job<'a> {
         match &mut self.audio {
             Audio::None => Ok(()),
             Audio::Encode(a) => a.send_packet(packet, &mut self.outs, position),
-            Audio::Copy { tb, offset, .. } => {
+            Audio::Copy {
+                tb, offset, check, ..
+            } => {
+                if !check.check(packet)? {
+                    return Ok(());
+                }
                 let mut p = packet.clone();
                 shift(&mut p, *offset);
                 let secs = f64::from(*tb);
@@ -424,6 +463,7 @@ fn open_audio(
             params: ast.parameters(),
             tb: ast.time_base(),
             offset,
+            check: Box::new(super::copycheck::AudioCopy::new(&ast)?),
         }
     } else {
         Audio::Encode(AudioChain::new(&ast, offset, settings)?)

@@ -59,7 +59,14 @@ pub(crate) struct RungOutput {
     pub position: f64,
     /// Video packets written.
     pub packets: u64,
+    /// Audio packets (in the muxer's audio time base) waiting for the video
+    /// to reach them: audio never runs past the video's end.
+    held_audio: std::collections::VecDeque<Packet>,
 }
+
+/// Most audio packets held back (about a minute of AAC); past this the
+/// oldest are written anyway, so memory stays bounded.
+const MAX_HELD_AUDIO: usize = 3000;
 
 impl RungOutput {
     /// Creates the muxer (its playlist is the publisher's scratch), adds
@@ -101,6 +108,7 @@ impl RungOutput {
             video_codec,
             position: 0.0,
             packets: 0,
+            held_audio: std::collections::VecDeque::new(),
         })
     }
 
@@ -122,10 +130,12 @@ impl RungOutput {
         packet.rescale_ts(tb, self.video_tb);
         packet
             .write_interleaved(&mut self.octx)
-            .map_err(|e| Error::from_av(e, "writing a video packet"))
+            .map_err(|e| Error::from_av(e, "writing a video packet"))?;
+        self.release_audio(self.position)
     }
 
-    /// Writes (a copy of) an audio packet whose timestamps are in `tb`.
+    /// Queues (a copy of) an audio packet whose timestamps are in `tb`; it
+    /// is written once the video has reached it.
     pub(crate) fn write_audio(&mut self, packet: &Packet, tb: Rational) -> Result<(), Error> {
         let Some(index) = self.audio_ost else {
             return Ok(());
@@ -133,13 +143,33 @@ impl RungOutput {
         let mut p = packet.clone();
         p.set_stream(index);
         p.rescale_ts(tb, self.audio_tb);
-        p.write_interleaved(&mut self.octx)
-            .map_err(|e| Error::from_av(e, "writing an audio packet"))
+        self.held_audio.push_back(p);
+        self.release_audio(self.position)
+    }
+
+    /// Writes the held audio that starts before `secs` (and the oldest when
+    /// too much is held).
+    fn release_audio(&mut self, secs: f64) -> Result<(), Error> {
+        let tb = f64::from(self.audio_tb);
+        while let Some(p) = self.held_audio.front() {
+            let starts = p.pts().map_or(0.0, |t| t as f64 * tb);
+            if starts >= secs && self.held_audio.len() <= MAX_HELD_AUDIO {
+                break;
+            }
+            if let Some(p) = self.held_audio.pop_front() {
+                p.write_interleaved(&mut self.octx)
+                    .map_err(|e| Error::from_av(e, "writing an audio packet"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the trailer (the last segment) and publishes the playlist as
-    /// VOD; returns the bytes newly published.
+    /// VOD; returns the bytes newly published. Audio past the video's end
+    /// is dropped: the duration follows the video.
     pub(crate) fn finish(&mut self) -> Result<u64, Error> {
+        self.release_audio(self.position)?;
+        self.held_audio.clear();
         self.octx
             .write_trailer()
             .map_err(|e| Error::from_av(e, "finishing the hls muxer"))?;

@@ -62,8 +62,16 @@ pub(crate) struct VideoChain {
     /// The IDR decision of recent frames, by pts (the graph is 1:1, so a
     /// frame leaves every branch long before it falls off).
     forced: VecDeque<(i64, bool)>,
-    /// Last pts sent to the filter, to keep them strictly increasing.
-    last_pts: Option<i64>,
+    /// Keeps the pts sent to the filter strictly increasing through the
+    /// source's repeats and jumps.
+    timeline: super::timeline::Timeline,
+    /// The last decoded frame, waiting for the next one (see
+    /// `receive_decoded_frames`), and the pts of the frame before it.
+    held: Option<Held>,
+    released: Option<i64>,
+    /// The top rung is a copy: a packet that does not decode cleanly means
+    /// the copy cannot be trusted (`Error::CopyFallback`).
+    strict: bool,
     /// Nominal frame duration in `tb`, for a last frame with no successor.
     frame_dur: i64,
     /// Frames decoded.
@@ -72,6 +80,14 @@ pub(crate) struct VideoChain {
     pub decode_errors: u64,
     /// Chooses the poster frame as frames go by (from `out0`).
     pub poster: super::poster::PosterPicker,
+}
+
+/// A decoded frame waiting for its successor, with its output pts.
+struct Held {
+    frame: frame::Video,
+    pts: i64,
+    /// Its source timestamp repeated the previous frame's.
+    collided: bool,
 }
 
 /// The source's video stream, opened, before the ladder is planned.
@@ -90,21 +106,24 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
 }
 
 impl OpenedVideo {
-    /// Opens the decoder of input stream `ist`; `threaded`: with frame
-    /// threads (not worth their memory when only the poster is decoded).
+    /// Opens the decoder of input stream `ist`; `strict`: errors in the
+    /// bitstream are reported, not concealed (the source is being copied).
     pub(crate) fn open(
         ist: &format::stream::Stream,
         rotation: u32,
         settings: &Settings,
-        threaded: bool,
+        strict: bool,
     ) -> Result<Self, Error> {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(media_err("video decoder parameters"))?;
         super::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
+        if strict {
+            super::ffi::set_strict_decoding(&mut dctx);
+        }
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
-            count: if threaded { 0 } else { 1 },
+            count: 0,
             ..Default::default()
         });
         let decoder = dctx
@@ -146,7 +165,7 @@ impl VideoChain {
         settings: &Settings,
     ) -> Result<Self, Error> {
         let OpenedVideo {
-            mut decoder,
+            decoder,
             tb,
             rotation,
             fps,
@@ -155,9 +174,10 @@ impl VideoChain {
         } = opened;
         let encoded: Vec<(usize, &super::ladder::RungPlan)> =
             rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
+        let copying = rungs.iter().any(|r| r.copy);
         let sizes: Vec<(u32, u32)> = if encoded.is_empty() {
-            // Every rung is copied: decode keyframes only, for the poster.
-            decoder.skip_frame(ffmpeg_next::codec::discard::Discard::NonKey);
+            // Every rung is copied: frames are decoded to prove the copy
+            // sound, and filtered only until the poster is chosen.
             vec![(width, height)]
         } else {
             encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
@@ -209,7 +229,10 @@ impl VideoChain {
             offset,
             keys,
             forced: VecDeque::with_capacity(64),
-            last_pts: None,
+            timeline: super::timeline::Timeline::new(per_sec, frame_dur),
+            held: None,
+            released: None,
+            strict: copying,
             frame_dur,
             frames: 0,
             decode_errors: 0,
@@ -225,10 +248,22 @@ impl VideoChain {
             .map(|e| &e.encoder)
     }
 
-    /// True when nothing more needs decoding: every rung is copied and the
-    /// poster has been chosen.
-    pub(crate) fn idle(&self) -> bool {
+    /// True when decoded frames need not be filtered: every rung is copied
+    /// and the poster has been chosen.
+    fn idle(&self) -> bool {
         self.encoders.is_empty() && self.poster.is_chosen()
+    }
+
+    /// A decoding failure: fatal to a copy (its packets would reach
+    /// players), else counted and skipped (the frame is concealed).
+    fn decode_error(&mut self, e: ffmpeg_next::Error) -> Result<(), Error> {
+        if self.strict {
+            return Err(Error::CopyFallback(format!(
+                "the source's video does not decode cleanly ({e})"
+            )));
+        }
+        self.decode_errors += 1;
+        Ok(())
     }
 
     /// Decodes one packet and pushes what comes out through to the muxers.
@@ -237,13 +272,8 @@ impl VideoChain {
         packet: &Packet,
         outs: &mut [RungOutput],
     ) -> Result<(), Error> {
-        if self.idle() {
-            return Ok(());
-        }
-        if self.decoder.send_packet(packet).is_err() {
-            // Corrupt data: skip the packet, keep going (counted for the record).
-            self.decode_errors += 1;
-            return Ok(());
+        if let Err(e) = self.decoder.send_packet(packet) {
+            return self.decode_error(e);
         }
         self.receive_decoded_frames(outs)
     }
@@ -252,6 +282,7 @@ impl VideoChain {
     pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
         self.receive_decoded_frames(outs)?;
+        self.release_held(outs)?;
         if let Some(mut src) = self.graph.get("in") {
             let _ = src.source().flush();
         }
@@ -265,55 +296,103 @@ impl VideoChain {
         Ok(())
     }
 
+    /// The next decoded frame: `Ok(false)` when the decoder needs more.
+    fn next_frame(&mut self, frame: &mut frame::Video) -> Result<bool, Error> {
+        match self.decoder.receive_frame(frame) {
+            Ok(()) => Ok(true),
+            Err(ffmpeg_next::Error::Eof) => Ok(false),
+            Err(ffmpeg_next::Error::Other { errno }) if errno == libc::EAGAIN => Ok(false),
+            Err(e) => self.decode_error(e).map(|()| false),
+        }
+    }
+
     fn receive_decoded_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
         let mut frame = frame::Video::empty();
-        while self.decoder.receive_frame(&mut frame).is_ok() {
+        while self.next_frame(&mut frame)? {
+            self.frames += 1;
+            if self.idle() {
+                continue;
+            }
+            // Strictly increasing pts through the source's repeats and
+            // jumps, or libx264 and the muxer complain.
             let pts = match frame.timestamp().or(frame.pts()) {
-                Some(p) => p - self.offset,
-                None => self.last_pts.map_or(0, |l| l + self.frame_dur),
+                Some(p) => self.timeline.video(p - self.offset),
+                None => self.timeline.video_untimed(),
             };
-            // Strictly increasing pts, or libx264 and the muxer complain
-            // (duplicate timestamps happen in VFR sources with coarse bases).
-            let pts = match self.last_pts {
-                Some(last) if pts <= last => last + 1,
-                _ => pts,
-            };
-            self.last_pts = Some(pts);
-            // (The grid is updated on every frame, the first included.)
-            let by_mode = match &mut self.keys {
-                KeyMode::Source => frame.is_key(),
-                KeyMode::Grid { anchor, step, next } => {
-                    // Decided by timestamp, so VFR input still cuts
-                    // cleanly (LIBAV-NOTES.md).
-                    let a = *anchor.get_or_insert(pts);
-                    if pts >= *next {
-                        *next = a + ((pts - a).div_euclid(*step) + 1) * *step;
-                        true
+            let mut pts = pts;
+            let collided = self.timeline.collided();
+            // Each frame waits for the next one, so that a frame whose
+            // timestamp repeated the one before it can be placed a frame's
+            // worth apart, not a tick (players and the CLI map timestamps
+            // to frames): half way to the next when there is room, else one
+            // frame on with everything after it.
+            if let Some(mut held) = self.held.take() {
+                if let (true, Some(prev)) = (held.collided, self.released) {
+                    let step = self.timeline.step();
+                    if pts - prev >= 2 * step {
+                        held.pts = prev + (pts - prev) / 2;
                     } else {
-                        false
+                        held.pts = prev + step;
+                        let by = (held.pts + step - pts).max(0);
+                        self.timeline.delay(by);
+                        pts += by;
                     }
                 }
-            };
-            let force = by_mode || self.frames == 0;
-            if self.forced.len() == self.forced.capacity() {
-                self.forced.pop_front();
+                self.filter_frame(held, outs)?;
             }
-            self.forced.push_back((pts, force));
-            self.frames += 1;
-            frame.set_pts(Some(pts));
-            // Reset the source's picture types, or its keyframes leak into
-            // the output (LIBAV-NOTES.md); ours are set per rung below.
-            frame.set_kind(picture::Type::None);
-            let mut src = self
-                .graph
-                .get("in")
-                .ok_or_else(|| Error::Internal("video graph has no input".into()))?;
-            src.source()
-                .add(&frame)
-                .map_err(media_err("video filter input"))?;
-            self.receive_filtered_frames(outs)?;
+            self.held = Some(Held {
+                frame: std::mem::replace(&mut frame, frame::Video::empty()),
+                pts,
+                collided,
+            });
         }
         Ok(())
+    }
+
+    /// Sends the last held frame on (end of input).
+    fn release_held(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+        match self.held.take() {
+            Some(held) => self.filter_frame(held, outs),
+            None => Ok(()),
+        }
+    }
+
+    /// Decides a frame's keyframe and sends it into the filter graph.
+    fn filter_frame(&mut self, held: Held, outs: &mut [RungOutput]) -> Result<(), Error> {
+        let Held { mut frame, pts, .. } = held;
+        self.released = Some(pts);
+        // (The grid is updated on every frame, the first included.)
+        let by_mode = match &mut self.keys {
+            KeyMode::Source => frame.is_key(),
+            KeyMode::Grid { anchor, step, next } => {
+                // Decided by timestamp, so VFR input still cuts cleanly
+                // (LIBAV-NOTES.md).
+                let a = *anchor.get_or_insert(pts);
+                if pts >= *next {
+                    *next = a + ((pts - a).div_euclid(*step) + 1) * *step;
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        let force = by_mode || self.forced.is_empty();
+        if self.forced.len() == self.forced.capacity() {
+            self.forced.pop_front();
+        }
+        self.forced.push_back((pts, force));
+        frame.set_pts(Some(pts));
+        // Reset the source's picture types, or its keyframes leak into the
+        // output (LIBAV-NOTES.md); ours are set per rung below.
+        frame.set_kind(picture::Type::None);
+        let mut src = self
+            .graph
+            .get("in")
+            .ok_or_else(|| Error::Internal("video graph has no input".into()))?;
+        src.source()
+            .add(&frame)
+            .map_err(media_err("video filter input"))?;
+        self.receive_filtered_frames(outs)
     }
 
     fn receive_filtered_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
