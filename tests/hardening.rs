@@ -144,7 +144,12 @@ fn two_hundred_idle_connections_do_not_stop_a_real_client() {
     let s = Server::start(&[]);
     // From four other addresses (one address alone is capped at 64).
     let idle: Vec<TcpStream> = (0..200)
-        .map(|i| connect_from(std::net::Ipv4Addr::new(127, 0, 9, 1 + (i % 4) as u8), s.addr))
+        .map(|i| {
+            connect_from(
+                std::net::Ipv4Addr::new(127, 0, 9, 1 + (i % 4) as u8),
+                s.addr,
+            )
+        })
         .collect();
     let r = s.get("/healthz");
     assert_eq!(r.status, 200);

@@ -107,12 +107,13 @@ impl<'a> Job<'a> {
         let copy = copy_check.is_ok();
         let opened = OpenedVideo::open(&vst, rotation, settings, copy)?;
         let fps = opened.fps;
+        let source_kbps = source_video_bps(&source, &vparams).map(|b| (b / 1000.0).ceil() as u32);
         let rungs = ladder::plan(
             &settings.ladder,
             opened.width,
             opened.height,
             f64::from(fps),
-            copy,
+            copy.then(|| source_kbps.unwrap_or(settings.max_video_kbps).max(64)),
             settings.max_video_kbps,
         );
         let single = rungs.len() == 1;
@@ -169,11 +170,7 @@ impl<'a> Job<'a> {
     ) -> u64 {
         let secs = self.source.info.duration.unwrap_or(0.0);
         let secs = secs.clamp(0.0, self.ctx.settings.max_duration_secs as f64);
-        let mut source_bps = super::ffi::par_bit_rate(vparams) as f64;
-        if source_bps <= 0.0 && secs > 0.0 {
-            let bytes = self.source.spool.as_ref().map_or(0, |s| s.written());
-            source_bps = bytes as f64 * 8.0 / secs;
-        }
+        let source_bps = source_video_bps(&self.source, vparams).unwrap_or(0.0);
         let audio_bps = if matches!(self.audio, Audio::None) {
             0.0
         } else {
@@ -445,6 +442,18 @@ impl<'a> Job<'a> {
             .collect();
         self.events.progress(&rungs);
     }
+}
+
+/// The source's video bit rate, bit/s: from the stream, else the upload's
+/// size over its duration (an upper bound: the audio is in it).
+fn source_video_bps(source: &Source, vparams: &ffmpeg_next::codec::Parameters) -> Option<f64> {
+    let from_stream = super::ffi::par_bit_rate(vparams) as f64;
+    if from_stream > 0.0 {
+        return Some(from_stream);
+    }
+    let secs = source.info.duration.filter(|d| *d > 0.0)?;
+    let bytes = source.spool.as_ref()?.written();
+    Some(bytes as f64 * 8.0 / secs)
 }
 
 /// The audio chain for `source`: copied with the video, else encoded once.

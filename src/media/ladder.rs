@@ -26,6 +26,11 @@
 //! is bpp × width × height × fps, with fps clamped to 12..=60 (so 60 fps
 //! gets twice the 30 fps cap, 24 fps 0.8×), and never above
 //! `--max-video-kbps`. `bufsize` is twice the maxrate.
+//!
+//! Bit rates fall with heights: each encoded rung is capped at 70% of the
+//! rung above it, which for a copied top rung is the source's own bit rate
+//! (a 720p source at 1 Mb/s gets a 480p rung of at most 700 kb/s, not the
+//! table's 1.5 Mb/s, so no player picks a worse picture for more bytes).
 
 use crate::config::Ladder;
 
@@ -93,50 +98,57 @@ fn rung_size(w: u32, h: u32, short: u32) -> (u32, u32) {
     }
 }
 
+/// Each rung's share of the bit rate of the rung above it, at most.
+const BELOW_ABOVE: f64 = 0.7;
+
 /// The rungs for a source shown at `w`×`h` (even, rotation applied) at
-/// `fps`. `copy_top`: the top rung is the source itself, copied.
+/// `fps`. `copy_top`: the top rung is the source itself, copied, at this
+/// video bit rate (kbit/s).
 pub(crate) fn plan(
     ladder: &Ladder,
     w: u32,
     h: u32,
     fps: f64,
-    copy_top: bool,
+    copy_top: Option<u32>,
     cap_kbps: u32,
 ) -> Vec<RungPlan> {
     let short = w.min(h);
-    let source_rung = |copy: bool| RungPlan {
+    let source_rung = |copy: Option<u32>| RungPlan {
         name: format!("{short}p"),
         width: w,
         height: h,
-        maxrate_kbps: maxrate_kbps(w, h, fps, cap_kbps),
-        copy,
+        maxrate_kbps: copy.unwrap_or_else(|| maxrate_kbps(w, h, fps, cap_kbps)),
+        copy: copy.is_some(),
     };
     let heights: Vec<u32> = match ladder {
         Ladder::Source => return vec![source_rung(copy_top)],
         Ladder::Auto => STANDARD.to_vec(),
         Ladder::Heights(hs) => hs.clone(),
     };
-    let mut rungs = Vec::new();
-    if copy_top {
-        rungs.push(source_rung(true));
+    let mut rungs: Vec<RungPlan> = Vec::new();
+    if copy_top.is_some() {
+        rungs.push(source_rung(copy_top));
     }
     for s in heights {
         // Never upscale; a copied top already covers the source's size.
-        if s > short || (copy_top && s >= short) {
+        if s > short || (copy_top.is_some() && s >= short) {
             continue;
         }
         let s = s & !1;
         let (rw, rh) = rung_size(w, h, s);
+        let below_above = rungs.last().map_or(u32::MAX, |r| {
+            (f64::from(r.maxrate_kbps) * BELOW_ABOVE) as u32
+        });
         rungs.push(RungPlan {
             name: format!("{s}p"),
             width: rw,
             height: rh,
-            maxrate_kbps: maxrate_kbps(rw, rh, fps, cap_kbps),
+            maxrate_kbps: maxrate_kbps(rw, rh, fps, cap_kbps).min(below_above).max(64),
             copy: false,
         });
     }
     if rungs.is_empty() {
-        rungs.push(source_rung(false));
+        rungs.push(source_rung(None));
     }
     rungs.truncate(crate::config::MAX_RUNGS);
     rungs
@@ -154,7 +166,7 @@ mod tests {
 
     #[test]
     fn auto_ladder_never_upscales() {
-        let l = plan(&Ladder::Auto, 1920, 1080, 30.0, false, 20_000);
+        let l = plan(&Ladder::Auto, 1920, 1080, 30.0, None, 20_000);
         assert_eq!(
             names(&l),
             [
@@ -164,33 +176,46 @@ mod tests {
                 "360p:640x360"
             ]
         );
-        let l = plan(&Ladder::Auto, 854, 480, 30.0, false, 20_000);
+        let l = plan(&Ladder::Auto, 854, 480, 30.0, None, 20_000);
         assert_eq!(names(&l), ["480p:854x480", "360p:640x360"]);
-        let l = plan(&Ladder::Auto, 160, 120, 30.0, false, 20_000);
+        let l = plan(&Ladder::Auto, 160, 120, 30.0, None, 20_000);
         assert_eq!(names(&l), ["120p:160x120"]);
         // Portrait: named by the short side.
-        let l = plan(&Ladder::Auto, 720, 1280, 30.0, false, 20_000);
+        let l = plan(&Ladder::Auto, 720, 1280, 30.0, None, 20_000);
         assert_eq!(names(&l), ["720p:720x1280", "480p:480x854", "360p:360x640"]);
-        let l = plan(&Ladder::Auto, 3840, 2160, 30.0, false, 20_000);
+        let l = plan(&Ladder::Auto, 3840, 2160, 30.0, None, 20_000);
         assert_eq!(l.len(), 6);
     }
 
     #[test]
     fn copied_top_is_the_source_and_the_rest_is_below() {
-        let l = plan(&Ladder::Auto, 1280, 720, 30.0, true, 20_000);
+        let l = plan(&Ladder::Auto, 1280, 720, 30.0, Some(4000), 20_000);
         assert_eq!(names(&l), ["720p:1280x720", "480p:854x480", "360p:640x360"]);
         assert!(l[0].copy && !l[1].copy);
-        let l = plan(&Ladder::Source, 1280, 720, 30.0, true, 20_000);
+        let l = plan(&Ladder::Source, 1280, 720, 30.0, Some(4000), 20_000);
         assert_eq!(l.len(), 1);
         let l = plan(
             &Ladder::Heights(vec![1080, 480]),
             1280,
             720,
             30.0,
-            false,
+            None,
             20_000,
         );
         assert_eq!(names(&l), ["480p:854x480"]);
+    }
+
+    #[test]
+    fn bit_rates_fall_below_a_lean_copied_source() {
+        let l = plan(&Ladder::Auto, 1280, 720, 30.0, Some(1000), 20_000);
+        let rates: Vec<u32> = l.iter().map(|r| r.maxrate_kbps).collect();
+        assert_eq!(rates, [1000, 700, 489]);
+        // A generous source leaves the table's rates.
+        let l = plan(&Ladder::Auto, 1280, 720, 30.0, Some(8000), 20_000);
+        assert!((1450..=1550).contains(&l[1].maxrate_kbps));
+        for w in plan(&Ladder::Auto, 3840, 2160, 30.0, None, 100_000).windows(2) {
+            assert!(w[1].maxrate_kbps < w[0].maxrate_kbps);
+        }
     }
 
     #[test]

@@ -55,6 +55,16 @@ pub(crate) fn playlist(
             subtitles: None,
             uri: format!("{}/{}", o.plan.name, names::PLAYLIST),
         });
+        // BANDWIDTH falls strictly with RESOLUTION, so a player never
+        // picks a smaller picture for more bytes (the rates are capped
+        // to make it so; this only guards a measured peak that crept up).
+        if let Some(above) = m.variants.iter().rev().nth(1) {
+            let last = m.variants.len() - 1;
+            if m.variants[last].bandwidth >= above.bandwidth {
+                tracing::warn!(rung = %o.plan.name, "a lower rung peaked above the one above it");
+                m.variants[last].bandwidth = above.bandwidth.saturating_sub(1).max(1);
+            }
+        }
         if let Some(Some(f)) = iframes.get(i) {
             m.iframe_variants.push(IFrameVariant {
                 bandwidth: f.peak,

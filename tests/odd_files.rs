@@ -1,0 +1,643 @@
+//! Odd files play right: timestamps that jump back, repeat or overlap,
+//! audio longer than its video, fragmented and truncated MP4, edit lists,
+//! absurd frame rates, damaged packets in a copied source, more than 8
+//! audio channels, an audio format that changes mid-stream, a lean source
+//! under a ladder. Every output is checked with the ffmpeg CLI: no warning
+//! at all when decoded, audio and video end together, and the duration
+//! follows the video.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+const V: &[&str] = &[
+    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+];
+
+fn server() -> Server {
+    Server::start(&["--ladder", "source"])
+}
+
+/// Uploads `data`, waits, and returns (record, top playlist URL).
+fn process(s: &Server, data: &[u8]) -> (serde_json::Value, String) {
+    let id = upload_ok(s, data, FAST);
+    let rec = s.wait_done(&id);
+    let top = rec["renditions"][0]["playlist"]
+        .as_str()
+        .unwrap_or("video.m3u8")
+        .to_owned();
+    let url = format!("http://{}/play/{id}/{top}", s.addr);
+    (rec, url)
+}
+
+/// Decoding `url` with the CLI prints nothing, not even a warning.
+fn assert_decodes_cleanly(url: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "warning", "-i", url, "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "{url}:\n{err}"
+    );
+}
+
+/// Where each stream of `url` ends (pts + duration of its last packet), by
+/// codec type.
+fn stream_ends(url: &str) -> (f64, f64) {
+    let v = ffprobe(
+        Path::new(url),
+        &[
+            "-show_entries",
+            "packet=codec_type,pts_time,duration_time:stream=index,codec_type",
+            "-show_streams",
+        ],
+    );
+    let kinds: Vec<String> = v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap().to_owned())
+        .collect();
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_entries",
+            "packet=stream_index,pts_time,duration_time",
+            url,
+        ])
+        .output()
+        .unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let (mut video, mut audio) = (0f64, 0f64);
+    for pkt in p["packets"].as_array().unwrap() {
+        let t: f64 = pkt["pts_time"]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0.0);
+        let d: f64 = pkt["duration_time"]
+            .as_str()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0.0);
+        let kind = &kinds[pkt["stream_index"].as_u64().unwrap() as usize];
+        if kind == "video" {
+            video = video.max(t + d);
+        } else {
+            audio = audio.max(t + d);
+        }
+    }
+    (video, audio)
+}
+
+/// The output plays cleanly, its audio ends with its video (within
+/// 100 ms) and lasts `secs`.
+fn assert_plays_in_sync(url: &str, rec: &serde_json::Value, secs: f64) {
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_decodes_cleanly(url);
+    let (video, audio) = stream_ends(url);
+    assert!(
+        (video - audio).abs() < 0.1,
+        "video ends at {video}, audio at {audio}"
+    );
+    let d = rec["output"]["duration"].as_f64().unwrap();
+    assert!((d - secs).abs() < 0.1, "lasts {d} s, not {secs}: {rec}");
+}
+
+// ------------------------------------------------------------- MPEG-TS splices
+
+/// Joins MPEG-TS files as one byte stream (legal for TS), renumbering each
+/// PID's continuity counter so the join itself is clean.
+fn ts_concat(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut cc: std::collections::HashMap<u16, u8> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for part in parts {
+        for p in part.chunks(188) {
+            let mut p = p.to_vec();
+            if p.len() == 188 && p[0] == 0x47 {
+                let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+                let payload = p[3] & 0x10 != 0;
+                let next = match cc.get(&pid) {
+                    Some(last) if payload => (last + 1) & 0x0f,
+                    Some(last) => *last,
+                    None => p[3] & 0x0f,
+                };
+                p[3] = (p[3] & 0xf0) | next;
+                cc.insert(pid, next);
+            }
+            out.extend_from_slice(&p);
+        }
+    }
+    out
+}
+
+/// Two seconds of video and audio in TS, starting at `video` and `audio`
+/// seconds (the audio offset includes AAC's 1024-sample priming).
+fn ts_part(name: &str, video: &str, audio: &str, tone: &str) -> Vec<u8> {
+    let src = "testsrc2=size=320x240:rate=30:duration=2".to_string();
+    let sine = format!("sine=frequency={tone}:sample_rate=48000:duration=2");
+    let mut args = vec![
+        "-itsoffset",
+        video,
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-itsoffset",
+        audio,
+    ];
+    args.extend(["-f", "lavfi", "-i", &sine]);
+    args.extend(V);
+    args.extend(["-bf", "0", "-g", "30", "-c:a", "aac", "-b:a", "96k"]);
+    args.extend([
+        "-copyts",
+        "-muxdelay",
+        "0",
+        "-muxpreload",
+        "0",
+        "-f",
+        "mpegts",
+    ]);
+    fixture(name, &args)
+}
+
+fn splice(video: &str, audio: &str) -> Vec<u8> {
+    let a = ts_part("odd-a.ts", "0", "0.021333", "440");
+    let b = ts_part(&format!("odd-b-{video}-{audio}.ts"), video, audio, "880");
+    ts_concat(&[a, b])
+}
+
+#[test]
+fn timestamps_that_jump_back_or_repeat_are_repaired_in_every_stream() {
+    let s = server();
+    // Part two restarts its video 1 s back, its audio 1 s back, its first
+    // video frame on the last one's timestamp, its first audio frame on the
+    // last one's.
+    for (video, audio) in [
+        ("1.0", "2.048"),
+        ("2.0", "1.048"),
+        ("1.966667", "2.048"),
+        ("2.0", "2.026667"),
+    ] {
+        let (rec, url) = process(&s, &splice(video, audio));
+        assert_plays_in_sync(&url, &rec, 4.0);
+        assert_eq!(rec["output"]["frames"], 120, "{rec}");
+    }
+}
+
+#[test]
+fn audio_that_runs_longer_than_its_video_or_overlaps_ends_with_the_video() {
+    let s = server();
+    // Matroska whose audio lasts 6 s against 4 s of video.
+    let longer = fixture(
+        "odd-audio-longer.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    );
+    // Opus packets stamped 19 ms apart though each lasts 20 ms (200 ms of
+    // overlap by the end).
+    let overlapping = fixture(
+        "odd-opus-overlap.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-bsf:a",
+            "setts=ts=TS-N",
+        ],
+    );
+    for data in [longer, overlapping] {
+        let (rec, url) = process(&s, &data);
+        assert_plays_in_sync(&url, &rec, 4.0);
+    }
+}
+
+/// A fragmented MP4 whose upload stopped part way: what arrived plays,
+/// cleanly.
+#[test]
+fn a_truncated_fragmented_mp4_plays_what_arrived_cleanly() {
+    let whole = fixture(
+        "odd-frag.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+        ],
+    );
+    let s = server();
+    let (rec, url) = process(&s, &whole[..whole.len() * 6 / 10]);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_decodes_cleanly(&url);
+    let d = rec["output"]["duration"].as_f64().unwrap();
+    assert!(d > 2.0 && d < 5.0, "{rec}");
+}
+
+// ----------------------------------------------------------------- edit lists
+
+/// An 8×8 grey thumbnail of a frame of `input` (`select` picks it).
+fn tiny(input: &str, select: &str) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", input, "-vf"])
+        .arg(format!("select={select},scale=8:8:flags=area"))
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stdout.len() == 64, "{input}");
+    out.stdout
+}
+
+fn distance(a: &[u8], b: &[u8]) -> u32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| u32::from(x.abs_diff(*y)))
+        .sum()
+}
+
+#[test]
+fn a_trimmed_mp4_starts_at_its_cut() {
+    // 6 s with B-frames and a keyframe every 2 s, trimmed at 1.3 s without
+    // re-encoding: its edit list hides a pre-roll from the keyframe at 0 s,
+    // and the first frame it shows is not a keyframe.
+    let src = fixture_path(
+        "odd-editlist-src.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "60",
+            "-bf",
+            "3",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let trimmed = fixture_path(
+        "odd-editlist-trimmed.mp4",
+        &["-ss", "1.3", "-i", src.to_str().unwrap(), "-c", "copy"],
+    );
+    let s = Server::start(&["--ladder", "source", "--copy", "auto"]);
+    let (rec, url) = process(&s, &std::fs::read(&trimmed).unwrap());
+    assert_plays_in_sync(&url, &rec, 4.7);
+    // Within a frame of the edit list's 4.7 s, and never the copy (its
+    // first shown frame would need the hidden pre-roll).
+    assert_eq!(rec["copied"], false, "{rec}");
+    assert!(
+        rec["copy_note"].as_str().unwrap().contains("keyframe"),
+        "{rec}"
+    );
+    assert_eq!(rec["output"]["frames"], 141, "{rec}");
+    // The first frame shown is the source's frame at 1.3 s, not its first.
+    let first = tiny(&url, "eq(n\\,0)");
+    let at_cut = tiny(src.to_str().unwrap(), "eq(n\\,39)");
+    let at_start = tiny(src.to_str().unwrap(), "eq(n\\,0)");
+    assert!(
+        distance(&first, &at_cut) * 3 < distance(&first, &at_start),
+        "cut {} vs start {}",
+        distance(&first, &at_cut),
+        distance(&first, &at_start)
+    );
+}
+
+// --------------------------------------------------------- absurd timestamps
+
+#[test]
+fn timestamps_of_a_nanosecond_a_frame_or_1000_fps_are_refused() {
+    let s = server();
+    let base = fixture_path(
+        "odd-8s-nobf.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-bf",
+            "0",
+            "-g",
+            "30",
+        ],
+    );
+    let ns = fixture(
+        "odd-1ns.mp4",
+        &[
+            "-i",
+            base.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-bsf:v",
+            "setts=ts=N:duration=1:time_base=1/1000000000",
+            "-video_track_timescale",
+            "1000000000",
+        ],
+    );
+    let fast = fixture(
+        "odd-1000fps.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=1000:duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    for data in [ns, fast] {
+        let id = upload_ok(&s, &data, FAST);
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "failed", "{rec}");
+        assert_eq!(rec["error"]["code"], "unprocessable_media", "{rec}");
+        assert!(
+            rec["error"]["message"].as_str().unwrap().contains("240"),
+            "{rec}"
+        );
+    }
+}
+
+// ------------------------------------------------------------ damaged copies
+
+/// `src` with `n` bytes XORed half way into packet `index` of `stream`.
+fn corrupt(src: &Path, stream: u32, index: usize, n: usize) -> Vec<u8> {
+    let v = ffprobe(
+        src,
+        &[
+            "-select_streams",
+            &stream.to_string(),
+            "-show_entries",
+            "packet=pos,size",
+        ],
+    );
+    let p = &v["packets"][index];
+    let pos: usize = p["pos"].as_str().unwrap().parse().unwrap();
+    let size: usize = p["size"].as_str().unwrap().parse().unwrap();
+    let mut data = std::fs::read(src).unwrap();
+    let at = pos + size / 2;
+    for b in &mut data[at..at + n] {
+        *b ^= 0xff;
+    }
+    data
+}
+
+#[test]
+fn a_copy_eligible_source_with_damaged_packets_is_encoded_and_decodes_cleanly() {
+    let valid = fixture_path(
+        "odd-copyable.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let s = Server::start(&["--copy", "auto"]);
+    // The clean file is copied.
+    let (rec, _) = process(&s, &std::fs::read(&valid).unwrap());
+    assert_eq!(rec["copied"], true, "{rec}");
+    // One damaged IDR, one damaged P frame, one damaged AAC packet.
+    for (stream, index) in [(0, 60), (0, 75), (1, 100)] {
+        let (rec, url) = process(&s, &corrupt(&valid, stream, index, 8));
+        assert_eq!(rec["status"], "ready", "{rec}");
+        assert_eq!(rec["copied"], false, "{rec}");
+        assert!(
+            rec["copy_note"].as_str().unwrap().contains("decode"),
+            "{rec}"
+        );
+        assert_cli_plays(&url);
+    }
+}
+
+// --------------------------------------------------------------- odd audio
+
+#[test]
+fn twelve_channels_and_a_mid_stream_audio_change_become_stereo_aac() {
+    let s = server();
+    let exprs: Vec<String> = (1..=12)
+        .map(|i| format!("0.2*sin({}*2*PI*t)", 200 + 50 * i))
+        .collect();
+    let twelve = fixture(
+        "odd-12ch.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("aevalsrc=exprs={}:s=48000:d=3", exprs.join("|")),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "pcm_s16le",
+        ],
+    );
+    let (rec, url) = process(&s, &twelve);
+    assert_plays_in_sync(&url, &rec, 3.0);
+    assert_eq!(rec["source"]["audio"]["channels"], 12);
+    // 48 kHz stereo, then 44.1 kHz (a spliced TS: ADTS carries the change).
+    let a = ts_part("odd-a.ts", "0", "0.021333", "440");
+    let b44 = {
+        let src = "testsrc2=size=320x240:rate=30:duration=2";
+        let mut args = vec![
+            "-itsoffset",
+            "2.0",
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-itsoffset",
+            "2.049887",
+        ];
+        args.extend([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=44100:duration=2",
+        ]);
+        args.extend(V);
+        args.extend([
+            "-bf", "0", "-g", "30", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+        ]);
+        args.extend([
+            "-copyts",
+            "-muxdelay",
+            "0",
+            "-muxpreload",
+            "0",
+            "-f",
+            "mpegts",
+        ]);
+        fixture("odd-b-44k.ts", &args)
+    };
+    let (rec, url) = process(&s, &ts_concat(&[a, b44]));
+    assert_plays_in_sync(&url, &rec, 4.0);
+}
+
+// ----------------------------------------------------------------- ladders
+
+#[test]
+fn a_lean_copied_top_rung_keeps_the_ladders_bandwidth_falling() {
+    // 720p at about 1 Mb/s, copy-eligible: the 480p and 360p rungs must
+    // weigh less than it.
+    let lean = fixture(
+        "odd-lean-720p.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30:duration=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            "1000k",
+            "-maxrate",
+            "1000k",
+            "-bufsize",
+            "2000k",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let s = Server::start(&["--copy", "auto"]);
+    let id = upload_ok(&s, &lean, FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["copied"], true, "{rec}");
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let mut last: Option<(u64, u64)> = None;
+    for line in master
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-STREAM-INF:"))
+    {
+        let attr = |name: &str| {
+            line.split(',')
+                .find_map(|a| a.strip_prefix(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        let bw: u64 = attr("BANDWIDTH").parse().unwrap();
+        let height: u64 = attr("RESOLUTION")
+            .split('x')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some((h, b)) = last {
+            assert!(height < h && bw < b, "{master}");
+        }
+        last = Some((height, bw));
+    }
+    assert_eq!(rec["renditions"].as_array().unwrap().len(), 3, "{rec}");
+}
