@@ -17,7 +17,7 @@ TEST_PKGS := ffmpeg chromium openssl
 # toolchain, with RUSTC_BOOTSTRAP=1 for the -Z flags it passes. Each target
 # runs FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request_path playlist_rewrite multipart_probe
+FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded
 
 .PHONY: run test lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
@@ -82,4 +82,6 @@ fuzz-ci: fuzz-deps
 	cd tests/fuzz && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O request_path -- -seed=1 -runs=1000000 -timeout=10 && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O playlist_rewrite -- -seed=1 -runs=500000 -timeout=10 && \
-	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O multipart_probe -- -seed=1 -runs=10000 -timeout=10 -rss_limit_mb=2048
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O multipart_probe -- -seed=1 -runs=10000 -timeout=10 -rss_limit_mb=2048 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O form_fields -- -seed=1 -runs=100000 -timeout=10 -rss_limit_mb=2048 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O forwarded -- -seed=1 -runs=500000 -timeout=10

@@ -68,3 +68,56 @@ pub fn multipart_probe(input: &[u8]) {
     let _ = crate::media::open_file(&path, &settings).map(|s| s.info);
     let _ = std::fs::remove_file(&path);
 }
+
+/// The upload form up to its file: fields, part headers, boundaries and
+/// preamble of any shape, through the body guard and multer, must end in
+/// the file part or an error, within the form's byte budget.
+pub fn form_fields(input: &[u8]) {
+    use crate::ingest::form;
+    use crate::ingest::guard::{BodyGuard, GuardState, Limits};
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let guard = std::sync::Arc::new(GuardState::default());
+        let limits = Limits {
+            idle: std::time::Duration::from_secs(60),
+            min_rate: 0,
+            before_file: form::FORM_LIMIT,
+        };
+        // The input in small pieces, as a network delivers it.
+        let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = input
+            .chunks(97)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        let body = BodyGuard::new(futures_util::stream::iter(pieces), limits, guard.clone());
+        let mut mp = multer::Multipart::new(body, "fuzzboundary");
+        if let Ok((fields, _part)) = form::read_until_file(&mut mp, &guard).await {
+            if let Some(t) = fields.title {
+                assert!(t.chars().count() <= form::MAX_TITLE);
+            }
+        }
+    });
+}
+
+/// `Forwarded` / `X-Forwarded-For` parsing and the client it names.
+pub fn forwarded(input: &str) {
+    let mut headers = http::HeaderMap::new();
+    for (i, line) in input.split('\n').enumerate() {
+        let Ok(v) = http::HeaderValue::from_str(line) else {
+            continue;
+        };
+        let name = if i % 2 == 0 { "forwarded" } else { "x-forwarded-for" };
+        headers.append(name, v);
+    }
+    let trusted: Vec<crate::config::Cidr> = ["10.0.0.0/8", "::1/128"]
+        .into_iter()
+        .filter_map(crate::config::Cidr::parse)
+        .collect();
+    let peer = std::net::IpAddr::from([10, 0, 0, 1]);
+    let _ = crate::http::client_for_fuzzing(peer, &headers, &trusted);
+    let _ = crate::config::Cidr::parse(input);
+}

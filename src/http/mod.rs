@@ -195,6 +195,15 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// Client resolution behind proxies, for the fuzz targets.
+pub(crate) fn client_for_fuzzing(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[crate::config::Cidr],
+) -> std::net::IpAddr {
+    client::resolve(peer, headers, trusted)
+}
+
 /// `Range` parsing, for the fuzz targets.
 pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
     play::parse_range(value, len).is_ok()
