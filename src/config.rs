@@ -60,6 +60,8 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
 pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
 /// Server-Sent Event streams open at once.
 pub const DEFAULT_MAX_EVENT_STREAMS: usize = 256;
+/// The in-memory cache of hot files: 128 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
 /// Shortest API token accepted: 16 bytes (128 bits when random).
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Longest lifetime of a signed playback URL: 10 years.
@@ -157,6 +159,10 @@ pub struct Config {
     #[arg(long, env = "HLSD_SEND_TIMEOUT_SECS", default_value_t = DEFAULT_SEND_TIMEOUT_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout_secs: u64,
+    /// Bytes of hot files (segments, playlists, keys, posters) kept in
+    /// memory, so popular ones cost no disk I/O (0: no cache).
+    #[arg(long, env = "HLSD_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
     /// Server-Sent Event streams open at once (`/videos/{id}/events`);
     /// they do not hold the connection places everything else needs.
     #[arg(long, env = "HLSD_MAX_EVENT_STREAMS", default_value_t = DEFAULT_MAX_EVENT_STREAMS,

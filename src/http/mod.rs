@@ -5,8 +5,12 @@
 //! hands them hyper's `Incoming`, unit tests an in-memory body.
 
 mod client;
+mod cache;
 mod cors;
+mod encoding;
+mod files;
 mod limits;
+pub(crate) use cache::FileCache;
 pub(crate) use limits::RateLimiter;
 mod ops;
 mod play;
@@ -82,6 +86,8 @@ pub(crate) struct AppState {
     pub uploads_receiving: std::sync::atomic::AtomicUsize,
     /// Places of event streams (`--max-event-streams`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Hot files in memory (`--cache-bytes`).
+    pub cache: cache::FileCache,
 }
 
 pub(crate) fn full(chunk: impl Into<Bytes>) -> Body {
@@ -96,10 +102,15 @@ pub(crate) fn empty() -> Body {
         .boxed_unsync()
 }
 
+/// The bytes of a JSON answer, kept so the router can gzip it.
+#[derive(Clone)]
+struct JsonBytes(Bytes);
+
 /// A JSON response with `status`.
 pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut res = Response::new(full(body));
+    let body = Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()));
+    let mut res = Response::new(full(body.clone()));
+    res.extensions_mut().insert(JsonBytes(body));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -206,7 +217,7 @@ pub(crate) fn client_for_fuzzing(
 
 /// `Range` parsing, for the fuzz targets.
 pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
-    play::parse_range(value, len).is_ok()
+    files::parse_range(value, len).is_ok()
 }
 
 /// The methods a known path answers (the `Allow` header of a 405,
@@ -247,6 +258,26 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
         [""] => "ui",
         ["assets", _] => "assets",
         _ => "other",
+    }
+}
+
+/// Gzips a large JSON answer when the client takes it.
+fn gzip_json(req: &Parts, res: &mut Response<Body>) {
+    let Some(JsonBytes(bytes)) = res.extensions_mut().remove::<JsonBytes>() else {
+        return;
+    };
+    if bytes.len() < encoding::MIN_GZIP {
+        return;
+    }
+    let zipped = encoding::accepts_gzip(req)
+        .then(|| encoding::gzip(&bytes))
+        .flatten();
+    encoding::mark(res, zipped.is_some());
+    if let Some(z) = zipped {
+        if let Ok(v) = HeaderValue::from_str(&z.len().to_string()) {
+            res.headers_mut().insert(header::CONTENT_LENGTH, v);
+        }
+        *res.body_mut() = full(z);
     }
 }
 
@@ -313,6 +344,7 @@ pub(crate) async fn handle<B: ReqBody>(
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
     }
+    gzip_json(&parts, &mut res);
     common_headers(&state, &mut res, request_id, class, origin.as_deref());
     let status = res.status().as_u16();
     if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {

@@ -113,6 +113,7 @@ pub(crate) async fn prepare_with_clock(
     }
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let config_event_streams = config.max_event_streams;
+    let cache_bytes = usize::try_from(config.cache_bytes).unwrap_or(usize::MAX);
     let state = Arc::new(AppState {
         config,
         catalog,
@@ -123,6 +124,7 @@ pub(crate) async fn prepare_with_clock(
         upload_rate,
         uploads_receiving: std::sync::atomic::AtomicUsize::new(0),
         event_streams: Arc::new(Semaphore::new(config_event_streams)),
+        cache: crate::http::FileCache::new(cache_bytes),
         metrics,
     });
     Ok(Prepared { state, jobs })

@@ -32,6 +32,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// A counter per video, bumped by every write or removal through the
+    /// store: a reader's cache of a video's files is valid while it holds.
+    epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
 }
 
 impl Store {
@@ -40,7 +43,19 @@ impl Store {
         std::fs::create_dir_all(root)?;
         Ok(Store {
             root: root.to_path_buf(),
+            epochs: Default::default(),
         })
+    }
+
+    /// The change counter of video `id` (see [`Store::epochs`]).
+    pub fn epoch(&self, id: VideoId) -> u64 {
+        let e = self.epochs.lock().unwrap_or_else(|p| p.into_inner());
+        e.get(&id).copied().unwrap_or(0)
+    }
+
+    fn changed(&self, id: VideoId) {
+        let mut e = self.epochs.lock().unwrap_or_else(|p| p.into_inner());
+        *e.entry(id).or_insert(0) += 1;
     }
 
     /// The storage folder.
@@ -96,7 +111,9 @@ impl Store {
                 fsio::sync_parent(parent)?;
             }
         }
-        fsio::write_atomic(&path, bytes)
+        let written = fsio::write_atomic(&path, bytes);
+        self.changed(id);
+        written
     }
 
     /// Makes a file the muxer wrote at `rel` durable before anything lists
@@ -114,12 +131,15 @@ impl Store {
 
     /// Removes one file of video `id` (missing is fine).
     pub fn remove(&self, id: VideoId, rel: &str) -> io::Result<()> {
+        self.changed(id);
         fsio::remove_file(&self.path(id, rel))
     }
 
     /// Removes video `id` entirely (missing is fine).
     pub fn remove_video(&self, id: VideoId) -> io::Result<()> {
-        fsio::remove_dir_all(&self.dir(id))
+        let removed = fsio::remove_dir_all(&self.dir(id));
+        self.changed(id);
+        removed
     }
 
     /// Bytes stored for video `id`.
@@ -137,12 +157,14 @@ impl Store {
     /// segments, keys) of older generations, and rung folders not in `keep`.
     pub fn remove_stale(&self, id: VideoId, generation: u32, keep: &[&str]) {
         sweep(&self.dir(id), generation, Some(keep));
+        self.changed(id);
     }
 
     /// Removes everything of video `id` but its record (and its spool when
     /// `keep_spool`), temporary files of those included: an upload may still
     /// be finishing its spool while its job fails.
     pub fn remove_outputs(&self, id: VideoId, keep_spool: bool) {
+        self.changed(id);
         let Ok(entries) = std::fs::read_dir(self.dir(id)) else {
             return;
         };
