@@ -62,6 +62,9 @@ pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_EVENT_STREAMS: usize = 256;
 /// The in-memory cache of hot files: 128 MiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
+/// A connection with no request in progress for this long is closed, seconds
+/// (nginx's `keepalive_timeout`).
+pub const DEFAULT_KEEP_ALIVE_SECS: u64 = 75;
 /// Shortest API token accepted: 16 bytes (128 bits when random).
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Longest lifetime of a signed playback URL: 10 years.
@@ -173,6 +176,19 @@ pub struct Config {
     /// Writes from any other page's origin get 403 `forbidden_origin`.
     #[arg(long, env = "HLSD_API_CORS_ORIGIN", default_value = "")]
     pub api_cors_origin: String,
+    /// A connection with no request in progress for this long is closed
+    /// (HTTP/1.1 keep-alive and HTTP/2 alike), seconds.
+    #[arg(long, env = "HLSD_KEEP_ALIVE_SECS", default_value_t = DEFAULT_KEEP_ALIVE_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_secs: u64,
+    /// PEM certificate chain: with `--tls-key`, hlsd serves HTTPS
+    /// (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP. `SIGHUP`
+    /// reloads both files.
+    #[arg(long, env = "HLSD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "HLSD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Most streams an upload may have; more get 422.
     #[arg(long, env = "HLSD_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,

@@ -110,7 +110,11 @@ pub fn forwarded(input: &str) {
         let Ok(v) = http::HeaderValue::from_str(line) else {
             continue;
         };
-        let name = if i % 2 == 0 { "forwarded" } else { "x-forwarded-for" };
+        let name = if i % 2 == 0 {
+            "forwarded"
+        } else {
+            "x-forwarded-for"
+        };
         headers.append(name, v);
     }
     let trusted: Vec<crate::config::Cidr> = ["10.0.0.0/8", "::1/128"]

@@ -16,11 +16,22 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Err(e) = hlsd::server::check_tls(&config) {
+        eprintln!("hlsd: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Kept to the end of main: dropping it flushes the last lines.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .thread_name("log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stderr(),
+        ));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     if config.log_format == "json" {
         logs.json().init();
@@ -51,7 +62,8 @@ async fn main() -> std::process::ExitCode {
     };
     // Scripts and tests read this line to learn an ephemeral port; it comes
     // after crash recovery, so the storage is consistent from here on.
-    println!("hlsd listening on http://{addr} (storage: {storage})");
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    println!("hlsd listening on {scheme}://{addr} (storage: {storage})");
     let _ = std::io::stdout().flush();
     match server.serve(listener, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -61,12 +61,17 @@ fn run_scenario_with(scenario: &str, server_args: &[&str]) -> serde_json::Value 
     }
     args.extend_from_slice(server_args);
     let s = Server::start(&args);
+    let scheme = if args.contains(&"--tls-cert") {
+        "https"
+    } else {
+        "http"
+    };
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let shot = artifacts.join(format!("{scenario}.png"));
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run.mjs"))
-        .args([scenario, &format!("http://{}", s.addr)])
+        .args([scenario, &format!("{scheme}://{}", s.addr)])
         .arg(&clip)
         .arg(&shot)
         .output()
@@ -151,4 +156,35 @@ fn encrypted_signed_streams_play_in_video_js() {
         (v["videoWidth"].as_u64(), v["videoHeight"].as_u64()),
         (Some(640), Some(360))
     );
+}
+
+#[test]
+fn web_ui_plays_over_https_and_http2() {
+    if !browser_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".into()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let v = run_scenario_with(
+        "ui",
+        &[
+            "--tls-cert",
+            c.to_str().unwrap(),
+            "--tls-key",
+            k.to_str().unwrap(),
+        ],
+    );
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0);
+    assert_eq!(v["fatalErrors"], 0);
+    assert!(
+        v["playbackUrl"].as_str().unwrap().starts_with("https://"),
+        "{v}"
+    );
+    // Every playlist and segment came over HTTP/2.
+    assert_eq!(v["mediaProtocols"], serde_json::json!(["h2"]), "{v}");
 }

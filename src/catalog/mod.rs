@@ -165,6 +165,12 @@ impl Catalog {
         lock(&self.records).get(&id).cloned()
     }
 
+    /// `f` of a video's record, without copying the record (the serving
+    /// path asks this on every request).
+    pub fn peek<R>(&self, id: VideoId, f: impl FnOnce(&Record) -> R) -> Option<R> {
+        lock(&self.records).get(&id).map(f)
+    }
+
     /// Adds the record of a new video: visible at once (so a request for it
     /// never sees "no such video" once its folder exists), then its folder
     /// is created and the record persisted. Nothing remains on failure.

@@ -122,7 +122,10 @@ mod tests {
     use super::*;
 
     fn file(n: usize) -> Arc<CachedFile> {
-        Arc::new(CachedFile::new(Bytes::from(vec![0u8; n]), SystemTime::UNIX_EPOCH))
+        Arc::new(CachedFile::new(
+            Bytes::from(vec![0u8; n]),
+            SystemTime::UNIX_EPOCH,
+        ))
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub(crate) fn accepts_gzip(req: &Parts) -> bool {
             .filter_map(|q| q.trim().parse::<f32>().ok())
             .next()
             .unwrap_or(1.0);
-        q > 0.0 && matches!(coding.to_ascii_lowercase().as_str(), "gzip" | "x-gzip" | "*")
+        q > 0.0
+            && matches!(
+                coding.to_ascii_lowercase().as_str(),
+                "gzip" | "x-gzip" | "*"
+            )
     })
 }
 
@@ -56,7 +60,12 @@ mod tests {
     use super::*;
 
     fn parts(ae: &str) -> Parts {
-        http::Request::get("/").header("accept-encoding", ae).body(()).unwrap().into_parts().0
+        http::Request::get("/")
+            .header("accept-encoding", ae)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
     }
 
     #[test]
@@ -70,7 +79,8 @@ mod tests {
         let z = gzip(text.as_bytes()).unwrap();
         assert!(z.len() < text.len() / 5);
         let mut back = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&z[..]), &mut back).unwrap();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&z[..]), &mut back)
+            .unwrap();
         assert_eq!(back, text);
     }
 }

@@ -115,16 +115,23 @@ fn read(path: &std::path::Path, max: usize) -> std::io::Result<Loaded> {
 /// `If-None-Match` decides when present, else `If-Modified-Since`.
 fn not_modified(req: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
     if let Some(inm) = req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let gz = gzip_etag(etag);
         return inm
             .split(',')
             .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == etag);
+            .any(|t| t == "*" || t == etag || t == gz);
     }
     let since = req
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
     since.is_some_and(|since| modified <= since + std::time::Duration::from_millis(999))
+}
+
+/// The ETag of the gzipped representation (RFC 9110 §8.8.3: a strong
+/// validator differs between content codings), as Apache does it.
+fn gzip_etag(etag: &str) -> String {
+    format!("{}-gz\"", etag.trim_end_matches('"'))
 }
 
 /// True when a `Range` may be honoured: no `If-Range`, or one naming the
@@ -137,7 +144,8 @@ fn range_applies(req: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
     if v.starts_with('"') {
         return v == etag;
     }
-    httpdate::parse_http_date(v).is_ok_and(|d| httpdate::fmt_http_date(d) == httpdate::fmt_http_date(modified))
+    httpdate::parse_http_date(v)
+        .is_ok_and(|d| httpdate::fmt_http_date(d) == httpdate::fmt_http_date(modified))
 }
 
 fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
@@ -174,6 +182,14 @@ pub(crate) fn respond(
     }
     if not_modified(&req.headers, &etag, modified) {
         *res.status_mut() = StatusCode::NOT_MODIFIED;
+        let gz = gzip_etag(&etag);
+        let inm = req
+            .headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if inm.is_some_and(|v| v.contains(gz.as_str())) {
+            set(res.headers_mut(), header::ETAG, &gz);
+        }
         return Ok(res);
     }
     let range = if range_applies(&req.headers, &etag, modified) {
@@ -189,7 +205,11 @@ pub(crate) fn respond(
     if let Some(r) = range {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
         let h = res.headers_mut();
-        set(h, header::CONTENT_RANGE, &format!("bytes {}-{}/{len}", r.start, r.end));
+        set(
+            h,
+            header::CONTENT_RANGE,
+            &format!("bytes {}-{}/{len}", r.start, r.end),
+        );
     }
     let (start, count) = range.map_or((0, len), |r| (r.start, r.end - r.start + 1));
     let gzip = range.is_none() && kind == FileKind::Playlist && encoding::accepts_gzip(req);
@@ -197,7 +217,14 @@ pub(crate) fn respond(
     if kind == FileKind::Playlist {
         encoding::mark(&mut res, sent.1);
     }
-    set(res.headers_mut(), header::CONTENT_LENGTH, &sent.0.to_string());
+    if sent.1 {
+        set(res.headers_mut(), header::ETAG, &gzip_etag(&etag));
+    }
+    set(
+        res.headers_mut(),
+        header::CONTENT_LENGTH,
+        &sent.0.to_string(),
+    );
     *res.body_mut() = body;
     Ok(res)
 }
@@ -221,7 +248,10 @@ fn body_of(
             };
             let (bytes, gz) = match zipped {
                 Some(z) => (z, true),
-                None => (f.bytes.slice(start as usize..(start + count) as usize), false),
+                None => (
+                    f.bytes.slice(start as usize..(start + count) as usize),
+                    false,
+                ),
             };
             let n = bytes.len() as u64;
             Ok((if head { empty() } else { full(bytes) }, (n, gz)))
@@ -232,8 +262,8 @@ fn body_of(
             }
             file.seek(SeekFrom::Start(start))?;
             let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), count);
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK)
-                .map_ok(Frame::data);
+            let stream =
+                tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK).map_ok(Frame::data);
             Ok((StreamBody::new(stream).boxed_unsync(), (count, false)))
         }
     }
@@ -322,7 +352,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -332,11 +365,32 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let date = httpdate::fmt_http_date(t);
         let tag = "\"a-1\"";
-        assert!(not_modified(&headers(&[("if-none-match", "\"x\", \"a-1\"")]), tag, t));
-        assert!(!not_modified(&headers(&[("if-none-match", "\"b-2\"")]), tag, t));
-        assert!(not_modified(&headers(&[("if-modified-since", &date)]), tag, t));
+        assert!(not_modified(
+            &headers(&[("if-none-match", "\"x\", \"a-1\"")]),
+            tag,
+            t
+        ));
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "\"b-2\"")]),
+            tag,
+            t
+        ));
+        assert!(not_modified(
+            &headers(&[("if-none-match", "W/\"a-1-gz\"")]),
+            tag,
+            t
+        ));
+        assert!(not_modified(
+            &headers(&[("if-modified-since", &date)]),
+            tag,
+            t
+        ));
         // If-None-Match wins over If-Modified-Since.
-        assert!(!not_modified(&headers(&[("if-none-match", "\"b\""), ("if-modified-since", &date)]), tag, t));
+        assert!(!not_modified(
+            &headers(&[("if-none-match", "\"b\""), ("if-modified-since", &date)]),
+            tag,
+            t
+        ));
         assert!(range_applies(&headers(&[]), tag, t));
         assert!(range_applies(&headers(&[("if-range", tag)]), tag, t));
         assert!(!range_applies(&headers(&[("if-range", "\"old\"")]), tag, t));

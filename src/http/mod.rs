@@ -4,8 +4,8 @@
 //! Handlers are generic over the request body ([`ReqBody`]): the server
 //! hands them hyper's `Incoming`, unit tests an in-memory body.
 
-mod client;
 mod cache;
+mod client;
 mod cors;
 mod encoding;
 mod files;
@@ -187,7 +187,21 @@ pub(crate) fn record_json(
     v
 }
 
-/// The URL base for links in answers: `--public-url`, else `http://<Host>`.
+/// HTTP/2 carries the host in the `:authority` pseudo-header (hyper puts
+/// it in the URI), not in `Host`: it becomes `Host` here, so links, origin
+/// checks and logs see one thing whatever the protocol.
+fn host_from_authority(parts: &mut Parts) {
+    if parts.headers.contains_key(header::HOST) {
+        return;
+    }
+    let host = parts.uri.authority().map(|a| a.as_str());
+    if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        parts.headers.insert(header::HOST, v);
+    }
+}
+
+/// The URL base for links in answers: `--public-url`, else
+/// `http(s)://<Host>`.
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &state.config.public_url {
         return u.trim_end_matches('/').to_owned();
@@ -203,7 +217,12 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| state.config.listen.to_string());
-    format!("http://{host}")
+    let scheme = if state.config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// Client resolution behind proxies, for the fuzz targets.
@@ -321,7 +340,8 @@ pub(crate) async fn handle<B: ReqBody>(
     let request_id = state
         .next_request_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    host_from_authority(&mut parts);
     let client = client::resolve(peer, &parts.headers, &state.config.trusted_proxies);
     let path = parts.uri.path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 /// Segments never change once renamed into place (generations).
 const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// A finished playlist changes only if the video is re-processed.
+/// A finished playlist (or a poster) changes only if the video is
+/// re-processed.
 const CACHE_READY_PLAYLIST: &str = "public, max-age=300";
 /// A growing playlist must be re-fetched (RFC 8216 §6.2.1); its ETag
 /// changes with every segment.
@@ -39,7 +40,7 @@ pub(crate) async fn key(
         return Err(Error::NotFound);
     }
     check_token(state, req, id)?;
-    live_record(state, id)?;
+    live(state, id)?;
     let loaded = files::load(state, id, &format!("{}/{name}", names::KEYS_DIR)).await?;
     let mut res = files::respond(req, loaded, FileKind::Segment, "private, no-store")?;
     res.headers_mut().insert(
@@ -76,7 +77,12 @@ fn signed_playlist(req: &Parts, loaded: Loaded, token: &str) -> Result<Response<
     let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
     let text = playlist::rewrite_uris(&text, |u| playlist::with_query(u, "token", token));
     let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
-    files::respond(req, Loaded::Whole(Arc::new(file)), FileKind::Playlist, CACHE_PRIVATE)
+    files::respond(
+        req,
+        Loaded::Whole(Arc::new(file)),
+        FileKind::Playlist,
+        CACHE_PRIVATE,
+    )
 }
 
 /// The playlist of a video whose first segment is not out yet.
@@ -86,12 +92,25 @@ fn placeholder(state: &AppState) -> Loaded {
     Loaded::Whole(Arc::new(file))
 }
 
-/// The record of a video that exists and is not being deleted.
-fn live_record(state: &AppState, id: VideoId) -> Result<crate::catalog::Record, Error> {
+/// What serving needs of a video's record.
+#[derive(Clone, Copy)]
+struct Live {
+    /// Its job is not over: playlists grow.
+    active: bool,
+    renditions: usize,
+}
+
+/// A video that exists and is not being deleted.
+fn live(state: &AppState, id: VideoId) -> Result<Live, Error> {
     state
         .catalog
-        .get(id)
-        .filter(|r| r.status != crate::catalog::Status::Deleting)
+        .peek(id, |r| {
+            (r.status != crate::catalog::Status::Deleting).then(|| Live {
+                active: r.status.is_active(),
+                renditions: r.renditions.len(),
+            })
+        })
+        .flatten()
         .ok_or(Error::NotFound)
 }
 
@@ -104,13 +123,13 @@ async fn await_master(
     state: &AppState,
     id: VideoId,
     path: &std::path::Path,
-) -> Result<crate::catalog::Record, Error> {
+) -> Result<Live, Error> {
     let deadline = tokio::time::Instant::now() + PLAYLIST_WAIT;
     loop {
-        let rec = live_record(state, id)?;
+        let video = live(state, id)?;
         let present = tokio::fs::try_exists(path).await.unwrap_or(false);
-        if present || !rec.status.is_active() || rec.renditions.len() == 1 {
-            return Ok(rec);
+        if present || !video.active || video.renditions == 1 {
+            return Ok(video);
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::NotReady);
@@ -131,27 +150,28 @@ pub(crate) async fn get(
     }
     let kind = names::playable_file(file).ok_or(Error::NotFound)?;
     let token = check_token(state, req, id)?;
-    let mut rec = live_record(state, id)?;
+    let mut video = live(state, id)?;
     let rel = match rung {
         Some(r) => format!("{r}/{file}"),
         None => file.to_owned(),
     };
     let top = rung.is_none() && file == names::PLAYLIST;
-    if top && rec.status.is_active() {
-        rec = await_master(state, id, &state.catalog.store().path(id, &rel)).await?;
+    if top && video.active {
+        video = await_master(state, id, &state.catalog.store().path(id, &rel)).await?;
     }
     let loaded = match files::load(state, id, &rel).await {
         Ok(l) => l,
         // A single rendition not yet started: players keep polling this.
-        Err(Error::NotFound) if top && rec.status.is_active() => placeholder(state),
+        Err(Error::NotFound) if top && video.active => placeholder(state),
         Err(e) => return Err(e),
     };
     if let (FileKind::Playlist, Some(token)) = (kind, &token) {
         return signed_playlist(req, loaded, token);
     }
     let cache = match kind {
-        FileKind::Playlist if rec.status.is_active() => CACHE_GROWING,
-        FileKind::Playlist => CACHE_READY_PLAYLIST,
+        FileKind::Playlist if video.active => CACHE_GROWING,
+        // Posters keep their names when a video is re-processed.
+        FileKind::Playlist | FileKind::Image => CACHE_READY_PLAYLIST,
         _ => CACHE_IMMUTABLE,
     };
     files::respond(req, loaded, kind, cache)

@@ -260,8 +260,10 @@ pub(crate) fn events(
         .try_acquire_owned()
         .map_err(|_| Error::Busy)?;
     // Streams live long: they hold a place of their own, not one of the
-    // connection places every other request needs.
-    if let Some(slot) = req.extensions.get::<super::ConnSlot>() {
+    // connection places every other request needs. (An HTTP/2 connection
+    // keeps its place: its other streams go on over it.)
+    let h1 = req.version <= http::Version::HTTP_11;
+    if let Some(slot) = req.extensions.get::<super::ConnSlot>().filter(|_| h1) {
         slot.release();
     }
     let stream = EventStream {
@@ -283,7 +285,9 @@ pub(crate) fn events(
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // The connection gave its place back: it ends with the stream.
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if h1 {
+        // The connection gave its place back: it ends with the stream.
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     Ok(res)
 }

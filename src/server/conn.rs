@@ -28,6 +28,20 @@ pub(crate) struct IpPlace {
 }
 
 impl PerIp {
+    /// Admits a connection from `peer`: `Some(None)` for a trusted proxy
+    /// (no per-address cap), `Some(Some(place))` within the cap, `None`
+    /// over it.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        config: &crate::config::Config,
+        peer: IpAddr,
+    ) -> Option<Option<IpPlace>> {
+        if config.trusted_proxies.iter().any(|c| c.contains(peer)) {
+            return Some(None);
+        }
+        self.take(peer, config.max_connections_per_ip).map(Some)
+    }
+
     /// A place for `ip`, or `None` when it holds `max` already.
     pub(crate) fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpPlace> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());

@@ -5,6 +5,8 @@
 //! holds each connection to its per-address place and send timeout.
 
 mod conn;
+mod driver;
+mod tls;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -13,17 +15,13 @@ use crate::jobs::Jobs;
 use crate::media::{self, Settings};
 use crate::storage::Store;
 use crate::Error;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tls::Tls;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -43,6 +41,7 @@ pub async fn run(
 pub struct Prepared {
     pub(crate) state: Arc<AppState>,
     jobs: Arc<Jobs>,
+    tls: Option<Tls>,
 }
 
 /// Initialises libav, loads the catalog and runs crash recovery (which may
@@ -58,6 +57,7 @@ pub(crate) async fn prepare_with_clock(
     clock: crate::clock::SharedClock,
 ) -> Result<Prepared, Error> {
     media::init()?;
+    let tls = load_tls(&config).map_err(Error::Internal)?;
     if config.api_tokens.is_empty() && !config.listen.ip().is_loopback() {
         tracing::warn!(listen = %config.listen,
             "no --api-token: anyone who can reach this address can upload and delete videos");
@@ -127,7 +127,7 @@ pub(crate) async fn prepare_with_clock(
         cache: crate::http::FileCache::new(cache_bytes),
         metrics,
     });
-    Ok(Prepared { state, jobs })
+    Ok(Prepared { state, jobs, tls })
 }
 
 impl Prepared {
@@ -137,20 +137,65 @@ impl Prepared {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let Prepared { state, jobs } = self;
-        serve(state, jobs, listener, shutdown).await
+        let Prepared { state, jobs, tls } = self;
+        if let Some(tls) = &tls {
+            reload_on_sighup(tls.clone());
+        }
+        serve(state, jobs, tls, listener, shutdown).await
     }
+
+    /// True when the server speaks HTTPS (`--tls-cert`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// Checks `--tls-cert`/`--tls-key` as the server would load them: the
+/// error is one line for the operator (the binary exits 2 on it).
+pub fn check_tls(config: &Config) -> Result<(), String> {
+    load_tls(config).map(|_| ())
+}
+
+fn load_tls(config: &Config) -> Result<Option<Tls>, String> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Tls::load(cert, key).map(Some),
+        (None, None) => Ok(None),
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
+}
+
+/// `SIGHUP` reloads the certificate and key; a pair that fails to load
+/// leaves the one in use.
+fn reload_on_sighup(tls: Tls) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the certificate will not reload");
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let tls = tls.clone();
+            let result = tokio::task::spawn_blocking(move || tls.reload()).await;
+            match result {
+                Ok(Ok(())) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Ok(Err(e)) => tracing::error!("SIGHUP: {e}; the previous certificate stays"),
+                Err(e) => tracing::error!("SIGHUP: reload failed: {e}"),
+            }
+        }
+    });
 }
 
 async fn serve(
     state: Arc<AppState>,
     jobs: Arc<Jobs>,
+    tls: Option<Tls>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let limit = Arc::new(Semaphore::new(state.config.max_connections));
     let per_ip = Arc::new(conn::PerIp::default());
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(driver::builder(&state.config));
+    let (closing, _) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -164,42 +209,36 @@ async fn serve(
             s = accept(&listener) => s,
             _ = &mut shutdown => break,
         };
+        let opened = tokio::time::Instant::now();
         let peer = stream
             .peer_addr()
             .map(|a| crate::config::canonical_ip(a.ip()))
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let trusted = state
-            .config
-            .trusted_proxies
-            .iter()
-            .any(|c| c.contains(peer));
-        let place = if trusted {
-            None
-        } else {
-            match per_ip.take(peer, state.config.max_connections_per_ip) {
-                Some(p) => Some(p),
-                None => {
-                    tracing::debug!(%peer, "connection refused: too many from this address");
-                    continue;
-                }
-            }
+        let Some(place) = per_ip.admit(&state.config, peer) else {
+            tracing::debug!(%peer, "connection refused: too many from this address");
+            continue;
         };
-        let conn = connection(&state, stream, peer, permit);
-        let conn = graceful.watch(conn);
-        let metrics = state.metrics.clone();
-        metrics.active_connections.fetch_add(1, Ordering::Relaxed);
+        let accepted = Accepted {
+            stream,
+            peer,
+            opened,
+            slot: http::ConnSlot::new(permit),
+            shutdown: closing.subscribe(),
+        };
+        let (state, builder, tls) = (state.clone(), builder.clone(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+            let metrics = state.metrics.clone();
+            metrics.active_connections.fetch_add(1, Ordering::Relaxed);
+            connection(state, builder, tls, accepted).await;
             metrics.active_connections.fetch_sub(1, Ordering::Relaxed);
             drop(place);
         });
     }
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
+    let _ = closing.send(true);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = closing.closed() => {}
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => {
             tracing::warn!("in-flight requests did not finish in time");
         }
@@ -212,32 +251,45 @@ async fn serve(
     Ok(())
 }
 
-/// One connection: HTTP/1.1 with the header timeout (and the timer it
-/// needs), writes under the send timeout, and its `--max-connections`
-/// place in a slot an event stream may give back.
-fn connection(
-    state: &Arc<AppState>,
+/// A connection just accepted, with what it holds.
+struct Accepted {
     stream: TcpStream,
     peer: std::net::IpAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> {
-    let _ = stream.set_nodelay(true);
-    let slot = http::ConnSlot::new(permit);
-    let service = {
-        let state = state.clone();
-        service_fn(move |mut req| {
-            let state = state.clone();
-            req.extensions_mut().insert(slot.clone());
-            async move { Ok::<_, Infallible>(http::handle(state, req, peer).await) }
-        })
-    };
+    opened: tokio::time::Instant,
+    /// Its `--max-connections` place, which an event stream may give back.
+    slot: http::ConnSlot,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// One connection: writes under the send timeout, the TLS handshake (if
+/// any) within the header timeout, then HTTP/1.1 or HTTP/2.
+async fn connection(
+    state: Arc<AppState>,
+    builder: Arc<driver::Builder>,
+    tls: Option<Tls>,
+    a: Accepted,
+) {
+    let _ = a.stream.set_nodelay(true);
     let send_timeout = Duration::from_secs(state.config.send_timeout_secs.max(1));
-    let io = TokioIo::new(conn::SendTimeout::new(stream, send_timeout));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(state.config.header_timeout_secs.max(1)));
-    builder.serve_connection(io, service)
+    let io = conn::SendTimeout::new(a.stream, send_timeout);
+    let Some(tls) = tls else {
+        let (peer, slot, opened) = (a.peer, a.slot, a.opened);
+        return driver::drive(state, builder, io, peer, slot, opened, a.shutdown).await;
+    };
+    let deadline = a.opened + driver::header_timeout(&state.config);
+    let handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(io));
+    let io = match handshake.await {
+        Ok(Ok(io)) => io,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %a.peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %a.peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    driver::drive(state, builder, io, a.peer, a.slot, a.opened, a.shutdown).await
 }
 
 /// Accepts one connection; on errors (EMFILE…) backs off and retries

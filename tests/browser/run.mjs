@@ -129,7 +129,13 @@ setStep('launch chromium');
 context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: CHROMIUM_PATH,
   headless: true,
-  args: scenario === 'tutorial' ? [...CHROMIUM_ARGS, ...TUTORIAL_EXTRA_ARGS] : CHROMIUM_ARGS,
+  args: [
+    ...CHROMIUM_ARGS,
+    ...(scenario === 'tutorial' ? TUTORIAL_EXTRA_ARGS : []),
+    // A self-signed certificate made by the test (https:// base URLs only).
+    ...(baseUrl.startsWith('https:') ? ['--ignore-certificate-errors'] : []),
+  ],
+  ignoreHTTPSErrors: baseUrl.startsWith('https:'),
   viewport: { width: 1280, height: 800 },
   acceptDownloads: false,
 });
@@ -291,6 +297,10 @@ async function scenarioUi() {
       qualityOptions: q ? q.options.length : null,
       libraryItems: document.querySelectorAll('#library li').length,
       statusText: (document.getElementById('status-text')?.textContent || '').trim(),
+      // The protocol each playlist and segment came over (h2, http/1.1).
+      mediaProtocols: [...new Set(performance.getEntriesByType('resource')
+        .filter((e) => /\/play\/.*\.(m3u8|ts|m4s|mp4)(\?|$)/.test(e.name))
+        .map((e) => e.nextHopProtocol))],
     };
   });
   await screenshot();

@@ -56,6 +56,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (for signals).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Kills the process with SIGKILL (a crash) and waits for it.
     pub fn crash(&mut self) {
         self.child.kill().unwrap();
@@ -177,7 +182,7 @@ fn spawn_logged(storage: &Path, extra: &[&str], log: Option<&Path>) -> (Child, S
             .read_line(&mut line)
             .unwrap();
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|s| s.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
@@ -343,7 +348,11 @@ pub fn send_request(
         let _ = write_body(&mut s, body, how);
     }
     let r = read_response(&mut s, method == "HEAD");
-    if method == "GET" && r.status == 200 && r.is_playlist() {
+    if method == "GET"
+        && r.status == 200
+        && r.is_playlist()
+        && r.header("content-encoding").is_none()
+    {
         lint_playlist(path, &r.text());
     }
     r
