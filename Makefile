@@ -32,9 +32,14 @@ lint: deps check-cargo
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
+# nginx-light and wrk only for benches/serve_vs_nginx.sh.
+BENCH_PKGS := nginx-light wrk curl
+
 bench: deps test-deps check-cargo
+	@$(call apt_install,$(BENCH_PKGS))
 	$(CARGO) bench --bench segmenting
 	$(CARGO) bench --bench cli_compare
+	benches/serve_vs_nginx.sh
 
 deps:
 	@$(call apt_install,$(BUILD_PKGS))
