@@ -65,6 +65,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
 /// A connection with no request in progress for this long is closed, seconds
 /// (nginx's `keepalive_timeout`).
 pub const DEFAULT_KEEP_ALIVE_SECS: u64 = 75;
+/// An unfinished resumable upload is removed this long after it was
+/// created, seconds (24 h).
+pub const DEFAULT_UPLOAD_EXPIRY_SECS: u64 = 24 * 3600;
 /// Shortest API token accepted: 16 bytes (128 bits when random).
 pub const MIN_TOKEN_BYTES: usize = 16;
 /// Longest lifetime of a signed playback URL: 10 years.
@@ -189,6 +192,20 @@ pub struct Config {
     /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "HLSD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Where to POST events (`video.created`, `video.ready`,
+    /// `video.failed`, `video.deleted`): repeat the flag for several
+    /// receivers (comma-separated in HLSD_WEBHOOK_URL).
+    #[arg(long = "webhook-url", env = "HLSD_WEBHOOK_URL", value_delimiter = ',')]
+    pub webhook_urls: Vec<String>,
+    /// The secret events are signed with (`Hlsd-Signature`); required with
+    /// `--webhook-url`, at least 16 bytes.
+    #[arg(long, env = "HLSD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// A resumable (tus) upload not complete this long after its creation
+    /// is removed, seconds.
+    #[arg(long, env = "HLSD_UPLOAD_EXPIRY_SECS", default_value_t = DEFAULT_UPLOAD_EXPIRY_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_expiry_secs: u64,
     /// Most streams an upload may have; more get 422.
     #[arg(long, env = "HLSD_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_streams: usize,
@@ -392,6 +409,7 @@ impl Config {
     }
 
     fn load_secrets(&mut self) -> Result<(), String> {
+        self.webhook_urls.retain(|u| !u.trim().is_empty());
         if let Some(path) = &self.api_token_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read --api-token-file {}: {e}", path.display()))?;
@@ -442,11 +460,35 @@ impl Config {
             }
             warnings.push(format!("{why} (--allow-open-api)"));
         }
+        self.validate_webhooks()?;
         if self.encrypt && self.signing_key.is_none() {
             warnings
                 .push("--encrypt without --signing-key: keys are served to anyone who asks".into());
         }
         Ok(warnings)
+    }
+
+    fn validate_webhooks(&self) -> Result<(), String> {
+        for url in &self.webhook_urls {
+            let ok = url
+                .parse::<http::Uri>()
+                .ok()
+                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+                .is_some_and(|u| u.host().is_some());
+            if !ok {
+                return Err(format!(
+                    "--webhook-url `{url}` is not an http:// or https:// URL"
+                ));
+            }
+        }
+        let secret = self.webhook_secret.as_deref().unwrap_or("");
+        if !self.webhook_urls.is_empty() && secret.len() < MIN_TOKEN_BYTES {
+            return Err(format!(
+                "--webhook-url needs a --webhook-secret of at least {MIN_TOKEN_BYTES} bytes \
+                 (receivers check events with it)"
+            ));
+        }
+        Ok(())
     }
 
     /// The defaults, as `hlsd` with no flags and no environment would run.

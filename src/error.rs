@@ -49,6 +49,16 @@ pub enum Error {
     ForbiddenOrigin,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
+    /// A resumable upload's `Upload-Offset` is not where its bytes end.
+    OffsetMismatch { offset: u64 },
+    /// A resumable upload's chunk does not match its `Upload-Checksum`.
+    ChecksumMismatch,
+    /// A resumable upload expired before it was complete (and is removed).
+    UploadExpired,
+    /// A tus request speaking another protocol version.
+    UnsupportedVersion,
+    /// A body of a content type this route does not take.
+    WrongContentType(&'static str),
     /// No such video, or no such file of a video.
     NotFound,
     /// Method not allowed on this route.
@@ -85,6 +95,12 @@ impl Error {
             Error::Unauthorized => S::UNAUTHORIZED,
             Error::InvalidToken | Error::TokenExpired | Error::ForbiddenOrigin => S::FORBIDDEN,
             Error::NotFound => S::NOT_FOUND,
+            Error::OffsetMismatch { .. } => S::CONFLICT,
+            // tus's "460 Checksum Mismatch".
+            Error::ChecksumMismatch => S::from_u16(460).unwrap_or(S::BAD_REQUEST),
+            Error::UploadExpired => S::GONE,
+            Error::UnsupportedVersion => S::PRECONDITION_FAILED,
+            Error::WrongContentType(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
             Error::BodyTimeout | Error::TooSlow { .. } => S::REQUEST_TIMEOUT,
@@ -117,6 +133,11 @@ impl Error {
             Error::TokenExpired => "token_expired",
             Error::ForbiddenOrigin => "forbidden_origin",
             Error::NotFound => "not_found",
+            Error::OffsetMismatch { .. } => "offset_mismatch",
+            Error::ChecksumMismatch => "checksum_mismatch",
+            Error::UploadExpired => "upload_expired",
+            Error::UnsupportedVersion => "unsupported_version",
+            Error::WrongContentType(_) => "unsupported_content_type",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::BodyTimeout => "body_timeout",
@@ -204,6 +225,24 @@ impl fmt::Display for Error {
                 "too many uploads from this address; retry in {retry_after} s"
             ),
             Error::NotFound => write!(f, "no such video or file"),
+            Error::OffsetMismatch { offset } => write!(
+                f,
+                "Upload-Offset does not match the upload: its bytes end at {offset} \
+                 (HEAD it and resume from there)"
+            ),
+            Error::ChecksumMismatch => write!(
+                f,
+                "the chunk does not match its Upload-Checksum; it was discarded, send it again"
+            ),
+            Error::UploadExpired => write!(
+                f,
+                "this upload expired before it was complete and was removed; start a new one"
+            ),
+            Error::UnsupportedVersion => write!(
+                f,
+                "this server speaks tus 1.0.0 (send `Tus-Resumable: 1.0.0`)"
+            ),
+            Error::WrongContentType(want) => write!(f, "send the body as `Content-Type: {want}`"),
             Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
             Error::RangeNotSatisfiable { len } => {
                 write!(
@@ -269,6 +308,11 @@ impl Error {
                 retry_after: *retry_after,
             },
             Error::NotFound => Error::NotFound,
+            Error::OffsetMismatch { offset } => Error::OffsetMismatch { offset: *offset },
+            Error::ChecksumMismatch => Error::ChecksumMismatch,
+            Error::UploadExpired => Error::UploadExpired,
+            Error::UnsupportedVersion => Error::UnsupportedVersion,
+            Error::WrongContentType(w) => Error::WrongContentType(w),
             Error::MethodNotAllowed => Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len } => Error::RangeNotSatisfiable { len: *len },
             Error::BodyTimeout => Error::BodyTimeout,

@@ -46,6 +46,7 @@ mod recovery;
 pub mod server;
 mod spool;
 pub mod storage;
+pub mod webhooks;
 
 pub use config::Config;
 pub use error::Error;

@@ -37,6 +37,12 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<&'static str, Histogram>>,
     pub bytes_served: AtomicU64,
     pub active_connections: AtomicI64,
+    /// Webhook deliveries answered 2xx.
+    pub webhooks_delivered: AtomicU64,
+    /// Webhook attempts that failed (retried later).
+    pub webhooks_failed: AtomicU64,
+    /// Webhook events given up after 24 hours of failures.
+    pub webhooks_dropped: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,6 +57,8 @@ pub struct Gauges {
     pub uploads_receiving: u64,
     pub storage_used_bytes: u64,
     pub storage_free_bytes: Option<u64>,
+    /// Webhook deliveries still to make.
+    pub webhooks_pending: u64,
 }
 
 impl Metrics {
@@ -177,6 +185,7 @@ impl Metrics {
                 free,
             );
         }
+        self.render_webhooks(&mut out, g.webhooks_pending);
         out.push_str("# HELP hlsd_http_requests_total HTTP requests by route and status.\n# TYPE hlsd_http_requests_total counter\n");
         for ((route, status), n) in lock(&self.requests).iter() {
             let _ = writeln!(
@@ -198,6 +207,26 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+impl Metrics {
+    fn render_webhooks(&self, out: &mut String, pending: u64) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# HELP hlsd_webhook_deliveries_total Webhook delivery attempts by result.\n\
+             # TYPE hlsd_webhook_deliveries_total counter\n\
+             hlsd_webhook_deliveries_total{{result=\"delivered\"}} {}\n\
+             hlsd_webhook_deliveries_total{{result=\"failed\"}} {}\n\
+             hlsd_webhook_deliveries_total{{result=\"dropped\"}} {}\n\
+             # HELP hlsd_webhook_pending Webhook deliveries waiting (retries included).\n\
+             # TYPE hlsd_webhook_pending gauge\n\
+             hlsd_webhook_pending {pending}\n",
+            load(&self.webhooks_delivered),
+            load(&self.webhooks_failed),
+            load(&self.webhooks_dropped),
+        );
     }
 }
 

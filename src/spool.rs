@@ -105,6 +105,9 @@ impl SpoolControl {
 pub(crate) struct SpoolWriter {
     file: File,
     control: SpoolControl,
+    /// Bytes written after `written` that readers may not see yet (a
+    /// chunk whose checksum is still to be checked).
+    hidden: u64,
 }
 
 /// Creates the spool file at `path` (which must not exist yet) and returns
@@ -119,7 +122,32 @@ pub(crate) fn create(path: &Path) -> io::Result<SpoolWriter> {
     Ok(SpoolWriter {
         file,
         control: SpoolControl { shared },
+        hidden: 0,
     })
+}
+
+/// Reopens the spool of a resumable upload to go on from `len` bytes
+/// (what the client was told): anything after them is cut, and a new
+/// writer appends from there. Readers see the `len` bytes at once.
+pub(crate) fn reopen(path: &Path, len: u64) -> io::Result<SpoolWriter> {
+    let file = File::options().write(true).open(path)?;
+    file.set_len(len)?;
+    let mut writer = SpoolWriter {
+        file,
+        control: SpoolControl {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    written: len,
+                    ..State::default()
+                }),
+                grew: Condvar::new(),
+                waited_ns: std::sync::atomic::AtomicU64::new(0),
+            }),
+        },
+        hidden: 0,
+    };
+    writer.file.seek(SeekFrom::Start(len))?;
+    Ok(writer)
 }
 
 /// Opens an already complete spool (a restart re-reading a finished upload).
@@ -175,6 +203,43 @@ impl SpoolWriter {
         drop(st);
         self.control.shared.grew.notify_all();
         Ok(())
+    }
+
+    /// Writes `data` at the end of the file without showing it to readers
+    /// until [`SpoolWriter::reveal`] (or dropping it with
+    /// [`SpoolWriter::drop_hidden`]). Blocking.
+    pub(crate) fn append_hidden(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data)?;
+        self.hidden += data.len() as u64;
+        Ok(())
+    }
+
+    /// Shows the hidden bytes to readers.
+    pub(crate) fn reveal(&mut self) {
+        let mut st = self.control.shared.lock();
+        st.written += std::mem::take(&mut self.hidden);
+        drop(st);
+        self.control.shared.grew.notify_all();
+    }
+
+    /// Cuts the hidden bytes off the file. Blocking.
+    pub(crate) fn drop_hidden(&mut self) -> io::Result<()> {
+        let written = self.control.shared.lock().written;
+        self.hidden = 0;
+        self.file.set_len(written)?;
+        self.file.seek(SeekFrom::Start(written))?;
+        Ok(())
+    }
+
+    /// Bytes readers can see.
+    pub(crate) fn written(&self) -> u64 {
+        self.control.written()
+    }
+
+    /// Makes what readers can see durable (fsync). Blocking.
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.sync_data()
     }
 
     /// Marks the upload complete: readers see EOF at the final size. The
@@ -455,6 +520,32 @@ mod tests {
         ctl.abort();
         let err = t.join().unwrap().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn hidden_bytes_wait_for_reveal_and_reopen_cuts_to_the_told_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source");
+        let mut w = create(&path).unwrap();
+        w.append(b"abc").unwrap();
+        w.append_hidden(b"XYZ").unwrap();
+        let mut r = w.reader(&path).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(r.read(&mut buf).unwrap(), 3);
+        w.drop_hidden().unwrap();
+        w.append_hidden(b"de").unwrap();
+        w.reveal();
+        assert_eq!(r.read(&mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"de");
+        w.append(b"fgh").unwrap();
+        drop((w, r));
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcdefgh");
+        let mut w = reopen(&path, 5).unwrap();
+        w.append(b"!").unwrap();
+        w.finish().unwrap();
+        let mut all = String::new();
+        w.reader(&path).unwrap().read_to_string(&mut all).unwrap();
+        assert_eq!(all, "abcde!");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 mod record;
 
 pub use record::{
-    AudioInfo, ErrorInfo, OutputInfo, Record, Rendition, SourceInfo, Status, VideoInfo,
+    AudioInfo, ErrorInfo, Grant, OutputInfo, Record, Rendition, Resumable, SourceInfo, Status,
+    VideoInfo,
 };
 
 use crate::clock::SharedClock;
@@ -37,6 +38,15 @@ pub struct Catalog {
     persist: Mutex<()>,
     /// Bumped on every change; event streams wait on it.
     changed: tokio::sync::watch::Sender<u64>,
+    /// Told of every status change before it is persisted (webhooks).
+    observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
+}
+
+/// Hears of status changes; called before the change is on disk, so what
+/// it records first survives a crash between the two.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// `rec` (its new state) changed status.
+    fn status_changed(&self, rec: &Record);
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,6 +63,7 @@ impl Catalog {
             records: Mutex::new(HashMap::new()),
             persist: Mutex::new(()),
             changed: tokio::sync::watch::channel(0).0,
+            observer: std::sync::OnceLock::new(),
         };
         let mut unreadable = Vec::new();
         for id in cat.store.list()? {
@@ -96,6 +107,11 @@ impl Catalog {
     /// A fresh record for an upload starting now.
     pub fn new_record(&self, id: VideoId, file_name: Option<String>) -> Record {
         Record::new(id, file_name, self.clock.unix_ms())
+    }
+
+    /// Sets who hears of status changes (once).
+    pub fn observe(&self, o: std::sync::Arc<dyn Observer>) {
+        let _ = self.observer.set(o);
     }
 
     /// Ids of every record.
@@ -223,7 +239,13 @@ impl Catalog {
             let Some(mut copy) = self.get(id) else {
                 return Ok(None);
             };
+            let before = copy.status;
             apply(&mut copy);
+            if copy.status != before {
+                if let Some(o) = self.observer.get() {
+                    o.status_changed(&copy);
+                }
+            }
             self.write_record(&copy)?;
         }
         let copy = {

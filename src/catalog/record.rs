@@ -176,6 +176,43 @@ pub struct Record {
     /// `storage::names`): a redone job writes the next one.
     #[serde(default)]
     pub generation: u32,
+    /// A resumable (tus) upload's state, while and after it arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Resumable>,
+}
+
+/// A resumable upload (tus): what the server told the client, durably.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumable {
+    /// Bytes of the spool on disk (fsynced): the `Upload-Offset` answered.
+    pub offset: u64,
+    /// `Upload-Length`, once the client said it.
+    #[serde(default)]
+    pub length: Option<u64>,
+    /// Unix seconds after which an unfinished upload is removed.
+    pub expires_at: u64,
+    /// `Upload-Metadata` as the client sent it (answered by `HEAD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+    /// A direct upload URL's grant, when the upload was made by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
+}
+
+impl Resumable {
+    /// True once every byte has arrived.
+    pub fn is_complete(&self) -> bool {
+        self.length == Some(self.offset)
+    }
+}
+
+/// What a direct upload URL allows: this one video, until `expires_at`,
+/// up to `max_size` bytes. Its secret is kept only as a SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub secret_sha256: String,
+    pub max_size: u64,
+    pub expires_at: u64,
 }
 
 impl Record {
@@ -208,6 +245,7 @@ impl Record {
             copy_note: None,
             error: None,
             generation: 0,
+            upload: None,
         }
     }
 

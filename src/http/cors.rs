@@ -21,11 +21,16 @@ pub(crate) enum Class {
     Api,
     /// The UI and health checks: same-origin only.
     Local,
+    /// `/files/{id}?token=…`: a direct upload URL. Its token is the only
+    /// credential (nothing ambient a browser would add), so any page may
+    /// use it: that is what it is handed out for.
+    Upload,
 }
 
-pub(crate) fn class(segments: &[&str]) -> Class {
+pub(crate) fn class(segments: &[&str], query: Option<&str>) -> Class {
     match segments {
         ["play", ..] | ["keys", ..] => Class::Playback,
+        ["files", _] if crate::auth::token_from_query(query).is_some() => Class::Upload,
         ["upload"] | ["files", ..] | ["videos", ..] | ["metrics"] => Class::Api,
         _ => Class::Local,
     }
@@ -51,6 +56,7 @@ pub(crate) fn allowed_origin(
         Class::Playback if c.cors_origin.trim() == "*" => "*",
         Class::Playback => origin.filter(|o| listed(&c.cors_origin, o))?,
         Class::Api => origin.filter(|o| listed(&c.api_cors_origin, o))?,
+        Class::Upload => "*",
         Class::Local => return None,
     };
     HeaderValue::from_str(value).ok()
@@ -61,7 +67,7 @@ pub(crate) fn varies(state: &AppState, class: Class) -> bool {
     match class {
         Class::Playback => state.config.cors_origin.trim() != "*",
         Class::Api => !state.config.api_cors_origin.trim().is_empty(),
-        Class::Local => false,
+        Class::Local | Class::Upload => false,
     }
 }
 
@@ -74,6 +80,11 @@ pub(crate) fn preflight(state: &AppState, class: Class, origin: Option<&str>) ->
     }
     let (methods, headers) = match class {
         Class::Playback => ("GET, HEAD, OPTIONS", "Range, Authorization"),
+        Class::Upload => (
+            "HEAD, PATCH, DELETE, OPTIONS",
+            "Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, \
+             Upload-Checksum, Upload-Defer-Length, X-HTTP-Method-Override",
+        ),
         _ => (
             "GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS",
             "Range, Content-Type, Authorization, Tus-Resumable, Upload-Length, \
@@ -147,8 +158,11 @@ mod tests {
         ));
         assert!(!listed("", "https://b.example"));
         assert!(!listed("https://a.example", "https://a.example.evil"));
-        assert_eq!(class(&["videos", "x"]), Class::Api);
-        assert_eq!(class(&["play", "x", "video.m3u8"]), Class::Playback);
-        assert_eq!(class(&["healthz"]), Class::Local);
+        assert_eq!(class(&["videos", "x"], None), Class::Api);
+        assert_eq!(class(&["play", "x", "video.m3u8"], None), Class::Playback);
+        assert_eq!(class(&["healthz"], None), Class::Local);
+        assert_eq!(class(&["files", "x"], None), Class::Api);
+        assert_eq!(class(&["files", "x"], Some("token=abc")), Class::Upload);
+        assert_eq!(class(&["files"], Some("token=abc")), Class::Api);
     }
 }

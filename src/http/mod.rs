@@ -16,8 +16,13 @@ mod ops;
 mod play;
 #[cfg(test)]
 mod tests;
+mod tus;
 mod ui;
 mod upload;
+mod urls;
+
+pub(crate) use upload::upload_limits;
+pub(crate) use urls::{base_url, forwarded, playback_url};
 mod videos;
 
 use crate::catalog::Catalog;
@@ -88,6 +93,20 @@ pub(crate) struct AppState {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Hot files in memory (`--cache-bytes`).
     pub cache: cache::FileCache,
+    /// Resumable (tus) uploads.
+    pub uploads: Arc<crate::ingest::resumable::Sessions>,
+    /// `--webhook-url` events.
+    pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+}
+
+impl AppState {
+    /// Puts a webhook event about video `id` in the outbox (off the tokio
+    /// workers: it is written durably).
+    pub(crate) async fn emit(&self, kind: crate::webhooks::Kind, rec: crate::catalog::Record) {
+        if let Some(w) = self.webhooks.clone() {
+            let _ = tokio::task::spawn_blocking(move || w.emit(kind, &rec)).await;
+        }
+    }
 }
 
 pub(crate) fn full(chunk: impl Into<Bytes>) -> Body {
@@ -150,27 +169,6 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
     res
 }
 
-/// The playback URL of video `id` under `base`, signed when a signing key
-/// is set: `(url, token, expires_at)`.
-pub(crate) fn playback_url(
-    state: &AppState,
-    base: &str,
-    id: VideoId,
-) -> (String, Option<String>, Option<u64>) {
-    let url = format!("{base}/play/{id}/video.m3u8");
-    match &state.config.signing_key {
-        Some(key) => {
-            let exp = state
-                .clock
-                .unix()
-                .saturating_add(state.config.playback_token_ttl_secs);
-            let token = crate::auth::sign(key.as_bytes(), id.as_str(), exp);
-            (format!("{url}?token={token}"), Some(token), Some(exp))
-        }
-        None => (url, None, None),
-    }
-}
-
 /// A record as the API shows it: the stored record plus its playback URL.
 pub(crate) fn record_json(
     state: &AppState,
@@ -178,6 +176,13 @@ pub(crate) fn record_json(
     rec: &crate::catalog::Record,
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(rec).unwrap_or_default();
+    // A direct upload's secret is never shown, not even its digest.
+    if let Some(grant) = v
+        .pointer_mut("/upload/grant")
+        .and_then(|g| g.as_object_mut())
+    {
+        grant.remove("secret_sha256");
+    }
     if let Some(obj) = v.as_object_mut() {
         obj.insert(
             "playback_url".into(),
@@ -185,44 +190,6 @@ pub(crate) fn record_json(
         );
     }
     v
-}
-
-/// HTTP/2 carries the host in the `:authority` pseudo-header (hyper puts
-/// it in the URI), not in `Host`: it becomes `Host` here, so links, origin
-/// checks and logs see one thing whatever the protocol.
-fn host_from_authority(parts: &mut Parts) {
-    if parts.headers.contains_key(header::HOST) {
-        return;
-    }
-    let host = parts.uri.authority().map(|a| a.as_str());
-    if let Some(v) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
-        parts.headers.insert(header::HOST, v);
-    }
-}
-
-/// The URL base for links in answers: `--public-url`, else
-/// `http(s)://<Host>`.
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(u) = &state.config.public_url {
-        return u.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.config.listen.to_string());
-    let scheme = if state.config.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
 }
 
 /// Client resolution behind proxies, for the fuzz targets.
@@ -243,7 +210,11 @@ pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
 /// RFC 9110 §15.5.6); `None` for unknown paths.
 fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     Some(match segments {
-        ["upload"] | ["videos", _, "playback-token"] => "POST, OPTIONS",
+        ["upload"] | ["videos", _, "playback-token"] | ["videos", "direct-upload"] => {
+            "POST, OPTIONS"
+        }
+        ["files"] => "POST, OPTIONS",
+        ["files", _] => "HEAD, PATCH, DELETE, OPTIONS",
         ["videos", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
         ["play", _, _]
         | ["play", _, _, _]
@@ -263,6 +234,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
 fn route_label(method: &Method, segments: &[&str]) -> &'static str {
     match segments {
         ["upload"] => "upload",
+        ["files"] => "tus_create",
+        ["files", _] => "tus",
+        ["videos", "direct-upload"] => "direct_upload",
         ["play", .., f] if f.ends_with(".m3u8") => "playlist",
         ["play", .., f] if f.ends_with(".ts") || f.ends_with(".m4s") => "segment",
         ["play", ..] => "play_other",
@@ -341,13 +315,25 @@ pub(crate) async fn handle<B: ReqBody>(
         .next_request_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut parts, body) = req.into_parts();
-    host_from_authority(&mut parts);
+    urls::host_from_authority(&mut parts);
+    if state
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|c| c.contains(peer))
+    {
+        parts.extensions.insert(urls::ViaTrustedProxy);
+    }
     let client = client::resolve(peer, &parts.headers, &state.config.trusted_proxies);
     let path = parts.uri.path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    // tus clients name the creation endpoint `/files/`.
+    if segments == ["files", ""] {
+        segments.pop();
+    }
     let method = parts.method.clone();
     let route = route_label(&method, &segments);
-    let class = cors::class(&segments);
+    let class = cors::class(&segments, parts.uri.query());
     let origin = parts
         .headers
         .get(header::ORIGIN)
@@ -363,6 +349,9 @@ pub(crate) async fn handle<B: ReqBody>(
             res.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+    }
+    if matches!(segments.as_slice(), ["files"] | ["files", _]) {
+        tus::tus_headers(&mut res);
     }
     gzip_json(&parts, &mut res);
     common_headers(&state, &mut res, request_id, class, origin.as_deref());
@@ -386,7 +375,12 @@ pub(crate) async fn handle<B: ReqBody>(
 
 /// True for the routes that need the API token when one is configured.
 fn is_management(method: &Method, segments: &[&str]) -> bool {
-    method != Method::OPTIONS && matches!(segments, ["upload"] | ["videos", ..] | ["metrics"])
+    // `/files/{id}` decides itself (a direct upload's own token opens it).
+    method != Method::OPTIONS
+        && matches!(
+            segments,
+            ["upload"] | ["files"] | ["videos", ..] | ["metrics"]
+        )
 }
 
 /// The flat router.
@@ -406,11 +400,18 @@ async fn dispatch<B: ReqBody>(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
         );
-    let class = cors::class(segments);
+    let class = cors::class(segments, parts.uri.query());
     let origin = parts
         .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
+    let tus = matches!(segments, ["files"] | ["files", _]);
+    let preflight = parts
+        .headers
+        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if parts.method == Method::OPTIONS && tus && !preflight {
+        return Ok(tus::options(state));
+    }
     if parts.method == Method::OPTIONS {
         return Ok(cors::preflight(state, class, origin));
     }
@@ -420,16 +421,23 @@ async fn dispatch<B: ReqBody>(
     if !authorized {
         return Err(Error::Unauthorized);
     }
-    let base = base_url(state, &parts.headers);
+    let base = base_url(state, parts);
     // HEAD is answered wherever GET is (RFC 9110 §9.3.2); hyper sends the
     // head of the GET answer without its body.
-    let method = if parts.method == Method::HEAD {
-        &Method::GET
-    } else {
-        &parts.method
+    let method = match parts.method {
+        Method::HEAD => Method::GET,
+        _ if tus => tus::method_of(parts),
+        ref m => m.clone(),
     };
-    match (method, segments) {
+    match (&method, segments) {
         (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
+        (&Method::POST, ["files"]) => tus::create(state, parts, body, client).await,
+        (&Method::GET, ["files", id]) => tus::head(state, parts, video_id(id)?),
+        (&Method::PATCH, ["files", id]) => tus::patch(state, parts, video_id(id)?, body).await,
+        (&Method::DELETE, ["files", id]) => tus::delete(state, parts, video_id(id)?).await,
+        (&Method::POST, ["videos", "direct-upload"]) => {
+            tus::direct_upload(state, parts, body, client).await
+        }
         (&Method::GET, ["play", id, file]) => {
             play::get(state, parts, video_id(id)?, None, file).await
         }

@@ -63,6 +63,7 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.jobs_queued = count(Status::Queued);
     g.jobs_running = count(Status::Processing);
     g.uploads_receiving = count(Status::Receiving);
+    g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
     let store = state.catalog.store().clone();
     let (used, free) = tokio::task::spawn_blocking(move || {
         (store.total_size(), crate::media::free_bytes(store.root()))

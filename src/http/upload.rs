@@ -20,7 +20,7 @@ use std::time::Duration;
 const FRAMING_SLACK: u64 = 1 << 20;
 
 /// Holds one of `--max-uploads` places while an upload is received.
-pub(crate) struct ReceivingGuard<'a>(&'a AtomicUsize);
+pub(crate) struct ReceivingGuard<'a>(pub(crate) &'a AtomicUsize);
 
 impl Drop for ReceivingGuard<'_> {
     fn drop(&mut self) {
@@ -70,9 +70,14 @@ pub(crate) fn admit<'a>(
 
 /// The guard's limits for an upload body.
 pub(crate) fn limits(state: &AppState) -> Limits {
+    upload_limits(&state.config)
+}
+
+/// The guard's limits for an upload body, from the configuration.
+pub(crate) fn upload_limits(config: &crate::config::Config) -> Limits {
     Limits {
-        idle: Duration::from_secs(state.config.body_idle_timeout_secs.max(1)),
-        min_rate: state.config.min_upload_bytes_per_sec,
+        idle: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+        min_rate: config.min_upload_bytes_per_sec,
         before_file: form::FORM_LIMIT,
     }
 }
@@ -131,7 +136,10 @@ pub(crate) async fn post(
     let encrypt = state.config.encrypt;
     let accepted =
         ingest::ingest(&ctx, multipart, &guard, encrypt, admission.permit, expected).await?;
-    Ok(created(state, &base_url(state, &req.headers), &accepted))
+    state
+        .emit(crate::webhooks::Kind::Created, accepted.record.clone())
+        .await;
+    Ok(created(state, &base_url(state, req), &accepted))
 }
 
 /// The 201 of an accepted upload, counted.

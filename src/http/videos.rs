@@ -143,6 +143,10 @@ pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Bod
     tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.status = Status::Deleting))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    state.uploads.forget(id);
+    if let Some(rec) = state.catalog.get(id) {
+        state.emit(crate::webhooks::Kind::Deleted, rec).await;
+    }
     if state.jobs.cancel_for_delete(id, DELETE_WAIT).await {
         remove(state.catalog.clone(), id).await?;
         state.quota.forget(id);

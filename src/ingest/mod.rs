@@ -8,6 +8,7 @@
 
 pub(crate) mod form;
 pub(crate) mod guard;
+pub(crate) mod resumable;
 
 use crate::catalog::{Record, SourceInfo, Status};
 use crate::jobs::{JobHandle, Jobs, PendingPermit};

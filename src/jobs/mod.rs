@@ -33,6 +33,19 @@ pub(crate) use slots::{SlotHolder, Slots};
 const CANCEL_NONE: u8 = 0;
 const CANCEL_SHUTDOWN: u8 = 1;
 const CANCEL_DELETE: u8 = 2;
+/// A resumable upload went quiet: its job stops, record and spool stay.
+const CANCEL_PARK: u8 = 3;
+
+/// How a pipeline came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A new upload in one request.
+    New,
+    /// A complete upload re-queued at start.
+    Recovered,
+    /// A resumable upload (its bytes come in many requests).
+    Resumable,
+}
 
 /// A live pipeline, as the registry sees it.
 #[derive(Debug)]
@@ -140,7 +153,32 @@ impl Jobs {
         reader: SpoolReader,
         permit: PendingPermit,
     ) -> Result<JobHandle, Error> {
-        self.spawn(id, reader, permit, false)
+        self.spawn(id, reader, permit, Start::New)
+    }
+
+    /// Starts the pipeline of a resumable (tus) upload: stopped by
+    /// shutdown or [`Jobs::park`], it keeps its record and spool, and is
+    /// started again from the spool when bytes come.
+    pub(crate) fn start_resumable(
+        self: &Arc<Self>,
+        id: VideoId,
+        reader: SpoolReader,
+        permit: PendingPermit,
+    ) -> Result<JobHandle, Error> {
+        self.spawn(id, reader, permit, Start::Resumable)
+    }
+
+    /// Stops a resumable upload's job while its client is away; resolves
+    /// once the thread has ended.
+    pub(crate) async fn park(&self, id: VideoId) {
+        let ended = lock(&self.live).iter().find(|l| l.id == id).map(|l| {
+            Self::cancel_live(l, CANCEL_PARK);
+            l.ended.clone()
+        });
+        self.slots.wake_all();
+        if let Some(mut ended) = ended {
+            let _ = ended.wait_for(|e| *e).await;
+        }
     }
 
     /// Re-queues a video whose upload completed before a restart.
@@ -153,7 +191,7 @@ impl Jobs {
         // `--max-pending` rather than be dropped.
         self.pending.fetch_add(1, Ordering::AcqRel);
         let permit = PendingPermit(self.clone());
-        self.spawn(id, reader, permit, true).map(drop)
+        self.spawn(id, reader, permit, Start::Recovered).map(drop)
     }
 
     fn spawn(
@@ -161,7 +199,7 @@ impl Jobs {
         id: VideoId,
         reader: SpoolReader,
         permit: PendingPermit,
-        recovered: bool,
+        start: Start,
     ) -> Result<JobHandle, Error> {
         let (probe_tx, probe) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
@@ -182,7 +220,8 @@ impl Jobs {
             cancel,
             reason,
             running: running.clone(),
-            recovered,
+            recovered: start == Start::Recovered,
+            resumable: start == Start::Resumable,
         };
         std::thread::Builder::new()
             .name(format!("job-{}", id.short()))

@@ -11,7 +11,9 @@
 //!   the video is listed `failed` with `damaged_record` (the unreadable
 //!   record is kept beside it). Only folders with nothing of value go;
 //! - an upload that was still arriving is marked failed ("upload
-//!   interrupted") and its files removed, record kept;
+//!   interrupted") and its files removed, record kept; a resumable (tus)
+//!   one is kept instead, its spool cut back to the offset its client was
+//!   told, and goes on with the client's next bytes;
 //! - a completed upload whose job had not finished (queued/processing) is
 //!   transcoded again from its spool, as a new generation of file names;
 //! - a video being deleted is deleted;
@@ -32,6 +34,8 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     pub requeued: usize,
+    /// Unfinished resumable uploads kept for their clients.
+    pub resumable: usize,
     pub interrupted: usize,
     pub strays_removed: usize,
     pub rebuilt: usize,
@@ -77,7 +81,19 @@ fn recover_one(
     };
     let store = catalog.store();
     let has_source = store.path(id, names::SOURCE_FILE).is_file();
+    let resumable = rec.upload.as_ref().map(|u| (u.offset, u.is_complete()));
     match rec.status {
+        // A resumable upload whose bytes were all in: transcode it.
+        Status::Receiving if resumable.is_some_and(|(_, done)| done) && has_source => {
+            requeue(catalog, jobs, &rec)?;
+            report.requeued += 1;
+        }
+        // A resumable upload goes on where the client was told it was.
+        Status::Receiving if resumable.is_some() => {
+            let offset = resumable.map_or(0, |(o, _)| o);
+            keep_resumable(catalog, id, offset)?;
+            report.resumable += 1;
+        }
         Status::Receiving => {
             store.remove_outputs(id, false);
             let size = store.size(id);
@@ -113,6 +129,32 @@ fn recover_one(
         Status::Failed if keep == KeepSource::Never => remove_source(catalog, id)?,
         Status::Ready | Status::Failed => {}
     }
+    Ok(())
+}
+
+/// Keeps an unfinished resumable upload: its spool cut back to the offset
+/// the client was told (bytes after it were never acknowledged), its
+/// partial outputs removed (its job starts over with the next bytes).
+fn keep_resumable(catalog: &Catalog, id: VideoId, offset: u64) -> std::io::Result<()> {
+    let store = catalog.store();
+    store.remove_outputs(id, true);
+    let path = store.path(id, names::SOURCE_FILE);
+    match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(f) => {
+            f.set_len(offset)?;
+            f.sync_all()?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
+            crate::spool::create(&path)?;
+        }
+        Err(e) => return Err(e),
+    }
+    catalog.update(id, true, |r| {
+        r.renditions.clear();
+        r.output = None;
+        r.progress = 0.0;
+        r.bytes_received = offset;
+    })?;
     Ok(())
 }
 

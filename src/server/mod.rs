@@ -25,6 +25,19 @@ use tokio::sync::{watch, Semaphore};
 
 /// How long in-flight requests get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often resumable uploads are swept (parked when quiet, removed when
+/// expired).
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How long job threads get to notice a cancel and write their records.
 const JOBS_GRACE: Duration = Duration::from_secs(5);
 
@@ -73,6 +86,8 @@ pub(crate) async fn prepare_with_clock(
     };
     let catalog = Arc::new(catalog);
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    // Before recovery: what it changes is reported too.
+    let webhooks = open_webhooks(&config, &clock, &metrics, &catalog).await?;
     let quota = Arc::new(crate::storage::Quota::new(config.max_storage_bytes));
     let jobs = Jobs::new(
         config.jobs,
@@ -83,37 +98,18 @@ pub(crate) async fn prepare_with_clock(
         quota.clone(),
         metrics.clone(),
     );
-    {
-        let (recovering, jobs, keep) = (catalog.clone(), jobs.clone(), config.keep_source);
-        let report = tokio::task::spawn_blocking(move || {
-            let catalog = recovering;
-            crate::recovery::recover(&catalog, unreadable, &jobs, keep)
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        tracing::info!(
-            requeued = report.requeued,
-            interrupted = report.interrupted,
-            strays_removed = report.strays_removed,
-            rebuilt = report.rebuilt,
-            damaged = report.damaged,
-            deleted = report.deleted,
-            errors = report.errors,
-            "storage recovered"
-        );
-        // What each video holds now (re-queued jobs keep their reservations).
-        let (catalog, quota) = (catalog.clone(), quota.clone());
-        tokio::task::spawn_blocking(move || {
-            for id in catalog.ids() {
-                quota.count(id, catalog.store().size(id));
-            }
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    }
+    recover(&catalog, unreadable, &jobs, &quota, config.keep_source).await?;
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let config_event_streams = config.max_event_streams;
     let cache_bytes = usize::try_from(config.cache_bytes).unwrap_or(usize::MAX);
+    let uploads = crate::ingest::resumable::Sessions::new(crate::ingest::resumable::Env {
+        jobs: jobs.clone(),
+        catalog: catalog.clone(),
+        quota: quota.clone(),
+        max_upload_bytes: config.max_upload_bytes,
+        limits: crate::http::upload_limits(&config),
+        park_after: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+    });
     let state = Arc::new(AppState {
         config,
         catalog,
@@ -126,8 +122,65 @@ pub(crate) async fn prepare_with_clock(
         event_streams: Arc::new(Semaphore::new(config_event_streams)),
         cache: crate::http::FileCache::new(cache_bytes),
         metrics,
+        uploads,
+        webhooks,
     });
     Ok(Prepared { state, jobs, tls })
+}
+
+/// Opens the webhook outbox, and has it hear of the catalog's changes.
+async fn open_webhooks(
+    config: &Config,
+    clock: &crate::clock::SharedClock,
+    metrics: &Arc<crate::metrics::Metrics>,
+    catalog: &Catalog,
+) -> Result<Option<Arc<crate::webhooks::Webhooks>>, Error> {
+    let (config, clock, metrics) = (config.clone(), clock.clone(), metrics.clone());
+    let webhooks = tokio::task::spawn_blocking(move || {
+        crate::webhooks::Webhooks::open(&config, clock, metrics)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    if let Some(w) = &webhooks {
+        catalog.observe(w.clone());
+    }
+    Ok(webhooks)
+}
+
+/// Runs crash recovery, then counts what each video holds in the quota
+/// (re-queued jobs keep their reservations).
+async fn recover(
+    catalog: &Arc<Catalog>,
+    unreadable: Vec<crate::catalog::Unreadable>,
+    jobs: &Arc<Jobs>,
+    quota: &Arc<crate::storage::Quota>,
+    keep: crate::config::KeepSource,
+) -> Result<(), Error> {
+    let (recovering, jobs) = (catalog.clone(), jobs.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        crate::recovery::recover(&recovering, unreadable, &jobs, keep)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    tracing::info!(
+        requeued = report.requeued,
+        resumable = report.resumable,
+        interrupted = report.interrupted,
+        strays_removed = report.strays_removed,
+        rebuilt = report.rebuilt,
+        damaged = report.damaged,
+        deleted = report.deleted,
+        errors = report.errors,
+        "storage recovered"
+    );
+    let (catalog, quota) = (catalog.clone(), quota.clone());
+    tokio::task::spawn_blocking(move || {
+        for id in catalog.ids() {
+            quota.count(id, catalog.store().size(id));
+        }
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))
 }
 
 impl Prepared {
@@ -141,6 +194,20 @@ impl Prepared {
         if let Some(tls) = &tls {
             reload_on_sighup(tls.clone());
         }
+        let sweeper = tokio::spawn({
+            let uploads = state.uploads.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(SWEEP_EVERY).await;
+                    uploads.sweep().await;
+                }
+            }
+        });
+        let _stop_sweeper = AbortOnDrop(sweeper);
+        let _stop_webhooks = state
+            .webhooks
+            .clone()
+            .map(|w| AbortOnDrop(tokio::spawn(w.run())));
         serve(state, jobs, tls, listener, shutdown).await
     }
 

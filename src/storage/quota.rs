@@ -89,6 +89,18 @@ impl Quota {
         Ok(())
     }
 
+    /// Takes back `bytes` counted by [`Quota::store`] that were not kept
+    /// after all (a chunk that failed its checksum): they are reserved
+    /// again, as before they came.
+    pub fn unstore(&self, id: VideoId, bytes: u64) {
+        let mut l = self.lock();
+        if let Some(u) = l.videos.get_mut(&id) {
+            let back = bytes.min(u.stored);
+            u.stored -= back;
+            u.reserved += back;
+        }
+    }
+
     /// Counts `bytes` `id` already holds (at start), quota or not.
     pub fn count(&self, id: VideoId, bytes: u64) {
         let mut l = self.lock();

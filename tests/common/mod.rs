@@ -83,6 +83,17 @@ impl Server {
         self.addr = addr;
     }
 
+    /// Starts the server again on the same address (after a crash): what
+    /// clients hold (upload URLs) stays valid.
+    pub fn restart_same_port(&mut self, extra: &[&str]) {
+        let listen = self.addr.to_string();
+        let mut args = vec!["--listen", listen.as_str()];
+        args.extend_from_slice(extra);
+        let (child, addr) = spawn(self.storage.path(), &args);
+        self.child = child;
+        self.addr = addr;
+    }
+
     /// Names of the server's threads that run jobs (`job-…`).
     pub fn job_threads(&self) -> Vec<String> {
         let dir = format!("/proc/{}/task", self.child.id());
@@ -156,8 +167,14 @@ impl Server {
 
 fn spawn_logged(storage: &Path, extra: &[&str], log: Option<&Path>) -> (Child, SocketAddr) {
     {
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-            .args(["--listen", "127.0.0.1:0", "--storage"])
+            .args(listen)
+            .arg("--storage")
             .arg(storage)
             // Fast tests, unless a test picks its own preset.
             .args(if extra.contains(&"--x264-preset") {

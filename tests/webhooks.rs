@@ -1,0 +1,245 @@
+//! Webhooks against a receiver started by the test: signed events for a
+//! video's life, delivery after the receiver comes back (redirects and
+//! errors are failures, retried), across a SIGKILL of hlsd, with stable
+//! event ids; configurations that cannot work are refused.
+
+mod common;
+
+use common::*;
+use hmac::Mac;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SECRET: &str = "whsec-test-0123456789abcdef";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// The status it was answered.
+    answered: u16,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers 200 while `accept` is set;
+/// otherwise a redirect to the first request, then 503.
+struct Receiver {
+    url: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    accept: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    fn start(accept: bool) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks/hlsd", listener.local_addr().unwrap());
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let accept = Arc::new(AtomicBool::new(accept));
+        let (h, a) = (hits.clone(), accept.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = serve_one(conn, &h, &a);
+            }
+        });
+        Receiver { url, hits, accept }
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// Waits for a 200-answered event of `kind`; returns it.
+    fn delivered(&self, kind: &str) -> Hit {
+        wait_for(&format!("a delivered {kind}"), || {
+            self.hits()
+                .into_iter()
+                .find(|h| h.answered == 200 && h.json()["type"] == kind)
+        })
+    }
+}
+
+fn serve_one(
+    conn: std::net::TcpStream,
+    hits: &Mutex<Vec<Hit>>,
+    accept: &AtomicBool,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(DEADLINE))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        reader.read_line(&mut l)?;
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    let mut hits = hits.lock().unwrap();
+    let answered = if accept.load(Ordering::SeqCst) {
+        200
+    } else if hits.is_empty() {
+        302
+    } else {
+        503
+    };
+    hits.push(Hit {
+        path,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+        answered,
+    });
+    drop(hits);
+    let mut w = conn;
+    let extra = if answered == 302 {
+        "Location: /elsewhere\r\n"
+    } else {
+        ""
+    };
+    write!(
+        w,
+        "HTTP/1.1 {answered} X\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\nok"
+    )
+}
+
+/// Checks `Hlsd-Signature: t=…,v1=…` the way the README tells receivers to.
+fn assert_signed(hit: &Hit) {
+    let sig = hit.header("hlsd-signature").expect("a signature");
+    let t = sig.split(',').find_map(|p| p.strip_prefix("t=")).unwrap();
+    let v1 = sig.split(',').find_map(|p| p.strip_prefix("v1=")).unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", hit.body).as_bytes());
+    mac.verify_slice(&hex::decode(v1).unwrap())
+        .expect("a valid signature");
+}
+
+fn webhook_args(r: &Receiver) -> Vec<String> {
+    vec![
+        "--webhook-url".into(),
+        r.url.clone(),
+        "--webhook-secret".into(),
+        SECRET.into(),
+    ]
+}
+
+#[test]
+fn a_videos_life_arrives_signed() {
+    let r = Receiver::start(true);
+    let args = webhook_args(&r);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start(&args);
+    let id = upload_ok(&s, &h264_mp4(4, "320x240", true), FAST);
+    let created = r.delivered("video.created");
+    let ready = r.delivered("video.ready");
+    for hit in [&created, &ready] {
+        assert_signed(hit);
+        assert_eq!(hit.path, "/hooks/hlsd");
+        let v = hit.json();
+        assert_eq!(v["data"]["id"], id.as_str(), "{v}");
+        assert_eq!(hit.header("hlsd-event-id"), v["id"].as_str());
+        assert!(v["created_at"].as_u64().unwrap() > 1_700_000_000);
+    }
+    assert_eq!(ready.json()["data"]["status"], "ready");
+    assert_ne!(created.json()["id"], ready.json()["id"]);
+    assert_eq!(
+        request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]).status,
+        204
+    );
+    let deleted = r.delivered("video.deleted");
+    assert_signed(&deleted);
+    // Each event once: every target answered 200 the first time.
+    let ids: Vec<String> = r
+        .hits()
+        .iter()
+        .map(|h| h.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "{ids:?}");
+    let m = metrics_of(&s);
+    assert_eq!(
+        m.get("hlsd_webhook_deliveries_total{result=\"delivered\"}"),
+        Some(&3.0),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn events_reach_a_receiver_that_was_down_even_across_a_restart() {
+    let r = Receiver::start(false);
+    let args = webhook_args(&r);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut s = Server::start(&args);
+    let id = upload_ok(&s, &h264_mp4(4, "320x240", true), FAST);
+    // A redirect, then errors: each a failed attempt, retried.
+    wait_until("two failed attempts", || r.hits().len() >= 2);
+    let m = metrics_of(&s);
+    assert!(
+        m["hlsd_webhook_deliveries_total{result=\"failed\"}"] >= 2.0,
+        "{m:?}"
+    );
+    assert!(m["hlsd_webhook_pending"] >= 1.0, "{m:?}");
+    s.crash();
+    r.accept.store(true, Ordering::SeqCst);
+    s.restart(&args);
+    let created = r.delivered("video.created");
+    assert_signed(&created);
+    let ready = r.delivered("video.ready");
+    assert_eq!(ready.json()["data"]["id"], id.as_str());
+    // Every attempt at an event carried the same id; none followed the
+    // redirect.
+    for hit in r.hits() {
+        assert_eq!(hit.path, "/hooks/hlsd");
+        let v = hit.json();
+        let kind = v["type"].as_str().unwrap().to_owned();
+        assert_eq!(v["id"], format!("{id}-{kind}"), "{v}");
+    }
+    let failed_created = r
+        .hits()
+        .into_iter()
+        .filter(|h| h.answered != 200 && h.json()["type"] == "video.created")
+        .count();
+    assert!(failed_created >= 1);
+}
+
+#[test]
+fn webhook_settings_that_cannot_work_are_refused() {
+    let (code, err) = exit_of(&["--webhook-url", "http://127.0.0.1:9/x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--webhook-secret"), "{err}");
+    let (code, err) = exit_of(&["--webhook-url", "ftp://x/y", "--webhook-secret", SECRET]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _) = exit_of(&[
+        "--webhook-url",
+        "http://127.0.0.1:9/x",
+        "--webhook-secret",
+        "short",
+    ]);
+    assert_eq!(code, Some(2));
+}
