@@ -188,3 +188,16 @@ fn web_ui_plays_over_https_and_http2() {
     // Every playlist and segment came over HTTP/2.
     assert_eq!(v["mediaProtocols"], serde_json::json!(["h2"]), "{v}");
 }
+
+#[test]
+fn the_web_ui_resumes_a_tus_upload_after_a_reload() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario("tus-reload");
+    assert_eq!(v["resumed"], true, "{v}");
+    assert_eq!(v["idBefore"], v["idAfter"], "{v}");
+    assert!(v["offsetAtStart"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0, "{v}");
+    assert_eq!(v["fatalErrors"], 0, "{v}");
+}

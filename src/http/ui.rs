@@ -1,6 +1,7 @@
 //! The web UI: a page and its assets, embedded in the binary at build time
-//! (`include_bytes!`), so it works offline with no CDN. hls.js is vendored
-//! from its npm package (version in `assets/VERSIONS`).
+//! (`include_bytes!`), so it works offline with no CDN. hls.js and
+//! tus-js-client are vendored from their npm packages (versions in
+//! `assets/VERSIONS`).
 
 use super::{full, AppState, Body};
 use crate::Error;
@@ -28,6 +29,11 @@ const ASSETS: &[Asset] = &[
         name: "hls.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("assets/hls.min.js"),
+    },
+    Asset {
+        name: "tus.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("assets/tus.min.js"),
     },
 ];
 

@@ -4,8 +4,15 @@
 //   node tests/browser/run.mjs <scenario> <baseUrl> <clipPath> <screenshotPath>
 //
 // Scenarios:
-//   ui        hlsd's own web page: upload through #file/#upload-btn, wait for
-//             "ready", play with hls.js until currentTime > 5.
+//   ui        hlsd's own web page: upload through #file/#upload-btn (tus), wait
+//             for "ready", play with hls.js until currentTime > 5.
+//   tus-reload  hlsd's page again, with Chromium's upload throttled (about 20 s
+//             for the clip; HLSD_TUS_UPLOAD_BPS overrides): once the tus upload is
+//             partly done, Pause then Resume, reload the page, choose the same
+//             file again: the upload must resume (same video id, HEAD answered
+//             an Upload-Offset > 0); then unthrottled, wait for "ready" and play
+//             as "ui" does. Adds idBefore, idAfter, resumed, offsetAtStart,
+//             pauseResume to the JSON.
 //   tutorial  the original Node.js tutorial's page (fetch + FormData, then
 //             video.js) served from another origin (http://tutorial.local/,
 //             answered by page.route), uploading to and playing from hlsd.
@@ -15,7 +22,7 @@
 // A hard overall timeout (150 s) ends the run with a JSON error and exit 1.
 
 import { chromium } from 'playwright-core';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,12 +104,13 @@ const setStep = (s) => {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-const USAGE = 'usage: node tests/browser/run.mjs <ui|tutorial> <baseUrl> <clipPath> <screenshotPath>';
+const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tutorial: () => scenarioTutorial() };
+const USAGE = `usage: node tests/browser/run.mjs <${Object.keys(SCENARIOS).join('|')}> <baseUrl> <clipPath> <screenshotPath>`;
 const [scenario, baseUrlArg, clipPath, screenshotPath] = process.argv.slice(2);
 if (!scenario || !baseUrlArg || !clipPath || !screenshotPath) {
   await finish({ ok: false, error: USAGE });
 }
-if (!['ui', 'tutorial'].includes(scenario)) {
+if (!Object.hasOwn(SCENARIOS, scenario)) {
   await finish({ ok: false, error: `unknown scenario ${JSON.stringify(scenario)}; ${USAGE}` });
 }
 const baseUrl = baseUrlArg.replace(/\/+$/, '');
@@ -184,60 +192,87 @@ async function poll(fn, { timeoutMs, every = 250, onTick } = {}) {
 // ---------------------------------------------------------------------------
 // Scenario "ui": hlsd's own page with hls.js.
 
-async function scenarioUi() {
+// Opens hlsd's page; returns an error string, or null when it has every selector.
+async function openUi(extraSelectors = []) {
   setStep(`goto ${baseUrl}/`);
   const resp = await page.goto(`${baseUrl}/`, { waitUntil: 'load' });
-  if (!resp || !resp.ok()) return { ok: false, error: `GET ${baseUrl}/ answered ${resp?.status()}` };
-  for (const sel of ['#file', '#upload-btn', '#status-text', '#player', '#playback-url']) {
-    if (!(await page.$(sel))) return { ok: false, error: `page has no ${sel}` };
+  if (!resp || !resp.ok()) return `GET ${baseUrl}/ answered ${resp?.status()}`;
+  for (const sel of ['#file', '#upload-btn', '#status-text', '#player', '#playback-url', ...extraSelectors]) {
+    if (!(await page.$(sel))) return `page has no ${sel}`;
   }
+  return null;
+}
 
-  setStep('upload');
-  await page.setInputFiles('#file', clipPath);
-  await page.click('#upload-btn');
-
-  // Follow the page while it uploads and processes: playback URL, status, progress.
-  const statusHistory = [];
-  let progressMax = null;
-  const sample = () =>
+// Follows the page while it uploads and processes: playback URL, status,
+// upload progress, and window.hlsdUpload (the tus upload's id, resumed, ...).
+function uiTracker() {
+  const t = { statusHistory: [], progressMax: null };
+  t.sample = () =>
     page.evaluate(() => {
       const pu = document.getElementById('playback-url');
       const st = document.getElementById('status-text');
       const pr = document.getElementById('upload-progress');
+      const up = window.hlsdUpload;
       return {
         playbackUrl: pu ? (pu.value ?? pu.textContent ?? '').trim() : '',
         status: st ? st.textContent.trim() : '',
         progress: pr ? Number(pr.value) : null,
         progressMaxAttr: pr ? Number(pr.max) : null,
+        upload: up ? { ...up } : null,
+        uploadText: (document.getElementById('upload-text')?.textContent || '').trim(),
       };
     });
-  const track = (v) => {
+  t.track = (v) => {
     if (!v) return;
-    if (v.status && statusHistory[statusHistory.length - 1] !== v.status && statusHistory.length < 40) statusHistory.push(v.status.slice(0, 120));
-    if (v.progress != null && !Number.isNaN(v.progress)) progressMax = Math.max(progressMax ?? 0, v.progress);
+    const h = t.statusHistory;
+    if (v.status && h[h.length - 1] !== v.status && h.length < 40) h.push(v.status.slice(0, 120));
+    if (v.progress != null && !Number.isNaN(v.progress)) t.progressMax = Math.max(t.progressMax ?? 0, v.progress);
   };
-  const isReady = (s) => /\bready\b/i.test(s) && !/\bnot\s+ready\b/i.test(s);
+  return t;
+}
 
+const isReady = (s) => /\bready\b/i.test(s) && !/\bnot\s+ready\b/i.test(s);
+
+// Waits for #playback-url to end in /video.m3u8 (and for `also(sample)`, if given).
+async function waitForPlaybackUrl(t, also = () => true, timeoutMs = 60_000) {
   setStep('wait for #playback-url');
-  let s = await poll(async () => {
-    const v = await sample();
-    return { ...v, done: v.playbackUrl.endsWith('/video.m3u8') || diag.pageErrors.length > 0 };
-  }, { timeoutMs: 60_000, onTick: track });
-  const playbackUrl = s.playbackUrl;
-  if (!playbackUrl.endsWith('/video.m3u8')) {
+  const s = await poll(async () => {
+    const v = await t.sample();
+    return { ...v, done: (v.playbackUrl.endsWith('/video.m3u8') && also(v)) || diag.pageErrors.length > 0 };
+  }, { timeoutMs, onTick: t.track });
+  if (!s.playbackUrl.endsWith('/video.m3u8')) {
     await screenshot();
-    return { ok: false, error: `#playback-url never ended in /video.m3u8 (value ${JSON.stringify(playbackUrl)}, status ${JSON.stringify(s.status)})`, statusHistory, progressMax };
+    return { error: `#playback-url never ended in /video.m3u8 (value ${JSON.stringify(s.playbackUrl)}, status ${JSON.stringify(s.status)})`, last: s };
   }
-  log(`playback url ${playbackUrl}`);
+  log(`playback url ${s.playbackUrl}`);
+  return { playbackUrl: s.playbackUrl, last: s };
+}
 
+async function scenarioUi() {
+  const bad = await openUi();
+  if (bad) return { ok: false, error: bad };
+
+  setStep('upload');
+  await page.setInputFiles('#file', clipPath);
+  await page.click('#upload-btn');
+
+  const t = uiTracker();
+  const w = await waitForPlaybackUrl(t);
+  if (w.error) return { ok: false, error: w.error, statusHistory: t.statusHistory, progressMax: t.progressMax };
+  return readyAndPlay(t, w.playbackUrl);
+}
+
+// Waits for status "ready", plays #player until currentTime > 5, collects.
+async function readyAndPlay(t, playbackUrl) {
+  const { statusHistory, sample, track } = t;
   setStep('wait for status "ready"');
-  s = await poll(async () => {
+  const s = await poll(async () => {
     const v = await sample();
     return { ...v, done: isReady(v.status) || /\bfailed\b/i.test(v.status) };
   }, { timeoutMs: 90_000, every: 500, onTick: track });
   if (!isReady(s.status)) {
     await screenshot();
-    return { ok: false, error: `#status-text did not reach "ready" (last: ${JSON.stringify(s.status)})`, playbackUrl, statusHistory, progressMax };
+    return { ok: false, error: `#status-text did not reach "ready" (last: ${JSON.stringify(s.status)})`, playbackUrl, statusHistory, progressMax: t.progressMax };
   }
 
   setStep('play');
@@ -316,9 +351,92 @@ async function scenarioUi() {
     ...info,
     playbackUrl,
     statusHistory,
-    progressMax,
+    progressMax: t.progressMax,
     playResults,
   };
+}
+
+// ---------------------------------------------------------------------------
+// Scenario "tus-reload": the page's tus upload survives a reload.
+
+// Chromium's own network throttling (DevTools protocol), so the upload stays
+// in progress for a while; bytes per second, -1 for none.
+async function throttler() {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  return (uploadBps) =>
+    cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: uploadBps });
+}
+
+const uploadState = () => page.evaluate(() => (window.hlsdUpload ? { ...window.hlsdUpload } : null));
+
+// Pause, then Resume: the upload must go on (tus: HEAD, then PATCH from the offset).
+async function pauseAndResume() {
+  setStep('pause');
+  await page.click('#pause-btn');
+  const paused = await uploadState();
+  const resumeShown = await page.isVisible('#resume-btn');
+  await sleep(1000);
+  const during = await uploadState();
+  setStep('resume');
+  await page.click('#resume-btn');
+  const after = await poll(async () => {
+    const u = await uploadState();
+    return { ...u, done: u && !u.paused && u.progressEvents > during.progressEvents };
+  }, { timeoutMs: 20_000 });
+  const ok = !!(paused?.paused && resumeShown && during.progressEvents === paused.progressEvents && after.done);
+  return { ok, pausedAt: paused?.bytesSent ?? null, resumeShown, progressWhilePaused: during.progressEvents - paused.progressEvents, resumedTo: after.bytesSent ?? null };
+}
+
+async function scenarioTusReload() {
+  const bad = await openUi(['#pause-btn', '#resume-btn', '#upload-progress']);
+  if (bad) return { ok: false, error: bad };
+  const size = statSync(clipPath).size;
+  // About 20 s for the whole clip (HLSD_TUS_UPLOAD_BPS overrides).
+  const uploadBps = Number(process.env.HLSD_TUS_UPLOAD_BPS) || Math.max(64 * 1024, Math.round(size / 20));
+  const throttle = await throttler();
+  await throttle(uploadBps);
+  log(`upload throttled to ${uploadBps} B/s (clip ${size} bytes)`);
+
+  setStep('upload (throttled)');
+  await page.setInputFiles('#file', clipPath);
+  await page.click('#upload-btn');
+  const t = uiTracker();
+  const partly = (v) => v.upload?.id && v.progress >= 10;
+  const w = await waitForPlaybackUrl(t, (v) => partly(v) || v.progress >= 100);
+  if (w.error) return { ok: false, error: w.error, statusHistory: t.statusHistory, progressMax: t.progressMax, uploadBps };
+  if (!partly(w.last) || w.last.progress >= 100) {
+    return { ok: false, error: `the upload was not partly done before the reload (progress ${w.last.progress}%, upload ${JSON.stringify(w.last.upload)})`, uploadBps };
+  }
+
+  const pauseResume = await pauseAndResume();
+  const before = await t.sample();
+  const idBefore = before.upload.id;
+  log(`before reload: id ${idBefore}, ${before.progress}% (${before.upload.bytesSent} bytes)`);
+
+  setStep('reload');
+  await page.reload({ waitUntil: 'load' });
+  await throttle(-1);
+  await sleep(500); // the page looks for unfinished uploads on load
+  const hintAfterReload = (await t.sample()).uploadText;
+
+  setStep('upload the same file again (resume)');
+  await page.setInputFiles('#file', clipPath);
+  await page.click('#upload-btn');
+  const w2 = await waitForPlaybackUrl(t, (v) => !!v.upload?.id);
+  if (w2.error) return { ok: false, error: w2.error, idBefore, statusHistory: t.statusHistory, uploadBps };
+  const up = w2.last.upload;
+  log(`after reload: id ${up.id}, resumed ${up.resumed}, offset at start ${up.offsetAtStart}`);
+  const tus = { idBefore, idAfter: up.id, resumed: up.resumed, offsetAtStart: up.offsetAtStart, bytes: size,
+    progressBeforeReload: before.progress, playbackUrlBefore: before.playbackUrl, hintAfterReload, pauseResume, uploadBps };
+
+  const r = await readyAndPlay(t, w2.playbackUrl);
+  const problems = r.ok ? [] : [r.error];
+  if (up.id !== idBefore) problems.push(`a new upload was made after the reload (id ${up.id}, before ${idBefore})`);
+  if (!up.resumed) problems.push('the upload was not resumed (no HEAD of the previous upload URL)');
+  if (!(up.offsetAtStart > 0)) problems.push(`the server kept no bytes of the interrupted upload (Upload-Offset ${up.offsetAtStart} after the reload)`);
+  if (!pauseResume.ok) problems.push(`Pause/Resume did not work: ${JSON.stringify(pauseResume)}`);
+  return { ...r, ...tus, ok: problems.length === 0, ...(problems.length ? { error: problems.join('; ') } : {}) };
 }
 
 // ---------------------------------------------------------------------------
@@ -523,7 +641,7 @@ async function scenarioTutorial() {
 // ---------------------------------------------------------------------------
 
 try {
-  const r = scenario === 'ui' ? await scenarioUi() : await scenarioTutorial();
+  const r = await SCENARIOS[scenario]();
   await finish({ scenario, baseUrl, screenshot: existsSync(screenshotPath) ? screenshotPath : null, ...r });
 } catch (e) {
   log(`error in step "${step}": ${e?.stack || e}`);

@@ -1,4 +1,4 @@
-// hlsd web UI: upload, follow processing, play with hls.js, manage the library.
+// hlsd web UI: upload (tus), follow processing, play with hls.js, manage the library.
 // Plain ES2017, no framework, no build step; works under a strict CSP.
 (function () {
   'use strict';
@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const el = {
     form: $('upload-form'), file: $('file'), uploadBtn: $('upload-btn'),
+    pauseBtn: $('pause-btn'), resumeBtn: $('resume-btn'),
     upProg: $('upload-progress'), upText: $('upload-text'),
     procProg: $('process-progress'), status: $('status-text'), error: $('error'),
     player: $('player'), nowPlaying: $('now-playing'),
@@ -179,6 +180,21 @@
 
   // ----------------------------------------------------------------- upload
 
+  // Uploads use tus 1.0 (tus-js-client, /assets/tus.min.js). POST /files/
+  // creates the video and its transcode starts with the first bytes, so it
+  // plays while uploading. One streaming PATCH sends the file; after a
+  // failure, a pause or a page reload it goes on from the server's offset
+  // (tus-js-client keeps the upload URL in localStorage under the file's
+  // name, type, size and date: choosing the same file again resumes it).
+  const TUS_ENDPOINT = location.origin + '/files/';
+  const TUS_RETRY_DELAYS = [0, 1000, 3000, 5000, 10000];
+  const RESUMABLE_FOR_MS = 24 * 3600 * 1000; // only for the hint on load
+
+  // The upload in progress: { file, upload (tus.Upload), id, paused, info }.
+  let current = null;
+  // Read by automated tests: { id, resumed, offsetAtStart, paused, done, bytesSent, progressEvents }.
+  window.hlsdUpload = null;
+
   function setUploadProgress(loaded, total) {
     const p = total > 0 ? Math.min(100, Math.round((loaded / total) * 100)) : 0;
     el.upProg.value = p;
@@ -190,55 +206,177 @@
     el.file.disabled = busy;
     el.form.setAttribute('aria-busy', String(busy));
     el.uploadBtn.textContent = busy ? 'Uploading…' : 'Upload';
+    el.pauseBtn.hidden = el.resumeBtn.hidden = true;
   }
 
   function fail(msg) { el.status.textContent = 'upload failed'; showError(msg); }
+
+  // The newest of tus-js-client's stored uploads (they record when they began).
+  function newest(list) {
+    const time = (u) => Date.parse(u.creationTime) || 0;
+    return (list || []).slice().sort((a, b) => time(b) - time(a))[0] || null;
+  }
+
+  // `/files/{id}` (maybe relative, maybe with a query) → id.
+  function idFromUploadUrl(url) {
+    try {
+      return decodeURIComponent(new URL(url, location.href).pathname.split('/').filter(Boolean).pop() || '');
+    } catch (_) { return ''; }
+  }
 
   function upload(ev) {
     ev.preventDefault();
     const f = el.file.files && el.file.files[0];
     if (!f) { showError('Choose a video file first.'); el.file.focus(); return; }
     if (authRequired && !getToken()) { needToken(); return; }
+    if (!window.tus || !window.tus.isSupported) return fail('Uploads need /assets/tus.min.js, which did not load.');
     showError('');
     setBusy(true);
     setUploadProgress(0, f.size);
     el.procProg.value = 0;
     el.status.textContent = 'uploading';
-    const fd = new FormData();
-    fd.append('video', f, f.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/upload');
-    xhr.setRequestHeader('Accept', 'application/json');
-    const token = getToken();
-    if (token) xhr.setRequestHeader('Authorization', 'Bearer ' + token);
-    xhr.upload.onprogress = (e) => setUploadProgress(e.loaded, e.lengthComputable ? e.total : f.size);
-    xhr.upload.onload = () => {
-      setUploadProgress(f.size, f.size);
-      el.upText.textContent += ' · waiting for the server…';
-    };
-    xhr.onload = () => {
-      setBusy(false);
-      let r = null;
-      try { if (xhr.status === 201) r = JSON.parse(xhr.responseText); } catch (_) { r = null; }
-      if (xhr.status === 401) { el.status.textContent = 'upload failed'; needToken(); return; }
-      if (!r || !r.id) return fail('Upload failed: ' + errorMessage(xhr.status, xhr.responseText));
-      setUploadProgress(f.size, f.size);
-      el.file.value = '';
-      uploaded(r, f);
-    };
-    xhr.onerror = () => { setBusy(false); fail('Upload failed: the connection was lost or the server refused the file (too large?).'); };
-    xhr.onabort = () => { setBusy(false); el.status.textContent = 'upload cancelled'; };
-    xhr.send(fd);
+    const info = { id: null, resumed: false, offsetAtStart: 0, paused: false, done: false, bytesSent: 0, progressEvents: 0 };
+    const cur = (current = { file: f, upload: null, id: null, paused: false, info });
+    window.hlsdUpload = info;
+    cur.upload = new window.tus.Upload(f, tusOptions(cur));
+    cur.upload.findPreviousUploads()
+      .then((prev) => {
+        const p = newest(prev);
+        if (p) cur.upload.resumeFromPreviousUpload(p);
+      }, () => { /* no storage: a new upload */ })
+      .then(() => {
+        if (current !== cur) return;
+        cur.upload.start();
+        if (current === cur) el.pauseBtn.hidden = false;
+      });
   }
 
-  function uploaded(r, f) {
-    const url = r.playback_url || legacyUrl(r.id);
+  function tusOptions(cur) {
+    const metadata = { filename: cur.file.name };
+    if (cur.file.type) metadata.filetype = cur.file.type;
+    return {
+      endpoint: TUS_ENDPOINT,
+      retryDelays: TUS_RETRY_DELAYS,
+      metadata,
+      removeFingerprintOnSuccess: true, // the same file chosen again is a new video
+      // Read at each request: a token may be saved during a pause.
+      onBeforeRequest: (req) => {
+        const t = getToken();
+        if (t) req.setHeader('Authorization', 'Bearer ' + t);
+      },
+      onAfterResponse: (req, res) => tusAnswer(cur, req, res),
+      onProgress: (sent, total) => tusProgress(cur, sent, total),
+      onSuccess: () => tusDone(cur),
+      onError: (err) => tusFailed(cur, err),
+    };
+  }
+
+  // The first answer that names the upload: the creation (POST, whose JSON
+  // has the id and playback_url) or, for a resumed upload, the HEAD of its
+  // URL /files/{id}. The page reacts outside tus-js-client's callback.
+  function tusAnswer(cur, req, res) {
+    const status = res.getStatus();
+    const method = req.getMethod();
+    if (cur.id || status < 200 || status > 299 || (method !== 'POST' && method !== 'HEAD')) return;
+    let r = null;
+    if (method === 'POST') {
+      try { r = JSON.parse(res.getBody()); } catch (_) { r = null; }
+    }
+    const id = (r && r.id) || idFromUploadUrl(method === 'POST' ? res.getHeader('Location') : req.getURL());
+    if (!id) return;
+    const resumed = method === 'HEAD';
+    cur.id = id;
+    Object.assign(cur.info, { id, resumed, offsetAtStart: resumed ? parseInt(res.getHeader('Upload-Offset'), 10) || 0 : 0 });
+    setTimeout(() => started(cur, id, r && r.playback_url), 0);
+  }
+
+  function started(cur, id, playbackUrl) {
+    const title = cur.file.name;
+    if (playbackUrl) { follow(cur, id, playbackUrl, title, 'receiving'); return; }
+    api('GET', '/videos/' + enc(id)).then(
+      (r) => follow(cur, id, (r && r.playback_url) || legacyUrl(id), titleOf(r) || title, r && r.status),
+      () => follow(cur, id, legacyUrl(id), title, 'receiving'));
+  }
+
+  // Shows the video being uploaded, follows its status and loads it in the
+  // player: its playlist grows while the upload goes on.
+  function follow(cur, id, url, title, status) {
+    if (current !== cur && !cur.info.done) return; // failed meanwhile
+    status = status || 'receiving';
     setPlaybackUrl(url);
-    // The playlist is an EVENT playlist that grows: playable right away.
-    loadVideo(r.id, { title: f.name, status: r.status, url });
-    renderStatus({ status: r.status || 'queued', progress: 0 });
-    watch(r.id);
+    loadVideo(id, { title, status, url });
+    renderStatus({ status, progress: 0 });
+    watch(id);
     refreshLibrary();
+  }
+
+  function tusProgress(cur, sent, total) {
+    if (current !== cur) return;
+    cur.info.bytesSent = sent;
+    cur.info.progressEvents++;
+    setUploadProgress(sent, total || cur.file.size);
+  }
+
+  function tusDone(cur) {
+    if (current !== cur) return;
+    current = null;
+    cur.info.done = true;
+    setBusy(false);
+    setUploadProgress(cur.file.size, cur.file.size);
+    el.upText.textContent += ' · uploaded';
+    el.file.value = '';
+    refreshLibrary();
+  }
+
+  // tus-js-client gives up after its retries, or at once on a 4xx (but 409/423).
+  function tusFailed(cur, err) {
+    if (current !== cur) return;
+    current = null;
+    cur.info.error = String((err && err.message) || err);
+    setBusy(false);
+    if (watcher && watcher.id === cur.id) stopWatch(); // it would say "receiving" again
+    const res = err && err.originalResponse;
+    const status = res ? res.getStatus() : 0;
+    if (status === 401) { el.status.textContent = 'upload failed'; needToken(); return; }
+    const why = res ? errorMessage(status, res.getBody())
+      : err && err.originalRequest ? 'the connection to the server was lost.' : cur.info.error;
+    const resumable = err && err.originalRequest && (!res || status >= 500 || status === 409 || status === 423);
+    fail('Upload failed: ' + why + (resumable ? ' Press Upload again to go on from where it stopped.' : ''));
+  }
+
+  function pauseUpload() {
+    const cur = current;
+    if (!cur || cur.paused) return;
+    cur.paused = cur.info.paused = true;
+    cur.upload.abort();
+    el.pauseBtn.hidden = true;
+    el.resumeBtn.hidden = false;
+    el.resumeBtn.focus();
+    el.uploadBtn.textContent = 'Paused';
+    el.upText.textContent += ' · paused';
+  }
+
+  function resumeUpload() {
+    const cur = current;
+    if (!cur || !cur.paused) return;
+    cur.paused = cur.info.paused = false;
+    el.resumeBtn.hidden = true;
+    el.pauseBtn.hidden = false;
+    el.pauseBtn.focus();
+    el.uploadBtn.textContent = 'Uploading…';
+    cur.upload.start(); // HEAD, then PATCH from the server's offset
+  }
+
+  // After a reload: an unfinished upload goes on when its file is chosen again.
+  function unfinishedHint() {
+    const storage = window.tus && window.tus.defaultOptions && window.tus.defaultOptions.urlStorage;
+    if (!storage || typeof storage.findAllUploads !== 'function') return;
+    storage.findAllUploads().then((all) => {
+      const p = newest(all);
+      const name = p && p.metadata && p.metadata.filename;
+      if (!name || current || Date.now() - Date.parse(p.creationTime) > RESUMABLE_FOR_MS) return;
+      el.upText.textContent = 'Unfinished upload: choose "' + name + '" again to resume it.';
+    }, () => { /* no storage */ });
   }
 
   // ----------------------------------------------------- status and events
@@ -322,7 +460,7 @@
       destroyHls();
       showError('Processing failed: ' + ((d.error && d.error.message) || 'unknown error'));
       refreshLibrary();
-    } else if (player.waiting && d.status === 'processing' && Date.now() - player.attachedAt > 5000) {
+    } else if (player.waiting && (d.status === 'processing' || d.status === 'receiving') && Date.now() - player.attachedAt > 5000) {
       loadVideo(id, { status: d.status, url });
     }
   }
@@ -641,6 +779,8 @@
   // ------------------------------------------------------------------ start
 
   el.form.addEventListener('submit', upload);
+  el.pauseBtn.addEventListener('click', pauseUpload);
+  el.resumeBtn.addEventListener('click', resumeUpload);
   el.copyBtn.addEventListener('click', copyUrl);
   el.refreshBtn.addEventListener('click', refreshLibrary);
   el.tokenSave.addEventListener('click', saveToken);
@@ -652,6 +792,7 @@
   setPlaybackUrl('');
   resetQuality();
   refreshLibrary();
+  unfinishedHint();
   setInterval(() => { if (!document.hidden) refreshLibrary(); }, 10000);
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshLibrary(); });
 })();
