@@ -622,3 +622,53 @@ fn a_second_patch_cuts_the_one_in_flight_without_corrupting_the_spool() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert_ready_and_plays(&s, &id);
 }
+
+#[test]
+fn creation_keeps_the_limits_of_post_upload_and_names_the_public_url() {
+    let s = Server::start(&[
+        "--max-storage-bytes",
+        "3000000",
+        "--uploads-per-minute",
+        "3",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ]);
+    // The length is reserved: two uploads cannot both promise most of it.
+    let (id, _) = create(s.addr, 2_000_000, &[]);
+    let r = request(
+        s.addr,
+        "POST",
+        "/files",
+        &[TUS, ("Upload-Length", "2000000")],
+        &[],
+    );
+    r.assert_error(507, "quota_exceeded");
+    // Behind a trusted proxy, the Location and URLs are the public ones.
+    let fwd = [
+        TUS,
+        ("Upload-Length", "10"),
+        ("X-Forwarded-Host", "video.example.com"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let r = request(s.addr, "POST", "/files", &fwd, &[]);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let other = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://video.example.com/files/{other}").as_str())
+    );
+    assert_eq!(
+        r.json()["playback_url"],
+        format!("https://video.example.com/play/{other}/video.m3u8")
+    );
+    // The per-client creation rate.
+    request(
+        s.addr,
+        "POST",
+        "/files",
+        &[TUS, ("Upload-Length", "10")],
+        &[],
+    )
+    .assert_error(429, "rate_limited");
+    assert_eq!(head_offset(s.addr, &id), Some(0));
+}
