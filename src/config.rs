@@ -192,6 +192,11 @@ pub struct Config {
     /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "HLSD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Make an MP4 download of every video (`/play/{id}/download.mp4`,
+    /// the top rendition remuxed at the end of its job): `on` or `off`.
+    #[arg(long, env = "HLSD_DOWNLOADS", default_value = "on", value_parser = parse_on_off,
+          action = clap::ArgAction::Set)]
+    pub downloads: bool,
     /// Where to POST events (`video.created`, `video.ready`,
     /// `video.failed`, `video.deleted`): repeat the flag for several
     /// receivers (comma-separated in HLSD_WEBHOOK_URL).
@@ -390,6 +395,14 @@ pub enum KeepSource {
     Always,
     UntilReady,
     Never,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("`{s}`: say on or off")),
+    }
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {

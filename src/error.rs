@@ -59,6 +59,8 @@ pub enum Error {
     UnsupportedVersion,
     /// A body of a content type this route does not take.
     WrongContentType(&'static str),
+    /// An uploaded caption file that is not WebVTT or SRT.
+    UnsupportedCaptions(String),
     /// No such video, or no such file of a video.
     NotFound,
     /// Method not allowed on this route.
@@ -100,7 +102,7 @@ impl Error {
             Error::ChecksumMismatch => S::from_u16(460).unwrap_or(S::BAD_REQUEST),
             Error::UploadExpired => S::GONE,
             Error::UnsupportedVersion => S::PRECONDITION_FAILED,
-            Error::WrongContentType(_) => S::UNSUPPORTED_MEDIA_TYPE,
+            Error::WrongContentType(_) | Error::UnsupportedCaptions(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
             Error::RangeNotSatisfiable { .. } => S::RANGE_NOT_SATISFIABLE,
             Error::BodyTimeout | Error::TooSlow { .. } => S::REQUEST_TIMEOUT,
@@ -138,6 +140,7 @@ impl Error {
             Error::UploadExpired => "upload_expired",
             Error::UnsupportedVersion => "unsupported_version",
             Error::WrongContentType(_) => "unsupported_content_type",
+            Error::UnsupportedCaptions(_) => "unsupported_captions",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Error::BodyTimeout => "body_timeout",
@@ -243,6 +246,9 @@ impl fmt::Display for Error {
                 "this server speaks tus 1.0.0 (send `Tus-Resumable: 1.0.0`)"
             ),
             Error::WrongContentType(want) => write!(f, "send the body as `Content-Type: {want}`"),
+            Error::UnsupportedCaptions(m) => {
+                write!(f, "captions must be a WebVTT or SRT file: {m}")
+            }
             Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
             Error::RangeNotSatisfiable { len } => {
                 write!(
@@ -313,6 +319,7 @@ impl Error {
             Error::UploadExpired => Error::UploadExpired,
             Error::UnsupportedVersion => Error::UnsupportedVersion,
             Error::WrongContentType(w) => Error::WrongContentType(w),
+            Error::UnsupportedCaptions(m) => Error::UnsupportedCaptions(m.clone()),
             Error::MethodNotAllowed => Error::MethodNotAllowed,
             Error::RangeNotSatisfiable { len } => Error::RangeNotSatisfiable { len: *len },
             Error::BodyTimeout => Error::BodyTimeout,

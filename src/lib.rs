@@ -30,6 +30,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod auth;
+pub mod captions;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -29,7 +29,12 @@ fn run_scenario(scenario: &str) -> serde_json::Value {
 }
 
 fn run_scenario_with(scenario: &str, server_args: &[&str]) -> serde_json::Value {
-    let clip = fixture_path(
+    run_scenario_on(scenario, server_args, &browser_clip(), &[])
+}
+
+/// The usual browser clip: 12 s, 640×360, with a tone.
+fn browser_clip() -> std::path::PathBuf {
+    fixture_path(
         "browser-12s-640x360.mp4",
         &[
             "-f",
@@ -53,7 +58,15 @@ fn run_scenario_with(scenario: &str, server_args: &[&str]) -> serde_json::Value 
             "-movflags",
             "+faststart",
         ],
-    );
+    )
+}
+
+fn run_scenario_on(
+    scenario: &str,
+    server_args: &[&str],
+    clip: &Path,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let mut args = vec!["--segment-seconds", "2"];
     if scenario == "tutorial" {
         // The tutorial's page lives on another origin and uploads from there.
@@ -72,8 +85,9 @@ fn run_scenario_with(scenario: &str, server_args: &[&str]) -> serde_json::Value 
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run.mjs"))
         .args([scenario, &format!("{scheme}://{}", s.addr)])
-        .arg(&clip)
+        .arg(clip)
         .arg(&shot)
+        .envs(env.iter().copied())
         .output()
         .expect("node (make test-deps)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -200,4 +214,81 @@ fn the_web_ui_resumes_a_tus_upload_after_a_reload() {
     assert!(v["offsetAtStart"].as_u64().unwrap() > 0, "{v}");
     assert!(v["currentTime"].as_f64().unwrap() > 5.0, "{v}");
     assert_eq!(v["fatalErrors"], 0, "{v}");
+}
+
+/// 12 s with English and French audio and English subtitles (mov_text).
+fn two_language_clip() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let srt = dir.join("browser-subs.srt");
+    std::fs::write(&srt, "1\n00:00:04,000 --> 00:00:06,000\nHello from hlsd\n").unwrap();
+    fixture_path(
+        "browser-2audio-subs.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:sample_rate=48000",
+            "-i",
+            srt.to_str().unwrap(),
+            "-t",
+            "12",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-map",
+            "3:s",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-c:s",
+            "mov_text",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-metadata:s:s:0",
+            "language=eng",
+            "-movflags",
+            "+faststart",
+        ],
+    )
+}
+
+#[test]
+fn hls_js_switches_audio_shows_captions_on_time_and_previews_the_storyboard() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario_on(
+        "tracks",
+        &[],
+        &two_language_clip(),
+        &[
+            ("HLSD_EXPECT_CUE", "Hello from hlsd|4.0"),
+            ("HLSD_EXPECT_DOWNLOAD", "1"),
+        ],
+    );
+    assert_eq!(v["audioTracks"], 2, "{v}");
+    assert!(v["subtitleTracks"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["audioSwitched"]["ok"], true, "{v}");
+    let start = v["cue"]["startTime"].as_f64().unwrap();
+    assert!((start - 4.0).abs() <= 0.5, "{v}");
+    assert!(v["storyboardCues"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["previewOk"], true, "{v}");
 }

@@ -423,6 +423,9 @@ fn the_quota_holds_when_eight_uploads_start_at_once() {
         "never",
         "--keep-source",
         "always",
+        // The ledger's arithmetic here counts HLS outputs only.
+        "--downloads",
+        "off",
     ]);
     let data = std::sync::Arc::new(data);
     let uploads: Vec<_> = (0..8)
@@ -472,6 +475,9 @@ fn a_job_whose_outputs_would_cross_the_quota_fails_and_others_keep_playing() {
         "never",
         "--keep-source",
         "always",
+        // The ledger's arithmetic here counts HLS outputs only.
+        "--downloads",
+        "off",
     ]);
     let a = upload_ok(&s, &data, FAST);
     assert_eq!(s.wait_done(&a)["status"], "ready");

@@ -10,8 +10,8 @@
 mod record;
 
 pub use record::{
-    AudioInfo, ErrorInfo, Grant, OutputInfo, Record, Rendition, Resumable, SourceInfo, Status,
-    VideoInfo,
+    AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Grant, OutputInfo, Record,
+    Rendition, Resumable, SourceInfo, Status, VideoInfo,
 };
 
 use crate::clock::SharedClock;

@@ -179,6 +179,64 @@ pub struct Record {
     /// A resumable (tus) upload's state, while and after it arrives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<Resumable>,
+    /// Caption tracks (embedded in the upload, or uploaded later).
+    #[serde(default)]
+    pub captions: Vec<CaptionTrack>,
+    /// Audio renditions, when the source has several audio tracks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio_tracks: Vec<AudioTrack>,
+    /// `storyboard.vtt` and its sheets exist.
+    #[serde(default)]
+    pub storyboard: bool,
+    /// `download.mp4` exists.
+    #[serde(default)]
+    pub download: bool,
+    /// What was left out of the source (bitmap subtitles, extra audio).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Where a caption track came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptionSource {
+    Embedded,
+    Uploaded,
+}
+
+/// A caption track: segmented WebVTT in `dir`, version `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptionTrack {
+    /// Language tag (`en`, `pt-br`; `und` when the source did not say).
+    pub lang: String,
+    pub name: String,
+    pub source: CaptionSource,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub forced: bool,
+    /// Its folder under the video's (`cc-en`).
+    pub dir: String,
+    /// Its files' version (`v{version}.m3u8`, `v{version}_NNNNN.vtt`).
+    pub version: u32,
+}
+
+impl CaptionTrack {
+    /// Its playlist, relative to the video's folder.
+    pub fn playlist(&self) -> String {
+        format!("{}/v{}.m3u8", self.dir, self.version)
+    }
+}
+
+/// An audio rendition of a source with several audio tracks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioTrack {
+    pub lang: String,
+    pub name: String,
+    pub channels: u16,
+    pub default: bool,
+    /// Its folder (`audio-1`).
+    pub dir: String,
 }
 
 /// A resumable upload (tus): what the server told the client, durably.
@@ -246,6 +304,11 @@ impl Record {
             error: None,
             generation: 0,
             upload: None,
+            captions: Vec::new(),
+            audio_tracks: Vec::new(),
+            storyboard: false,
+            download: false,
+            notes: Vec::new(),
         }
     }
 

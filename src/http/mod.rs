@@ -5,6 +5,7 @@
 //! hands them hyper's `Incoming`, unit tests an in-memory body.
 
 mod cache;
+mod captions;
 mod client;
 mod cors;
 mod encoding;
@@ -183,11 +184,28 @@ pub(crate) fn record_json(
     {
         grant.remove("secret_sha256");
     }
+    let (playback, token, _) = playback_url(state, base, rec.id);
+    let sibling = |file: &str| {
+        let url = format!("{base}/play/{}/{file}", rec.id);
+        match &token {
+            Some(t) => format!("{url}?token={t}"),
+            None => url,
+        }
+    };
     if let Some(obj) = v.as_object_mut() {
-        obj.insert(
-            "playback_url".into(),
-            playback_url(state, base, rec.id).0.into(),
-        );
+        obj.insert("playback_url".into(), playback.into());
+        if rec.storyboard {
+            obj.insert(
+                "storyboard_url".into(),
+                sibling(crate::storage::names::STORYBOARD).into(),
+            );
+        }
+        if rec.download && state.config.downloads {
+            obj.insert(
+                "download_url".into(),
+                sibling(crate::storage::names::DOWNLOAD).into(),
+            );
+        }
     }
     v
 }
@@ -214,6 +232,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
             "POST, OPTIONS"
         }
         ["files"] => "POST, OPTIONS",
+        ["videos", _, "captions", _] => "PUT, DELETE, OPTIONS",
         ["files", _] => "HEAD, PATCH, DELETE, OPTIONS",
         ["videos", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
         ["play", _, _]
@@ -243,6 +262,7 @@ fn route_label(method: &Method, segments: &[&str]) -> &'static str {
         ["keys", ..] => "key",
         ["videos"] => "videos",
         ["videos", _, "events"] => "events",
+        ["videos", _, "captions", _] => "captions",
         ["videos", _] if method == Method::DELETE => "video_delete",
         ["videos", _] => "video",
         ["healthz"] => "healthz",
@@ -451,6 +471,12 @@ async fn dispatch<B: ReqBody>(
             videos::playback_token(state, &base, video_id(id)?)
         }
         (&Method::PATCH, ["videos", id]) => videos::patch(state, video_id(id)?, body).await,
+        (&Method::PUT, ["videos", id, "captions", lang]) => {
+            captions::put(state, &base, video_id(id)?, lang, parts.uri.query(), body).await
+        }
+        (&Method::DELETE, ["videos", id, "captions", lang]) => {
+            captions::delete(state, video_id(id)?, lang).await
+        }
         (&Method::DELETE, ["videos", id]) => videos::delete(state, video_id(id)?).await,
         (&Method::GET, ["videos", id, "events"]) => videos::events(state, parts, video_id(id)?),
         (&Method::GET, ["healthz"]) => Ok(ops::healthz()),

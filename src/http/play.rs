@@ -18,6 +18,9 @@ const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// A finished playlist (or a poster) changes only if the video is
 /// re-processed.
 const CACHE_READY_PLAYLIST: &str = "public, max-age=300";
+/// A finished video's top playlist: cacheable, briefly (captions added or
+/// removed later change it).
+const CACHE_READY_MASTER: &str = "public, max-age=10";
 /// A growing playlist must be re-fetched (RFC 8216 §6.2.1); its ETag
 /// changes with every segment.
 const CACHE_GROWING: &str = "no-cache";
@@ -85,6 +88,74 @@ fn signed_playlist(req: &Parts, loaded: Loaded, token: &str) -> Result<Response<
     )
 }
 
+/// The storyboard with each sheet's URI carrying `token`.
+fn signed_storyboard(req: &Parts, loaded: Loaded, token: &str) -> Result<Response<Body>, Error> {
+    let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
+    let text: String = text
+        .lines()
+        .map(|l| match l.split_once("#xywh=") {
+            Some((uri, frag)) if !uri.contains('?') => format!("{uri}?token={token}#xywh={frag}\n"),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
+    files::respond(
+        req,
+        Loaded::Whole(Arc::new(file)),
+        FileKind::Vtt,
+        CACHE_PRIVATE,
+    )
+}
+
+/// `download.mp4`, as an attachment named after the video's title.
+fn download(
+    state: &AppState,
+    req: &Parts,
+    id: VideoId,
+    loaded: Loaded,
+) -> Result<Response<Body>, Error> {
+    let title = state
+        .catalog
+        .peek(id, |r| r.title.clone())
+        .unwrap_or_default();
+    let mut res = files::respond(req, loaded, FileKind::Download, CACHE_READY_PLAYLIST)?;
+    if let Ok(v) = http::HeaderValue::from_str(&attachment(&title)) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII
+/// fallback and the exact title, percent-encoded.
+fn attachment(title: &str) -> String {
+    let title = if title.trim().is_empty() {
+        "video"
+    } else {
+        title.trim()
+    };
+    let ascii: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " -_.()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = format!("{title}.mp4")
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}.mp4\"; filename*=UTF-8''{encoded}")
+}
+
 /// The playlist of a video whose first segment is not out yet.
 fn placeholder(state: &AppState) -> Loaded {
     let text = MediaPlaylist::placeholder(state.config.segment_seconds).to_string();
@@ -97,7 +168,8 @@ fn placeholder(state: &AppState) -> Loaded {
 struct Live {
     /// Its job is not over: playlists grow.
     active: bool,
-    renditions: usize,
+    /// One rendition whose media playlist is `video.m3u8` (no master).
+    flat: bool,
 }
 
 /// A video that exists and is not being deleted.
@@ -107,7 +179,7 @@ fn live(state: &AppState, id: VideoId) -> Result<Live, Error> {
         .peek(id, |r| {
             (r.status != crate::catalog::Status::Deleting).then(|| Live {
                 active: r.status.is_active(),
-                renditions: r.renditions.len(),
+                flat: r.renditions.len() == 1 && r.renditions[0].playlist == names::PLAYLIST,
             })
         })
         .flatten()
@@ -128,7 +200,7 @@ async fn await_master(
     loop {
         let video = live(state, id)?;
         let present = tokio::fs::try_exists(path).await.unwrap_or(false);
-        if present || !video.active || video.renditions == 1 {
+        if present || !video.active || video.flat {
             return Ok(video);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -149,6 +221,9 @@ pub(crate) async fn get(
         return Err(Error::NotFound);
     }
     let kind = names::playable_file(file).ok_or(Error::NotFound)?;
+    if kind == FileKind::Download && !state.config.downloads {
+        return Err(Error::NotFound);
+    }
     let token = check_token(state, req, id)?;
     let mut video = live(state, id)?;
     let rel = match rung {
@@ -162,16 +237,26 @@ pub(crate) async fn get(
     let loaded = match files::load(state, id, &rel).await {
         Ok(l) => l,
         // A single rendition not yet started: players keep polling this.
-        Err(Error::NotFound) if top && video.active => placeholder(state),
+        Err(Error::NotFound) if top && video.active && video.flat => placeholder(state),
         Err(e) => return Err(e),
     };
     if let (FileKind::Playlist, Some(token)) = (kind, &token) {
         return signed_playlist(req, loaded, token);
     }
+    if let (true, Some(token)) = (file == names::STORYBOARD, &token) {
+        return signed_storyboard(req, loaded, token);
+    }
+    if kind == FileKind::Download {
+        return download(state, req, id, loaded);
+    }
     let cache = match kind {
         FileKind::Playlist if video.active => CACHE_GROWING,
-        // Posters keep their names when a video is re-processed.
+        // The master changes when captions are added or removed.
+        FileKind::Playlist if top => CACHE_READY_MASTER,
+        // Posters and storyboards keep their names when a video is
+        // re-processed; caption segments are versioned.
         FileKind::Playlist | FileKind::Image => CACHE_READY_PLAYLIST,
+        FileKind::Vtt if file == names::STORYBOARD => CACHE_READY_PLAYLIST,
         _ => CACHE_IMMUTABLE,
     };
     files::respond(req, loaded, kind, cache)

@@ -3,7 +3,7 @@
 //! refused upload).
 
 use super::{Jobs, SlotHolder, CANCEL_DELETE, CANCEL_PARK, CANCEL_SHUTDOWN};
-use crate::catalog::{Rendition, SourceInfo, Status};
+use crate::catalog::{CaptionSource, CaptionTrack, Rendition, SourceInfo, Status};
 use crate::config::KeepSource;
 use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
 use crate::spool::SpoolReader;
@@ -185,6 +185,11 @@ impl Pipeline {
             copied,
             copy_note,
             generation,
+            captions,
+            audio_tracks,
+            storyboard,
+            download,
+            notes,
         } = p;
         out.processing_seconds = work.as_secs_f64();
         let secs = wall.as_secs_f64();
@@ -194,7 +199,15 @@ impl Pipeline {
             .metrics
             .job_finished(secs, out.duration, out.frames);
         let store = self.jobs.catalog.store();
-        let keep: Vec<&str> = renditions.iter().map(|r| r.name.as_str()).collect();
+        // Folders in use: the rungs, the caption tracks (this job's and the
+        // uploaded ones), the audio renditions.
+        let uploaded = Events::uploaded(&self.jobs.catalog, self.id);
+        let keep: Vec<&str> = renditions
+            .iter()
+            .map(|r| r.name.as_str())
+            .chain(captions.iter().chain(&uploaded).map(|c| c.dir.as_str()))
+            .chain(audio_tracks.iter().map(|a| a.dir.as_str()))
+            .collect();
         store.remove_stale(self.id, generation, &keep);
         if self.jobs.keep_source != KeepSource::Always {
             let _ = store.remove(self.id, names::SOURCE_FILE);
@@ -211,7 +224,41 @@ impl Pipeline {
             r.output = Some(out.clone());
             r.storage_bytes = size;
             r.generation = generation;
+            // Uploaded captions stay; embedded ones are this job's.
+            r.captions.retain(|c| c.source == CaptionSource::Uploaded);
+            r.captions.extend(captions.iter().cloned());
+            r.audio_tracks = audio_tracks.clone();
+            r.storyboard = storyboard;
+            r.download = download;
+            r.notes = notes.clone();
         });
+        self.republish_for_uploaded_captions();
+    }
+
+    /// A single rendition made flat while captions were uploaded gets its
+    /// master now (the job's own master already lists them otherwise).
+    fn republish_for_uploaded_captions(&self) {
+        let catalog = &self.jobs.catalog;
+        let Some(rec) = catalog.get(self.id) else {
+            return;
+        };
+        let flat = rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST;
+        if !flat || rec.captions.is_empty() {
+            return;
+        }
+        match media::republish_master(catalog.store(), &rec) {
+            Ok(Some(playlist)) => {
+                let _ = catalog.update(self.id, true, |r| {
+                    if let Some(first) = r.renditions.first_mut() {
+                        first.playlist = playlist.clone();
+                    }
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(id = %self.id, error = %e, "could not add captions to the master")
+            }
+        }
     }
 
     /// Removes every file of a rejected upload and forgets its record.
@@ -295,6 +342,21 @@ impl<'a> Events<'a> {
     }
 }
 
+impl Events<'_> {
+    /// The caption tracks uploaded for video `id`.
+    fn uploaded(catalog: &crate::catalog::Catalog, id: VideoId) -> Vec<CaptionTrack> {
+        catalog
+            .peek(id, |r| {
+                r.captions
+                    .iter()
+                    .filter(|c| c.source == CaptionSource::Uploaded)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl JobEvents for Events<'_> {
     fn progress(&mut self, rungs: &[RungProgress]) {
         if !self.first && self.last_mem.elapsed() < SHOW_EVERY {
@@ -308,16 +370,11 @@ impl JobEvents for Events<'_> {
         }
         let total = self.duration;
         let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));
-        let single = rungs.len() == 1;
         let _ = self.p.jobs.catalog.update(self.p.id, persist, |r| {
             r.renditions = rungs
                 .iter()
                 .map(|g| Rendition {
-                    playlist: if single {
-                        names::PLAYLIST.to_owned()
-                    } else {
-                        format!("{}/{}", g.name, names::PLAYLIST)
-                    },
+                    playlist: g.playlist.clone(),
                     name: g.name.clone(),
                     width: g.width,
                     height: g.height,
@@ -352,6 +409,10 @@ impl JobEvents for Events<'_> {
             .map_err(|_| Error::QuotaExceeded {
                 limit: quota.limit().unwrap_or(0),
             })
+    }
+
+    fn uploaded_captions(&self) -> Vec<CaptionTrack> {
+        Events::uploaded(&self.p.jobs.catalog, self.p.id)
     }
 
     fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {

@@ -2,7 +2,7 @@
 //! ([`JobEvents`], [`RungProgress`]) and returns ([`Produced`]).
 
 use super::Settings;
-use crate::catalog::{OutputInfo, Rendition};
+use crate::catalog::{AudioTrack, CaptionTrack, OutputInfo, Rendition};
 use crate::storage::{Store, VideoId};
 use crate::Error;
 use std::sync::atomic::AtomicBool;
@@ -44,11 +44,17 @@ pub(crate) trait JobEvents {
     fn new_generation(&mut self, _generation: u32, _why: &str) -> Result<(), Error> {
         Ok(())
     }
+    /// Caption tracks uploaded for the video (the master lists them too).
+    fn uploaded_captions(&self) -> Vec<CaptionTrack> {
+        Vec::new()
+    }
 }
 
 /// One rung's progress, as the job reports it.
 #[derive(Debug, Clone)]
 pub struct RungProgress {
+    /// Its media playlist, relative to the video's folder.
+    pub playlist: String,
     pub name: String,
     pub width: u32,
     pub height: u32,
@@ -69,4 +75,14 @@ pub struct Produced {
     pub copy_note: Option<String>,
     /// The generation of file names the outputs use.
     pub generation: u32,
+    /// Caption tracks made from the source's subtitles.
+    pub captions: Vec<CaptionTrack>,
+    /// Audio renditions (several audio tracks).
+    pub audio_tracks: Vec<AudioTrack>,
+    /// The storyboard was made.
+    pub storyboard: bool,
+    /// `download.mp4` was made.
+    pub download: bool,
+    /// What was left out of the source.
+    pub notes: Vec<String>,
 }

@@ -18,6 +18,15 @@ impl Job<'_> {
         if let Audio::Encode(a) = &mut self.audio {
             a.finish(&mut self.outs)?;
         }
+        let end = self
+            .outs
+            .iter()
+            .map(|o| o.position)
+            .fold(f64::INFINITY, f64::min);
+        for g in &mut self.group {
+            g.chain.finish(std::slice::from_mut(&mut g.out))?;
+            g.out.advance(end)?;
+        }
         if let Some(c) = &self.cadence {
             c.finish(self.outs[0].position)
                 .map_err(Error::CopyFallback)?;
@@ -28,11 +37,17 @@ impl Job<'_> {
             ));
         }
         let mut bytes = 0;
-        for o in &mut self.outs {
+        for o in self
+            .outs
+            .iter_mut()
+            .chain(self.group.iter_mut().map(|g| &mut g.out))
+        {
             bytes += o.finish()?;
         }
         self.events.published(bytes)?;
         let iframes = self.write_iframe_playlists()?;
+        let captioned = self.write_captions()?;
+        self.events.published(captioned)?;
         if !self.single {
             self.write_master(&iframes)?;
         }
@@ -45,8 +60,15 @@ impl Job<'_> {
             // A missing poster never fails a playable video.
             Err(e) => tracing::warn!(error = %e, "could not write the poster"),
         }
+        let duration = self.outs[0].publisher.published().duration();
+        let (sb_bytes, storyboard) = self.write_storyboard(duration);
+        let (dl_bytes, download) = self.write_download();
+        self.events.published(sb_bytes + dl_bytes)?;
         self.report();
-        Ok(self.produced(&iframes))
+        let mut produced = self.produced(&iframes);
+        produced.storyboard = storyboard;
+        produced.download = download;
+        Ok(produced)
     }
 
     /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
@@ -74,7 +96,7 @@ impl Job<'_> {
                     .video_codec
                     .clone()
                     .unwrap_or_else(|| "avc1.640028".into());
-                let has_audio = !matches!(self.audio, Audio::None);
+                let has_audio = !matches!(self.audio, Audio::None) || !self.group.is_empty();
                 Rendition {
                     playlist: o.publisher.rel(names::PLAYLIST),
                     name: o.plan.name.clone(),
@@ -104,7 +126,8 @@ impl Job<'_> {
                 width: self.outs[0].plan.width,
                 height: self.outs[0].plan.height,
                 video_codec: "h264".into(),
-                audio_codec: (!matches!(self.audio, Audio::None)).then(|| "aac".to_owned()),
+                audio_codec: (!matches!(self.audio, Audio::None) || !self.group.is_empty())
+                    .then(|| "aac".to_owned()),
                 segments: top.segments.len(),
                 frames,
                 duration: top.duration(),
@@ -115,6 +138,11 @@ impl Job<'_> {
             copied: self.copy,
             copy_note: self.copy_note.clone(),
             generation: self.ctx.generation,
+            captions: self.captions.clone(),
+            audio_tracks: self.group.iter().map(|g| g.track.clone()).collect(),
+            storyboard: false,
+            download: false,
+            notes: self.source.notes.clone(),
         }
     }
 }

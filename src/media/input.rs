@@ -29,6 +29,13 @@ pub(crate) struct Source {
     pub info: SourceInfo,
     pub video_index: usize,
     pub audio_index: Option<usize>,
+    /// Every decodable audio stream (the first is `audio_index`'s), when
+    /// the source has several.
+    pub audio_streams: Vec<super::subs::SubtitleStream>,
+    /// Text subtitle streams, to become caption tracks.
+    pub subtitles: Vec<super::subs::SubtitleStream>,
+    /// What is left out of the source, for the record.
+    pub notes: Vec<String>,
     /// Spool state, to tell an aborted upload from a corrupt file.
     pub spool: Option<SpoolControl>,
 }
@@ -249,7 +256,11 @@ fn probe(
         Some((i, a)) => (Some(i), Some(a)),
         None => (None, None),
     };
+    let (subtitles, audio_streams, notes) = super::tracks::other_streams(&ictx, audio_index);
     Ok(Source {
+        audio_streams,
+        subtitles,
+        notes,
         info: SourceInfo {
             container,
             duration,

@@ -5,11 +5,12 @@
 //! the muxers close; [`Job::finish`] drains, publishes the VOD playlists,
 //! the I-frame playlists, the master and the poster, and reports.
 
-use super::audio::AudioChain;
 use super::context::{JobContext, JobEvents, Produced, RungProgress};
 use super::input::Source;
 use super::master::{self, IFrames};
 use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
+pub(super) use super::plan::Audio;
+use super::plan::{estimate_bytes, open_audio, open_subtitles, source_video_bps};
 use super::publish::Publisher;
 use super::timing::{rescale, shift, MICROS};
 use super::video::{OpenedVideo, VideoChain};
@@ -27,19 +28,6 @@ const MIN_FREE_BYTES: u64 = 1 << 20;
 const FREE_CHECK_EVERY: u64 = 64;
 /// Video packets between two progress reports.
 const REPORT_EVERY: u64 = 8;
-
-/// The audio of a job: none, encoded once, or copied.
-pub(super) enum Audio {
-    None,
-    Encode(AudioChain),
-    Copy {
-        params: ffmpeg_next::codec::Parameters,
-        tb: Rational,
-        offset: i64,
-        /// Proves each copied packet (see `copycheck`).
-        check: Box<super::copycheck::AudioCopy>,
-    },
-}
 
 /// Most frames a second a source may show: past this (a stream whose
 /// timestamps advance by a nanosecond, a 1000 fps claim) it is refused, so
@@ -77,6 +65,12 @@ pub(crate) struct Job<'a> {
     latest_secs: f64,
     /// The copied video's rules (copy mode).
     video_copy: super::copycheck::VideoCopy,
+    /// The source's text subtitle streams, decoded as they go by.
+    pub(super) subs: Vec<super::subs::SubtitleTrack>,
+    /// Caption tracks made from them (at the end).
+    pub(super) captions: Vec<crate::catalog::CaptionTrack>,
+    /// Audio renditions of a source with several audio tracks.
+    pub(super) group: Vec<super::group::AudioRendition>,
 }
 
 impl<'a> Job<'a> {
@@ -116,7 +110,11 @@ impl<'a> Job<'a> {
             copy.then(|| source_kbps.unwrap_or(settings.max_video_kbps).max(64)),
             settings.max_video_kbps,
         );
-        let single = rungs.len() == 1;
+        // Captions or several audio tracks need a master playlist, so even
+        // one rung then gets its own folder.
+        let single =
+            rungs.len() == 1 && source.subtitles.is_empty() && source.audio_streams.is_empty();
+        let subs = open_subtitles(&source, origin_us);
         let offset = rescale(origin_us, MICROS, tb);
         let frame_dur = ((1.0 / f64::from(fps).max(1.0) / f64::from(tb)).round() as i64).max(1);
         let video = VideoChain::new(
@@ -127,7 +125,12 @@ impl<'a> Job<'a> {
             copy && !single,
             settings,
         )?;
-        let audio = open_audio(&source, copy, origin_us, settings)?;
+        let group = super::group::open(&source, origin_us, ctx)?;
+        let audio = if group.is_empty() {
+            open_audio(&source, copy, origin_us, settings)?
+        } else {
+            Audio::None
+        };
         let mut job = Job {
             timing: Timing {
                 tb,
@@ -150,48 +153,21 @@ impl<'a> Job<'a> {
             video_packets: 0,
             latest_secs: 0.0,
             video_copy: super::copycheck::VideoCopy::new(),
+            subs,
+            captions: Vec::new(),
+            group,
         };
-        let estimate = job.estimate_bytes(&rungs, &vparams);
+        let estimate = estimate_bytes(
+            &job.source,
+            &job.audio,
+            job.subs.len(),
+            &rungs,
+            &vparams,
+            settings,
+        );
         job.events.planned(estimate)?;
         job.open_outputs(rungs, vparams)?;
         Ok(job)
-    }
-
-    /// An upper bound of the bytes the outputs will take: each encoded
-    /// rung at its VBV maxrate plus one VBV buffer (`bufsize`, which x264
-    /// may spend on top of the rate), a copied rung at the source's video
-    /// bit rate, the audio in every rung, 10% of MPEG-TS overhead, over the
-    /// probed duration (0 when the duration is unknown); plus the poster
-    /// and thumbnail.
-    fn estimate_bytes(
-        &self,
-        rungs: &[ladder::RungPlan],
-        vparams: &ffmpeg_next::codec::Parameters,
-    ) -> u64 {
-        let secs = self.source.info.duration.unwrap_or(0.0);
-        let secs = secs.clamp(0.0, self.ctx.settings.max_duration_secs as f64);
-        let source_bps = source_video_bps(&self.source, vparams).unwrap_or(0.0);
-        let audio_bps = if matches!(self.audio, Audio::None) {
-            0.0
-        } else {
-            self.ctx.settings.audio_bps as f64
-        };
-        let bits: f64 = rungs
-            .iter()
-            .map(|r| {
-                let maxrate = f64::from(r.maxrate_kbps) * 1000.0;
-                let video = if r.copy {
-                    source_bps * secs
-                } else {
-                    maxrate * secs + 2.0 * maxrate
-                };
-                video + audio_bps * secs
-            })
-            .sum();
-        let top = rungs
-            .first()
-            .map_or(0, |r| u64::from(r.width) * u64::from(r.height));
-        (bits / 8.0 * 1.1) as u64 + top / 2 + (64 << 10)
     }
 
     /// One muxer (and key series, and publisher) per rung.
@@ -241,7 +217,7 @@ impl<'a> Job<'a> {
             let spec = RungSpec {
                 plan,
                 dir,
-                video,
+                video: Some(video),
                 video_tb: self.timing.tb,
                 fps: self.timing.fps,
                 audio,
@@ -261,8 +237,17 @@ impl<'a> Job<'a> {
             let index = packet.stream();
             if index == self.source.video_index {
                 self.on_video_packet(&packet)?;
+            } else if let Some(g) = self.group.iter_mut().find(|g| g.index == index) {
+                let position = self
+                    .outs
+                    .iter()
+                    .map(|o| o.position)
+                    .fold(f64::INFINITY, f64::min);
+                g.send_packet(&packet, position)?;
             } else if Some(index) == self.source.audio_index {
                 self.on_audio_packet(&packet)?;
+            } else if let Some(t) = self.subs.iter_mut().find(|t| t.stream.index == index) {
+                t.send_packet(&packet);
             }
         }
         self.finish()
@@ -316,6 +301,10 @@ impl<'a> Job<'a> {
             self.copy_video_packet(packet)?;
         }
         self.video.send_packet(packet, &mut self.outs)?;
+        let position = self.position();
+        for g in &mut self.group {
+            g.out.advance(position)?;
+        }
         self.publish()?;
         if self.video_packets.is_multiple_of(REPORT_EVERY) {
             self.report();
@@ -405,23 +394,35 @@ impl<'a> Job<'a> {
     /// segment (players may start then).
     fn publish(&mut self) -> Result<(), Error> {
         let mut bytes = 0;
-        for o in &mut self.outs {
+        for o in self
+            .outs
+            .iter_mut()
+            .chain(self.group.iter_mut().map(|g| &mut g.out))
+        {
             bytes += o.publisher.poll()?;
         }
         if bytes > 0 {
             self.events.published(bytes)?;
         }
-        if !self.master_published && self.outs.iter().all(|o| o.publisher.has_segment()) {
+        let all = self.outs.iter().chain(self.group.iter().map(|g| &g.out));
+        if !self.master_published && all.clone().all(|o| o.publisher.has_segment()) {
             self.write_master(&[])?;
             self.master_published = true;
         }
         Ok(())
     }
 
+    /// Writes the master: the rungs, and the caption tracks (this job's
+    /// and those uploaded meanwhile), under the video's master lock.
     pub(super) fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
         let has_audio = !matches!(self.audio, Audio::None);
-        let m = master::playlist(&self.outs, has_audio, f64::from(self.timing.fps), iframes);
+        let mut m = master::playlist(&self.outs, has_audio, f64::from(self.timing.fps), iframes);
+        super::group::add_to_master(&mut m, &self.group);
         let ctx = self.ctx;
+        let _lock = ctx.store.master_lock(ctx.id);
+        let mut captions = self.captions.clone();
+        captions.extend(self.events.uploaded_captions());
+        master::add_captions(&mut m, &captions);
         ctx.store
             .write(ctx.id, names::PLAYLIST, m.to_string().as_bytes())?;
         Ok(())
@@ -433,6 +434,7 @@ impl<'a> Job<'a> {
             .outs
             .iter()
             .map(|o| RungProgress {
+                playlist: o.publisher.rel(names::PLAYLIST),
                 name: o.plan.name.clone(),
                 width: o.plan.width,
                 height: o.plan.height,
@@ -442,39 +444,4 @@ impl<'a> Job<'a> {
             .collect();
         self.events.progress(&rungs);
     }
-}
-
-/// The source's video bit rate, bit/s: from the stream, else the upload's
-/// size over its duration (an upper bound: the audio is in it).
-fn source_video_bps(source: &Source, vparams: &ffmpeg_next::codec::Parameters) -> Option<f64> {
-    let from_stream = super::ffi::par_bit_rate(vparams) as f64;
-    if from_stream > 0.0 {
-        return Some(from_stream);
-    }
-    let secs = source.info.duration.filter(|d| *d > 0.0)?;
-    let bytes = source.spool.as_ref()?.written();
-    Some(bytes as f64 * 8.0 / secs)
-}
-
-/// The audio chain for `source`: copied with the video, else encoded once.
-fn open_audio(
-    source: &Source,
-    copy: bool,
-    origin_us: i64,
-    settings: &super::Settings,
-) -> Result<Audio, Error> {
-    let Some(ast) = source.audio_index.and_then(|i| source.ictx.stream(i)) else {
-        return Ok(Audio::None);
-    };
-    let offset = rescale(origin_us, MICROS, ast.time_base());
-    Ok(if copy {
-        Audio::Copy {
-            params: ast.parameters(),
-            tb: ast.time_base(),
-            offset,
-            check: Box::new(super::copycheck::AudioCopy::new(&ast)?),
-        }
-    } else {
-        Audio::Encode(AudioChain::new(&ast, offset, settings)?)
-    })
 }

@@ -6,8 +6,9 @@
 //! I-frame playlist exists.
 
 use super::outputs::RungOutput;
-use crate::playlist::{IFrameVariant, MasterPlaylist, Variant};
-use crate::storage::names;
+use crate::catalog::{CaptionTrack, Record};
+use crate::playlist::{IFrameVariant, MasterPlaylist, MediaKind, Rendition, Variant};
+use crate::storage::{names, Store};
 
 /// What a finished rung's I-frame playlist adds to the master.
 #[derive(Debug, Clone)]
@@ -76,4 +77,88 @@ pub(crate) fn playlist(
         }
     }
     m
+}
+
+/// The group of every caption track.
+pub(crate) const SUBTITLES_GROUP: &str = "subs";
+
+/// Adds `captions` to `m` as a `SUBTITLES` group every variant names (RFC
+/// 8216 §4.3.4.1, §4.3.4.2); without captions, `m` is unchanged.
+pub(crate) fn add_captions(m: &mut MasterPlaylist, captions: &[CaptionTrack]) {
+    m.renditions.retain(|r| r.kind != MediaKind::Subtitles);
+    for v in &mut m.variants {
+        v.subtitles = (!captions.is_empty()).then(|| SUBTITLES_GROUP.to_owned());
+    }
+    for c in captions {
+        m.renditions.push(Rendition {
+            kind: MediaKind::Subtitles,
+            group_id: SUBTITLES_GROUP.to_owned(),
+            language: (c.lang != "und").then(|| c.lang.clone()),
+            name: c.name.clone(),
+            default: c.default,
+            // A forced track must be on whatever the viewer chose.
+            autoselect: true,
+            forced: c.forced,
+            channels: None,
+            uri: Some(c.playlist()),
+        });
+    }
+}
+
+/// The master playlist of a finished video, from its record (variants,
+/// I-frame variants, captions): for changes after the job (captions
+/// uploaded later).
+pub(crate) fn from_record(rec: &Record) -> MasterPlaylist {
+    let mut m = MasterPlaylist {
+        independent_segments: true,
+        ..MasterPlaylist::default()
+    };
+    for r in &rec.renditions {
+        let resolution = Some((r.width, r.height));
+        m.variants.push(Variant {
+            bandwidth: r.bandwidth.max(1),
+            average_bandwidth: (r.average_bandwidth > 0).then_some(r.average_bandwidth),
+            codecs: r.codecs.clone(),
+            resolution,
+            frame_rate: (r.frame_rate > 0.0).then_some(r.frame_rate),
+            audio: None,
+            subtitles: None,
+            uri: r.playlist.clone(),
+        });
+        if let Some(uri) = &r.iframe_playlist {
+            m.iframe_variants.push(IFrameVariant {
+                bandwidth: (r.bandwidth / 10).max(1),
+                average_bandwidth: None,
+                codecs: r.codecs.split(',').next().unwrap_or("").to_owned(),
+                resolution,
+                uri: uri.clone(),
+            });
+        }
+    }
+    add_captions(&mut m, &rec.captions);
+    m
+}
+
+/// Rewrites a finished video's master playlist from its record, under its
+/// master lock. A single rendition in the flat layout (its media playlist
+/// at `video.m3u8`) first gets that playlist copied to `media.m3u8`, which
+/// the master then names; returns the new rendition playlist when so.
+pub(crate) fn republish(store: &Store, rec: &Record) -> std::io::Result<Option<String>> {
+    let _lock = store.master_lock(rec.id);
+    let mut rec = rec.clone();
+    let mut moved = None;
+    if rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST {
+        if rec.captions.is_empty() {
+            return Ok(None);
+        }
+        let media = store.read(rec.id, names::PLAYLIST)?;
+        if !String::from_utf8_lossy(&media).contains("#EXT-X-STREAM-INF") {
+            store.write(rec.id, names::FLAT_MEDIA_PLAYLIST, &media)?;
+        }
+        rec.renditions[0].playlist = names::FLAT_MEDIA_PLAYLIST.to_owned();
+        moved = Some(names::FLAT_MEDIA_PLAYLIST.to_owned());
+    }
+    let m = from_record(&rec);
+    store.write(rec.id, names::PLAYLIST, m.to_string().as_bytes())?;
+    Ok(moved)
 }

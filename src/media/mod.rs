@@ -27,8 +27,11 @@ mod codecs;
 mod context;
 mod copy;
 mod copycheck;
+mod download;
+mod extras;
 mod ffi;
 mod finish;
+mod group;
 mod hls;
 mod iframes;
 mod input;
@@ -37,10 +40,14 @@ mod keys;
 mod ladder;
 mod master;
 mod outputs;
+mod plan;
 mod poster;
 mod publish;
+mod storyboard;
+mod subs;
 mod timeline;
 mod timing;
+mod tracks;
 mod transcode;
 mod ts;
 mod vgraph;
@@ -48,8 +55,11 @@ mod video;
 mod x264;
 
 pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};
+pub(crate) use extras::{mpegts_origin, publish_track, windows as segment_windows};
 pub(crate) use ffi::free_bytes;
 pub(crate) use input::{open_file, open_spool, Source};
+pub(crate) use master::{add_captions, republish as republish_master};
+pub(crate) use tracks::display_name as track_name;
 pub(crate) use transcode::transcode;
 
 use crate::config::{Config, CopyMode, Ladder, SegmentFormat};
@@ -85,6 +95,8 @@ pub struct Settings {
     pub copy: CopyMode,
     /// TS or fMP4 segments (encrypted videos are always TS).
     pub segment_format: SegmentFormat,
+    /// Make `download.mp4` at the end of each job.
+    pub downloads: bool,
 }
 
 impl Settings {
@@ -105,6 +117,7 @@ impl Settings {
             ladder: config.ladder.clone(),
             copy: config.copy,
             segment_format: config.segment_format,
+            downloads: config.downloads,
         }
     }
 }

@@ -31,7 +31,8 @@ pub(crate) struct RungSpec<'a> {
     /// Folder of its segments (scratch for the muxer; the public folder
     /// with the file store).
     pub dir: PathBuf,
-    pub video: VideoParams<'a>,
+    /// `None` for an audio rendition (a track of an audio group).
+    pub video: Option<VideoParams<'a>>,
     /// Time base of the video packets given to [`RungOutput::write_video`].
     pub video_tb: Rational,
     pub fps: Rational,
@@ -45,7 +46,7 @@ pub(crate) struct RungSpec<'a> {
 pub(crate) struct RungOutput {
     pub plan: RungPlan,
     octx: Output,
-    video_ost: usize,
+    video_ost: Option<usize>,
     audio_ost: Option<usize>,
     /// The muxer's stream time bases (known after `write_header`).
     video_tb: Rational,
@@ -77,7 +78,11 @@ impl RungOutput {
         settings: &Settings,
     ) -> Result<Self, Error> {
         let mut octx = super::ffi::alloc_hls_output(publisher.muxer_playlist())?;
-        let video_codec = add_video(&mut octx, spec.video, spec.video_tb, spec.fps)?;
+        let video_ost = spec.video.is_some().then_some(0);
+        let video_codec = match spec.video {
+            Some(v) => add_video(&mut octx, v, spec.video_tb, spec.fps)?,
+            None => None,
+        };
         let audio_ost = match &spec.audio {
             Some((a, tb)) => Some(add_audio(&mut octx, a, *tb)?),
             None => None,
@@ -91,7 +96,7 @@ impl RungOutput {
         octx.write_header_with(opts)
             .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
         let tb = |i: usize| octx.stream(i).map(|s| s.time_base());
-        let video_tb = tb(0).unwrap_or(spec.video_tb);
+        let video_tb = video_ost.and_then(tb).unwrap_or(spec.video_tb);
         let audio_tb = audio_ost
             .and_then(tb)
             .or(spec.audio.map(|a| a.1))
@@ -99,7 +104,7 @@ impl RungOutput {
         Ok(RungOutput {
             plan: spec.plan,
             octx,
-            video_ost: 0,
+            video_ost,
             audio_ost,
             video_tb,
             audio_tb,
@@ -114,7 +119,10 @@ impl RungOutput {
 
     /// Writes a video packet whose timestamps are in `tb`.
     pub(crate) fn write_video(&mut self, packet: &mut Packet, tb: Rational) -> Result<(), Error> {
-        packet.set_stream(self.video_ost);
+        let Some(index) = self.video_ost else {
+            return Ok(());
+        };
+        packet.set_stream(index);
         if packet.is_key() {
             if let (Some(keys), Some(pts)) = (self.keys.as_mut(), packet.pts()) {
                 keys.before_keyframe(pts as f64 * f64::from(tb))?;
@@ -144,6 +152,15 @@ impl RungOutput {
         p.set_stream(index);
         p.rescale_ts(tb, self.audio_tb);
         self.held_audio.push_back(p);
+        self.release_audio(self.position)
+    }
+
+    /// An audio rendition follows the video: its held audio up to `secs`
+    /// (how far every video rung has got) is written.
+    pub(crate) fn advance(&mut self, secs: f64) -> Result<(), Error> {
+        if self.video_ost.is_none() && secs > self.position {
+            self.position = secs;
+        }
         self.release_audio(self.position)
     }
 

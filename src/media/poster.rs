@@ -90,7 +90,7 @@ fn mean_luma(f: &frame::Video) -> u64 {
 }
 
 /// `src` scaled to `w`×`h`, as JPEG bytes.
-fn jpeg(src: &frame::Video, w: u32, h: u32) -> Result<Vec<u8>, Error> {
+pub(super) fn jpeg(src: &frame::Video, w: u32, h: u32) -> Result<Vec<u8>, Error> {
     let av = |what: &'static str| move |e| Error::from_av(e, what);
     let mut scaler = scaling::Context::get(
         src.format(),

@@ -111,6 +111,25 @@ pub(crate) fn pes(payload: &[u8]) -> Option<(Option<i64>, &[u8])> {
     Some((pts, data))
 }
 
+/// The PTS of the first video PES in a TS segment (its presentation
+/// start), if the bytes hold one.
+pub(crate) fn first_video_pts(data: &[u8]) -> Option<i64> {
+    let (mut pmt, mut video) = (None, None);
+    for p in data.chunks(TS) {
+        let pkt = parse(p)?;
+        if pkt.pid == 0 && pkt.start {
+            pmt = section(pkt.payload).and_then(pat_pmt_pid).or(pmt);
+        } else if Some(pkt.pid) == pmt && pkt.start {
+            video = section(pkt.payload).and_then(pmt_video_pid).or(video);
+        } else if Some(pkt.pid) == video && pkt.start {
+            if let Some((Some(pts), _)) = pes(pkt.payload) {
+                return Some(pts);
+            }
+        }
+    }
+    None
+}
+
 /// True when the Annex B bytes hold an IDR slice (H.264 NAL type 5) or an
 /// HEVC IRAP (types 16..=21) before any other slice.
 pub(crate) fn has_idr(data: &[u8]) -> bool {

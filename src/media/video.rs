@@ -80,6 +80,8 @@ pub(crate) struct VideoChain {
     pub decode_errors: u64,
     /// Chooses the poster frame as frames go by (from `out0`).
     pub poster: super::poster::PosterPicker,
+    /// Takes the storyboard's tiles as frames go by (from `out0`).
+    pub storyboard: super::storyboard::Storyboard,
 }
 
 /// A decoded frame waiting for its successor, with its output pts.
@@ -237,6 +239,7 @@ impl VideoChain {
             frames: 0,
             decode_errors: 0,
             poster: super::poster::PosterPicker::new(duration),
+            storyboard: super::storyboard::Storyboard::new(duration),
         })
     }
 
@@ -248,10 +251,11 @@ impl VideoChain {
             .map(|e| &e.encoder)
     }
 
-    /// True when decoded frames need not be filtered: every rung is copied
-    /// and the poster has been chosen.
-    fn idle(&self) -> bool {
-        self.encoders.is_empty() && self.poster.is_chosen()
+    /// True when a frame shown at `pts` need not be filtered: every rung
+    /// is copied, the poster has been chosen and no storyboard tile is due.
+    fn idle(&self, pts: i64) -> bool {
+        let secs = pts as f64 * f64::from(self.tb);
+        self.encoders.is_empty() && self.poster.is_chosen() && !self.storyboard.wants(secs)
     }
 
     /// A decoding failure: fatal to a copy (its packets would reach
@@ -310,15 +314,17 @@ impl VideoChain {
         let mut frame = frame::Video::empty();
         while self.next_frame(&mut frame)? {
             self.frames += 1;
-            if self.idle() {
-                continue;
-            }
             // Strictly increasing pts through the source's repeats and
-            // jumps, or libx264 and the muxer complain.
+            // jumps, or libx264 and the muxer complain. (Every frame goes
+            // through the timeline, filtered or not, so a skipped stretch
+            // is not taken for a leap.)
             let pts = match frame.timestamp().or(frame.pts()) {
                 Some(p) => self.timeline.video(p - self.offset),
                 None => self.timeline.video_untimed(),
             };
+            if self.idle(pts) {
+                continue;
+            }
             let mut pts = pts;
             let collided = self.timeline.collided();
             // Each frame waits for the next one, so that a frame whose
@@ -413,8 +419,11 @@ impl VideoChain {
                 }
                 let pts = filtered.pts().unwrap_or(0);
                 if i == 0 {
-                    self.poster
-                        .offer(&filtered, pts as f64 * f64::from(self.tb));
+                    let secs = pts as f64 * f64::from(self.tb);
+                    self.poster.offer(&filtered, secs);
+                    if let Err(e) = self.storyboard.offer(&filtered, secs) {
+                        tracing::warn!(error = %e, "storyboard tile skipped");
+                    }
                 }
                 let Some(enc) = self.encoders.get_mut(i) else {
                     continue;

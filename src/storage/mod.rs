@@ -35,6 +35,8 @@ pub struct Store {
     /// A counter per video, bumped by every write or removal through the
     /// store: a reader's cache of a video's files is valid while it holds.
     epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
+    /// Striped locks for master playlist rebuilds ([`Store::master_lock`]).
+    master_locks: std::sync::Arc<[std::sync::Mutex<()>; 16]>,
 }
 
 impl Store {
@@ -44,6 +46,7 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             epochs: Default::default(),
+            master_locks: Default::default(),
         })
     }
 
@@ -122,6 +125,30 @@ impl Store {
         let f = std::fs::File::open(self.path(id, rel))?;
         f.sync_all()?;
         Ok(f.metadata()?.len())
+    }
+
+    /// Renames a finished temporary file of video `id` to `rel`, durably
+    /// (the file, then the rename, reach the disk).
+    pub fn rename_into(&self, id: VideoId, tmp: &Path, rel: &str) -> io::Result<()> {
+        std::fs::File::open(tmp)?.sync_all()?;
+        let path = self.path(id, rel);
+        std::fs::rename(tmp, &path)?;
+        if let Some(parent) = path.parent() {
+            fsio::sync_parent(parent)?;
+        }
+        self.changed(id);
+        Ok(())
+    }
+
+    /// A lock held while a video's master playlist is rebuilt (the job and
+    /// the captions API both write it; neither may lose the other's part).
+    pub fn master_lock(&self, id: VideoId) -> std::sync::MutexGuard<'_, ()> {
+        let i = id.as_str().bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        self.master_locks[i % self.master_locks.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// True when `rel` exists in video `id`.

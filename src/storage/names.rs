@@ -31,8 +31,62 @@ pub const KEYS_DIR: &str = "keys";
 /// Full-size poster and thumbnail.
 pub const POSTER: &str = "poster.jpg";
 pub const THUMB: &str = "thumb.jpg";
+/// The storyboard's WebVTT thumbnail track, and its sprite sheets.
+pub const STORYBOARD: &str = "storyboard.vtt";
+/// The MP4 download of the top rendition.
+pub const DOWNLOAD: &str = "download.mp4";
+/// Beside a single rendition's segments when a master playlist is needed
+/// after all (captions added later): its media playlist.
+pub const FLAT_MEDIA_PLAYLIST: &str = "media.m3u8";
 /// Suffix of every temporary file (never served, swept at start).
 pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Sprite sheet `n` of the storyboard.
+pub fn storyboard_sheet(n: usize) -> String {
+    format!("storyboard_{n}.jpg")
+}
+
+/// The folder of a caption track (`cc-en`, `cc-pt-br-2`).
+pub fn caption_dir(lang: &str, nth: usize) -> String {
+    if nth <= 1 {
+        format!("cc-{lang}")
+    } else {
+        format!("cc-{lang}-{nth}")
+    }
+}
+
+/// Version `v` of a caption track: its playlist, and its segment `i`.
+pub fn caption_playlist(v: u32) -> String {
+    format!("v{v}.m3u8")
+}
+
+pub fn caption_segment(v: u32, i: usize) -> String {
+    format!("v{v}_{i:05}.vtt")
+}
+
+/// The folder of audio rendition `n` (1-based) of a video with several
+/// audio tracks.
+pub fn audio_dir(n: usize) -> String {
+    format!("audio-{n}")
+}
+
+/// A language tag as caption routes and folders take it: 1 to 3 letters,
+/// then up to two `-` subtags of 1 to 8 letters or digits, lower-cased
+/// (`en`, `pt-br`, `zh-hant`).
+pub fn language_tag(s: &str) -> Option<String> {
+    let s = s.to_ascii_lowercase();
+    let mut parts = s.split('-');
+    let first = parts.next()?;
+    if !(1..=3).contains(&first.len()) || !first.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let rest: Vec<&str> = parts.collect();
+    let ok = rest.len() <= 2
+        && rest
+            .iter()
+            .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    ok.then_some(s)
+}
 
 /// `""` for generation 0, `g{n}_` after.
 fn prefix(generation: u32) -> String {
@@ -122,6 +176,10 @@ pub enum FileKind {
     /// The fMP4 initialization segment (`init.mp4`).
     Fmp4Init,
     Image,
+    /// WebVTT: caption segments and the storyboard's thumbnail track.
+    Vtt,
+    /// The MP4 download.
+    Download,
 }
 
 impl FileKind {
@@ -134,6 +192,8 @@ impl FileKind {
             FileKind::Fmp4Segment => "video/iso.segment",
             FileKind::Fmp4Init => "video/mp4",
             FileKind::Image => "image/jpeg",
+            FileKind::Vtt => "text/vtt; charset=utf-8",
+            FileKind::Download => "video/mp4",
         }
     }
 
@@ -155,13 +215,25 @@ pub fn playable_file(name: &str) -> Option<FileKind> {
         "ts" => Some(FileKind::Segment),
         "m4s" => Some(FileKind::Fmp4Segment),
         "mp4" if split_generation(stem).1 == "init" => Some(FileKind::Fmp4Init),
+        "mp4" if stem == "download" => Some(FileKind::Download),
         "jpg" => Some(FileKind::Image),
+        "vtt" => Some(FileKind::Vtt),
         _ => None,
     }
 }
 
-/// Checks a rung folder name under `/play/{id}/`: `720p` (digits then `p`).
+/// Checks a folder name under `/play/{id}/`: a rung (`720p`, digits then
+/// `p`), a caption track (`cc-en`, `cc-en-2`) or an audio rendition
+/// (`audio-1`).
 pub fn is_rung_name(name: &str) -> bool {
+    if let Some(lang) = name.strip_prefix("cc-") {
+        return language_tag(lang).as_deref() == Some(lang);
+    }
+    if let Some(n) = name.strip_prefix("audio-") {
+        return (1..=2).contains(&n.len())
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && !n.starts_with('0');
+    }
     let Some(digits) = name.strip_suffix('p') else {
         return false;
     };

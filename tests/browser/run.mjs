@@ -13,13 +13,23 @@
 //             an Upload-Offset > 0); then unthrottled, wait for "ready" and play
 //             as "ui" does. Adds idBefore, idAfter, resumed, offsetAtStart,
 //             pauseResume to the JSON.
+//   tracks    hlsd's page with a clip of 2 audio languages and a subtitle track:
+//             upload as "ui" does, wait for "ready", play; hls.js must list >= 2
+//             audio and >= 1 subtitle tracks; switch audio with #audio-track
+//             (AUDIO_TRACK_SWITCHED, playback goes on), captions on with
+//             #caption-track, seek before HLSD_EXPECT_CUE="<text>|<seconds>" and
+//             check the cue becomes active on time (start within 0.5 s); the
+//             storyboard (window.hlsdTracks.storyboardCues > 0, a tile that loads
+//             in #storyboard-preview when hovering #seek-bar at 50 %); reports
+//             #download-link (required with HLSD_EXPECT_DOWNLOAD=1).
 //   tutorial  the original Node.js tutorial's page (fetch + FormData, then
 //             video.js) served from another origin (http://tutorial.local/,
 //             answered by page.route), uploading to and playing from hlsd.
 //
 // Prints exactly ONE line of JSON on stdout at the end: {"ok":true,...} or
 // {"ok":false,"error":"...",...}; exits 0 only when ok. Progress goes to stderr.
-// A hard overall timeout (150 s) ends the run with a JSON error and exit 1.
+// A hard overall timeout (150 s; 300 s for "tracks") ends the run with a JSON
+// error and exit 1.
 
 import { chromium } from 'playwright-core';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -29,8 +39,10 @@ import { fileURLToPath } from 'node:url';
 import { CHROMIUM_PATH, CHROMIUM_ARGS, TUTORIAL_EXTRA_ARGS } from './browser.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-// 150 s; HLSD_BROWSER_TIMEOUT_MS may shorten it (to test the timeout path itself).
-const HARD_TIMEOUT_MS = Math.min(150_000, Number(process.env.HLSD_BROWSER_TIMEOUT_MS) || 150_000);
+// 150 s (300 s for "tracks", which waits for more); HLSD_BROWSER_TIMEOUT_MS may
+// shorten it (to test the timeout path itself).
+const DEFAULT_TIMEOUT_MS = process.argv[2] === 'tracks' ? 300_000 : 150_000;
+const HARD_TIMEOUT_MS = Math.min(DEFAULT_TIMEOUT_MS, Number(process.env.HLSD_BROWSER_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS);
 const TUTORIAL_ORIGIN = 'http://tutorial.local';
 const T0 = Date.now();
 
@@ -104,7 +116,7 @@ const setStep = (s) => {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tutorial: () => scenarioTutorial() };
+const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial() };
 const USAGE = `usage: node tests/browser/run.mjs <${Object.keys(SCENARIOS).join('|')}> <baseUrl> <clipPath> <screenshotPath>`;
 const [scenario, baseUrlArg, clipPath, screenshotPath] = process.argv.slice(2);
 if (!scenario || !baseUrlArg || !clipPath || !screenshotPath) {
@@ -262,30 +274,38 @@ async function scenarioUi() {
   return readyAndPlay(t, w.playbackUrl);
 }
 
-// Waits for status "ready", plays #player until currentTime > 5, collects.
-async function readyAndPlay(t, playbackUrl) {
-  const { statusHistory, sample, track } = t;
+// Waits (90 s) for #status-text to say "ready"; returns an error result, or null.
+async function waitForReady(t, playbackUrl) {
   setStep('wait for status "ready"');
   const s = await poll(async () => {
-    const v = await sample();
+    const v = await t.sample();
     return { ...v, done: isReady(v.status) || /\bfailed\b/i.test(v.status) };
-  }, { timeoutMs: 90_000, every: 500, onTick: track });
-  if (!isReady(s.status)) {
-    await screenshot();
-    return { ok: false, error: `#status-text did not reach "ready" (last: ${JSON.stringify(s.status)})`, playbackUrl, statusHistory, progressMax: t.progressMax };
-  }
+  }, { timeoutMs: 90_000, every: 500, onTick: t.track });
+  if (isReady(s.status)) return null;
+  await screenshot();
+  return { ok: false, error: `#status-text did not reach "ready" (last: ${JSON.stringify(s.status)})`, playbackUrl, statusHistory: t.statusHistory, progressMax: t.progressMax };
+}
+
+// Plays #player muted: "playing", "rejected: …" or "pending" (after 10 s).
+const playMuted = () =>
+  page.evaluate(() => {
+    const v = document.getElementById('player');
+    v.muted = true;
+    const p = v.play();
+    return Promise.race([
+      Promise.resolve(p).then(() => 'playing', (e) => `rejected: ${e?.name}: ${e?.message}`),
+      new Promise((r) => setTimeout(() => r('pending'), 10_000)),
+    ]);
+  });
+
+// Waits for status "ready", plays #player until currentTime > 5, collects.
+async function readyAndPlay(t, playbackUrl) {
+  const { statusHistory } = t;
+  const notReady = await waitForReady(t, playbackUrl);
+  if (notReady) return notReady;
 
   setStep('play');
-  const play = () =>
-    page.evaluate(() => {
-      const v = document.getElementById('player');
-      v.muted = true;
-      const p = v.play();
-      return Promise.race([
-        Promise.resolve(p).then(() => 'playing', (e) => `rejected: ${e?.name}: ${e?.message}`),
-        new Promise((r) => setTimeout(() => r('pending'), 10_000)),
-      ]);
-    });
+  const play = playMuted;
   const playResults = [await play()];
   log(`play(): ${playResults[0]}`);
 
@@ -437,6 +457,291 @@ async function scenarioTusReload() {
   if (!(up.offsetAtStart > 0)) problems.push(`the server kept no bytes of the interrupted upload (Upload-Offset ${up.offsetAtStart} after the reload)`);
   if (!pauseResume.ok) problems.push(`Pause/Resume did not work: ${JSON.stringify(pauseResume)}`);
   return { ...r, ...tus, ok: problems.length === 0, ...(problems.length ? { error: problems.join('; ') } : {}) };
+}
+
+// ---------------------------------------------------------------------------
+// Scenario "tracks": alternate audio, captions, storyboard previews and the
+// download link on hlsd's page (hls.js).
+
+// HLSD_EXPECT_CUE="<text>|<seconds>": a caption cue on screen from then on.
+function expectedCue() {
+  const raw = process.env.HLSD_EXPECT_CUE || '';
+  const i = raw.lastIndexOf('|');
+  const text = i > 0 ? raw.slice(0, i).trim() : '';
+  const at = i > 0 ? Number(raw.slice(i + 1)) : NaN;
+  return text && Number.isFinite(at) && at >= 0 ? { text, at } : null;
+}
+
+// hls.js's tracks, the menus, the player, and window.hlsdTracks. It also
+// (once per hls.js instance) records the track events in window.__trackEvents.
+const trackState = () =>
+  page.evaluate(() => {
+    const v = document.getElementById('player');
+    const hls = window.hlsdPlayer && window.hlsdPlayer.hls;
+    const log = (window.__trackEvents = window.__trackEvents || []);
+    if (hls && !hls.__hlsdTestWatch && window.Hls) {
+      hls.__hlsdTestWatch = true;
+      ['AUDIO_TRACKS_UPDATED', 'AUDIO_TRACK_SWITCHING', 'AUDIO_TRACK_SWITCHED', 'SUBTITLE_TRACKS_UPDATED', 'SUBTITLE_TRACK_SWITCH'].forEach((name) =>
+        hls.on(window.Hls.Events[name], (_e, d) => {
+          const l = (window.__trackEvents = window.__trackEvents || []);
+          l.push({ name, id: d && typeof d.id === 'number' ? d.id : null, currentTime: v.currentTime, at: Date.now() });
+          if (l.length > 200) l.shift();
+        }));
+    }
+    const menu = (id) => {
+      const s = document.getElementById(id);
+      return s ? { visible: !!(s.offsetWidth || s.offsetHeight), options: Array.from(s.options).map((o) => [o.value, o.textContent]), value: s.value } : null;
+    };
+    const tr = (t) => ({ id: t.id, name: t.name, lang: t.lang, groupId: t.groupId });
+    const ht = window.hlsdTracks;
+    return {
+      hlsId: hls ? (hls.__hlsdTestId = hls.__hlsdTestId || Math.random().toString(36).slice(2)) : null,
+      audioTracks: hls ? (hls.audioTracks || []).map(tr) : [],
+      subtitleTracks: hls ? (hls.subtitleTracks || []).map(tr) : [],
+      audioTrack: hls ? hls.audioTrack : null,
+      subtitleTrack: hls ? hls.subtitleTrack : null,
+      subtitleDisplay: hls ? hls.subtitleDisplay : null,
+      textTracks: Array.from(v.textTracks).map((t) => ({ kind: t.kind, label: t.label, language: t.language, mode: t.mode, cues: t.cues ? t.cues.length : null })),
+      audioMenu: menu('audio-track'),
+      captionMenu: menu('caption-track'),
+      hlsdTracks: ht ? { audio: (ht.audio || []).length, subtitles: (ht.subtitles || []).length, storyboardCues: ht.storyboardCues } : null,
+      currentTime: v.currentTime, paused: v.paused, ended: v.ended, readyState: v.readyState, duration: v.duration,
+      events: log.slice(),
+    };
+  });
+
+async function scenarioTracks() {
+  const expected = expectedCue();
+  if (!expected) return { ok: false, error: `HLSD_EXPECT_CUE must be "<text>|<seconds>" (got ${JSON.stringify(process.env.HLSD_EXPECT_CUE ?? null)})` };
+  const bad = await openUi(['#audio-track', '#caption-track', '#seek-bar', '#storyboard-preview', '#download-link']);
+  if (bad) return { ok: false, error: bad };
+
+  setStep('upload');
+  await page.setInputFiles('#file', clipPath);
+  await page.click('#upload-btn');
+  const t = uiTracker();
+  const w = await waitForPlaybackUrl(t);
+  if (w.error) return { ok: false, error: w.error, statusHistory: t.statusHistory, progressMax: t.progressMax };
+  const notReady = await waitForReady(t, w.playbackUrl);
+  if (notReady) return notReady;
+  const out = { playbackUrl: w.playbackUrl, statusHistory: t.statusHistory, expectedCue: expected, playResults: [] };
+  const fail = async (error, more = {}) => {
+    await screenshot();
+    const last = await trackState().catch(() => null);
+    return { ok: false, error, ...out, ...more, lastState: last, hlsErrors: await page.evaluate(() => window.hlsErrors || []).catch(() => null) };
+  };
+
+  setStep('play');
+  out.playResults.push(await playMuted());
+
+  // Keeps playback going while waiting: play() again when paused (every 3 s),
+  // from the start when it ended.
+  let lastPlayAt = Date.now();
+  const nudge = async (s) => {
+    if (!(s.paused || s.ended) || Date.now() - lastPlayAt < 3000 || out.playResults.length >= 20) return;
+    lastPlayAt = Date.now();
+    if (s.ended) await page.evaluate(() => { document.getElementById('player').currentTime = 0; });
+    out.playResults.push(await playMuted());
+  };
+
+  setStep('wait for >= 2 audio tracks and >= 1 subtitle track (hls.js)');
+  const tr = await poll(async () => {
+    const s = await trackState();
+    return { ...s, done: (s.audioTracks.length >= 2 && s.subtitleTracks.length >= 1 && s.audioMenu?.visible && s.captionMenu?.visible) || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 60_000, every: 500 });
+  Object.assign(out, {
+    audioTracks: tr.audioTracks.length, subtitleTracks: tr.subtitleTracks.length,
+    audioTrackList: tr.audioTracks, subtitleTrackList: tr.subtitleTracks, audioMenu: tr.audioMenu, captionMenu: tr.captionMenu,
+  });
+  log(`hls.js: ${tr.audioTracks.length} audio, ${tr.subtitleTracks.length} subtitle tracks`);
+  if (!(tr.audioTracks.length >= 2 && tr.subtitleTracks.length >= 1)) {
+    return fail(`hls.js has ${tr.audioTracks.length} audio and ${tr.subtitleTracks.length} subtitle tracks (want >= 2 and >= 1)`);
+  }
+  if (!tr.audioMenu?.visible || !tr.captionMenu?.visible) return fail('#audio-track or #caption-track is not shown although hls.js has the tracks');
+
+  // ---- audio: the second track through #audio-track
+  const target = tr.audioTrack === 1 ? 0 : 1;
+  const targetTrack = tr.audioTracks[target];
+  setStep(`switch audio to track ${target} (${targetTrack.lang} "${targetTrack.name}") with #audio-track`);
+  // Room to play on after the switch: start over when near the end.
+  await page.evaluate(() => {
+    const v = document.getElementById('player');
+    if (!(v.currentTime < v.duration - 5)) v.currentTime = 0;
+    window.__trackEvents = [];
+  });
+  await trackState(); // hls.js's events are recorded from here on
+  const switchStarted = Date.now();
+  await page.selectOption('#audio-track', String(target));
+  const sw = await poll(async () => {
+    const s = await trackState();
+    await nudge(s);
+    const ev = s.events.find((e) => e.name === 'AUDIO_TRACK_SWITCHED' && e.id === targetTrack.id);
+    return { ...s, ev, done: (!!ev && s.audioTrack === target) || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 60_000, every: 250 });
+  out.audioSwitched = { ok: false, target, id: targetTrack.id, lang: targetTrack.lang, name: targetTrack.name, audioTrack: sw.audioTrack,
+    eventMs: sw.ev ? sw.ev.at - switchStarted : null, events: sw.events.map((e) => `${e.name}:${e.id}`) };
+  if (!sw.ev || sw.audioTrack !== target) return fail(`no AUDIO_TRACK_SWITCHED for track id ${targetTrack.id} within 60 s (hls.audioTrack ${sw.audioTrack})`);
+
+  setStep('wait for playback to go on > 1 s after the audio switch');
+  let advanced = 0, prev = sw.currentTime;
+  const adv = await poll(async () => {
+    const s = await trackState();
+    const d = s.currentTime - prev;
+    if (d > 0 && d < 2) advanced += d; // a seek (start over) is no progress
+    prev = s.currentTime;
+    await nudge(s);
+    return { ...s, done: advanced > 1 || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 60_000, every: 250 });
+  Object.assign(out.audioSwitched, { advanced: Number(advanced.toFixed(3)), ok: advanced > 1, audioTrackAfter: adv.audioTrack });
+  if (!(advanced > 1)) return fail(`playback stalled after the audio switch (advanced ${advanced.toFixed(2)} s in 60 s)`);
+
+  // ---- captions: the first subtitle track through #caption-track
+  const sub = tr.subtitleTracks[0];
+  setStep(`choose subtitle track 0 (${sub.lang} "${sub.name}") with #caption-track`);
+  const before = await trackState();
+  // hls.js sends no SUBTITLE_TRACK_SWITCH for a track that is already on.
+  const alreadyOn = before.subtitleTrack === 0 && before.subtitleDisplay !== false;
+  await page.selectOption('#caption-track', '0');
+  const cs = await poll(async () => {
+    const s = await trackState();
+    const ev = s.events.find((e) => e.name === 'SUBTITLE_TRACK_SWITCH' && e.id === sub.id);
+    return { ...s, ev, done: ((!!ev || alreadyOn) && s.subtitleTrack === 0 && s.textTracks.some((x) => x.mode === 'showing')) || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 60_000, every: 250 });
+  out.captionSwitched = { ok: cs.done === true && (!!cs.ev || alreadyOn) && cs.subtitleTrack === 0, id: sub.id, lang: sub.lang, name: sub.name,
+    alreadyOn, subtitleTrack: cs.subtitleTrack, textTracks: cs.textTracks };
+  if (!out.captionSwitched.ok) return fail(`subtitle track ${sub.id} was not switched on and showing within 60 s`);
+
+  const from = Math.max(0, expected.at - 2);
+  setStep(`seek to ${from} s, wait for "${expected.text}" (expected at ${expected.at} s)`);
+  await page.evaluate((at) => new Promise((resolve) => {
+    const v = document.getElementById('player');
+    v.pause();
+    v.addEventListener('seeked', () => resolve(), { once: true });
+    setTimeout(resolve, 15_000);
+    v.currentTime = at;
+  }), from);
+  // Give hls.js a moment to load the captions there before playing on.
+  const loaded = await poll(async () => {
+    const has = await page.evaluate((text) => Array.from(document.getElementById('player').textTracks).some((tt) =>
+      tt.mode === 'showing' && tt.cues && Array.from(tt.cues).some((c) => (c.text || '').replace(/<[^>]*>/g, '').replace(/\s+/g, ' ').includes(text))), expected.text);
+    return { done: has };
+  }, { timeoutMs: 15_000, every: 250 });
+  out.cueLoadedBeforePlay = loaded.done;
+  await page.evaluate((text) => {
+    const v = document.getElementById('player');
+    const w = (window.__cueWatch = { seen: null });
+    const norm = (s) => String(s || '').replace(/<[^>]*>/g, '').replace(/\s+/g, ' ').trim();
+    const check = () => {
+      if (w.seen) return;
+      for (const tt of Array.from(v.textTracks)) {
+        if (tt.mode !== 'showing' || !tt.activeCues) continue;
+        for (const c of Array.from(tt.activeCues)) {
+          if (norm(c.text).includes(text)) {
+            w.seen = { text: norm(c.text), startTime: c.startTime, endTime: c.endTime, seenAt: v.currentTime, track: tt.label, lang: tt.language };
+            return;
+          }
+        }
+      }
+    };
+    Array.from(v.textTracks).forEach((tt) => tt.addEventListener('cuechange', check));
+    v.addEventListener('timeupdate', check);
+    w.timer = setInterval(check, 20);
+  }, expected.text);
+  lastPlayAt = Date.now();
+  out.playResults.push(await playMuted());
+  const cue = await poll(async () => {
+    const s = await trackState();
+    const seen = await page.evaluate(() => window.__cueWatch && window.__cueWatch.seen);
+    if (!seen) await nudge(s);
+    return { ...s, seen, done: !!seen || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 60_000, every: 250 });
+  await page.evaluate(() => clearInterval(window.__cueWatch && window.__cueWatch.timer));
+  if (!cue.seen) return fail(`no active cue with "${expected.text}" within 60 s (currentTime ${cue.currentTime})`);
+  out.cue = cue.seen;
+  log(`cue "${cue.seen.text}" ${cue.seen.startTime}–${cue.seen.endTime}, seen at ${cue.seen.seenAt}`);
+
+  // ---- storyboard: cues parsed, a tile on hover at 50 %
+  setStep('wait for window.hlsdTracks.storyboardCues > 0');
+  const sb = await poll(async () => {
+    const n = await page.evaluate(() => (window.hlsdTracks && window.hlsdTracks.storyboardCues) || 0);
+    return { n, done: n > 0 };
+  }, { timeoutMs: 60_000, every: 500 });
+  out.storyboardCues = sb.n;
+  setStep('hover #seek-bar at 50 %');
+  await page.waitForSelector('#seek-bar', { state: 'visible', timeout: 30_000 }).catch(() => null);
+  const bar = page.locator('#seek-bar');
+  await bar.scrollIntoViewIfNeeded().catch(() => null);
+  const box = await bar.boundingBox();
+  let preview = null;
+  if (box) {
+    await bar.hover({ position: { x: box.width * 0.25, y: box.height / 2 } });
+    await bar.hover({ position: { x: box.width / 2, y: box.height / 2 } });
+    preview = await page.evaluate(async () => {
+      const p = document.getElementById('storyboard-preview');
+      const cs = getComputedStyle(p);
+      const m = /url\(["']?(.*?)["']?\)/.exec(cs.backgroundImage || '');
+      const r = { visible: !p.hidden && !!(p.offsetWidth || p.offsetHeight), backgroundImage: m ? m[1] : '', backgroundPosition: cs.backgroundPosition,
+        width: p.offsetWidth, height: p.offsetHeight, time: (document.getElementById('storyboard-time')?.textContent || '').trim(), status: null, contentType: null, decoded: null };
+      if (!r.backgroundImage) return r;
+      try {
+        const res = await fetch(r.backgroundImage);
+        r.status = res.status;
+        r.contentType = res.headers.get('content-type');
+        r.bytes = (await res.arrayBuffer()).byteLength;
+      } catch (e) { r.fetchError = String(e); }
+      r.decoded = await new Promise((ok) => {
+        const img = new Image();
+        img.onload = () => ok(`${img.naturalWidth}x${img.naturalHeight}`);
+        img.onerror = () => ok(null);
+        img.src = r.backgroundImage;
+        setTimeout(() => ok(null), 10_000);
+      });
+      return r;
+    });
+  }
+  out.preview = preview;
+  out.previewOk = !!(preview && preview.visible && preview.backgroundImage && preview.status === 200 && preview.decoded);
+
+  // ---- download link (required only with HLSD_EXPECT_DOWNLOAD=1)
+  const wantDownload = process.env.HLSD_EXPECT_DOWNLOAD === '1';
+  setStep(`read #download-link${wantDownload ? ' (wait for it)' : ''}`);
+  const readLink = () => page.evaluate(() => {
+    const a = document.getElementById('download-link');
+    return a && !a.hidden && a.getAttribute('href') ? { href: a.href, download: a.getAttribute('download') } : null;
+  });
+  const dl = wantDownload ? (await poll(async () => { const l = await readLink(); return { l, done: !!l }; }, { timeoutMs: 60_000, every: 500 })).l : await readLink();
+  out.downloadHref = dl ? dl.href : null;
+  out.downloadName = dl ? dl.download : null;
+  if (dl) {
+    out.download = await page.evaluate(async (href) => {
+      try {
+        const res = await fetch(href, { headers: { Range: 'bytes=0-1023' } });
+        const b = new Uint8Array(await res.arrayBuffer());
+        return { status: res.status, contentType: res.headers.get('content-type'), ftyp: String.fromCharCode(...b.slice(4, 8)) };
+      } catch (e) { return { error: String(e) }; }
+    }, dl.href);
+  }
+
+  setStep('collect');
+  await screenshot(); // captions and the storyboard preview on screen
+  const info = await page.evaluate(() => {
+    const v = document.getElementById('player');
+    const errs = Array.isArray(window.hlsErrors) ? window.hlsErrors : [];
+    return { currentTime: v.currentTime, duration: v.duration, videoWidth: v.videoWidth, videoHeight: v.videoHeight,
+      hlsErrors: errs.map((e) => ({ type: e.type, details: e.details, fatal: !!e.fatal })), fatalErrors: errs.filter((e) => e && e.fatal).length,
+      hlsdTracks: window.hlsdTracks ? JSON.parse(JSON.stringify(window.hlsdTracks)) : null };
+  });
+
+  const problems = [];
+  const c = out.cue, cueLen = c.endTime - c.startTime;
+  if (!(Math.abs(c.startTime - expected.at) <= 0.5)) problems.push(`cue starts at ${c.startTime} s, expected ${expected.at} ± 0.5 s`);
+  if (!(c.seenAt >= expected.at - 0.5 && c.seenAt <= expected.at + cueLen)) problems.push(`cue first seen active at currentTime ${c.seenAt}, outside [${expected.at - 0.5}, ${expected.at + cueLen}]`);
+  if (!(out.storyboardCues > 0)) problems.push('window.hlsdTracks.storyboardCues is 0 (no storyboard_url in the record, or storyboard.vtt did not load or parse)');
+  if (!out.previewOk) problems.push(`hovering #seek-bar did not show a loadable storyboard tile: ${JSON.stringify(preview)}`);
+  if (wantDownload && !(out.download && (out.download.status === 200 || out.download.status === 206))) problems.push(`download link ${out.downloadHref ? `answered ${JSON.stringify(out.download)}` : 'never shown'}`);
+  if (info.fatalErrors > 0) problems.push(`${info.fatalErrors} fatal hls.js error(s): ${JSON.stringify(info.hlsErrors.filter((e) => e.fatal))}`);
+  if (diag.pageErrors.length) problems.push(`uncaught page exception(s): ${diag.pageErrors[0].split('\n')[0]}`);
+  return { ok: problems.length === 0, ...(problems.length ? { error: problems.join('; ') } : {}), ...out, ...info };
 }
 
 // ---------------------------------------------------------------------------

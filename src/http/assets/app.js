@@ -1,4 +1,5 @@
-// hlsd web UI: upload (tus), follow processing, play with hls.js, manage the library.
+// hlsd web UI: upload (tus), follow processing, play with hls.js (audio and
+// caption tracks, storyboard previews on a seek bar, MP4 download), manage the library.
 // Plain ES2017, no framework, no build step; works under a strict CSP.
 (function () {
   'use strict';
@@ -17,6 +18,13 @@
     tokenSection: $('api-token-section'), tokenInput: $('api-token'),
     tokenSave: $('api-token-save'), tokenClear: $('api-token-clear'),
     tokenStatus: $('api-token-status'), tokenToggle: $('api-token-toggle'),
+    audioField: $('audio-field'), audioSel: $('audio-track'),
+    captionField: $('caption-field'), captionSel: $('caption-track'),
+    seekWrap: $('seek-wrap'), seekBar: $('seek-bar'), seekFill: $('seek-fill'), seekBuffered: $('seek-buffered'),
+    preview: $('storyboard-preview'), previewTime: $('storyboard-time'),
+    download: $('download-link'),
+    capForm: $('captions-form'), capFile: $('captions-file'), capLang: $('captions-lang'),
+    capBtn: $('captions-btn'), capStatus: $('captions-status'),
   };
   const ACTIVE = ['receiving', 'queued', 'processing'];
   const EVENTS = ['receiving', 'queued', 'processing', 'ready', 'failed'];
@@ -456,6 +464,9 @@
       if (poster) el.player.poster = poster;
       refreshLibrary();
       if (player.waiting) loadVideo(id, { status: 'ready', url });
+      // Events carry no storyboard_url, download_url, captions…: the record does.
+      if (d.playback_url) applyRecord(d);
+      else api('GET', '/videos/' + enc(id)).then(applyRecord, () => { /* the library's copy will do */ });
     } else if (d.status === 'failed') {
       destroyHls();
       showError('Processing failed: ' + ((d.error && d.error.message) || 'unknown error'));
@@ -467,7 +478,11 @@
 
   // ----------------------------------------------------------------- player
 
-  const player = { hls: null, id: null, url: '', status: null, waiting: false, attachedAt: 0 };
+  // record: the latest full record of the video (captions, audio_tracks,
+  // storyboard_url, download_url); tracksKnown: hls.js has loaded a level,
+  // so its audio and subtitle tracks are known; reloadedFor: see checkRenditions.
+  const player = { hls: null, id: null, url: '', status: null, waiting: false, attachedAt: 0,
+    native: false, record: null, tracksKnown: false, reloadedFor: '' };
 
   // Playlist retries: an EVENT playlist with no segment yet is answered 200
   // and empty, so keep asking for it (not forever); real errors retry 3 times.
@@ -493,8 +508,10 @@
     el.player.removeAttribute('src');
     el.player.removeAttribute('poster');
     el.player.load();
-    Object.assign(player, { id: null, url: '', waiting: false });
+    Object.assign(player, { id: null, url: '', waiting: false, native: false, record: null, reloadedFor: '' });
     resetQuality();
+    resetTracks();
+    resetExtras();
     setPlaybackUrl('');
     el.nowPlaying.textContent = 'Nothing loaded. Upload a video or pick one from the library.';
   }
@@ -508,9 +525,14 @@
     if (v.getAttribute('src')) { v.removeAttribute('src'); v.load(); }
     const url = info.url || (id === player.id && player.url) || legacyUrl(id);
     v.poster = info.status === 'ready' ? siblingUrl(url, 'poster.jpg') : '';
-    Object.assign(player, { id, url, status: info.status || null, waiting: false, attachedAt: Date.now() });
+    if (id !== player.id) {
+      resetExtras();
+      Object.assign(player, { record: null, reloadedFor: '' });
+    }
+    Object.assign(player, { id, url, status: info.status || null, waiting: false, attachedAt: Date.now(), native: false, tracksKnown: false });
     if (info.title) el.nowPlaying.textContent = 'Now playing: ' + info.title;
     resetQuality();
+    resetTracks();
     const src = localUrl(url);
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
@@ -550,13 +572,31 @@
       });
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
         fillQuality(hls);
+        syncHlsTracks(hls);
         if (info.autoplay) v.play().catch(() => { /* refused: the user presses play */ });
+      });
+      const tracksUpdated = () => {
+        syncHlsTracks(hls);
+        setTimeout(() => applyTrackPrefs(hls), 0); // not from inside hls.js's own event dispatch
+      };
+      hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, tracksUpdated);
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, tracksUpdated);
+      hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, () => syncHlsTracks(hls));
+      hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, () => syncHlsTracks(hls));
+      hls.on(Hls.Events.LEVEL_LOADED, () => {
+        if (player.hls !== hls || player.tracksKnown) return;
+        player.tracksKnown = true;
+        syncHlsTracks(hls);
+        setTimeout(checkRenditions, 0);
       });
       hls.on(Hls.Events.FRAG_LOADED, () => { fragLoaded = true; });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_evt, data) => showAutoLevel(hls, data.level));
       hls.attachMedia(v);
       hls.loadSource(src);
     } else if (v.canPlayType('application/vnd.apple.mpegurl')) {
+      player.native = true; // its tracks: video.audioTracks / video.textTracks
+      if (info.startAt > 0) v.addEventListener('loadedmetadata', () => { v.currentTime = info.startAt; }, { once: true });
+      if (info.autoplay) v.addEventListener('canplay', () => { v.play().catch(() => { /* refused */ }); }, { once: true });
       v.src = src; // native HLS (Safari, iOS)
     } else {
       showError('This browser cannot play HLS video.');
@@ -616,6 +656,346 @@
     if (player.hls) player.hls.currentLevel = Number(el.quality.value);
   });
 
+  // ------------------------------------------ audio and caption tracks
+
+  // Read by automated tests: what the two menus offer, what is chosen, and
+  // how many storyboard cues were parsed.
+  const tracks = (window.hlsdTracks = { audio: [], subtitles: [], audioTrack: -1, subtitleTrack: -1, storyboardCues: 0 });
+  // The viewer's choices, kept when the same video is loaded again (a
+  // reload for new renditions): "lang|name", '' for captions off, null for none.
+  const prefs = { id: null, audio: null, subs: null };
+  const trackKey = (t) => (t.lang || '') + '|' + (t.name || '');
+
+  function trackLabel(t, i, what) {
+    const name = t.name || t.lang || what + ' ' + (i + 1);
+    const ch = Number(t.channels) || 0;
+    return ch > 2 ? name + ' (' + (ch === 6 ? '5.1' : ch === 8 ? '7.1' : ch + ' ch') + ')' : name;
+  }
+
+  function setAudioMenu(list, current) {
+    tracks.audio = list;
+    tracks.audioTrack = current;
+    el.audioSel.replaceChildren(...list.map((t, i) => new Option(trackLabel(t, i, 'Audio'), String(i))));
+    if (current >= 0 && current < list.length) el.audioSel.value = String(current);
+    el.audioSel.hidden = el.audioField.hidden = list.length < 2;
+  }
+
+  function setCaptionMenu(list, current) {
+    tracks.subtitles = list;
+    tracks.subtitleTrack = current >= 0 && current < list.length ? current : -1;
+    el.captionSel.replaceChildren(new Option('Off', '-1'), ...list.map((t, i) => new Option(trackLabel(t, i, 'Captions'), String(i))));
+    el.captionSel.value = String(tracks.subtitleTrack);
+    el.captionSel.hidden = el.captionField.hidden = !list.length;
+  }
+
+  function resetTracks() {
+    setAudioMenu([], -1);
+    setCaptionMenu([], -1);
+  }
+
+  function syncHlsTracks(hls) {
+    if (player.hls !== hls) return;
+    const audio = (hls.audioTracks || []).map((t) => ({
+      id: t.id, name: t.name || '', lang: t.lang || '', channels: t.channels || '', default: !!t.default,
+    }));
+    const subs = (hls.subtitleTracks || []).map((t) => ({
+      id: t.id, name: t.name || '', lang: t.lang || '', default: !!t.default, forced: !!t.forced,
+    }));
+    setAudioMenu(audio, hls.audioTrack);
+    setCaptionMenu(subs, hls.subtitleDisplay === false ? -1 : hls.subtitleTrack);
+  }
+
+  function applyTrackPrefs(hls) {
+    if (player.hls !== hls || prefs.id !== player.id) return;
+    const audio = hls.audioTracks || [], subs = hls.subtitleTracks || [];
+    const a = prefs.audio ? audio.findIndex((t) => trackKey(t) === prefs.audio) : -1;
+    if (a >= 0 && a !== hls.audioTrack) hls.audioTrack = a;
+    if (prefs.subs === '') {
+      if (hls.subtitleTrack !== -1) hls.subtitleTrack = -1;
+    } else if (prefs.subs) {
+      const i = subs.findIndex((t) => trackKey(t) === prefs.subs);
+      if (i >= 0 && (i !== hls.subtitleTrack || !hls.subtitleDisplay)) {
+        hls.subtitleDisplay = true;
+        hls.subtitleTrack = i;
+      }
+    }
+  }
+
+  // Native HLS (Safari): best effort with video.audioTracks / video.textTracks.
+  const nativeText = () => Array.from(el.player.textTracks || []).filter((t) => t.kind === 'subtitles' || t.kind === 'captions');
+
+  function syncNativeTracks() {
+    if (player.hls || !player.native) return;
+    const audio = Array.from(el.player.audioTracks || []);
+    const subs = nativeText();
+    setAudioMenu(audio.map((t) => ({ id: t.id, name: t.label || '', lang: t.language || '', channels: '', default: false })),
+      audio.findIndex((t) => t.enabled));
+    setCaptionMenu(subs.map((t) => ({ id: t.id, name: t.label || '', lang: t.language || '', default: false, forced: false })),
+      subs.findIndex((t) => t.mode === 'showing'));
+  }
+
+  [el.player.audioTracks, el.player.textTracks].forEach((list) => {
+    if (list && list.addEventListener) ['addtrack', 'removetrack', 'change'].forEach((n) => list.addEventListener(n, syncNativeTracks));
+  });
+
+  el.audioSel.addEventListener('change', () => {
+    const i = Number(el.audioSel.value);
+    if (tracks.audio[i]) Object.assign(prefs, { id: player.id, audio: trackKey(tracks.audio[i]) });
+    if (player.hls) player.hls.audioTrack = i;
+    else Array.from(el.player.audioTracks || []).forEach((t, j) => { t.enabled = j === i; });
+  });
+
+  el.captionSel.addEventListener('change', () => {
+    const i = Number(el.captionSel.value);
+    Object.assign(prefs, { id: player.id, subs: i >= 0 && tracks.subtitles[i] ? trackKey(tracks.subtitles[i]) : '' });
+    const hls = player.hls;
+    if (hls) {
+      if (i >= 0) {
+        hls.subtitleDisplay = true;
+        hls.subtitleTrack = i;
+      } else {
+        hls.subtitleTrack = -1;
+      }
+    } else {
+      nativeText().forEach((t, j) => { t.mode = j === i ? 'showing' : 'disabled'; });
+    }
+    tracks.subtitleTrack = i;
+  });
+
+  // ------------------------------- the record: storyboard, download, captions
+
+  // What the full record of the video being played adds (GET /videos/{id}
+  // or the library): storyboard_url, download_url, captions, audio_tracks.
+  function applyRecord(rec) {
+    if (!rec || !rec.id || rec.id !== player.id) return;
+    player.record = rec;
+    const ready = rec.status === 'ready';
+    setDownload(ready ? rec : null);
+    if (ready && rec.storyboard_url) loadStoryboard(rec.id, rec.storyboard_url);
+    el.capForm.hidden = !ready;
+    checkRenditions();
+  }
+
+  function resetExtras() {
+    setDownload(null);
+    resetStoryboard();
+    el.capForm.hidden = true;
+    el.capStatus.textContent = '';
+  }
+
+  // The master playlist hls.js read may predate renditions the record lists
+  // (captions added later, a master published before processing ended):
+  // load it again once, keeping the position.
+  function checkRenditions() {
+    const hls = player.hls, rec = player.record;
+    if (!hls || !rec || rec.id !== player.id || rec.status !== 'ready' || !player.tracksKnown) return;
+    const audio = Array.isArray(rec.audio_tracks) ? rec.audio_tracks.length : 0;
+    const subs = Array.isArray(rec.captions) ? rec.captions.length : 0;
+    const sig = rec.id + ':' + audio + ':' + subs;
+    const missing = (audio >= 2 && (hls.audioTracks || []).length < audio) || (hls.subtitleTracks || []).length < subs;
+    if (!missing || player.reloadedFor === sig) return;
+    player.reloadedFor = sig;
+    reloadPlayer();
+  }
+
+  function reloadPlayer() {
+    const v = el.player;
+    if (!player.id) return;
+    // A fresh copy of the master (it changed: captions, tracks), past any cache.
+    const fresh = player.url ? player.url.replace(/([?&])_=\d+(&|$)/, '$1').replace(/[?&]$/, '') : player.url;
+    const url = fresh ? fresh + (fresh.includes('?') ? '&' : '?') + '_=' + Date.now() : fresh;
+    loadVideo(player.id, { status: player.status, url, startAt: v.currentTime || 0, autoplay: !v.paused });
+  }
+
+  function setDownload(rec) {
+    const href = rec && rec.download_url ? localUrl(rec.download_url) : '';
+    el.download.hidden = !href;
+    if (!href) { el.download.removeAttribute('href'); return; }
+    el.download.href = href;
+    const name = titleOf(rec).replace(/[\\/:*?"<>|\u0000-\u001f]+/g, '_').replace(/\.[A-Za-z0-9]{1,5}$/, '').trim() || 'video';
+    el.download.setAttribute('download', name.slice(0, 100) + '.mp4');
+  }
+
+  // "Add captions": PUT /videos/{id}/captions/{lang} with the file as the body.
+  async function addCaptions(ev) {
+    ev.preventDefault();
+    const id = player.id;
+    const f = el.capFile.files && el.capFile.files[0];
+    const lang = el.capLang.value.trim();
+    if (!id || !f) { el.capStatus.textContent = 'Choose a .vtt or .srt file.'; return; }
+    if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang)) { el.capStatus.textContent = 'Language: a code such as en or pt-BR.'; return; }
+    el.capBtn.disabled = true;
+    el.capStatus.textContent = 'Uploading captions…';
+    try {
+      const type = /\.srt$/i.test(f.name) ? 'application/x-subrip' : 'text/vtt';
+      const res = await fetch('/videos/' + enc(id) + '/captions/' + enc(lang), { method: 'PUT', headers: withAuth({ 'Content-Type': type }), body: f });
+      const text = res.status === 204 ? '' : await res.text();
+      if (res.status === 401) needToken();
+      if (!res.ok) throw new Error(errorMessage(res.status, text));
+      el.capStatus.textContent = 'Captions added.';
+      el.capFile.value = '';
+      if (player.id !== id) return;
+      // The answer is the record (201 added, 200 replaced); else ask for it.
+      let rec = null;
+      try { rec = JSON.parse(text); } catch (_) { rec = null; }
+      if (!rec || rec.id !== id) rec = await api('GET', '/videos/' + enc(id)).catch(() => null);
+      if (player.id !== id) return;
+      if (rec) player.record = rec;
+      player.reloadedFor = rec ? rec.id + ':' + ((rec.audio_tracks || []).length) + ':' + ((rec.captions || []).length) : '';
+      reloadPlayer(); // the master playlist now lists them
+      if (rec) applyRecord(rec);
+    } catch (e) {
+      el.capStatus.textContent = 'Could not add captions: ' + e.message;
+    } finally {
+      el.capBtn.disabled = false;
+    }
+  }
+
+  // --------------------------------------------- seek bar and storyboard
+
+  // storyboard.vtt: cues "start --> end" whose text is an image URL
+  // (relative to the .vtt) with a #xywh=x,y,w,h tile of a sprite sheet.
+  const board = { key: '', loading: '', cues: [], failures: 0 };
+
+  function resetStoryboard() {
+    Object.assign(board, { key: '', loading: '', cues: [], failures: 0 });
+    tracks.storyboardCues = 0;
+    hidePreview();
+  }
+
+  function vttTime(s) {
+    const m = /^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/.exec(String(s).trim());
+    return m ? Number(m[1] || 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) : NaN;
+  }
+
+  function parseStoryboard(text, base) {
+    const baseUrl = new URL(base, location.href);
+    const token = baseUrl.searchParams.get('token');
+    const cues = [];
+    text.replace(/\r\n?/g, '\n').split(/\n[ \t]*\n/).forEach((block) => {
+      const lines = block.split('\n').map((l) => l.trim()).filter(Boolean);
+      const i = lines.findIndex((l) => l.includes('-->'));
+      if (i < 0 || !lines[i + 1]) return;
+      const times = lines[i].split('-->');
+      const start = vttTime(times[0]), end = vttTime(times[1].trim().split(/\s+/)[0]);
+      if (!(end > start)) return;
+      const ref = lines[i + 1], hash = ref.indexOf('#');
+      let url;
+      try { url = new URL(localUrl(new URL(hash >= 0 ? ref.slice(0, hash) : ref, baseUrl).href)); } catch (_) { return; }
+      // A signed .vtt whose tiles carry no token: lend them its own.
+      if (token && !url.searchParams.has('token')) url.searchParams.set('token', token);
+      const xywh = /xywh=(?:pixel:)?(\d+),(\d+),(\d+),(\d+)/.exec(hash >= 0 ? ref.slice(hash) : '');
+      const n = xywh ? xywh.slice(1).map(Number) : null;
+      cues.push({ start, end, url: url.href, x: n ? n[0] : 0, y: n ? n[1] : 0, w: n ? n[2] : 0, h: n ? n[3] : 0 });
+    });
+    return cues.sort((a, b) => a.start - b.start);
+  }
+
+  async function loadStoryboard(id, storyboardUrl) {
+    const src = localUrl(storyboardUrl);
+    if (!src) return;
+    const key = id + ' ' + new URL(src).pathname;
+    if ((board.key === key && board.cues.length) || board.loading === key) return;
+    if (board.key !== key) Object.assign(board, { key, cues: [], failures: 0 });
+    if (board.failures >= 3) return;
+    board.loading = key;
+    try {
+      const res = await fetch(src, { credentials: 'same-origin' });
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const cues = parseStoryboard(await res.text(), res.url || src);
+      if (board.key !== key || player.id !== id) return;
+      board.cues = cues;
+      tracks.storyboardCues = cues.length;
+      // Fetch the sprite sheets now, so the first hover shows a picture.
+      Array.from(new Set(cues.map((c) => c.url))).slice(0, 50).forEach((u) => { new Image().src = u; });
+    } catch (_) {
+      if (board.key === key) board.failures++; // tried again with the next record (3 times)
+    } finally {
+      if (board.loading === key) board.loading = '';
+    }
+  }
+
+  function cueAt(t) {
+    const cues = board.cues;
+    let found = null;
+    for (let i = 0; i < cues.length && cues[i].start <= t; i++) {
+      found = cues[i];
+      if (t < cues[i].end) break;
+    }
+    return found;
+  }
+
+  function seekDuration() {
+    const v = el.player;
+    if (isFinite(v.duration) && v.duration > 0) return v.duration;
+    return v.seekable.length ? v.seekable.end(v.seekable.length - 1) : 0;
+  }
+
+  function updateSeek() {
+    const v = el.player, d = player.id ? seekDuration() : 0;
+    el.seekWrap.hidden = !(d > 0);
+    if (!(d > 0)) { hidePreview(); return; }
+    let buffered = 0;
+    for (let i = 0; i < v.buffered.length; i++) {
+      if (v.buffered.start(i) <= v.currentTime + 0.5) buffered = Math.max(buffered, v.buffered.end(i));
+    }
+    el.seekFill.style.width = (Math.min(1, v.currentTime / d) * 100).toFixed(3) + '%';
+    el.seekBuffered.style.width = (Math.min(1, buffered / d) * 100).toFixed(3) + '%';
+    el.seekBar.setAttribute('aria-valuemax', String(Math.round(d)));
+    el.seekBar.setAttribute('aria-valuenow', String(Math.round(v.currentTime)));
+    el.seekBar.setAttribute('aria-valuetext', fmtDuration(v.currentTime) + ' of ' + fmtDuration(d));
+  }
+
+  const seekFraction = (clientX) => {
+    const r = el.seekBar.getBoundingClientRect();
+    return r.width > 0 ? Math.max(0, Math.min(1, (clientX - r.left) / r.width)) : 0;
+  };
+
+  function seekTo(t) {
+    const d = seekDuration();
+    if (!(d > 0)) return;
+    el.player.currentTime = Math.max(0, Math.min(d - 0.05, t));
+    updateSeek();
+  }
+
+  function showPreview(clientX) {
+    const d = seekDuration();
+    if (!(d > 0)) { hidePreview(); return; }
+    const frac = seekFraction(clientX);
+    const t = frac * d;
+    const c = cueAt(t);
+    const p = el.preview, s = p.style;
+    if (c) {
+      s.backgroundImage = 'url("' + c.url.replace(/["\\]/g, (ch) => encodeURIComponent(ch)) + '")';
+      if (c.w > 0 && c.h > 0) {
+        Object.assign(s, { width: c.w + 'px', height: c.h + 'px', backgroundSize: 'auto', backgroundPosition: -c.x + 'px ' + -c.y + 'px' });
+      } else { // the whole image
+        Object.assign(s, { width: '160px', height: '90px', backgroundSize: 'cover', backgroundPosition: 'center' });
+      }
+    } else {
+      Object.assign(s, { backgroundImage: 'none', width: '', height: '' });
+    }
+    el.previewTime.textContent = fmtDuration(t);
+    p.hidden = false;
+    const barWidth = el.seekBar.getBoundingClientRect().width;
+    s.left = Math.max(0, Math.min(barWidth - p.offsetWidth, frac * barWidth - p.offsetWidth / 2)) + 'px';
+  }
+
+  function hidePreview() { el.preview.hidden = true; }
+
+  ['timeupdate', 'durationchange', 'progress', 'loadedmetadata', 'seeking', 'emptied'].forEach((n) => el.player.addEventListener(n, updateSeek));
+  el.seekBar.addEventListener('mousemove', (e) => showPreview(e.clientX));
+  el.seekBar.addEventListener('mouseleave', hidePreview);
+  el.seekBar.addEventListener('click', (e) => seekTo(seekFraction(e.clientX) * seekDuration()));
+  el.seekBar.addEventListener('keydown', (e) => {
+    const v = el.player, d = seekDuration();
+    const to = { ArrowLeft: v.currentTime - 5, ArrowDown: v.currentTime - 5, ArrowRight: v.currentTime + 5,
+      ArrowUp: v.currentTime + 5, PageDown: v.currentTime - d / 10, PageUp: v.currentTime + d / 10, Home: 0, End: d }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    seekTo(to);
+  });
+
   // ------------------------------------------------------- URL, copy, curl
 
   function setPlaybackUrl(url) {
@@ -652,6 +1032,7 @@
       const data = await api('GET', '/videos?limit=50');
       const vids = (data && data.videos) || [];
       records = new Map(vids.map((v) => [v.id, v]));
+      if (player.id && records.has(player.id)) applyRecord(records.get(player.id));
       if (authRequired && !getToken()) { authRequired = false; updateCurl(); } // the server no longer asks
       const sig = JSON.stringify(vids.map((v) => [v.id, v.status, pct(v.progress), v.title,
         v.source && v.source.duration, v.storage_bytes]));
@@ -738,6 +1119,7 @@
     const url = rec.playback_url || legacyUrl(id);
     setPlaybackUrl(url);
     loadVideo(id, { title: titleOf(rec), status: rec.status, url });
+    applyRecord(rec);
     watch(id);
     el.player.scrollIntoView({ behavior: 'smooth', block: 'center' });
     el.player.focus({ preventScroll: true });
@@ -787,10 +1169,12 @@
   el.tokenInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); saveToken(); } });
   el.tokenClear.addEventListener('click', forgetToken);
   el.tokenToggle.addEventListener('click', () => showTokenSection(true));
+  el.capForm.addEventListener('submit', addCaptions);
   el.tokenToggle.hidden = !getToken();
   updateCurl();
   setPlaybackUrl('');
   resetQuality();
+  resetTracks();
   refreshLibrary();
   unfinishedHint();
   setInterval(() => { if (!document.hidden) refreshLibrary(); }, 10000);

@@ -1,0 +1,120 @@
+//! What a job is planned from: the source's streams opened (audio,
+//! subtitles), its bit rate, and the bytes its outputs may take.
+
+use super::audio::AudioChain;
+use super::input::Source;
+use super::ladder;
+use super::timing::{rescale, MICROS};
+use crate::Error;
+use ffmpeg_next::Rational;
+
+/// The audio of a job: none, encoded once, or copied.
+pub(super) enum Audio {
+    None,
+    Encode(AudioChain),
+    Copy {
+        params: ffmpeg_next::codec::Parameters,
+        tb: Rational,
+        offset: i64,
+        /// Proves each copied packet (see `copycheck`).
+        check: Box<super::copycheck::AudioCopy>,
+    },
+}
+
+/// An upper bound of the bytes a job's outputs will take: each encoded
+/// rung at its VBV maxrate plus one VBV buffer (`bufsize`, which x264 may
+/// spend on top of the rate), a copied rung at the source's video bit rate,
+/// the audio in every rung, 10% of MPEG-TS overhead, over the probed
+/// duration (0 when the duration is unknown); plus the poster and
+/// thumbnail, the storyboard and the caption tracks (the download reserves
+/// its own place at the end).
+pub(super) fn estimate_bytes(
+    source: &Source,
+    audio: &Audio,
+    captions: usize,
+    rungs: &[ladder::RungPlan],
+    vparams: &ffmpeg_next::codec::Parameters,
+    settings: &super::Settings,
+) -> u64 {
+    let secs = source.info.duration.unwrap_or(0.0);
+    let secs = secs.clamp(0.0, settings.max_duration_secs as f64);
+    let source_bps = source_video_bps(source, vparams).unwrap_or(0.0);
+    let audio_bps = if matches!(audio, Audio::None) {
+        0.0
+    } else {
+        settings.audio_bps as f64
+    };
+    let bits: f64 = rungs
+        .iter()
+        .map(|r| {
+            let maxrate = f64::from(r.maxrate_kbps) * 1000.0;
+            let video = if r.copy {
+                source_bps * secs
+            } else {
+                maxrate * secs + 2.0 * maxrate
+            };
+            video + audio_bps * secs
+        })
+        .sum();
+    let top = rungs
+        .first()
+        .map_or(0, |r| u64::from(r.width) * u64::from(r.height));
+    let extras =
+        super::storyboard::estimate_bytes(source.info.duration) + 16 * 1024 * captions as u64;
+    (bits / 8.0 * 1.1) as u64 + top / 2 + (64 << 10) + extras
+}
+
+/// Decoders of the source's text subtitle streams (one that does not open
+/// is left out: captions never fail a video).
+pub(super) fn open_subtitles(source: &Source, origin_us: i64) -> Vec<super::subs::SubtitleTrack> {
+    source
+        .subtitles
+        .iter()
+        .filter_map(|s| {
+            let st = source.ictx.stream(s.index)?;
+            super::subs::SubtitleTrack::open(s.clone(), st.parameters(), st.time_base(), origin_us)
+                .inspect_err(
+                    |e| tracing::warn!(stream = s.index, error = %e, "subtitle stream left out"),
+                )
+                .ok()
+        })
+        .collect()
+}
+
+/// The source's video bit rate, bit/s: from the stream, else the upload's
+/// size over its duration (an upper bound: the audio is in it).
+pub(super) fn source_video_bps(
+    source: &Source,
+    vparams: &ffmpeg_next::codec::Parameters,
+) -> Option<f64> {
+    let from_stream = super::ffi::par_bit_rate(vparams) as f64;
+    if from_stream > 0.0 {
+        return Some(from_stream);
+    }
+    let secs = source.info.duration.filter(|d| *d > 0.0)?;
+    let bytes = source.spool.as_ref()?.written();
+    Some(bytes as f64 * 8.0 / secs)
+}
+
+/// The audio chain for `source`: copied with the video, else encoded once.
+pub(super) fn open_audio(
+    source: &Source,
+    copy: bool,
+    origin_us: i64,
+    settings: &super::Settings,
+) -> Result<Audio, Error> {
+    let Some(ast) = source.audio_index.and_then(|i| source.ictx.stream(i)) else {
+        return Ok(Audio::None);
+    };
+    let offset = rescale(origin_us, MICROS, ast.time_base());
+    Ok(if copy {
+        Audio::Copy {
+            params: ast.parameters(),
+            tb: ast.time_base(),
+            offset,
+            check: Box::new(super::copycheck::AudioCopy::new(&ast)?),
+        }
+    } else {
+        Audio::Encode(AudioChain::new(&ast, offset, settings)?)
+    })
+}
