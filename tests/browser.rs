@@ -292,3 +292,20 @@ fn hls_js_switches_audio_shows_captions_on_time_and_previews_the_storyboard() {
     assert!(v["storyboardCues"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["previewOk"], true, "{v}");
 }
+
+#[test]
+fn tracks_work_with_fmp4_segments_too() {
+    if !browser_ready() {
+        return;
+    }
+    let v = run_scenario_on(
+        "tracks",
+        &["--segment-format", "fmp4"],
+        &two_language_clip(),
+        &[("HLSD_EXPECT_CUE", "Hello from hlsd|4.0")],
+    );
+    assert_eq!(v["audioTracks"], 2, "{v}");
+    assert_eq!(v["audioSwitched"]["ok"], true, "{v}");
+    let start = v["cue"]["startTime"].as_f64().unwrap();
+    assert!((start - 4.0).abs() <= 0.5, "{v}");
+}
