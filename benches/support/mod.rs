@@ -71,6 +71,8 @@ pub fn default_settings() -> hlsd::media::Settings {
     let mut s = hlsd::media::Settings::from_config(&hlsd::Config::with_storage("unused".into()));
     s.ladder = hlsd::config::Ladder::Source;
     s.copy = hlsd::config::CopyMode::Never;
+    // The CLI makes HLS only: no MP4 download to remux after the job.
+    s.downloads = false;
     s
 }
 
