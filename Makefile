@@ -39,6 +39,7 @@ bench: deps test-deps check-cargo
 	@$(call apt_install,$(BENCH_PKGS))
 	$(CARGO) bench --bench segmenting
 	$(CARGO) bench --bench cli_compare
+	benches/job_memory.sh
 	benches/serve_vs_nginx.sh
 
 deps:

@@ -10,7 +10,8 @@
 //! - `auth`: API bearer tokens and signed playback tokens.
 //! - `recovery`: the start-up sweep after a crash; rebuilds unreadable
 //!   records, re-queues unfinished jobs.
-//! - `ingest`: multipart field → spool; size limit; idle timeout.
+//! - `ingest`: multipart field → spool; size limit; idle timeout; and
+//!   resumable (tus) uploads, whose bytes come in many requests.
 //! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
 //! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux,
 //!   publishing what the muxers close).
@@ -20,12 +21,15 @@
 //!   durable atomic writes, sizes, removal.
 //! - [`playlist`]: every m3u8 written or read, from typed values.
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
+//! - [`webhooks`]: signed events, a persisted outbox, delivery with retries.
+//! - [`captions`]: WebVTT/SRT parsing, cue cleaning, segmented WebVTT.
 //! - [`clock`], [`config`], [`error`]: time, settings, the one error type.
 //!
 //! Dependencies point one way, top to bottom of this list:
-//! `server → http → recovery → ingest → jobs → media → catalog → spool →
-//! storage`, with `auth`, `playlist`, `metrics`, `clock`, `config` and
-//! `error` below everything that uses them; nothing points back up.
+//! `server → http → recovery → ingest → jobs → media → webhooks → catalog →
+//! spool → storage`, with `auth`, `captions`, `playlist`, `metrics`,
+//! `clock`, `config` and `error` below everything that uses them; nothing
+//! points back up.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
