@@ -243,7 +243,11 @@ fn ladder(secs: u32, runs: usize) {
         cli.push(time_cli(&args, &mut cli_cpu));
         enc.push(time_cli(&limit, &mut enc_cpu));
     }
-    let (o, b, e) = (median(ours.clone()), median(best.clone()), median(enc.clone()));
+    let (o, b, e) = (
+        median(ours.clone()),
+        median(best.clone()),
+        median(enc.clone()),
+    );
     println!("== ladder 720/480/360 from {secs} s of 720p30, {runs} runs each, alternated");
     println!(
         "ffmpeg CLI, audio once (agroup): median {:.2} s  runs {best:?}",

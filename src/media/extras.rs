@@ -141,43 +141,27 @@ impl Job<'_> {
                 .push("no MP4 download: it would cross the storage quota".into());
             return (0, false);
         }
-        let top = &self.outs[0].publisher;
-        let mut files: Vec<std::path::PathBuf> = Vec::new();
-        if super::hls::is_fmp4(ctx.settings) {
-            files.push(
+        // A rendition's files in order: its init segment (fMP4), then its
+        // segments.
+        let files = |p: &super::publish::Publisher| -> Vec<std::path::PathBuf> {
+            let init = super::hls::is_fmp4(ctx.settings).then(|| {
                 ctx.store
-                    .path(ctx.id, &top.rel(&names::init_name(ctx.generation))),
-            );
-        }
-        files.extend(
-            top.published()
-                .segments
-                .iter()
-                .map(|s| ctx.store.path(ctx.id, &top.rel(&s.uri))),
-        );
+                    .path(ctx.id, &p.rel(&names::init_name(ctx.generation)))
+            });
+            let segments = p.published().segments.iter();
+            init.into_iter()
+                .chain(segments.map(|s| ctx.store.path(ctx.id, &p.rel(&s.uri))))
+                .collect()
+        };
         let mut parts = vec![super::download::Part {
-            files,
+            files: files(&self.outs[0].publisher),
             video: true,
             audio: true,
         }];
         // With an audio group, the default track's segments give the sound.
         if let Some(g) = self.group.iter().find(|g| g.track.default) {
-            let p = &g.out.publisher;
-            let mut files = Vec::new();
-            if super::hls::is_fmp4(ctx.settings) {
-                files.push(
-                    ctx.store
-                        .path(ctx.id, &p.rel(&names::init_name(ctx.generation))),
-                );
-            }
-            files.extend(
-                p.published()
-                    .segments
-                    .iter()
-                    .map(|s| ctx.store.path(ctx.id, &p.rel(&s.uri))),
-            );
             parts.push(super::download::Part {
-                files,
+                files: files(&g.out.publisher),
                 video: false,
                 audio: true,
             });

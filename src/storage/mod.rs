@@ -264,7 +264,7 @@ mod tests {
         let store = Store::open(root.path()).unwrap();
         let id = VideoId::random();
         store.create(id).unwrap();
-        for rel in [
+        let all = [
             "720p/seg_00000.ts",
             "720p/g1_seg_00000.ts",
             "720p/video.m3u8",
@@ -272,20 +272,13 @@ mod tests {
             "keys/key0_00000.key",
             "keys/g1_key0_00000.key",
             "poster.jpg",
-        ] {
+        ];
+        for rel in all {
             store.write(id, rel, b"x").unwrap();
         }
         store.remove_stale(id, 1, &["720p"]);
         let mut left = Vec::new();
-        for rel in [
-            "720p/seg_00000.ts",
-            "720p/g1_seg_00000.ts",
-            "720p/video.m3u8",
-            "700p/seg_00000.ts",
-            "keys/key0_00000.key",
-            "keys/g1_key0_00000.key",
-            "poster.jpg",
-        ] {
+        for rel in all {
             if store.exists(id, rel) {
                 left.push(rel);
             }
