@@ -94,43 +94,54 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self, g: &Gauges) -> String {
         let mut out = String::new();
+        self.render_counters(&mut out);
+        self.render_gauges(&mut out, g);
+        self.render_webhooks(&mut out, g.webhooks_pending);
+        self.render_requests(&mut out);
+        out
+    }
+
+    fn render_counters(&self, out: &mut String) {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut counter = |name: &str, help: &str, v: u64| {
+        let counters = [
+            (
+                "hlsd_uploads_total",
+                "Uploads accepted (201).",
+                &self.uploads_accepted,
+            ),
+            (
+                "hlsd_upload_bytes_total",
+                "Bytes received in accepted uploads.",
+                &self.upload_bytes,
+            ),
+            (
+                "hlsd_jobs_done_total",
+                "Transcode jobs finished ready.",
+                &self.jobs_done,
+            ),
+            (
+                "hlsd_jobs_failed_total",
+                "Transcode jobs that failed.",
+                &self.jobs_failed,
+            ),
+            (
+                "hlsd_frames_encoded_total",
+                "Video frames encoded by finished jobs.",
+                &self.frames_encoded,
+            ),
+            (
+                "hlsd_bytes_served_total",
+                "Body bytes of playback responses.",
+                &self.bytes_served,
+            ),
+        ];
+        for (name, help, v) in counters {
             let _ = write!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                load(v)
             );
-        };
-        counter(
-            "hlsd_uploads_total",
-            "Uploads accepted (201).",
-            load(&self.uploads_accepted),
-        );
-        counter(
-            "hlsd_upload_bytes_total",
-            "Bytes received in accepted uploads.",
-            load(&self.upload_bytes),
-        );
-        counter(
-            "hlsd_jobs_done_total",
-            "Transcode jobs finished ready.",
-            load(&self.jobs_done),
-        );
-        counter(
-            "hlsd_jobs_failed_total",
-            "Transcode jobs that failed.",
-            load(&self.jobs_failed),
-        );
-        counter(
-            "hlsd_frames_encoded_total",
-            "Video frames encoded by finished jobs.",
-            load(&self.frames_encoded),
-        );
-        counter(
-            "hlsd_bytes_served_total",
-            "Body bytes of playback responses.",
-            load(&self.bytes_served),
-        );
+        }
         let job_secs = load(&self.job_micros) as f64 / 1e6;
         let media_secs = load(&self.media_micros) as f64 / 1e6;
         let _ = write!(
@@ -147,45 +158,53 @@ impl Metrics {
         for (code, n) in lock(&self.rejected).iter() {
             let _ = writeln!(out, "hlsd_uploads_rejected_total{{reason=\"{code}\"}} {n}");
         }
-        let mut gauge = |name: &str, help: &str, v: u64| {
+    }
+
+    fn render_gauges(&self, out: &mut String, g: &Gauges) {
+        let connections = self.active_connections.load(Ordering::Relaxed).max(0) as u64;
+        let mut gauges = vec![
+            (
+                "hlsd_jobs_queued",
+                "Videos waiting for a transcode slot.",
+                g.jobs_queued,
+            ),
+            (
+                "hlsd_jobs_running",
+                "Videos being transcoded.",
+                g.jobs_running,
+            ),
+            (
+                "hlsd_uploads_receiving",
+                "Uploads still arriving.",
+                g.uploads_receiving,
+            ),
+            (
+                "hlsd_active_connections",
+                "Open HTTP connections.",
+                connections,
+            ),
+            (
+                "hlsd_storage_used_bytes",
+                "Bytes under the storage root.",
+                g.storage_used_bytes,
+            ),
+        ];
+        if let Some(free) = g.storage_free_bytes {
+            gauges.push((
+                "hlsd_storage_free_bytes",
+                "Bytes free on the storage filesystem.",
+                free,
+            ));
+        }
+        for (name, help, v) in gauges {
             let _ = write!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
             );
-        };
-        gauge(
-            "hlsd_jobs_queued",
-            "Videos waiting for a transcode slot.",
-            g.jobs_queued,
-        );
-        gauge(
-            "hlsd_jobs_running",
-            "Videos being transcoded.",
-            g.jobs_running,
-        );
-        gauge(
-            "hlsd_uploads_receiving",
-            "Uploads still arriving.",
-            g.uploads_receiving,
-        );
-        gauge(
-            "hlsd_active_connections",
-            "Open HTTP connections.",
-            self.active_connections.load(Ordering::Relaxed).max(0) as u64,
-        );
-        gauge(
-            "hlsd_storage_used_bytes",
-            "Bytes under the storage root.",
-            g.storage_used_bytes,
-        );
-        if let Some(free) = g.storage_free_bytes {
-            gauge(
-                "hlsd_storage_free_bytes",
-                "Bytes free on the storage filesystem.",
-                free,
-            );
         }
-        self.render_webhooks(&mut out, g.webhooks_pending);
+    }
+
+    fn render_requests(&self, out: &mut String) {
         out.push_str("# HELP hlsd_http_requests_total HTTP requests by route and status.\n# TYPE hlsd_http_requests_total counter\n");
         for ((route, status), n) in lock(&self.requests).iter() {
             let _ = writeln!(
@@ -206,7 +225,6 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
-        out
     }
 }
 

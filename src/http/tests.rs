@@ -5,6 +5,7 @@ use super::*;
 use crate::catalog::Status;
 use crate::clock::ManualClock;
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use http_body_util::{Full, StreamBody};
 use hyper::body::Frame;
 

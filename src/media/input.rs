@@ -174,6 +174,36 @@ fn probe(
             settings.max_streams
         )));
     }
+    let (video_index, video, duration) = probe_video(&ictx, &container, settings)?;
+    let audio = probe_audio(&ictx);
+    let (audio_index, audio) = match audio {
+        Some((i, a)) => (Some(i), Some(a)),
+        None => (None, None),
+    };
+    let (subtitles, audio_streams, notes) = super::tracks::other_streams(&ictx, audio_index);
+    Ok(Source {
+        audio_streams,
+        subtitles,
+        notes,
+        info: SourceInfo {
+            container,
+            duration,
+            video,
+            audio,
+        },
+        ictx,
+        video_index,
+        audio_index,
+        spool,
+    })
+}
+
+/// The best video stream: decodable, within the pixel and duration caps.
+fn probe_video(
+    ictx: &Input,
+    container: &str,
+    settings: &super::Settings,
+) -> Result<(usize, VideoInfo, Option<f64>), Error> {
     let Some(vst) = ictx.streams().best(media::Type::Video) else {
         return Err(Error::Unprocessable(format!(
             "the {container} file has no video stream"
@@ -231,7 +261,12 @@ fn probe(
         rotation,
         pixel_format: format!("{:?}", vdec.format()).to_lowercase(),
     };
-    let audio = ictx.streams().best(media::Type::Audio).and_then(|ast| {
+    Ok((video_index, video, duration))
+}
+
+/// The best audio stream that decodes.
+fn probe_audio(ictx: &Input) -> Option<(usize, AudioInfo)> {
+    ictx.streams().best(media::Type::Audio).and_then(|ast| {
         let p = ast.parameters();
         let id = p.id();
         ffmpeg_next::decoder::find(id)?;
@@ -251,26 +286,6 @@ fn probe(
                 },
             )
         })
-    });
-    let (audio_index, audio) = match audio {
-        Some((i, a)) => (Some(i), Some(a)),
-        None => (None, None),
-    };
-    let (subtitles, audio_streams, notes) = super::tracks::other_streams(&ictx, audio_index);
-    Ok(Source {
-        audio_streams,
-        subtitles,
-        notes,
-        info: SourceInfo {
-            container,
-            duration,
-            video,
-            audio,
-        },
-        ictx,
-        video_index,
-        audio_index,
-        spool,
     })
 }
 

@@ -10,10 +10,10 @@ use super::input::Source;
 use super::master::{self, IFrames};
 use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
 pub(super) use super::plan::Audio;
-use super::plan::{estimate_bytes, open_audio, open_subtitles, source_video_bps};
+use super::plan::{estimate_bytes, open_audio, open_subtitles, plan_video, VideoPlan};
 use super::publish::Publisher;
 use super::timing::{rescale, shift, MICROS};
-use super::video::{OpenedVideo, VideoChain};
+use super::video::VideoChain;
 use super::{copy, ladder};
 use crate::storage::names;
 use crate::Error;
@@ -82,34 +82,16 @@ impl<'a> Job<'a> {
         events: &'a mut dyn JobEvents,
     ) -> Result<Self, Error> {
         let settings = ctx.settings;
-        let vanished = || Error::Internal("video stream vanished".into());
-        let vst = source
-            .ictx
-            .stream(source.video_index)
-            .ok_or_else(vanished)?;
-        let (tb, vparams) = (vst.time_base(), vst.parameters());
-        // The instant that becomes output time 0: where the video starts.
-        let origin_us = match vst.start_time() {
-            t if t != ffmpeg_next::ffi::AV_NOPTS_VALUE => rescale(t, tb, MICROS),
-            _ => 0,
-        };
-        let (_, _, sar, w, h) = super::ffi::video_par_fields(&vparams);
-        let rotation = source.info.video.rotation;
-        let display =
-            super::vgraph::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
-        let copy_check = copy::eligible(&source, display, settings);
+        let VideoPlan {
+            tb,
+            vparams,
+            origin_us,
+            copy_check,
+            opened,
+            rungs,
+        } = plan_video(&source, settings)?;
         let copy = copy_check.is_ok();
-        let opened = OpenedVideo::open(&vst, rotation, settings, copy)?;
         let fps = opened.fps;
-        let source_kbps = source_video_bps(&source, &vparams).map(|b| (b / 1000.0).ceil() as u32);
-        let rungs = ladder::plan(
-            &settings.ladder,
-            opened.width,
-            opened.height,
-            f64::from(fps),
-            copy.then(|| source_kbps.unwrap_or(settings.max_video_kbps).max(64)),
-            settings.max_video_kbps,
-        );
         // Captions or several audio tracks need a master playlist, so even
         // one rung then gets its own folder.
         let single =

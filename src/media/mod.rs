@@ -28,6 +28,7 @@ mod context;
 mod copy;
 mod copycheck;
 mod download;
+mod encoders;
 mod extras;
 mod ffi;
 mod finish;

@@ -2,9 +2,11 @@
 //! subtitles), its bit rate, and the bytes its outputs may take.
 
 use super::audio::AudioChain;
+use super::copy;
 use super::input::Source;
 use super::ladder;
 use super::timing::{rescale, MICROS};
+use super::video::OpenedVideo;
 use crate::Error;
 use ffmpeg_next::Rational;
 
@@ -116,5 +118,55 @@ pub(super) fn open_audio(
         }
     } else {
         Audio::Encode(AudioChain::new(&ast, offset, settings)?)
+    })
+}
+
+/// What the source's video stream decides before anything is opened.
+pub(super) struct VideoPlan {
+    pub(super) tb: Rational,
+    pub(super) vparams: ffmpeg_next::codec::Parameters,
+    /// The instant that becomes output time 0 (where the video starts).
+    pub(super) origin_us: i64,
+    /// `Ok` when the source is copied into the top rung, else why not.
+    pub(super) copy_check: Result<(), String>,
+    pub(super) opened: OpenedVideo,
+    pub(super) rungs: Vec<ladder::RungPlan>,
+}
+
+/// Opens the video decoder and plans the ladder (copying when eligible).
+pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<VideoPlan, Error> {
+    let vanished = || Error::Internal("video stream vanished".into());
+    let vst = source
+        .ictx
+        .stream(source.video_index)
+        .ok_or_else(vanished)?;
+    let (tb, vparams) = (vst.time_base(), vst.parameters());
+    let origin_us = match vst.start_time() {
+        t if t != ffmpeg_next::ffi::AV_NOPTS_VALUE => rescale(t, tb, MICROS),
+        _ => 0,
+    };
+    let (_, _, sar, w, h) = super::ffi::video_par_fields(&vparams);
+    let rotation = source.info.video.rotation;
+    let display =
+        super::vgraph::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);
+    let copy_check = copy::eligible(source, display, settings);
+    let copy = copy_check.is_ok();
+    let opened = OpenedVideo::open(&vst, rotation, settings, copy)?;
+    let source_kbps = source_video_bps(source, &vparams).map(|b| (b / 1000.0).ceil() as u32);
+    let rungs = ladder::plan(
+        &settings.ladder,
+        opened.width,
+        opened.height,
+        f64::from(opened.fps),
+        copy.then(|| source_kbps.unwrap_or(settings.max_video_kbps).max(64)),
+        settings.max_video_kbps,
+    );
+    Ok(VideoPlan {
+        tb,
+        vparams,
+        origin_us,
+        copy_check,
+        opened,
+        rungs,
     })
 }
