@@ -335,17 +335,30 @@ fn captions_uploaded_later_to_ready_and_processing_videos() {
     // A video still arriving takes captions too; they are there when ready.
     let data = std::fs::read(h264_mp4_path(12, "320x240", true)).unwrap();
     let upload = PartialUpload::start(s.addr, &data, data.len() / 2);
-    let id = s.wait_video_folder();
-    let r = wait_for("the upload to be a video", || {
+    let first = id;
+    let id = wait_for("the new video's folder", || {
+        s.storage_entries()
+            .into_iter()
+            .find(|e| *e != first && !e.starts_with('.'))
+    });
+    let r = wait_for("the upload to be recognised as a video", || {
         let r = put_captions(&s, &id, "de", VTT.as_bytes());
-        (r.status != 404).then_some(r)
+        // 404 before its record exists, 503 before its probe decided.
+        (r.status != 404 && r.status != 503).then_some(r)
     });
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(upload.finish().status, 201);
-    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready");
     let master = s.get(&format!("/play/{id}/video.m3u8")).text();
     assert!(master.contains("LANGUAGE=\"de\""), "{master}");
-    assert_eq!(track_cues(&s, &id, "cc-de/v1.m3u8").len(), 2);
+    // Refitted to the finished video: cut at its segments, clipped to it.
+    let de = &rec["captions"][0];
+    let playlist = format!("{}/v{}.m3u8", de["dir"].as_str().unwrap(), de["version"]);
+    assert!(master.contains(&playlist), "{master}");
+    let got = track_cues(&s, &id, &playlist);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!((got[1].1 - 12.0).abs() < 0.2, "{got:?}");
 }
 
 #[test]

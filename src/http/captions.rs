@@ -7,8 +7,8 @@
 
 use super::{json, record_json, AppState, Body, ReqBody};
 use crate::catalog::{CaptionSource, CaptionTrack, Record, Status};
-use crate::playlist::{MasterPlaylist, MediaPlaylist};
-use crate::storage::{names, Store, VideoId};
+use crate::jobs::captions::{change, remove_version, timeline};
+use crate::storage::{names, VideoId};
 use crate::Error;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
@@ -129,90 +129,6 @@ pub(crate) async fn delete(
     Ok(res)
 }
 
-/// Where the video's segments fall (its top rendition's playlist when it
-/// is finished, else a grid of `--segment-seconds` over its probed length)
-/// and the MPEG-TS time of its start.
-fn timeline(
-    store: &Store,
-    rec: &Record,
-    segment_seconds: u32,
-    fallback: f64,
-) -> (Vec<(f64, f64)>, u64) {
-    let top = rec.renditions.first().map(|r| r.playlist.clone());
-    let media = top
-        .as_ref()
-        .and_then(|p| store.read(rec.id, p).ok())
-        .map(|b| MediaPlaylist::parse(&String::from_utf8_lossy(&b)));
-    let dir = top
-        .as_deref()
-        .and_then(|p| p.rsplit_once('/'))
-        .map_or(String::new(), |(d, _)| format!("{d}/"));
-    let mpegts = media
-        .as_ref()
-        .and_then(|m| m.segments.first())
-        .map_or(0, |s| {
-            crate::media::mpegts_origin(store, rec.id, &format!("{dir}{}", s.uri))
-        });
-    match media {
-        Some(m) if m.ended && !m.segments.is_empty() => (
-            crate::media::segment_windows(m.segments.iter().map(|s| s.duration)),
-            mpegts,
-        ),
-        _ => {
-            let d = rec
-                .output
-                .as_ref()
-                .map(|o| o.duration)
-                .or(rec.source.as_ref().and_then(|s| s.duration))
-                .unwrap_or(fallback);
-            (
-                crate::captions::segment_grid(d, f64::from(segment_seconds)),
-                mpegts,
-            )
-        }
-    }
-}
-
-/// Changes a video's caption list, then its master playlist, under the
-/// master lock (so the job's own master writes cannot lose the change).
-fn change(
-    catalog: &crate::catalog::Catalog,
-    id: VideoId,
-    f: impl Fn(&mut Vec<CaptionTrack>),
-) -> Result<(), Error> {
-    let store = catalog.store();
-    let lock = store.master_lock(id);
-    let rec = catalog
-        .update(id, true, |r| f(&mut r.captions))?
-        .ok_or(Error::NotFound)?;
-    let flat = rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST;
-    match (flat, rec.status) {
-        // The job makes the master at its end.
-        (true, s) if s != Status::Ready => {}
-        (true, _) => {
-            drop(lock);
-            if let Some(p) = crate::media::republish_master(store, &rec)? {
-                catalog.update(id, true, |r| {
-                    if let Some(first) = r.renditions.first_mut() {
-                        first.playlist = p.clone();
-                    }
-                })?;
-            }
-        }
-        (false, _) => {
-            // The master the job wrote, with the caption group replaced.
-            if let Ok(text) = store.read(id, names::PLAYLIST) {
-                let mut m = MasterPlaylist::parse(&String::from_utf8_lossy(&text));
-                if !m.variants.is_empty() {
-                    crate::media::add_captions(&mut m, &rec.captions);
-                    store.write(id, names::PLAYLIST, m.to_string().as_bytes())?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A query value: `+` is a space, `%XX` a byte (invalid UTF-8 is replaced).
 fn percent_decode(s: &str) -> String {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -234,23 +150,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Removes a caption track version's files.
-fn remove_version(store: &Store, id: VideoId, c: &CaptionTrack) {
-    let dir = store.path(id, &c.dir);
-    let prefix = format!("v{}_", c.version);
-    let playlist = names::caption_playlist(c.version);
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&prefix) || n == playlist {
-                let _ = store.remove(id, &format!("{}/{n}", c.dir));
-            }
-        }
-    }
-    // Gone with its last version.
-    let _ = std::fs::remove_dir(&dir);
 }
 
 #[cfg(test)]

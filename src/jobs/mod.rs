@@ -13,6 +13,7 @@
 //! - a deleted video: the deleter, after the thread has ended;
 //! - a job cancelled by shutdown: nobody; `recovery` re-queues it at start.
 
+pub(crate) mod captions;
 mod pipeline;
 mod slots;
 

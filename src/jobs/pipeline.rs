@@ -232,6 +232,11 @@ impl Pipeline {
             r.download = download;
             r.notes = notes.clone();
         });
+        super::captions::refit_uploaded(
+            &self.jobs.catalog,
+            self.id,
+            self.jobs.settings.segment_seconds,
+        );
         self.republish_for_uploaded_captions();
     }
 
