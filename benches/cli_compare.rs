@@ -267,6 +267,7 @@ fn ladder(secs: u32, runs: usize) {
         o.as_secs_f64() / e.as_secs_f64(),
         ours_cpu / enc_cpu
     );
+    quality(&input, &s, &caps, &out.path().join("grouped"));
     let c = median(cli.clone());
     println!("-- against the CLI that encodes the audio once per variant:");
     println!(
@@ -282,6 +283,28 @@ fn ladder(secs: u32, runs: usize) {
         o.as_secs_f64() / c.as_secs_f64(),
         ours_cpu / cli_cpu
     );
+}
+
+/// SSIM of each rung against the source scaled to its size: hlsd's (one
+/// more run, kept) and the audio-group CLI's (its last run's files, in
+/// `cli_out/0`, `1`, `2`).
+fn quality(
+    input: &std::path::Path,
+    s: &hlsd::media::Settings,
+    rungs: &[(u32, u32, u32)],
+    cli_out: &std::path::Path,
+) {
+    let ours = tempfile::tempdir().unwrap();
+    hlsd::media::transcode_path(input, ours.path(), s).unwrap();
+    println!("-- SSIM x100 against the scaled source (issue 17: hlsd within 0.5 of the CLI)");
+    for (i, &(w, h, _)) in rungs.iter().enumerate() {
+        let name = format!("{h}p");
+        let mine = support::quality::find(ours.path(), &name, "video.m3u8").unwrap();
+        let theirs = cli_out.join(i.to_string()).join("video.m3u8");
+        let a = support::quality::ssim(&mine, input, w, h) * 100.0;
+        let b = support::quality::ssim(&theirs, input, w, h) * 100.0;
+        println!("{name}: hlsd {a:.3}  CLI {b:.3}  difference {:+.3}", a - b);
+    }
 }
 
 /// The ladder command with the audio mapped once and grouped

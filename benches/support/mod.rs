@@ -2,6 +2,8 @@
 //! benchmarks, never in the server) under target/bench-inputs/.
 #![allow(dead_code)]
 
+pub mod quality;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -119,7 +119,7 @@ impl Job<'_> {
         let frames = if self.copy {
             self.outs[0].packets
         } else {
-            self.video.encoders.first().map_or(0, |e| e.frames)
+            self.video.encoders.frames()
         };
         Produced {
             info: OutputInfo {

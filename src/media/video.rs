@@ -10,7 +10,7 @@
 //! when the top rung is a copy of the source, so the encoded rungs cut
 //! where the copied one must.
 
-use super::encoders::{open_encoders, RungEncoder};
+use super::encoders::{open_encoders, Encoders};
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
@@ -35,7 +35,7 @@ pub(crate) struct VideoChain {
     graph: filter::Graph,
     /// Encoders fed by graph outputs `out0`, `out1`, …; when there is none
     /// (every rung copied), `out0` only feeds the poster.
-    pub encoders: Vec<RungEncoder>,
+    pub encoders: Encoders,
     /// Time base of decoder output, filter graph and encoders alike: the
     /// input stream's, so variable frame rate passes through untouched.
     tb: Rational,
@@ -55,8 +55,6 @@ pub(crate) struct VideoChain {
     /// The top rung is a copy: a packet that does not decode cleanly means
     /// the copy cannot be trusted (`Error::CopyFallback`).
     strict: bool,
-    /// Nominal frame duration in `tb`, for a last frame with no successor.
-    frame_dur: i64,
     /// Frames decoded.
     pub frames: u64,
     /// Packets the decoder refused (corrupt data).
@@ -177,7 +175,7 @@ impl VideoChain {
             // Twice the grid, so x264 never adds one off the grid.
             ((f64::from(fps) * settings.keyframe_seconds).round() as u32).max(1) * 2
         };
-        let encoders = open_encoders(encoded, tb, fps, keyint, settings)?;
+        let encoders = open_encoders(encoded, tb, fps, keyint, frame_dur, settings)?;
         let keys = if source_keys {
             KeyMode::Source
         } else {
@@ -199,7 +197,6 @@ impl VideoChain {
             held: None,
             released: None,
             strict: copying,
-            frame_dur,
             frames: 0,
             decode_errors: 0,
             poster: super::poster::PosterPicker::new(duration),
@@ -209,10 +206,7 @@ impl VideoChain {
 
     /// Parameters for rung `out`'s output stream (its encoder's).
     pub(crate) fn encoder_for(&self, out: usize) -> Option<&encoder::Video> {
-        self.encoders
-            .iter()
-            .find(|e| e.out == out)
-            .map(|e| &e.encoder)
+        self.encoders.encoder_for(out)
     }
 
     /// True when a frame shown at `pts` need not be filtered: every rung
@@ -255,13 +249,7 @@ impl VideoChain {
             let _ = src.source().flush();
         }
         self.receive_filtered_frames(outs)?;
-        for e in &mut self.encoders {
-            e.encoder
-                .send_eof()
-                .map_err(media_err("video encoder eof"))?;
-            e.receive_packets(self.tb, self.frame_dur, outs)?;
-        }
-        Ok(())
+        self.encoders.finish(outs)
     }
 
     /// The next decoded frame: `Ok(false)` when the decoder needs more.
@@ -389,25 +377,20 @@ impl VideoChain {
                         tracing::warn!(error = %e, "storyboard tile skipped");
                     }
                 }
-                let Some(enc) = self.encoders.get_mut(i) else {
+                if i >= self.encoders.len() {
                     continue;
-                };
-                let force = enc.frames == 0
-                    || self
-                        .forced
-                        .iter()
-                        .rev()
-                        .find(|(p, _)| *p == pts)
-                        .is_some_and(|(_, f)| *f);
-                filtered.set_kind(if force {
-                    picture::Type::I
-                } else {
-                    picture::Type::None
-                });
-                enc.send_frame(&filtered, self.tb, self.frame_dur)?;
-                enc.receive_packets(self.tb, self.frame_dur, outs)?;
+                }
+                let force = self
+                    .forced
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == pts)
+                    .is_some_and(|(_, f)| *f);
+                let frame = std::mem::replace(&mut filtered, frame::Video::empty());
+                self.encoders.send(i, frame, force, outs)?;
             }
         }
+        self.encoders.poll(outs)?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Opening one libx264 encoder for a rung.
 
+use super::ladder::RungPlan;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::format::Pixel;
@@ -9,15 +10,16 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
 
+/// Opens libx264 for rung `rung` with `threads` frame threads.
 pub(crate) fn open_encoder(
-    width: u32,
-    height: u32,
+    rung: &RungPlan,
     tb: Rational,
     fps: Rational,
     keyint: u32,
-    maxrate_kbps: u32,
+    threads: usize,
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
+    let (width, height) = (rung.width, rung.height);
     let codec = encoder::find_by_name("libx264")
         .ok_or_else(|| Error::Media("libx264 is not available in this FFmpeg build".into()))?;
     let mut enc = codec::context::Context::new_with_codec(codec)
@@ -44,7 +46,10 @@ pub(crate) fn open_encoder(
         opts.set("profile", "high");
     }
     opts.set("forced-idr", "1");
-    let maxrate = maxrate_kbps.min(settings.max_video_kbps).max(64);
+    let maxrate = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
+    // Frame threads: the rungs encode side by side (`encoders`), so each
+    // gets its share of the cores, not x264's automatic 1.5 a core.
+    opts.set("threads", &threads.to_string());
     opts.set(
         "x264-params",
         &format!(
