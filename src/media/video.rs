@@ -1,6 +1,9 @@
 //! The video chain: one decoder → one filter graph (rotation, square
 //! pixels, then `split` into one scaler per rung, yuv420p) → one libx264
-//! encoder per encoded rung. The source is decoded once whatever the
+//! encoder per encoded rung, each on a thread of its own (`encoders`: the
+//! job's thread decodes and scales, the rungs encode side by side, their
+//! packets come back to the job's thread, which owns the muxers). The
+//! source is decoded once whatever the
 //! ladder; every rung is encoded from the same frames, and keyframes are
 //! forced on the same frames in every rung, so segment N of every rendition
 //! starts at the same instant.
