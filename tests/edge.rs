@@ -688,3 +688,35 @@ fn silent_and_idle_connections_are_closed_on_every_protocol() {
     assert_eq!(plain.get("/healthz").status, 200);
     assert_eq!(get_on(&mut tls_connect(tls.addr).0, "/healthz").0, 200);
 }
+
+#[test]
+fn a_response_still_being_sent_keeps_its_connection_open() {
+    // Idle limits of a second, and an event stream that stays quiet for
+    // its keep-alive interval (15 s): the stream is a request in progress
+    // until its last byte, so the connection is not closed under it.
+    let s = Server::start(&["--header-timeout-secs", "1", "--keep-alive-secs", "1"]);
+    let created = request(
+        s.addr,
+        "POST",
+        "/files",
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "1000000")],
+        b"",
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(c, "GET /videos/{id}/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(": keep-alive") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => panic!(
+                "the event stream was cut: {}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(String::from_utf8_lossy(&got).contains("event: receiving"));
+}

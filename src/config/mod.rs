@@ -183,8 +183,10 @@ pub struct Config {
     /// Writes from any other page's origin get 403 `forbidden_origin`.
     #[arg(long, env = "HLSD_API_CORS_ORIGIN", default_value = "")]
     pub api_cors_origin: String,
-    /// A connection with no request in progress for this long is closed
-    /// (HTTP/1.1 keep-alive and HTTP/2 alike), seconds.
+    /// A connection with no request in progress (nor a response still
+    /// being sent) for this long is closed, seconds. HTTP/1.1 closes an
+    /// idle connection sooner when `--header-timeout-secs` is shorter:
+    /// hyper's header-read timer runs while it waits for the next request.
     #[arg(long, env = "HLSD_KEEP_ALIVE_SECS", default_value_t = DEFAULT_KEEP_ALIVE_SECS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub keep_alive_secs: u64,

@@ -7,9 +7,12 @@
 //!   detection waits forever for a silent client);
 //! - HTTP/1.1's header-read timeout for each request; HTTP/2's stream,
 //!   header-list and reset-flood limits and keep-alive pings;
-//! - `--keep-alive-secs` without a request in progress closes the
-//!   connection gracefully (any protocol), and a connection still open a
-//!   header timeout after that is dropped;
+//! - `--keep-alive-secs` without a request in progress (a request lasts
+//!   until its response body is sent: downloads, event streams) closes
+//!   the connection gracefully (any protocol), and a connection still open
+//!   a header timeout after that is dropped. On HTTP/1.1 hyper's
+//!   header-read timer also runs while an idle connection waits for its
+//!   next request, so there the shorter of the two applies;
 //! - server shutdown asks every connection to finish gracefully.
 //!
 //! hyper-util's `GracefulShutdown` cannot watch a wrapped connection (its
@@ -114,6 +117,33 @@ impl Activity {
     }
 }
 
+/// A response body that keeps its request in progress until it is sent
+/// or dropped.
+struct Tracked {
+    inner: http::Body,
+    _busy: InProgress,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 impl Drop for InProgress {
     fn drop(&mut self) {
         self.0.stamp();
@@ -146,8 +176,9 @@ pub(crate) async fn drive<IO>(
             req.extensions_mut().insert(slot.clone());
             async move {
                 let res = http::handle(state, req, peer).await;
-                drop(busy);
-                Ok::<_, Infallible>(res)
+                // In progress until its body is sent (a download, an event
+                // stream), not only until the handler answers.
+                Ok::<_, Infallible>(res.map(|inner| Tracked { inner, _busy: busy }))
             }
         })
     };
