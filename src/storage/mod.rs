@@ -130,12 +130,11 @@ impl Store {
     /// Renames a finished temporary file of video `id` to `rel`, durably
     /// (the file, then the rename, reach the disk).
     pub fn rename_into(&self, id: VideoId, tmp: &Path, rel: &str) -> io::Result<()> {
-        std::fs::File::open(tmp)?.sync_all()?;
+        fsio::sync_file(tmp)?;
         let path = self.path(id, rel);
         std::fs::rename(tmp, &path)?;
-        if let Some(parent) = path.parent() {
-            fsio::sync_parent(parent)?;
-        }
+        // The folder that now holds the name.
+        fsio::sync_parent(&path)?;
         self.changed(id);
         Ok(())
     }
