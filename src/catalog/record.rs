@@ -224,7 +224,11 @@ pub struct CaptionTrack {
 impl CaptionTrack {
     /// Its playlist, relative to the video's folder.
     pub fn playlist(&self) -> String {
-        format!("{}/v{}.m3u8", self.dir, self.version)
+        format!(
+            "{}/{}",
+            self.dir,
+            crate::storage::names::caption_playlist(self.version)
+        )
     }
 }
 
@@ -274,6 +278,25 @@ pub struct Grant {
 }
 
 impl Record {
+    /// The record as it leaves the server (API answers, webhook events):
+    /// every field but a direct upload's secret — not even its digest.
+    pub fn public_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(grant) = v
+            .pointer_mut("/upload/grant")
+            .and_then(|g| g.as_object_mut())
+        {
+            grant.remove("secret_sha256");
+        }
+        v
+    }
+
+    /// One rendition in the flat layout: its media playlist is the
+    /// video's `video.m3u8` (no master yet).
+    pub fn is_flat(&self) -> bool {
+        matches!(&self.renditions[..], [r] if r.playlist == crate::storage::names::PLAYLIST)
+    }
+
     /// A fresh record for an upload that started at `ms` (unix ms).
     pub fn new(id: VideoId, file_name: Option<String>, ms: u64) -> Self {
         let t = ms / 1000;

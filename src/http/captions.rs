@@ -16,10 +16,6 @@ use http_body_util::BodyExt;
 /// Largest caption file accepted (a feature film's SRT is ~100 KiB).
 const MAX_CAPTION_BYTES: usize = 2 << 20;
 
-fn joined(e: tokio::task::JoinError) -> Error {
-    Error::Internal(e.to_string())
-}
-
 fn lang_of(s: &str) -> Result<String, Error> {
     names::language_tag(s).ok_or_else(|| {
         Error::BadRequest(format!("`{s}` is not a language tag (e.g. en, fr, pt-br)"))
@@ -93,8 +89,7 @@ pub(crate) async fn put(
         }
         Ok::<_, Error>(old.is_some())
     })
-    .await
-    .map_err(joined)??;
+    .await??;
     let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
     let status = if replaced {
         StatusCode::OK
@@ -122,8 +117,7 @@ pub(crate) async fn delete(
         remove_version(&store, id, &old);
         Ok::<_, Error>(())
     })
-    .await
-    .map_err(joined)??;
+    .await??;
     let mut res = Response::new(super::empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     Ok(res)

@@ -119,14 +119,7 @@ pub(crate) fn record_json(
     base: &str,
     rec: &crate::catalog::Record,
 ) -> serde_json::Value {
-    let mut v = serde_json::to_value(rec).unwrap_or_default();
-    // A direct upload's secret is never shown, not even its digest.
-    if let Some(grant) = v
-        .pointer_mut("/upload/grant")
-        .and_then(|g| g.as_object_mut())
-    {
-        grant.remove("secret_sha256");
-    }
+    let mut v = rec.public_json();
     let (playback, token, _) = playback_url(state, base, rec.id);
     let sibling = |file: &str| {
         let url = format!("{base}/play/{}/{file}", rec.id);

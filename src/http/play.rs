@@ -79,13 +79,18 @@ fn check_token(state: &AppState, req: &Parts, id: VideoId) -> Result<Option<Stri
 fn signed_playlist(req: &Parts, loaded: Loaded, token: &str) -> Result<Response<Body>, Error> {
     let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
     let text = playlist::rewrite_uris(&text, |u| playlist::with_query(u, "token", token));
-    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
-    files::respond(
-        req,
-        Loaded::Whole(Arc::new(file)),
-        FileKind::Playlist,
-        CACHE_PRIVATE,
-    )
+    respond_private(req, &loaded, text, FileKind::Playlist)
+}
+
+/// `text`, made from `loaded` for one viewer: never cached by others.
+fn respond_private(
+    req: &Parts,
+    loaded: &Loaded,
+    text: String,
+    kind: FileKind,
+) -> Result<Response<Body>, Error> {
+    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(loaded));
+    files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_PRIVATE)
 }
 
 /// The storyboard with each sheet's URI carrying `token`.
@@ -94,17 +99,16 @@ fn signed_storyboard(req: &Parts, loaded: Loaded, token: &str) -> Result<Respons
     let text: String = text
         .lines()
         .map(|l| match l.split_once("#xywh=") {
-            Some((uri, frag)) if !uri.contains('?') => format!("{uri}?token={token}#xywh={frag}\n"),
+            Some((uri, frag)) if !uri.contains('?') => {
+                format!(
+                    "{}#xywh={frag}\n",
+                    playlist::with_query(uri, "token", token)
+                )
+            }
             _ => format!("{l}\n"),
         })
         .collect();
-    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
-    files::respond(
-        req,
-        Loaded::Whole(Arc::new(file)),
-        FileKind::Vtt,
-        CACHE_PRIVATE,
-    )
+    respond_private(req, &loaded, text, FileKind::Vtt)
 }
 
 /// `download.mp4`, as an attachment named after the video's title.
@@ -179,7 +183,7 @@ fn live(state: &AppState, id: VideoId) -> Result<Live, Error> {
         .peek(id, |r| {
             (r.status != crate::catalog::Status::Deleting).then(|| Live {
                 active: r.status.is_active(),
-                flat: r.renditions.len() == 1 && r.renditions[0].playlist == names::PLAYLIST,
+                flat: r.is_flat(),
             })
         })
         .flatten()

@@ -334,11 +334,8 @@ async fn receive(
     p: Patch,
     body: impl ReqBody,
 ) -> Result<u64, Error> {
-    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
-        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
-        return Err(Error::Busy);
-    }
-    let _place = super::upload::ReceivingGuard(&state.uploads_receiving);
+    let _place =
+        super::upload::ReceivingGuard::take(&state.uploads_receiving, state.config.max_uploads)?;
     let stream = body.into_data_stream();
     state.uploads.patch(id, p, stream).await
 }

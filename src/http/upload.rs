@@ -20,7 +20,19 @@ use std::time::Duration;
 const FRAMING_SLACK: u64 = 1 << 20;
 
 /// Holds one of `--max-uploads` places while an upload is received.
-pub(crate) struct ReceivingGuard<'a>(pub(crate) &'a AtomicUsize);
+pub(crate) struct ReceivingGuard<'a>(&'a AtomicUsize);
+
+impl<'a> ReceivingGuard<'a> {
+    /// Takes one of the `max` places counted by `places` (`Busy` when
+    /// none is left).
+    pub(crate) fn take(places: &'a AtomicUsize, max: usize) -> Result<Self, Error> {
+        if places.fetch_add(1, Ordering::AcqRel) >= max {
+            places.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy);
+        }
+        Ok(ReceivingGuard(places))
+    }
+}
 
 impl Drop for ReceivingGuard<'_> {
     fn drop(&mut self) {
@@ -49,11 +61,7 @@ pub(crate) fn admit<'a>(
         .upload_rate
         .check(client)
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
-    if state.uploads_receiving.fetch_add(1, Ordering::AcqRel) >= state.config.max_uploads {
-        state.uploads_receiving.fetch_sub(1, Ordering::AcqRel);
-        return Err(Error::Busy);
-    }
-    let receiving = ReceivingGuard(&state.uploads_receiving);
+    let receiving = ReceivingGuard::take(&state.uploads_receiving, state.config.max_uploads)?;
     let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;
     // Refused when the declared size cannot fit (the place itself is
     // reserved once the file's bytes start).

@@ -78,10 +78,6 @@ pub(crate) struct Upload<'a> {
     probe: Option<SourceInfo>,
 }
 
-fn joined(e: tokio::task::JoinError) -> Error {
-    Error::Internal(e.to_string())
-}
-
 impl<'a> Upload<'a> {
     /// Creates the video (record `receiving`, folder, spool), reserves its
     /// declared size in the quota and starts its pipeline.
@@ -102,8 +98,7 @@ impl<'a> Upload<'a> {
             let path = catalog.store().path(id, names::SOURCE_FILE);
             spool::create(&path).and_then(|w| Ok((w.reader(&path)?, w)))
         })
-        .await
-        .map_err(joined)?;
+        .await?;
         let (reader, writer) = match created {
             Ok(rw) => rw,
             Err(e) => {
@@ -170,8 +165,7 @@ impl<'a> Upload<'a> {
             let _ = catalog.update(id, persist, |r| r.bytes_received = received);
             Ok::<_, std::io::Error>(writer)
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         self.writer = Some(writer);
         Ok(())
     }
@@ -209,9 +203,8 @@ impl<'a> Upload<'a> {
 
     async fn complete(&mut self) -> Result<Record, Error> {
         let mut writer = self.writer.take().ok_or(Error::Aborted)?;
-        let writer = tokio::task::spawn_blocking(move || writer.finish().map(|()| writer))
-            .await
-            .map_err(joined)??;
+        let writer =
+            tokio::task::spawn_blocking(move || writer.finish().map(|()| writer)).await??;
         self.verdict().await?;
         let (catalog, id, received) = (self.ctx.catalog.clone(), self.id, self.received);
         let running = self.handle.running.clone();
@@ -232,8 +225,7 @@ impl<'a> Upload<'a> {
                 }
             })
         })
-        .await
-        .map_err(joined)??
+        .await??
         .ok_or(Error::NotFound)
     }
 
@@ -309,7 +301,7 @@ fn over_quota(ctx: &IngestContext<'_>) -> Error {
     }
 }
 
-fn probe_verdict(
+pub(super) fn probe_verdict(
     v: Result<Result<SourceInfo, Error>, tokio::sync::oneshot::error::RecvError>,
 ) -> Result<SourceInfo, Error> {
     match v {

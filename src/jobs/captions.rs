@@ -64,7 +64,7 @@ pub(crate) fn change(
     let rec = catalog
         .update(id, true, |r| f(&mut r.captions))?
         .ok_or(Error::NotFound)?;
-    let flat = rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST;
+    let flat = rec.is_flat();
     match (flat, rec.status) {
         // The job makes the master at its end.
         (true, s) if s != Status::Ready => {}
@@ -95,12 +95,10 @@ pub(crate) fn change(
 /// Removes a caption track version's files.
 pub(crate) fn remove_version(store: &Store, id: VideoId, c: &CaptionTrack) {
     let dir = store.path(id, &c.dir);
-    let prefix = format!("v{}_", c.version);
-    let playlist = names::caption_playlist(c.version);
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&prefix) || n == playlist {
+            if names::is_caption_file(&n, c.version) {
                 let _ = store.remove(id, &format!("{}/{n}", c.dir));
             }
         }
@@ -158,12 +156,15 @@ fn cues_of(store: &Store, id: VideoId, c: &CaptionTrack) -> Vec<crate::captions:
     };
     let playlist = MediaPlaylist::parse(&String::from_utf8_lossy(&text));
     let mut cues: Vec<crate::captions::Cue> = Vec::new();
+    // A cue that spans segments is in each of them: kept once (a set, so
+    // a track of 100,000 cues is not compared with itself).
+    let mut seen = std::collections::HashSet::new();
     for s in &playlist.segments {
         let Ok(vtt) = store.read(id, &format!("{}/{}", c.dir, s.uri)) else {
             continue;
         };
         for cue in crate::captions::parse(&vtt).unwrap_or_default() {
-            if !cues.contains(&cue) {
+            if seen.insert((cue.start.to_bits(), cue.end.to_bits(), cue.text.clone())) {
                 cues.push(cue);
             }
         }

@@ -247,7 +247,7 @@ impl Pipeline {
         let Some(rec) = catalog.get(self.id) else {
             return;
         };
-        let flat = rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST;
+        let flat = rec.is_flat();
         if !flat || rec.captions.is_empty() {
             return;
         }

@@ -245,7 +245,6 @@ impl Drop for Encoders {
     fn drop(&mut self) {
         for w in &mut self.workers {
             w.frames.take();
-            while w.packets.try_recv().is_ok() {}
         }
         for w in &mut self.workers {
             // Its packets are read until it ends, so it cannot be stuck

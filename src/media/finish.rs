@@ -18,11 +18,7 @@ impl Job<'_> {
         if let Audio::Encode(a) = &mut self.audio {
             a.finish(&mut self.outs)?;
         }
-        let end = self
-            .outs
-            .iter()
-            .map(|o| o.position)
-            .fold(f64::INFINITY, f64::min);
+        let end = super::job::slowest(&self.outs);
         for g in &mut self.group {
             g.chain.finish(std::slice::from_mut(&mut g.out))?;
             g.out.advance(end)?;

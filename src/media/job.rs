@@ -220,12 +220,7 @@ impl<'a> Job<'a> {
             if index == self.source.video_index {
                 self.on_video_packet(&packet)?;
             } else if let Some(g) = self.group.iter_mut().find(|g| g.index == index) {
-                let position = self
-                    .outs
-                    .iter()
-                    .map(|o| o.position)
-                    .fold(f64::INFINITY, f64::min);
-                g.send_packet(&packet, position)?;
+                g.send_packet(&packet, slowest(&self.outs))?;
             } else if Some(index) == self.source.audio_index {
                 self.on_audio_packet(&packet)?;
             } else if let Some(t) = self.subs.iter_mut().find(|t| t.stream.index == index) {
@@ -270,10 +265,7 @@ impl<'a> Job<'a> {
 
     /// How far the slowest rung has got, seconds.
     fn position(&self) -> f64 {
-        self.outs
-            .iter()
-            .map(|o| o.position)
-            .fold(f64::INFINITY, f64::min)
+        slowest(&self.outs)
     }
 
     fn on_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
@@ -426,4 +418,11 @@ impl<'a> Job<'a> {
             .collect();
         self.events.progress(&rungs);
     }
+}
+
+/// How far the slowest of `outs` has got, seconds.
+pub(super) fn slowest(outs: &[super::outputs::RungOutput]) -> f64 {
+    outs.iter()
+        .map(|o| o.position)
+        .fold(f64::INFINITY, f64::min)
 }

@@ -147,7 +147,7 @@ pub(crate) fn republish(store: &Store, rec: &Record) -> std::io::Result<Option<S
     let _lock = store.master_lock(rec.id);
     let mut rec = rec.clone();
     let mut moved = None;
-    if rec.renditions.len() == 1 && rec.renditions[0].playlist == names::PLAYLIST {
+    if rec.is_flat() {
         if rec.captions.is_empty() {
             return Ok(None);
         }

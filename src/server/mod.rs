@@ -102,13 +102,15 @@ pub(crate) async fn prepare_with_clock(
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let config_event_streams = config.max_event_streams;
     let cache_bytes = usize::try_from(config.cache_bytes).unwrap_or(usize::MAX);
+    let limits = crate::http::upload_limits(&config);
     let uploads = crate::ingest::resumable::Sessions::new(crate::ingest::resumable::Env {
         jobs: jobs.clone(),
         catalog: catalog.clone(),
         quota: quota.clone(),
         max_upload_bytes: config.max_upload_bytes,
-        limits: crate::http::upload_limits(&config),
-        park_after: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+        // A body idle this long: its job is parked.
+        park_after: limits.idle,
+        limits,
     });
     let state = Arc::new(AppState {
         config,

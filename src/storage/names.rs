@@ -64,6 +64,12 @@ pub fn caption_segment(v: u32, i: usize) -> String {
     format!("v{v}_{i:05}.vtt")
 }
 
+/// Whether `name` is one of version `v`'s files (its playlist, or a
+/// segment or a leftover of one).
+pub fn is_caption_file(name: &str, v: u32) -> bool {
+    name == caption_playlist(v) || name.starts_with(&format!("v{v}_"))
+}
+
 /// The folder of audio rendition `n` (1-based) of a video with several
 /// audio tracks.
 pub fn audio_dir(n: usize) -> String {

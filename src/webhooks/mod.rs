@@ -174,13 +174,7 @@ impl Webhooks {
     /// The record as events carry it (no secret, a playback URL when the
     /// public URL is known).
     fn data(&self, rec: &Record) -> serde_json::Value {
-        let mut v = serde_json::to_value(rec).unwrap_or_default();
-        if let Some(g) = v
-            .pointer_mut("/upload/grant")
-            .and_then(|g| g.as_object_mut())
-        {
-            g.remove("secret_sha256");
-        }
+        let mut v = rec.public_json();
         if let (Some(base), Some(obj)) = (&self.public_url, v.as_object_mut()) {
             let base = base.trim_end_matches('/');
             obj.insert(

@@ -88,10 +88,6 @@ struct Running {
     handle: JobHandle,
 }
 
-fn joined(e: tokio::task::JoinError) -> Error {
-    Error::Internal(e.to_string())
-}
-
 impl Sessions {
     pub(crate) fn new(env: Env) -> Arc<Self> {
         Arc::new(Sessions {
@@ -130,8 +126,7 @@ impl Sessions {
                 let _ = catalog.store().remove_video(id);
             })
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         if self.env.quota.reserve(id, c.length.unwrap_or(0)).is_err() {
             self.remove(id).await;
             return Err(over_quota(&self.env.quota));

@@ -8,8 +8,8 @@
 //! asks. A newer `PATCH` of the same upload cuts an older one (tusd does
 //! the same) instead of both writing to the spool.
 
-use super::{joined, over_quota, Inner, Running, Session, Sessions};
-use crate::catalog::{Resumable, SourceInfo, Status};
+use super::{over_quota, Inner, Running, Session, Sessions};
+use crate::catalog::{Resumable, Status};
 use crate::ingest::guard::{BodyGuard, GuardState};
 use crate::spool::{self, SpoolWriter};
 use crate::storage::{names, VideoId};
@@ -112,7 +112,7 @@ impl Sessions {
             session.touch();
             result
         });
-        task.await.map_err(joined)?
+        task.await?
     }
 
     async fn patch_locked<S, E>(
@@ -186,8 +186,7 @@ impl Sessions {
                 }
             })
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         Ok(())
     }
 
@@ -215,8 +214,7 @@ impl Sessions {
             let reader = writer.reader(&path)?;
             Ok::<_, std::io::Error>((writer, reader))
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         let handle = self.env.jobs.start_resumable(id, reader, permit)?;
         inner.running = Some(Running {
             writer: Some(writer),
@@ -251,7 +249,7 @@ impl Sessions {
             let running = inner.running.as_mut().ok_or(Error::Aborted)?;
             let chunk = tokio::select! {
                 verdict = &mut running.handle.probe, if inner.probe.is_none() => {
-                    inner.probe = Some(verdict_of(verdict)?);
+                    inner.probe = Some(crate::ingest::probe_verdict(verdict)?);
                     continue;
                 }
                 _ = turn.changed() => return cut(Error::Aborted, got),
@@ -316,8 +314,7 @@ impl Sessions {
             let offset = writer.written();
             Ok::<_, std::io::Error>((writer, offset))
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         running.writer = Some(writer);
         u.offset = offset;
         self.record_offset(id, offset).await?;
@@ -340,8 +337,7 @@ impl Sessions {
                 }
             })
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         Ok(())
     }
 
@@ -350,11 +346,9 @@ impl Sessions {
     async fn complete(&self, id: VideoId, inner: &mut Inner, size: u64) -> Result<(), Error> {
         let running = inner.running.as_mut().ok_or(Error::Aborted)?;
         let mut writer = running.writer.take().ok_or(Error::Aborted)?;
-        tokio::task::spawn_blocking(move || writer.finish())
-            .await
-            .map_err(joined)??;
+        tokio::task::spawn_blocking(move || writer.finish()).await??;
         if inner.probe.is_none() {
-            let verdict = verdict_of((&mut running.handle.probe).await);
+            let verdict = crate::ingest::probe_verdict((&mut running.handle.probe).await);
             match verdict {
                 Ok(info) => inner.probe = Some(info),
                 Err(e) => return Err(self.fail_upload(id, inner, e).await),
@@ -377,8 +371,7 @@ impl Sessions {
                 }
             })
         })
-        .await
-        .map_err(joined)??;
+        .await??;
         self.env.quota.release(id);
         self.forget(id);
         tracing::info!(id = %id, bytes = size, "resumable upload received");
@@ -415,8 +408,7 @@ async fn append(running: &mut Running, chunk: Bytes, hidden: bool) -> Result<(),
         }
         Ok::<SpoolWriter, std::io::Error>(writer)
     })
-    .await
-    .map_err(joined)??;
+    .await??;
     running.writer = Some(writer);
     Ok(())
 }
@@ -443,14 +435,4 @@ fn check_status(s: &Sessions, id: VideoId, status: Status) -> Result<(), Error> 
             Err(Error::Unprocessable(msg))
         }
     }
-}
-
-fn verdict_of(
-    v: Result<Result<SourceInfo, Error>, tokio::sync::oneshot::error::RecvError>,
-) -> Result<SourceInfo, Error> {
-    v.unwrap_or_else(|_| {
-        Err(Error::Internal(
-            "the job ended without a probe result".into(),
-        ))
-    })
 }
