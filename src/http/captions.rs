@@ -65,6 +65,9 @@ pub(crate) async fn put(
     let catalog = state.catalog.clone();
     let segment_seconds = state.config.segment_seconds;
     let replaced = tokio::task::spawn_blocking(move || {
+        // From choosing the version to publishing it: no other change of
+        // this video's captions picks the same version's names.
+        let _captions = store.captions_lock(id);
         let rec = catalog.get(id).ok_or(Error::NotFound)?;
         let dir = names::caption_dir(&lang, 1);
         let old = rec.captions.iter().find(|c| c.dir == dir).cloned();
@@ -106,13 +109,15 @@ pub(crate) async fn delete(
     lang: &str,
 ) -> Result<Response<Body>, Error> {
     let lang = lang_of(lang)?;
-    let rec = captionable(state, id)?;
+    captionable(state, id)?;
     let dir = names::caption_dir(&lang, 1);
-    let Some(old) = rec.captions.iter().find(|c| c.dir == dir).cloned() else {
-        return Err(Error::NotFound);
-    };
     let (store, catalog) = (state.catalog.store().clone(), state.catalog.clone());
     tokio::task::spawn_blocking(move || {
+        let _captions = store.captions_lock(id);
+        let rec = catalog.get(id).ok_or(Error::NotFound)?;
+        let Some(old) = rec.captions.iter().find(|c| c.dir == dir).cloned() else {
+            return Err(Error::NotFound);
+        };
         change(&catalog, id, |caps| caps.retain(|c| c.dir != old.dir))?;
         remove_version(&store, id, &old);
         Ok::<_, Error>(())

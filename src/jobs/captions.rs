@@ -60,7 +60,7 @@ pub(crate) fn change(
     f: impl Fn(&mut Vec<CaptionTrack>),
 ) -> Result<(), Error> {
     let store = catalog.store();
-    let lock = store.master_lock(id);
+    let _lock = store.master_lock(id);
     let rec = catalog
         .update(id, true, |r| f(&mut r.captions))?
         .ok_or(Error::NotFound)?;
@@ -69,8 +69,9 @@ pub(crate) fn change(
         // The job makes the master at its end.
         (true, s) if s != Status::Ready => {}
         (true, _) => {
-            drop(lock);
-            if let Some(p) = crate::media::republish_master(store, &rec)? {
+            // Written and named under the lock, so a change made meanwhile
+            // is never overwritten by this one's older record.
+            if let Some(p) = crate::media::republish_locked(store, &rec)? {
                 catalog.update(id, true, |r| {
                     if let Some(first) = r.renditions.first_mut() {
                         first.playlist = p.clone();
@@ -112,6 +113,8 @@ pub(crate) fn remove_version(store: &Store, id: VideoId, c: &CaptionTrack) {
 /// are cut again at its real segments and clipped to its real length, as
 /// a new version; the master names the new versions, then the old ones go.
 pub(crate) fn refit_uploaded(catalog: &Catalog, id: VideoId, segment_seconds: u32) {
+    let store = catalog.store();
+    let _captions = store.captions_lock(id);
     let Some(rec) = catalog.get(id) else {
         return;
     };
@@ -124,7 +127,6 @@ pub(crate) fn refit_uploaded(catalog: &Catalog, id: VideoId, segment_seconds: u3
     if uploaded.is_empty() {
         return;
     }
-    let store = catalog.store();
     let (windows, mpegts) = timeline(store, &rec, segment_seconds, 0.0);
     for old in uploaded {
         let cues = cues_of(store, id, &old);

@@ -244,25 +244,15 @@ impl Pipeline {
     /// master now (the job's own master already lists them otherwise).
     fn republish_for_uploaded_captions(&self) {
         let catalog = &self.jobs.catalog;
-        let Some(rec) = catalog.get(self.id) else {
-            return;
-        };
-        let flat = rec.is_flat();
-        if !flat || rec.captions.is_empty() {
+        let wanted = catalog.peek(self.id, |r| r.is_flat() && !r.captions.is_empty());
+        if wanted != Some(true) {
             return;
         }
-        match media::republish_master(catalog.store(), &rec) {
-            Ok(Some(playlist)) => {
-                let _ = catalog.update(self.id, true, |r| {
-                    if let Some(first) = r.renditions.first_mut() {
-                        first.playlist = playlist.clone();
-                    }
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(id = %self.id, error = %e, "could not add captions to the master")
-            }
+        // The captions API's own path: the master written and named under
+        // the video's locks.
+        let _captions = catalog.store().captions_lock(self.id);
+        if let Err(e) = super::captions::change(catalog, self.id, |_| {}) {
+            tracing::warn!(id = %self.id, error = %e, "could not add captions to the master")
         }
     }
 

@@ -139,12 +139,12 @@ pub(crate) fn from_record(rec: &Record) -> MasterPlaylist {
     m
 }
 
-/// Rewrites a finished video's master playlist from its record, under its
-/// master lock. A single rendition in the flat layout (its media playlist
-/// at `video.m3u8`) first gets that playlist copied to `media.m3u8`, which
-/// the master then names; returns the new rendition playlist when so.
-pub(crate) fn republish(store: &Store, rec: &Record) -> std::io::Result<Option<String>> {
-    let _lock = store.master_lock(rec.id);
+/// Rewrites a finished video's master playlist from its record; the
+/// caller holds its master lock ([`Store::master_lock`]). A single
+/// rendition in the flat layout (its media playlist at `video.m3u8`) first
+/// gets that playlist copied to `media.m3u8`, which the master then names;
+/// returns the new rendition playlist when so.
+pub(crate) fn republish_locked(store: &Store, rec: &Record) -> std::io::Result<Option<String>> {
     let mut rec = rec.clone();
     let mut moved = None;
     if rec.is_flat() {

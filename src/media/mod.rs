@@ -59,7 +59,7 @@ pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};
 pub(crate) use extras::{mpegts_origin, publish_track, windows as segment_windows};
 pub(crate) use ffi::free_bytes;
 pub(crate) use input::{open_file, open_spool, Source};
-pub(crate) use master::{add_captions, republish as republish_master};
+pub(crate) use master::{add_captions, republish_locked};
 pub(crate) use tracks::display_name as track_name;
 pub(crate) use transcode::transcode;
 

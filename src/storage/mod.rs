@@ -37,6 +37,18 @@ pub struct Store {
     epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
     /// Striped locks for master playlist rebuilds ([`Store::master_lock`]).
     master_locks: std::sync::Arc<[std::sync::Mutex<()>; 16]>,
+    /// Striped locks for caption track changes ([`Store::captions_lock`]).
+    captions_locks: std::sync::Arc<[std::sync::Mutex<()>; 16]>,
+}
+
+/// The lock of `locks` that stripe `id` falls in.
+fn stripe(locks: &[std::sync::Mutex<()>], id: VideoId) -> std::sync::MutexGuard<'_, ()> {
+    let i = id.as_str().bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
+    locks[i % locks.len()]
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 impl Store {
@@ -47,6 +59,7 @@ impl Store {
             root: root.to_path_buf(),
             epochs: Default::default(),
             master_locks: Default::default(),
+            captions_locks: Default::default(),
         })
     }
 
@@ -142,12 +155,14 @@ impl Store {
     /// A lock held while a video's master playlist is rebuilt (the job and
     /// the captions API both write it; neither may lose the other's part).
     pub fn master_lock(&self, id: VideoId) -> std::sync::MutexGuard<'_, ()> {
-        let i = id.as_str().bytes().fold(0usize, |h, b| {
-            h.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        self.master_locks[i % self.master_locks.len()]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        stripe(&self.master_locks[..], id)
+    }
+
+    /// A lock held from choosing a caption track's next version to
+    /// publishing it (uploads, deletions and the job's refit of one video
+    /// never pick the same version). Taken before [`Store::master_lock`].
+    pub fn captions_lock(&self, id: VideoId) -> std::sync::MutexGuard<'_, ()> {
+        stripe(&self.captions_locks[..], id)
     }
 
     /// True when `rel` exists in video `id`.
