@@ -111,21 +111,40 @@ fn read(path: &std::path::Path, max: usize) -> std::io::Result<Loaded> {
     ))))
 }
 
-/// True when the client's copy is current (RFC 9110 §13.1.2, §13.1.3):
-/// `If-None-Match` decides when present, else `If-Modified-Since`.
-fn not_modified(req: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+/// Which copy of the file a client holds that is still current.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Current {
+    /// The file as it is (or a date, or `*`).
+    Plain,
+    /// Its gzipped representation (a playlist's `…-gz` ETag).
+    Gzipped,
+}
+
+/// The client's current copy, if any (RFC 9110 §13.1.2, §13.1.3):
+/// `If-None-Match` decides when present, else `If-Modified-Since`. `gz`:
+/// the gzipped representation's ETag, for the kinds that have one.
+fn not_modified(
+    req: &HeaderMap,
+    etag: &str,
+    gz: Option<&str>,
+    modified: SystemTime,
+) -> Option<Current> {
     if let Some(inm) = req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let gz = gzip_etag(etag);
-        return inm
-            .split(',')
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == etag || t == gz);
+        let tags = || inm.split(',').map(|t| t.trim().trim_start_matches("W/"));
+        if gz.is_some_and(|gz| tags().any(|t| t == gz)) {
+            return Some(Current::Gzipped);
+        }
+        return tags()
+            .any(|t| t == "*" || t == etag)
+            .then_some(Current::Plain);
     }
     let since = req
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    since.is_some_and(|since| modified <= since + std::time::Duration::from_millis(999))
+    since
+        .is_some_and(|since| modified <= since + std::time::Duration::from_millis(999))
+        .then_some(Current::Plain)
 }
 
 /// The ETag of the gzipped representation (RFC 9110 §8.8.3: a strong
@@ -180,15 +199,12 @@ pub(crate) fn respond(
         set(h, header::CACHE_CONTROL, cache_control);
         expose_headers(h);
     }
-    if not_modified(&req.headers, &etag, modified) {
+    // Only playlists are ever sent gzipped.
+    let gz = (kind == FileKind::Playlist).then(|| gzip_etag(&etag));
+    if let Some(current) = not_modified(&req.headers, &etag, gz.as_deref(), modified) {
         *res.status_mut() = StatusCode::NOT_MODIFIED;
-        let gz = gzip_etag(&etag);
-        let inm = req
-            .headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok());
-        if inm.is_some_and(|v| v.contains(gz.as_str())) {
-            set(res.headers_mut(), header::ETAG, &gz);
+        if let (Current::Gzipped, Some(gz)) = (current, &gz) {
+            set(res.headers_mut(), header::ETAG, gz);
         }
         return Ok(res);
     }
@@ -217,8 +233,8 @@ pub(crate) fn respond(
     if kind == FileKind::Playlist {
         encoding::mark(&mut res, sent.1);
     }
-    if sent.1 {
-        set(res.headers_mut(), header::ETAG, &gzip_etag(&etag));
+    if let (true, Some(gz)) = (sent.1, &gz) {
+        set(res.headers_mut(), header::ETAG, gz);
     }
     set(
         res.headers_mut(),
@@ -365,32 +381,31 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let date = httpdate::fmt_http_date(t);
         let tag = "\"a-1\"";
-        assert!(not_modified(
-            &headers(&[("if-none-match", "\"x\", \"a-1\"")]),
-            tag,
-            t
-        ));
-        assert!(!not_modified(
-            &headers(&[("if-none-match", "\"b-2\"")]),
-            tag,
-            t
-        ));
-        assert!(not_modified(
-            &headers(&[("if-none-match", "W/\"a-1-gz\"")]),
-            tag,
-            t
-        ));
-        assert!(not_modified(
-            &headers(&[("if-modified-since", &date)]),
-            tag,
-            t
-        ));
+        let gz = Some("\"a-1-gz\"");
+        let current = |h: &[(&str, &str)]| not_modified(&headers(h), tag, gz, t);
+        assert_eq!(
+            current(&[("if-none-match", "\"x\", \"a-1\"")]),
+            Some(Current::Plain)
+        );
+        assert_eq!(current(&[("if-none-match", "\"b-2\"")]), None);
+        assert_eq!(
+            current(&[("if-none-match", "W/\"a-1-gz\"")]),
+            Some(Current::Gzipped)
+        );
+        // A kind that is never gzipped has no gz validator.
+        assert_eq!(
+            not_modified(&headers(&[("if-none-match", "\"a-1-gz\"")]), tag, None, t),
+            None
+        );
+        assert_eq!(
+            current(&[("if-modified-since", &date)]),
+            Some(Current::Plain)
+        );
         // If-None-Match wins over If-Modified-Since.
-        assert!(!not_modified(
-            &headers(&[("if-none-match", "\"b\""), ("if-modified-since", &date)]),
-            tag,
-            t
-        ));
+        assert_eq!(
+            current(&[("if-none-match", "\"b\""), ("if-modified-since", &date)]),
+            None
+        );
         assert!(range_applies(&headers(&[]), tag, t));
         assert!(range_applies(&headers(&[("if-range", tag)]), tag, t));
         assert!(!range_applies(&headers(&[("if-range", "\"old\"")]), tag, t));
