@@ -39,12 +39,15 @@ const CANCEL_PARK: u8 = 3;
 
 /// How a pipeline came to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Start {
+pub(crate) enum Start {
     /// A new upload in one request.
     New,
-    /// A complete upload re-queued at start.
+    /// A complete upload re-queued at start: its upload was accepted long
+    /// ago, so a probe failure marks it failed instead of erasing it.
     Recovered,
-    /// A resumable upload (its bytes come in many requests).
+    /// A resumable upload (its bytes come in many requests): stopped by
+    /// shutdown or parking, it keeps its record and spool for the next
+    /// start.
     Resumable,
 }
 
@@ -221,8 +224,7 @@ impl Jobs {
             cancel,
             reason,
             running: running.clone(),
-            recovered: start == Start::Recovered,
-            resumable: start == Start::Resumable,
+            start,
         };
         std::thread::Builder::new()
             .name(format!("job-{}", id.short()))

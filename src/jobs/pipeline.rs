@@ -2,7 +2,7 @@
 //! transcode, then record the outcome (ready, failed, or nothing left of a
 //! refused upload).
 
-use super::{Jobs, SlotHolder, CANCEL_DELETE, CANCEL_PARK, CANCEL_SHUTDOWN};
+use super::{Jobs, SlotHolder, Start, CANCEL_DELETE, CANCEL_PARK, CANCEL_SHUTDOWN};
 use crate::catalog::{CaptionSource, CaptionTrack, Rendition, SourceInfo, Status};
 use crate::config::KeepSource;
 use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
@@ -26,12 +26,7 @@ pub(super) struct Pipeline {
     pub cancel: Arc<AtomicBool>,
     pub reason: Arc<AtomicU8>,
     pub running: Arc<AtomicBool>,
-    /// Re-queued at start: its upload was accepted long ago, so a probe
-    /// failure marks it failed instead of erasing it.
-    pub recovered: bool,
-    /// A resumable upload: stopped by shutdown or parking, it keeps its
-    /// record and spool for the next start.
-    pub resumable: bool,
+    pub start: Start,
 }
 
 /// How a pipeline ended badly.
@@ -65,16 +60,19 @@ impl Pipeline {
             Err(_) if reason == CANCEL_DELETE => {}
             // A resumable upload stopped while its client is away or by
             // shutdown: it goes on when bytes come.
-            Err(_) if self.resumable && matches!(reason, CANCEL_SHUTDOWN | CANCEL_PARK) => {
+            Err(_)
+                if self.start == Start::Resumable
+                    && matches!(reason, CANCEL_SHUTDOWN | CANCEL_PARK) =>
+            {
                 tracing::info!(id = %self.id, "resumable upload's job stopped; it restarts with the next bytes");
             }
             // A resumable upload's refusal is answered to its next request
             // (the verdict waits in its session), which removes it.
-            Err(Failure::Rejected(_)) if self.resumable => {}
+            Err(Failure::Rejected(_)) if self.start == Start::Resumable => {}
             // An upload that never completed (rejected, cut off, or cut by
             // shutdown): nothing of it may remain.
             Err(_) if spool.is_aborted() => self.discard(),
-            Err(Failure::Rejected(_)) if !self.recovered => self.discard(),
+            Err(Failure::Rejected(_)) if self.start != Start::Recovered => self.discard(),
             // Shutdown: keep record and spool; `recovery` re-queues it.
             Err(_) if reason == CANCEL_SHUTDOWN => {
                 tracing::info!(id = %self.id, "job stopped by shutdown; it resumes at the next start");
