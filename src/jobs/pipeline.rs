@@ -213,9 +213,9 @@ impl Pipeline {
         }
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
+        // Everything but the status first: "ready" is said only once the
+        // uploaded captions are refitted and the master names them.
         let _ = self.jobs.catalog.update(self.id, true, |r| {
-            r.status = Status::Ready;
-            r.progress = 1.0;
             r.renditions = renditions.clone();
             r.copied = copied;
             r.copy_note = copy_note.clone();
@@ -235,23 +235,37 @@ impl Pipeline {
             self.id,
             self.jobs.settings.segment_seconds,
         );
-        self.republish_for_uploaded_captions();
+        self.announce_ready();
     }
 
-    /// A single rendition made flat while captions were uploaded gets its
-    /// master now (the job's own master already lists them otherwise).
-    fn republish_for_uploaded_captions(&self) {
+    /// Says the video is ready, under its captions and master locks: a
+    /// single rendition made flat while captions were uploaded first gets
+    /// its master (the job's own master already lists them otherwise). A
+    /// caption change made before this is in the record read here; one made
+    /// after it sees a ready video and publishes itself.
+    fn announce_ready(&self) {
         let catalog = &self.jobs.catalog;
-        let wanted = catalog.peek(self.id, |r| r.is_flat() && !r.captions.is_empty());
-        if wanted != Some(true) {
+        let store = catalog.store();
+        let _captions = store.captions_lock(self.id);
+        let _master = store.master_lock(self.id);
+        let Some(rec) = catalog.get(self.id) else {
             return;
-        }
-        // The captions API's own path: the master written and named under
-        // the video's locks.
-        let _captions = catalog.store().captions_lock(self.id);
-        if let Err(e) = super::captions::change(catalog, self.id, |_| {}) {
-            tracing::warn!(id = %self.id, error = %e, "could not add captions to the master")
-        }
+        };
+        let moved = if rec.is_flat() {
+            media::republish_locked(store, &rec).unwrap_or_else(|e| {
+                tracing::warn!(id = %self.id, error = %e, "could not add captions to the master");
+                None
+            })
+        } else {
+            None
+        };
+        let _ = catalog.update(self.id, true, |r| {
+            if let (Some(p), Some(first)) = (&moved, r.renditions.first_mut()) {
+                first.playlist = p.clone();
+            }
+            r.status = Status::Ready;
+            r.progress = 1.0;
+        });
     }
 
     /// Removes every file of a rejected upload and forgets its record.
