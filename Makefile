@@ -45,8 +45,16 @@ bench: deps test-deps check-cargo
 deps:
 	@$(call apt_install,$(BUILD_PKGS))
 
+# s3s-fs: a real S3 server (SigV4, presigned URLs, conditional PUTs) for
+# the object-store tests; built once by cargo (a few minutes), then reused.
+S3S_FS_VERSION := 0.14.1
+
 test-deps:
 	@$(call apt_install,$(TEST_PKGS))
+	@if ! { s3s-fs --version 2>/dev/null || "$${CARGO_HOME:-$$HOME/.cargo}/bin/s3s-fs" --version 2>/dev/null; } | grep -qx 's3s-fs $(S3S_FS_VERSION)'; then \
+	  echo "cargo install s3s-fs $(S3S_FS_VERSION)"; \
+	  $(CARGO) install s3s-fs@$(S3S_FS_VERSION) --features binary --locked; \
+	fi
 	@# Node may come from elsewhere (nodesource bundles npm): only when the
 	@# commands are missing are Debian's packages installed.
 	@command -v npm >/dev/null 2>&1 || { $(call apt_install,nodejs npm); }

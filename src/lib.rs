@@ -23,12 +23,13 @@
 //! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`webhooks`]: signed events, a persisted outbox, delivery with retries.
 //! - [`captions`]: WebVTT/SRT parsing, cue cleaning, segmented WebVTT.
-//! - [`clock`], [`config`], [`error`]: time, settings, the one error type.
+//! - [`clock`], [`config`], [`error`]: time, settings, the one error type;
+//!   `tlsclient`: the TLS settings of outgoing connections.
 //!
 //! Dependencies point one way, top to bottom of this list:
 //! `server → http → recovery → ingest → jobs → media → webhooks → catalog →
 //! spool → storage`, with `auth`, `captions`, `playlist`, `metrics`,
-//! `clock`, `config` and `error` below everything that uses them; nothing
+//! `clock`, `config`, `error` and `tlsclient` below everything that uses them; nothing
 //! points back up.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -51,6 +52,7 @@ mod recovery;
 pub mod server;
 mod spool;
 pub mod storage;
+mod tlsclient;
 pub mod webhooks;
 
 pub use config::Config;

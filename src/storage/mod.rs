@@ -20,7 +20,9 @@
 pub mod fsio;
 mod id;
 pub mod names;
+pub mod objects;
 mod quota;
+pub mod s3;
 
 pub use id::{VideoId, ID_LEN};
 pub use quota::{OverQuota, Quota};

@@ -4,6 +4,8 @@
 //! with `ffprobe` (both only here, as independent tools).
 #![allow(dead_code)]
 
+pub mod s3;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

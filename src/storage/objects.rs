@@ -1,0 +1,197 @@
+//! Where a video's durable files live, behind one small interface: a
+//! folder on this machine ([`FileObjects`], the single-box default) or an
+//! S3-compatible bucket ([`super::s3::S3Objects`], issue 15).
+//!
+//! Keys are slash-separated, relative to the store's root (`<id>/<rel>`,
+//! built from [`super::names`]); the caller never sees whether a key is a
+//! path or an object name. Every call blocks: callers are job threads or
+//! `spawn_blocking` tasks, never tokio workers. The two backends pass the
+//! same contract tests (below, and against a real S3 server in
+//! `tests/s3_objects.rs`).
+
+use super::fsio;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A store of whole objects under string keys.
+pub trait Objects: Send + Sync + std::fmt::Debug {
+    /// The bytes of `key` (`NotFound` when missing).
+    fn get(&self, key: &str) -> io::Result<Vec<u8>>;
+    /// Writes `key` whole, replacing it; durable when this returns.
+    fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Writes `key` only if nothing is there yet (`AlreadyExists` if so).
+    fn put_new(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Stores the local file `from` as `key`; returns its size.
+    fn upload(&self, key: &str, from: &Path) -> io::Result<u64>;
+    /// The size of `key`, `None` when it is missing.
+    fn size_of(&self, key: &str) -> io::Result<Option<u64>>;
+    /// Every object under `prefix/`, named relative to it, with its size,
+    /// in name order.
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>>;
+    /// Removes `key` (a missing one is fine).
+    fn delete(&self, key: &str) -> io::Result<()>;
+    /// Removes every object under `prefix/`; returns how many there were.
+    fn delete_all(&self, prefix: &str) -> io::Result<usize>;
+}
+
+/// Objects as files under a folder, written atomically and durably.
+#[derive(Debug, Clone)]
+pub struct FileObjects {
+    root: PathBuf,
+}
+
+impl FileObjects {
+    /// Objects under `root` (created if needed).
+    pub fn open(root: &Path) -> io::Result<FileObjects> {
+        std::fs::create_dir_all(root)?;
+        Ok(FileObjects {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        let mut p = self.root.clone();
+        p.extend(key.split('/').filter(|s| !s.is_empty()));
+        p
+    }
+
+    /// The path of `key` with its folder made (durably) if missing.
+    fn path_in_made_dir(&self, key: &str) -> io::Result<PathBuf> {
+        let path = self.path(key);
+        if let Some(parent) = path.parent() {
+            if !parent.is_dir() {
+                std::fs::create_dir_all(parent)?;
+                fsio::sync_parent(parent)?;
+            }
+        }
+        Ok(path)
+    }
+}
+
+impl Objects for FileObjects {
+    fn get(&self, key: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(key))
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        fsio::write_atomic(&self.path_in_made_dir(key)?, bytes)
+    }
+
+    fn put_new(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path_in_made_dir(key)?;
+        // Written aside, then linked: the name appears whole, and only once.
+        let tmp = fsio::tmp_path(&path);
+        std::fs::write(&tmp, bytes)?;
+        let linked = fsio::sync_file(&tmp).and_then(|_| std::fs::hard_link(&tmp, &path));
+        let _ = std::fs::remove_file(&tmp);
+        linked?;
+        fsio::sync_parent(&path)
+    }
+
+    fn upload(&self, key: &str, from: &Path) -> io::Result<u64> {
+        let path = self.path_in_made_dir(key)?;
+        if path != from {
+            let tmp = fsio::tmp_path(&path);
+            std::fs::copy(from, &tmp)?;
+            fsio::sync_file(&tmp)?;
+            std::fs::rename(&tmp, &path)?;
+            fsio::sync_parent(&path)?;
+        } else {
+            fsio::sync_file(&path)?;
+        }
+        Ok(std::fs::metadata(&path)?.len())
+    }
+
+    fn size_of(&self, key: &str) -> io::Result<Option<u64>> {
+        match std::fs::symlink_metadata(self.path(key)) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        walk(&self.path(prefix), "", &mut out);
+        out.sort();
+        Ok(out)
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        fsio::remove_file(&self.path(key))
+    }
+
+    fn delete_all(&self, prefix: &str) -> io::Result<usize> {
+        let n = self.list(prefix)?.len();
+        fsio::remove_dir_all(&self.path(prefix))?;
+        Ok(n)
+    }
+}
+
+/// Files under `dir` (not following links), named from `base`.
+fn walk(dir: &Path, base: &str, out: &mut Vec<(String, u64)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Some(name) = e.file_name().to_str().map(|n| format!("{base}{n}")) else {
+            continue;
+        };
+        match e.path().symlink_metadata() {
+            Ok(m) if m.is_dir() => walk(&e.path(), &format!("{name}/"), out),
+            Ok(m) if m.is_file() => out.push((name, m.len())),
+            _ => {}
+        }
+    }
+}
+
+/// The contract both backends keep; run here on [`FileObjects`] and in
+/// `tests/s3_objects.rs` on a real S3 server.
+#[doc(hidden)]
+#[allow(clippy::unwrap_used)]
+pub fn contract(o: &dyn Objects, scratch: &Path) {
+    let miss = o.get("v1/none");
+    assert_eq!(miss.map_err(|e| e.kind()), Err(io::ErrorKind::NotFound));
+    o.put("v1/meta.json", b"{}").unwrap();
+    o.put("v1/meta.json", b"{\"a\":1}").unwrap();
+    assert_eq!(o.get("v1/meta.json").unwrap(), b"{\"a\":1}");
+    let again = o.put_new("v1/meta.json", b"{}");
+    assert_eq!(
+        again.map_err(|e| e.kind()),
+        Err(io::ErrorKind::AlreadyExists)
+    );
+    o.put_new("v2/meta.json", b"new").unwrap();
+    assert_eq!(o.get("v2/meta.json").unwrap(), b"new");
+    let file = scratch.join("seg.ts");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(o.upload("v1/720p/seg_00000.ts", &file).unwrap(), 200_000);
+    assert_eq!(o.get("v1/720p/seg_00000.ts").unwrap(), bytes);
+    assert_eq!(o.size_of("v1/720p/seg_00000.ts").unwrap(), Some(200_000));
+    assert_eq!(o.size_of("v1/720p/none.ts").unwrap(), None);
+    assert_eq!(
+        o.list("v1").unwrap(),
+        [
+            ("720p/seg_00000.ts".to_owned(), 200_000),
+            ("meta.json".to_owned(), 7)
+        ]
+    );
+    o.delete("v1/meta.json").unwrap();
+    o.delete("v1/meta.json").unwrap();
+    assert_eq!(o.size_of("v1/meta.json").unwrap(), None);
+    assert_eq!(o.delete_all("v1").unwrap(), 1);
+    assert!(o.list("v1").unwrap().is_empty());
+    assert_eq!(o.list("v2").unwrap().len(), 1);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn files_keep_the_contract() {
+        let root = tempfile::tempdir().unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let o = super::FileObjects::open(root.path()).unwrap();
+        super::contract(&o, scratch.path());
+    }
+}

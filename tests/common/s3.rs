@@ -1,0 +1,126 @@
+//! A real S3 server for the object-store tests: `s3s-fs` (SigV4 checked,
+//! presigned URLs checked, conditional PUTs, multipart), started on a free
+//! port over a temporary folder, with random credentials. `make test`
+//! installs it (`cargo install s3s-fs@0.14.1`).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A running `s3s-fs` with one bucket.
+pub struct S3Server {
+    pub addr: SocketAddr,
+    pub root: tempfile::TempDir,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    child: Child,
+}
+
+/// The `s3s-fs` binary: on `PATH`, else where `cargo install` puts it.
+fn binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("s3s-fs"))
+            .find(|f| f.is_file())
+    });
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    on_path
+        .or_else(|| cargo_home.map(|h| h.join("bin/s3s-fs")))
+        .filter(|f| f.is_file())
+        .expect("s3s-fs is not installed: `make test` installs it")
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl S3Server {
+    /// Starts the server with bucket `hlsd` and fresh credentials; returns
+    /// once it listens (the port it prints).
+    pub fn start() -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        let bucket = "hlsd".to_owned();
+        std::fs::create_dir(root.path().join(&bucket)).unwrap();
+        let (access_key, secret_key) = (format!("AK{}", random_hex(8)), random_hex(20));
+        let mut child = Command::new(binary())
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(root.path())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = listening_address(&mut child);
+        S3Server {
+            addr,
+            root,
+            bucket,
+            access_key,
+            secret_key,
+            child,
+        }
+    }
+
+    /// The server's URL (path-style requests).
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The keys stored in the bucket (read from its folder), sorted.
+    pub fn keys(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, base: &str, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = format!("{base}{}", e.file_name().to_string_lossy());
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), &format!("{name}/"), out);
+                } else if !name.contains(".s3s") && !name.starts_with(".") {
+                    out.push(name);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root.path().join(&self.bucket), "", &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// Reads the server's log until it says where it listens.
+fn listening_address(child: &mut Child) -> SocketAddr {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut told = false;
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if !told {
+                if let Some(rest) = line.split("server is running at http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(addr);
+                    told = true;
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(super::DEADLINE)
+        .expect("s3s-fs did not say where it listens");
+    addr.trim_end_matches('/').parse().unwrap()
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
