@@ -8,6 +8,7 @@
 //! a record written by an older or newer version still loads.
 
 mod record;
+mod shared;
 
 pub use record::{
     AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Grant, OutputInfo, Record,
@@ -40,6 +41,8 @@ pub struct Catalog {
     changed: tokio::sync::watch::Sender<u64>,
     /// Told of every status change before it is persisted (webhooks).
     observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
+    /// With a store several nodes share: this node, its records' versions.
+    shared: Option<shared::Shared>,
 }
 
 /// Hears of status changes; called before the change is on disk, so what
@@ -57,7 +60,19 @@ impl Catalog {
     /// Loads every record in `store` as it was left, and lists the folders
     /// whose record is missing or unreadable (for `recovery`).
     pub fn open(store: Store, clock: SharedClock) -> std::io::Result<(Catalog, Vec<Unreadable>)> {
+        Catalog::open_as(store, clock, None)
+    }
+
+    /// [`Catalog::open`] as node `node` (name, lease) of a shared store.
+    pub fn open_as(
+        store: Store,
+        clock: SharedClock,
+        node: Option<(String, std::time::Duration)>,
+    ) -> std::io::Result<(Catalog, Vec<Unreadable>)> {
         let cat = Catalog {
+            shared: node
+                .filter(|_| store.is_shared())
+                .map(|(name, lease)| shared::Shared::new(name, lease)),
             store,
             clock,
             records: Mutex::new(HashMap::new()),
@@ -78,10 +93,13 @@ impl Catalog {
     }
 
     fn load(&self, id: VideoId) -> Result<Record, String> {
-        let bytes = self
+        let (bytes, tag) = self
             .store
-            .read(id, names::META_FILE)
+            .read_tagged(id, names::META_FILE)
             .map_err(|e| format!("cannot read {}: {e}", names::META_FILE))?;
+        if let Some(s) = &self.shared {
+            s.tagged(id, tag);
+        }
         let rec: Record = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{} is not a record: {e}", names::META_FILE))?;
         if rec.id != id {
@@ -106,7 +124,12 @@ impl Catalog {
 
     /// A fresh record for an upload starting now.
     pub fn new_record(&self, id: VideoId, file_name: Option<String>) -> Record {
-        Record::new(id, file_name, self.clock.unix_ms())
+        let mut rec = Record::new(id, file_name, self.clock.unix_ms());
+        if let Some(s) = &self.shared {
+            rec.node = Some(s.node.clone());
+            rec.lease_until_ms = self.clock.unix_ms() + s.lease_ms();
+        }
+        rec
     }
 
     /// Sets who hears of status changes (once).
@@ -173,7 +196,10 @@ impl Catalog {
 
     fn write_record(&self, rec: &Record) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
-        self.store.write(rec.id, names::META_FILE, &json)
+        match &self.shared {
+            Some(s) => s.write(&self.store, rec.id, &json),
+            None => self.store.write(rec.id, names::META_FILE, &json),
+        }
     }
 
     /// A copy of one record.
@@ -227,6 +253,9 @@ impl Catalog {
         persist: bool,
         f: impl Fn(&mut Record),
     ) -> std::io::Result<Option<Record>> {
+        if persist && self.shared.is_some() {
+            return self.update_shared(id, f);
+        }
         let _w = persist.then(|| lock(&self.persist));
         let now = self.clock.unix();
         let apply = |rec: &mut Record| {

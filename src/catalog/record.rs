@@ -194,6 +194,16 @@ pub struct Record {
     /// What was left out of the source (bitmap subtitles, extra audio).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// With a shared store: the node whose upload or job this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Until when (Unix ms) that node's claim holds unless renewed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lease_until_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Where a caption track came from.
@@ -332,6 +342,8 @@ impl Record {
             storyboard: false,
             download: false,
             notes: Vec::new(),
+            node: None,
+            lease_until_ms: 0,
         }
     }
 

@@ -3,7 +3,9 @@
 
 mod types;
 
-pub use types::{canonical_ip, Cidr, CopyMode, KeepSource, Ladder, SegmentFormat, MAX_RUNGS};
+pub use types::{
+    canonical_ip, Cidr, CopyMode, KeepSource, Ladder, SegmentFormat, StoreKind, MAX_RUNGS,
+};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,9 +91,37 @@ pub struct Config {
     /// Address to listen on (use 127.0.0.1:0 for an ephemeral port).
     #[arg(long, env = "HLSD_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Data root: one folder per video.
+    /// Data root: one folder per video. With `--store s3://…`, only this
+    /// node's scratch (upload spools, the muxers' working files).
     #[arg(long, env = "HLSD_STORAGE", default_value = DEFAULT_STORAGE)]
     pub storage: PathBuf,
+    /// Where videos live: `file` (the `--storage` folder) or
+    /// `s3://BUCKET[/PREFIX]`, an S3-compatible bucket several nodes can
+    /// share; credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    /// (and AWS_SESSION_TOKEN).
+    #[arg(long, env = "HLSD_STORE", default_value = "file", value_parser = StoreKind::parse_arg)]
+    pub store: StoreKind,
+    /// The S3 server, e.g. `http://127.0.0.1:3900` (AWS's regional
+    /// endpoint when not given).
+    #[arg(long, env = "HLSD_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The region signed into S3 requests.
+    #[arg(long, env = "HLSD_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Address the bucket in the path (`host/bucket/key`, what most
+    /// self-hosted S3 servers want) instead of the host name.
+    #[arg(long, env = "HLSD_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+    /// This node's name in the records of the jobs it runs (with a shared
+    /// `--store`); the host name by default.
+    #[arg(long, env = "HLSD_NODE_NAME", value_parser = parse_node_name)]
+    pub node_name: Option<String>,
+    /// A node's claim on its running jobs lasts this long without renewal;
+    /// after it (and half as long again for clock skew) another node takes
+    /// the job over or marks it failed (`node_lost`), seconds.
+    #[arg(long, env = "HLSD_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=600))]
+    pub lease_secs: u64,
     /// Target HLS segment duration, seconds.
     #[arg(long, env = "HLSD_SEGMENT_SECONDS", default_value_t = DEFAULT_SEGMENT_SECONDS,
           value_parser = clap::value_parser!(u32).range(1..=60))]
@@ -292,6 +322,55 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+fn parse_node_name(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    match ok {
+        true => Ok(s.to_owned()),
+        false => Err(format!(
+            "`{s}`: a node name is 1 to 64 of A-Z a-z 0-9 - _ ."
+        )),
+    }
+}
+
+impl Config {
+    /// This node's name: `--node-name`, else the host name.
+    pub fn node(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let host: String = host
+                .trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .take(64)
+                .collect();
+            if host.is_empty() {
+                "hlsd".to_owned()
+            } else {
+                host
+            }
+        })
+    }
+
+    /// The bucket settings of `--store s3://…` (credentials from the
+    /// environment); `None` for a folder.
+    pub fn s3_settings(&self) -> Option<crate::storage::s3::S3Settings> {
+        let StoreKind::S3 { bucket, prefix } = &self.store else {
+            return None;
+        };
+        let s = crate::storage::s3::S3Settings {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            path_style: self.s3_path_style,
+            ..Default::default()
+        };
+        Some(s.with_env_credentials())
+    }
+}
+
 fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -361,6 +440,7 @@ impl Config {
             warnings.push(format!("{why} (--allow-open-api)"));
         }
         self.validate_webhooks()?;
+        self.validate_store()?;
         if self.encrypt && self.signing_key.is_none() {
             warnings
                 .push("--encrypt without --signing-key: keys are served to anyone who asks".into());
@@ -387,6 +467,36 @@ impl Config {
                 "--webhook-url needs a --webhook-secret of at least {MIN_TOKEN_BYTES} bytes \
                  (receivers check events with it)"
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), String> {
+        if self.store == StoreKind::File {
+            if self.s3_endpoint.is_some() || self.s3_path_style {
+                return Err("--s3-endpoint and --s3-path-style need --store s3://BUCKET".into());
+            }
+            return Ok(());
+        }
+        if let Some(e) = &self.s3_endpoint {
+            let ok = e
+                .parse::<http::Uri>()
+                .ok()
+                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+                .is_some_and(|u| u.host().is_some());
+            if !ok {
+                return Err(format!(
+                    "--s3-endpoint `{e}` is not an http:// or https:// URL"
+                ));
+            }
+        }
+        let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+        if !set("AWS_ACCESS_KEY_ID") || !set("AWS_SECRET_ACCESS_KEY") {
+            return Err(
+                "--store s3://… needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
+                 environment"
+                    .into(),
+            );
         }
         Ok(())
     }

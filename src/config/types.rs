@@ -122,9 +122,76 @@ pub enum KeepSource {
     Never,
 }
 
+/// Where videos live (`--store`): the `--storage` folder, or an
+/// S3-compatible bucket (under a prefix) with `--storage` as scratch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    File,
+    S3 { bucket: String, prefix: String },
+}
+
+impl StoreKind {
+    /// For clap: `file` or `s3://BUCKET[/PREFIX]`.
+    pub fn parse_arg(s: &str) -> Result<StoreKind, String> {
+        if s == "file" {
+            return Ok(StoreKind::File);
+        }
+        let bad = || format!("`{s}`: give `file` or `s3://BUCKET[/PREFIX]`");
+        let rest = s.strip_prefix("s3://").ok_or_else(bad)?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_end_matches('/');
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        let prefix_ok = prefix.is_empty()
+            || prefix.split('/').all(|p| {
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !bucket_ok || !prefix_ok {
+            return Err(bad());
+        }
+        Ok(StoreKind::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stores_are_a_folder_or_a_bucket() {
+        assert_eq!(StoreKind::parse_arg("file"), Ok(StoreKind::File));
+        let s3 = |b: &str, p: &str| StoreKind::S3 {
+            bucket: b.into(),
+            prefix: p.into(),
+        };
+        assert_eq!(StoreKind::parse_arg("s3://videos"), Ok(s3("videos", "")));
+        assert_eq!(
+            StoreKind::parse_arg("s3://my.videos/a/b-c/"),
+            Ok(s3("my.videos", "a/b-c"))
+        );
+        for bad in [
+            "",
+            "s3://",
+            "s3://ab",
+            "s3://Videos",
+            "s3://v_x",
+            "http://v",
+            "s3://vid/../x",
+            "s3://vid/a//b",
+            "s3://vid/a b",
+        ] {
+            assert!(StoreKind::parse_arg(bad).is_err(), "{bad}");
+        }
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -35,27 +35,35 @@ pub(crate) enum Loaded {
         len: u64,
         modified: SystemTime,
     },
+    /// Too large to cache and in a bucket: read in ranges as it is sent.
+    Remote {
+        store: crate::storage::Store,
+        id: VideoId,
+        rel: String,
+        len: u64,
+        modified: SystemTime,
+    },
 }
 
 impl Loaded {
     fn len(&self) -> u64 {
         match self {
             Loaded::Whole(f) => f.bytes.len() as u64,
-            Loaded::Large { len, .. } => *len,
+            Loaded::Large { len, .. } | Loaded::Remote { len, .. } => *len,
         }
     }
 
     fn modified(&self) -> SystemTime {
         match self {
             Loaded::Whole(f) => f.modified,
-            Loaded::Large { modified, .. } => *modified,
+            Loaded::Large { modified, .. } | Loaded::Remote { modified, .. } => *modified,
         }
     }
 
     fn etag(&self) -> String {
         match self {
             Loaded::Whole(f) => f.etag.clone(),
-            Loaded::Large { len, modified, .. } => {
+            Loaded::Large { len, modified, .. } | Loaded::Remote { len, modified, .. } => {
                 let nanos = modified
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos());
@@ -69,6 +77,9 @@ impl Loaded {
 /// Missing files, folders and symlinks (never followed) are 404.
 pub(crate) async fn load(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded, Error> {
     let store = state.catalog.store();
+    if store.is_shared() {
+        return load_object(state, id, rel).await;
+    }
     let path = store.path(id, rel);
     let epoch = store.epoch(id);
     if let Some(f) = state.cache.get(&path, epoch) {
@@ -83,6 +94,73 @@ pub(crate) async fn load(state: &AppState, id: VideoId, rel: &str) -> Result<Loa
         state.cache.put(path, epoch, f.clone());
     }
     Ok(loaded)
+}
+
+/// [`load`] from a bucket. Playlists are read on every request (other
+/// nodes change them; the file cache's counters only see this node's
+/// writes); every other kind is never rewritten under one name, so it is
+/// cached.
+async fn load_object(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded, Error> {
+    let store = state.catalog.store().clone();
+    let cached = !rel.ends_with(".m3u8");
+    let path = store.path(id, rel);
+    if let Some(f) = cached.then(|| state.cache.get(&path, 0)).flatten() {
+        return Ok(Loaded::Whole(f));
+    }
+    let (max, rel) = (state.cache.max_file, rel.to_owned());
+    let loaded = tokio::task::spawn_blocking(move || -> std::io::Result<Loaded> {
+        let (len, modified) = store.stat(id, &rel)?.ok_or(std::io::ErrorKind::NotFound)?;
+        if len as usize > max {
+            return Ok(Loaded::Remote {
+                store,
+                id,
+                rel,
+                len,
+                modified,
+            });
+        }
+        let bytes = store.read(id, &rel)?;
+        Ok(Loaded::Whole(Arc::new(CachedFile::new(
+            Bytes::from(bytes),
+            modified,
+        ))))
+    })
+    .await?
+    .map_err(|_| Error::NotFound)?;
+    if let (true, Loaded::Whole(f)) = (cached, &loaded) {
+        state.cache.put(path, 0, f.clone());
+    }
+    Ok(loaded)
+}
+
+/// `count` bytes of an object from `start`, read a chunk at a time as the
+/// client takes them.
+fn object_body(
+    store: crate::storage::Store,
+    id: VideoId,
+    rel: String,
+    start: u64,
+    count: u64,
+) -> Body {
+    let end = start + count;
+    let chunks = futures_util::stream::try_unfold(start, move |at| {
+        let (store, rel) = (store.clone(), rel.clone());
+        async move {
+            if at >= end {
+                return Ok(None);
+            }
+            let n = (end - at).min(2 * STREAM_CHUNK as u64);
+            let bytes = tokio::task::spawn_blocking(move || store.read_range(id, &rel, at, n))
+                .await
+                .map_err(std::io::Error::other)??;
+            if bytes.is_empty() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let next = at + bytes.len() as u64;
+            Ok(Some((Frame::data(Bytes::from(bytes)), next)))
+        }
+    });
+    StreamBody::new(chunks).boxed_unsync()
 }
 
 /// Opens, stats and (up to `max` bytes) reads a file.
@@ -282,6 +360,12 @@ fn body_of(
                 tokio_util::io::ReaderStream::with_capacity(file, STREAM_CHUNK).map_ok(Frame::data);
             Ok((StreamBody::new(stream).boxed_unsync(), (count, false)))
         }
+        Loaded::Remote { store, id, rel, .. } => {
+            if head || count == 0 {
+                return Ok((empty(), (count, false)));
+            }
+            Ok((object_body(store, id, rel, start, count), (count, false)))
+        }
     }
 }
 
@@ -294,7 +378,7 @@ pub(crate) fn modified(loaded: &Loaded) -> SystemTime {
 pub(crate) fn text_of(loaded: &Loaded) -> Option<String> {
     match loaded {
         Loaded::Whole(f) => Some(String::from_utf8_lossy(&f.bytes).into_owned()),
-        Loaded::Large { .. } => None,
+        Loaded::Large { .. } | Loaded::Remote { .. } => None,
     }
 }
 

@@ -295,6 +295,29 @@ fn is_management(method: &Method, segments: &[&str]) -> bool {
 }
 
 /// The flat router.
+/// With a store other nodes share, brings the records a request reads up
+/// to date first (one read per record per second at most; the library's
+/// listing also finds videos other nodes added or removed).
+async fn refresh_records(state: &AppState, method: &Method, segments: &[&str]) {
+    if state.catalog.node().is_none() {
+        return;
+    }
+    let id = match segments {
+        ["videos"] if *method == Method::GET => None,
+        ["play" | "keys" | "videos" | "files", id, ..] => match VideoId::parse(id) {
+            Some(id) => Some(id),
+            None => return,
+        },
+        _ => return,
+    };
+    let catalog = state.catalog.clone();
+    let _ = tokio::task::spawn_blocking(move || match id {
+        Some(id) => catalog.refresh(id),
+        None => catalog.refresh_all(),
+    })
+    .await;
+}
+
 async fn dispatch<B: ReqBody>(
     state: &AppState,
     parts: &Parts,
@@ -340,6 +363,7 @@ async fn dispatch<B: ReqBody>(
         _ if tus => tus::method_of(parts),
         ref m => m.clone(),
     };
+    refresh_records(state, &method, segments).await;
     match (&method, segments) {
         (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
         (&Method::POST, ["files"]) => tus::create(state, parts, body, client).await,

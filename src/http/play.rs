@@ -195,15 +195,12 @@ fn live(state: &AppState, id: VideoId) -> Result<Live, Error> {
 /// master cannot be stood in for (a player that took a placeholder media
 /// playlist would never look for variants), so the request waits, and
 /// gets `503 not_ready` with `Retry-After` if the job has not started.
-async fn await_master(
-    state: &AppState,
-    id: VideoId,
-    path: &std::path::Path,
-) -> Result<Live, Error> {
+async fn await_master(state: &AppState, id: VideoId, rel: &str) -> Result<Live, Error> {
     let deadline = tokio::time::Instant::now() + PLAYLIST_WAIT;
     loop {
         let video = live(state, id)?;
-        let present = tokio::fs::try_exists(path).await.unwrap_or(false);
+        let (store, rel_) = (state.catalog.store().clone(), rel.to_owned());
+        let present = tokio::task::spawn_blocking(move || store.exists(id, &rel_)).await?;
         if present || !video.active || video.flat {
             return Ok(video);
         }
@@ -236,7 +233,7 @@ pub(crate) async fn get(
     };
     let top = rung.is_none() && file == names::PLAYLIST;
     if top && video.active {
-        video = await_master(state, id, &state.catalog.store().path(id, &rel)).await?;
+        video = await_master(state, id, &rel).await?;
     }
     let loaded = match files::load(state, id, &rel).await {
         Ok(l) => l,

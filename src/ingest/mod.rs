@@ -213,7 +213,7 @@ impl<'a> Upload<'a> {
             let mark = received.to_string();
             catalog
                 .store()
-                .write(id, names::SOURCE_DONE, mark.as_bytes())?;
+                .write_local(id, names::SOURCE_DONE, mark.as_bytes())?;
             catalog.update(id, true, |r| {
                 r.bytes_received = received;
                 if r.status == Status::Receiving {

@@ -95,17 +95,13 @@ pub(crate) fn change(
 
 /// Removes a caption track version's files.
 pub(crate) fn remove_version(store: &Store, id: VideoId, c: &CaptionTrack) {
-    let dir = store.path(id, &c.dir);
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if names::is_caption_file(&n, c.version) {
-                let _ = store.remove(id, &format!("{}/{n}", c.dir));
-            }
+    for (n, _) in store.list_files(id, &c.dir).unwrap_or_default() {
+        if names::is_caption_file(&n, c.version) {
+            let _ = store.remove(id, &format!("{}/{n}", c.dir));
         }
     }
-    // Gone with its last version.
-    let _ = std::fs::remove_dir(&dir);
+    // Gone with its last version (a folder; a bucket has none).
+    let _ = std::fs::remove_dir(store.path(id, &c.dir));
 }
 
 /// Refits the uploaded caption tracks of a video that just became ready:

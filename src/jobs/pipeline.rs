@@ -7,7 +7,7 @@ use crate::catalog::{CaptionSource, CaptionTrack, Rendition, SourceInfo, Status}
 use crate::config::KeepSource;
 use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
 use crate::spool::SpoolReader;
-use crate::storage::{names, VideoId};
+use crate::storage::VideoId;
 use crate::Error;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -208,9 +208,10 @@ impl Pipeline {
             .collect();
         store.remove_stale(self.id, generation, &keep);
         if self.jobs.keep_source != KeepSource::Always {
-            let _ = store.remove(self.id, names::SOURCE_FILE);
-            let _ = store.remove(self.id, names::SOURCE_DONE);
+            let _ = store.remove_source(self.id);
         }
+        // In a bucket: the working files here are copies now.
+        store.clear_scratch(self.id, self.jobs.keep_source == KeepSource::Always);
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
         // Everything but the status first: "ready" is said only once the

@@ -74,7 +74,8 @@ impl Keys {
         // file at its own segment starts): `key3_00001.key` for rung 3.
         let name = names::key_name(self.generation, self.slot, self.index);
         let rel = format!("{}/{name}", names::KEYS_DIR);
-        self.store.write(self.id, &rel, &key)?;
+        // Served from the store, read by the muxer from this node.
+        self.store.write_both(self.id, &rel, &key)?;
         let path = self.store.path(self.id, &rel);
         let path_str = path
             .to_str()
@@ -85,7 +86,7 @@ impl Keys {
             hex::encode(iv)
         );
         self.store
-            .write(self.id, &self.info_rel(), info.as_bytes())?;
+            .write_local(self.id, &self.info_rel(), info.as_bytes())?;
         Ok(())
     }
 

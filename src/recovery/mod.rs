@@ -52,6 +52,9 @@ pub(crate) fn recover(
     keep: KeepSource,
 ) -> Report {
     let mut report = Report::default();
+    if catalog.node().is_some() {
+        return recover_shared(catalog, unreadable, jobs, keep);
+    }
     for u in unreadable {
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(u.id));
         if let Err(e) = rebuild::recover_unreadable(catalog, &u, jobs, &mut report) {
@@ -60,6 +63,34 @@ pub(crate) fn recover(
         }
     }
     for id in catalog.ids() {
+        report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(id));
+        if let Err(e) = recover_one(catalog, id, jobs, keep, &mut report) {
+            tracing::error!(id = %id, error = %e, "cannot recover this video; skipped");
+            report.errors += 1;
+        }
+    }
+    report
+}
+
+/// [`recover`] of a node of a shared store: only what this node was doing
+/// (records naming it) is its to recover; an unreadable record in the
+/// bucket is reported and left alone (another node may be writing it).
+fn recover_shared(
+    catalog: &Catalog,
+    unreadable: Vec<Unreadable>,
+    jobs: &Arc<Jobs>,
+    keep: KeepSource,
+) -> Report {
+    let mut report = Report::default();
+    for u in unreadable {
+        tracing::error!(id = %u.id, reason = %u.reason, "unreadable record in the store; left alone");
+        report.damaged += 1;
+    }
+    let me = catalog.node().map(str::to_owned);
+    for id in catalog.ids() {
+        if catalog.peek(id, |r| r.node == me) != Some(true) {
+            continue;
+        }
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(id));
         if let Err(e) = recover_one(catalog, id, jobs, keep, &mut report) {
             tracing::error!(id = %id, error = %e, "cannot recover this video; skipped");
@@ -159,8 +190,7 @@ fn keep_resumable(catalog: &Catalog, id: VideoId, offset: u64) -> std::io::Resul
 }
 
 fn remove_source(catalog: &Catalog, id: VideoId) -> std::io::Result<()> {
-    catalog.store().remove(id, names::SOURCE_FILE)?;
-    catalog.store().remove(id, names::SOURCE_DONE)
+    catalog.store().remove_source(id)
 }
 
 /// Queues `rec`'s job again from its complete spool, as the next

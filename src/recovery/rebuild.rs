@@ -86,7 +86,7 @@ fn complete_spool(store: &Store, id: VideoId) -> Option<u64> {
     let len = std::fs::metadata(store.path(id, names::SOURCE_FILE))
         .ok()?
         .len();
-    let mark = store.read(id, names::SOURCE_DONE).ok()?;
+    let mark = std::fs::read(store.path(id, names::SOURCE_DONE)).ok()?;
     let marked: u64 = std::str::from_utf8(&mark).ok()?.trim().parse().ok()?;
     (marked == len).then_some(len)
 }

@@ -79,8 +79,8 @@ pub(crate) async fn prepare_with_clock(
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }
     let (catalog, unreadable) = {
-        let (root, clock) = (config.storage.clone(), clock.clone());
-        tokio::task::spawn_blocking(move || Catalog::open(Store::open(&root)?, clock))
+        let (config, clock) = (config.clone(), clock.clone());
+        tokio::task::spawn_blocking(move || open_catalog(&config, clock))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??
     };
@@ -147,6 +147,28 @@ async fn open_webhooks(
         catalog.observe(w.clone());
     }
     Ok(webhooks)
+}
+
+/// Opens the store `config` names and loads its records.
+fn open_catalog(
+    config: &Config,
+    clock: crate::clock::SharedClock,
+) -> Result<(Catalog, Vec<crate::catalog::Unreadable>), Error> {
+    let Some(s3) = config.s3_settings() else {
+        return Ok(Catalog::open(Store::open(&config.storage)?, clock)?);
+    };
+    let store = Store::open_s3(&config.storage, &s3)?;
+    let node = config.node();
+    let cas = store
+        .conditional_writes(&format!("_probe/{node}"))
+        .map_err(|e| Error::Internal(format!("cannot use the bucket {}: {e}", s3.bucket)))?;
+    tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, node = %node,
+        conditional_writes = cas, "videos in an S3 bucket");
+    if !cas {
+        tracing::warn!("the S3 server ignores conditional writes: run one node only");
+    }
+    let lease = std::time::Duration::from_secs(config.lease_secs);
+    Ok(Catalog::open_as(store, clock, Some((node, lease)))?)
 }
 
 /// Runs crash recovery, then counts what each video holds in the quota

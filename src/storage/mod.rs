@@ -39,6 +39,11 @@ use std::path::{Path, PathBuf};
 pub struct Store {
     root: PathBuf,
     objects: std::sync::Arc<dyn objects::Objects>,
+    /// The objects are in this bucket (shared by several nodes), and
+    /// `root` is only this node's scratch: spools, the muxers' files.
+    s3: Option<std::sync::Arc<s3::S3Objects>>,
+    /// `s3` is set.
+    shared: bool,
     /// A counter per video, bumped by every write or removal through the
     /// store: a reader's cache of a video's files is valid while it holds.
     epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
@@ -65,10 +70,43 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             objects: std::sync::Arc::new(objects),
+            s3: None,
+            shared: false,
             epochs: Default::default(),
             master_locks: Default::default(),
             captions_locks: Default::default(),
         })
+    }
+
+    /// Videos in an S3-compatible bucket, `scratch` (created if needed)
+    /// for this node's working files.
+    pub fn open_s3(scratch: &Path, settings: &s3::S3Settings) -> io::Result<Store> {
+        std::fs::create_dir_all(scratch)?;
+        let bucket = std::sync::Arc::new(s3::S3Objects::open(settings)?);
+        Ok(Store {
+            root: scratch.to_path_buf(),
+            objects: bucket.clone(),
+            s3: Some(bucket),
+            shared: true,
+            epochs: Default::default(),
+            master_locks: Default::default(),
+            captions_locks: Default::default(),
+        })
+    }
+
+    /// Whether the store refuses a second create of one key (see
+    /// [`s3::S3Objects::conditional_writes`]); a folder has one writer.
+    pub fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
+        match &self.s3 {
+            Some(s3) => s3.conditional_writes(probe),
+            None => Ok(true),
+        }
+    }
+
+    /// True when videos live in a bucket several nodes may share (the
+    /// storage folder is then only this node's scratch).
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// The change counter of video `id` (see [`Store::epochs`]).
@@ -102,6 +140,10 @@ impl Store {
 
     /// Every video folder (by id); other entries are ignored.
     pub fn list(&self) -> io::Result<Vec<VideoId>> {
+        if self.shared {
+            let names = self.objects.children("")?;
+            return Ok(names.iter().filter_map(|n| VideoId::parse(n)).collect());
+        }
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.root)? {
             let entry = entry?;
@@ -120,9 +162,78 @@ impl Store {
         fsio::create_dir(&self.dir(id))
     }
 
+    /// Removes the spool of video `id` and its completion mark (files of
+    /// this node, wherever the videos live).
+    pub fn remove_source(&self, id: VideoId) -> io::Result<()> {
+        self.changed(id);
+        fsio::remove_file(&self.path(id, names::SOURCE_FILE))?;
+        fsio::remove_file(&self.path(id, names::SOURCE_DONE))
+    }
+
+    /// Writes `rel` of video `id` on this node only (the muxers' key-info
+    /// files); the same as [`Store::write`] when the store is a folder.
+    pub fn write_local(&self, id: VideoId, rel: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(id, rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        fsio::write_atomic(&path, bytes)
+    }
+
+    /// Writes `rel` of video `id` where players read it and, when that is
+    /// a bucket, on this node too (keys: served from the bucket, read by
+    /// the muxer from here).
+    pub fn write_both(&self, id: VideoId, rel: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write(id, rel, bytes)?;
+        match self.shared {
+            true => self.write_local(id, rel, bytes),
+            false => Ok(()),
+        }
+    }
+
+    /// Size and last change of `rel` in video `id` (`None`: missing).
+    pub fn stat(&self, id: VideoId, rel: &str) -> io::Result<Option<(u64, std::time::SystemTime)>> {
+        self.objects.stat(&key(id, rel))
+    }
+
+    /// `len` bytes of `rel` in video `id` from `start`.
+    pub fn read_range(&self, id: VideoId, rel: &str, start: u64, len: u64) -> io::Result<Vec<u8>> {
+        self.objects.get_range(&key(id, rel), start, len)
+    }
+
+    /// Every file of video `id` under `dir` (`""`: all), named relative to
+    /// it, with its size.
+    pub fn list_files(&self, id: VideoId, dir: &str) -> io::Result<Vec<(String, u64)>> {
+        let prefix = match dir {
+            "" => id.to_string(),
+            d => key(id, d),
+        };
+        self.objects.list(&prefix)
+    }
+
     /// The bytes of `rel` in video `id`.
     pub fn read(&self, id: VideoId, rel: &str) -> io::Result<Vec<u8>> {
         self.objects.get(&key(id, rel))
+    }
+
+    /// The bytes of `rel` in video `id` and their version tag (a bucket's
+    /// ETag; `None` in a folder).
+    pub fn read_tagged(&self, id: VideoId, rel: &str) -> io::Result<(Vec<u8>, Option<String>)> {
+        self.objects.get_tagged(&key(id, rel))
+    }
+
+    /// Writes `rel` in video `id` only if it is still version `tag` (see
+    /// [`objects::Objects::put_if`]); returns the new version's tag.
+    pub fn write_if(
+        &self,
+        id: VideoId,
+        rel: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> io::Result<Option<String>> {
+        let written = self.objects.put_if(&key(id, rel), bytes, tag);
+        self.changed(id);
+        written
     }
 
     /// Writes `rel` in video `id` atomically and durably, creating its
@@ -142,6 +253,12 @@ impl Store {
     /// Renames a finished temporary file of video `id` to `rel`, durably
     /// (the file, then the rename, reach the disk).
     pub fn rename_into(&self, id: VideoId, tmp: &Path, rel: &str) -> io::Result<()> {
+        if self.shared {
+            let uploaded = self.objects.upload(&key(id, rel), tmp).map(|_| ());
+            let _ = std::fs::remove_file(tmp);
+            self.changed(id);
+            return uploaded;
+        }
         fsio::sync_file(tmp)?;
         let path = self.path(id, rel);
         std::fs::rename(tmp, &path)?;
@@ -179,7 +296,17 @@ impl Store {
 
     /// Removes video `id` entirely (missing is fine).
     pub fn remove_video(&self, id: VideoId) -> io::Result<()> {
-        let removed = fsio::remove_dir_all(&self.dir(id));
+        let mut removed = fsio::remove_dir_all(&self.dir(id));
+        if self.shared {
+            // The record last: a crash part-way leaves it to finish with.
+            let gone = self.list_files(id, "").and_then(|files| {
+                for (name, _) in files.iter().filter(|(n, _)| n != names::META_FILE) {
+                    self.objects.delete(&key(id, name))?;
+                }
+                self.objects.delete_all(id.as_str()).map(|_| ())
+            });
+            removed = removed.and(gone);
+        }
         self.changed(id);
         removed
     }
@@ -187,12 +314,22 @@ impl Store {
     /// Bytes stored for video `id`.
     pub fn size(&self, id: VideoId) -> u64 {
         let listed = self.objects.list(id.as_str());
-        listed.map_or(0, |l| l.iter().map(|(_, n)| n).sum())
+        let objects: u64 = listed.map_or(0, |l| l.iter().map(|(_, n)| n).sum());
+        // A bucket's video also holds this node's spool while it has one.
+        let spool = || std::fs::metadata(self.path(id, names::SOURCE_FILE)).map_or(0, |m| m.len());
+        objects + if self.shared { spool() } else { 0 }
     }
 
-    /// Bytes stored under the root, all videos included.
+    /// Bytes stored under the root, all videos included (a bucket: every
+    /// object under its prefix, listed).
     pub fn total_size(&self) -> u64 {
-        fsio::dir_size(&self.root)
+        match self.shared {
+            true => self
+                .objects
+                .list("")
+                .map_or(0, |l| l.iter().map(|(_, n)| n).sum()),
+            false => fsio::dir_size(&self.root),
+        }
     }
 
     /// Removes what earlier generations of video `id` left once generation
@@ -200,7 +337,22 @@ impl Store {
     /// segments, keys) of older generations, and rung folders not in `keep`.
     pub fn remove_stale(&self, id: VideoId, generation: u32, keep: &[&str]) {
         sweep(&self.dir(id), generation, Some(keep));
+        if self.shared {
+            let files = self.list_files(id, "").unwrap_or_default();
+            for name in stale(files.iter().map(|(n, _)| n.as_str()), generation, keep) {
+                let _ = self.objects.delete(&key(id, name));
+            }
+        }
         self.changed(id);
+    }
+
+    /// Removes this node's working files of video `id` once its outputs
+    /// are in a bucket (the spool stays when `keep_spool`); nothing when
+    /// the store is a folder (they are the outputs).
+    pub fn clear_scratch(&self, id: VideoId, keep_spool: bool) {
+        if self.shared {
+            clear_dir(&self.dir(id), keep_spool);
+        }
     }
 
     /// Removes everything of video `id` but its record (and its spool when
@@ -208,24 +360,55 @@ impl Store {
     /// be finishing its spool while its job fails.
     pub fn remove_outputs(&self, id: VideoId, keep_spool: bool) {
         self.changed(id);
-        let Ok(entries) = std::fs::read_dir(self.dir(id)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let spool = name.starts_with(names::SOURCE_FILE);
-            if name.starts_with(names::META_FILE) || (keep_spool && spool) {
-                continue;
+        clear_dir(&self.dir(id), keep_spool);
+        if self.shared {
+            for (name, _) in self.list_files(id, "").unwrap_or_default() {
+                let spool = name.starts_with(names::SOURCE_FILE);
+                if !(name.starts_with(names::META_FILE) || (keep_spool && spool)) {
+                    let _ = self.objects.delete(&key(id, &name));
+                }
             }
-            let path = entry.path();
-            let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
         }
     }
+}
+
+/// Removes everything in a video's folder but its record (and its spool
+/// when `keep_spool`), temporary files included.
+fn clear_dir(dir: &Path, keep_spool: bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let spool = name.starts_with(names::SOURCE_FILE);
+        if name.starts_with(names::META_FILE) || (keep_spool && spool) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// The files of a listing (names relative to the video) that
+/// [`Store::remove_stale`] removes: the same rules as [`sweep`].
+fn stale<'a>(files: impl Iterator<Item = &'a str>, generation: u32, keep: &[&str]) -> Vec<&'a str> {
+    files
+        .filter(|name| {
+            let (dir, file) = name.split_once('/').unwrap_or(("", name));
+            let rung = names::is_rung_name(dir);
+            let old = || {
+                file.split('/').count() == 1
+                    && names::generation_of(file).is_some_and(|g| g < generation)
+            };
+            (rung && !keep.contains(&dir))
+                || ((dir.is_empty() || rung || dir == names::KEYS_DIR) && old())
+        })
+        .collect()
 }
 
 /// The object key of `rel` in video `id`.

@@ -21,6 +21,19 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
     /// Writes `key` only if nothing is there yet (`AlreadyExists` if so).
     fn put_new(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
+    /// The bytes of `key` and its version tag (an S3 ETag; `None` where
+    /// the backend has none).
+    fn get_tagged(&self, key: &str) -> io::Result<(Vec<u8>, Option<String>)> {
+        self.get(key).map(|b| (b, None))
+    }
+    /// Writes `key` only if it is still the version `tag` (`None`: only if
+    /// it does not exist); `AlreadyExists` when another writer came first.
+    /// Returns the new version's tag. A folder has one writer (this
+    /// process, under the catalog's lock), so there it is a plain write.
+    fn put_if(&self, key: &str, bytes: &[u8], tag: Option<&str>) -> io::Result<Option<String>> {
+        let _ = tag;
+        self.put(key, bytes).map(|_| None)
+    }
     /// Stores the local file `from` as `key`; returns its size.
     fn upload(&self, key: &str, from: &Path) -> io::Result<u64>;
     /// The size of `key`, `None` when it is missing.
@@ -28,6 +41,12 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
     /// Every object under `prefix/`, named relative to it, with its size,
     /// in name order.
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>>;
+    /// The names of the folders directly under `prefix/` (`""`: the top).
+    fn children(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// Size and last change of `key`, `None` when it is missing.
+    fn stat(&self, key: &str) -> io::Result<Option<(u64, std::time::SystemTime)>>;
+    /// `len` bytes of `key` from `start`.
+    fn get_range(&self, key: &str, start: u64, len: u64) -> io::Result<Vec<u8>>;
     /// Removes `key` (a missing one is fine).
     fn delete(&self, key: &str) -> io::Result<()>;
     /// Removes every object under `prefix/`; returns how many there were.
@@ -103,18 +122,43 @@ impl Objects for FileObjects {
     }
 
     fn size_of(&self, key: &str) -> io::Result<Option<u64>> {
-        match std::fs::symlink_metadata(self.path(key)) {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.stat(key)?.map(|(n, _)| n))
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
         walk(&self.path(prefix), "", &mut out);
         out.sort();
+        Ok(out)
+    }
+
+    fn children(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.path(prefix))? {
+            let e = e?;
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(e.file_name().to_str().map(str::to_owned));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn stat(&self, key: &str) -> io::Result<Option<(u64, std::time::SystemTime)>> {
+        match std::fs::symlink_metadata(self.path(key)) {
+            Ok(m) if m.is_file() => Ok(Some((m.len(), m.modified()?))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(self.path(key))?;
+        f.seek(io::SeekFrom::Start(start))?;
+        let mut out = Vec::new();
+        f.take(len).read_to_end(&mut out)?;
         Ok(out)
     }
 
@@ -162,6 +206,24 @@ pub fn contract(o: &dyn Objects, scratch: &Path) {
         Err(io::ErrorKind::AlreadyExists)
     );
     o.put_new("v2/meta.json", b"new").unwrap();
+    let (got, tag) = o.get_tagged("v2/meta.json").unwrap();
+    assert_eq!(got, b"new");
+    let tag2 = o.put_if("v2/meta.json", b"newer", tag.as_deref()).unwrap();
+    if tag.is_some() {
+        // A writer holding the old version loses; one holding the new wins.
+        let stale = o.put_if("v2/meta.json", b"lost", tag.as_deref());
+        assert_eq!(
+            stale.map_err(|e| e.kind()),
+            Err(io::ErrorKind::AlreadyExists)
+        );
+        let absent = o.put_if("v2/meta.json", b"lost", None);
+        assert_eq!(
+            absent.map_err(|e| e.kind()),
+            Err(io::ErrorKind::AlreadyExists)
+        );
+        o.put_if("v2/meta.json", b"newer", tag2.as_deref()).unwrap();
+    }
+    o.put("v2/meta.json", b"new").unwrap();
     assert_eq!(o.get("v2/meta.json").unwrap(), b"new");
     let file = scratch.join("seg.ts");
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -170,6 +232,11 @@ pub fn contract(o: &dyn Objects, scratch: &Path) {
     assert_eq!(o.get("v1/720p/seg_00000.ts").unwrap(), bytes);
     assert_eq!(o.size_of("v1/720p/seg_00000.ts").unwrap(), Some(200_000));
     assert_eq!(o.size_of("v1/720p/none.ts").unwrap(), None);
+    assert_eq!(o.stat("v1/720p/seg_00000.ts").unwrap().unwrap().0, 200_000);
+    let part = o.get_range("v1/720p/seg_00000.ts", 1000, 300).unwrap();
+    assert_eq!(part, bytes[1000..1300]);
+    assert_eq!(o.children("").unwrap(), ["v1", "v2"]);
+    assert_eq!(o.children("v1").unwrap(), ["720p"]);
     assert_eq!(
         o.list("v1").unwrap(),
         [

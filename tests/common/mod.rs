@@ -40,6 +40,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub storage: tempfile::TempDir,
     child: Child,
+    /// Environment variables the server runs with (kept for restarts).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -50,11 +52,21 @@ impl Server {
     }
 
     pub fn start_in(storage: tempfile::TempDir, extra: &[&str]) -> Server {
-        let (child, addr) = spawn(storage.path(), extra);
+        Self::start_with_env(storage, extra, Vec::new())
+    }
+
+    /// Starts `hlsd` in `storage` with `extra` flags and variables `env`.
+    pub fn start_with_env(
+        storage: tempfile::TempDir,
+        extra: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Server {
+        let (child, addr) = spawn_logged(storage.path(), extra, None, &env);
         Server {
             addr,
             storage,
             child,
+            env,
         }
     }
 
@@ -80,7 +92,7 @@ impl Server {
 
     /// Starts a new process on the same storage (after `crash`/`terminate`).
     pub fn restart(&mut self, extra: &[&str]) {
-        let (child, addr) = spawn(self.storage.path(), extra);
+        let (child, addr) = spawn_logged(self.storage.path(), extra, None, &self.env);
         self.child = child;
         self.addr = addr;
     }
@@ -91,7 +103,7 @@ impl Server {
         let listen = self.addr.to_string();
         let mut args = vec!["--listen", listen.as_str()];
         args.extend_from_slice(extra);
-        let (child, addr) = spawn(self.storage.path(), &args);
+        let (child, addr) = spawn_logged(self.storage.path(), &args, None, &self.env);
         self.child = child;
         self.addr = addr;
     }
@@ -150,24 +162,26 @@ impl Server {
     }
 }
 
-fn spawn(storage: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    spawn_logged(storage, extra, None)
-}
-
 impl Server {
     /// Starts `hlsd` with its log (at debug level) written to `log`.
     pub fn start_logged(extra: &[&str], log: &Path) -> Server {
         let storage = tempfile::tempdir().unwrap();
-        let (child, addr) = spawn_logged(storage.path(), extra, Some(log));
+        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &[]);
         Server {
             addr,
             storage,
             child,
+            env: Vec::new(),
         }
     }
 }
 
-fn spawn_logged(storage: &Path, extra: &[&str], log: Option<&Path>) -> (Child, SocketAddr) {
+fn spawn_logged(
+    storage: &Path,
+    extra: &[&str],
+    log: Option<&Path>,
+    env: &[(String, String)],
+) -> (Child, SocketAddr) {
     {
         let listen: &[&str] = if extra.contains(&"--listen") {
             &[]
@@ -188,6 +202,7 @@ fn spawn_logged(storage: &Path, extra: &[&str], log: Option<&Path>) -> (Child, S
             // The server must never spawn a process: with PATH empty, any
             // attempt to run `ffmpeg` by name would fail.
             .env("PATH", "")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("HLSD_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(Stdio::piped())
             .stderr(match log {

@@ -124,3 +124,44 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+impl S3Server {
+    /// The flags and variables of an hlsd node storing under `prefix` of
+    /// this server's bucket as node `node`.
+    pub fn node_args(&self, prefix: &str, node: &str) -> (Vec<String>, Vec<(String, String)>) {
+        let args = [
+            "--store",
+            &format!("s3://{}/{prefix}", self.bucket),
+            "--s3-endpoint",
+            &self.endpoint(),
+            "--s3-path-style",
+            "--node-name",
+            node,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let env = vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), self.secret_key.clone()),
+        ];
+        (args, env)
+    }
+
+    /// Starts an hlsd node on `prefix` of the bucket, with `extra` flags.
+    pub fn start_node(&self, prefix: &str, node: &str, extra: &[&str]) -> super::Server {
+        let (mut args, env) = self.node_args(prefix, node);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        super::Server::start_with_env(tempfile::tempdir().unwrap(), &args, env)
+    }
+
+    /// The keys under `prefix/` of the bucket, relative to it.
+    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
+        let p = format!("{prefix}/");
+        self.keys()
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&p).map(str::to_owned))
+            .collect()
+    }
+}

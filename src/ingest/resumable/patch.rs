@@ -360,7 +360,7 @@ impl Sessions {
         tokio::task::spawn_blocking(move || {
             catalog
                 .store()
-                .write(id, names::SOURCE_DONE, size.to_string().as_bytes())?;
+                .write_local(id, names::SOURCE_DONE, size.to_string().as_bytes())?;
             catalog.update(id, true, |r| {
                 if r.status == Status::Receiving {
                     r.status = if started.load(Ordering::Acquire) {

@@ -191,6 +191,29 @@ impl Objects for S3Objects {
         self.put_with(key, bytes, PutMode::Create)
     }
 
+    fn get_tagged(&self, key: &str) -> io::Result<(Vec<u8>, Option<String>)> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        self.run(async move {
+            let got = s3.get(&key).await?;
+            let tag = got.meta.e_tag.clone();
+            Ok((got.bytes().await?.to_vec(), tag))
+        })
+    }
+
+    fn put_if(&self, key: &str, bytes: &[u8], tag: Option<&str>) -> io::Result<Option<String>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        let mode = match tag {
+            None => PutMode::Create,
+            Some(t) => PutMode::Update(object_store::UpdateVersion {
+                e_tag: Some(t.to_owned()),
+                version: None,
+            }),
+        };
+        let payload = PutPayload::from(bytes.to_vec());
+        self.run(async move { s3.put_opts(&key, payload, PutOptions::from(mode)).await })
+            .map(|r| r.e_tag)
+    }
+
     fn upload(&self, key: &str, from: &Path) -> io::Result<u64> {
         let (s3, key) = (self.s3.clone(), self.key(key));
         let s3: Arc<dyn ObjectStore> = s3;
@@ -209,12 +232,7 @@ impl Objects for S3Objects {
     }
 
     fn size_of(&self, key: &str) -> io::Result<Option<u64>> {
-        let (s3, key) = (self.s3.clone(), self.key(key));
-        match self.run(async move { s3.head(&key).await }) {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.stat(key)?.map(|(n, _)| n))
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
@@ -230,6 +248,34 @@ impl Objects for S3Objects {
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    fn children(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let s3 = self.s3.clone();
+        let key = (!self.key(prefix).as_ref().is_empty()).then(|| self.key(prefix));
+        let listed = self.run(async move { s3.list_with_delimiter(key.as_ref()).await })?;
+        let mut out: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn stat(&self, key: &str) -> io::Result<Option<(u64, std::time::SystemTime)>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        match self.run(async move { s3.head(&key).await }) {
+            Ok(meta) => Ok(Some((meta.size, meta.last_modified.into()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> io::Result<Vec<u8>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        self.run(async move { s3.get_range(&key, start..start + len).await })
+            .map(|b| b.to_vec())
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {

@@ -1,0 +1,111 @@
+//! hlsd on an S3-compatible bucket (s3s-fs, a real SigV4 server): one
+//! node's videos live in the bucket, its storage folder holds only scratch;
+//! a second node on the same bucket lists, serves, plays and deletes them.
+
+mod common;
+
+use common::s3::S3Server;
+use common::*;
+
+#[test]
+fn a_video_lives_in_the_bucket_and_plays_from_it() {
+    let s3 = S3Server::start();
+    let a = s3.start_node("lib", "node-a", &["--segment-seconds", "2"]);
+    let id = upload_ok(&a, &h264_mp4(6, "320x240", true), FAST);
+    let rec = a.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["node"], "node-a");
+    let keys = s3.keys_under(&format!("lib/{id}"));
+    for k in ["meta.json", "video.m3u8", "poster.jpg", "download.mp4"] {
+        assert!(keys.iter().any(|x| x == k), "{k} not in {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.ends_with(".ts")), "{keys:?}");
+    // The node keeps no copy: its folder holds nothing of the video.
+    wait_until("the scratch folder to empty", || {
+        std::fs::read_dir(a.storage.path().join(&id)).map_or(true, |d| d.count() == 0)
+    });
+    let master = a.get(&format!("/play/{id}/video.m3u8"));
+    assert_eq!(master.status, 200);
+    lint_playlist(&format!("/play/{id}/video.m3u8"), &master.text());
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", a.addr));
+    // A range of the download, streamed from the bucket.
+    let whole = a.get(&format!("/play/{id}/download.mp4"));
+    let r = request(
+        a.addr,
+        "GET",
+        &format!("/play/{id}/download.mp4"),
+        &[("Range", "bytes=100-199")],
+        &[],
+    );
+    assert_eq!((r.status, &r.body[..]), (206, &whole.body[100..200]));
+    // Deleted: nothing of it is left in the bucket.
+    let d = request(a.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(d.status, 204);
+    assert_eq!(s3.keys_under(&format!("lib/{id}")), Vec::<String>::new());
+    assert_eq!(a.get(&format!("/videos/{id}")).status, 404);
+}
+
+#[test]
+fn a_second_node_lists_serves_plays_and_deletes_what_the_first_makes() {
+    let s3 = S3Server::start();
+    let a = s3.start_node("shared", "node-a", &["--segment-seconds", "2"]);
+    // B caches nothing: every file it serves is read from the bucket, the
+    // largest in ranges.
+    let b = s3.start_node("shared", "node-b", &["--cache-bytes", "0"]);
+    let data = h264_mp4(20, "320x240", true);
+    let upload = PartialUpload::start(a.addr, &data, data.len() / 2);
+    let id = a.wait_video_folder();
+    // While A still receives and transcodes, B serves the growing playlist:
+    // an EVENT playlist whose every segment B can already serve.
+    let growing = wait_for("B to serve a playlist with segments", || {
+        let r = b.get(&format!("/play/{id}/video.m3u8"));
+        (r.status == 200 && !extinfs(&r.text()).is_empty()).then(|| r.text())
+    });
+    lint_playlist(&format!("/play/{id}/video.m3u8"), &growing);
+    assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{growing}");
+    assert!(!growing.contains("#EXT-X-ENDLIST"), "{growing}");
+    for (_, uri) in extinfs(&growing) {
+        let seg = b.get(&format!("/play/{id}/{uri}"));
+        assert_eq!(seg.status, 200, "{uri}");
+        assert!(seg.body.len() > 1000 && seg.body[0] == 0x47, "{uri}");
+    }
+    let mut listed = b.get("/videos").json();
+    assert_eq!(listed["videos"][0]["id"], id.as_str(), "{listed}");
+    assert_eq!(upload.finish().status, 201);
+    let rec = b.wait_done(&id);
+    assert_eq!(
+        (rec["status"].as_str(), rec["node"].as_str()),
+        (Some("ready"), Some("node-a"))
+    );
+    // The whole video through B, decoded by the ffmpeg CLI.
+    let finished = b.get(&format!("/play/{id}/video.m3u8")).text();
+    lint_playlist(&format!("/play/{id}/video.m3u8"), &finished);
+    assert!(finished.contains("#EXT-X-ENDLIST"), "{finished}");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", b.addr));
+    let (at_a, at_b) = (
+        a.get(&format!("/play/{id}/download.mp4")),
+        b.get(&format!("/play/{id}/download.mp4")),
+    );
+    assert!(at_b.status == 200 && at_a.body == at_b.body);
+    // A title set through B is seen through A.
+    let p = request(
+        b.addr,
+        "PATCH",
+        &format!("/videos/{id}"),
+        &[],
+        br#"{"title":"From B"}"#,
+    );
+    assert_eq!(p.status, 200, "{}", p.text());
+    wait_until("A to see B's title", || {
+        a.get(&format!("/videos/{id}")).json()["title"] == "From B"
+    });
+    // Deleted through B: nothing of it is left, and A forgets it.
+    let d = request(b.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(d.status, 204);
+    assert_eq!(s3.keys_under(&format!("shared/{id}")), Vec::<String>::new());
+    wait_until("A to forget it", || {
+        a.get(&format!("/videos/{id}")).status == 404
+    });
+    listed = a.get("/videos").json();
+    assert_eq!(listed["videos"], serde_json::json!([]), "{listed}");
+}
