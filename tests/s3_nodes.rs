@@ -109,3 +109,104 @@ fn a_second_node_lists_serves_plays_and_deletes_what_the_first_makes() {
     listed = a.get("/videos").json();
     assert_eq!(listed["videos"], serde_json::json!([]), "{listed}");
 }
+
+/// The status of video `id` as node `s` reports it.
+fn status_at(s: &Server, id: &str) -> serde_json::Value {
+    s.get(&format!("/videos/{id}")).json()
+}
+
+#[test]
+fn an_upload_cut_off_by_a_dead_node_ends_failed_node_lost() {
+    let s3 = S3Server::start();
+    let mut a = s3.start_node("lost", "node-a", &["--lease-secs", "3"]);
+    let b = s3.start_node("lost", "node-b", &["--lease-secs", "3"]);
+    let data = h264_mp4(12, "320x240", true);
+    let upload = PartialUpload::start(a.addr, &data, data.len() / 2);
+    let id = a.wait_video_folder();
+    wait_until("B to see the upload", || {
+        b.get(&format!("/videos/{id}")).status == 200
+    });
+    a.crash();
+    drop(upload);
+    let rec = wait_for("B to mark it lost", || {
+        let r = status_at(&b, &id);
+        (r["status"] == "failed").then_some(r)
+    });
+    assert_eq!(rec["error"]["code"], "node_lost", "{rec}");
+    // Nothing of it is left but its record.
+    assert_eq!(s3.keys_under(&format!("lost/{id}")), ["meta.json"]);
+}
+
+#[test]
+fn a_dead_nodes_jobs_are_taken_over_when_their_uploads_are_in_the_bucket() {
+    let s3 = S3Server::start();
+    let slow = [
+        "--lease-secs",
+        "3",
+        "--keep-source",
+        "always",
+        "--jobs",
+        "1",
+    ];
+    let mut a = s3.start_node(
+        "over",
+        "node-a",
+        &[&slow[..], &["--x264-preset", "veryslow"]].concat(),
+    );
+    let b = s3.start_node("over", "node-b", &["--lease-secs", "3"]);
+    // The first keeps A's only slot busy; the second waits, queued.
+    let first = upload_ok(&a, &h264_mp4(30, "640x360", true), FAST);
+    let second = upload_ok(&a, &h264_mp4(6, "320x240", true), FAST);
+    wait_until("B to see the second one queued", || {
+        status_at(&b, &second)["status"] == "queued"
+    });
+    a.crash();
+    for id in [&first, &second] {
+        let rec = b.wait_done(id);
+        assert_eq!(
+            (rec["status"].as_str(), rec["node"].as_str()),
+            (Some("ready"), Some("node-b")),
+            "{rec}"
+        );
+        assert_eq!(rec["generation"], 1, "{rec}");
+        assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", b.addr));
+        // Only the new generation's segments are left.
+        let keys = s3.keys_under(&format!("over/{id}"));
+        let segments: Vec<&String> = keys.iter().filter(|k| k.ends_with(".ts")).collect();
+        assert!(!segments.is_empty());
+        for k in segments {
+            assert!(
+                k.rsplit('/').next().unwrap().starts_with("g1_"),
+                "{k} in {keys:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn deleting_through_another_node_stops_the_job_and_removes_everything() {
+    let s3 = S3Server::start();
+    let a = s3.start_node(
+        "del",
+        "node-a",
+        &["--lease-secs", "3", "--x264-preset", "veryslow"],
+    );
+    let b = s3.start_node("del", "node-b", &["--lease-secs", "3"]);
+    let id = upload_ok(&a, &h264_mp4(30, "640x360", true), FAST);
+    wait_until("B to see it processing", || {
+        status_at(&b, &id)["status"] == "processing"
+    });
+    let d = request(b.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(d.status, 202, "{}", d.text());
+    assert_eq!(d.json()["status"], "deleting");
+    wait_until("every object to go", || {
+        s3.keys_under(&format!("del/{id}")).is_empty()
+    });
+    wait_until("A to forget it", || {
+        a.get(&format!("/videos/{id}")).status == 404
+    });
+    wait_until("B to forget it", || {
+        b.get(&format!("/videos/{id}")).status == 404
+    });
+    a.wait_no_job_threads();
+}

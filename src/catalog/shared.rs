@@ -72,6 +72,41 @@ impl Catalog {
         self.shared.as_ref().map(|s| s.node.as_str())
     }
 
+    /// How long a node's claim on its records lasts, when the store is
+    /// shared.
+    pub fn lease(&self) -> Option<Duration> {
+        self.shared.as_ref().map(|s| s.lease)
+    }
+
+    /// True when another node is working on `rec` and still holds it (its
+    /// lease, and the grace for clock skew, not run out).
+    pub fn held_elsewhere(&self, rec: &Record) -> bool {
+        let Some(s) = &self.shared else {
+            return false;
+        };
+        let grace = s.lease_ms() / 2;
+        rec.status.is_active()
+            && rec.node.as_deref() != Some(s.node.as_str())
+            && rec.lease_until_ms + grace >= self.clock.unix_ms()
+    }
+
+    /// Records of other nodes whose claim ran out `grace` ago or more.
+    pub fn orphans(&self, grace: Duration) -> Vec<Record> {
+        let Some(s) = &self.shared else {
+            return Vec::new();
+        };
+        let before = self
+            .clock
+            .unix_ms()
+            .saturating_sub(grace.as_millis() as u64);
+        lock(&self.records)
+            .values()
+            .filter(|r| r.status.is_active() && r.node.as_deref() != Some(s.node.as_str()))
+            .filter(|r| r.lease_until_ms < before)
+            .cloned()
+            .collect()
+    }
+
     /// True when `rec` is an upload or job of this node (always, with a
     /// store of its own).
     pub fn owns(&self, rec: &Record) -> bool {

@@ -138,7 +138,7 @@ pub(crate) async fn patch(
 /// within [`DELETE_WAIT`], the answer is `202 {"status":"deleting"}` and the
 /// removal finishes in the background.
 pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
-    known_id(state, id)?;
+    let elsewhere = state.catalog.held_elsewhere(&known_id(state, id)?);
     let catalog = state.catalog.clone();
     tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.status = Status::Deleting))
         .await
@@ -146,6 +146,15 @@ pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Bod
     state.uploads.forget(id);
     if let Some(rec) = state.catalog.get(id) {
         state.emit(crate::webhooks::Kind::Deleted, rec).await;
+    }
+    if elsewhere {
+        // The node running it sees `deleting` at its next renewal, stops
+        // the job and removes every object.
+        tracing::info!(id = %id, "deletion handed to the node running this video");
+        return Ok(json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"id": id, "status": Status::Deleting}),
+        ));
     }
     if state.jobs.cancel_for_delete(id, DELETE_WAIT).await {
         remove(state.catalog.clone(), id).await?;

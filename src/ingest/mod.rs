@@ -210,10 +210,7 @@ impl<'a> Upload<'a> {
         let running = self.handle.running.clone();
         tokio::task::spawn_blocking(move || {
             drop(writer);
-            let mark = received.to_string();
-            catalog
-                .store()
-                .write_local(id, names::SOURCE_DONE, mark.as_bytes())?;
+            catalog.store().mark_upload_done(id, received)?;
             catalog.update(id, true, |r| {
                 r.bytes_received = received;
                 if r.status == Status::Receiving {

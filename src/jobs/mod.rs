@@ -14,6 +14,7 @@
 //! - a job cancelled by shutdown: nobody; `recovery` re-queues it at start.
 
 pub(crate) mod captions;
+pub(crate) mod lease;
 mod pipeline;
 mod slots;
 
@@ -284,6 +285,15 @@ impl Jobs {
         if let Some(mut ended) = ended {
             let _ = ended.wait_for(|e| *e).await;
         }
+    }
+
+    /// Stops video `id`'s pipeline, if any, without touching the video
+    /// (another node took it over).
+    pub(crate) fn cancel_lost(&self, id: VideoId) {
+        if let Some(l) = lock(&self.live).iter().find(|l| l.id == id) {
+            Self::cancel_live(l, CANCEL_SHUTDOWN);
+        }
+        self.slots.wake_all();
     }
 
     /// Cancels every live pipeline (shutdown). Completed uploads keep their

@@ -99,6 +99,7 @@ pub(crate) async fn prepare_with_clock(
         metrics.clone(),
     );
     recover(&catalog, unreadable, &jobs, &quota, config.keep_source).await?;
+    crate::jobs::lease::spawn(&jobs);
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let config_event_streams = config.max_event_streams;
     let cache_bytes = usize::try_from(config.cache_bytes).unwrap_or(usize::MAX);
@@ -157,7 +158,8 @@ fn open_catalog(
     let Some(s3) = config.s3_settings() else {
         return Ok(Catalog::open(Store::open(&config.storage)?, clock)?);
     };
-    let store = Store::open_s3(&config.storage, &s3)?;
+    let keep = config.keep_source == crate::config::KeepSource::Always;
+    let store = Store::open_s3(&config.storage, &s3)?.keeping_uploads(keep);
     let node = config.node();
     let cas = store
         .conditional_writes(&format!("_probe/{node}"))

@@ -44,6 +44,9 @@ pub struct Store {
     s3: Option<std::sync::Arc<s3::S3Objects>>,
     /// `s3` is set.
     shared: bool,
+    /// Complete uploads are copied to the bucket (`--keep-source always`
+    /// with a bucket: another node can then redo a lost node's job).
+    keep_uploads: bool,
     /// A counter per video, bumped by every write or removal through the
     /// store: a reader's cache of a video's files is valid while it holds.
     epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
@@ -72,6 +75,7 @@ impl Store {
             objects: std::sync::Arc::new(objects),
             s3: None,
             shared: false,
+            keep_uploads: false,
             epochs: Default::default(),
             master_locks: Default::default(),
             captions_locks: Default::default(),
@@ -88,10 +92,30 @@ impl Store {
             objects: bucket.clone(),
             s3: Some(bucket),
             shared: true,
+            keep_uploads: false,
             epochs: Default::default(),
             master_locks: Default::default(),
             captions_locks: Default::default(),
         })
+    }
+
+    /// Copies complete uploads to the bucket too (see `keep_uploads`).
+    pub fn keeping_uploads(mut self, keep: bool) -> Store {
+        self.keep_uploads = keep && self.shared;
+        self
+    }
+
+    /// Marks video `id`'s spool complete at `len` bytes (durably), and with
+    /// a bucket that keeps uploads, puts the upload there first.
+    pub fn mark_upload_done(&self, id: VideoId, len: u64) -> io::Result<()> {
+        let mark = len.to_string();
+        if self.keep_uploads {
+            let spool = self.path(id, names::SOURCE_FILE);
+            self.objects.upload(&key(id, names::SOURCE_FILE), &spool)?;
+            self.objects
+                .put(&key(id, names::SOURCE_DONE), mark.as_bytes())?;
+        }
+        self.write_local(id, names::SOURCE_DONE, mark.as_bytes())
     }
 
     /// Whether the store refuses a second create of one key (see
@@ -189,6 +213,30 @@ impl Store {
             true => self.write_local(id, rel, bytes),
             false => Ok(()),
         }
+    }
+
+    /// Copies `rel` of video `id` to the local file `to` (durably), a
+    /// part at a time; returns its length.
+    pub fn download(&self, id: VideoId, rel: &str, to: &Path) -> io::Result<u64> {
+        use std::io::Write;
+        const PART: u64 = 8 << 20;
+        let (len, _) = self.stat(id, rel)?.ok_or(io::ErrorKind::NotFound)?;
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::File::create(to)?;
+        let mut at = 0;
+        while at < len {
+            let part = self.read_range(id, rel, at, PART.min(len - at))?;
+            if part.is_empty() {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            f.write_all(&part)?;
+            at += part.len() as u64;
+        }
+        f.sync_all()?;
+        fsio::sync_parent(to)?;
+        Ok(len)
     }
 
     /// Size and last change of `rel` in video `id` (`None`: missing).

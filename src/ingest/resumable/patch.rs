@@ -358,9 +358,7 @@ impl Sessions {
         let catalog = self.env.catalog.clone();
         let started = running.handle.running.clone();
         tokio::task::spawn_blocking(move || {
-            catalog
-                .store()
-                .write_local(id, names::SOURCE_DONE, size.to_string().as_bytes())?;
+            catalog.store().mark_upload_done(id, size)?;
             catalog.update(id, true, |r| {
                 if r.status == Status::Receiving {
                     r.status = if started.load(Ordering::Acquire) {

@@ -1,0 +1,167 @@
+//! Jobs across nodes of a shared store (issue 15). A node's active records
+//! name it and carry a lease it renews every third of `--lease-secs` (and
+//! with every write). Every node also scans the bucket: a record whose
+//! node let its lease run out (half a lease more is allowed for clock skew)
+//! is claimed by a conditional write, so at most one node wins it. The
+//! winner takes the job over when the upload is in the bucket
+//! (`--keep-source always` puts it there before the upload is
+//! acknowledged), or marks the video `failed` with `node_lost`.
+//!
+//! A renewal that finds its record taken over stops the job without
+//! touching the video; one that finds it being deleted (a `DELETE` through
+//! another node) stops the job and deletes the video's objects.
+
+use super::Jobs;
+use crate::catalog::{Record, Status};
+use crate::storage::{names, VideoId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a renewal found out about one of this node's records.
+enum Found {
+    TakenOver(VideoId),
+    Deleted(VideoId),
+}
+
+/// Starts the lease renewer and the orphan scanner when the store is
+/// shared; they end with the runtime.
+pub(crate) fn spawn(jobs: &Arc<Jobs>) {
+    let Some(lease) = jobs.catalog.lease() else {
+        return;
+    };
+    let jobs = jobs.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(lease / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let j = jobs.clone();
+            let found = tokio::task::spawn_blocking(move || renew(&j)).await;
+            for f in found.unwrap_or_default() {
+                stop(&jobs, f).await;
+            }
+            let j = jobs.clone();
+            let claimed = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
+            for id in claimed.unwrap_or_default() {
+                let j = jobs.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || take_over(&j, id)).await {
+                    tracing::error!(id = %id, error = %e, "cannot take the job over");
+                }
+            }
+        }
+    });
+}
+
+/// Renews the lease of every record this node works on.
+fn renew(jobs: &Jobs) -> Vec<Found> {
+    let catalog = &jobs.catalog;
+    let mine: Vec<VideoId> = catalog
+        .ids()
+        .into_iter()
+        .filter(|id| catalog.peek(*id, |r| catalog.owns(r)) == Some(true))
+        .collect();
+    let me = catalog.node().map(str::to_owned);
+    let mut found = Vec::new();
+    for id in mine {
+        match catalog.update(id, true, |_| {}) {
+            Ok(Some(r)) if r.status == Status::Deleting => found.push(Found::Deleted(id)),
+            Ok(Some(r)) if r.node != me => found.push(Found::TakenOver(id)),
+            Ok(None) => found.push(Found::Deleted(id)),
+            Ok(Some(_)) => {}
+            Err(e) => tracing::warn!(id = %id, error = %e, "cannot renew the lease"),
+        }
+    }
+    found
+}
+
+/// Stops this node's work on a video another node took or deleted.
+async fn stop(jobs: &Arc<Jobs>, found: Found) {
+    match found {
+        Found::TakenOver(id) => {
+            tracing::warn!(id = %id, "another node took this job over; stopping it here");
+            jobs.cancel_lost(id);
+            jobs.ended(id).await;
+            jobs.catalog.store().clear_scratch(id, false);
+        }
+        Found::Deleted(id) => {
+            tracing::info!(id = %id, "deleted through another node; stopping its job");
+            jobs.cancel_for_delete(id, Duration::MAX).await;
+            let j = jobs.clone();
+            let removed = tokio::task::spawn_blocking(move || {
+                j.catalog.store().remove_video(id)?;
+                j.catalog.forget(id);
+                j.quota.forget(id);
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            if let Ok(Err(e)) = removed {
+                tracing::error!(id = %id, error = %e, "cannot finish the deletion");
+            }
+        }
+    }
+}
+
+/// Claims the records of nodes that stopped renewing; returns the ones to
+/// transcode here (their upload is in the bucket). The others end failed
+/// with `node_lost`, their outputs removed.
+fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
+    let catalog = &jobs.catalog;
+    catalog.refresh_all();
+    let me = catalog.node().map(str::to_owned);
+    let mut mine = Vec::new();
+    for orphan in catalog.orphans(lease + lease / 2) {
+        let id = orphan.id;
+        let store = catalog.store();
+        let upload_kept =
+            store.exists(id, names::SOURCE_DONE) && orphan.status != Status::Receiving;
+        let expired = |r: &Record| {
+            r.status.is_active()
+                && r.node == orphan.node
+                && r.lease_until_ms == orphan.lease_until_ms
+        };
+        let claimed = catalog.update(id, true, |r| {
+            if expired(r) {
+                r.node.clone_from(&me);
+                if upload_kept {
+                    requeued(r);
+                } else {
+                    r.fail(
+                        "node_lost",
+                        "the node handling this video stopped before it was finished",
+                    );
+                }
+            }
+        });
+        match claimed {
+            Ok(Some(r)) if r.node == me && r.status == Status::Queued => mine.push(id),
+            Ok(Some(r)) if r.node == me && r.status == Status::Failed => {
+                tracing::warn!(id = %id, lost = ?orphan.node, "node lost: video failed");
+                store.remove_outputs(id, true);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(id = %id, error = %e, "cannot claim a lost node's job"),
+        }
+    }
+    mine
+}
+
+/// A record made ready to be transcoded again, as the next generation.
+fn requeued(r: &mut Record) {
+    r.status = Status::Queued;
+    r.progress = 0.0;
+    r.output = None;
+    r.renditions.clear();
+    r.error = None;
+    r.generation += 1;
+}
+
+/// Fetches a claimed video's upload from the bucket and queues its job.
+fn take_over(jobs: &Arc<Jobs>, id: VideoId) -> Result<(), crate::Error> {
+    let store = jobs.catalog.store();
+    let spool = store.path(id, names::SOURCE_FILE);
+    let len = store.download(id, names::SOURCE_FILE, &spool)?;
+    store.write_local(id, names::SOURCE_DONE, len.to_string().as_bytes())?;
+    tracing::info!(id = %id, bytes = len, "took over a lost node's job");
+    jobs.quota.count(id, store.size(id));
+    jobs.start_recovered(id, crate::spool::open_finished(&spool)?)
+}
