@@ -5,6 +5,20 @@
 
 use std::fmt;
 
+/// The object store failed a request after its retries (unreachable,
+/// refusing, answering errors): a job that meets it fails with
+/// `store_unavailable`.
+#[derive(Debug)]
+pub struct StoreDown(pub String);
+
+impl std::fmt::Display for StoreDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "object store unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreDown {}
+
 /// Everything that can go wrong in a request or a job.
 #[derive(Debug)]
 pub enum Error {
@@ -36,6 +50,8 @@ pub enum Error {
     QuotaExceeded { limit: u64 },
     /// The disk itself is full.
     DiskFull,
+    /// The object store (an S3 bucket) did not answer, after retries.
+    StoreUnavailable,
     /// A request the API cannot use (bad JSON, bad query…).
     BadRequest(String),
     /// No or a wrong API token.
@@ -90,7 +106,9 @@ impl Error {
             Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
-            Error::Busy | Error::Cancelled | Error::NotReady => S::SERVICE_UNAVAILABLE,
+            Error::Busy | Error::Cancelled | Error::NotReady | Error::StoreUnavailable => {
+                S::SERVICE_UNAVAILABLE
+            }
             Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
@@ -128,6 +146,7 @@ impl Error {
             Error::Busy => "busy",
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::DiskFull => "disk_full",
+            Error::StoreUnavailable => "store_unavailable",
             Error::BadRequest(_) => "bad_request",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unauthorized => "unauthorized",
@@ -161,6 +180,7 @@ impl Error {
                     | Error::NotReady
                     | Error::QuotaExceeded { .. }
                     | Error::DiskFull
+                    | Error::StoreUnavailable
             )
     }
 
@@ -208,6 +228,9 @@ impl fmt::Display for Error {
                 "storing this upload would exceed the server's storage quota of {limit} bytes"
             ),
             Error::DiskFull => write!(f, "the server's disk is full"),
+            Error::StoreUnavailable => {
+                write!(f, "the object store cannot be reached; try again later")
+            }
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
             Error::Unauthorized => write!(
                 f,
@@ -288,6 +311,8 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         if e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull {
             Error::DiskFull
+        } else if e.get_ref().is_some_and(|inner| inner.is::<StoreDown>()) {
+            Error::StoreUnavailable
         } else {
             Error::Io(e)
         }
@@ -312,6 +337,7 @@ impl Error {
             Error::Busy => Error::Busy,
             Error::QuotaExceeded { limit } => Error::QuotaExceeded { limit: *limit },
             Error::DiskFull => Error::DiskFull,
+            Error::StoreUnavailable => Error::StoreUnavailable,
             Error::BadRequest(m) => Error::BadRequest(m.clone()),
             Error::Unauthorized => Error::Unauthorized,
             Error::InvalidToken => Error::InvalidToken,
@@ -371,6 +397,7 @@ mod tests {
             Error::Busy,
             Error::QuotaExceeded { limit: 1 },
             Error::DiskFull,
+            Error::StoreUnavailable,
             Error::BadRequest("x".into()),
             Error::RateLimited { retry_after: 1 },
             Error::Unauthorized,

@@ -210,3 +210,56 @@ fn deleting_through_another_node_stops_the_job_and_removes_everything() {
     });
     a.wait_no_job_threads();
 }
+
+#[test]
+fn a_stalled_store_is_waited_for_and_one_that_stays_down_fails_the_job() {
+    let mut s3 = S3Server::start();
+    let a = s3.start_node("down", "node-a", &["--segment-seconds", "2"]);
+    let ready = a.get("/readyz");
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(ready.json()["checks"]["object_store"]["ok"], true);
+    // A stall: requests hang until the store thaws, then the job goes on.
+    let data = h264_mp4(12, "320x240", true);
+    let partial = PartialUpload::start(a.addr, &data, data.len() / 2);
+    let id = a.wait_video_folder();
+    wait_until("a first segment in the bucket", || {
+        s3.keys_under(&format!("down/{id}"))
+            .iter()
+            .any(|k| k.ends_with(".ts"))
+    });
+    s3.freeze(true);
+    wait_until("readyz to see the stall", || a.get("/readyz").status == 503);
+    s3.freeze(false);
+    assert_eq!(partial.finish().status, 201);
+    assert_eq!(a.wait_done(&id)["status"], "ready");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", a.addr));
+    // Down for good: an accepted job fails saying so, readyz too, and a
+    // new upload is refused with the same code.
+    let c = s3.start_node(
+        "down",
+        "node-c",
+        &["--x264-preset", "veryslow", "--segment-seconds", "2"],
+    );
+    let second = upload_ok(&c, &h264_mp4(30, "640x360", true), FAST);
+    wait_until("its first segment in the bucket", || {
+        s3.keys_under(&format!("down/{second}"))
+            .iter()
+            .any(|k| k.ends_with(".ts"))
+    });
+    s3.kill();
+    let rec = wait_for("the job to fail", || {
+        let r = status_at(&c, &second);
+        (r["status"] == "failed").then_some(r)
+    });
+    assert_eq!(rec["error"]["code"], "store_unavailable", "{rec}");
+    let r = c.get("/readyz");
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        r.json()["checks"]["object_store"]["ok"],
+        false,
+        "{}",
+        r.text()
+    );
+    upload(c.addr, &h264_mp4(2, "320x240", true), FAST).assert_error(503, "store_unavailable");
+    c.wait_no_job_threads();
+}

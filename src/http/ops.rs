@@ -24,7 +24,8 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;
     let pending = state.jobs.pending();
-    let checks = serde_json::json!({
+    let store = object_store_check(state).await;
+    let mut checks = serde_json::json!({
         "storage_writable": match &writable {
             Ok(()) => serde_json::json!({"ok": true}),
             Err(e) => serde_json::json!({"ok": false, "detail": format!("cannot write in the storage folder: {e}")}),
@@ -42,6 +43,9 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
             "detail": format!("{pending} of {} uploads/jobs in flight", state.config.max_pending),
         },
     });
+    if let (Some(c), Some(m)) = (store, checks.as_object_mut()) {
+        m.insert("object_store".into(), c);
+    }
     let ready = checks
         .as_object()
         .is_some_and(|m| m.values().all(|c| c["ok"] == true));
@@ -54,6 +58,23 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
         status,
         &serde_json::json!({"ready": ready, "checks": checks}),
     ))
+}
+
+/// With videos in a bucket: whether it answers within two seconds.
+async fn object_store_check(state: &AppState) -> Option<serde_json::Value> {
+    let store = state.catalog.store().clone();
+    if !store.is_shared() {
+        return None;
+    }
+    let probe = tokio::task::spawn_blocking(move || store.reachable());
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(2), probe).await;
+    Some(match answer {
+        Ok(Ok(Ok(()))) => serde_json::json!({"ok": true, "detail": "the bucket answers"}),
+        Ok(Ok(Err(e))) => {
+            serde_json::json!({"ok": false, "detail": format!("the bucket fails: {e}")})
+        }
+        _ => serde_json::json!({"ok": false, "detail": "the bucket does not answer"}),
+    })
 }
 
 pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {

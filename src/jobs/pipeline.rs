@@ -294,10 +294,16 @@ impl Pipeline {
         store.remove_outputs(self.id, self.jobs.keep_source != KeepSource::Never);
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
-        let _ = self.jobs.catalog.update(self.id, true, |r| {
+        let failed = |r: &mut crate::catalog::Record| {
             r.fail(e.code(), &e.public_message());
             r.storage_bytes = size;
-        });
+        };
+        if let Err(w) = self.jobs.catalog.update(self.id, true, failed) {
+            // The store is down: this node says so; the bucket's record is
+            // left to the lease scanners (its lease is no longer renewed).
+            tracing::warn!(id = %self.id, error = %w, "cannot write the failure to the store");
+            let _ = self.jobs.catalog.update(self.id, false, failed);
+        }
     }
 }
 

@@ -118,6 +118,11 @@ impl Store {
         self.write_local(id, names::SOURCE_DONE, mark.as_bytes())
     }
 
+    /// Whether the objects' store answers (a bucket: one small request).
+    pub fn reachable(&self) -> io::Result<()> {
+        self.objects.size_of("_probe/reachable").map(|_| ())
+    }
+
     /// Whether the store refuses a second create of one key (see
     /// [`s3::S3Objects::conditional_writes`]); a folder has one writer.
     pub fn conditional_writes(&self, probe: &str) -> io::Result<bool> {

@@ -165,3 +165,19 @@ impl S3Server {
             .collect()
     }
 }
+
+impl S3Server {
+    /// Stops the server for good (a store that stays down).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: requests hang
+    /// meanwhile, as with a store that stalls.
+    pub fn freeze(&self, frozen: bool) {
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}

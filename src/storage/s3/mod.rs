@@ -171,7 +171,7 @@ fn to_io(e: object_store::Error) -> io::Error {
         object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
         object_store::Error::Precondition { .. } => io::ErrorKind::AlreadyExists,
-        _ => io::ErrorKind::Other,
+        _ => return io::Error::other(crate::error::StoreDown(e.to_string())),
     };
     io::Error::new(kind, e)
 }
