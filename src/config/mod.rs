@@ -112,6 +112,12 @@ pub struct Config {
     /// self-hosted S3 servers want) instead of the host name.
     #[arg(long, env = "HLSD_S3_PATH_STYLE")]
     pub s3_path_style: bool,
+    /// With `--store s3://…` and no `--signing-key`: playlists name media
+    /// files (segments, init segments, captions, thumbnails) at
+    /// `<this>/<id>/…` (a CDN or public bucket in front of the bucket's
+    /// prefix) instead of through hlsd.
+    #[arg(long, env = "HLSD_MEDIA_BASE_URL")]
+    pub media_base_url: Option<String>,
     /// This node's name in the records of the jobs it runs (with a shared
     /// `--store`); the host name by default.
     #[arg(long, env = "HLSD_NODE_NAME", value_parser = parse_node_name)]
@@ -473,10 +479,25 @@ impl Config {
 
     fn validate_store(&self) -> Result<(), String> {
         if self.store == StoreKind::File {
-            if self.s3_endpoint.is_some() || self.s3_path_style {
-                return Err("--s3-endpoint and --s3-path-style need --store s3://BUCKET".into());
+            if self.s3_endpoint.is_some() || self.s3_path_style || self.media_base_url.is_some() {
+                return Err(
+                    "--s3-endpoint, --s3-path-style and --media-base-url need --store s3://BUCKET"
+                        .into(),
+                );
             }
             return Ok(());
+        }
+        if let Some(b) = &self.media_base_url {
+            let ok = b
+                .parse::<http::Uri>()
+                .ok()
+                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+                .is_some_and(|u| u.host().is_some() && u.query().is_none());
+            if !ok {
+                return Err(format!(
+                    "--media-base-url `{b}` is not an http:// or https:// URL"
+                ));
+            }
         }
         if let Some(e) = &self.s3_endpoint {
             let ok = e

@@ -8,6 +8,7 @@ mod cache;
 mod captions;
 mod client;
 mod cors;
+mod direct;
 mod encoding;
 mod files;
 mod limits;

@@ -82,6 +82,26 @@ fn signed_playlist(req: &Parts, loaded: Loaded, token: &str) -> Result<Response<
     respond_private(req, &loaded, text, FileKind::Playlist)
 }
 
+/// A playlist whose media URIs point into the bucket (see `direct`).
+async fn direct_playlist(
+    state: &AppState,
+    req: &Parts,
+    id: VideoId,
+    rung: Option<&str>,
+    loaded: Loaded,
+    direct: super::direct::Direct,
+    token: Option<String>,
+) -> Result<Response<Body>, Error> {
+    let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
+    let dir = rung.map_or(String::new(), |r| format!("{r}/"));
+    let store = state.catalog.store().clone();
+    let text = tokio::task::spawn_blocking(move || {
+        super::direct::rewrite(&store, id, &dir, &text, &direct, token.as_deref())
+    })
+    .await?;
+    respond_private(req, &loaded, text, FileKind::Playlist)
+}
+
 /// `text`, made from `loaded` for one viewer: never cached by others.
 fn respond_private(
     req: &Parts,
@@ -241,6 +261,12 @@ pub(crate) async fn get(
         Err(Error::NotFound) if top && video.active && video.flat => placeholder(state),
         Err(e) => return Err(e),
     };
+    let direct = (kind == FileKind::Playlist)
+        .then(|| super::direct::mode(state, token.as_deref()))
+        .flatten();
+    if let Some(direct) = direct {
+        return direct_playlist(state, req, id, rung, loaded, direct, token).await;
+    }
     if let (FileKind::Playlist, Some(token)) = (kind, &token) {
         return signed_playlist(req, loaded, token);
     }

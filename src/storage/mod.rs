@@ -118,6 +118,19 @@ impl Store {
         self.write_local(id, names::SOURCE_DONE, mark.as_bytes())
     }
 
+    /// A URL that opens `rel` of video `id` for `expires` straight from
+    /// the bucket; `None` when the store is a folder.
+    pub fn presign_get(
+        &self,
+        id: VideoId,
+        rel: &str,
+        expires: std::time::Duration,
+    ) -> Option<String> {
+        let url = self.s3.as_ref()?.presign_get(&key(id, rel), expires);
+        url.map_err(|e| tracing::warn!(error = %e, "cannot presign a URL"))
+            .ok()
+    }
+
     /// Whether the objects' store answers (a bucket: one small request).
     pub fn reachable(&self) -> io::Result<()> {
         self.objects.size_of("_probe/reachable").map(|_| ())
