@@ -185,7 +185,7 @@ impl Metrics {
             ),
             (
                 "hlsd_storage_used_bytes",
-                "Bytes under the storage root.",
+                "Bytes under the storage root (a bucket: as last measured, plus this node's writes since).",
                 g.storage_used_bytes,
             ),
         ];

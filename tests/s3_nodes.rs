@@ -263,3 +263,111 @@ fn a_stalled_store_is_waited_for_and_one_that_stays_down_fails_the_job() {
     upload(c.addr, &h264_mp4(2, "320x240", true), FAST).assert_error(503, "store_unavailable");
     c.wait_no_job_threads();
 }
+
+/// Checks every playlist now in the bucket folder `dir`: each names only
+/// files already there (a master, only variants with a segment). Returns
+/// how many playlists it checked.
+fn playlists_point_at_what_exists(dir: &std::path::Path) -> usize {
+    let mut checked = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "m3u8") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            let base = p.parent().unwrap();
+            for uri in text
+                .lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                let target = base.join(uri);
+                assert!(
+                    target.is_file(),
+                    "{} names {uri}, not in the bucket:\n{text}",
+                    p.display()
+                );
+                if uri.ends_with(".m3u8") {
+                    let variant = std::fs::read_to_string(&target).unwrap();
+                    assert!(
+                        !extinfs(&variant).is_empty(),
+                        "master before {uri} has a segment"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn the_bucket_never_holds_a_playlist_ahead_of_its_segments() {
+    let s3 = S3Server::start();
+    let a = s3.start_node("order", "node-a", &["--segment-seconds", "1"]);
+    let data = h264_mp4(16, "640x360", true);
+    let upload = PartialUpload::start(a.addr, &data, data.len() / 3);
+    let id = a.wait_video_folder();
+    let dir = s3.root.path().join(format!("hlsd/order/{id}"));
+    let mut checked = 0;
+    let mut finishing = Some(upload);
+    let start = std::time::Instant::now();
+    loop {
+        assert!(start.elapsed() < DEADLINE * 2, "the job never ended");
+        checked += playlists_point_at_what_exists(&dir);
+        if let Some(u) = finishing.take() {
+            if checked > 20 {
+                assert_eq!(u.finish().status, 201);
+            } else {
+                finishing = Some(u);
+            }
+        }
+        let status = a.get(&format!("/videos/{id}")).json()["status"].clone();
+        if finishing.is_none()
+            && status != "processing"
+            && status != "queued"
+            && status != "receiving"
+        {
+            assert_eq!(status, "ready");
+            break;
+        }
+    }
+    assert!(checked > 20, "{checked}");
+    playlists_point_at_what_exists(&dir);
+}
+
+#[test]
+fn the_quota_counts_what_every_node_put_in_the_bucket() {
+    let s3 = S3Server::start();
+    let a = s3.start_node("quota", "node-a", &[]);
+    let first = upload_ok(&a, &h264_mp4(6, "320x240", true), FAST);
+    let held = a.wait_done(&first)["storage_bytes"].as_u64().unwrap();
+    assert!(held > 0);
+    // B may hold one and a half of A's videos.
+    let limit = (held + held / 2).to_string();
+    let b = s3.start_node(
+        "quota",
+        "node-b",
+        &["--max-storage-bytes", &limit, "--quota-refresh-secs", "1"],
+    );
+    let tiny = h264_mp4(1, "96x64", false);
+    let fits = upload_ok(&b, &tiny, FAST);
+    assert_eq!(b.wait_done(&fits)["status"], "ready");
+    let d = request(b.addr, "DELETE", &format!("/videos/{fits}"), &[], &[]);
+    assert_eq!(d.status, 204);
+    // A second video through A: once B has measured the bucket again, the
+    // same small upload no longer fits there.
+    let second = upload_ok(&a, &h264_mp4(6, "320x240", true), FAST);
+    assert_eq!(a.wait_done(&second)["status"], "ready");
+    wait_until("B to measure both videos", || {
+        metrics_of(&b)["hlsd_storage_used_bytes"] >= (2 * held) as f64 * 0.9
+    });
+    upload(b.addr, &tiny, FAST).assert_error(507, "quota_exceeded");
+}

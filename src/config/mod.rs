@@ -128,6 +128,11 @@ pub struct Config {
     #[arg(long, env = "HLSD_LEASE_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(3..=600))]
     pub lease_secs: u64,
+    /// With a shared store, how often `--max-storage-bytes` is measured
+    /// again over the whole bucket (other nodes' videos), seconds.
+    #[arg(long, env = "HLSD_QUOTA_REFRESH_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..), hide = true)]
+    pub quota_refresh_secs: u64,
     /// Target HLS segment duration, seconds.
     #[arg(long, env = "HLSD_SEGMENT_SECONDS", default_value_t = DEFAULT_SEGMENT_SECONDS,
           value_parser = clap::value_parser!(u32).range(1..=60))]

@@ -86,8 +86,11 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.uploads_receiving = count(Status::Receiving);
     g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
     let store = state.catalog.store().clone();
+    // A bucket is measured by the quota's periodic listing, not per scrape.
+    let measured = store.is_shared().then(|| state.quota.total());
     let (used, free) = tokio::task::spawn_blocking(move || {
-        (store.total_size(), crate::media::free_bytes(store.root()))
+        let used = measured.unwrap_or_else(|| store.total_size());
+        (used, crate::media::free_bytes(store.root()))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?;

@@ -52,6 +52,28 @@ pub(crate) fn spawn(jobs: &Arc<Jobs>) {
     });
 }
 
+/// Measures the whole bucket again every `every` for `--max-storage-bytes`
+/// (other nodes add and remove videos), when the store is shared.
+pub(crate) fn spawn_quota_refresh(jobs: &Arc<Jobs>, every: Duration) {
+    if jobs.catalog.lease().is_none() {
+        return;
+    }
+    let jobs = jobs.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let j = jobs.clone();
+            match tokio::task::spawn_blocking(move || j.catalog.store().sizes()).await {
+                Ok(Ok(sizes)) => jobs.quota.sync(&sizes),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot measure the bucket"),
+                Err(_) => {}
+            }
+        }
+    });
+}
+
 /// Renews the lease of every record this node works on.
 fn renew(jobs: &Jobs) -> Vec<Found> {
     let catalog = &jobs.catalog;

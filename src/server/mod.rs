@@ -100,6 +100,10 @@ pub(crate) async fn prepare_with_clock(
     );
     recover(&catalog, unreadable, &jobs, &quota, config.keep_source).await?;
     crate::jobs::lease::spawn(&jobs);
+    crate::jobs::lease::spawn_quota_refresh(
+        &jobs,
+        std::time::Duration::from_secs(config.quota_refresh_secs),
+    );
     let upload_rate = crate::http::RateLimiter::new(config.uploads_per_minute, clock.clone());
     let config_event_streams = config.max_event_streams;
     let cache_bytes = usize::try_from(config.cache_bytes).unwrap_or(usize::MAX);
@@ -201,6 +205,14 @@ async fn recover(
     );
     let (catalog, quota) = (catalog.clone(), quota.clone());
     tokio::task::spawn_blocking(move || {
+        // A bucket is measured in one listing (it holds other nodes' videos).
+        if catalog.store().is_shared() {
+            match catalog.store().sizes() {
+                Ok(sizes) => quota.sync(&sizes),
+                Err(e) => tracing::warn!(error = %e, "cannot measure the bucket"),
+            }
+            return;
+        }
         for id in catalog.ids() {
             quota.count(id, catalog.store().size(id));
         }

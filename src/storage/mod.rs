@@ -386,6 +386,18 @@ impl Store {
         objects + if self.shared { spool() } else { 0 }
     }
 
+    /// Bytes each video holds, from one listing of the store.
+    pub fn sizes(&self) -> io::Result<std::collections::HashMap<VideoId, u64>> {
+        let mut out = std::collections::HashMap::new();
+        for (name, len) in self.objects.list("")? {
+            let id = name.split('/').next().and_then(VideoId::parse);
+            if let Some(id) = id {
+                *out.entry(id).or_insert(0) += len;
+            }
+        }
+        Ok(out)
+    }
+
     /// Bytes stored under the root, all videos included (a bucket: every
     /// object under its prefix, listed).
     pub fn total_size(&self) -> u64 {

@@ -137,6 +137,22 @@ impl Quota {
             .saturating_add(stored);
     }
 
+    /// Takes what a scan of a shared bucket `measured` for every video this
+    /// node holds no reservation for (other nodes' videos come, grow and
+    /// go); reservations of this node's uploads and jobs stay.
+    pub fn sync(&self, measured: &HashMap<VideoId, u64>) {
+        let mut l = self.lock();
+        l.videos
+            .retain(|id, u| u.reserved > 0 || measured.contains_key(id));
+        for (id, bytes) in measured {
+            let u = l.videos.entry(*id).or_default();
+            if u.reserved == 0 {
+                u.stored = *bytes;
+            }
+        }
+        l.total = l.videos.values().map(|u| u.stored + u.reserved).sum();
+    }
+
     /// Forgets `id` (deleted, or refused).
     pub fn forget(&self, id: VideoId) {
         let mut l = self.lock();
