@@ -52,6 +52,8 @@ pub enum Error {
     DiskFull,
     /// The object store (an S3 bucket) did not answer, after retries.
     StoreUnavailable,
+    /// A resumable upload another node of a shared store is receiving.
+    OtherNode,
     /// A request the API cannot use (bad JSON, bad query…).
     BadRequest(String),
     /// No or a wrong API token.
@@ -106,9 +108,11 @@ impl Error {
             Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
-            Error::Busy | Error::Cancelled | Error::NotReady | Error::StoreUnavailable => {
-                S::SERVICE_UNAVAILABLE
-            }
+            Error::Busy
+            | Error::Cancelled
+            | Error::NotReady
+            | Error::StoreUnavailable
+            | Error::OtherNode => S::SERVICE_UNAVAILABLE,
             Error::QuotaExceeded { .. } | Error::DiskFull => S::INSUFFICIENT_STORAGE,
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
@@ -147,6 +151,7 @@ impl Error {
             Error::QuotaExceeded { .. } => "quota_exceeded",
             Error::DiskFull => "disk_full",
             Error::StoreUnavailable => "store_unavailable",
+            Error::OtherNode => "other_node",
             Error::BadRequest(_) => "bad_request",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unauthorized => "unauthorized",
@@ -181,6 +186,7 @@ impl Error {
                     | Error::QuotaExceeded { .. }
                     | Error::DiskFull
                     | Error::StoreUnavailable
+                    | Error::OtherNode
             )
     }
 
@@ -231,6 +237,10 @@ impl fmt::Display for Error {
             Error::StoreUnavailable => {
                 write!(f, "the object store cannot be reached; try again later")
             }
+            Error::OtherNode => write!(
+                f,
+                "another node is receiving this upload: send its requests to that node"
+            ),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
             Error::Unauthorized => write!(
                 f,
@@ -338,6 +348,7 @@ impl Error {
             Error::QuotaExceeded { limit } => Error::QuotaExceeded { limit: *limit },
             Error::DiskFull => Error::DiskFull,
             Error::StoreUnavailable => Error::StoreUnavailable,
+            Error::OtherNode => Error::OtherNode,
             Error::BadRequest(m) => Error::BadRequest(m.clone()),
             Error::Unauthorized => Error::Unauthorized,
             Error::InvalidToken => Error::InvalidToken,
@@ -398,6 +409,7 @@ mod tests {
             Error::QuotaExceeded { limit: 1 },
             Error::DiskFull,
             Error::StoreUnavailable,
+            Error::OtherNode,
             Error::BadRequest("x".into()),
             Error::RateLimited { retry_after: 1 },
             Error::Unauthorized,

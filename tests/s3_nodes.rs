@@ -371,3 +371,63 @@ fn the_quota_counts_what_every_node_put_in_the_bucket() {
     });
     upload(b.addr, &tiny, FAST).assert_error(507, "quota_exceeded");
 }
+
+#[test]
+fn another_node_follows_a_resumable_upload_but_leaves_its_bytes_to_the_receiver() {
+    let s3 = S3Server::start();
+    let a = s3.start_node("tus", "node-a", &[]);
+    let b = s3.start_node("tus", "node-b", &[]);
+    let data = h264_mp4(12, "320x240", true);
+    let (tus, octets) = (
+        ("Tus-Resumable", "1.0.0"),
+        ("Content-Type", "application/offset+octet-stream"),
+    );
+    let len = data.len().to_string();
+    let r = request(
+        a.addr,
+        "POST",
+        "/files",
+        &[tus, ("Upload-Length", &len)],
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let half = data.len() / 2;
+    let r = request(
+        a.addr,
+        "PATCH",
+        &format!("/files/{id}"),
+        &[tus, octets, ("Upload-Offset", "0")],
+        &data[..half],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    // The spool is A's: B sends the client there.
+    let at = half.to_string();
+    let r = request(
+        b.addr,
+        "PATCH",
+        &format!("/files/{id}"),
+        &[tus, octets, ("Upload-Offset", &at)],
+        &data[half..],
+    );
+    r.assert_error(503, "other_node");
+    assert!(r.header("retry-after").is_some());
+    // B's event stream follows A's upload and job to their end.
+    let addr = b.addr;
+    let path = format!("/videos/{id}/events");
+    let events = std::thread::spawn(move || request(addr, "GET", &path, &[], &[]).text());
+    let r = request(
+        a.addr,
+        "PATCH",
+        &format!("/files/{id}"),
+        &[tus, octets, ("Upload-Offset", &at)],
+        &data[half..],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let text = events.join().unwrap();
+    let last = text
+        .split("\n\n")
+        .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("event: ")))
+        .last();
+    assert_eq!(last, Some("ready"), "{text}");
+}

@@ -299,17 +299,24 @@ fn is_management(method: &Method, segments: &[&str]) -> bool {
 /// With a store other nodes share, brings the records a request reads up
 /// to date first (one read per record per second at most; the library's
 /// listing also finds videos other nodes added or removed).
-async fn refresh_records(state: &AppState, method: &Method, segments: &[&str]) {
+/// A resumable upload's bytes go to the node that holds its spool: another
+/// node answers 503 (`other_node`, with `Retry-After`) while that one
+/// holds it.
+async fn refresh_records(
+    state: &AppState,
+    method: &Method,
+    segments: &[&str],
+) -> Result<(), Error> {
     if state.catalog.node().is_none() {
-        return;
+        return Ok(());
     }
     let id = match segments {
         ["videos"] if *method == Method::GET => None,
         ["play" | "keys" | "videos" | "files", id, ..] => match VideoId::parse(id) {
             Some(id) => Some(id),
-            None => return,
+            None => return Ok(()),
         },
-        _ => return,
+        _ => return Ok(()),
     };
     let catalog = state.catalog.clone();
     let _ = tokio::task::spawn_blocking(move || match id {
@@ -317,6 +324,11 @@ async fn refresh_records(state: &AppState, method: &Method, segments: &[&str]) {
         None => catalog.refresh_all(),
     })
     .await;
+    let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
+    match (segments, id) {
+        (["files", _], Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),
+        _ => Ok(()),
+    }
 }
 
 async fn dispatch<B: ReqBody>(
@@ -364,7 +376,7 @@ async fn dispatch<B: ReqBody>(
         _ if tus => tus::method_of(parts),
         ref m => m.clone(),
     };
-    refresh_records(state, &method, segments).await;
+    refresh_records(state, &method, segments).await?;
     match (&method, segments) {
         (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
         (&Method::POST, ["files"]) => tus::create(state, parts, body, client).await,

@@ -224,9 +224,25 @@ struct EventStream {
     /// Status and whole percent last sent: a change of either is an event.
     last: Option<(Status, i64)>,
     finished: bool,
+    /// Since when nothing was sent (keep-alives of a polling stream).
+    quiet: tokio::time::Instant,
 }
 
 impl EventStream {
+    /// With a shared store (another node may run the job): waits for a
+    /// local change or a second, then reads the record again. Returns a
+    /// keep-alive comment when the stream has been quiet for long.
+    async fn poll_store(&mut self) -> Option<Bytes> {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.changes.changed()).await;
+        let (catalog, id) = (self.catalog.clone(), self.id);
+        let _ = tokio::task::spawn_blocking(move || catalog.refresh(id)).await;
+        if self.quiet.elapsed() >= SSE_KEEPALIVE {
+            self.quiet = tokio::time::Instant::now();
+            return Some(Bytes::from_static(b": keep-alive\n\n"));
+        }
+        None
+    }
+
     /// Waits for the next meaningful change; `None` ends the stream.
     async fn next(&mut self) -> Option<Bytes> {
         if self.finished {
@@ -240,12 +256,19 @@ impl EventStream {
             let key = (rec.status, (rec.progress * 100.0).floor() as i64);
             if self.last != Some(key) {
                 self.last = Some(key);
+                self.quiet = tokio::time::Instant::now();
                 self.finished = !rec.status.is_active();
                 let name = serde_json::to_value(rec.status)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
                 return Some(sse_event(&name, &event_payload(&rec)));
+            }
+            if self.catalog.node().is_some() {
+                if let Some(quiet) = self.poll_store().await {
+                    return Some(quiet);
+                }
+                continue;
             }
             tokio::select! {
                 changed = self.changes.changed() => {
@@ -286,6 +309,7 @@ pub(crate) fn events(
         id,
         last: None,
         finished: false,
+        quiet: tokio::time::Instant::now(),
     };
     let frames = futures_util::stream::unfold(stream, |mut s| async move {
         let chunk = s.next().await?;
