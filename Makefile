@@ -41,6 +41,7 @@ bench: deps test-deps check-cargo
 	$(CARGO) bench --bench cli_compare
 	benches/job_memory.sh
 	benches/serve_vs_nginx.sh
+	benches/store_ready.sh
 
 deps:
 	@$(call apt_install,$(BUILD_PKGS))

@@ -431,3 +431,28 @@ fn another_node_follows_a_resumable_upload_but_leaves_its_bytes_to_the_receiver(
         .last();
     assert_eq!(last, Some("ready"), "{text}");
 }
+
+#[test]
+fn a_node_restarted_under_its_name_resumes_its_own_job() {
+    let s3 = S3Server::start();
+    let slow = ["--lease-secs", "60", "--x264-preset", "veryslow"];
+    let mut a = s3.start_node("again", "node-a", &slow);
+    let id = upload_ok(&a, &h264_mp4(30, "640x360", true), FAST);
+    wait_until("it to be processing", || {
+        status_at(&a, &id)["status"] == "processing"
+    });
+    a.crash();
+    // Same name, same scratch; a fast preset this time.
+    let (mut args, _) = s3.node_args("again", "node-a");
+    args.extend(["--lease-secs", "60"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.restart(&args);
+    let rec = a.wait_done(&id);
+    assert_eq!(
+        (rec["status"].as_str(), rec["node"].as_str()),
+        (Some("ready"), Some("node-a")),
+        "{rec}"
+    );
+    assert_eq!(rec["generation"], 1, "{rec}");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", a.addr));
+}

@@ -7,6 +7,9 @@
 //! (`--keep-source always` puts it there before the upload is
 //! acknowledged), or marks the video `failed` with `node_lost`.
 //!
+//! A store whose conditional writes do not hold (Garage ignores them) gets
+//! no claims at all: two nodes could both win one.
+//!
 //! A renewal that finds its record taken over stops the job without
 //! touching the video; one that finds it being deleted (a `DELETE` through
 //! another node) stops the job and deletes the video's objects.
@@ -128,6 +131,10 @@ async fn stop(jobs: &Arc<Jobs>, found: Found) {
 /// with `node_lost`, their outputs removed.
 fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
     let catalog = &jobs.catalog;
+    if !catalog.store().exclusive_writes() {
+        // Two nodes could both win a claim: no claims at all (see start).
+        return Vec::new();
+    }
     catalog.refresh_all();
     let me = catalog.node().map(str::to_owned);
     let mut mine = Vec::new();

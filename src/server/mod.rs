@@ -171,8 +171,13 @@ fn open_catalog(
     tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, node = %node,
         conditional_writes = cas, "videos in an S3 bucket");
     if !cas {
-        tracing::warn!("the S3 server ignores conditional writes: run one node only");
+        tracing::warn!(
+            "the S3 server ignores conditional writes: a lost node's jobs are not taken over \
+             and changes made through two nodes at once may overwrite each other; run one node, \
+             or use a store that has them (AWS S3, R2, MinIO)"
+        );
     }
+    let store = store.with_exclusive_writes(cas);
     let lease = std::time::Duration::from_secs(config.lease_secs);
     Ok(Catalog::open_as(store, clock, Some((node, lease)))?)
 }

@@ -44,6 +44,9 @@ pub struct Store {
     s3: Option<std::sync::Arc<s3::S3Objects>>,
     /// `s3` is set.
     shared: bool,
+    /// The bucket refuses a conditional write that lost (see
+    /// [`Store::conditional_writes`]); claims between nodes need it.
+    exclusive: bool,
     /// Complete uploads are copied to the bucket (`--keep-source always`
     /// with a bucket: another node can then redo a lost node's job).
     keep_uploads: bool,
@@ -75,6 +78,7 @@ impl Store {
             objects: std::sync::Arc::new(objects),
             s3: None,
             shared: false,
+            exclusive: true,
             keep_uploads: false,
             epochs: Default::default(),
             master_locks: Default::default(),
@@ -92,11 +96,24 @@ impl Store {
             objects: bucket.clone(),
             s3: Some(bucket),
             shared: true,
+            exclusive: true,
             keep_uploads: false,
             epochs: Default::default(),
             master_locks: Default::default(),
             captions_locks: Default::default(),
         })
+    }
+
+    /// Records whether the bucket's conditional writes hold (its probe).
+    pub fn with_exclusive_writes(mut self, exclusive: bool) -> Store {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// True when a conditional write that lost is refused (always, for a
+    /// folder with its one writer).
+    pub fn exclusive_writes(&self) -> bool {
+        self.exclusive
     }
 
     /// Copies complete uploads to the bucket too (see `keep_uploads`).
