@@ -363,23 +363,6 @@ impl Config {
             }
         })
     }
-
-    /// The bucket settings of `--store s3://…` (credentials from the
-    /// environment); `None` for a folder.
-    pub fn s3_settings(&self) -> Option<crate::storage::s3::S3Settings> {
-        let StoreKind::S3 { bucket, prefix } = &self.store else {
-            return None;
-        };
-        let s = crate::storage::s3::S3Settings {
-            bucket: bucket.clone(),
-            prefix: prefix.clone(),
-            endpoint: self.s3_endpoint.clone(),
-            region: self.s3_region.clone(),
-            path_style: self.s3_path_style,
-            ..Default::default()
-        };
-        Some(s.with_env_credentials())
-    }
 }
 
 fn parse_positive(s: &str) -> Result<usize, String> {

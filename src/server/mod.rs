@@ -154,12 +154,29 @@ async fn open_webhooks(
     Ok(webhooks)
 }
 
+/// The bucket settings of `--store s3://…` (credentials from the
+/// environment); `None` for a folder.
+fn s3_settings(config: &Config) -> Option<crate::storage::s3::S3Settings> {
+    let crate::config::StoreKind::S3 { bucket, prefix } = &config.store else {
+        return None;
+    };
+    let s = crate::storage::s3::S3Settings {
+        bucket: bucket.clone(),
+        prefix: prefix.clone(),
+        endpoint: config.s3_endpoint.clone(),
+        region: config.s3_region.clone(),
+        path_style: config.s3_path_style,
+        ..Default::default()
+    };
+    Some(s.with_env_credentials())
+}
+
 /// Opens the store `config` names and loads its records.
 fn open_catalog(
     config: &Config,
     clock: crate::clock::SharedClock,
 ) -> Result<(Catalog, Vec<crate::catalog::Unreadable>), Error> {
-    let Some(s3) = config.s3_settings() else {
+    let Some(s3) = s3_settings(config) else {
         return Ok(Catalog::open(Store::open(&config.storage)?, clock)?);
     };
     let keep = config.keep_source == crate::config::KeepSource::Always;
