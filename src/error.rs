@@ -426,9 +426,10 @@ mod tests {
             Error::Internal("x".into()),
         ];
         let expected = [
-            400, 400, 400, 413, 400, 503, 500, 503, 415, 422, 503, 507, 507, 400, 429, 401, 403,
-            403, 403, 404, 405, 416, 408, 408, 500, 500, 500,
+            400, 400, 400, 413, 400, 503, 500, 503, 415, 422, 503, 507, 507, 503, 503, 400, 429,
+            401, 403, 403, 403, 404, 405, 416, 408, 408, 500, 500, 500,
         ];
+        assert_eq!(all.len(), expected.len());
         let mut codes = std::collections::HashSet::new();
         for (e, s) in all.iter().zip(expected) {
             assert_eq!(e.status().as_u16(), s, "{e:?}");

@@ -19,24 +19,19 @@ fn path_of(url: &str, addr: std::net::SocketAddr) -> String {
     url.split_once(&addr.to_string()).unwrap().1.to_owned()
 }
 
-#[test]
-fn signed_playback_fetches_segments_from_the_bucket_with_presigned_urls() {
-    let s3 = S3Server::start();
-    let a = s3.start_node(
-        "signed",
-        "node-a",
-        &[
-            "--signing-key",
-            "k3y-0123456789",
-            "--api-token",
-            ADMIN,
-            "--encrypt",
-            "--segment-seconds",
-            "2",
-        ],
-    );
+/// A node with `--signing-key` (and `extra`) on `prefix`, and the id of a
+/// ready video of `secs` seconds uploaded to it with the API token.
+fn signed_node_with_video(
+    s3: &S3Server,
+    prefix: &str,
+    extra: &[&str],
+    secs: u32,
+) -> (Server, String) {
+    let mut flags = vec!["--signing-key", "k3y-0123456789", "--api-token", ADMIN];
+    flags.extend_from_slice(extra);
+    let a = s3.start_node(prefix, "node-a", &flags);
     let bearer = format!("Bearer {ADMIN}");
-    let body = multipart("video", "clip.mp4", &h264_mp4(6, "320x240", true));
+    let body = multipart("video", "clip.mp4", &h264_mp4(secs, "320x240", true));
     let (k, v) = multipart_header();
     let r = request(
         a.addr,
@@ -50,6 +45,14 @@ fn signed_playback_fetches_segments_from_the_bucket_with_presigned_urls() {
     wait_until("ready", || {
         authed(&a, &format!("/videos/{id}")).json()["status"] == "ready"
     });
+    (a, id)
+}
+
+#[test]
+fn signed_playback_fetches_segments_from_the_bucket_with_presigned_urls() {
+    let s3 = S3Server::start();
+    let (a, id) =
+        signed_node_with_video(&s3, "signed", &["--encrypt", "--segment-seconds", "2"], 6);
     let url = authed(&a, &format!("/videos/{id}")).json()["playback_url"]
         .as_str()
         .unwrap()
@@ -105,32 +108,8 @@ fn signed_playback_fetches_segments_from_the_bucket_with_presigned_urls() {
 #[test]
 fn presigned_urls_expire_with_the_playback_token() {
     let s3 = S3Server::start();
-    let a = s3.start_node(
-        "expiring",
-        "node-a",
-        &[
-            "--signing-key",
-            "k3y-0123456789",
-            "--api-token",
-            ADMIN,
-            "--playback-token-ttl-secs",
-            "2",
-        ],
-    );
+    let (a, id) = signed_node_with_video(&s3, "expiring", &["--playback-token-ttl-secs", "2"], 4);
     let bearer = format!("Bearer {ADMIN}");
-    let body = multipart("video", "clip.mp4", &h264_mp4(4, "320x240", false));
-    let (k, v) = multipart_header();
-    let r = request(
-        a.addr,
-        "POST",
-        "/upload",
-        &[(k, &v), ("Authorization", &bearer)],
-        &body,
-    );
-    let id = r.json()["id"].as_str().unwrap().to_owned();
-    wait_until("ready", || {
-        authed(&a, &format!("/videos/{id}")).json()["status"] == "ready"
-    });
     let fresh = request(
         a.addr,
         "POST",

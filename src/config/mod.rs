@@ -333,6 +333,14 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// True for an absolute `http://` or `https://` URL with a host.
+fn is_http_url(s: &str) -> bool {
+    s.parse::<http::Uri>()
+        .ok()
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
+        .is_some_and(|u| u.host().is_some())
+}
+
 fn parse_node_name(s: &str) -> Result<String, String> {
     let ok = (1..=64).contains(&s.len())
         && s.bytes()
@@ -444,12 +452,7 @@ impl Config {
 
     fn validate_webhooks(&self) -> Result<(), String> {
         for url in &self.webhook_urls {
-            let ok = url
-                .parse::<http::Uri>()
-                .ok()
-                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
-                .is_some_and(|u| u.host().is_some());
-            if !ok {
+            if !is_http_url(url) {
                 return Err(format!(
                     "--webhook-url `{url}` is not an http:// or https:// URL"
                 ));
@@ -476,24 +479,14 @@ impl Config {
             return Ok(());
         }
         if let Some(b) = &self.media_base_url {
-            let ok = b
-                .parse::<http::Uri>()
-                .ok()
-                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
-                .is_some_and(|u| u.host().is_some() && u.query().is_none());
-            if !ok {
+            if !is_http_url(b) || b.contains('?') {
                 return Err(format!(
                     "--media-base-url `{b}` is not an http:// or https:// URL"
                 ));
             }
         }
         if let Some(e) = &self.s3_endpoint {
-            let ok = e
-                .parse::<http::Uri>()
-                .ok()
-                .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
-                .is_some_and(|u| u.host().is_some());
-            if !ok {
+            if !is_http_url(e) {
                 return Err(format!(
                     "--s3-endpoint `{e}` is not an http:// or https:// URL"
                 ));

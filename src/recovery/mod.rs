@@ -44,7 +44,10 @@ pub(crate) struct Report {
     pub errors: usize,
 }
 
-/// Runs recovery over every folder of `catalog`'s store.
+/// Runs recovery over every folder of `catalog`'s store. A node of a
+/// shared store recovers only what it was doing (records naming it), and
+/// leaves an unreadable record in the bucket alone (another node may be
+/// writing it).
 pub(crate) fn recover(
     catalog: &Catalog,
     unreadable: Vec<Unreadable>,
@@ -52,45 +55,22 @@ pub(crate) fn recover(
     keep: KeepSource,
 ) -> Report {
     let mut report = Report::default();
-    if catalog.node().is_some() {
-        return recover_shared(catalog, unreadable, jobs, keep);
-    }
+    let me = catalog.node().map(str::to_owned);
     for u in unreadable {
+        if me.is_some() {
+            tracing::error!(id = %u.id, reason = %u.reason, "unreadable record in the store; left alone");
+            report.damaged += 1;
+            continue;
+        }
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(u.id));
         if let Err(e) = rebuild::recover_unreadable(catalog, &u, jobs, &mut report) {
             tracing::error!(id = %u.id, error = %e, "cannot recover this video; skipped");
             report.errors += 1;
         }
     }
-    for id in catalog.ids() {
-        report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(id));
-        if let Err(e) = recover_one(catalog, id, jobs, keep, &mut report) {
-            tracing::error!(id = %id, error = %e, "cannot recover this video; skipped");
-            report.errors += 1;
-        }
-    }
-    report
-}
-
-/// [`recover`] of a node of a shared store: only what this node was doing
-/// (records naming it) is its to recover; an unreadable record in the
-/// bucket is reported and left alone (another node may be writing it).
-fn recover_shared(
-    catalog: &Catalog,
-    unreadable: Vec<Unreadable>,
-    jobs: &Arc<Jobs>,
-    keep: KeepSource,
-) -> Report {
-    let mut report = Report::default();
-    for u in unreadable {
-        tracing::error!(id = %u.id, reason = %u.reason, "unreadable record in the store; left alone");
-        report.damaged += 1;
-    }
-    let me = catalog.node().map(str::to_owned);
-    for id in catalog.ids() {
-        if catalog.peek(id, |r| r.node == me) != Some(true) {
-            continue;
-        }
+    let ids = catalog.ids().into_iter();
+    let mine = ids.filter(|id| me.is_none() || catalog.peek(*id, |r| r.node == me) == Some(true));
+    for id in mine {
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(id));
         if let Err(e) = recover_one(catalog, id, jobs, keep, &mut report) {
             tracing::error!(id = %id, error = %e, "cannot recover this video; skipped");
