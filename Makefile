@@ -19,7 +19,7 @@ TEST_PKGS := ffmpeg chromium openssl
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded
 
-.PHONY: run test lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
+.PHONY: run test test-garage lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
 run: deps check-cargo
 	$(CARGO) run --release --bin hlsd -- $(ARGS)
@@ -27,6 +27,17 @@ run: deps check-cargo
 # --no-fail-fast: one failing test binary never hides the others.
 test: deps test-deps check-cargo
 	$(CARGO) test --all-targets --no-fail-fast
+
+# The object-store tests against Garage (a real distributed store) instead
+# of s3s-fs: builds garage once (cargo install, about ten minutes), then
+# runs them with a one-node cluster per test. Not part of `make test`.
+GARAGE_VERSION := 2.5.0
+test-garage: deps test-deps check-cargo
+	@if ! { garage --version 2>/dev/null || "$${CARGO_HOME:-$$HOME/.cargo}/bin/garage" --version 2>/dev/null; } | grep -q 'v$(GARAGE_VERSION)'; then \
+	  echo "cargo install garage $(GARAGE_VERSION)"; \
+	  $(CARGO) install garage@$(GARAGE_VERSION) --locked; \
+	fi
+	HLSD_TEST_S3=garage $(CARGO) test --no-fail-fast --test s3_objects --test s3_nodes --test s3_direct
 
 lint: deps check-cargo
 	$(CARGO) fmt --check

@@ -52,7 +52,9 @@ pub enum Error {
     DiskFull,
     /// The object store (an S3 bucket) did not answer, after retries.
     StoreUnavailable,
-    /// A resumable upload another node of a shared store is receiving.
+    /// A video another node of a shared store is working on, in a way
+    /// only that node can change (a resumable upload's bytes; a deletion
+    /// where the store has no conditional writes to hand it over).
     OtherNode,
     /// A request the API cannot use (bad JSON, bad query…).
     BadRequest(String),
@@ -239,7 +241,7 @@ impl fmt::Display for Error {
             }
             Error::OtherNode => write!(
                 f,
-                "another node is receiving this upload: send its requests to that node"
+                "another node is working on this video: send this request to that node"
             ),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
             Error::Unauthorized => write!(

@@ -15,7 +15,7 @@ fn settings(s3: &S3Server, prefix: &str) -> S3Settings {
         bucket: s3.bucket.clone(),
         prefix: prefix.to_owned(),
         endpoint: Some(s3.endpoint()),
-        region: "us-east-1".to_owned(),
+        region: s3.region.clone(),
         path_style: true,
         access_key_id: s3.access_key.clone(),
         secret_access_key: s3.secret_key.clone(),
@@ -34,10 +34,10 @@ fn a_bucket_keeps_the_objects_contract() {
     let s3 = S3Server::start();
     let scratch = tempfile::tempdir().unwrap();
     let o = S3Objects::open(&settings(&s3, "lib/a")).unwrap();
-    contract(&o, scratch.path());
+    contract(&o, scratch.path(), s3.exclusive);
     // Under the prefix, and nowhere else.
     assert_eq!(s3.keys(), ["lib/a/v2/meta.json"]);
-    assert!(o.conditional_writes("_probe/cas").unwrap());
+    assert_eq!(o.conditional_writes("_probe/cas").unwrap(), s3.exclusive);
     assert_eq!(s3.keys(), ["lib/a/v2/meta.json"]);
 }
 
@@ -58,6 +58,9 @@ fn a_large_file_goes_up_in_parts_and_comes_back_whole() {
         o.list("v").unwrap(),
         [("download.mp4".into(), big.len() as u64)]
     );
+    // Without a prefix, the bucket's top lists everything.
+    let all = o.list("").unwrap();
+    assert_eq!(all, [("v/download.mp4".into(), big.len() as u64)]);
 }
 
 #[test]

@@ -69,7 +69,14 @@ async fn object_store_check(state: &AppState) -> Option<serde_json::Value> {
     let probe = tokio::task::spawn_blocking(move || store.reachable());
     let answer = tokio::time::timeout(std::time::Duration::from_secs(2), probe).await;
     Some(match answer {
-        Ok(Ok(Ok(()))) => serde_json::json!({"ok": true, "detail": "the bucket answers"}),
+        Ok(Ok(Ok(()))) => {
+            let cas = match state.catalog.store().exclusive_writes() {
+                true => "yes",
+                false => "no (a lost node's jobs are not taken over)",
+            };
+            let detail = format!("the bucket answers; conditional writes: {cas}");
+            serde_json::json!({"ok": true, "detail": detail})
+        }
         Ok(Ok(Err(e))) => {
             serde_json::json!({"ok": false, "detail": format!("the bucket fails: {e}")})
         }

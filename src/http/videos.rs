@@ -139,6 +139,10 @@ pub(crate) async fn patch(
 /// removal finishes in the background.
 pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
     let elsewhere = state.catalog.held_elsewhere(&known_id(state, id)?);
+    if elsewhere && !state.catalog.store().exclusive_writes() {
+        // Its node's next renewal could overwrite `deleting` unseen.
+        return Err(Error::OtherNode);
+    }
     let catalog = state.catalog.clone();
     tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.status = Status::Deleting))
         .await

@@ -4,6 +4,7 @@
 //! with `ffprobe` (both only here, as independent tools).
 #![allow(dead_code)]
 
+pub mod garage;
 pub mod s3;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,40 +1,45 @@
 //! A real S3 server for the object-store tests: `s3s-fs` (SigV4 checked,
 //! presigned URLs checked, conditional PUTs, multipart), started on a free
 //! port over a temporary folder, with random credentials. `make test`
-//! installs it (`cargo install s3s-fs@0.14.1`).
+//! installs it (`cargo install s3s-fs@0.14.1`). With `HLSD_TEST_S3=garage`
+//! (`make test-garage`), a one-node Garage cluster instead.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-/// A running `s3s-fs` with one bucket.
+/// A running S3 server with one bucket.
 pub struct S3Server {
     pub addr: SocketAddr,
     pub root: tempfile::TempDir,
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    /// The region its requests are signed for.
+    pub region: String,
+    /// It refuses a conditional write that lost (s3s-fs does, Garage not).
+    pub exclusive: bool,
     child: Child,
 }
 
-/// The `s3s-fs` binary: on `PATH`, else where `cargo install` puts it.
-fn binary() -> PathBuf {
+/// A binary on `PATH`, else where `cargo install` puts it.
+pub fn binary(name: &str) -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
-            .map(|d| d.join("s3s-fs"))
+            .map(|d| d.join(name))
             .find(|f| f.is_file())
     });
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     on_path
-        .or_else(|| cargo_home.map(|h| h.join("bin/s3s-fs")))
+        .or_else(|| cargo_home.map(|h| h.join("bin").join(name)))
         .filter(|f| f.is_file())
-        .expect("s3s-fs is not installed: `make test` installs it")
+        .unwrap_or_else(|| panic!("{name} is not installed: `make test` installs it"))
 }
 
-fn random_hex(n: usize) -> String {
+pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
@@ -44,13 +49,20 @@ fn random_hex(n: usize) -> String {
 
 impl S3Server {
     /// Starts the server with bucket `hlsd` and fresh credentials; returns
-    /// once it listens (the port it prints).
+    /// once it answers.
     pub fn start() -> S3Server {
+        match std::env::var("HLSD_TEST_S3").as_deref() {
+            Ok("garage") => super::garage::start(),
+            _ => Self::start_s3s(),
+        }
+    }
+
+    fn start_s3s() -> S3Server {
         let root = tempfile::tempdir().unwrap();
         let bucket = "hlsd".to_owned();
         std::fs::create_dir(root.path().join(&bucket)).unwrap();
         let (access_key, secret_key) = (format!("AK{}", random_hex(8)), random_hex(20));
-        let mut child = Command::new(binary())
+        let mut child = Command::new(binary("s3s-fs"))
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(["--access-key", &access_key, "--secret-key", &secret_key])
             .arg(root.path())
@@ -68,8 +80,44 @@ impl S3Server {
             bucket,
             access_key,
             secret_key,
+            region: "us-east-1".to_owned(),
+            exclusive: true,
             child,
         }
+    }
+
+    /// Assembles a server started elsewhere (Garage).
+    pub fn from_parts(
+        addr: SocketAddr,
+        root: tempfile::TempDir,
+        (access_key, secret_key): (String, String),
+        child: Child,
+    ) -> S3Server {
+        S3Server {
+            addr,
+            root,
+            bucket: "hlsd".to_owned(),
+            access_key,
+            secret_key,
+            region: "garage".to_owned(),
+            exclusive: false,
+            child,
+        }
+    }
+
+    /// A client of the bucket (hlsd's own), for what tests look at in it.
+    pub fn client(&self) -> hlsd::storage::s3::S3Objects {
+        hlsd::storage::s3::S3Objects::open(&hlsd::storage::s3::S3Settings {
+            bucket: self.bucket.clone(),
+            prefix: String::new(),
+            endpoint: Some(self.endpoint()),
+            region: self.region.clone(),
+            path_style: true,
+            access_key_id: self.access_key.clone(),
+            secret_access_key: self.secret_key.clone(),
+            session_token: None,
+        })
+        .unwrap()
     }
 
     /// The server's URL (path-style requests).
@@ -77,22 +125,15 @@ impl S3Server {
         format!("http://{}", self.addr)
     }
 
-    /// The keys stored in the bucket (read from its folder), sorted.
+    /// The keys stored in the bucket, sorted (listed through S3).
     pub fn keys(&self) -> Vec<String> {
-        fn walk(dir: &std::path::Path, base: &str, out: &mut Vec<String>) {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let name = format!("{base}{}", e.file_name().to_string_lossy());
-                if e.file_type().unwrap().is_dir() {
-                    walk(&e.path(), &format!("{name}/"), out);
-                } else if !name.contains(".s3s") && !name.starts_with(".") {
-                    out.push(name);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.root.path().join(&self.bucket), "", &mut out);
-        out.sort();
-        out
+        use hlsd::storage::objects::Objects;
+        self.client()
+            .list("")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
     }
 }
 
@@ -135,6 +176,8 @@ impl S3Server {
             "--s3-endpoint",
             &self.endpoint(),
             "--s3-path-style",
+            "--s3-region",
+            &self.region,
             "--node-name",
             node,
         ]

@@ -237,8 +237,17 @@ impl Objects for S3Objects {
 
     fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
         let (s3, key) = (self.s3.clone(), self.key(prefix));
-        let base = format!("{key}/");
-        let metas = self.run(async move { s3.list(Some(&key)).try_collect::<Vec<_>>().await })?;
+        // The bucket's top (no prefix at all) lists everything.
+        let top = key.as_ref().is_empty();
+        let base = if top {
+            String::new()
+        } else {
+            format!("{key}/")
+        };
+        let metas = self.run(async move {
+            let under = (!top).then_some(&key);
+            s3.list(under).try_collect::<Vec<_>>().await
+        })?;
         let mut out: Vec<(String, u64)> = metas
             .into_iter()
             .filter_map(|m| {
@@ -288,6 +297,12 @@ impl Objects for S3Objects {
 
     fn delete_all(&self, prefix: &str) -> io::Result<usize> {
         let (s3, key) = (self.s3.clone(), self.key(prefix));
+        if key.as_ref().is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "delete_all of everything",
+            ));
+        }
         self.run(async move {
             let found = s3.list(Some(&key)).map_ok(|m| m.location).boxed();
             let gone = s3.delete_stream(found).try_collect::<Vec<_>>().await?;
