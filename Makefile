@@ -33,7 +33,7 @@ test: deps test-deps check-cargo
 # runs them with a one-node cluster per test. Not part of `make test`.
 GARAGE_VERSION := 2.5.0
 test-garage: deps test-deps check-cargo
-	@if ! { garage --version 2>/dev/null || "$${CARGO_HOME:-$$HOME/.cargo}/bin/garage" --version 2>/dev/null; } | grep -q 'v$(GARAGE_VERSION)'; then \
+	@if ! { garage --version 2>/dev/null || "$${CARGO_HOME:-$$HOME/.cargo}/bin/garage" --version 2>/dev/null; } | grep -q '$(GARAGE_VERSION)'; then \
 	  echo "cargo install garage $(GARAGE_VERSION)"; \
 	  $(CARGO) install garage@$(GARAGE_VERSION) --locked; \
 	fi
