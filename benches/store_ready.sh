@@ -37,14 +37,17 @@ start_node() { # out-file extra-flags… ; prints the address
 stop_node() { kill "$(cat "$1.pid")"; wait "$(cat "$1.pid")" 2>/dev/null || true; rm -f "$1" "$1.pid"; }
 status_of() { curl -s "http://$1/videos/$2" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p'; }
 
-ready_in() { # label flags… ; prints seconds to ready
-  local out addr id t0 t1 st
+ready_in() { # flags… ; prints seconds to ready
+  local out addr id t0 t1 st n=0
   out=$(mktemp); addr=$(start_node "$out" "$@")
+  [ -n "$addr" ] || { echo "hlsd did not start with: $*" >&2; exit 1; }
   t0=$(date +%s.%N)
   id=$(curl -s -F "video=@$input" "http://$addr/upload" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+  [ -n "$id" ] || { echo "the upload was refused" >&2; exit 1; }
   while :; do
     st=$(status_of "$addr" "$id")
     [ "$st" = ready ] || [ "$st" = failed ] && break
+    n=$((n + 1)); [ $n -lt 6000 ] || { echo "not ready after 20 min" >&2; exit 1; }
     sleep 0.2
   done
   t1=$(date +%s.%N)
@@ -55,7 +58,7 @@ ready_in() { # label flags… ; prints seconds to ready
 
 files=(); buckets=()
 for i in 1 2 3; do
-  f=$(ready_in file); files+=("$f")
+  f=$(ready_in); files+=("$f")
   b=$(ready_in --store "s3://hlsd/bench$i" --s3-endpoint "$s3url" --s3-path-style); buckets+=("$b")
   printf 'run %d: file store %.1f s, s3s-fs %.1f s\n' "$i" "$f" "$b"
 done

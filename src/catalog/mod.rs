@@ -177,10 +177,15 @@ impl Catalog {
     }
 
     /// How many records have each status (without copying any record).
+    /// With a shared store, active records count on their own node only
+    /// (metrics are per node).
     pub fn count_by_status(&self) -> HashMap<Status, u64> {
         let mut counts = HashMap::new();
+        let me = self.node();
         for r in lock(&self.records).values() {
-            *counts.entry(r.status).or_insert(0) += 1;
+            if me.is_none() || !r.status.is_active() || r.node.as_deref() == me {
+                *counts.entry(r.status).or_insert(0) += 1;
+            }
         }
         counts
     }
