@@ -70,6 +70,11 @@ fn a_second_node_lists_serves_plays_and_deletes_what_the_first_makes() {
         assert_eq!(seg.status, 200, "{uri}");
         assert!(seg.body.len() > 1000, "{uri}");
     }
+    // Captions wait for the node processing it (its job writes the master).
+    let vtt = b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello\n";
+    let path = format!("/videos/{id}/captions/fr");
+    let put = request(b.addr, "PUT", &path, &[("Content-Type", "text/vtt")], vtt);
+    put.assert_error(503, "other_node");
     let mut listed = b.get("/videos").json();
     assert_eq!(listed["videos"][0]["id"], id.as_str(), "{listed}");
     assert_eq!(upload.finish().status, 201);
@@ -164,7 +169,9 @@ fn an_upload_cut_off_by_a_dead_node_ends_failed_node_lost() {
     });
     assert_eq!(rec["error"]["code"], "node_lost", "{rec}");
     // Nothing of it is left but its record.
-    assert_eq!(s3.keys_under(&format!("lost/{id}")), ["meta.json"]);
+    wait_until("its outputs to go", || {
+        s3.keys_under(&format!("lost/{id}")) == ["meta.json"]
+    });
 }
 
 #[test]
@@ -300,6 +307,19 @@ fn a_stalled_store_is_waited_for_and_one_that_stays_down_fails_the_job() {
     );
     upload(c.addr, &h264_mp4(2, "320x240", true), FAST).assert_error(503, "store_unavailable");
     c.wait_no_job_threads();
+    // Back up: the failure reaches the bucket's record too, and stays.
+    s3.revive();
+    wait_until("the bucket's record to say so", || {
+        use hlsd::storage::objects::Objects;
+        let bytes = s3
+            .client()
+            .get(&format!("down/{second}/meta.json"))
+            .unwrap();
+        let rec: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        rec["status"] == "failed" && rec["error"]["code"] == "store_unavailable"
+    });
+    assert_eq!(status_at(&c, &second)["error"]["code"], "store_unavailable");
+    assert_eq!(c.get("/readyz").status, 200);
 }
 
 /// Checks every playlist now under `prefix` of the bucket: each names only

@@ -10,14 +10,17 @@
 
 use super::{lock, Catalog, Record};
 use crate::storage::{names, Store, VideoId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a record read from the bucket is served before it is read
-/// again (a record this node is working on is never re-read: it writes it).
-const RECORD_TTL: Duration = Duration::from_secs(1);
+/// again: an active one (its job moves), a finished one (only a title or
+/// captions change). A record this node works on is never re-read: it
+/// writes it.
+const ACTIVE_TTL: Duration = Duration::from_secs(1);
+const FINISHED_TTL: Duration = Duration::from_secs(10);
 
 /// Conditional writes lost to other nodes before an update gives up.
 const MAX_CONFLICTS: usize = 8;
@@ -90,18 +93,20 @@ impl Catalog {
             && rec.lease_until_ms + grace >= self.clock.unix_ms()
     }
 
-    /// Records of other nodes whose claim ran out `grace` ago or more.
-    pub fn orphans(&self, grace: Duration) -> Vec<Record> {
-        let Some(s) = &self.shared else {
+    /// Active records whose claim ran out `grace` ago or more and that this
+    /// node does not work on (`held`): other nodes' and, after a store
+    /// outage, this node's own left behind.
+    pub fn orphans(&self, grace: Duration, held: &HashSet<VideoId>) -> Vec<Record> {
+        if self.shared.is_none() {
             return Vec::new();
-        };
+        }
         let before = self
             .clock
             .unix_ms()
             .saturating_sub(grace.as_millis() as u64);
         lock(&self.records)
             .values()
-            .filter(|r| r.status.is_active() && r.node.as_deref() != Some(s.node.as_str()))
+            .filter(|r| r.status.is_active() && !held.contains(&r.id))
             .filter(|r| r.lease_until_ms < before)
             .cloned()
             .collect()
@@ -130,11 +135,9 @@ impl Catalog {
             return Ok(None);
         };
         let mine = s.owns(&base);
+        let mut told = None;
         for _ in 0..MAX_CONFLICTS {
-            if mine && !s.owns(&base) && base.node.as_deref() != Some(s.node.as_str()) {
-                return Ok(Some(base));
-            }
-            let copy = self.changed_copy(s, &base, &f);
+            let copy = self.changed_copy(s, &base, &f, &mut told);
             let json = serde_json::to_vec_pretty(&copy).map_err(io::Error::other)?;
             match s.write(&self.store, id, &json) {
                 Ok(()) => {
@@ -142,10 +145,20 @@ impl Catalog {
                     self.notify();
                     return Ok(Some(copy));
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match self.fetch(id)? {
-                    Some(fresh) => base = fresh,
-                    None => return Ok(None),
-                },
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let Some((fresh, tag)) = self.read_record(id)? else {
+                        self.forget_shared(id);
+                        return Ok(None);
+                    };
+                    if mine && fresh.node.as_deref() != Some(s.node.as_str()) {
+                        // Taken over: nothing of ours is written, and the
+                        // caller (the lease renewer) sees whose it is now.
+                        return Ok(Some(fresh));
+                    }
+                    s.tagged(id, tag);
+                    lock(&self.records).insert(id, fresh.clone());
+                    base = fresh;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -155,8 +168,15 @@ impl Catalog {
     }
 
     /// `base` changed by `f` (unless it is being deleted), stamped, its
-    /// lease renewed while it is this node's; observers told of a new status.
-    fn changed_copy(&self, s: &Shared, base: &Record, f: &impl Fn(&mut Record)) -> Record {
+    /// lease renewed while it is this node's. Observers are told of a new
+    /// status once per update (`told`), however many conflicts it meets.
+    fn changed_copy(
+        &self,
+        s: &Shared,
+        base: &Record,
+        f: &impl Fn(&mut Record),
+        told: &mut Option<super::Status>,
+    ) -> Record {
         let mut copy = base.clone();
         if copy.status != super::Status::Deleting {
             f(&mut copy);
@@ -167,7 +187,8 @@ impl Catalog {
             false if copy.status.is_active() => copy.lease_until_ms,
             false => 0,
         };
-        if copy.status != base.status {
+        if copy.status != base.status && *told != Some(copy.status) {
+            *told = Some(copy.status);
             if let Some(o) = self.observer.get() {
                 o.status_changed(&copy);
             }
@@ -175,25 +196,31 @@ impl Catalog {
         copy
     }
 
-    /// Reads a record from the store into memory (`None`: it is gone, and
-    /// forgotten here too).
-    fn fetch(&self, id: VideoId) -> io::Result<Option<Record>> {
-        let read = self.store.read_tagged(id, names::META_FILE);
+    /// A record as the store has it now, with its version tag (`None`:
+    /// gone); memory is not touched.
+    fn read_record(&self, id: VideoId) -> io::Result<Option<(Record, Option<String>)>> {
         if let Some(s) = &self.shared {
             lock(&s.fetched).insert(id, Instant::now());
         }
-        let (bytes, tag) = match read {
+        let (bytes, tag) = match self.store.read_tagged(id, names::META_FILE) {
             Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.forget_shared(id);
-                return Ok(None);
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         let rec: Record = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
         if rec.id != id {
             return Err(io::Error::other("a record names another video"));
         }
+        Ok(Some((rec, tag)))
+    }
+
+    /// Reads a record from the store into memory (`None`: it is gone, and
+    /// forgotten here too).
+    pub fn reload(&self, id: VideoId) -> io::Result<Option<Record>> {
+        let Some((rec, tag)) = self.read_record(id)? else {
+            self.forget_shared(id);
+            return Ok(None);
+        };
         if let Some(s) = &self.shared {
             s.tagged(id, tag);
         }
@@ -205,6 +232,7 @@ impl Catalog {
     fn forget_shared(&self, id: VideoId) {
         if let Some(s) = &self.shared {
             lock(&s.tags).remove(&id);
+            lock(&s.fetched).remove(&id);
         }
         if lock(&self.records).remove(&id).is_some() {
             self.notify();
@@ -218,14 +246,16 @@ impl Catalog {
         let Some(s) = &self.shared else {
             return;
         };
-        if self.peek(id, |r| s.owns(r)) == Some(true) {
+        let (owned, active) = self
+            .peek(id, |r| (s.owns(r), r.status.is_active()))
+            .unwrap_or((false, true));
+        if owned {
             return;
         }
-        let recent = lock(&s.fetched)
-            .get(&id)
-            .is_some_and(|t| t.elapsed() < RECORD_TTL);
+        let ttl = if active { ACTIVE_TTL } else { FINISHED_TTL };
+        let recent = lock(&s.fetched).get(&id).is_some_and(|t| t.elapsed() < ttl);
         if !recent {
-            if let Err(e) = self.fetch(id) {
+            if let Err(e) = self.reload(id) {
                 tracing::warn!(id = %id, error = %e, "cannot read a record from the store");
             }
         }
@@ -234,15 +264,30 @@ impl Catalog {
     /// Brings every record up to date with the store (videos other nodes
     /// added or removed included), for the library's listing. Blocking.
     pub fn refresh_all(&self) {
+        self.refresh_listed(|_| true);
+    }
+
+    /// Finds videos other nodes added or removed, and brings the active
+    /// records up to date (what the orphan scan needs). Blocking.
+    pub fn refresh_active(&self) {
+        self.refresh_listed(|r| r.is_none_or(|r| r.status.is_active()));
+    }
+
+    /// Lists the store's videos: forgets the ones gone, and refreshes those
+    /// `wanted` picks (by the record held now, `None` for one unknown here).
+    fn refresh_listed(&self, wanted: impl Fn(Option<&Record>) -> bool) {
         let Some(s) = &self.shared else {
             return;
         };
         let Ok(ids) = self.store.list() else {
             return;
         };
-        let listed: std::collections::HashSet<VideoId> = ids.iter().copied().collect();
+        let listed: HashSet<VideoId> = ids.iter().copied().collect();
         for id in ids {
-            self.refresh(id);
+            let known = self.get(id);
+            if wanted(known.as_ref()) {
+                self.refresh(id);
+            }
         }
         let gone: Vec<VideoId> = lock(&self.records)
             .values()

@@ -478,6 +478,13 @@ impl Config {
             }
             return Ok(());
         }
+        if self.media_base_url.is_some() && self.signing_key.is_some() {
+            return Err(
+                "--media-base-url with --signing-key: signed playback presigns segment URLs on \
+                 the bucket instead; a public base would open every video (keys aside) to anyone"
+                    .into(),
+            );
+        }
         if let Some(b) = &self.media_base_url {
             if !is_http_url(b) || b.contains('?') {
                 return Err(format!(

@@ -60,6 +60,10 @@ pub(crate) fn rewrite(
             return through_hlsd(u);
         }
         let rel = format!("{dir}{u}");
+        // Keys are only ever behind hlsd's token check.
+        if rel.starts_with(crate::storage::names::KEYS_DIR) {
+            return through_hlsd(u);
+        }
         match direct {
             Direct::Presigned(left) => store
                 .presign_get(id, &rel, *left)

@@ -96,13 +96,23 @@ pub(crate) async fn load(state: &AppState, id: VideoId, rel: &str) -> Result<Loa
     Ok(loaded)
 }
 
-/// [`load`] from a bucket. Playlists are read on every request (other
-/// nodes change them; the file cache's counters only see this node's
-/// writes); every other kind is never rewritten under one name, so it is
-/// cached.
+/// True for the files whose name is never given other bytes: segments,
+/// init segments and keys (named by generation), caption segments (by
+/// version). Playlists, posters, storyboards and downloads keep their
+/// names when a video is processed again.
+fn never_rewritten(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let caption = rel.starts_with("cc-") && name.ends_with(".vtt");
+    let init = name.ends_with(".mp4") && name != crate::storage::names::DOWNLOAD;
+    name.ends_with(".ts") || name.ends_with(".m4s") || name.ends_with(".key") || init || caption
+}
+
+/// [`load`] from a bucket. Other nodes write it, and the file cache's
+/// counters only see this node's writes: only files whose name never gets
+/// other bytes are cached; the rest is read on every request.
 async fn load_object(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded, Error> {
     let store = state.catalog.store().clone();
-    let cached = !rel.ends_with(".m3u8");
+    let cached = never_rewritten(rel);
     let path = store.path(id, rel);
     if let Some(f) = cached.then(|| state.cache.get(&path, 0)).flatten() {
         return Ok(Loaded::Whole(f));
@@ -126,7 +136,11 @@ async fn load_object(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded,
         ))))
     })
     .await?
-    .map_err(|_| Error::NotFound)?;
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound,
+        // A bucket that fails is not a missing file (503, not 404).
+        _ => Error::from(e),
+    })?;
     if let (true, Loaded::Whole(f)) = (cached, &loaded) {
         state.cache.put(path, 0, f.clone());
     }
@@ -516,5 +530,32 @@ mod tests {
         assert_eq!(r("items=0-1", 100), Ok(None));
         assert_eq!(r("bytes=a-b", 100), Ok(None));
         assert_eq!(parse_range(None, 100).unwrap(), None);
+    }
+}
+
+#[cfg(test)]
+mod object_cache_tests {
+    #[test]
+    fn only_names_that_never_change_bytes_are_cached_from_a_bucket() {
+        for rel in [
+            "720p/g1_seg_00003.ts",
+            "720p/seg_00000.m4s",
+            "720p/g2_init.mp4",
+            "keys/key0_00001.key",
+            "cc-fr/v2_00001.vtt",
+        ] {
+            assert!(super::never_rewritten(rel), "{rel}");
+        }
+        for rel in [
+            "video.m3u8",
+            "720p/video.m3u8",
+            "poster.jpg",
+            "storyboard.vtt",
+            "storyboard_0.jpg",
+            "download.mp4",
+            "cc-fr/v2.m3u8",
+        ] {
+            assert!(!super::never_rewritten(rel), "{rel}");
+        }
     }
 }

@@ -299,9 +299,9 @@ fn is_management(method: &Method, segments: &[&str]) -> bool {
 /// With a store other nodes share, brings the records a request reads up
 /// to date first (one read per record per second at most; the library's
 /// listing also finds videos other nodes added or removed).
-/// A resumable upload's bytes go to the node that holds its spool: another
-/// node answers 503 (`other_node`, with `Retry-After`) while that one
-/// holds it.
+/// A resumable upload's bytes go to the node that holds its spool, and
+/// caption changes of a video being processed to the node processing it:
+/// another node answers 503 (`other_node`, with `Retry-After`) meanwhile.
 async fn refresh_records(
     state: &AppState,
     method: &Method,
@@ -327,6 +327,13 @@ async fn refresh_records(
     let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
     match (segments, id) {
         (["files", _], Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),
+        // The job there rewrites the master and sweeps unknown folders
+        // from its own copy of the record: caption changes wait for it.
+        (["videos", _, "captions", _], Some(id))
+            if *method != Method::GET && elsewhere(id) == Some(true) =>
+        {
+            Err(Error::OtherNode)
+        }
         _ => Ok(()),
     }
 }

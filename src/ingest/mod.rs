@@ -286,10 +286,15 @@ async fn receive(
 
 /// Removes every trace of a refused upload: record, files, quota.
 async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
-    ctx.catalog.forget(id);
     ctx.quota.forget(id);
-    let store = ctx.catalog.store().clone();
-    let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
+    // Off the worker: forgetting waits for a record write in progress,
+    // which with a bucket is a network request.
+    let catalog = ctx.catalog.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        catalog.forget(id);
+        catalog.store().remove_video(id)
+    })
+    .await;
 }
 
 fn over_quota(ctx: &IngestContext<'_>) -> Error {

@@ -17,6 +17,7 @@
 use super::Jobs;
 use crate::catalog::{Record, Status};
 use crate::storage::{names, VideoId};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,31 +27,43 @@ enum Found {
     Deleted(VideoId),
 }
 
-/// Starts the lease renewer and the orphan scanner when the store is
-/// shared; they end with the runtime.
+/// Starts the lease renewer and the orphan scanner (each its own task, so
+/// a slow scan never delays a renewal) when the store is shared; they end
+/// with the runtime.
 pub(crate) fn spawn(jobs: &Arc<Jobs>) {
     let Some(lease) = jobs.catalog.lease() else {
         return;
     };
+    every(jobs, lease / 3, |jobs| async move {
+        let j = jobs.clone();
+        let found = tokio::task::spawn_blocking(move || renew(&j)).await;
+        for f in found.unwrap_or_default() {
+            stop(&jobs, f).await;
+        }
+    });
+    every(jobs, lease / 2, move |jobs| async move {
+        let j = jobs.clone();
+        let claimed = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
+        for id in claimed.unwrap_or_default() {
+            let j = jobs.clone();
+            let _ = tokio::task::spawn_blocking(move || take_over(&j, id)).await;
+        }
+    });
+}
+
+/// Runs `f` every `period` on the runtime.
+fn every<F, Fut>(jobs: &Arc<Jobs>, period: Duration, f: F)
+where
+    F: Fn(Arc<Jobs>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let jobs = jobs.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(lease / 3);
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let j = jobs.clone();
-            let found = tokio::task::spawn_blocking(move || renew(&j)).await;
-            for f in found.unwrap_or_default() {
-                stop(&jobs, f).await;
-            }
-            let j = jobs.clone();
-            let claimed = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
-            for id in claimed.unwrap_or_default() {
-                let j = jobs.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || take_over(&j, id)).await {
-                    tracing::error!(id = %id, error = %e, "cannot take the job over");
-                }
-            }
+            f(jobs.clone()).await;
         }
     });
 }
@@ -77,17 +90,34 @@ pub(crate) fn spawn_quota_refresh(jobs: &Arc<Jobs>, every: Duration) {
     });
 }
 
-/// Renews the lease of every record this node works on.
+/// What this node works on: its live pipelines (uploading, queued,
+/// transcoding), its resumable uploads waiting for their client (their
+/// spool is here), and deletions handed to it.
+fn held_here(jobs: &Jobs) -> HashSet<VideoId> {
+    let catalog = &jobs.catalog;
+    let me = catalog.node();
+    let mut ids: HashSet<VideoId> = jobs.live_ids().into_iter().collect();
+    for id in catalog.ids() {
+        let waiting = catalog.peek(id, |r| {
+            r.node.as_deref() == me && matches!(r.status, Status::Receiving | Status::Deleting)
+        });
+        if waiting == Some(true) {
+            ids.insert(id);
+        }
+    }
+    ids
+}
+
+/// Renews the lease of everything this node works on (what it runs, not
+/// what its copies of the records say: a conflict may have brought in
+/// another node's change), writes failures the store refused earlier, and
+/// reports what another node took or deleted.
 fn renew(jobs: &Jobs) -> Vec<Found> {
     let catalog = &jobs.catalog;
-    let mine: Vec<VideoId> = catalog
-        .ids()
-        .into_iter()
-        .filter(|id| catalog.peek(*id, |r| catalog.owns(r)) == Some(true))
-        .collect();
+    jobs.write_unwritten_failures();
     let me = catalog.node().map(str::to_owned);
     let mut found = Vec::new();
-    for id in mine {
+    for id in held_here(jobs) {
         match catalog.update(id, true, |_| {}) {
             Ok(Some(r)) if r.status == Status::Deleting => found.push(Found::Deleted(id)),
             Ok(Some(r)) if r.node != me => found.push(Found::TakenOver(id)),
@@ -106,7 +136,13 @@ async fn stop(jobs: &Arc<Jobs>, found: Found) {
             tracing::warn!(id = %id, "another node took this job over; stopping it here");
             jobs.cancel_lost(id);
             jobs.ended(id).await;
-            jobs.catalog.store().clear_scratch(id, false);
+            let j = jobs.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                // Its copy of the record here is still this node's.
+                let _ = j.catalog.reload(id);
+                j.catalog.store().clear_scratch(id, false);
+            })
+            .await;
         }
         Found::Deleted(id) => {
             tracing::info!(id = %id, "deleted through another node; stopping its job");
@@ -135,14 +171,17 @@ fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
         // Two nodes could both win a claim: no claims at all (see start).
         return Vec::new();
     }
-    catalog.refresh_all();
+    catalog.refresh_active();
     let me = catalog.node().map(str::to_owned);
     let mut mine = Vec::new();
-    for orphan in catalog.orphans(lease + lease / 2) {
+    for orphan in catalog.orphans(lease + lease / 2, &held_here(jobs)) {
         let id = orphan.id;
         let store = catalog.store();
-        let upload_kept =
-            store.exists(id, names::SOURCE_DONE) && orphan.status != Status::Receiving;
+        // A store that fails to answer now decides nothing: next scan.
+        let Ok(done) = store.stat(id, names::SOURCE_DONE) else {
+            continue;
+        };
+        let upload_kept = done.is_some() && orphan.status != Status::Receiving;
         let expired = |r: &Record| {
             r.status.is_active()
                 && r.node == orphan.node
@@ -184,8 +223,18 @@ fn requeued(r: &mut Record) {
     r.generation += 1;
 }
 
-/// Fetches a claimed video's upload from the bucket and queues its job.
-fn take_over(jobs: &Arc<Jobs>, id: VideoId) -> Result<(), crate::Error> {
+/// Fetches a claimed video's upload from the bucket and queues its job; a
+/// video whose upload cannot be fetched ends failed (`node_lost`).
+fn take_over(jobs: &Arc<Jobs>, id: VideoId) {
+    if let Err(e) = fetch_and_queue(jobs, id) {
+        tracing::error!(id = %id, error = %e, "cannot take the job over");
+        let lost = "the node handling this video stopped, and its upload could not be fetched";
+        let _ = jobs.catalog.update(id, true, |r| r.fail("node_lost", lost));
+        jobs.catalog.store().clear_scratch(id, false);
+    }
+}
+
+fn fetch_and_queue(jobs: &Arc<Jobs>, id: VideoId) -> Result<(), crate::Error> {
     let store = jobs.catalog.store();
     let spool = store.path(id, names::SOURCE_FILE);
     let len = store.download(id, names::SOURCE_FILE, &spool)?;

@@ -79,6 +79,9 @@ pub(crate) struct Jobs {
     /// `--max-storage-bytes`: each job reserves its estimated outputs.
     quota: Arc<Quota>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Failures a shared store refused to record (it was down): written
+    /// again by the lease renewer until they land (code, message, bytes).
+    unwritten: Mutex<Vec<(VideoId, &'static str, String, u64)>>,
 }
 
 /// A reserved place among `--max-pending`; released on drop.
@@ -126,6 +129,7 @@ impl Jobs {
             catalog,
             quota,
             metrics,
+            unwritten: Mutex::new(Vec::new()),
         })
     }
 
@@ -284,6 +288,30 @@ impl Jobs {
             .map(|l| l.ended.clone());
         if let Some(mut ended) = ended {
             let _ = ended.wait_for(|e| *e).await;
+        }
+    }
+
+    /// The videos with a live pipeline here.
+    pub(crate) fn live_ids(&self) -> Vec<VideoId> {
+        lock(&self.live).iter().map(|l| l.id).collect()
+    }
+
+    /// Remembers a failure the store refused to record.
+    pub(crate) fn note_unwritten_failure(&self, id: VideoId, e: &Error, bytes: u64) {
+        lock(&self.unwritten).push((id, e.code(), e.public_message(), bytes));
+    }
+
+    /// Tries again to record the failures the store refused.
+    pub(crate) fn write_unwritten_failures(&self) {
+        let pending = std::mem::take(&mut *lock(&self.unwritten));
+        for (id, code, message, bytes) in pending {
+            let written = self.catalog.update(id, true, |r| {
+                r.fail(code, &message);
+                r.storage_bytes = bytes;
+            });
+            if written.is_err() {
+                lock(&self.unwritten).push((id, code, message, bytes));
+            }
         }
     }
 

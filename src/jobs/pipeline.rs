@@ -211,7 +211,9 @@ impl Pipeline {
             let _ = store.remove_source(self.id);
         }
         // In a bucket: the working files here are copies now.
-        store.clear_scratch(self.id, self.jobs.keep_source == KeepSource::Always);
+        // (The upload too when the bucket keeps its copy.)
+        let keep_spool = self.jobs.keep_source == KeepSource::Always && !store.keeps_uploads();
+        store.clear_scratch(self.id, keep_spool);
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
         // Everything but the status first: "ready" is said only once the
@@ -299,10 +301,11 @@ impl Pipeline {
             r.storage_bytes = size;
         };
         if let Err(w) = self.jobs.catalog.update(self.id, true, failed) {
-            // The store is down: this node says so; the bucket's record is
-            // left to the lease scanners (its lease is no longer renewed).
+            // The store is down: this node says so now, and the lease
+            // renewer writes it once the store answers.
             tracing::warn!(id = %self.id, error = %w, "cannot write the failure to the store");
             let _ = self.jobs.catalog.update(self.id, false, failed);
+            self.jobs.note_unwritten_failure(self.id, &e, size);
         }
     }
 }

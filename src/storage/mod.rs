@@ -104,6 +104,11 @@ impl Store {
         })
     }
 
+    /// True when complete uploads are copied to the bucket.
+    pub fn keeps_uploads(&self) -> bool {
+        self.keep_uploads
+    }
+
     /// Records whether the bucket's conditional writes hold (its probe).
     pub fn with_exclusive_writes(mut self, exclusive: bool) -> Store {
         self.exclusive = exclusive;

@@ -52,13 +52,23 @@ pub fn start() -> S3Server {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(p.join("garage.log")).unwrap();
-    let child = garage(&config)
-        .arg("server")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let serve = {
+        let (config, log) = (config.clone(), p.join("garage.log"));
+        move |_port: u16| {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            garage(&config)
+                .arg("server")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap()
+        }
+    };
+    let child = serve(s3);
     super::wait_until("garage to boot", || {
         garage(&config)
             .arg("status")
@@ -91,7 +101,7 @@ pub fn start() -> S3Server {
         ],
     );
     let addr = format!("127.0.0.1:{s3}").parse().unwrap();
-    let server = S3Server::from_parts(addr, root, (ak, sk), child);
+    let server = S3Server::from_parts(addr, root, (ak, sk), child, Box::new(serve));
     super::wait_until("garage's S3 API to answer", || {
         use hlsd::storage::objects::Objects;
         server.client().list("").is_ok()

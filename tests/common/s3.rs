@@ -21,6 +21,8 @@ pub struct S3Server {
     /// It refuses a conditional write that lost (s3s-fs does, Garage not).
     pub exclusive: bool,
     child: Child,
+    /// Starts the server again on the same port and data.
+    relaunch: Box<dyn Fn(u16) -> Child + Send>,
 }
 
 /// A binary on `PATH`, else where `cargo install` puts it.
@@ -62,17 +64,31 @@ impl S3Server {
         let bucket = "hlsd".to_owned();
         std::fs::create_dir(root.path().join(&bucket)).unwrap();
         let (access_key, secret_key) = (format!("AK{}", random_hex(8)), random_hex(20));
-        let mut child = Command::new(binary("s3s-fs"))
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(["--access-key", &access_key, "--secret-key", &secret_key])
-            .arg(root.path())
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (ak, sk, dir) = (
+            access_key.clone(),
+            secret_key.clone(),
+            root.path().to_owned(),
+        );
+        let relaunch = move |port: u16| {
+            Command::new(binary("s3s-fs"))
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", &ak, "--secret-key", &sk])
+                .arg(&dir)
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                // Its log says where it listens; once the port is known,
+                // nobody needs to read it.
+                .stdout(if port == 0 {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let mut child = relaunch(0);
         let addr = listening_address(&mut child);
         S3Server {
             addr,
@@ -83,6 +99,7 @@ impl S3Server {
             region: "us-east-1".to_owned(),
             exclusive: true,
             child,
+            relaunch: Box::new(relaunch),
         }
     }
 
@@ -92,6 +109,7 @@ impl S3Server {
         root: tempfile::TempDir,
         (access_key, secret_key): (String, String),
         child: Child,
+        relaunch: Box<dyn Fn(u16) -> Child + Send>,
     ) -> S3Server {
         S3Server {
             addr,
@@ -102,6 +120,7 @@ impl S3Server {
             region: "garage".to_owned(),
             exclusive: false,
             child,
+            relaunch,
         }
     }
 
@@ -214,6 +233,16 @@ impl S3Server {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts the server again after [`S3Server::kill`], on the same port
+    /// and data; returns once it answers.
+    pub fn revive(&mut self) {
+        self.child = (self.relaunch)(self.addr.port());
+        super::wait_until("the S3 server to answer again", || {
+            use hlsd::storage::objects::Objects;
+            self.client().list("").is_ok()
+        });
     }
 
     /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: requests hang

@@ -175,10 +175,14 @@ impl Sessions {
     /// Removes every trace of an upload: session, record, files, quota.
     async fn remove(&self, id: VideoId) {
         self.forget(id);
-        self.env.catalog.forget(id);
         self.env.quota.forget(id);
-        let store = self.env.catalog.store().clone();
-        let _ = tokio::task::spawn_blocking(move || store.remove_video(id)).await;
+        // Off the worker: forgetting waits for a record write in progress.
+        let catalog = self.env.catalog.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            catalog.forget(id);
+            catalog.store().remove_video(id)
+        })
+        .await;
     }
 
     /// Parks the jobs of uploads nobody has sent to for a while and

@@ -21,8 +21,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where a bucket is and how to reach it.
-#[derive(Debug, Clone, Default)]
+/// Where a bucket is and how to reach it (its `Debug` leaves the secrets
+/// out).
+#[derive(Clone, Default)]
 pub struct S3Settings {
     /// The bucket's name.
     pub bucket: String,
@@ -38,6 +39,19 @@ pub struct S3Settings {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl S3Settings {
@@ -146,6 +160,8 @@ impl S3Objects {
     /// key (AWS, R2, MinIO, s3s do; Garage ignores the header), which
     /// exclusive claims between nodes need. Leaves nothing behind.
     pub fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
+        // A probe a crash left behind would fail the first write.
+        self.delete(probe)?;
         self.put_new(probe, b"1")?;
         let second = self.put_new(probe, b"2");
         let _ = self.delete(probe);
