@@ -6,7 +6,7 @@ mod common;
 
 use common::s3::S3Server;
 use common::{request, wait_until};
-use hlsd::storage::objects::{contract, Objects};
+use hlsd::storage::objects::{FileObjects, Objects};
 use hlsd::storage::s3::{S3Objects, S3Settings};
 use std::time::Duration;
 
@@ -27,6 +27,82 @@ fn settings(s3: &S3Server, prefix: &str) -> S3Settings {
 fn get_url(s3: &S3Server, url: &str) -> common::Response {
     let path = url.split_once(&s3.addr.to_string()).unwrap().1;
     request(s3.addr, "GET", path, &[], &[])
+}
+
+/// The contract both backends keep. `exclusive`: the store
+/// refuses conditional writes that lost (Garage does not).
+fn contract(o: &dyn Objects, scratch: &std::path::Path, exclusive: bool) {
+    let miss = o.get("v1/none");
+    assert_eq!(
+        miss.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::NotFound)
+    );
+    o.put("v1/meta.json", b"{}").unwrap();
+    o.put("v1/meta.json", b"{\"a\":1}").unwrap();
+    assert_eq!(o.get("v1/meta.json").unwrap(), b"{\"a\":1}");
+    if exclusive {
+        let again = o.put_new("v1/meta.json", b"{}");
+        assert_eq!(
+            again.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AlreadyExists)
+        );
+    }
+    o.put_new("v2/meta.json", b"new").unwrap();
+    let (got, tag) = o.get_tagged("v2/meta.json").unwrap();
+    assert_eq!(got, b"new");
+    let tag2 = o.put_if("v2/meta.json", b"newer", tag.as_deref()).unwrap();
+    if tag.is_some() && exclusive {
+        // A writer holding the old version loses; one holding the new wins.
+        let stale = o.put_if("v2/meta.json", b"lost", tag.as_deref());
+        assert_eq!(
+            stale.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AlreadyExists)
+        );
+        let absent = o.put_if("v2/meta.json", b"lost", None);
+        assert_eq!(
+            absent.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AlreadyExists)
+        );
+        o.put_if("v2/meta.json", b"newer", tag2.as_deref()).unwrap();
+    }
+    o.put("v2/meta.json", b"new").unwrap();
+    assert_eq!(o.get("v2/meta.json").unwrap(), b"new");
+    let file = scratch.join("seg.ts");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    assert_eq!(o.upload("v1/720p/seg_00000.ts", &file).unwrap(), 200_000);
+    assert_eq!(o.get("v1/720p/seg_00000.ts").unwrap(), bytes);
+    assert_eq!(o.size_of("v1/720p/seg_00000.ts").unwrap(), Some(200_000));
+    assert_eq!(o.size_of("v1/720p/none.ts").unwrap(), None);
+    assert_eq!(o.stat("v1/720p/seg_00000.ts").unwrap().unwrap().0, 200_000);
+    let part = o.get_range("v1/720p/seg_00000.ts", 1000, 300).unwrap();
+    assert_eq!(part, bytes[1000..1300]);
+    assert_eq!(o.children("").unwrap(), ["v1", "v2"]);
+    assert_eq!(o.children("v1").unwrap(), ["720p"]);
+    assert_eq!(
+        o.list("v1").unwrap(),
+        [
+            ("720p/seg_00000.ts".to_owned(), 200_000),
+            ("meta.json".to_owned(), 7)
+        ]
+    );
+    o.delete("v1/meta.json").unwrap();
+    o.delete("v1/meta.json").unwrap();
+    assert_eq!(o.size_of("v1/meta.json").unwrap(), None);
+    assert_eq!(o.delete_all("v1").unwrap(), 1);
+    assert!(o.list("v1").unwrap().is_empty());
+    assert_eq!(o.list("v2").unwrap().len(), 1);
+}
+
+#[test]
+fn a_folder_keeps_the_objects_contract() {
+    let root = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    contract(
+        &FileObjects::open(root.path()).unwrap(),
+        scratch.path(),
+        true,
+    );
 }
 
 #[test]

@@ -52,6 +52,20 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn status_changed(&self, rec: &Record);
 }
 
+/// Video `id`'s record from the bytes of its `meta.json`, or why not.
+fn parse_record(id: VideoId, bytes: &[u8]) -> Result<Record, String> {
+    let rec: Record = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{} is not a record: {e}", names::META_FILE))?;
+    if rec.id != id {
+        return Err(format!(
+            "{} names another video ({})",
+            names::META_FILE,
+            rec.id
+        ));
+    }
+    Ok(rec)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -100,16 +114,7 @@ impl Catalog {
         if let Some(s) = &self.shared {
             s.tagged(id, tag);
         }
-        let rec: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not a record: {e}", names::META_FILE))?;
-        if rec.id != id {
-            return Err(format!(
-                "{} names another video ({})",
-                names::META_FILE,
-                rec.id
-            ));
-        }
-        Ok(rec)
+        parse_record(id, &bytes)
     }
 
     /// The storage the records live in.

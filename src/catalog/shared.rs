@@ -207,10 +207,7 @@ impl Catalog {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let rec: Record = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
-        if rec.id != id {
-            return Err(io::Error::other("a record names another video"));
-        }
+        let rec = super::parse_record(id, &bytes).map_err(io::Error::other)?;
         Ok(Some((rec, tag)))
     }
 
@@ -243,22 +240,25 @@ impl Catalog {
     /// node may have changed it (blocking; at most one read per second per
     /// record). Nothing to do with a store of its own.
     pub fn refresh(&self, id: VideoId) {
-        let Some(s) = &self.shared else {
-            return;
-        };
-        let (owned, active) = self
-            .peek(id, |r| (s.owns(r), r.status.is_active()))
-            .unwrap_or((false, true));
-        if owned {
-            return;
-        }
-        let ttl = if active { ACTIVE_TTL } else { FINISHED_TTL };
-        let recent = lock(&s.fetched).get(&id).is_some_and(|t| t.elapsed() < ttl);
-        if !recent {
+        if self.is_stale(id) {
             if let Err(e) = self.reload(id) {
                 tracing::warn!(id = %id, error = %e, "cannot read a record from the store");
             }
         }
+    }
+
+    /// True when [`Catalog::refresh`] would read video `id`'s record from
+    /// the store (memory only: the serving path asks it before it hops to
+    /// a blocking thread, which most requests then need not do).
+    pub fn is_stale(&self, id: VideoId) -> bool {
+        let Some(s) = &self.shared else {
+            return false;
+        };
+        let (owned, active) = self
+            .peek(id, |r| (s.owns(r), r.status.is_active()))
+            .unwrap_or((false, true));
+        let ttl = if active { ACTIVE_TTL } else { FINISHED_TTL };
+        !owned && lock(&s.fetched).get(&id).is_none_or(|t| t.elapsed() >= ttl)
     }
 
     /// Brings every record up to date with the store (videos other nodes

@@ -318,12 +318,14 @@ async fn refresh_records(
         },
         _ => return Ok(()),
     };
-    let catalog = state.catalog.clone();
-    let _ = tokio::task::spawn_blocking(move || match id {
-        Some(id) => catalog.refresh(id),
-        None => catalog.refresh_all(),
-    })
-    .await;
+    if id.is_none_or(|id| state.catalog.is_stale(id)) {
+        let catalog = state.catalog.clone();
+        let _ = tokio::task::spawn_blocking(move || match id {
+            Some(id) => catalog.refresh(id),
+            None => catalog.refresh_all(),
+        })
+        .await;
+    }
     let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
     match (segments, id) {
         (["files", _], Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),

@@ -34,14 +34,14 @@ pub(crate) fn spawn(jobs: &Arc<Jobs>) {
     let Some(lease) = jobs.catalog.lease() else {
         return;
     };
-    every(jobs, lease / 3, |jobs| async move {
+    every_period(jobs, lease / 3, |jobs| async move {
         let j = jobs.clone();
         let found = tokio::task::spawn_blocking(move || renew(&j)).await;
         for f in found.unwrap_or_default() {
             stop(&jobs, f).await;
         }
     });
-    every(jobs, lease / 2, move |jobs| async move {
+    every_period(jobs, lease / 2, move |jobs| async move {
         let j = jobs.clone();
         let claimed = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
         for id in claimed.unwrap_or_default() {
@@ -52,7 +52,7 @@ pub(crate) fn spawn(jobs: &Arc<Jobs>) {
 }
 
 /// Runs `f` every `period` on the runtime.
-fn every<F, Fut>(jobs: &Arc<Jobs>, period: Duration, f: F)
+fn every_period<F, Fut>(jobs: &Arc<Jobs>, period: Duration, f: F)
 where
     F: Fn(Arc<Jobs>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -70,22 +70,16 @@ where
 
 /// Measures the whole bucket again every `every` for `--max-storage-bytes`
 /// (other nodes add and remove videos), when the store is shared.
-pub(crate) fn spawn_quota_refresh(jobs: &Arc<Jobs>, every: Duration) {
+pub(crate) fn spawn_quota_refresh(jobs: &Arc<Jobs>, period: Duration) {
     if jobs.catalog.lease().is_none() {
         return;
     }
-    let jobs = jobs.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let j = jobs.clone();
-            match tokio::task::spawn_blocking(move || j.catalog.store().sizes()).await {
-                Ok(Ok(sizes)) => jobs.quota.sync(&sizes),
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot measure the bucket"),
-                Err(_) => {}
-            }
+    every_period(jobs, period, |jobs| async move {
+        let j = jobs.clone();
+        match tokio::task::spawn_blocking(move || j.catalog.store().sizes()).await {
+            Ok(Ok(sizes)) => jobs.quota.sync(&sizes),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot measure the bucket"),
+            Err(_) => {}
         }
     });
 }

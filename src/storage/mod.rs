@@ -420,16 +420,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Bytes stored under the root, all videos included (a bucket: every
-    /// object under its prefix, listed).
+    /// Bytes stored under the root, all videos included (a folder; a
+    /// bucket is measured by [`Store::sizes`]).
     pub fn total_size(&self) -> u64 {
-        match self.shared {
-            true => self
-                .objects
-                .list("")
-                .map_or(0, |l| l.iter().map(|(_, n)| n).sum()),
-            false => fsio::dir_size(&self.root),
-        }
+        fsio::dir_size(&self.root)
     }
 
     /// Removes what earlier generations of video `id` left once generation
