@@ -710,3 +710,93 @@ fn encrypted_ladders_have_a_key_series_per_rung() {
     assert_ne!(keys[0], keys[1]);
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }
+
+/// x264's options (the text of its SEI in the first picture) of each
+/// rendition of `id`, top first: the video copied out of the served HLS
+/// stream by the ffmpeg CLI as an H.264 elementary stream.
+fn x264_options(s: &Server, id: &str) -> Vec<String> {
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    lint_playlist("video.m3u8", &master);
+    let uris: Vec<String> = if master.contains("#EXT-X-STREAM-INF") {
+        master
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    } else {
+        vec!["video.m3u8".into()]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    uris.iter()
+        .map(|uri| {
+            let out = dir.path().join(format!("{}.h264", uri.replace('/', "_")));
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-allowed_extensions", "ALL", "-i"])
+                .arg(format!("http://{}/play/{id}/{uri}", s.addr))
+                .args(["-map", "0:v", "-c", "copy", "-f", "h264"])
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{uri}");
+            let bytes = std::fs::read(&out).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let at = text
+                .find("options: ")
+                .unwrap_or_else(|| panic!("{uri}: no x264 SEI"));
+            text[at..].split('\0').next().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// One x264 option's value in an options string (`threads=2` → "2").
+fn option<'a>(options: &'a str, name: &str) -> &'a str {
+    options
+        .split_whitespace()
+        .find_map(|o| o.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name} in {options}"))
+}
+
+#[test]
+fn encoders_bound_their_lookahead_and_a_ladders_threads() {
+    let src = std::fs::read(source(2, "854x480", 30, &[], "mp4")).unwrap();
+    // A ladder: each rung looks 5 frames ahead (veryfast's own is 10), and
+    // keeps frame threads (issue 17: memory without a cost in quality).
+    let vf = ["--x264-preset", "veryfast"];
+    let s = Server::start(&[&vf[..], &["--ladder", "480,360", "--copy", "never"]].concat());
+    let id = upload_ok(&s, &src, FAST);
+    s.wait_done(&id);
+    let rungs = x264_options(&s, &id);
+    assert_eq!(rungs.len(), 2);
+    for o in &rungs {
+        assert_eq!(option(o, "rc_lookahead"), "5", "{o}");
+        assert_eq!(option(o, "sliced_threads"), "0", "{o}");
+    }
+    // A rung alone keeps frame threads; the cap never raises a preset's
+    // own lookahead, and 0 turns the lookahead (and so mbtree) off.
+    for cap in ["30", "0"] {
+        let s = Server::start(
+            &[
+                &vf[..],
+                &[
+                    "--ladder",
+                    "source",
+                    "--copy",
+                    "never",
+                    "--x264-lookahead",
+                    cap,
+                ],
+            ]
+            .concat(),
+        );
+        let id = upload_ok(&s, &src, FAST);
+        s.wait_done(&id);
+        let o = &x264_options(&s, &id)[0];
+        assert_eq!(option(o, "sliced_threads"), "0", "{o}");
+        match cap {
+            "30" => assert_eq!(option(o, "rc_lookahead"), "10", "{o}"),
+            _ => assert_eq!(option(o, "mbtree"), "0", "{o}"),
+        }
+    }
+    let (code, err) = exit_of(&["--x264-lookahead", "251"]);
+    assert_eq!(code, Some(2), "{err}");
+}

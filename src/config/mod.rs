@@ -26,6 +26,12 @@ pub const DEFAULT_JOBS: usize = 1;
 pub const DEFAULT_X264_PRESET: &str = "veryfast";
 /// libx264 `crf`: visually good for web delivery.
 pub const DEFAULT_CRF: u32 = 23;
+/// Cap on libx264's `rc-lookahead`, frames. Each frame of lookahead is a
+/// picture held per rung; 5 (veryfast's own is 10) keeps a 720/480/360 job
+/// under 200 MiB, at a measured cost of 0.03–0.07 SSIM points on a test
+/// pattern and 0.15–0.26 on grain starved by the bit rate cap
+/// (BENCHMARKS.md, issue 17).
+pub const DEFAULT_X264_LOOKAHEAD: u32 = 5;
 /// Cap for the CRF encode (`maxrate`, kbit/s); `bufsize` is twice this.
 pub const DEFAULT_MAX_VIDEO_KBPS: u32 = 8000;
 /// AAC-LC stereo bitrate, bit/s.
@@ -151,6 +157,11 @@ pub struct Config {
     #[arg(long, env = "HLSD_CRF", default_value_t = DEFAULT_CRF,
           value_parser = clap::value_parser!(u32).range(0..=51))]
     pub crf: u32,
+    /// Most frames libx264 looks ahead (rc-lookahead; the preset's own when
+    /// that is smaller). Each costs one picture of memory per rung.
+    #[arg(long, env = "HLSD_X264_LOOKAHEAD", default_value_t = DEFAULT_X264_LOOKAHEAD,
+          value_parser = clap::value_parser!(u32).range(0..=250))]
+    pub x264_lookahead: u32,
     /// Bitrate cap for the video encode, kbit/s (VBV maxrate).
     #[arg(long, env = "HLSD_MAX_VIDEO_KBPS", default_value_t = DEFAULT_MAX_VIDEO_KBPS)]
     pub max_video_kbps: u32,

@@ -101,9 +101,11 @@ pub(super) fn open_encoders(
     let pixels = |r: &super::ladder::RungPlan| f64::from(r.width) * f64::from(r.height);
     let total: f64 = encoded.iter().map(|(_, r)| pixels(r)).sum();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {
-        let threads = x264_threads(pixels(r) / total.max(1.0), cores);
+        let count = x264_threads(pixels(r) / total.max(1.0), cores);
+        let threads = super::x264::Threads { count, ladder };
         let encoder = super::x264::open_encoder(r, tb, fps, keyint, threads, settings)?;
         opened.push(RungEncoder {
             out,

@@ -76,6 +76,8 @@ pub struct Settings {
     pub x264_preset: String,
     /// libx264 `crf`.
     pub crf: u32,
+    /// Cap on libx264's `rc-lookahead`, frames.
+    pub x264_lookahead: u32,
     /// VBV cap, kbit/s.
     pub max_video_kbps: u32,
     /// AAC bitrate, bit/s.
@@ -108,6 +110,7 @@ impl Settings {
             keyframe_seconds: keyframe_spacing(config.segment_seconds),
             x264_preset: config.x264_preset.clone(),
             crf: config.crf,
+            x264_lookahead: config.x264_lookahead,
             max_video_kbps: config.max_video_kbps,
             audio_bps: crate::config::DEFAULT_AUDIO_BPS,
             max_pixels: config.max_pixels,

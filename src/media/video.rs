@@ -91,14 +91,39 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
 
+/// The frame rate of stream `ist`: its average, else its base rate, else 25.
+pub(crate) fn stream_fps(ist: &format::stream::Stream) -> Rational {
+    [ist.avg_frame_rate(), ist.rate()]
+        .into_iter()
+        .find(|r| r.numerator() > 0 && r.denominator() > 0 && f64::from(*r) <= 240.0)
+        .unwrap_or(Rational(25, 1))
+}
+
+/// Frame threads for the decoder of a job encoding `encoded` rungs on
+/// `cores` cores. Several rungs' encoders fill a small machine's cores by
+/// themselves (decoding is a fifth of a ladder's work), so there the decoder
+/// works alone and keeps no pictures for threads that would only wait
+/// (−10 to −20 MiB at 1080p, no slower: BENCHMARKS.md, issue 17). A rung
+/// alone, a copy, or a big machine: libavcodec's own count (0).
+pub(crate) fn decoder_threads(encoded: usize, cores: usize) -> usize {
+    if encoded >= 2 && cores <= 4 {
+        1
+    } else {
+        0
+    }
+}
+
 impl OpenedVideo {
     /// Opens the decoder of input stream `ist`; `strict`: errors in the
     /// bitstream are reported, not concealed (the source is being copied).
+    /// `threads`: the decoder's frame threads, 0 for libavcodec's own count
+    /// ([`decoder_threads`]).
     pub(crate) fn open(
         ist: &format::stream::Stream,
         rotation: u32,
         settings: &Settings,
         strict: bool,
+        threads: usize,
     ) -> Result<Self, Error> {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
@@ -109,17 +134,14 @@ impl OpenedVideo {
         }
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
-            count: 0,
+            count: threads,
             ..Default::default()
         });
         let decoder = dctx
             .decoder()
             .video()
             .map_err(|e| Error::Unprocessable(format!("video decoder: {e}")))?;
-        let fps = [ist.avg_frame_rate(), ist.rate()]
-            .into_iter()
-            .find(|r| r.numerator() > 0 && r.denominator() > 0 && f64::from(*r) <= 240.0)
-            .unwrap_or(Rational(25, 1));
+        let fps = stream_fps(ist);
         let (width, height) = super::vgraph::output_size(
             decoder.width(),
             decoder.height(),

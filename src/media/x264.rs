@@ -10,13 +10,63 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
 
-/// Opens libx264 for rung `rung` with `threads` frame threads.
+/// How one encoder uses threads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Threads {
+    /// x264 `threads`.
+    pub count: usize,
+    /// One rung of several encoded side by side (`encoders`).
+    pub ladder: bool,
+}
+
+impl Threads {
+    /// x264 options for this threading, beside `threads` itself. A rung
+    /// alone keeps x264's threaded lookahead (speed). In a ladder the rungs
+    /// already fill the cores side by side, so each rung's lookahead runs
+    /// in its encoding thread (`sync-lookahead=0`), which saves the frames
+    /// the lookahead thread's buffer would hold (−24 MiB for a 1080p
+    /// ladder; SSIM within 0.03 points). Sliced threads would save a
+    /// frame thread's pictures too (−20 MiB) but cost up to 0.4 SSIM points
+    /// on a rung its bit rate cap starves (BENCHMARKS.md, issue 17).
+    fn params(self) -> &'static str {
+        if self.ladder {
+            ":sync-lookahead=0"
+        } else {
+            ""
+        }
+    }
+}
+
+/// libx264's own `rc-lookahead` for `preset`, when known.
+fn preset_lookahead(preset: &str) -> Option<u32> {
+    Some(match preset {
+        "ultrafast" | "superfast" => 0,
+        "veryfast" => 10,
+        "faster" => 20,
+        "fast" => 30,
+        "medium" => 40,
+        "slow" => 50,
+        "slower" | "veryslow" | "placebo" => 60,
+        _ => return None,
+    })
+}
+
+/// The `rc-lookahead` option for `settings`: `--x264-lookahead` when it
+/// is below the preset's own (or the preset is unknown), else nothing.
+fn lookahead_param(settings: &Settings) -> String {
+    match preset_lookahead(&settings.x264_preset) {
+        Some(own) if own <= settings.x264_lookahead => String::new(),
+        _ => format!(":rc-lookahead={}", settings.x264_lookahead),
+    }
+}
+
+/// Opens libx264 for rung `rung` with `threads`.
 pub(crate) fn open_encoder(
     rung: &RungPlan,
     tb: Rational,
     fps: Rational,
     keyint: u32,
-    threads: usize,
+    threads: Threads,
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
     let (width, height) = (rung.width, rung.height);
@@ -47,15 +97,17 @@ pub(crate) fn open_encoder(
     }
     opts.set("forced-idr", "1");
     let maxrate = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
-    // Frame threads: the rungs encode side by side (`encoders`), so each
-    // gets its share of the cores, not x264's automatic 1.5 a core.
-    opts.set("threads", &threads.to_string());
+    // Threads: the rungs encode side by side (`encoders`), so each gets
+    // its share of the cores, not x264's automatic 1.5 a core.
+    opts.set("threads", &threads.count.to_string());
     opts.set(
         "x264-params",
         &format!(
-            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}",
+            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}{}{}",
             keyint.max(2),
-            maxrate * 2
+            maxrate * 2,
+            lookahead_param(settings),
+            threads.params()
         ),
     );
     enc.open_with(opts).map_err(|e| {
@@ -64,4 +116,41 @@ pub(crate) fn open_encoder(
             settings.x264_preset
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lookahead_param, Threads};
+
+    #[test]
+    fn ladder_rungs_look_ahead_in_their_encoding_thread() {
+        let t = |count, ladder| Threads { count, ladder }.params();
+        assert_eq!(t(3, false), "");
+        assert_eq!(t(1, true), ":sync-lookahead=0");
+        assert_eq!(t(2, true), ":sync-lookahead=0");
+    }
+
+    #[test]
+    fn the_lookahead_cap_only_ever_lowers_the_presets_own() {
+        let mut s = crate::media::Settings::from_config(&crate::Config::with_storage("x".into()));
+        assert_eq!(lookahead_param(&s), ":rc-lookahead=5");
+        s.x264_lookahead = 10;
+        assert_eq!(lookahead_param(&s), "");
+        s.x264_preset = "ultrafast".into();
+        assert_eq!(lookahead_param(&s), "");
+        s.x264_preset = "medium".into();
+        assert_eq!(lookahead_param(&s), ":rc-lookahead=10");
+        s.x264_preset = "unknown".into();
+        assert_eq!(lookahead_param(&s), ":rc-lookahead=10");
+    }
+
+    #[test]
+    fn the_decoder_works_alone_when_a_ladder_fills_a_small_machine() {
+        use crate::media::video::decoder_threads;
+        assert_eq!(decoder_threads(3, 2), 1);
+        assert_eq!(decoder_threads(2, 4), 1);
+        assert_eq!(decoder_threads(1, 2), 0);
+        assert_eq!(decoder_threads(0, 2), 0);
+        assert_eq!(decoder_threads(4, 16), 0);
+    }
 }
