@@ -50,9 +50,10 @@ fn main() {
     let s = support::default_settings();
     let keyint = (30.0 * s.keyframe_seconds).round() as u32 * 2;
     let x264_params = format!(
-        "keyint={keyint}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}",
+        "keyint={keyint}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}{}",
         s.max_video_kbps,
-        s.max_video_kbps * 2
+        s.max_video_kbps * 2,
+        lookahead(&s, false)
     );
     let force = format!("expr:gte(t,n_forced*{})", s.keyframe_seconds);
 
@@ -157,15 +158,29 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// The 720/480/360 ladder: hlsd (one decode, three encoders, audio once)
-/// vs one ffmpeg process with `split` and the same per-rung x264 settings.
-fn ladder(secs: u32, runs: usize) {
-    let input = support::clip_720p(secs);
-    let s = support::ladder_settings();
-    let out = tempfile::tempdir().unwrap();
+/// The caps hlsd's ladder uses for the 720/480/360 rungs (media/ladder.rs
+/// table): width, height, maxrate kbit/s.
+const CAPS: [(u32, u32, u32); 3] = [(1280, 720, 3000), (854, 480, 1500), (640, 360, 800)];
+
+/// x264's `rc-lookahead` as hlsd sets it (`--x264-lookahead`, below the
+/// preset's own), for the CLI's `-x264-params`; "" with `own`.
+fn lookahead(s: &hlsd::media::Settings, own: bool) -> String {
+    if own {
+        String::new()
+    } else {
+        format!(":rc-lookahead={}", s.x264_lookahead)
+    }
+}
+
+/// The CLI's ladder command (audio encoded per variant) from `input` into
+/// `out`, with hlsd's per-rung settings; `own_lookahead`: the preset's.
+fn ladder_args(
+    input: &std::path::Path,
+    s: &hlsd::media::Settings,
+    out: &std::path::Path,
+    own_lookahead: bool,
+) -> Vec<String> {
     let grid = (30.0 * s.keyframe_seconds).round() as u32 * 2;
-    // The caps hlsd's ladder uses for these rungs (media/ladder.rs table).
-    let caps = [(1280, 720, 3000), (854, 480, 1500), (640, 360, 800)];
     let mut args = strings(&["-v", "error", "-y", "-i"]);
     args.push(input.to_str().unwrap().into());
     args.extend(strings(&[
@@ -195,11 +210,12 @@ fn ladder(secs: u32, runs: usize) {
         "-pix_fmt",
         "yuv420p",
     ]));
-    for (i, (_, _, kbps)) in caps.iter().enumerate() {
+    for (i, (_, _, kbps)) in CAPS.iter().enumerate() {
         args.push(format!("-x264-params:v:{i}"));
         args.push(format!(
-            "keyint={grid}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={kbps}:vbv-bufsize={}",
-            kbps * 2
+            "keyint={grid}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={kbps}:vbv-bufsize={}{}",
+            kbps * 2,
+            lookahead(s, own_lookahead)
         ));
     }
     args.extend(strings(&[
@@ -229,8 +245,18 @@ fn ladder(secs: u32, runs: usize) {
         "master.m3u8",
         "-hls_segment_filename",
     ]));
-    args.push(out.path().join("%v/seg_%05d.ts").to_str().unwrap().into());
-    args.push(out.path().join("%v/video.m3u8").to_str().unwrap().into());
+    args.push(out.join("%v/seg_%05d.ts").to_str().unwrap().into());
+    args.push(out.join("%v/video.m3u8").to_str().unwrap().into());
+    args
+}
+
+/// The 720/480/360 ladder: hlsd (one decode, three encoders, audio once)
+/// vs one ffmpeg process with `split` and the same per-rung x264 settings.
+fn ladder(secs: u32, runs: usize) {
+    let input = support::clip_720p(secs);
+    let s = support::ladder_settings();
+    let out = tempfile::tempdir().unwrap();
+    let args = ladder_args(&input, &s, out.path(), false);
     // The best one-process CLI: the audio encoded once, in an audio group
     // every variant names.
     let grouped = audio_group_form(&args, out.path());
@@ -267,7 +293,8 @@ fn ladder(secs: u32, runs: usize) {
         o.as_secs_f64() / e.as_secs_f64(),
         ours_cpu / enc_cpu
     );
-    quality(&input, &s, &caps, &out.path().join("grouped"));
+    quality(&input, &s);
+    quality(&support::clip_hard_720p(secs), &s);
     let c = median(cli.clone());
     println!("-- against the CLI that encodes the audio once per variant:");
     println!(
@@ -285,25 +312,44 @@ fn ladder(secs: u32, runs: usize) {
     );
 }
 
-/// SSIM of each rung against the source scaled to its size: hlsd's (one
-/// more run, kept) and the audio-group CLI's (its last run's files, in
-/// `cli_out/0`, `1`, `2`).
-fn quality(
-    input: &std::path::Path,
-    s: &hlsd::media::Settings,
-    rungs: &[(u32, u32, u32)],
-    cli_out: &std::path::Path,
-) {
+/// SSIM of each rung of `input` against the source scaled to its size,
+/// and its size: hlsd's, the audio-group CLI's with the same settings, and
+/// the CLI's with the preset's own lookahead (hlsd before issue 17).
+fn quality(input: &std::path::Path, s: &hlsd::media::Settings) {
     let ours = tempfile::tempdir().unwrap();
     hlsd::media::transcode_path(input, ours.path(), s).unwrap();
-    println!("-- SSIM x100 against the scaled source (issue 17: hlsd within 0.5 of the CLI)");
-    for (i, &(w, h, _)) in rungs.iter().enumerate() {
+    let (same, own) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (dir, own_lookahead) in [(&same, false), (&own, true)] {
+        let args = audio_group_form(
+            &ladder_args(input, s, dir.path(), own_lookahead),
+            dir.path(),
+        );
+        time_cli(&args, &mut 0.0);
+    }
+    println!(
+        "-- {}: SSIM x100 against the scaled source (issue 17: within 0.5), MB of video",
+        input.display()
+    );
+    for (i, &(w, h, _)) in CAPS.iter().enumerate() {
         let name = format!("{h}p");
         let mine = support::quality::find(ours.path(), &name, "video.m3u8").unwrap();
-        let theirs = cli_out.join(i.to_string()).join("video.m3u8");
-        let a = support::quality::ssim(&mine, input, w, h) * 100.0;
-        let b = support::quality::ssim(&theirs, input, w, h) * 100.0;
-        println!("{name}: hlsd {a:.3}  CLI {b:.3}  difference {:+.3}", a - b);
+        let theirs = |d: &tempfile::TempDir| d.path().join("grouped").join(i.to_string());
+        let (a, b, c) = (
+            support::quality::ssim(&mine, input, w, h) * 100.0,
+            support::quality::ssim(&theirs(&same).join("video.m3u8"), input, w, h) * 100.0,
+            support::quality::ssim(&theirs(&own).join("video.m3u8"), input, w, h) * 100.0,
+        );
+        let mb = |p: &std::path::Path| support::quality::video_bytes(p) as f64 / 1e6;
+        println!(
+            "{name}: hlsd {a:.3} ({:.2} MB)  CLI same settings {b:.3} ({:.2} MB, {:+.3})  \
+             CLI {}'s own lookahead {c:.3} ({:.2} MB, {:+.3})",
+            mb(&mine),
+            mb(&theirs(&same).join("video.m3u8")),
+            a - b,
+            s.x264_preset,
+            mb(&theirs(&own).join("video.m3u8")),
+            a - c
+        );
     }
 }
 

@@ -4,8 +4,11 @@
 # per case so each peak is that job's:
 #   - 1080p30 at 20 Mb/s, 30 s: 4 rungs (1080/720/480/360)
 #   - 720p30, 30 s: 3 rungs (720/480/360)
-# Both encoded (`--copy never`, the heavier case). Run from the repository
-# root: benches/job_memory.sh   (EXTRA="--flag …" passes server flags)
+# Both encoded (`--copy never`, the heavier case). Then the ffmpeg CLI's
+# peak for the same ladder (one process, split, audio once in an agroup),
+# with veryfast's own lookahead and with hlsd's `--x264-lookahead 5`.
+# Run from the repository root: benches/job_memory.sh
+# (EXTRA="--flag …" passes server flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin hlsd >/dev/null 2>&1
@@ -43,5 +46,36 @@ run() { # label input
   printf '%-28s %s, %d rungs, ready in %.1f s, server peak RSS %d MiB\n' \
     "$1" "$st" "$rungs" "$(echo "$t1 - $t0" | bc)" $((hwm / 1024))
 }
-run "1080p30 20 Mb/s, 30 s" "$(make_input 1080p30-20M-30s.mp4 1920x1080 20M)"
-run "720p30, 30 s" "$(make_input 720p30-4M-30s.mp4 1280x720 4M)"
+cli() { # label input top-height x264-extra
+  local out rungs fc maps vsm n i w h r
+  out=$(mktemp -d)
+  if [ "$3" = 1080 ]; then rungs=(1920:1080:6000 1280:720:3000 854:480:1500 640:360:800)
+  else rungs=(1280:720:3000 854:480:1500 640:360:800); fi
+  n=${#rungs[@]}; fc="[0:v]split=$n"; maps=(); vsm=""
+  for i in $(seq 0 $((n - 1))); do fc+="[s$i]"; done
+  for i in $(seq 0 $((n - 1))); do
+    IFS=: read -r w h r <<<"${rungs[$i]}"
+    fc+=";[s$i]scale=$w:$h:flags=bicubic[v$i]"
+    maps+=(-map "[v$i]" "-x264-params:v:$i"
+      "keyint=120:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate=$r:vbv-bufsize=$((r * 2))$4")
+    vsm+="v:$i,agroup:aud "
+  done
+  local stats
+  stats=$( { /usr/bin/time -f "%M %e" ffmpeg -v error -y -i "$2" -filter_complex "$fc" "${maps[@]}" \
+    -map 0:a -c:v libx264 -preset veryfast -crf 23 -profile:v high -pix_fmt yuv420p \
+    -force_key_frames "expr:gte(t,n_forced*2)" -c:a aac -b:a 128000 -ar 48000 -ac 2 \
+    -f hls -hls_time 6 -hls_list_size 0 -hls_playlist_type vod -master_pl_name master.m3u8 \
+    -var_stream_map "${vsm}a:0,agroup:aud" -hls_segment_filename "$out/%v_%05d.ts" "$out/%v.m3u8"; } 2>&1 | tail -1)
+  rm -rf "$out"
+  printf '%-28s ffmpeg CLI %s, %d rungs, done in %s s, peak RSS %d MiB\n' \
+    "$1" "${4:-(veryfast lookahead)}" "$n" "${stats#* }" $((${stats% *} / 1024))
+}
+in1080=$(make_input 1080p30-20M-30s.mp4 1920x1080 20M)
+in720=$(make_input 720p30-4M-30s.mp4 1280x720 4M)
+run "1080p30 20 Mb/s, 30 s" "$in1080"
+run "720p30, 30 s" "$in720"
+[ -n "${NO_CLI:-}" ] && exit 0
+cli "1080p30 20 Mb/s, 30 s" "$in1080" 1080 ""
+cli "1080p30 20 Mb/s, 30 s" "$in1080" 1080 ":rc-lookahead=5"
+cli "720p30, 30 s" "$in720" 720 ""
+cli "720p30, 30 s" "$in720" 720 ":rc-lookahead=5"

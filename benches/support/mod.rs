@@ -12,6 +12,17 @@ pub fn clip_720p(secs: u32) -> PathBuf {
     make_clip(&format!("720p30-{secs}s.mp4"), secs, &[])
 }
 
+/// A harder 720p30 clip: a Mandelbrot zoom under moving grain, so every
+/// rung's bit rate cap binds (rate control then decides the quality).
+pub fn clip_hard_720p(secs: u32) -> PathBuf {
+    make_clip_from(
+        "mandelbrot=size=1280x720:rate=30,noise=alls=8:allf=t+u",
+        &format!("720p30-hard-{secs}s.mp4"),
+        secs,
+        &["-crf", "14"],
+    )
+}
+
 /// The same with a keyframe every 2 s (what the copy fast path can take).
 pub fn clip_720p_gop2(secs: u32) -> PathBuf {
     make_clip(
@@ -22,6 +33,10 @@ pub fn clip_720p_gop2(secs: u32) -> PathBuf {
 }
 
 fn make_clip(name: &str, secs: u32, extra: &[&str]) -> PathBuf {
+    make_clip_from("testsrc2=size=1280x720:rate=30", name, secs, extra)
+}
+
+fn make_clip_from(video: &str, name: &str, secs: u32, extra: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-inputs");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
@@ -35,7 +50,7 @@ fn make_clip(name: &str, secs: u32, extra: &[&str]) -> PathBuf {
                 "-f",
                 "lavfi",
                 "-i",
-                "testsrc2=size=1280x720:rate=30",
+                video,
                 "-f",
                 "lavfi",
                 "-i",

@@ -46,3 +46,17 @@ pub fn find(root: &Path, dir: &str, name: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// Bytes of the video packets of `playlist` (the ffprobe CLI).
+pub fn video_bytes(playlist: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=size", "-of", "csv=p=0"])
+        .arg(playlist)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .sum()
+}
