@@ -284,8 +284,10 @@ impl Catalog {
         };
         let listed: HashSet<VideoId> = ids.iter().copied().collect();
         for id in ids {
-            let known = self.get(id);
-            if wanted(known.as_ref()) {
+            if self
+                .peek(id, |r| wanted(Some(r)))
+                .unwrap_or_else(|| wanted(None))
+            {
                 self.refresh(id);
             }
         }

@@ -100,7 +100,7 @@ pub(super) fn open_encoders(
 ) -> Result<Encoders, Error> {
     let pixels = |r: &super::ladder::RungPlan| f64::from(r.width) * f64::from(r.height);
     let total: f64 = encoded.iter().map(|(_, r)| pixels(r)).sum();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = super::cores();
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {

@@ -126,6 +126,11 @@ impl Settings {
     }
 }
 
+/// The cores libav's threads share (2 when the system cannot tell).
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// The largest spacing of at most `DEFAULT_KEYFRAME_SECONDS` that divides
 /// the segment length, so that segment boundaries fall on the keyframe grid
 /// (5 s segments: 1.67 s, not 2 s, which would cut at 6 s).

@@ -152,20 +152,26 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
     let copy_check = copy::eligible(source, display, settings);
     let copy = copy_check.is_ok();
     let source_kbps = source_video_bps(source, &vparams).map(|b| (b / 1000.0).ceil() as u32);
-    // Planned from the stream's parameters, which the decoder opens with:
-    // the decoder's threads follow the number of encoded rungs.
+    let fps = super::video::stream_fps(&vst);
+    // Planned before the decoder opens: its threads follow the number of
+    // encoded rungs.
     let rungs = ladder::plan(
         &settings.ladder,
         display.0,
         display.1,
-        f64::from(super::video::stream_fps(&vst)),
+        f64::from(fps),
         copy.then(|| source_kbps.unwrap_or(settings.max_video_kbps).max(64)),
         settings.max_video_kbps,
     );
     let encoded = rungs.iter().filter(|r| !r.copy).count();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let threads = super::video::decoder_threads(encoded, cores);
-    let opened = OpenedVideo::open(&vst, rotation, settings, copy, threads)?;
+    let decoder = super::video::DecoderPlan {
+        rotation,
+        display,
+        fps,
+        strict: copy,
+        threads: super::video::decoder_threads(encoded, super::cores()),
+    };
+    let opened = OpenedVideo::open(&vst, settings, decoder)?;
     Ok(VideoPlan {
         tb,
         vparams,

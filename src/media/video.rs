@@ -113,49 +113,51 @@ pub(crate) fn decoder_threads(encoded: usize, cores: usize) -> usize {
     }
 }
 
+/// What the plan decided for the video decoder.
+pub(crate) struct DecoderPlan {
+    /// Degrees clockwise the pictures are turned for display.
+    pub rotation: u32,
+    /// Displayed size ([`super::vgraph::output_size`] of the stream's).
+    pub display: (u32, u32),
+    /// [`stream_fps`].
+    pub fps: Rational,
+    /// Errors in the bitstream are reported, not concealed (the source is
+    /// being copied).
+    pub strict: bool,
+    /// Frame threads, 0 for libavcodec's own count ([`decoder_threads`]).
+    pub threads: usize,
+}
+
 impl OpenedVideo {
-    /// Opens the decoder of input stream `ist`; `strict`: errors in the
-    /// bitstream are reported, not concealed (the source is being copied).
-    /// `threads`: the decoder's frame threads, 0 for libavcodec's own count
-    /// ([`decoder_threads`]).
+    /// Opens the decoder of input stream `ist` as `plan` says.
     pub(crate) fn open(
         ist: &format::stream::Stream,
-        rotation: u32,
         settings: &Settings,
-        strict: bool,
-        threads: usize,
+        plan: DecoderPlan,
     ) -> Result<Self, Error> {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(media_err("video decoder parameters"))?;
         super::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
-        if strict {
+        if plan.strict {
             super::ffi::set_strict_decoding(&mut dctx);
         }
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
-            count: threads,
+            count: plan.threads,
             ..Default::default()
         });
         let decoder = dctx
             .decoder()
             .video()
             .map_err(|e| Error::Unprocessable(format!("video decoder: {e}")))?;
-        let fps = stream_fps(ist);
-        let (width, height) = super::vgraph::output_size(
-            decoder.width(),
-            decoder.height(),
-            decoder.aspect_ratio(),
-            rotation,
-            settings.max_pixels,
-        );
         Ok(OpenedVideo {
             decoder,
             tb,
-            rotation,
-            fps,
-            width,
-            height,
+            rotation: plan.rotation,
+            fps: plan.fps,
+            width: plan.display.0,
+            height: plan.display.1,
         })
     }
 }
