@@ -162,18 +162,25 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// table): width, height, maxrate kbit/s.
 const CAPS: [(u32, u32, u32); 3] = [(1280, 720, 3000), (854, 480, 1500), (640, 360, 800)];
 
-/// x264's `rc-lookahead` as hlsd sets it (`--x264-lookahead`, below the
-/// preset's own), for the CLI's `-x264-params`; "" with `own`.
+/// The x264 options hlsd sets to bound its memory, for the CLI's
+/// `-x264-params`: `rc-lookahead` (`--x264-lookahead`, below the preset's
+/// own), `b-pyramid` (`--x264-b-pyramid`) and `force-cfr` (a constant rate
+/// source: the same pictures); "" with `own`, the preset's own (hlsd
+/// before issue 17).
 fn lookahead(s: &hlsd::media::Settings, own: bool) -> String {
     if own {
         String::new()
     } else {
-        format!(":rc-lookahead={}", s.x264_lookahead)
+        format!(
+            ":rc-lookahead={}:b-pyramid={}:force-cfr=1",
+            s.x264_lookahead, s.x264_b_pyramid
+        )
     }
 }
 
 /// The CLI's ladder command (audio encoded per variant) from `input` into
-/// `out`, with hlsd's per-rung settings; `own_lookahead`: the preset's.
+/// `out`, with hlsd's per-rung settings; `own_lookahead`: the preset's own
+/// lookahead and b-pyramid.
 fn ladder_args(
     input: &std::path::Path,
     s: &hlsd::media::Settings,
@@ -314,7 +321,8 @@ fn ladder(secs: u32, runs: usize) {
 
 /// SSIM of each rung of `input` against the source scaled to its size,
 /// and its size: hlsd's, the audio-group CLI's with the same settings, and
-/// the CLI's with the preset's own lookahead (hlsd before issue 17).
+/// the CLI's with the preset's own lookahead and b-pyramid (hlsd before
+/// issue 17).
 fn quality(input: &std::path::Path, s: &hlsd::media::Settings) {
     let ours = tempfile::tempdir().unwrap();
     hlsd::media::transcode_path(input, ours.path(), s).unwrap();
@@ -342,7 +350,7 @@ fn quality(input: &std::path::Path, s: &hlsd::media::Settings) {
         let mb = |p: &std::path::Path| support::quality::video_bytes(p) as f64 / 1e6;
         println!(
             "{name}: hlsd {a:.3} ({:.2} MB)  CLI same settings {b:.3} ({:.2} MB, {:+.3})  \
-             CLI {}'s own lookahead {c:.3} ({:.2} MB, {:+.3})",
+             CLI {}'s own lookahead and pyramid {c:.3} ({:.2} MB, {:+.3})",
             mb(&mine),
             mb(&theirs(&same).join("video.m3u8")),
             a - b,

@@ -6,7 +6,8 @@
 #   - 720p30, 30 s: 3 rungs (720/480/360)
 # Both encoded (`--copy never`, the heavier case). Then the ffmpeg CLI's
 # peak for the same ladder (one process, split, audio once in an agroup),
-# with veryfast's own lookahead and with hlsd's `--x264-lookahead 5`.
+# with veryfast's own lookahead and b-pyramid, and with hlsd's memory
+# settings (`--x264-lookahead 5`, `--x264-b-pyramid none`, force-cfr).
 # Run from the repository root: benches/job_memory.sh
 # (EXTRA="--flag …" passes server flags)
 set -euo pipefail
@@ -68,7 +69,7 @@ cli() { # label input top-height x264-extra
     -var_stream_map "${vsm}a:0,agroup:aud" -hls_segment_filename "$out/%v_%05d.ts" "$out/%v.m3u8"; } 2>&1 | tail -1)
   rm -rf "$out"
   printf '%-28s ffmpeg CLI %s, %d rungs, done in %s s, peak RSS %d MiB\n' \
-    "$1" "${4:-(veryfast lookahead)}" "$n" "${stats#* }" $((${stats% *} / 1024))
+    "$1" "${4:-(veryfast own)}" "$n" "${stats#* }" $((${stats% *} / 1024))
 }
 in1080=$(make_input 1080p30-20M-30s.mp4 1920x1080 20M)
 in720=$(make_input 720p30-4M-30s.mp4 1280x720 4M)
@@ -76,6 +77,6 @@ run "1080p30 20 Mb/s, 30 s" "$in1080"
 run "720p30, 30 s" "$in720"
 [ -n "${NO_CLI:-}" ] && exit 0
 cli "1080p30 20 Mb/s, 30 s" "$in1080" 1080 ""
-cli "1080p30 20 Mb/s, 30 s" "$in1080" 1080 ":rc-lookahead=5"
+cli "1080p30 20 Mb/s, 30 s" "$in1080" 1080 ":rc-lookahead=5:b-pyramid=none:force-cfr=1"
 cli "720p30, 30 s" "$in720" 720 ""
-cli "720p30, 30 s" "$in720" 720 ":rc-lookahead=5"
+cli "720p30, 30 s" "$in720" 720 ":rc-lookahead=5:b-pyramid=none:force-cfr=1"

@@ -711,10 +711,9 @@ fn encrypted_ladders_have_a_key_series_per_rung() {
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }
 
-/// x264's options (the text of its SEI in the first picture) of each
-/// rendition of `id`, top first: the video copied out of the served HLS
-/// stream by the ffmpeg CLI as an H.264 elementary stream.
-fn x264_options(s: &Server, id: &str) -> Vec<String> {
+/// Each rendition of `id`, top first, as an H.264 elementary stream: the
+/// video copied out of the served HLS stream by the ffmpeg CLI.
+fn rung_streams(s: &Server, id: &str) -> (tempfile::TempDir, Vec<PathBuf>) {
     let master = s.get(&format!("/play/{id}/video.m3u8")).text();
     lint_playlist("video.m3u8", &master);
     let uris: Vec<String> = if master.contains("#EXT-X-STREAM-INF") {
@@ -727,7 +726,8 @@ fn x264_options(s: &Server, id: &str) -> Vec<String> {
         vec!["video.m3u8".into()]
     };
     let dir = tempfile::tempdir().unwrap();
-    uris.iter()
+    let streams = uris
+        .iter()
         .map(|uri| {
             let out = dir.path().join(format!("{}.h264", uri.replace('/', "_")));
             let status = std::process::Command::new("ffmpeg")
@@ -738,12 +738,42 @@ fn x264_options(s: &Server, id: &str) -> Vec<String> {
                 .status()
                 .unwrap();
             assert!(status.success(), "{uri}");
-            let bytes = std::fs::read(&out).unwrap();
+            out
+        })
+        .collect();
+    (dir, streams)
+}
+
+/// x264's options (the text of its SEI in the first picture) of each
+/// rendition of `id`, top first, and whether its sequence header says its
+/// frames come at a fixed rate (`fixed_frame_rate_flag`, read by the ffmpeg
+/// CLI's `trace_headers`).
+fn x264_options(s: &Server, id: &str) -> Vec<(String, bool)> {
+    let (_dir, streams) = rung_streams(s, id);
+    streams
+        .iter()
+        .map(|h264| {
+            let bytes = std::fs::read(h264).unwrap();
             let text = String::from_utf8_lossy(&bytes);
             let at = text
                 .find("options: ")
-                .unwrap_or_else(|| panic!("{uri}: no x264 SEI"));
-            text[at..].split('\0').next().unwrap().to_owned()
+                .unwrap_or_else(|| panic!("{}: no x264 SEI", h264.display()));
+            let trace = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-i"])
+                .arg(h264)
+                .args(["-c", "copy", "-bsf:v", "trace_headers", "-f", "null", "-"])
+                .output()
+                .unwrap();
+            assert!(trace.status.success(), "{}", h264.display());
+            let flags: Vec<bool> = String::from_utf8_lossy(&trace.stderr)
+                .lines()
+                .filter(|l| l.contains(" fixed_frame_rate_flag "))
+                .map(|l| l.trim_end().ends_with("= 1"))
+                .collect();
+            assert!(!flags.is_empty(), "{}: no timing info", h264.display());
+            let fixed = flags.iter().all(|&f| f);
+            assert!(fixed || flags.iter().all(|&f| !f), "{flags:?}");
+            (text[at..].split('\0').next().unwrap().to_owned(), fixed)
         })
         .collect()
 }
@@ -759,44 +789,55 @@ fn option<'a>(options: &'a str, name: &str) -> &'a str {
 #[test]
 fn encoders_bound_their_lookahead_and_a_ladders_threads() {
     let src = std::fs::read(source(2, "854x480", 30, &[], "mp4")).unwrap();
-    // A ladder: each rung looks 5 frames ahead (veryfast's own is 10), and
-    // keeps frame threads (issue 17: memory without a cost in quality).
+    // A ladder of a constant rate source: each rung looks 5 frames ahead
+    // (veryfast's own is 10), never slices its frames, has no B-pyramid and
+    // says its rate is fixed (issue 17: memory without a cost in quality).
     let vf = ["--x264-preset", "veryfast"];
     let s = Server::start(&[&vf[..], &["--ladder", "480,360", "--copy", "never"]].concat());
     let id = upload_ok(&s, &src, FAST);
     s.wait_done(&id);
     let rungs = x264_options(&s, &id);
     assert_eq!(rungs.len(), 2);
-    for o in &rungs {
+    for (o, fixed) in &rungs {
         assert_eq!(option(o, "rc_lookahead"), "5", "{o}");
         assert_eq!(option(o, "sliced_threads"), "0", "{o}");
+        assert_eq!(option(o, "b_pyramid"), "0", "{o}");
+        assert!(fixed, "{o}");
     }
     // A rung alone keeps frame threads; the cap never raises a preset's
-    // own lookahead, and 0 turns the lookahead (and so mbtree) off.
-    for cap in ["30", "0"] {
-        let s = Server::start(
-            &[
-                &vf[..],
-                &[
-                    "--ladder",
-                    "source",
-                    "--copy",
-                    "never",
-                    "--x264-lookahead",
-                    cap,
-                ],
-            ]
-            .concat(),
-        );
-        let id = upload_ok(&s, &src, FAST);
+    // own lookahead, and 0 turns the lookahead (and so mbtree) off. A
+    // variable rate source (a third of each second's frames dropped) keeps
+    // its timestamps' durations; `--x264-b-pyramid` gives the pyramid back.
+    let vfr = std::fs::read(source(
+        2,
+        "854x480",
+        30,
+        &["-vf", "select='lt(mod(n,30),20)'", "-fps_mode", "vfr"],
+        "mp4",
+    ))
+    .unwrap();
+    for (cap, pyramid, upload) in [("30", "normal", &vfr), ("0", "none", &src)] {
+        let alone = ["--ladder", "source", "--copy", "never"];
+        let flags = ["--x264-lookahead", cap, "--x264-b-pyramid", pyramid];
+        let s = Server::start(&[&vf[..], &alone[..], &flags[..]].concat());
+        let id = upload_ok(&s, upload, FAST);
         s.wait_done(&id);
-        let o = &x264_options(&s, &id)[0];
+        let (o, fixed) = &x264_options(&s, &id)[0];
         assert_eq!(option(o, "sliced_threads"), "0", "{o}");
         match cap {
-            "30" => assert_eq!(option(o, "rc_lookahead"), "10", "{o}"),
-            _ => assert_eq!(option(o, "mbtree"), "0", "{o}"),
+            "30" => {
+                assert_eq!(option(o, "rc_lookahead"), "10", "{o}");
+                assert_eq!(option(o, "b_pyramid"), "2", "{o}");
+                assert!(!fixed, "{o}");
+            }
+            _ => {
+                assert_eq!(option(o, "mbtree"), "0", "{o}");
+                assert!(fixed, "{o}");
+            }
         }
     }
+    let (code, err) = exit_of(&["--x264-b-pyramid", "sideways"]);
+    assert_eq!(code, Some(2), "{err}");
     let (code, err) = exit_of(&["--x264-lookahead", "251"]);
     assert_eq!(code, Some(2), "{err}");
 }

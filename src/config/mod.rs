@@ -32,6 +32,11 @@ pub const DEFAULT_CRF: u32 = 23;
 /// pattern and 0.15–0.26 on grain starved by the bit rate cap
 /// (BENCHMARKS.md, issue 17).
 pub const DEFAULT_X264_LOOKAHEAD: u32 = 5;
+/// libx264's `b-pyramid`. A pyramid makes x264 keep four reference pictures
+/// in its decoded picture buffer where `none` keeps two: −43 MiB on a 1080p
+/// ladder, for SSIM within 0.09 points either way and ±3% of the bytes at
+/// veryfast with one reference (BENCHMARKS.md, issue 17).
+pub const DEFAULT_X264_B_PYRAMID: &str = "none";
 /// Cap for the CRF encode (`maxrate`, kbit/s); `bufsize` is twice this.
 pub const DEFAULT_MAX_VIDEO_KBPS: u32 = 8000;
 /// AAC-LC stereo bitrate, bit/s.
@@ -162,6 +167,11 @@ pub struct Config {
     #[arg(long, env = "HLSD_X264_LOOKAHEAD", default_value_t = DEFAULT_X264_LOOKAHEAD,
           value_parser = clap::value_parser!(u32).range(0..=250))]
     pub x264_lookahead: u32,
+    /// libx264 b-pyramid: none (the least memory), strict or normal (the
+    /// presets' own; two more reference pictures per rung).
+    #[arg(long, env = "HLSD_X264_B_PYRAMID", default_value = DEFAULT_X264_B_PYRAMID,
+          value_parser = ["none", "strict", "normal"])]
+    pub x264_b_pyramid: String,
     /// Bitrate cap for the video encode, kbit/s (VBV maxrate).
     #[arg(long, env = "HLSD_MAX_VIDEO_KBPS", default_value_t = DEFAULT_MAX_VIDEO_KBPS)]
     pub max_video_kbps: u32,

@@ -79,21 +79,32 @@ pub(crate) struct Encoders {
     sent: Vec<u64>,
 }
 
-/// x264 threads for a rung that makes `share` of the ladder's pixels, on
-/// `cores` cores: in proportion, at least 1, and x264's own choice (its
-/// `auto`, 1.5 a core) for a rung alone. The rungs run side by side, so
-/// small rungs need no frame threads of their own, and each frame thread
-/// a large rung does without saves its frames.
-pub(crate) fn x264_threads(share: f64, cores: usize) -> usize {
-    let cores = cores.max(1) as f64;
-    ((share * cores * 1.5).round() as usize).max(1)
+/// Pictures larger than this are "big" for [`x264_threads`] (720p).
+const BIG_RUNG_PIXELS: f64 = 1280.0 * 720.0;
+
+/// x264 threads for a rung of `pixels` that makes `share` of the ladder's
+/// pixels, on `cores` cores: x264's own choice for a rung alone (its
+/// `auto`, 1.5 a core), and in a ladder its share of that, at least 1.
+/// The rungs run side by side, so small rungs need no frame threads of
+/// their own.
+///
+/// A big rung of a ladder gets one frame thread fewer: each holds a picture
+/// to encode and a reconstructed one with its half-pel planes (about
+/// 18 MiB at 1080p), and a 1080p ladder on 2 cores fits 300 MiB only so.
+/// It is no slower there, as the other rungs and the decoder fill the
+/// second core. Smaller rungs keep theirs: x264 under a bit rate cap that
+/// starves it does better with frame threads (grain at 720p: SSIM 95.39
+/// with 1 thread, 95.50 with 2, 95.57 with 3; BENCHMARKS.md, issue 17).
+pub(crate) fn x264_threads(share: f64, pixels: f64, cores: usize) -> usize {
+    let auto = (share * cores.max(1) as f64 * 1.5).round() as usize;
+    let fewer = usize::from(share < 1.0 && pixels > BIG_RUNG_PIXELS);
+    auto.saturating_sub(fewer).max(1)
 }
 
 /// One libx264 encoder per encoded rung (`(output index, plan)` pairs).
 pub(super) fn open_encoders(
     encoded: Vec<(usize, &super::ladder::RungPlan)>,
-    tb: Rational,
-    fps: Rational,
+    (tb, fps, cfr): (Rational, Rational, bool),
     keyint: u32,
     frame_dur: i64,
     settings: &Settings,
@@ -104,9 +115,13 @@ pub(super) fn open_encoders(
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {
-        let count = x264_threads(pixels(r) / total.max(1.0), cores);
-        let threads = super::x264::Threads { count, ladder };
-        let encoder = super::x264::open_encoder(r, tb, fps, keyint, threads, settings)?;
+        let count = x264_threads(pixels(r) / total.max(1.0), pixels(r), cores);
+        let shape = super::x264::Shape {
+            threads: count,
+            ladder,
+            cfr,
+        };
+        let encoder = super::x264::open_encoder(r, tb, fps, keyint, shape, settings)?;
         opened.push(RungEncoder {
             out,
             encoder,
@@ -331,7 +346,8 @@ mod tests {
 
     #[test]
     fn threads_follow_each_rungs_share_of_the_pixels() {
-        // 1080/720/480/360 on 2 cores: the top rung gets 2, the rest 1.
+        // 1080/720/480/360 on 2 cores: one each (the 1080p rung is big);
+        // on 4 the two top rungs 2.
         let px = [
             1920.0 * 1080.0,
             1280.0 * 720.0,
@@ -339,11 +355,24 @@ mod tests {
             640.0 * 360.0,
         ];
         let total: f64 = px.iter().sum();
-        let t: Vec<usize> = px.iter().map(|p| x264_threads(p / total, 2)).collect();
-        assert_eq!(t, [2, 1, 1, 1]);
+        let t = |cores| -> Vec<usize> {
+            px.iter()
+                .map(|&p| x264_threads(p / total, p, cores))
+                .collect()
+        };
+        assert_eq!(t(2), [1, 1, 1, 1]);
+        assert_eq!(t(4), [2, 2, 1, 1]);
+        // 720/480/360 on 2 cores: the 720p rung keeps a frame thread.
+        let total: f64 = px[1..].iter().sum();
+        let t: Vec<usize> = px[1..]
+            .iter()
+            .map(|&p| x264_threads(p / total, p, 2))
+            .collect();
+        assert_eq!(t, [2, 1, 1]);
         // A rung alone gets x264's own automatic count.
-        assert_eq!(x264_threads(1.0, 2), 3);
-        assert_eq!(x264_threads(1.0, 8), 12);
-        assert_eq!(x264_threads(0.0, 0), 1);
+        let big = 1920.0 * 1080.0;
+        assert_eq!(x264_threads(1.0, big, 2), 3);
+        assert_eq!(x264_threads(1.0, big, 8), 12);
+        assert_eq!(x264_threads(0.0, 0.0, 0), 1);
     }
 }

@@ -78,6 +78,8 @@ pub struct Settings {
     pub crf: u32,
     /// Cap on libx264's `rc-lookahead`, frames.
     pub x264_lookahead: u32,
+    /// libx264 `b-pyramid`.
+    pub x264_b_pyramid: String,
     /// VBV cap, kbit/s.
     pub max_video_kbps: u32,
     /// AAC bitrate, bit/s.
@@ -111,6 +113,7 @@ impl Settings {
             x264_preset: config.x264_preset.clone(),
             crf: config.crf,
             x264_lookahead: config.x264_lookahead,
+            x264_b_pyramid: config.x264_b_pyramid.clone(),
             max_video_kbps: config.max_video_kbps,
             audio_bps: crate::config::DEFAULT_AUDIO_BPS,
             max_pixels: config.max_pixels,

@@ -168,6 +168,7 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         rotation,
         display,
         fps,
+        cfr: super::video::constant_rate(&vst),
         strict: copy,
         threads: super::video::decoder_threads(encoded, super::cores()),
     };

@@ -10,30 +10,41 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
 }
 
-/// How one encoder uses threads.
+/// How one encoder is run: its threads and the frames it gets.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Threads {
+pub(crate) struct Shape {
     /// x264 `threads`.
-    pub count: usize,
+    pub threads: usize,
     /// One rung of several encoded side by side (`encoders`).
     pub ladder: bool,
+    /// The frames come at a constant rate ([`super::video::constant_rate`]).
+    pub cfr: bool,
 }
 
-impl Threads {
-    /// x264 options for this threading, beside `threads` itself. A rung
-    /// alone keeps x264's threaded lookahead (speed). In a ladder the rungs
-    /// already fill the cores side by side, so each rung's lookahead runs
-    /// in its encoding thread (`sync-lookahead=0`), which saves the frames
-    /// the lookahead thread's buffer would hold (−24 MiB for a 1080p
+impl Shape {
+    /// x264 options for this shape, beside `threads` itself.
+    ///
+    /// A rung alone keeps x264's threaded lookahead (speed). In a ladder the
+    /// rungs already fill the cores side by side, so each rung's lookahead
+    /// runs in its encoding thread (`sync-lookahead=0`), which saves the
+    /// frames the lookahead thread's buffer would hold (−24 MiB for a 1080p
     /// ladder; SSIM within 0.03 points). Sliced threads would save a
     /// frame thread's pictures too (−20 MiB) but cost up to 0.4 SSIM points
     /// on a rung its bit rate cap starves (BENCHMARKS.md, issue 17).
-    fn params(self) -> &'static str {
+    ///
+    /// At a constant rate every frame lasts 1/fps, so x264 is told so
+    /// (`force-cfr`) and does not hold each frame until the next one's
+    /// timestamp arrives: the same pictures, one frame less in memory. A
+    /// variable rate keeps the timestamps' durations for rate control.
+    fn params(self) -> String {
+        let mut p = String::new();
         if self.ladder {
-            ":sync-lookahead=0"
-        } else {
-            ""
+            p.push_str(":sync-lookahead=0");
         }
+        if self.cfr {
+            p.push_str(":force-cfr=1");
+        }
+        p
     }
 }
 
@@ -60,13 +71,13 @@ fn lookahead_param(settings: &Settings) -> String {
     }
 }
 
-/// Opens libx264 for rung `rung` with `threads`.
+/// Opens libx264 for rung `rung` run as `shape` says.
 pub(crate) fn open_encoder(
     rung: &RungPlan,
     tb: Rational,
     fps: Rational,
     keyint: u32,
-    threads: Threads,
+    shape: Shape,
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
     let (width, height) = (rung.width, rung.height);
@@ -99,15 +110,17 @@ pub(crate) fn open_encoder(
     let maxrate = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
     // Threads: the rungs encode side by side (`encoders`), so each gets
     // its share of the cores, not x264's automatic 1.5 a core.
-    opts.set("threads", &threads.count.to_string());
+    opts.set("threads", &shape.threads.to_string());
     opts.set(
         "x264-params",
         &format!(
-            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}{}{}",
+            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}\
+             :b-pyramid={}{}{}",
             keyint.max(2),
             maxrate * 2,
+            settings.x264_b_pyramid,
             lookahead_param(settings),
-            threads.params()
+            shape.params()
         ),
     );
     enc.open_with(opts).map_err(|e| {
@@ -120,14 +133,36 @@ pub(crate) fn open_encoder(
 
 #[cfg(test)]
 mod tests {
-    use super::{lookahead_param, Threads};
+    use super::{lookahead_param, Shape};
 
     #[test]
     fn ladder_rungs_look_ahead_in_their_encoding_thread() {
-        let t = |count, ladder| Threads { count, ladder }.params();
+        let t = |threads, ladder| {
+            Shape {
+                threads,
+                ladder,
+                cfr: false,
+            }
+            .params()
+        };
         assert_eq!(t(3, false), "");
         assert_eq!(t(1, true), ":sync-lookahead=0");
         assert_eq!(t(2, true), ":sync-lookahead=0");
+    }
+
+    #[test]
+    fn only_a_constant_rate_is_forced() {
+        let t = |ladder, cfr| {
+            Shape {
+                threads: 1,
+                ladder,
+                cfr,
+            }
+            .params()
+        };
+        assert_eq!(t(false, true), ":force-cfr=1");
+        assert_eq!(t(true, true), ":sync-lookahead=0:force-cfr=1");
+        assert_eq!(t(false, false), "");
     }
 
     #[test]
