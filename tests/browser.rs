@@ -81,7 +81,10 @@ fn run_scenario_on(
     };
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join(format!("{scenario}.png"));
+    // Several tests run the same scenario side by side: each its own
+    // screenshot (run.mjs deletes a stale one first), named by its server's
+    // port, which no other live server has.
+    let shot = artifacts.join(format!("{scenario}-{}.png", s.addr.port()));
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run.mjs"))
         .args([scenario, &format!("{scheme}://{}", s.addr)])
