@@ -53,7 +53,7 @@ fn main() {
         "keyint={keyint}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={}:vbv-bufsize={}{}",
         s.max_video_kbps,
         s.max_video_kbps * 2,
-        lookahead(&s, false)
+        memory_params(&s, false)
     );
     let force = format!("expr:gte(t,n_forced*{})", s.keyframe_seconds);
 
@@ -167,7 +167,7 @@ const CAPS: [(u32, u32, u32); 3] = [(1280, 720, 3000), (854, 480, 1500), (640, 3
 /// own), `b-pyramid` (`--x264-b-pyramid`) and `force-cfr` (a constant rate
 /// source: the same pictures); "" with `own`, the preset's own (hlsd
 /// before issue 17).
-fn lookahead(s: &hlsd::media::Settings, own: bool) -> String {
+fn memory_params(s: &hlsd::media::Settings, own: bool) -> String {
     if own {
         String::new()
     } else {
@@ -222,7 +222,7 @@ fn ladder_args(
         args.push(format!(
             "keyint={grid}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={kbps}:vbv-bufsize={}{}",
             kbps * 2,
-            lookahead(s, own_lookahead)
+            memory_params(s, own_lookahead)
         ));
     }
     args.extend(strings(&[

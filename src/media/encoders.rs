@@ -115,9 +115,9 @@ pub(super) fn open_encoders(
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {
-        let count = x264_threads(pixels(r) / total.max(1.0), pixels(r), cores);
+        let threads = x264_threads(pixels(r) / total.max(1.0), pixels(r), cores);
         let shape = super::x264::Shape {
-            threads: count,
+            threads,
             ladder,
             cfr,
         };
