@@ -146,6 +146,7 @@ impl Catalog {
                     return Ok(Some(copy));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let began = Instant::now();
                     let Some((fresh, tag)) = self.read_record(id)? else {
                         self.forget_shared(id);
                         return Ok(None);
@@ -155,8 +156,7 @@ impl Catalog {
                         // caller (the lease renewer) sees whose it is now.
                         return Ok(Some(fresh));
                     }
-                    s.tagged(id, tag);
-                    lock(&self.records).insert(id, fresh.clone());
+                    self.remember(s, fresh.clone(), tag, began);
                     base = fresh;
                 }
                 Err(e) => return Err(e),
@@ -199,9 +199,6 @@ impl Catalog {
     /// A record as the store has it now, with its version tag (`None`:
     /// gone); memory is not touched.
     fn read_record(&self, id: VideoId) -> io::Result<Option<(Record, Option<String>)>> {
-        if let Some(s) = &self.shared {
-            lock(&s.fetched).insert(id, Instant::now());
-        }
         let (bytes, tag) = match self.store.read_tagged(id, names::META_FILE) {
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -213,32 +210,73 @@ impl Catalog {
 
     /// Reads a record from the store into memory (`None`: it is gone, and
     /// forgotten here too).
+    ///
+    /// Memory is stamped with the time the read began, and only when its
+    /// answer is there: a request that finds a record fresh finds it in
+    /// memory (a read still on its way marks nothing), and a read that
+    /// began earlier than the one memory holds changes nothing.
     pub fn reload(&self, id: VideoId) -> io::Result<Option<Record>> {
-        let Some((rec, tag)) = self.read_record(id)? else {
-            self.forget_shared(id);
-            return Ok(None);
+        let began = Instant::now();
+        let got = self.read_record(id);
+        let Some(s) = &self.shared else {
+            let rec = got?.map(|(rec, _)| rec);
+            let mut records = lock(&self.records);
+            match &rec {
+                Some(rec) => records.insert(id, rec.clone()),
+                None => records.remove(&id),
+            };
+            drop(records);
+            self.notify();
+            return Ok(rec);
         };
-        if let Some(s) = &self.shared {
-            s.tagged(id, tag);
+        match got {
+            Ok(Some((rec, tag))) => {
+                self.remember(s, rec.clone(), tag, began);
+                Ok(Some(rec))
+            }
+            Ok(None) => {
+                self.forget_unless_read_since(s, id, began);
+                Ok(None)
+            }
+            Err(e) => {
+                // What memory holds is served a while longer rather than
+                // the store asked again at once; nothing held, nothing
+                // marked (the next request asks).
+                let mut fetched = lock(&s.fetched);
+                if self.peek(id, |_| ()).is_some() {
+                    fetched.insert(id, began);
+                }
+                Err(e)
+            }
         }
-        lock(&self.records).insert(id, rec.clone());
+    }
+
+    /// Puts `rec` as read from the store at `began` in memory, unless a
+    /// read that began later is there already.
+    fn remember(&self, s: &Shared, rec: Record, tag: Option<String>, began: Instant) {
+        let mut fetched = lock(&s.fetched);
+        if fetched.get(&rec.id).is_some_and(|t| *t > began) {
+            return;
+        }
+        fetched.insert(rec.id, began);
+        s.tagged(rec.id, tag);
+        lock(&self.records).insert(rec.id, rec);
+        drop(fetched);
         self.notify();
-        Ok(Some(rec))
     }
 
     fn forget_shared(&self, id: VideoId) {
         if let Some(s) = &self.shared {
-            lock(&s.tags).remove(&id);
-            lock(&s.fetched).remove(&id);
-        }
-        if lock(&self.records).remove(&id).is_some() {
+            self.forget_unless_read_since(s, id, Instant::now());
+        } else if lock(&self.records).remove(&id).is_some() {
             self.notify();
         }
     }
 
     /// Brings video `id`'s record up to date with the store when another
-    /// node may have changed it (blocking; at most one read per second per
-    /// record). Nothing to do with a store of its own.
+    /// node may have changed it (blocking; a record read is served for a
+    /// second, or ten once finished, before it is read again). Nothing to
+    /// do with a store of its own.
     pub fn refresh(&self, id: VideoId) {
         if self.is_stale(id) {
             if let Err(e) = self.reload(id) {
@@ -275,10 +313,16 @@ impl Catalog {
 
     /// Lists the store's videos: forgets the ones gone, and refreshes those
     /// `wanted` picks (by the record held now, `None` for one unknown here).
+    /// A record read (or added here) after the listing began is newer than
+    /// the listing and is kept, whatever the listing says: a request may
+    /// read a video another node has just created while a scan's listing
+    /// is on its way back without it.
     fn refresh_listed(&self, wanted: impl Fn(Option<&Record>) -> bool) {
         let Some(s) = &self.shared else {
             return;
         };
+        let began = Instant::now();
+        let known: HashSet<VideoId> = lock(&self.records).keys().copied().collect();
         let Ok(ids) = self.store.list() else {
             return;
         };
@@ -291,13 +335,206 @@ impl Catalog {
                 self.refresh(id);
             }
         }
-        let gone: Vec<VideoId> = lock(&self.records)
-            .values()
-            .filter(|r| !listed.contains(&r.id) && !s.owns(r))
-            .map(|r| r.id)
-            .collect();
+        let gone = unlisted(&lock(&self.records), &listed, &known, |r| s.owns(r));
         for id in gone {
-            self.forget_shared(id);
+            self.forget_unless_read_since(s, id, began);
         }
+    }
+
+    /// [`Catalog::forget_shared`] unless the record was read from the store
+    /// at `began` or later (checked and forgotten under one lock: a read
+    /// marks its time before it asks the store).
+    fn forget_unless_read_since(&self, s: &Shared, id: VideoId, began: Instant) {
+        let mut fetched = lock(&s.fetched);
+        if fetched.get(&id).is_some_and(|t| *t >= began) {
+            return;
+        }
+        fetched.remove(&id);
+        lock(&s.tags).remove(&id);
+        if lock(&self.records).remove(&id).is_some() {
+            drop(fetched);
+            self.notify();
+        }
+    }
+}
+
+/// The records a listing shows gone: not listed, not this node's own work,
+/// and already known (`known`) when the listing began.
+fn unlisted(
+    records: &HashMap<VideoId, Record>,
+    listed: &HashSet<VideoId>,
+    known: &HashSet<VideoId>,
+    owns: impl Fn(&Record) -> bool,
+) -> Vec<VideoId> {
+    records
+        .values()
+        .filter(|r| !listed.contains(&r.id) && known.contains(&r.id) && !owns(r))
+        .map(|r| r.id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::storage::objects::{FileObjects, Objects};
+    use std::path::Path;
+    use std::sync::{Arc, OnceLock};
+
+    type Hook = Box<dyn Fn(&str) + Send + Sync>;
+
+    /// A bucket (a folder) that runs `hook` with the key when a listing of
+    /// videos or a read of a record has its answer and before it returns
+    /// it: what other nodes and requests do while a read is on its way.
+    struct Racing {
+        inner: FileObjects,
+        hook: OnceLock<Hook>,
+    }
+
+    impl Racing {
+        fn meanwhile(&self, key: &str) {
+            if let Some(hook) = self.hook.get() {
+                hook(key);
+            }
+        }
+    }
+
+    impl std::fmt::Debug for Racing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    impl Objects for Racing {
+        fn get(&self, key: &str) -> io::Result<Vec<u8>> {
+            self.inner.get(key)
+        }
+        fn get_tagged(&self, key: &str) -> io::Result<(Vec<u8>, Option<String>)> {
+            let got = self.inner.get_tagged(key);
+            self.meanwhile(key);
+            got
+        }
+        fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+            self.inner.put(key, bytes)
+        }
+        fn put_new(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+            self.inner.put_new(key, bytes)
+        }
+        fn upload(&self, key: &str, from: &Path) -> io::Result<u64> {
+            self.inner.upload(key, from)
+        }
+        fn size_of(&self, key: &str) -> io::Result<Option<u64>> {
+            self.inner.size_of(key)
+        }
+        fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+            self.inner.list(prefix)
+        }
+        fn children(&self, prefix: &str) -> io::Result<Vec<String>> {
+            let names = self.inner.children(prefix);
+            self.meanwhile(prefix);
+            names
+        }
+        fn stat(&self, key: &str) -> io::Result<Option<(u64, std::time::SystemTime)>> {
+            self.inner.stat(key)
+        }
+        fn get_range(&self, key: &str, start: u64, len: u64) -> io::Result<Vec<u8>> {
+            self.inner.get_range(key, start, len)
+        }
+        fn delete(&self, key: &str) -> io::Result<()> {
+            self.inner.delete(key)
+        }
+        fn delete_all(&self, prefix: &str) -> io::Result<usize> {
+            self.inner.delete_all(prefix)
+        }
+    }
+
+    const NOW: u64 = 1_000_000;
+
+    fn id() -> VideoId {
+        VideoId::parse("aaaaaaaaaaaaaaaaaaaaa").unwrap()
+    }
+
+    /// Node B on a bucket whose races `hook` plays (it gets B and the key).
+    fn node_b(
+        dir: &Path,
+        hook: impl Fn(&Catalog, &str) + Send + Sync + 'static,
+    ) -> (Arc<Catalog>, FileObjects) {
+        let bucket = FileObjects::open(&dir.join("bucket")).unwrap();
+        let objects = Arc::new(Racing {
+            inner: bucket.clone(),
+            hook: OnceLock::new(),
+        });
+        let store = Store::open_shared_on(&dir.join("b"), objects.clone()).unwrap();
+        let node = Some(("node-b".to_owned(), Duration::from_secs(30)));
+        let (cat, _) = Catalog::open_as(store, ManualClock::at(NOW), node).unwrap();
+        let cat = Arc::new(cat);
+        let weak = Arc::downgrade(&cat);
+        let _ = objects.hook.set(Box::new(move |key| {
+            if let Some(cat) = weak.upgrade() {
+                hook(&cat, key);
+            }
+        }));
+        (cat, bucket)
+    }
+
+    /// Node A's new upload, as it writes it to the bucket.
+    fn put_node_a_upload(bucket: &FileObjects) {
+        let mut rec = Record::new(id(), Some("a.mp4".into()), NOW);
+        rec.node = Some("node-a".into());
+        rec.lease_until_ms = NOW + 30_000;
+        let json = serde_json::to_vec(&rec).unwrap();
+        bucket
+            .put(&format!("{}/{}", id(), names::META_FILE), &json)
+            .unwrap();
+    }
+
+    fn held_by_a(cat: &Catalog) -> Option<bool> {
+        cat.peek(id(), |r| cat.held_elsewhere(r))
+    }
+
+    #[test]
+    fn a_record_read_while_a_listing_is_out_is_not_forgotten_by_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A creates the upload, and a request to B reads it, after B's
+        // scan has listed the bucket and before the listing is back.
+        let bucket = FileObjects::open(&dir.path().join("bucket")).unwrap();
+        let (cat, bucket) = node_b(dir.path(), move |cat, key| {
+            if key.is_empty() && cat.get(id()).is_none() {
+                put_node_a_upload(&bucket);
+                cat.refresh(id());
+            }
+        });
+        cat.refresh_active();
+        assert_eq!(held_by_a(&cat), Some(true), "B forgot A's new upload");
+        // The next listing has it too, and a real removal is still seen.
+        cat.refresh_active();
+        assert!(cat.get(id()).is_some());
+        bucket.delete_all(id().as_str()).unwrap();
+        lock(&cat.shared.as_ref().unwrap().fetched).clear();
+        cat.refresh_active();
+        assert!(
+            cat.get(id()).is_none(),
+            "a video gone from the bucket stays"
+        );
+    }
+
+    #[test]
+    fn a_request_during_a_scans_read_of_a_new_record_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let saw = seen.clone();
+        // B's scan lists A's new upload and reads its record; while that
+        // read is on its way back, a request to B asks for the video.
+        let (cat, bucket) = node_b(dir.path(), move |cat, key| {
+            if key.ends_with(names::META_FILE) && lock(&saw).is_empty() {
+                lock(&saw).push(None);
+                cat.refresh(id());
+                lock(&saw).push(held_by_a(cat));
+            }
+        });
+        put_node_a_upload(&bucket);
+        cat.refresh_active();
+        assert_eq!(*lock(&seen), [None, Some(true)], "the request missed it");
+        assert_eq!(held_by_a(&cat), Some(true));
     }
 }

@@ -104,6 +104,19 @@ impl Store {
         })
     }
 
+    /// A store shared like a bucket, its objects `objects` (unit tests of
+    /// what several nodes see).
+    #[cfg(test)]
+    pub(crate) fn open_shared_on(
+        scratch: &Path,
+        objects: std::sync::Arc<dyn objects::Objects>,
+    ) -> io::Result<Store> {
+        let mut store = Store::open(scratch)?;
+        store.objects = objects;
+        store.shared = true;
+        Ok(store)
+    }
+
     /// True when complete uploads are copied to the bucket.
     pub fn keeps_uploads(&self) -> bool {
         self.keep_uploads
