@@ -79,7 +79,8 @@ pub(crate) struct Encoders {
     sent: Vec<u64>,
 }
 
-/// Pictures larger than this are "big" for [`x264_threads`] (720p).
+/// Pictures larger than this are "big" for [`x264_threads`] and
+/// [`super::x264::Shape`] (720p).
 const BIG_RUNG_PIXELS: f64 = 1280.0 * 720.0;
 
 /// x264 threads for a rung of `pixels` that makes `share` of the ladder's
@@ -119,6 +120,7 @@ pub(super) fn open_encoders(
         let shape = super::x264::Shape {
             threads,
             ladder,
+            big: pixels(r) > BIG_RUNG_PIXELS,
             cfr,
         };
         let encoder = super::x264::open_encoder(r, tb, fps, keyint, shape, settings)?;

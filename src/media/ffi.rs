@@ -66,6 +66,16 @@ pub(crate) fn set_max_pixels(ctx: &mut ffmpeg_next::codec::context::Context, max
     unsafe { (*ctx.as_mut_ptr()).max_pixels = i64::try_from(max).unwrap_or(i64::MAX) };
 }
 
+/// Sets `AVFilterGraph.nb_threads` (0: one a core) of a graph with no
+/// filters yet: libavfilter reads it when the first filter is added (the
+/// graph's thread pool) and when each filter is configured (swscale's
+/// slice threads).
+pub(crate) fn set_graph_threads(graph: &mut ffmpeg_next::filter::Graph, threads: usize) {
+    // SAFETY: `as_mut_ptr` is the graph's own live AVFilterGraph, borrowed
+    // mutably; `nb_threads` is a plain int field.
+    unsafe { (*graph.as_mut_ptr()).nb_threads = i32::try_from(threads).unwrap_or(0) };
+}
+
 /// A copy of a codec context's `extradata` (an encoder's global headers:
 /// the SPS/PPS for libx264), empty when there is none.
 pub(crate) fn extradata(ctx: &ffmpeg_next::codec::Context) -> Vec<u8> {

@@ -54,14 +54,18 @@ fn rotation_filters(rotation: u32) -> &'static str {
     }
 }
 
-/// `in` → rotation → `split` → one `scale` + `format` per size → `outN`.
+/// `in` → rotation → `split` → one `scale` + `format` per size → `outN`,
+/// its filters (swscale's slices) on `threads` threads, 0 for libavfilter's
+/// own count (one a core).
 pub(crate) fn build_graph(
     decoder: &decoder::Video,
     tb: Rational,
     rotation: u32,
     sizes: &[(u32, u32)],
+    threads: usize,
 ) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
+    super::ffi::set_graph_threads(&mut graph, threads);
     let sar = decoder.aspect_ratio();
     let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
         sar

@@ -115,11 +115,13 @@ pub(crate) fn constant_rate(ist: &format::stream::Stream) -> bool {
 }
 
 /// Frame threads for the decoder of a job encoding `encoded` rungs on
-/// `cores` cores. Several rungs' encoders fill a small machine's cores by
-/// themselves (decoding is a fifth of a ladder's work), so there the decoder
-/// works alone and keeps no pictures for threads that would only wait
-/// (−10 to −20 MiB at 1080p, no slower: BENCHMARKS.md, issue 17). A rung
-/// alone, a copy, or a big machine: libavcodec's own count (0).
+/// `cores` cores, and threads for its video filter graph. Several rungs'
+/// encoders fill a small machine's cores by themselves (decoding is a
+/// fifth of a ladder's work), so there the decoder works alone and keeps
+/// no pictures for threads that would only wait (−10 to −20 MiB at 1080p,
+/// no slower), and the scaling too (swscale's slice threads waited on each
+/// other: −1.3% wall and CPU); BENCHMARKS.md, issue 17. A rung alone, a
+/// copy, or a big machine: libavcodec's and libavfilter's own count (0).
 pub(crate) fn decoder_threads(encoded: usize, cores: usize) -> usize {
     if encoded >= 2 && cores <= 4 {
         1
@@ -211,7 +213,8 @@ impl VideoChain {
         } else {
             encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
         };
-        let graph = super::vgraph::build_graph(&decoder, tb, rotation, &sizes)?;
+        let threads = decoder_threads(encoded.len(), super::cores());
+        let graph = super::vgraph::build_graph(&decoder, tb, rotation, &sizes, threads)?;
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
         let keyint = if source_keys {

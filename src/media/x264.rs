@@ -17,6 +17,8 @@ pub(crate) struct Shape {
     pub threads: usize,
     /// One rung of several encoded side by side (`encoders`).
     pub ladder: bool,
+    /// Pictures above 720p (`encoders::BIG_RUNG_PIXELS`).
+    pub big: bool,
     /// The frames come at a constant rate ([`super::video::constant_rate`]).
     pub cfr: bool,
 }
@@ -25,12 +27,16 @@ impl Shape {
     /// x264 options for this shape, beside `threads` itself.
     ///
     /// A rung alone keeps x264's threaded lookahead (speed). In a ladder the
-    /// rungs already fill the cores side by side, so each rung's lookahead
+    /// rungs already fill the cores side by side, so a big rung's lookahead
     /// runs in its encoding thread (`sync-lookahead=0`), which saves the
     /// frames the lookahead thread's buffer would hold (−24 MiB for a 1080p
-    /// ladder; SSIM within 0.03 points). Sliced threads would save a
-    /// frame thread's pictures too (−20 MiB) but cost up to 0.4 SSIM points
-    /// on a rung its bit rate cap starves (BENCHMARKS.md, issue 17).
+    /// ladder; SSIM within 0.03 points). A rung of 720p or less buffers one
+    /// frame (`sync-lookahead=1`): its frame threads then never wait on the
+    /// lookahead, which makes a 720p ladder 3–4% faster for 3–4 MiB. x264
+    /// has no lookahead thread (and ignores this) with one frame thread.
+    /// Sliced threads would save a frame thread's pictures too (−20 MiB)
+    /// but cost up to 0.4 SSIM points on a rung its bit rate cap starves
+    /// (BENCHMARKS.md, issue 17).
     ///
     /// At a constant rate every frame lasts 1/fps, so x264 is told so
     /// (`force-cfr`) and does not hold each frame until the next one's
@@ -39,7 +45,11 @@ impl Shape {
     fn params(self) -> String {
         let mut p = String::new();
         if self.ladder {
-            p.push_str(":sync-lookahead=0");
+            p.push_str(if self.big {
+                ":sync-lookahead=0"
+            } else {
+                ":sync-lookahead=1"
+            });
         }
         if self.cfr {
             p.push_str(":force-cfr=1");
@@ -136,18 +146,21 @@ mod tests {
     use super::{lookahead_param, Shape};
 
     #[test]
-    fn ladder_rungs_look_ahead_in_their_encoding_thread() {
-        let t = |threads, ladder| {
+    fn big_ladder_rungs_look_ahead_in_their_encoding_thread() {
+        let t = |threads, ladder, big| {
             Shape {
                 threads,
                 ladder,
+                big,
                 cfr: false,
             }
             .params()
         };
-        assert_eq!(t(3, false), "");
-        assert_eq!(t(1, true), ":sync-lookahead=0");
-        assert_eq!(t(2, true), ":sync-lookahead=0");
+        assert_eq!(t(3, false, false), "");
+        assert_eq!(t(3, false, true), "");
+        assert_eq!(t(1, true, true), ":sync-lookahead=0");
+        assert_eq!(t(2, true, true), ":sync-lookahead=0");
+        assert_eq!(t(2, true, false), ":sync-lookahead=1");
     }
 
     #[test]
@@ -156,6 +169,7 @@ mod tests {
             Shape {
                 threads: 1,
                 ladder,
+                big: true,
                 cfr,
             }
             .params()
