@@ -209,27 +209,19 @@ impl Catalog {
     }
 
     /// Reads a record from the store into memory (`None`: it is gone, and
-    /// forgotten here too).
+    /// forgotten here too). A store of this node's own is what memory
+    /// holds (every write goes through it): nothing to read.
     ///
     /// Memory is stamped with the time the read began, and only when its
     /// answer is there: a request that finds a record fresh finds it in
     /// memory (a read still on its way marks nothing), and a read that
     /// began earlier than the one memory holds changes nothing.
     pub fn reload(&self, id: VideoId) -> io::Result<Option<Record>> {
-        let began = Instant::now();
-        let got = self.read_record(id);
         let Some(s) = &self.shared else {
-            let rec = got?.map(|(rec, _)| rec);
-            let mut records = lock(&self.records);
-            match &rec {
-                Some(rec) => records.insert(id, rec.clone()),
-                None => records.remove(&id),
-            };
-            drop(records);
-            self.notify();
-            return Ok(rec);
+            return Ok(self.get(id));
         };
-        match got {
+        let began = Instant::now();
+        match self.read_record(id) {
             Ok(Some((rec, tag))) => {
                 self.remember(s, rec.clone(), tag, began);
                 Ok(Some(rec))
@@ -341,9 +333,9 @@ impl Catalog {
         }
     }
 
-    /// [`Catalog::forget_shared`] unless the record was read from the store
-    /// at `began` or later (checked and forgotten under one lock: a read
-    /// marks its time before it asks the store).
+    /// [`Catalog::forget_shared`] unless a read that began at `began` or
+    /// later is in memory (checked and forgotten under the lock a read
+    /// puts its record and its time in memory under).
     fn forget_unless_read_since(&self, s: &Shared, id: VideoId, began: Instant) {
         let mut fetched = lock(&s.fetched);
         if fetched.get(&id).is_some_and(|t| *t >= began) {

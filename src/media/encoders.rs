@@ -83,8 +83,8 @@ pub(crate) struct Encoders {
 /// [`super::x264::Shape`] (720p).
 const BIG_RUNG_PIXELS: f64 = 1280.0 * 720.0;
 
-/// x264 threads for a rung of `pixels` that makes `share` of the ladder's
-/// pixels, on `cores` cores: x264's own choice for a rung alone (its
+/// x264 threads for a rung that makes `share` of the ladder's pixels, on
+/// `cores` cores (`big`: its pictures are above [`BIG_RUNG_PIXELS`]): x264's own choice for a rung alone (its
 /// `auto`, 1.5 a core), and in a ladder its share of that, at least 1.
 /// The rungs run side by side, so small rungs need no frame threads of
 /// their own.
@@ -96,9 +96,9 @@ const BIG_RUNG_PIXELS: f64 = 1280.0 * 720.0;
 /// second core. Smaller rungs keep theirs: x264 under a bit rate cap that
 /// starves it does better with frame threads (grain at 720p: SSIM 95.39
 /// with 1 thread, 95.50 with 2, 95.57 with 3; BENCHMARKS.md, issue 17).
-pub(crate) fn x264_threads(share: f64, pixels: f64, cores: usize) -> usize {
+pub(crate) fn x264_threads(share: f64, big: bool, cores: usize) -> usize {
     let auto = (share * cores.max(1) as f64 * 1.5).round() as usize;
-    let fewer = usize::from(share < 1.0 && pixels > BIG_RUNG_PIXELS);
+    let fewer = usize::from(share < 1.0 && big);
     auto.saturating_sub(fewer).max(1)
 }
 
@@ -116,11 +116,11 @@ pub(super) fn open_encoders(
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {
-        let threads = x264_threads(pixels(r) / total.max(1.0), pixels(r), cores);
+        let big = pixels(r) > BIG_RUNG_PIXELS;
         let shape = super::x264::Shape {
-            threads,
+            threads: x264_threads(pixels(r) / total.max(1.0), big, cores),
             ladder,
-            big: pixels(r) > BIG_RUNG_PIXELS,
+            big,
             cfr,
         };
         let encoder = super::x264::open_encoder(r, tb, fps, keyint, shape, settings)?;
@@ -344,7 +344,7 @@ impl RungEncoder {
 
 #[cfg(test)]
 mod tests {
-    use super::x264_threads;
+    use super::{x264_threads, BIG_RUNG_PIXELS};
 
     #[test]
     fn threads_follow_each_rungs_share_of_the_pixels() {
@@ -359,7 +359,7 @@ mod tests {
         let total: f64 = px.iter().sum();
         let t = |cores| -> Vec<usize> {
             px.iter()
-                .map(|&p| x264_threads(p / total, p, cores))
+                .map(|&p| x264_threads(p / total, p > BIG_RUNG_PIXELS, cores))
                 .collect()
         };
         assert_eq!(t(2), [1, 1, 1, 1]);
@@ -368,13 +368,12 @@ mod tests {
         let total: f64 = px[1..].iter().sum();
         let t: Vec<usize> = px[1..]
             .iter()
-            .map(|&p| x264_threads(p / total, p, 2))
+            .map(|&p| x264_threads(p / total, p > BIG_RUNG_PIXELS, 2))
             .collect();
         assert_eq!(t, [2, 1, 1]);
         // A rung alone gets x264's own automatic count.
-        let big = 1920.0 * 1080.0;
-        assert_eq!(x264_threads(1.0, big, 2), 3);
-        assert_eq!(x264_threads(1.0, big, 8), 12);
-        assert_eq!(x264_threads(0.0, 0.0, 0), 1);
+        assert_eq!(x264_threads(1.0, true, 2), 3);
+        assert_eq!(x264_threads(1.0, true, 8), 12);
+        assert_eq!(x264_threads(0.0, false, 0), 1);
     }
 }

@@ -84,6 +84,8 @@ pub(crate) struct OpenedVideo {
     pub fps: Rational,
     /// [`constant_rate`].
     cfr: bool,
+    /// The plan's [`decoder_threads`], which the filter graph follows.
+    threads: usize,
     /// Displayed size.
     pub width: u32,
     pub height: u32,
@@ -176,6 +178,7 @@ impl OpenedVideo {
             rotation: plan.rotation,
             fps: plan.fps,
             cfr: plan.cfr,
+            threads: plan.threads,
             width: plan.display.0,
             height: plan.display.1,
         })
@@ -200,6 +203,7 @@ impl VideoChain {
             rotation,
             fps,
             cfr,
+            threads,
             width,
             height,
         } = opened;
@@ -213,7 +217,6 @@ impl VideoChain {
         } else {
             encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
         };
-        let threads = decoder_threads(encoded.len(), super::cores());
         let graph = super::vgraph::build_graph(&decoder, tb, rotation, &sizes, threads)?;
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
