@@ -306,6 +306,17 @@ fn a_stalled_store_is_waited_for_and_one_that_stays_down_fails_the_job() {
         r.text()
     );
     upload(c.addr, &h264_mp4(2, "320x240", true), FAST).assert_error(503, "store_unavailable");
+    // A video this node does not hold may exist in the bucket: while the
+    // store cannot say, the answer is "try again", never "gone" (a player
+    // or a tus client would give up on a 404). Its own video is served.
+    let elsewhere = "AbCdEfGhIjKlMnOpQrStU";
+    for path in [
+        format!("/videos/{elsewhere}"),
+        format!("/play/{elsewhere}/video.m3u8"),
+    ] {
+        c.get(&path).assert_error(503, "store_unavailable");
+    }
+    assert_eq!(status_at(&c, &second)["status"], "failed");
     c.wait_no_job_threads();
     // Back up: the failure reaches the bucket's record too, and stays.
     s3.revive();

@@ -268,13 +268,16 @@ impl Catalog {
     /// Brings video `id`'s record up to date with the store when another
     /// node may have changed it (blocking; a record read is served for a
     /// second, or ten once finished, before it is read again). Nothing to
-    /// do with a store of its own.
-    pub fn refresh(&self, id: VideoId) {
+    /// do with a store of its own. An error is the store's when the read
+    /// failed (logged; what memory holds stays served).
+    pub fn refresh(&self, id: VideoId) -> io::Result<()> {
         if self.is_stale(id) {
             if let Err(e) = self.reload(id) {
                 tracing::warn!(id = %id, error = %e, "cannot read a record from the store");
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// True when [`Catalog::refresh`] would read video `id`'s record from
@@ -324,7 +327,8 @@ impl Catalog {
                 .peek(id, |r| wanted(Some(r)))
                 .unwrap_or_else(|| wanted(None))
             {
-                self.refresh(id);
+                // Logged there; the listing goes on with the next.
+                let _ = self.refresh(id);
             }
         }
         let gone = unlisted(&lock(&self.records), &listed, &known, |r| s.owns(r));
@@ -493,7 +497,7 @@ mod tests {
         let (cat, bucket) = node_b(dir.path(), move |cat, key| {
             if key.is_empty() && cat.get(id()).is_none() {
                 put_node_a_upload(&bucket);
-                cat.refresh(id());
+                cat.refresh(id()).unwrap();
             }
         });
         cat.refresh_active();
@@ -520,7 +524,7 @@ mod tests {
         let (cat, bucket) = node_b(dir.path(), move |cat, key| {
             if key.ends_with(names::META_FILE) && lock(&saw).is_empty() {
                 lock(&saw).push(None);
-                cat.refresh(id());
+                cat.refresh(id()).unwrap();
                 lock(&saw).push(held_by_a(cat));
             }
         });

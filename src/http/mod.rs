@@ -302,6 +302,8 @@ fn is_management(method: &Method, segments: &[&str]) -> bool {
 /// A resumable upload's bytes go to the node that holds its spool, and
 /// caption changes of a video being processed to the node processing it:
 /// another node answers 503 (`other_node`, with `Retry-After`) meanwhile.
+/// A video it does not hold while the store is down: 503
+/// (`store_unavailable`).
 async fn refresh_records(
     state: &AppState,
     method: &Method,
@@ -320,11 +322,23 @@ async fn refresh_records(
     };
     if id.is_none_or(|id| state.catalog.is_stale(id)) {
         let catalog = state.catalog.clone();
-        let _ = tokio::task::spawn_blocking(move || match id {
+        let read = tokio::task::spawn_blocking(move || match id {
             Some(id) => catalog.refresh(id),
-            None => catalog.refresh_all(),
+            None => {
+                catalog.refresh_all();
+                Ok(())
+            }
         })
-        .await;
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        // A video this node does not hold, while the store cannot say
+        // whether it exists: 503 (try again), not 404 (it is gone).
+        if let (Err(e), Some(id)) = (read, id) {
+            let e = Error::from(e);
+            if matches!(e, Error::StoreUnavailable) && state.catalog.peek(id, |_| ()).is_none() {
+                return Err(e);
+            }
+        }
     }
     let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
     match (segments, id) {

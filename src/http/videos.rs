@@ -239,6 +239,7 @@ impl EventStream {
     async fn poll_store(&mut self) -> Option<Bytes> {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.changes.changed()).await;
         let (catalog, id) = (self.catalog.clone(), self.id);
+        // A failed read keeps what memory holds.
         let _ = tokio::task::spawn_blocking(move || catalog.refresh(id)).await;
         if self.quiet.elapsed() >= SSE_KEEPALIVE {
             self.quiet = tokio::time::Instant::now();
