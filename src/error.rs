@@ -205,15 +205,6 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NotMultipart => write!(
-                f,
-                "expected a multipart/form-data body with the video in a file field named `video` \
-                 (curl -F video=@clip.mp4 …)"
-            ),
-            Error::NoFile => write!(
-                f,
-                "the form has no file field: send the video as a file in field `video`"
-            ),
             Error::BadMultipart(m) => write!(f, "malformed multipart body: {m}"),
             Error::TooLarge { limit } => {
                 write!(
@@ -221,77 +212,33 @@ impl fmt::Display for Error {
                     "the upload is larger than the server's limit of {limit} bytes"
                 )
             }
-            Error::Aborted => write!(f, "the upload was interrupted before it was complete"),
-            Error::Cancelled => write!(f, "the job was cancelled"),
             Error::CopyFallback(m) => write!(f, "the source cannot be copied: {m}"),
-            Error::NotReady => write!(
-                f,
-                "the video is not playable yet (waiting to be processed); retry shortly"
-            ),
             Error::UnsupportedMedia(m) => write!(f, "not a video file we can read: {m}"),
             Error::Unprocessable(m) => write!(f, "cannot process this video: {m}"),
-            Error::Busy => write!(f, "the server is busy with other uploads; retry later"),
             Error::QuotaExceeded { limit } => write!(
                 f,
                 "storing this upload would exceed the server's storage quota of {limit} bytes"
             ),
-            Error::DiskFull => write!(f, "the server's disk is full"),
-            Error::StoreUnavailable => {
-                write!(f, "the object store cannot be reached; try again later")
-            }
-            Error::OtherNode => write!(
-                f,
-                "another node is working on this video: send this request to that node"
-            ),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
-            Error::Unauthorized => write!(
-                f,
-                "this endpoint needs an API token: send `Authorization: Bearer <token>`"
-            ),
-            Error::InvalidToken => write!(
-                f,
-                "this playback URL needs a valid `token`; ask the API for a fresh playback URL"
-            ),
-            Error::TokenExpired => write!(f, "this playback URL has expired; ask for a fresh one"),
-            Error::ForbiddenOrigin => write!(
-                f,
-                "cross-site writes are refused: this page's origin is not allowed to change \
-                 this server (see --api-cors-origin)"
-            ),
             Error::RateLimited { retry_after } => write!(
                 f,
                 "too many uploads from this address; retry in {retry_after} s"
             ),
-            Error::NotFound => write!(f, "no such video or file"),
             Error::OffsetMismatch { offset } => write!(
                 f,
                 "Upload-Offset does not match the upload: its bytes end at {offset} \
                  (HEAD it and resume from there)"
             ),
-            Error::ChecksumMismatch => write!(
-                f,
-                "the chunk does not match its Upload-Checksum; it was discarded, send it again"
-            ),
-            Error::UploadExpired => write!(
-                f,
-                "this upload expired before it was complete and was removed; start a new one"
-            ),
-            Error::UnsupportedVersion => write!(
-                f,
-                "this server speaks tus 1.0.0 (send `Tus-Resumable: 1.0.0`)"
-            ),
             Error::WrongContentType(want) => write!(f, "send the body as `Content-Type: {want}`"),
             Error::UnsupportedCaptions(m) => {
                 write!(f, "captions must be a WebVTT or SRT file: {m}")
             }
-            Error::MethodNotAllowed => write!(f, "method not allowed on this path"),
             Error::RangeNotSatisfiable { len } => {
                 write!(
                     f,
                     "the requested range is outside the resource's {len} bytes"
                 )
             }
-            Error::BodyTimeout => write!(f, "the upload stalled: no data arrived for too long"),
             Error::TooSlow { min_rate } => write!(
                 f,
                 "the upload is too slow: the server needs at least {min_rate} bytes per second"
@@ -299,6 +246,73 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Media(m) => write!(f, "media error: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            _ => f.write_str(self.fixed_message()),
+        }
+    }
+}
+
+impl Error {
+    /// The message of an error that carries nothing ("" for the others,
+    /// which `Display` words with what they carry).
+    fn fixed_message(&self) -> &'static str {
+        match self {
+            Error::NotMultipart => {
+                "expected a multipart/form-data body with the video in a file field named `video` \
+                 (curl -F video=@clip.mp4 …)"
+            }
+            Error::NoFile => {
+                "the form has no file field: send the video as a file in field `video`"
+            }
+            Error::Aborted => "the upload was interrupted before it was complete",
+            Error::Cancelled => "the job was cancelled",
+            Error::NotReady => {
+                "the video is not playable yet (waiting to be processed); retry shortly"
+            }
+            Error::Busy => "the server is busy with other uploads; retry later",
+            Error::DiskFull => "the server's disk is full",
+            Error::StoreUnavailable => "the object store cannot be reached; try again later",
+            Error::OtherNode => {
+                "another node is working on this video: send this request to that node"
+            }
+            Error::Unauthorized => {
+                "this endpoint needs an API token: send `Authorization: Bearer <token>`"
+            }
+            Error::InvalidToken => {
+                "this playback URL needs a valid `token`; ask the API for a fresh playback URL"
+            }
+            Error::TokenExpired => "this playback URL has expired; ask for a fresh one",
+            Error::ForbiddenOrigin => {
+                "cross-site writes are refused: this page's origin is not allowed to change \
+                 this server (see --api-cors-origin)"
+            }
+            Error::NotFound => "no such video or file",
+            Error::ChecksumMismatch => {
+                "the chunk does not match its Upload-Checksum; it was discarded, send it again"
+            }
+            Error::UploadExpired => {
+                "this upload expired before it was complete and was removed; start a new one"
+            }
+            Error::UnsupportedVersion => {
+                "this server speaks tus 1.0.0 (send `Tus-Resumable: 1.0.0`)"
+            }
+            Error::MethodNotAllowed => "method not allowed on this path",
+            Error::BodyTimeout => "the upload stalled: no data arrived for too long",
+            Error::BadMultipart(_)
+            | Error::TooLarge { .. }
+            | Error::CopyFallback(_)
+            | Error::UnsupportedMedia(_)
+            | Error::Unprocessable(_)
+            | Error::QuotaExceeded { .. }
+            | Error::BadRequest(_)
+            | Error::RateLimited { .. }
+            | Error::OffsetMismatch { .. }
+            | Error::WrongContentType(_)
+            | Error::UnsupportedCaptions(_)
+            | Error::RangeNotSatisfiable { .. }
+            | Error::TooSlow { .. }
+            | Error::Io(_)
+            | Error::Media(_)
+            | Error::Internal(_) => "",
         }
     }
 }
@@ -436,6 +450,7 @@ mod tests {
         for (e, s) in all.iter().zip(expected) {
             assert_eq!(e.status().as_u16(), s, "{e:?}");
             assert!(codes.insert(e.code()), "duplicate code {}", e.code());
+            assert!(e.to_string().len() > 10, "{e:?} has no message");
         }
         assert!(!Error::Internal("secret path".into())
             .public_message()

@@ -354,13 +354,13 @@ async fn refresh_records(
     }
 }
 
-async fn dispatch<B: ReqBody>(
+/// What comes before routing: a preflight or tus discovery is answered
+/// here (`Some`), a cross-site write or a missing API token refused.
+fn gate(
     state: &AppState,
     parts: &Parts,
-    body: B,
     segments: &[&str],
-    client: std::net::IpAddr,
-) -> Result<Response<Body>, Error> {
+) -> Result<Option<Response<Body>>, Error> {
     let authorized = !is_management(&parts.method, segments)
         || state.config.api_tokens.is_empty()
         || crate::auth::bearer_ok(
@@ -375,15 +375,14 @@ async fn dispatch<B: ReqBody>(
         .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    let tus = matches!(segments, ["files"] | ["files", _]);
     let preflight = parts
         .headers
         .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if parts.method == Method::OPTIONS && tus && !preflight {
-        return Ok(tus::options(state));
+    if parts.method == Method::OPTIONS && is_tus(segments) && !preflight {
+        return Ok(Some(tus::options(state)));
     }
     if parts.method == Method::OPTIONS {
-        return Ok(cors::preflight(state, class, origin));
+        return Ok(Some(cors::preflight(state, class, origin)));
     }
     if class == cors::Class::Api {
         cors::check_write(state, parts)?;
@@ -391,12 +390,29 @@ async fn dispatch<B: ReqBody>(
     if !authorized {
         return Err(Error::Unauthorized);
     }
+    Ok(None)
+}
+
+fn is_tus(segments: &[&str]) -> bool {
+    matches!(segments, ["files"] | ["files", _])
+}
+
+async fn dispatch<B: ReqBody>(
+    state: &AppState,
+    parts: &Parts,
+    body: B,
+    segments: &[&str],
+    client: std::net::IpAddr,
+) -> Result<Response<Body>, Error> {
+    if let Some(answer) = gate(state, parts, segments)? {
+        return Ok(answer);
+    }
     let base = base_url(state, parts);
     // HEAD is answered wherever GET is (RFC 9110 §9.3.2); hyper sends the
     // head of the GET answer without its body.
     let method = match parts.method {
         Method::HEAD => Method::GET,
-        _ if tus => tus::method_of(parts),
+        _ if is_tus(segments) => tus::method_of(parts),
         ref m => m.clone(),
     };
     refresh_records(state, &method, segments).await?;
