@@ -546,3 +546,58 @@ fn downloads_can_be_turned_off_and_signing_covers_the_new_files() {
     );
     assert!(!s.storage.path().join(&id).join("download.mp4").exists());
 }
+
+/// `mp4` with every duration its header gives (`mvhd`, `tkhd`, `mdhd`,
+/// version 0) cut to a quarter: a container that says less than its
+/// frames hold (libavformat probes the short length, and decodes them all).
+fn short_header(mut mp4: Vec<u8>) -> Vec<u8> {
+    let quarter = |b: &mut [u8], at: usize| {
+        let d = u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+        b[at..at + 4].copy_from_slice(&(d / 4).to_be_bytes());
+    };
+    // Offsets of the duration from the box's type: version and flags,
+    // then times, timescale and ids (ISO/IEC 14496-12, version 0).
+    for (tag, offset) in [(b"mvhd", 20), (b"mdhd", 20), (b"tkhd", 24)] {
+        let mut at = 0;
+        while let Some(i) = mp4[at..].windows(4).position(|w| w == tag) {
+            let i = at + i;
+            assert_eq!(mp4[i + 4], 0, "a version 0 box");
+            quarter(&mut mp4, i + offset);
+            at = i + 4;
+        }
+    }
+    mp4
+}
+
+#[test]
+fn captions_sent_while_a_short_probed_video_processes_keep_their_later_cues() {
+    let s = Server::start(&["--segment-seconds", "2"]);
+    let data = short_header(h264_mp4(12, "320x240", true));
+    let upload = PartialUpload::start(s.addr, &data, data.len() / 2);
+    let id = wait_for("the video's folder", || {
+        s.storage_entries()
+            .into_iter()
+            .find(|e| !e.starts_with('.'))
+    });
+    let r = wait_for("the upload to be recognised as a video", || {
+        let r = put_captions(&s, &id, "de", VTT.as_bytes());
+        (r.status != 404 && r.status != 503).then_some(r)
+    });
+    assert_eq!(r.status, 201, "{}", r.text());
+    let probed = r.json()["source"]["duration"].as_f64().unwrap();
+    assert!(probed < 4.0, "the probe saw {probed} s");
+    assert_eq!(upload.finish().status, 201);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let real = rec["output"]["duration"].as_f64().unwrap();
+    assert!((real - 12.0).abs() < 0.2, "{rec}");
+    // The cue from 7 s, past the probed length, is there, clipped to the
+    // real one; the one past the end is not.
+    let de = &rec["captions"][0];
+    let playlist = format!("{}/v{}.m3u8", de["dir"].as_str().unwrap(), de["version"]);
+    let got = track_cues(&s, &id, &playlist);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], (2.0, 4.0, "Bonjour".to_string()));
+    assert_eq!((got[1].0, got[1].2.as_str()), (7.0, "Jusqu'au bout"));
+    assert!((got[1].1 - real).abs() < 0.1, "{got:?}");
+}

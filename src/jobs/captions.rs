@@ -10,12 +10,17 @@ use crate::Error;
 
 /// Where the video's segments fall (its top rendition's playlist when it
 /// is finished, else a grid of `--segment-seconds` over its probed length)
-/// and the MPEG-TS time of its start.
+/// and the MPEG-TS time of its start. `until`: how far the cues to cut
+/// reach; before the video is finished a probed length may be short (a
+/// container whose header says less than its frames hold), so one more
+/// window takes the cues past it rather than losing them: the refit at
+/// `ready` cuts them at the real segments and clips them to the real
+/// length.
 pub(crate) fn timeline(
     store: &Store,
     rec: &Record,
     segment_seconds: u32,
-    fallback: f64,
+    until: f64,
 ) -> (Vec<(f64, f64)>, u64) {
     let top = rec.renditions.first().map(|r| r.playlist.clone());
     let media = top
@@ -43,11 +48,13 @@ pub(crate) fn timeline(
                 .as_ref()
                 .map(|o| o.duration)
                 .or(rec.source.as_ref().and_then(|s| s.duration))
-                .unwrap_or(fallback);
-            (
-                crate::captions::segment_grid(d, f64::from(segment_seconds)),
-                mpegts,
-            )
+                .unwrap_or(until);
+            let mut grid = crate::captions::segment_grid(d, f64::from(segment_seconds));
+            let end = grid.last().map_or(0.0, |(t, d)| t + d);
+            if until > end + 1e-3 {
+                grid.push((end, until - end));
+            }
+            (grid, mpegts)
         }
     }
 }
