@@ -243,3 +243,42 @@ fn webhook_settings_that_cannot_work_are_refused() {
     ]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn with_signed_playback_an_events_playback_url_opens_the_video() {
+    let r = Receiver::start(true);
+    let mut args = webhook_args(&r);
+    let public = "https://videos.example.com";
+    let signed = [
+        "--signing-key",
+        "k3y",
+        "--allow-open-api",
+        "--public-url",
+        public,
+    ];
+    args.extend(signed.map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start(&args);
+    let up = upload(s.addr, &h264_mp4(4, "320x240", true), FAST);
+    assert_eq!(up.status, 201, "{}", up.text());
+    let id = up.json()["id"].as_str().unwrap().to_owned();
+    let ready = r.delivered("video.ready");
+    assert_signed(&ready);
+    let v = ready.json();
+    let url = v["data"]["playback_url"].as_str().unwrap();
+    let path = url.strip_prefix(public).expect("the public URL");
+    assert!(
+        path.starts_with(&format!("/play/{id}/video.m3u8?token=")),
+        "{url}"
+    );
+    // Valid for the default token lifetime (6 h) from the event.
+    let expires = v["data"]["playback_expires_at"].as_u64().unwrap();
+    let sent = v["created_at"].as_u64().unwrap();
+    assert!((sent + 21_590..=sent + 21_610).contains(&expires), "{v}");
+    let playlist = s.get(path);
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    assert!(!extinfs(&playlist.text()).is_empty());
+    // The same URL without its token is refused.
+    let bare = s.get(&format!("/play/{id}/video.m3u8"));
+    assert_eq!(bare.status, 403, "{}", bare.text());
+}

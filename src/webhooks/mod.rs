@@ -78,6 +78,9 @@ pub struct Webhooks {
     secret: String,
     /// `--public-url`, for playback URLs in events.
     public_url: Option<String>,
+    /// `--signing-key` and `--playback-token-ttl`: playback URLs in events
+    /// are signed as the API's are.
+    signing: Option<(String, u64)>,
     dir: PathBuf,
     clock: crate::clock::SharedClock,
     entries: Mutex<BTreeMap<String, Entry>>,
@@ -116,6 +119,10 @@ impl Webhooks {
             urls: config.webhook_urls.clone(),
             secret: config.webhook_secret.clone().unwrap_or_default(),
             public_url: config.public_url.clone(),
+            signing: config
+                .signing_key
+                .clone()
+                .map(|k| (k, config.playback_token_ttl_secs)),
             dir,
             clock,
             entries: Mutex::new(entries),
@@ -172,15 +179,20 @@ impl Webhooks {
     }
 
     /// The record as events carry it (no secret, a playback URL when the
-    /// public URL is known).
+    /// public URL is known; signed, with `playback_expires_at`, when playback
+    /// needs a token).
     fn data(&self, rec: &Record) -> serde_json::Value {
         let mut v = rec.public_json();
         if let (Some(base), Some(obj)) = (&self.public_url, v.as_object_mut()) {
             let base = base.trim_end_matches('/');
-            obj.insert(
-                "playback_url".into(),
-                format!("{base}/play/{}/video.m3u8", rec.id).into(),
-            );
+            let mut url = format!("{base}/play/{}/video.m3u8", rec.id);
+            if let Some((key, ttl)) = &self.signing {
+                let exp = self.clock.unix().saturating_add(*ttl);
+                let token = crate::auth::sign(key.as_bytes(), rec.id.as_str(), exp);
+                url = format!("{url}?token={token}");
+                obj.insert("playback_expires_at".into(), exp.into());
+            }
+            obj.insert("playback_url".into(), url.into());
         }
         v
     }
