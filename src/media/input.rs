@@ -31,9 +31,9 @@ pub(crate) struct Source {
     pub audio_index: Option<usize>,
     /// Every decodable audio stream (the first is `audio_index`'s), when
     /// the source has several.
-    pub audio_streams: Vec<super::subs::SubtitleStream>,
+    pub audio_streams: Vec<super::subs::SourceTrack>,
     /// Text subtitle streams, to become caption tracks.
-    pub subtitles: Vec<super::subs::SubtitleStream>,
+    pub subtitles: Vec<super::subs::SourceTrack>,
     /// What is left out of the source, for the record.
     pub notes: Vec<String>,
     /// Spool state, to tell an aborted upload from a corrupt file.

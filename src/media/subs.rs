@@ -14,9 +14,10 @@ pub(crate) const MAX_TRACKS: usize = 8;
 const MAX_CUES: usize = 50_000;
 const MAX_TEXT_BYTES: usize = 4 << 20;
 
-/// What the probe learnt of a subtitle stream.
+/// What the probe learnt of a source's subtitle or audio stream (one more
+/// caption track or audio rendition).
 #[derive(Debug, Clone)]
-pub(crate) struct SubtitleStream {
+pub(crate) struct SourceTrack {
     pub index: usize,
     /// Language tag from the stream's metadata (`und` when none).
     pub lang: String,
@@ -36,7 +37,7 @@ pub(crate) fn is_text_codec(name: &str) -> bool {
 
 /// One subtitle stream being decoded.
 pub(crate) struct SubtitleTrack {
-    pub stream: SubtitleStream,
+    pub stream: SourceTrack,
     decoder: ffmpeg_next::decoder::Subtitle,
     tb: Rational,
     /// Subtracted from timestamps (the video's start), in `tb`.
@@ -49,7 +50,7 @@ impl SubtitleTrack {
     /// Opens the decoder of `stream` (its parameters and time base from the
     /// input); `origin_us`: the instant that is output time 0.
     pub(crate) fn open(
-        stream: SubtitleStream,
+        stream: SourceTrack,
         params: ffmpeg_next::codec::Parameters,
         tb: Rational,
         origin_us: i64,
@@ -110,7 +111,7 @@ impl SubtitleTrack {
     }
 
     /// The cues in time order.
-    pub(crate) fn into_cues(mut self) -> (SubtitleStream, Vec<Cue>) {
+    pub(crate) fn into_cues(mut self) -> (SourceTrack, Vec<Cue>) {
         self.cues.sort_by(|a, b| a.start.total_cmp(&b.start));
         (self.stream, self.cues)
     }

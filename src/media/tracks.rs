@@ -3,7 +3,7 @@
 //! with their language, name and disposition; what cannot be used is
 //! named in a note.
 
-use super::subs::{is_text_codec, SubtitleStream, MAX_TRACKS};
+use super::subs::{is_text_codec, SourceTrack, MAX_TRACKS};
 use ffmpeg_next::format::context::Input;
 use ffmpeg_next::format::stream::Disposition;
 use ffmpeg_next::media;
@@ -15,7 +15,7 @@ pub(crate) const MAX_AUDIO_TRACKS: usize = 8;
 pub(crate) fn other_streams(
     ictx: &Input,
     first_audio: Option<usize>,
-) -> (Vec<SubtitleStream>, Vec<SubtitleStream>, Vec<String>) {
+) -> (Vec<SourceTrack>, Vec<SourceTrack>, Vec<String>) {
     let (mut subs, mut audio, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for st in ictx.streams() {
         let p = st.parameters();
@@ -63,7 +63,7 @@ fn decodable(p: &ffmpeg_next::codec::Parameters) -> bool {
 }
 
 /// A stream's language, name and disposition.
-fn describe(st: &ffmpeg_next::format::stream::Stream<'_>, n: usize) -> SubtitleStream {
+fn describe(st: &ffmpeg_next::format::stream::Stream<'_>, n: usize) -> SourceTrack {
     let meta = st.metadata();
     let lang = meta
         .get("language")
@@ -80,7 +80,7 @@ fn describe(st: &ffmpeg_next::format::stream::Stream<'_>, n: usize) -> SubtitleS
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| display_name(&lang, n));
     let d = st.disposition();
-    SubtitleStream {
+    SourceTrack {
         index: st.index(),
         lang,
         name,
