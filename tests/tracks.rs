@@ -145,6 +145,43 @@ fn cues(vtt: &str) -> Vec<(f64, f64, String)> {
     out
 }
 
+/// The caption track's `X-TIMESTAMP-MAP` maps cue time 0 to the first
+/// video PTS of the video's first segment (what players align cues with).
+fn assert_timestamp_map(s: &Server, id: &str, rec: &serde_json::Value, playlist: &str) {
+    let media = rec["renditions"][0]["playlist"].as_str().unwrap();
+    let dir = media
+        .rsplit_once('/')
+        .map_or(String::new(), |(d, _)| format!("{d}/"));
+    let text = s.get(&format!("/play/{id}/{media}")).text();
+    let first = extinfs(&text)[0].1.clone();
+    let seg = s.get(&format!("/play/{id}/{dir}{first}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("first.ts");
+    std::fs::write(&path, &seg.body).unwrap();
+    let probe = ffprobe(
+        &path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts",
+            "-read_intervals",
+            "%+#1",
+        ],
+    );
+    let pts = probe["packets"][0]["pts"].as_u64().unwrap();
+    let tdir = playlist.rsplit_once('/').unwrap().0;
+    let captions = s.get(&format!("/play/{id}/{playlist}")).text();
+    let vtt = s
+        .get(&format!("/play/{id}/{tdir}/{}", extinfs(&captions)[0].1))
+        .text();
+    let map = vtt.lines().nth(1).unwrap();
+    assert!(
+        map.contains(&format!("MPEGTS:{pts},")),
+        "{map} (first video PTS {pts})"
+    );
+}
+
 /// Every cue of a caption track (its playlist and segments fetched).
 fn track_cues(s: &Server, id: &str, playlist: &str) -> Vec<(f64, f64, String)> {
     let dir = playlist.rsplit_once('/').unwrap().0;
@@ -600,4 +637,5 @@ fn captions_sent_while_a_short_probed_video_processes_keep_their_later_cues() {
     assert_eq!(got[0], (2.0, 4.0, "Bonjour".to_string()));
     assert_eq!((got[1].0, got[1].2.as_str()), (7.0, "Jusqu'au bout"));
     assert!((got[1].1 - real).abs() < 0.1, "{got:?}");
+    assert_timestamp_map(&s, &id, &rec, &playlist);
 }

@@ -19,16 +19,32 @@ pub(crate) fn windows(durations: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// How much of a segment's start [`mpegts_origin`] reads first: its
+/// tables and first video packet are in the first few of its 188-byte
+/// packets, so a caption change need not fetch megabytes of video.
+const ORIGIN_HEAD: u64 = 188 * 512;
+
 /// The MPEG-TS timestamp (90 kHz) of a video's time 0: its first TS
 /// segment's first video PTS (0 for fMP4, whose timestamps start at 0).
+/// Reads the segment's head, and the whole of it only when that is not
+/// enough.
 pub(crate) fn mpegts_origin(store: &Store, id: VideoId, first_segment: &str) -> u64 {
     if !first_segment.ends_with(".ts") {
         return 0;
     }
-    let Ok(bytes) = store.read(id, first_segment) else {
+    let Ok(Some((size, _))) = store.stat(id, first_segment) else {
         return 0;
     };
-    super::ts::first_video_pts(&bytes).map_or(0, |p| p.max(0) as u64)
+    let head = store.read_range(id, first_segment, 0, size.min(ORIGIN_HEAD));
+    let pts = head.ok().and_then(|b| super::ts::first_video_pts(&b));
+    let pts = match pts {
+        None if size > ORIGIN_HEAD => store
+            .read(id, first_segment)
+            .ok()
+            .and_then(|b| super::ts::first_video_pts(&b)),
+        pts => pts,
+    };
+    pts.map_or(0, |p| p.max(0) as u64)
 }
 
 /// Publishes a caption track: its segments, then its playlist.
