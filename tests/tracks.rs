@@ -639,3 +639,33 @@ fn captions_sent_while_a_short_probed_video_processes_keep_their_later_cues() {
     assert!((got[1].1 - real).abs() < 0.1, "{got:?}");
     assert_timestamp_map(&s, &id, &rec, &playlist);
 }
+
+#[test]
+fn a_caption_that_claims_to_last_for_ages_is_cut_at_the_longest_video() {
+    let s = Server::start(&["--segment-seconds", "2", "--max-duration-secs", "60"]);
+    // A resumable upload that has sent nothing: no probe, no length yet.
+    let r = request(
+        s.addr,
+        "POST",
+        "/files",
+        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "1000000")],
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let vtt = "WEBVTT\n\n00:00.000 --> 1000000:00:00.000\nforever\n";
+    let r = put_captions(&s, &id, "en", vtt.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let playlist = format!("cc-en/v{}.m3u8", r.json()["captions"][0]["version"]);
+    let text = s.get(&format!("/play/{id}/{playlist}")).text();
+    let windows = extinfs(&text);
+    assert!(!windows.is_empty() && windows.len() <= 30, "{text}");
+    let total: f64 = windows.iter().map(|w| w.0).sum();
+    assert!((total - 60.0).abs() < 0.01, "{text}");
+}

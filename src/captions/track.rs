@@ -12,10 +12,16 @@ pub struct SegmentedTrack {
     pub playlist: MediaPlaylist,
 }
 
+/// Most windows a grid has (more than a day of 1 s segments).
+const MAX_GRID: usize = 100_000;
+
 /// Segment windows (start, duration) of `seg` seconds over `duration`
 /// (the last one shorter), for a video whose own segments are not known.
 pub fn segment_grid(duration: f64, seg: f64) -> Vec<(f64, f64)> {
     let seg = seg.max(1.0);
+    // At most MAX_GRID windows, whatever length a probe or a cue claims.
+    let duration = if duration.is_finite() { duration } else { 0.0 };
+    let duration = duration.min(seg * MAX_GRID as f64);
     let mut out = Vec::new();
     let mut t = 0.0;
     while t < duration - 1e-6 {
@@ -74,6 +80,13 @@ pub fn write_segments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grid_stays_bounded_whatever_length_it_is_told() {
+        assert_eq!(segment_grid(1e12, 6.0).len(), MAX_GRID);
+        assert_eq!(segment_grid(f64::INFINITY, 6.0), vec![(0.0, 0.001)]);
+        assert_eq!(segment_grid(f64::NAN, 2.0), vec![(0.0, 0.001)]);
+    }
 
     #[test]
     fn cues_land_in_every_segment_they_overlap() {

@@ -64,6 +64,8 @@ pub(crate) async fn put(
     let store = state.catalog.store().clone();
     let catalog = state.catalog.clone();
     let segment_seconds = state.config.segment_seconds;
+    // No video is longer than this: cues past it are cut at no more windows.
+    let longest = state.config.max_duration_secs as f64;
     let replaced = tokio::task::spawn_blocking(move || {
         // From choosing the version to publishing it: no other change of
         // this video's captions picks the same version's names.
@@ -80,7 +82,7 @@ pub(crate) async fn put(
             version: old.as_ref().map_or(1, |c| c.version + 1),
             dir,
         };
-        let last = cues.iter().map(|c| c.end).fold(0.0, f64::max);
+        let last = cues.iter().map(|c| c.end).fold(0.0, f64::max).min(longest);
         let (windows, mpegts) = timeline(&store, &rec, segment_seconds, last);
         crate::media::publish_track(&store, id, &track, &cues, &windows, mpegts)?;
         change(&catalog, id, |caps| {
