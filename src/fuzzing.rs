@@ -5,6 +5,8 @@
 /// The request path parser: `/play/{id}/{file}` and `/keys/{id}/{name}`
 /// pieces, the Range header, the playback-token query.
 pub fn request_path(input: &str) {
+    let route = crate::http::Route::parse(input);
+    let _ = (route.allowed(), route.video(), route.class(Some(input)));
     let segments: Vec<&str> = input.trim_start_matches('/').split('/').collect();
     if let [_, id, file] = segments.as_slice() {
         let _ = crate::storage::VideoId::parse(id);

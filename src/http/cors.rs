@@ -27,15 +27,6 @@ pub(crate) enum Class {
     Upload,
 }
 
-pub(crate) fn class(segments: &[&str], query: Option<&str>) -> Class {
-    match segments {
-        ["play", ..] | ["keys", ..] => Class::Playback,
-        ["files", _] if crate::auth::token_from_query(query).is_some() => Class::Upload,
-        ["upload"] | ["files", ..] | ["videos", ..] | ["metrics"] => Class::Api,
-        _ => Class::Local,
-    }
-}
-
 /// True when `origin` is in the comma-separated `list`.
 fn listed(list: &str, origin: &str) -> bool {
     list.split(',')
@@ -158,11 +149,12 @@ mod tests {
         ));
         assert!(!listed("", "https://b.example"));
         assert!(!listed("https://a.example", "https://a.example.evil"));
-        assert_eq!(class(&["videos", "x"], None), Class::Api);
-        assert_eq!(class(&["play", "x", "video.m3u8"], None), Class::Playback);
-        assert_eq!(class(&["healthz"], None), Class::Local);
-        assert_eq!(class(&["files", "x"], None), Class::Api);
-        assert_eq!(class(&["files", "x"], Some("token=abc")), Class::Upload);
-        assert_eq!(class(&["files"], Some("token=abc")), Class::Api);
+        let class = |p: &str, q| crate::http::Route::parse(p).class(q);
+        assert_eq!(class("/videos/x", None), Class::Api);
+        assert_eq!(class("/play/x/video.m3u8", None), Class::Playback);
+        assert_eq!(class("/healthz", None), Class::Local);
+        assert_eq!(class("/files/x", None), Class::Api);
+        assert_eq!(class("/files/x", Some("token=abc")), Class::Upload);
+        assert_eq!(class("/files", Some("token=abc")), Class::Api);
     }
 }

@@ -17,6 +17,7 @@ pub(crate) use limits::RateLimiter;
 mod ops;
 mod play;
 mod respond;
+mod route;
 #[cfg(test)]
 mod tests;
 mod tus;
@@ -26,6 +27,7 @@ mod urls;
 
 use respond::{common_headers, gzip_json};
 pub(crate) use respond::{empty, error_response, full, json};
+pub(crate) use route::Route;
 pub(crate) use upload::upload_limits;
 pub(crate) use urls::{base_url, forwarded, playback_url};
 mod videos;
@@ -34,7 +36,6 @@ use crate::catalog::Catalog;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::jobs::Jobs;
-use crate::storage::VideoId;
 use crate::Error;
 use bytes::Bytes;
 use http::request::Parts;
@@ -161,61 +162,6 @@ pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
     files::parse_range(value, len).is_ok()
 }
 
-/// The methods a known path answers (the `Allow` header of a 405,
-/// RFC 9110 §15.5.6); `None` for unknown paths.
-fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
-    Some(match segments {
-        ["upload"] | ["videos", _, "playback-token"] | ["videos", "direct-upload"] => {
-            "POST, OPTIONS"
-        }
-        ["files"] => "POST, OPTIONS",
-        ["videos", _, "captions", _] => "PUT, DELETE, OPTIONS",
-        ["files", _] => "HEAD, PATCH, DELETE, OPTIONS",
-        ["videos", _] => "GET, HEAD, PATCH, DELETE, OPTIONS",
-        ["play", _, _]
-        | ["play", _, _, _]
-        | ["keys", _, _]
-        | ["videos"]
-        | ["videos", _, "events"]
-        | ["healthz"]
-        | ["readyz"]
-        | ["metrics"]
-        | [""]
-        | ["assets", _] => "GET, HEAD, OPTIONS",
-        _ => return None,
-    })
-}
-
-/// A low-cardinality name for a path, for metrics.
-fn route_label(method: &Method, segments: &[&str]) -> &'static str {
-    match segments {
-        ["upload"] => "upload",
-        ["files"] => "tus_create",
-        ["files", _] => "tus",
-        ["videos", "direct-upload"] => "direct_upload",
-        ["play", .., f] if f.ends_with(".m3u8") => "playlist",
-        ["play", .., f] if f.ends_with(".ts") || f.ends_with(".m4s") => "segment",
-        ["play", ..] => "play_other",
-        ["keys", ..] => "key",
-        ["videos"] => "videos",
-        ["videos", _, "events"] => "events",
-        ["videos", _, "captions", _] => "captions",
-        ["videos", _] if method == Method::DELETE => "video_delete",
-        ["videos", _] => "video",
-        ["healthz"] => "healthz",
-        ["readyz"] => "readyz",
-        ["metrics"] => "metrics",
-        [""] => "ui",
-        ["assets", _] => "assets",
-        _ => "other",
-    }
-}
-
-/// Parses the `{id}` of a path, or answers 404.
-pub(crate) fn video_id(s: &str) -> Result<VideoId, Error> {
-    VideoId::parse(s).ok_or(Error::NotFound)
-}
-
 /// Routes one request; logs it and counts it.
 pub(crate) async fn handle<B: ReqBody>(
     state: Arc<AppState>,
@@ -238,37 +184,33 @@ pub(crate) async fn handle<B: ReqBody>(
     }
     let client = client::resolve(peer, &parts.headers, &state.config.trusted_proxies);
     let path = parts.uri.path().to_owned();
-    let mut segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    // tus clients name the creation endpoint `/files/`.
-    if segments == ["files", ""] {
-        segments.pop();
-    }
+    let route = Route::parse(&path);
     let method = parts.method.clone();
-    let route = route_label(&method, &segments);
-    let class = cors::class(&segments, parts.uri.query());
+    let label = route.label(&method);
+    let class = route.class(parts.uri.query());
     let origin = parts
         .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let result = dispatch(&state, &parts, body, &segments, client).await;
-    if let (Err(e), "upload") = (&result, route) {
+    let result = dispatch(&state, &parts, body, route, client).await;
+    if let (Err(e), Route::Upload) = (&result, route) {
         state.metrics.upload_rejected(e.code());
     }
     let mut res = result.unwrap_or_else(|e| error_response(&e));
     if res.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = allowed_methods(&segments) {
+        if let Some(allow) = route.allowed() {
             res.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
     }
-    if matches!(segments.as_slice(), ["files"] | ["files", _]) {
+    if route.is_tus() {
         tus::tus_headers(&mut res);
     }
     gzip_json(&parts, &mut res);
     common_headers(&state, &mut res, request_id, class, origin.as_deref());
     let status = res.status().as_u16();
-    if matches!(route, "playlist" | "segment" | "play_other") && method == Method::GET {
+    if matches!(route, Route::Play { .. }) && method == Method::GET {
         let len = res
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -280,22 +222,11 @@ pub(crate) async fn handle<B: ReqBody>(
             .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
     }
     let secs = started.elapsed().as_secs_f64();
-    state.metrics.request(route, status, secs);
+    state.metrics.request(label, status, secs);
     tracing::info!(request_id, %client, method = %method, path = %path, status, ms = secs * 1e3, "request");
     res
 }
 
-/// True for the routes that need the API token when one is configured.
-fn is_management(method: &Method, segments: &[&str]) -> bool {
-    // `/files/{id}` decides itself (a direct upload's own token opens it).
-    method != Method::OPTIONS
-        && matches!(
-            segments,
-            ["upload"] | ["files"] | ["videos", ..] | ["metrics"]
-        )
-}
-
-/// The flat router.
 /// With a store other nodes share, brings the records a request reads up
 /// to date first (one read per record per second at most; the library's
 /// listing also finds videos other nodes added or removed).
@@ -304,21 +235,16 @@ fn is_management(method: &Method, segments: &[&str]) -> bool {
 /// another node answers 503 (`other_node`, with `Retry-After`) meanwhile.
 /// A video it does not hold while the store is down: 503
 /// (`store_unavailable`).
-async fn refresh_records(
-    state: &AppState,
-    method: &Method,
-    segments: &[&str],
-) -> Result<(), Error> {
+async fn refresh_records(state: &AppState, method: &Method, route: Route<'_>) -> Result<(), Error> {
     if state.catalog.node().is_none() {
         return Ok(());
     }
-    let id = match segments {
-        ["videos"] if *method == Method::GET => None,
-        ["play" | "keys" | "videos" | "files", id, ..] => match VideoId::parse(id) {
+    let id = match route {
+        Route::Videos if *method == Method::GET => None,
+        r => match r.video() {
             Some(id) => Some(id),
             None => return Ok(()),
         },
-        _ => return Ok(()),
     };
     if id.is_none_or(|id| state.catalog.is_stale(id)) {
         let catalog = state.catalog.clone();
@@ -341,11 +267,11 @@ async fn refresh_records(
         }
     }
     let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
-    match (segments, id) {
-        (["files", _], Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),
+    match (route, id) {
+        (Route::TusFile(_), Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),
         // The job there rewrites the master and sweeps unknown folders
         // from its own copy of the record: caption changes wait for it.
-        (["videos", _, "captions", _], Some(id))
+        (Route::Captions(..), Some(id))
             if *method != Method::GET && elsewhere(id) == Some(true) =>
         {
             Err(Error::OtherNode)
@@ -359,9 +285,9 @@ async fn refresh_records(
 fn gate(
     state: &AppState,
     parts: &Parts,
-    segments: &[&str],
+    route: Route<'_>,
 ) -> Result<Option<Response<Body>>, Error> {
-    let authorized = !is_management(&parts.method, segments)
+    let authorized = route.credential(&parts.method) != route::Credential::Api
         || state.config.api_tokens.is_empty()
         || crate::auth::bearer_ok(
             &state.config.api_tokens,
@@ -370,7 +296,7 @@ fn gate(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
         );
-    let class = cors::class(segments, parts.uri.query());
+    let class = route.class(parts.uri.query());
     let origin = parts
         .headers
         .get(header::ORIGIN)
@@ -378,7 +304,7 @@ fn gate(
     let preflight = parts
         .headers
         .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if parts.method == Method::OPTIONS && is_tus(segments) && !preflight {
+    if parts.method == Method::OPTIONS && route.is_tus() && !preflight {
         return Ok(Some(tus::options(state)));
     }
     if parts.method == Method::OPTIONS {
@@ -393,18 +319,15 @@ fn gate(
     Ok(None)
 }
 
-fn is_tus(segments: &[&str]) -> bool {
-    matches!(segments, ["files"] | ["files", _])
-}
-
+/// The one router: a `match` over the parsed [`Route`].
 async fn dispatch<B: ReqBody>(
     state: &AppState,
     parts: &Parts,
     body: B,
-    segments: &[&str],
+    route: Route<'_>,
     client: std::net::IpAddr,
 ) -> Result<Response<Body>, Error> {
-    if let Some(answer) = gate(state, parts, segments)? {
+    if let Some(answer) = gate(state, parts, route)? {
         return Ok(answer);
     }
     let base = base_url(state, parts);
@@ -412,46 +335,40 @@ async fn dispatch<B: ReqBody>(
     // head of the GET answer without its body.
     let method = match parts.method {
         Method::HEAD => Method::GET,
-        _ if is_tus(segments) => tus::method_of(parts),
+        _ if route.is_tus() => tus::method_of(parts),
         ref m => m.clone(),
     };
-    refresh_records(state, &method, segments).await?;
-    match (&method, segments) {
-        (&Method::POST, ["upload"]) => upload::post(state, parts, body, client).await,
-        (&Method::POST, ["files"]) => tus::create(state, parts, body, client).await,
-        (&Method::GET, ["files", id]) => tus::head(state, parts, video_id(id)?),
-        (&Method::PATCH, ["files", id]) => tus::patch(state, parts, video_id(id)?, body).await,
-        (&Method::DELETE, ["files", id]) => tus::delete(state, parts, video_id(id)?).await,
-        (&Method::POST, ["videos", "direct-upload"]) => {
+    refresh_records(state, &method, route).await?;
+    let id = |id: route::Id| id.ok_or(Error::NotFound);
+    match (&method, route) {
+        (&Method::POST, Route::Upload) => upload::post(state, parts, body, client).await,
+        (&Method::POST, Route::TusCreate) => tus::create(state, parts, body, client).await,
+        (&Method::GET, Route::TusFile(i)) => tus::head(state, parts, id(i)?),
+        (&Method::PATCH, Route::TusFile(i)) => tus::patch(state, parts, id(i)?, body).await,
+        (&Method::DELETE, Route::TusFile(i)) => tus::delete(state, parts, id(i)?).await,
+        (&Method::POST, Route::DirectUpload) => {
             tus::direct_upload(state, parts, body, client).await
         }
-        (&Method::GET, ["play", id, file]) => {
-            play::get(state, parts, video_id(id)?, None, file).await
+        (&Method::GET, Route::Play { id: i, rung, file }) => {
+            play::get(state, parts, id(i)?, rung, file).await
         }
-        (&Method::GET, ["play", id, rung, file]) => {
-            play::get(state, parts, video_id(id)?, Some(rung), file).await
+        (&Method::GET, Route::Key(i, name)) => play::key(state, parts, id(i)?, name).await,
+        (&Method::GET, Route::Videos) => videos::list(state, &base, parts.uri.query()),
+        (&Method::GET, Route::Video(i)) => videos::get(state, &base, id(i)?),
+        (&Method::POST, Route::PlaybackToken(i)) => videos::playback_token(state, &base, id(i)?),
+        (&Method::PATCH, Route::Video(i)) => videos::patch(state, id(i)?, body).await,
+        (&Method::PUT, Route::Captions(i, lang)) => {
+            captions::put(state, &base, id(i)?, lang, parts.uri.query(), body).await
         }
-        (&Method::GET, ["keys", id, name]) => play::key(state, parts, video_id(id)?, name).await,
-        (&Method::GET, ["videos"]) => videos::list(state, &base, parts.uri.query()),
-        (&Method::GET, ["videos", id]) => videos::get(state, &base, video_id(id)?),
-        (&Method::POST, ["videos", id, "playback-token"]) => {
-            videos::playback_token(state, &base, video_id(id)?)
-        }
-        (&Method::PATCH, ["videos", id]) => videos::patch(state, video_id(id)?, body).await,
-        (&Method::PUT, ["videos", id, "captions", lang]) => {
-            captions::put(state, &base, video_id(id)?, lang, parts.uri.query(), body).await
-        }
-        (&Method::DELETE, ["videos", id, "captions", lang]) => {
-            captions::delete(state, video_id(id)?, lang).await
-        }
-        (&Method::DELETE, ["videos", id]) => videos::delete(state, video_id(id)?).await,
-        (&Method::GET, ["videos", id, "events"]) => videos::events(state, parts, video_id(id)?),
-        (&Method::GET, ["healthz"]) => Ok(ops::healthz()),
-        (&Method::GET, ["readyz"]) => ops::readyz(state).await,
-        (&Method::GET, ["metrics"]) => ops::metrics(state).await,
-        (&Method::GET, [""]) => Ok(ui::index(state)),
-        (&Method::GET, ["assets", name]) => ui::asset(name),
-        (_, s) if allowed_methods(s).is_some() => Err(Error::MethodNotAllowed),
-        _ => Err(Error::NotFound),
+        (&Method::DELETE, Route::Captions(i, lang)) => captions::delete(state, id(i)?, lang).await,
+        (&Method::DELETE, Route::Video(i)) => videos::delete(state, id(i)?).await,
+        (&Method::GET, Route::Events(i)) => videos::events(state, parts, id(i)?),
+        (&Method::GET, Route::Healthz) => Ok(ops::healthz()),
+        (&Method::GET, Route::Readyz) => ops::readyz(state).await,
+        (&Method::GET, Route::Metrics) => ops::metrics(state).await,
+        (&Method::GET, Route::Ui) => Ok(ui::index(state)),
+        (&Method::GET, Route::Asset(name)) => ui::asset(name),
+        (_, Route::Unknown) => Err(Error::NotFound),
+        _ => Err(Error::MethodNotAllowed),
     }
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::catalog::Status;
 use crate::clock::ManualClock;
+use crate::storage::VideoId;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use http_body_util::{Full, StreamBody};
