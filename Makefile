@@ -25,8 +25,10 @@ run: deps check-cargo
 	$(CARGO) run --release --bin hlsd -- $(ARGS)
 
 # --no-fail-fast: one failing test binary never hides the others.
+# --features failpoints: the crash-point test kills the server between
+# durable steps (a release build never has them).
 test: deps test-deps check-cargo
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --all-targets --features failpoints --no-fail-fast
 
 # The object-store tests against Garage (a real distributed store) instead
 # of s3s-fs: builds garage once (cargo install, about ten minutes), then
@@ -42,6 +44,7 @@ test-garage: deps test-deps check-cargo
 lint: deps check-cargo
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features failpoints -- -D warnings
 
 # nginx-light and wrk only for benches/serve_vs_nginx.sh.
 BENCH_PKGS := nginx-light wrk curl

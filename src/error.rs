@@ -81,8 +81,13 @@ pub enum Error {
     WrongContentType(&'static str),
     /// An uploaded caption file that is not WebVTT or SRT.
     UnsupportedCaptions(String),
+    /// A caption file whose segmented output would be out of proportion
+    /// to it (`bytes`, over `limit`): cues spanning many segments.
+    CaptionsTooLarge { bytes: u64, limit: u64 },
     /// No such video, or no such file of a video.
     NotFound,
+    /// A change the video's state does not allow (its lifecycle's table).
+    Conflict(String),
     /// Method not allowed on this route.
     MethodNotAllowed,
     /// The `Range` header cannot be satisfied for a resource of `len` bytes.
@@ -107,7 +112,7 @@ impl Error {
             Error::NotMultipart | Error::NoFile | Error::BadMultipart(_) | Error::Aborted => {
                 S::BAD_REQUEST
             }
-            Error::TooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            Error::TooLarge { .. } | Error::CaptionsTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => S::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable(_) => S::UNPROCESSABLE_ENTITY,
             Error::Busy
@@ -121,7 +126,7 @@ impl Error {
             Error::Unauthorized => S::UNAUTHORIZED,
             Error::InvalidToken | Error::TokenExpired | Error::ForbiddenOrigin => S::FORBIDDEN,
             Error::NotFound => S::NOT_FOUND,
-            Error::OffsetMismatch { .. } => S::CONFLICT,
+            Error::OffsetMismatch { .. } | Error::Conflict(_) => S::CONFLICT,
             // tus's "460 Checksum Mismatch".
             Error::ChecksumMismatch => S::from_u16(460).unwrap_or(S::BAD_REQUEST),
             Error::UploadExpired => S::GONE,
@@ -162,6 +167,8 @@ impl Error {
             Error::ForbiddenOrigin => "forbidden_origin",
             Error::NotFound => "not_found",
             Error::OffsetMismatch { .. } => "offset_mismatch",
+            Error::Conflict(_) => "conflict",
+            Error::CaptionsTooLarge { .. } => "captions_too_large",
             Error::ChecksumMismatch => "checksum_mismatch",
             Error::UploadExpired => "upload_expired",
             Error::UnsupportedVersion => "unsupported_version",
@@ -220,6 +227,12 @@ impl fmt::Display for Error {
                 "storing this upload would exceed the server's storage quota of {limit} bytes"
             ),
             Error::BadRequest(m) => write!(f, "bad request: {m}"),
+            Error::Conflict(m) => write!(f, "this change is not allowed now: {m}"),
+            Error::CaptionsTooLarge { bytes, limit } => write!(
+                f,
+                "these captions would become {bytes} bytes of segments (a cue is repeated in \
+                 every segment it spans); the limit is {limit}: split long cues"
+            ),
             Error::RateLimited { retry_after } => write!(
                 f,
                 "too many uploads from this address; retry in {retry_after} s"
@@ -304,6 +317,8 @@ impl Error {
             | Error::Unprocessable(_)
             | Error::QuotaExceeded { .. }
             | Error::BadRequest(_)
+            | Error::Conflict(_)
+            | Error::CaptionsTooLarge { .. }
             | Error::RateLimited { .. }
             | Error::OffsetMismatch { .. }
             | Error::WrongContentType(_)
@@ -374,6 +389,11 @@ impl Error {
                 retry_after: *retry_after,
             },
             Error::NotFound => Error::NotFound,
+            Error::Conflict(m) => Error::Conflict(m.clone()),
+            Error::CaptionsTooLarge { bytes, limit } => Error::CaptionsTooLarge {
+                bytes: *bytes,
+                limit: *limit,
+            },
             Error::OffsetMismatch { offset } => Error::OffsetMismatch { offset: *offset },
             Error::ChecksumMismatch => Error::ChecksumMismatch,
             Error::UploadExpired => Error::UploadExpired,
@@ -408,49 +428,105 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
+    /// Every variant's place: an exhaustive `match`, so a new variant
+    /// must be named here, and the test below fails until it is listed.
+    fn place(e: &Error) -> usize {
+        match e {
+            Error::NotMultipart => 0,
+            Error::NoFile => 1,
+            Error::BadMultipart(_) => 2,
+            Error::TooLarge { .. } => 3,
+            Error::Aborted => 4,
+            Error::Cancelled => 5,
+            Error::CopyFallback(_) => 6,
+            Error::NotReady => 7,
+            Error::UnsupportedMedia(_) => 8,
+            Error::Unprocessable(_) => 9,
+            Error::Busy => 10,
+            Error::QuotaExceeded { .. } => 11,
+            Error::DiskFull => 12,
+            Error::StoreUnavailable => 13,
+            Error::OtherNode => 14,
+            Error::BadRequest(_) => 15,
+            Error::RateLimited { .. } => 16,
+            Error::Unauthorized => 17,
+            Error::InvalidToken => 18,
+            Error::TokenExpired => 19,
+            Error::ForbiddenOrigin => 20,
+            Error::NotFound => 21,
+            Error::MethodNotAllowed => 22,
+            Error::RangeNotSatisfiable { .. } => 23,
+            Error::BodyTimeout => 24,
+            Error::TooSlow { .. } => 25,
+            Error::Io(_) => 26,
+            Error::Media(_) => 27,
+            Error::Internal(_) => 28,
+            Error::OffsetMismatch { .. } => 29,
+            Error::ChecksumMismatch => 30,
+            Error::UploadExpired => 31,
+            Error::UnsupportedVersion => 32,
+            Error::WrongContentType(_) => 33,
+            Error::UnsupportedCaptions(_) => 34,
+            Error::Conflict(_) => 35,
+            Error::CaptionsTooLarge { .. } => 36,
+        }
+    }
+
     #[test]
     fn every_variant_has_a_status_and_a_distinct_code() {
         let all = [
-            Error::NotMultipart,
-            Error::NoFile,
-            Error::BadMultipart("x".into()),
-            Error::TooLarge { limit: 1 },
-            Error::Aborted,
-            Error::Cancelled,
-            Error::CopyFallback("x".into()),
-            Error::NotReady,
-            Error::UnsupportedMedia("x".into()),
-            Error::Unprocessable("x".into()),
-            Error::Busy,
-            Error::QuotaExceeded { limit: 1 },
-            Error::DiskFull,
-            Error::StoreUnavailable,
-            Error::OtherNode,
-            Error::BadRequest("x".into()),
-            Error::RateLimited { retry_after: 1 },
-            Error::Unauthorized,
-            Error::InvalidToken,
-            Error::TokenExpired,
-            Error::ForbiddenOrigin,
-            Error::NotFound,
-            Error::MethodNotAllowed,
-            Error::RangeNotSatisfiable { len: 1 },
-            Error::BodyTimeout,
-            Error::TooSlow { min_rate: 1 },
-            Error::Io(std::io::Error::other("x")),
-            Error::Media("x".into()),
-            Error::Internal("x".into()),
+            (Error::NotMultipart, 400),
+            (Error::NoFile, 400),
+            (Error::BadMultipart("x".into()), 400),
+            (Error::TooLarge { limit: 1 }, 413),
+            (Error::Aborted, 400),
+            (Error::Cancelled, 503),
+            (Error::CopyFallback("x".into()), 500),
+            (Error::NotReady, 503),
+            (Error::UnsupportedMedia("x".into()), 415),
+            (Error::Unprocessable("x".into()), 422),
+            (Error::Busy, 503),
+            (Error::QuotaExceeded { limit: 1 }, 507),
+            (Error::DiskFull, 507),
+            (Error::StoreUnavailable, 503),
+            (Error::OtherNode, 503),
+            (Error::BadRequest("x".into()), 400),
+            (Error::RateLimited { retry_after: 1 }, 429),
+            (Error::Unauthorized, 401),
+            (Error::InvalidToken, 403),
+            (Error::TokenExpired, 403),
+            (Error::ForbiddenOrigin, 403),
+            (Error::NotFound, 404),
+            (Error::MethodNotAllowed, 405),
+            (Error::RangeNotSatisfiable { len: 1 }, 416),
+            (Error::BodyTimeout, 408),
+            (Error::TooSlow { min_rate: 1 }, 408),
+            (Error::Io(std::io::Error::other("x")), 500),
+            (Error::Media("x".into()), 500),
+            (Error::Internal("x".into()), 500),
+            (Error::OffsetMismatch { offset: 1 }, 409),
+            (Error::ChecksumMismatch, 460),
+            (Error::UploadExpired, 410),
+            (Error::UnsupportedVersion, 412),
+            (Error::WrongContentType("x"), 415),
+            (Error::UnsupportedCaptions("x".into()), 415),
+            (Error::Conflict("x".into()), 409),
+            (Error::CaptionsTooLarge { bytes: 2, limit: 1 }, 413),
         ];
-        let expected = [
-            400, 400, 400, 413, 400, 503, 500, 503, 415, 422, 503, 507, 507, 503, 503, 400, 429,
-            401, 403, 403, 403, 404, 405, 416, 408, 408, 500, 500, 500,
-        ];
-        assert_eq!(all.len(), expected.len());
+        let places: std::collections::BTreeSet<usize> = all.iter().map(|(e, _)| place(e)).collect();
+        assert_eq!(places.len(), all.len(), "a variant is listed twice");
+        assert_eq!(
+            places.last(),
+            Some(&(all.len() - 1)),
+            "a variant is missing"
+        );
         let mut codes = std::collections::HashSet::new();
-        for (e, s) in all.iter().zip(expected) {
-            assert_eq!(e.status().as_u16(), s, "{e:?}");
+        for (e, s) in &all {
+            assert_eq!(e.status().as_u16(), *s, "{e:?}");
             assert!(codes.insert(e.code()), "duplicate code {}", e.code());
             assert!(e.to_string().len() > 10, "{e:?} has no message");
+            let copy = e.clone_for_client();
+            assert_eq!(copy.status(), e.status(), "{e:?}");
         }
         assert!(!Error::Internal("secret path".into())
             .public_message()

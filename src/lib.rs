@@ -32,6 +32,7 @@
 //! `clock`, `config`, `error` and `tlsclient` below everything that uses them; nothing
 //! points back up.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+#![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod auth;
@@ -40,6 +41,9 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod failpoint;
+mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;

@@ -57,6 +57,8 @@ pub struct Gauges {
     pub uploads_receiving: u64,
     pub storage_used_bytes: u64,
     pub storage_free_bytes: Option<u64>,
+    /// What the quota's ledger counts as stored (reservations apart).
+    pub quota_stored_bytes: u64,
     /// Webhook deliveries still to make.
     pub webhooks_pending: u64,
 }
@@ -187,6 +189,11 @@ impl Metrics {
                 "hlsd_storage_used_bytes",
                 "Bytes under the storage root (a bucket: as last measured, plus this node's writes since).",
                 g.storage_used_bytes,
+            ),
+            (
+                "hlsd_quota_stored_bytes",
+                "Bytes the storage quota counts as stored by videos (what they reserve apart).",
+                g.quota_stored_bytes,
             ),
         ];
         if let Some(free) = g.storage_free_bytes {

@@ -643,24 +643,35 @@ fn captions_sent_while_a_short_probed_video_processes_keep_their_later_cues() {
 #[test]
 fn a_caption_that_claims_to_last_for_ages_is_cut_at_the_longest_video() {
     let s = Server::start(&["--segment-seconds", "2", "--max-duration-secs", "60"]);
-    // A resumable upload that has sent nothing: no probe, no length yet.
+    let data = h264_mp4(4, "160x120", true);
+    // A resumable upload that has sent nothing: not recognised yet, so no
+    // captions (503 with Retry-After, as the README says).
+    let len = data.len().to_string();
+    let tus = ("Tus-Resumable", "1.0.0");
     let r = request(
         s.addr,
         "POST",
         "/files",
-        &[("Tus-Resumable", "1.0.0"), ("Upload-Length", "1000000")],
+        &[tus, ("Upload-Length", &len)],
         &[],
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let id = r
-        .header("location")
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = r.json()["id"].as_str().unwrap().to_owned();
     let vtt = "WEBVTT\n\n00:00.000 --> 1000000:00:00.000\nforever\n";
     let r = put_captions(&s, &id, "en", vtt.as_bytes());
+    r.assert_error(503, "not_ready");
+    assert!(r.header("retry-after").is_some());
+    // Half of it sent: recognised, but still receiving. The cue is cut at
+    // the longest video there can be, in a bounded number of windows.
+    let half = &data[..data.len() / 2];
+    let octets = ("Content-Type", "application/offset+octet-stream");
+    let head = [tus, octets, ("Upload-Offset", "0")];
+    let r = request(s.addr, "PATCH", &format!("/files/{id}"), &head, half);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = wait_for("the upload to be recognised", || {
+        let r = put_captions(&s, &id, "en", vtt.as_bytes());
+        (r.status != 503).then_some(r)
+    });
     assert_eq!(r.status, 201, "{}", r.text());
     let playlist = format!("cc-en/v{}.m3u8", r.json()["captions"][0]["version"]);
     let text = s.get(&format!("/play/{id}/{playlist}")).text();

@@ -9,7 +9,7 @@ mod parse;
 mod track;
 
 pub use parse::{parse, ParseError};
-pub use track::{segment_grid, write_segments, SegmentedTrack};
+pub use track::{output_size, segment_grid, write_segments, SegmentedTrack};
 
 /// One cue: from `start` to `end` (seconds on the video's timeline).
 #[derive(Debug, Clone, PartialEq)]

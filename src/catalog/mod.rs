@@ -7,12 +7,16 @@
 //! Reading is lenient (every field but `id` and `status` has a default), so
 //! a record written by an older or newer version still loads.
 
+mod change;
+mod lifecycle;
 mod record;
 mod shared;
 
+pub use change::{Change, Outputs};
+pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};
 pub use record::{
-    AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Grant, OutputInfo, Record,
-    Rendition, Resumable, SourceInfo, Status, VideoInfo,
+    AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Event, Grant, OutputInfo,
+    Record, Rendition, Resumable, SourceInfo, Status, VideoInfo,
 };
 
 use crate::clock::SharedClock;
@@ -39,17 +43,8 @@ pub struct Catalog {
     persist: Mutex<()>,
     /// Bumped on every change; event streams wait on it.
     changed: tokio::sync::watch::Sender<u64>,
-    /// Told of every status change before it is persisted (webhooks).
-    observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
     /// With a store several nodes share: this node, its records' versions.
     shared: Option<shared::Shared>,
-}
-
-/// Hears of status changes; called before the change is on disk, so what
-/// it records first survives a crash between the two.
-pub trait Observer: Send + Sync + std::fmt::Debug {
-    /// `rec` (its new state) changed status.
-    fn status_changed(&self, rec: &Record);
 }
 
 /// Video `id`'s record from the bytes of its `meta.json`, or why not.
@@ -92,7 +87,6 @@ impl Catalog {
             records: Mutex::new(HashMap::new()),
             persist: Mutex::new(()),
             changed: tokio::sync::watch::channel(0).0,
-            observer: std::sync::OnceLock::new(),
         };
         let mut unreadable = Vec::new();
         for id in cat.store.list()? {
@@ -135,11 +129,6 @@ impl Catalog {
             rec.lease_until_ms = self.clock.unix_ms() + s.lease_ms();
         }
         rec
-    }
-
-    /// Sets who hears of status changes (once).
-    pub fn observe(&self, o: std::sync::Arc<dyn Observer>) {
-        let _ = self.observer.set(o);
     }
 
     /// Ids of every record.
@@ -226,7 +215,7 @@ impl Catalog {
     /// Adds the record of a new video: visible at once (so a request for it
     /// never sees "no such video" once its folder exists), then its folder
     /// is created and the record persisted. Nothing remains on failure.
-    pub fn create(&self, rec: Record) -> std::io::Result<()> {
+    pub(in crate::catalog) fn create(&self, rec: Record) -> std::io::Result<()> {
         let id = rec.id;
         lock(&self.records).insert(id, rec.clone());
         let made = self.store.create(id).and_then(|()| {
@@ -243,7 +232,7 @@ impl Catalog {
     }
 
     /// Adds (or replaces) a record whose folder exists, and persists it.
-    pub fn insert(&self, rec: Record) -> std::io::Result<()> {
+    pub(in crate::catalog) fn insert(&self, rec: Record) -> std::io::Result<()> {
         let _w = lock(&self.persist);
         self.write_record(&rec)?;
         lock(&self.records).insert(rec.id, rec);
@@ -254,10 +243,10 @@ impl Catalog {
     /// Changes a record; when `persist` is true the change is on disk
     /// before anyone can see it (a client told `ready` can rely on it after
     /// a crash). Returns the updated copy, or `None` if the id is unknown.
-    /// A record being deleted no longer changes (a stopping job cannot
-    /// revive it). `f` may run twice: once on the copy that is written,
-    /// once on the record in memory (which may have moved on meanwhile).
-    pub fn update(
+    /// Only the lifecycle calls it, under the video's door, after checking
+    /// the change is allowed. `f` may run twice: once on the copy that is
+    /// written, once on the record in memory.
+    pub(in crate::catalog) fn update(
         &self,
         id: VideoId,
         persist: bool,
@@ -269,22 +258,14 @@ impl Catalog {
         let _w = persist.then(|| lock(&self.persist));
         let now = self.clock.unix();
         let apply = |rec: &mut Record| {
-            if rec.status != Status::Deleting {
-                f(rec);
-                rec.updated_at = now;
-            }
+            f(rec);
+            rec.updated_at = now;
         };
         if persist {
             let Some(mut copy) = self.get(id) else {
                 return Ok(None);
             };
-            let before = copy.status;
             apply(&mut copy);
-            if copy.status != before {
-                if let Some(o) = self.observer.get() {
-                    o.status_changed(&copy);
-                }
-            }
             self.write_record(&copy)?;
         }
         let copy = {
@@ -300,7 +281,7 @@ impl Catalog {
     }
 
     /// Forgets a record (its files are the caller's to remove).
-    pub fn forget(&self, id: VideoId) -> Option<Record> {
+    pub(in crate::catalog) fn forget(&self, id: VideoId) -> Option<Record> {
         let _w = lock(&self.persist);
         let rec = lock(&self.records).remove(&id);
         self.notify();

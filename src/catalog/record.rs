@@ -23,12 +23,46 @@ pub enum Status {
 }
 
 impl Status {
+    /// Its name as the API says it (`ready`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Receiving => "receiving",
+            Status::Queued => "queued",
+            Status::Processing => "processing",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+            Status::Deleting => "deleting",
+        }
+    }
+
     /// True while a job may still change the outputs.
     pub fn is_active(self) -> bool {
         matches!(
             self,
             Status::Receiving | Status::Queued | Status::Processing
         )
+    }
+}
+
+/// What a change of a video tells the outside (a webhook event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    Created,
+    Ready,
+    Failed,
+    Deleted,
+}
+
+impl Event {
+    /// The webhook event's type.
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Created => "video.created",
+            Event::Ready => "video.ready",
+            Event::Failed => "video.failed",
+            Event::Deleted => "video.deleted",
+        }
     }
 }
 
@@ -200,6 +234,18 @@ pub struct Record {
     /// Until when (Unix ms) that node's claim holds unless renewed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lease_until_ms: u64,
+    /// Events a change implied, written with it, not yet in the webhook
+    /// outbox (handed over right after; at the next start otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// No event has told of this video yet (a multipart upload still
+    /// arriving): its refusal or deletion is not reported either.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unannounced: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -289,9 +335,14 @@ pub struct Grant {
 
 impl Record {
     /// The record as it leaves the server (API answers, webhook events):
-    /// every field but a direct upload's secret — not even its digest.
+    /// every field but a direct upload's secret — not even its digest —
+    /// and the lifecycle's own bookkeeping.
     pub fn public_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("events");
+            obj.remove("unannounced");
+        }
         if let Some(grant) = v
             .pointer_mut("/upload/grant")
             .and_then(|g| g.as_object_mut())
@@ -344,6 +395,8 @@ impl Record {
             notes: Vec::new(),
             node: None,
             lease_until_ms: 0,
+            events: Vec::new(),
+            unannounced: false,
         }
     }
 

@@ -25,6 +25,24 @@ const FINISHED_TTL: Duration = Duration::from_secs(10);
 /// Conditional writes lost to other nodes before an update gives up.
 const MAX_CONFLICTS: usize = 8;
 
+/// A change refused because another node took the video over (its record
+/// names that node now): nothing of this node's is written any more.
+#[derive(Debug)]
+pub struct TakenOver;
+
+impl std::fmt::Display for TakenOver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("another node took this video over")
+    }
+}
+
+impl std::error::Error for TakenOver {}
+
+/// True when `e` says the video was taken over.
+pub fn is_taken_over(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<TakenOver>())
+}
+
 /// This node's part in a shared store.
 #[derive(Debug)]
 pub(super) struct Shared {
@@ -135,9 +153,8 @@ impl Catalog {
             return Ok(None);
         };
         let mine = s.owns(&base);
-        let mut told = None;
         for _ in 0..MAX_CONFLICTS {
-            let copy = self.changed_copy(s, &base, &f, &mut told);
+            let copy = self.changed_copy(s, &base, &f);
             let json = serde_json::to_vec_pretty(&copy).map_err(io::Error::other)?;
             match s.write(&self.store, id, &json) {
                 Ok(()) => {
@@ -152,9 +169,10 @@ impl Catalog {
                         return Ok(None);
                     };
                     if mine && fresh.node.as_deref() != Some(s.node.as_str()) {
-                        // Taken over: nothing of ours is written, and the
-                        // caller (the lease renewer) sees whose it is now.
-                        return Ok(Some(fresh));
+                        // Taken over: nothing of ours is written; memory
+                        // gets the new owner's record.
+                        self.remember(s, fresh, tag, began);
+                        return Err(io::Error::other(TakenOver));
                     }
                     self.remember(s, fresh.clone(), tag, began);
                     base = fresh;
@@ -167,16 +185,10 @@ impl Catalog {
         ))
     }
 
-    /// `base` changed by `f` (unless it is being deleted), stamped, its
-    /// lease renewed while it is this node's. Observers are told of a new
-    /// status once per update (`told`), however many conflicts it meets.
-    fn changed_copy(
-        &self,
-        s: &Shared,
-        base: &Record,
-        f: &impl Fn(&mut Record),
-        told: &mut Option<super::Status>,
-    ) -> Record {
+    /// `base` changed by `f` (the lifecycle's change, which checks itself
+    /// against the record as it is), stamped, its lease renewed while it
+    /// is this node's.
+    fn changed_copy(&self, s: &Shared, base: &Record, f: &impl Fn(&mut Record)) -> Record {
         let mut copy = base.clone();
         if copy.status != super::Status::Deleting {
             f(&mut copy);
@@ -187,12 +199,6 @@ impl Catalog {
             false if copy.status.is_active() => copy.lease_until_ms,
             false => 0,
         };
-        if copy.status != base.status && *told != Some(copy.status) {
-            *told = Some(copy.status);
-            if let Some(o) = self.observer.get() {
-                o.status_changed(&copy);
-            }
-        }
         copy
     }
 

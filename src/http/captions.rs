@@ -1,13 +1,10 @@
 //! `PUT`/`DELETE /videos/{id}/captions/{lang}`: caption tracks added
-//! (WebVTT or SRT, validated, clipped to the video), replaced or removed,
-//! while the video is processing or when it is ready. A track is written
-//! as a new version of its files, then the record and the master playlist
-//! change together under the video's master lock, then the old version's
-//! files go.
+//! (WebVTT or SRT), replaced or removed. This handler parses and answers;
+//! the change itself is [`crate::jobs::captions`]'s, under the video's
+//! door.
 
 use super::{json, record_json, AppState, Body, ReqBody};
-use crate::catalog::{CaptionSource, CaptionTrack, Record, Status};
-use crate::jobs::captions::{change, remove_version, timeline};
+use crate::jobs::captions::{self as tracks, Grid, NewTrack};
 use crate::storage::{names, VideoId};
 use crate::Error;
 use http::{Response, StatusCode};
@@ -22,18 +19,6 @@ fn lang_of(s: &str) -> Result<String, Error> {
     })
 }
 
-/// A video that may take captions (not failed, not being deleted).
-fn captionable(state: &AppState, id: VideoId) -> Result<Record, Error> {
-    let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
-    match rec.status {
-        Status::Deleting => Err(Error::NotFound),
-        Status::Failed => Err(Error::BadRequest(
-            "the video failed; it takes no captions".into(),
-        )),
-        _ => Ok(rec),
-    }
-}
-
 /// `PUT /videos/{id}/captions/{lang}[?name=…]` with a WebVTT or SRT body.
 pub(crate) async fn put(
     state: &AppState,
@@ -44,7 +29,8 @@ pub(crate) async fn put(
     body: impl ReqBody,
 ) -> Result<Response<Body>, Error> {
     let lang = lang_of(lang)?;
-    captionable(state, id)?;
+    // Cheap refusals before the body is read (the change checks again).
+    state.catalog.get(id).ok_or(Error::NotFound)?;
     let bytes = tokio::time::timeout(
         std::time::Duration::from_secs(60),
         http_body_util::Limited::new(body, MAX_CAPTION_BYTES).collect(),
@@ -61,41 +47,14 @@ pub(crate) async fn put(
         .map(percent_decode)
         .and_then(|n| crate::ingest::form::clean_title(&n))
         .unwrap_or_else(|| crate::media::track_name(&lang, 0));
-    let store = state.catalog.store().clone();
-    let catalog = state.catalog.clone();
-    let segment_seconds = state.config.segment_seconds;
-    // No video is longer than this: cues past it are cut at no more windows.
-    let longest = state.config.max_duration_secs as f64;
-    let replaced = tokio::task::spawn_blocking(move || {
-        // From choosing the version to publishing it: no other change of
-        // this video's captions picks the same version's names.
-        let _captions = store.captions_lock(id);
-        let rec = catalog.get(id).ok_or(Error::NotFound)?;
-        let dir = names::caption_dir(&lang, 1);
-        let old = rec.captions.iter().find(|c| c.dir == dir).cloned();
-        let track = CaptionTrack {
-            lang,
-            name,
-            source: CaptionSource::Uploaded,
-            default: false,
-            forced: false,
-            version: old.as_ref().map_or(1, |c| c.version + 1),
-            dir,
-        };
-        let last = cues.iter().map(|c| c.end).fold(0.0, f64::max).min(longest);
-        let (windows, mpegts) = timeline(&store, &rec, segment_seconds, last);
-        crate::media::publish_track(&store, id, &track, &cues, &windows, mpegts)?;
-        change(&catalog, id, |caps| {
-            caps.retain(|c| c.dir != track.dir);
-            caps.push(track.clone());
-        })?;
-        if let Some(old) = &old {
-            remove_version(&store, id, old);
-        }
-        Ok::<_, Error>(old.is_some())
-    })
-    .await??;
-    let rec = state.catalog.get(id).ok_or(Error::NotFound)?;
+    let grid = Grid {
+        segment_seconds: state.config.segment_seconds,
+        longest: state.config.max_duration_secs as f64,
+    };
+    let videos = state.videos.clone();
+    let track = NewTrack { lang, name, cues };
+    let (rec, replaced) =
+        tokio::task::spawn_blocking(move || tracks::put(&videos, id, track, grid)).await??;
     let status = if replaced {
         StatusCode::OK
     } else {
@@ -111,20 +70,8 @@ pub(crate) async fn delete(
     lang: &str,
 ) -> Result<Response<Body>, Error> {
     let lang = lang_of(lang)?;
-    captionable(state, id)?;
-    let dir = names::caption_dir(&lang, 1);
-    let (store, catalog) = (state.catalog.store().clone(), state.catalog.clone());
-    tokio::task::spawn_blocking(move || {
-        let _captions = store.captions_lock(id);
-        let rec = catalog.get(id).ok_or(Error::NotFound)?;
-        let Some(old) = rec.captions.iter().find(|c| c.dir == dir).cloned() else {
-            return Err(Error::NotFound);
-        };
-        change(&catalog, id, |caps| caps.retain(|c| c.dir != old.dir))?;
-        remove_version(&store, id, &old);
-        Ok::<_, Error>(())
-    })
-    .await??;
+    let videos = state.videos.clone();
+    tokio::task::spawn_blocking(move || tracks::delete(&videos, id, &lang)).await??;
     let mut res = Response::new(super::empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     Ok(res)

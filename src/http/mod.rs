@@ -82,7 +82,10 @@ impl ConnSlot {
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub config: Config,
+    /// The records, to read.
     pub catalog: Arc<Catalog>,
+    /// Every change to a video goes through here.
+    pub videos: Arc<crate::catalog::Lifecycle>,
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Wall-clock and monotonic time (tokens, rate windows).
@@ -103,16 +106,6 @@ pub(crate) struct AppState {
     pub uploads: Arc<crate::ingest::resumable::Sessions>,
     /// `--webhook-url` events.
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
-}
-
-impl AppState {
-    /// Puts a webhook event about video `id` in the outbox (off the tokio
-    /// workers: it is written durably).
-    pub(crate) async fn emit(&self, kind: crate::webhooks::Kind, rec: crate::catalog::Record) {
-        if let Some(w) = self.webhooks.clone() {
-            let _ = tokio::task::spawn_blocking(move || w.emit(kind, &rec)).await;
-        }
-    }
 }
 
 /// A record as the API shows it: the stored record plus its playback URL.

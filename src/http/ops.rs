@@ -103,6 +103,7 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     .map_err(|e| Error::Internal(e.to_string()))?;
     g.storage_used_bytes = used;
     g.storage_free_bytes = free;
+    g.quota_stored_bytes = state.quota.stored();
     let mut res = Response::new(full(state.metrics.render(&g)));
     res.headers_mut().insert(
         header::CONTENT_TYPE,

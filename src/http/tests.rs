@@ -37,7 +37,7 @@ fn ready_video(state: &AppState) -> VideoId {
     let id = VideoId::random();
     let mut rec = state.catalog.new_record(id, Some("a.mp4".into()));
     rec.status = Status::Ready;
-    state.catalog.create(rec).unwrap();
+    state.videos.create(rec, true).unwrap();
     let pl = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\nseg_00000.ts\n#EXT-X-ENDLIST\n";
     let store = state.catalog.store();
     store.write(id, "video.m3u8", pl.as_bytes()).unwrap();
@@ -125,10 +125,10 @@ async fn a_stalled_upload_times_out_without_anyone_waiting() {
 
 #[tokio::test(start_paused = true)]
 async fn a_delete_that_cannot_stop_its_job_at_once_finishes_in_the_background() {
-    let (s, dir) = state(&[], ManualClock::at(1_000_000)).await;
+    let (s, _dir) = state(&[], ManualClock::at(1_000_000)).await;
     let id = ready_video(&s);
-    let spool = crate::spool::create(&dir.path().join("spool")).unwrap();
-    let job = s.jobs.stand_in(id, spool.control());
+    // A writer of the video's files that does not stop when asked.
+    let job = s.videos.enter(id, Arc::new(|| {})).unwrap();
     let req = Request::delete(format!("/videos/{id}"))
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -140,13 +140,12 @@ async fn a_delete_that_cannot_stop_its_job_at_once_finishes_in_the_background() 
     assert!(s.catalog.store().dir(id).exists());
     let r = handle(s.clone(), get(&format!("/play/{id}/video.m3u8")), CLIENT).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    s.catalog
-        .update(id, true, |r| r.status = Status::Ready)
-        .unwrap();
+    let refused = s.videos.apply(id, crate::catalog::Change::Ready);
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
     assert_eq!(s.catalog.get(id).unwrap().status, Status::Deleting);
     // The job stops: the folder goes, then the record.
     let mut changes = s.catalog.subscribe();
-    job.send(true).unwrap();
+    drop(job);
     while s.catalog.get(id).is_some() {
         changes.changed().await.unwrap();
     }

@@ -226,7 +226,6 @@ pub(crate) async fn create(
         .uploads_accepted
         .fetch_add(1, Ordering::Relaxed);
     tracing::info!(id = %id, "resumable upload created");
-    emit_created(state, id).await;
     let with_bytes = text(parts, "content-type") == Some(OCTETS);
     let offset = if with_bytes {
         let p = Patch::default();
@@ -252,12 +251,6 @@ pub(crate) async fn create(
     }
     expires_header(&mut res, expires_at);
     Ok(res)
-}
-
-async fn emit_created(state: &AppState, id: VideoId) {
-    if let Some(rec) = state.catalog.get(id) {
-        state.emit(crate::webhooks::Kind::Created, rec).await;
-    }
 }
 
 /// What a creation answer says about the new video.
@@ -366,7 +359,6 @@ pub(crate) async fn delete(
 ) -> Result<Response<Body>, Error> {
     check_version(parts)?;
     authorize(state, parts, id)?;
-    state.uploads.forget(id);
     super::videos::delete(state, id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
@@ -420,7 +412,6 @@ pub(crate) async fn direct_upload(
     };
     let id = state.uploads.create(c).await?;
     tracing::info!(id = %id, expires_at, max_size, "direct upload URL made");
-    emit_created(state, id).await;
     let base = base_url(state, parts);
     let mut a = answer(state, &base, id, Some(&secret));
     a["expires_at"] = expires_at.into();

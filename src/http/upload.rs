@@ -94,7 +94,7 @@ pub(crate) fn upload_limits(config: &crate::config::Config) -> Limits {
 pub(crate) fn ingest_context(state: &AppState) -> IngestContext<'_> {
     IngestContext {
         jobs: &state.jobs,
-        catalog: &state.catalog,
+        videos: &state.videos,
         quota: &state.quota,
         max_upload_bytes: state.config.max_upload_bytes,
     }
@@ -144,9 +144,6 @@ pub(crate) async fn post(
     let encrypt = state.config.encrypt;
     let accepted =
         ingest::ingest(&ctx, multipart, &guard, encrypt, admission.permit, expected).await?;
-    state
-        .emit(crate::webhooks::Kind::Created, accepted.record.clone())
-        .await;
     Ok(created(state, &base_url(state, req), &accepted))
 }
 

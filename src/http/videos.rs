@@ -2,7 +2,7 @@
 //! `GET /videos/{id}/events` (Server-Sent Events).
 
 use super::{empty, json, AppState, Body, ReqBody};
-use crate::catalog::{Record, Status};
+use crate::catalog::{Change, Record, Status};
 use crate::storage::VideoId;
 use crate::Error;
 use bytes::Bytes;
@@ -121,86 +121,49 @@ pub(crate) async fn patch(
             "the title must have 1 to {MAX_TITLE} characters"
         )));
     }
-    let catalog = state.catalog.clone();
-    let title = title.to_owned();
-    let rec =
-        tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.title = title.clone()))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??
-            .ok_or(Error::NotFound)?;
-    Ok(json(StatusCode::OK, &rec))
+    let videos = state.videos.clone();
+    let title = Change::Title(title.to_owned());
+    let rec = tokio::task::spawn_blocking(move || videos.apply(id, title)).await??;
+    Ok(json(StatusCode::OK, &rec.public_json()))
 }
 
-/// `DELETE /videos/{id}`, all or nothing: the record says `deleting`
-/// (durably, so a restart finishes the job) and refuses every other change;
-/// the job or upload is stopped; only once it has really stopped are the
-/// folder removed and the record forgotten (204). If it does not stop
-/// within [`DELETE_WAIT`], the answer is `202 {"status":"deleting"}` and the
-/// removal finishes in the background.
+/// `DELETE /videos/{id}`, all or nothing: the tombstone (`deleting`,
+/// durable, with its `video.deleted` event) refuses every other change;
+/// the job or upload is stopped; only once every writer has left are the
+/// files removed (the record last) and the record forgotten (204). If a
+/// writer does not stop within [`DELETE_WAIT`], the answer is
+/// `202 {"status":"deleting"}` and the removal finishes in the background
+/// (or at the next start).
 pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
     let elsewhere = state.catalog.held_elsewhere(&known_id(state, id)?);
     if elsewhere && !state.catalog.store().exclusive_writes() {
         // Its node's next renewal could overwrite `deleting` unseen.
         return Err(Error::OtherNode);
     }
-    let catalog = state.catalog.clone();
-    tokio::task::spawn_blocking(move || catalog.update(id, true, |r| r.status = Status::Deleting))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    state.uploads.forget(id);
-    if let Some(rec) = state.catalog.get(id) {
-        state.emit(crate::webhooks::Kind::Deleted, rec).await;
-    }
+    let accepted = || {
+        json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"id": id, "status": Status::Deleting}),
+        )
+    };
     if elsewhere {
         // The node running it sees `deleting` at its next renewal, stops
         // the job and removes every object.
+        let videos = state.videos.clone();
+        tokio::task::spawn_blocking(move || videos.tombstone(id)).await??;
         tracing::info!(id = %id, "deletion handed to the node running this video");
-        return Ok(json(
-            StatusCode::ACCEPTED,
-            &serde_json::json!({"id": id, "status": Status::Deleting}),
-        ));
+        return Ok(accepted());
     }
-    if state.jobs.cancel_for_delete(id, DELETE_WAIT).await {
-        remove(state.catalog.clone(), id).await?;
-        state.quota.forget(id);
-        let mut res = Response::new(empty());
-        *res.status_mut() = StatusCode::NO_CONTENT;
-        return Ok(res);
+    let done = state.videos.delete(id, DELETE_WAIT).await?;
+    state.uploads.forget(id);
+    if !done {
+        tracing::info!(id = %id, "deletion continues in the background");
+        return Ok(accepted());
     }
-    let (jobs, catalog, quota) = (
-        state.jobs.clone(),
-        state.catalog.clone(),
-        state.quota.clone(),
-    );
-    tokio::spawn(async move {
-        jobs.ended(id).await;
-        match remove(catalog, id).await {
-            Ok(()) => quota.forget(id),
-            Err(e) => tracing::error!(id = %id, error = %e,
-                "background deletion failed; it resumes at the next start"),
-        }
-    });
-    tracing::info!(id = %id, "deletion continues in the background");
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({"id": id, "status": Status::Deleting}),
-    ))
-}
-
-/// Removes a stopped video's folder, then forgets its record.
-async fn remove(
-    catalog: std::sync::Arc<crate::catalog::Catalog>,
-    id: VideoId,
-) -> Result<(), Error> {
-    tokio::task::spawn_blocking(move || {
-        catalog.store().remove_video(id)?;
-        catalog.forget(id);
-        Ok::<_, std::io::Error>(())
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
     tracing::info!(id = %id, "video deleted");
-    Ok(())
+    let mut res = Response::new(empty());
+    *res.status_mut() = StatusCode::NO_CONTENT;
+    Ok(res)
 }
 
 /// What an event carries.

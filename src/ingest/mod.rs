@@ -10,7 +10,7 @@ pub(crate) mod form;
 pub(crate) mod guard;
 pub(crate) mod resumable;
 
-use crate::catalog::{Record, SourceInfo, Status};
+use crate::catalog::{Change, Record, SourceInfo};
 use crate::jobs::{JobHandle, Jobs, PendingPermit};
 use crate::spool::{self, SpoolControl, SpoolWriter};
 use crate::storage::{names, VideoId};
@@ -26,7 +26,8 @@ const PERSIST_EVERY: Duration = Duration::from_secs(1);
 /// What the ingest needs from the server.
 pub(crate) struct IngestContext<'a> {
     pub jobs: &'a Arc<Jobs>,
-    pub catalog: &'a Arc<crate::catalog::Catalog>,
+    /// Every change of a video goes through here.
+    pub videos: &'a Arc<crate::catalog::Lifecycle>,
     /// `--max-storage-bytes`: the upload reserves its declared size, or
     /// counts its bytes as they arrive.
     pub quota: &'a Arc<crate::storage::Quota>,
@@ -69,6 +70,9 @@ impl Drop for AbortOnDrop {
 pub(crate) struct Upload<'a> {
     ctx: &'a IngestContext<'a>,
     pub id: VideoId,
+    /// This upload writes the video's spool: a deletion stops it (the
+    /// spool aborted) and waits for it to leave.
+    _writes: crate::catalog::Writer,
     writer: Option<SpoolWriter>,
     handle: JobHandle,
     abort: AbortOnDrop,
@@ -87,23 +91,28 @@ impl<'a> Upload<'a> {
         permit: PendingPermit,
     ) -> Result<Upload<'a>, Error> {
         let id = VideoId::random();
-        let mut record = ctx.catalog.new_record(id, new.file_name);
+        let mut record = ctx.videos.catalog().new_record(id, new.file_name);
         record.encrypted = new.encrypt;
         if let Some(t) = new.title {
             record.title = t;
         }
-        let catalog = ctx.catalog.clone();
+        let videos = ctx.videos.clone();
         let created = tokio::task::spawn_blocking(move || {
-            catalog.create(record)?;
-            let path = catalog.store().path(id, names::SOURCE_FILE);
-            spool::create(&path).and_then(|w| Ok((w.reader(&path)?, w)))
+            // Announced once it is accepted whole (`Change::Complete`).
+            videos.create(record, false)?;
+            let path = videos.store().path(id, names::SOURCE_FILE);
+            let w = spool::create(&path)?;
+            let r = w.reader(&path)?;
+            let stop = w.control();
+            let writes = videos.enter(id, std::sync::Arc::new(move || stop.abort()))?;
+            Ok::<_, Error>((r, w, writes))
         })
         .await?;
-        let (reader, writer) = match created {
+        let (reader, writer, writes) = match created {
             Ok(rw) => rw,
             Err(e) => {
                 discard(ctx, id).await;
-                return Err(e.into());
+                return Err(e);
             }
         };
         if let Some((size, slack)) = new.declared {
@@ -130,6 +139,7 @@ impl<'a> Upload<'a> {
         Ok(Upload {
             ctx,
             id,
+            _writes: writes,
             writer: Some(writer),
             handle,
             abort,
@@ -159,11 +169,15 @@ impl<'a> Upload<'a> {
             self.last_persist = tokio::time::Instant::now();
         }
         let mut writer = self.writer.take().ok_or(Error::Aborted)?;
-        let (catalog, id, received) = (self.ctx.catalog.clone(), self.id, self.received);
+        let (videos, id, received) = (self.ctx.videos.clone(), self.id, self.received);
         let writer = tokio::task::spawn_blocking(move || {
             writer.append(&chunk)?;
-            let _ = catalog.update(id, persist, |r| r.bytes_received = received);
-            Ok::<_, std::io::Error>(writer)
+            let noted = Change::Received {
+                bytes: received,
+                persist,
+            };
+            videos.apply(id, noted)?;
+            Ok::<_, Error>(writer)
         })
         .await??;
         self.writer = Some(writer);
@@ -206,24 +220,20 @@ impl<'a> Upload<'a> {
         let writer =
             tokio::task::spawn_blocking(move || writer.finish().map(|()| writer)).await??;
         self.verdict().await?;
-        let (catalog, id, received) = (self.ctx.catalog.clone(), self.id, self.received);
+        let (videos, id, received) = (self.ctx.videos.clone(), self.id, self.received);
         let running = self.handle.running.clone();
         tokio::task::spawn_blocking(move || {
             drop(writer);
-            catalog.store().mark_upload_done(id, received)?;
-            catalog.update(id, true, |r| {
-                r.bytes_received = received;
-                if r.status == Status::Receiving {
-                    r.status = if running.load(std::sync::atomic::Ordering::Acquire) {
-                        Status::Processing
-                    } else {
-                        Status::Queued
-                    };
-                }
-            })
+            videos.store().mark_upload_done(id, received)?;
+            crate::failpoint!("upload.after_mark");
+            let running = running.load(std::sync::atomic::Ordering::Acquire);
+            let done = Change::Complete {
+                bytes: received,
+                running,
+            };
+            videos.apply(id, done)
         })
-        .await??
-        .ok_or(Error::NotFound)
+        .await?
     }
 
     /// Gives the upload up: stops the pipeline, waits until its thread has
@@ -284,15 +294,13 @@ async fn receive(
     }
 }
 
-/// Removes every trace of a refused upload: record, files, quota.
+/// Removes every trace of a refused upload (record, files, quota),
+/// through its tombstone: a crash part-way finishes it at the next start.
 async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
-    ctx.quota.forget(id);
-    // Off the worker: forgetting waits for a record write in progress,
-    // which with a bucket is a network request.
-    let catalog = ctx.catalog.clone();
+    let videos = ctx.videos.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        catalog.forget(id);
-        catalog.store().remove_video(id)
+        videos.tombstone(id)?;
+        videos.remove(id)
     })
     .await;
 }

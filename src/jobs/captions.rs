@@ -1,12 +1,159 @@
-//! Caption tracks on disk, shared by the captions API and the job's end:
-//! where a video's segments fall, a track's caption list and master
-//! changed together, a version's files removed, and uploaded tracks
-//! refitted to a finished video's real segments.
+//! Caption tracks of a video, in one place: added or replaced
+//! ([`put`]), removed ([`delete`]), and refitted to a finished video's real
+//! segments ([`refit_uploaded`]). Each holds the video's door from
+//! choosing a version to publishing it, so no other change of the video
+//! (a deletion, another caption change, the job's end) comes between;
+//! the HTTP handler only parses and answers.
+//!
+//! A track is written as a new version of its files (`cc-<lang>/vN…`),
+//! then the record and the master playlist name it, then the old version
+//! goes. Its output is bounded before any work (one cue's text is written
+//! into every segment it overlaps) and counted in the storage quota
+//! before it is written.
 
-use crate::catalog::{CaptionSource, CaptionTrack, Catalog, Record, Status};
+use crate::captions::Cue;
+use crate::catalog::{CaptionSource, CaptionTrack, Change, Held, Lifecycle, Record, Status};
 use crate::playlist::{MasterPlaylist, MediaPlaylist};
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
+
+/// The most one caption track may become (its segmented WebVTT), whatever
+/// its body: a 2 MiB file whose one cue spans hours would otherwise be
+/// copied into thousands of segments.
+pub(crate) const MAX_TRACK_OUTPUT: u64 = 64 << 20;
+
+/// A caption track to add or replace.
+#[derive(Debug)]
+pub(crate) struct NewTrack {
+    pub lang: String,
+    pub name: String,
+    pub cues: Vec<Cue>,
+}
+
+/// What the settings give the captions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid {
+    /// `--segment-seconds`: the grid of a video not finished yet.
+    pub segment_seconds: u32,
+    /// `--max-duration-secs`: no video is longer, so cues past it are cut.
+    pub longest: f64,
+}
+
+/// Adds or replaces video `id`'s track of `t.lang`; returns the record and
+/// whether a track was replaced.
+pub(crate) fn put(
+    videos: &Lifecycle,
+    id: VideoId,
+    t: NewTrack,
+    grid: Grid,
+) -> Result<(Record, bool), Error> {
+    let mut held = videos.hold(id)?;
+    let rec = held.record().clone();
+    // Not before the upload is recognised: there is no timeline yet.
+    if rec.status == Status::Receiving && rec.source.is_none() {
+        return Err(Error::NotReady);
+    }
+    Change::Captions {
+        tracks: Vec::new(),
+        storage_bytes: 0,
+    }
+    .allowed(rec.status)?;
+    let dir = names::caption_dir(&t.lang, 1);
+    let old = rec.captions.iter().find(|c| c.dir == dir).cloned();
+    let track = CaptionTrack {
+        lang: t.lang,
+        name: t.name,
+        source: CaptionSource::Uploaded,
+        default: false,
+        forced: false,
+        version: next_version(&rec, old.as_ref()),
+        dir,
+    };
+    let store = videos.store();
+    let last = t.cues.iter().map(|c| c.end).fold(0.0, f64::max);
+    let (windows, mpegts) = timeline(store, &rec, grid.segment_seconds, last.min(grid.longest));
+    let written = publish_counted(videos, id, &track, &t.cues, &windows, mpegts)?;
+    crate::failpoint!("captions.after_files");
+    let mut tracks = rec.captions.clone();
+    tracks.retain(|c| c.dir != track.dir);
+    tracks.push(track);
+    let removed = old.as_ref().map_or(0, |o| version_bytes(store, id, o));
+    let stored = (rec.storage_bytes + written).saturating_sub(removed);
+    let rec = change(&mut held, tracks, stored)?;
+    crate::failpoint!("captions.after_record");
+    if let Some(old) = &old {
+        remove_version(videos, id, old);
+    }
+    Ok((rec, old.is_some()))
+}
+
+/// Removes video `id`'s uploaded (or only) track of `lang`.
+pub(crate) fn delete(videos: &Lifecycle, id: VideoId, lang: &str) -> Result<(), Error> {
+    let mut held = videos.hold(id)?;
+    let rec = held.record().clone();
+    let dir = names::caption_dir(lang, 1);
+    let old = rec.captions.iter().find(|c| c.dir == dir).cloned();
+    let old = old.ok_or(Error::NotFound)?;
+    let mut tracks = rec.captions.clone();
+    tracks.retain(|c| c.dir != old.dir);
+    let removed = version_bytes(videos.store(), id, &old);
+    change(&mut held, tracks, rec.storage_bytes.saturating_sub(removed))?;
+    crate::failpoint!("captions.after_delete_record");
+    remove_version(videos, id, &old);
+    Ok(())
+}
+
+/// The version a new or replaced uploaded track takes. While the job may
+/// still write its own tracks (version `generation + 1`, in folders no
+/// uploaded track held when it looked), an uploaded one skips past it, so
+/// the two never share a file name.
+fn next_version(rec: &Record, old: Option<&CaptionTrack>) -> u32 {
+    let after = old.map_or(0, |c| c.version);
+    match rec.status.is_active() {
+        true => after.max(rec.generation + 1) + 1,
+        false => after + 1,
+    }
+}
+
+/// Publishes a track version, its bytes bounded and counted in the quota
+/// before they are written.
+fn publish_counted(
+    videos: &Lifecycle,
+    id: VideoId,
+    track: &CaptionTrack,
+    cues: &[Cue],
+    windows: &[(f64, f64)],
+    mpegts: u64,
+) -> Result<u64, Error> {
+    let need = crate::captions::output_size(cues, windows, mpegts);
+    if need > MAX_TRACK_OUTPUT {
+        return Err(Error::CaptionsTooLarge {
+            bytes: need,
+            limit: MAX_TRACK_OUTPUT,
+        });
+    }
+    let quota = videos.quota();
+    quota.store(id, need).map_err(|_| Error::QuotaExceeded {
+        limit: quota.limit().unwrap_or(0),
+    })?;
+    let written = crate::media::publish_track(videos.store(), id, track, cues, windows, mpegts);
+    let kept = *written.as_ref().unwrap_or(&0);
+    quota.drop_stored(id, need.saturating_sub(kept));
+    if written.is_err() {
+        remove_files(videos.store(), id, track);
+    }
+    written
+}
+
+/// The bytes a track version's files hold.
+fn version_bytes(store: &Store, id: VideoId, c: &CaptionTrack) -> u64 {
+    let files = store.list_files(id, &c.dir).unwrap_or_default();
+    files
+        .iter()
+        .filter(|(n, _)| names::is_caption_file(n, c.version))
+        .map(|(_, len)| len)
+        .sum()
+}
 
 /// Where the video's segments fall (its top rendition's playlist when it
 /// is finished, else a grid of `--segment-seconds` over its probed length)
@@ -59,33 +206,28 @@ pub(crate) fn timeline(
     }
 }
 
-/// Changes a video's caption list, then its master playlist, under the
-/// master lock (so the job's own master writes cannot lose the change).
+/// Sets a video's caption tracks, then its master playlist, under its door
+/// and the master lock (so the job's own master writes cannot lose the
+/// change).
 pub(crate) fn change(
-    catalog: &crate::catalog::Catalog,
-    id: VideoId,
-    f: impl Fn(&mut Vec<CaptionTrack>),
-) -> Result<(), Error> {
-    let store = catalog.store();
+    held: &mut Held<'_>,
+    tracks: Vec<CaptionTrack>,
+    storage_bytes: u64,
+) -> Result<Record, Error> {
+    let (id, store) = (held.id(), held.store().clone());
     let _lock = store.master_lock(id);
-    let rec = catalog
-        .update(id, true, |r| f(&mut r.captions))?
-        .ok_or(Error::NotFound)?;
-    let flat = rec.is_flat();
-    match (flat, rec.status) {
+    let rec = held.apply(Change::Captions {
+        tracks,
+        storage_bytes,
+    })?;
+    crate::failpoint!("captions.before_master");
+    match (rec.is_flat(), rec.status) {
         // The job makes the master at its end.
-        (true, s) if s != Status::Ready => {}
-        (true, _) => {
-            // Written and named under the lock, so a change made meanwhile
-            // is never overwritten by this one's older record.
-            if let Some(p) = crate::media::republish_locked(store, &rec)? {
-                catalog.update(id, true, |r| {
-                    if let Some(first) = r.renditions.first_mut() {
-                        first.playlist = p.clone();
-                    }
-                })?;
-            }
-        }
+        (true, s) if s != Status::Ready => Ok(rec),
+        (true, _) => match crate::media::republish_locked(&store, &rec)? {
+            Some(p) => held.apply(Change::FirstPlaylist(p)),
+            None => Ok(rec),
+        },
         (false, _) => {
             // The master the job wrote, with the caption group replaced.
             if let Ok(text) = store.read(id, names::PLAYLIST) {
@@ -95,32 +237,40 @@ pub(crate) fn change(
                     store.write(id, names::PLAYLIST, m.to_string().as_bytes())?;
                 }
             }
+            Ok(rec)
         }
     }
-    Ok(())
 }
 
-/// Removes a caption track version's files.
-pub(crate) fn remove_version(store: &Store, id: VideoId, c: &CaptionTrack) {
-    for (n, _) in store.list_files(id, &c.dir).unwrap_or_default() {
-        if names::is_caption_file(&n, c.version) {
-            let _ = store.remove(id, &format!("{}/{n}", c.dir));
+/// Removes a caption track version's files and their count in the quota.
+pub(crate) fn remove_version(videos: &Lifecycle, id: VideoId, c: &CaptionTrack) {
+    let gone = remove_files(videos.store(), id, c);
+    videos.quota().drop_stored(id, gone);
+}
+
+/// Removes a caption track version's files; returns their bytes.
+fn remove_files(store: &Store, id: VideoId, c: &CaptionTrack) -> u64 {
+    let mut gone = 0;
+    for (n, len) in store.list_files(id, &c.dir).unwrap_or_default() {
+        let name = format!("{}/{n}", c.dir);
+        if names::is_caption_file(&n, c.version) && store.remove(id, &name).is_ok() {
+            gone += len;
         }
     }
     // Gone with its last version (a folder; a bucket has none).
     let _ = std::fs::remove_dir(store.path(id, &c.dir));
+    gone
 }
 
 /// Refits the uploaded caption tracks of a video that just became ready:
 /// tracks cut while it was processing (on a grid over its probed length)
 /// are cut again at its real segments and clipped to its real length, as
 /// a new version; the master names the new versions, then the old ones go.
-pub(crate) fn refit_uploaded(catalog: &Catalog, id: VideoId, segment_seconds: u32) {
-    let store = catalog.store();
-    let _captions = store.captions_lock(id);
-    let Some(rec) = catalog.get(id) else {
+pub(crate) fn refit_uploaded(videos: &Lifecycle, id: VideoId, segment_seconds: u32) {
+    let Ok(mut held) = videos.hold(id) else {
         return;
     };
+    let rec = held.record().clone();
     let uploaded: Vec<CaptionTrack> = rec
         .captions
         .iter()
@@ -130,37 +280,44 @@ pub(crate) fn refit_uploaded(catalog: &Catalog, id: VideoId, segment_seconds: u3
     if uploaded.is_empty() {
         return;
     }
+    let store = videos.store();
     let (windows, mpegts) = timeline(store, &rec, segment_seconds, 0.0);
+    let mut tracks = rec.captions.clone();
+    let mut stored = rec.storage_bytes;
+    let mut replaced = Vec::new();
     for old in uploaded {
         let cues = cues_of(store, id, &old);
         let track = CaptionTrack {
             version: old.version + 1,
             ..old.clone()
         };
-        let written = crate::media::publish_track(store, id, &track, &cues, &windows, mpegts);
-        let changed = written.and_then(|_| {
-            change(catalog, id, |caps| {
-                if let Some(c) = caps.iter_mut().find(|c| c.dir == track.dir) {
+        match publish_counted(videos, id, &track, &cues, &windows, mpegts) {
+            Ok(n) => {
+                stored = (stored + n).saturating_sub(version_bytes(store, id, &old));
+                if let Some(c) = tracks.iter_mut().find(|c| c.dir == track.dir) {
                     c.version = track.version;
                 }
-            })
-        });
-        match changed {
-            Ok(()) => remove_version(store, id, &old),
+                replaced.push(old);
+            }
             Err(e) => {
                 tracing::warn!(id = %id, track = %old.dir, error = %e, "caption track not refitted")
             }
         }
     }
+    crate::failpoint!("refit.after_files");
+    match change(&mut held, tracks, stored) {
+        Ok(_) => replaced.iter().for_each(|o| remove_version(videos, id, o)),
+        Err(e) => tracing::warn!(id = %id, error = %e, "caption tracks not refitted"),
+    }
 }
 
 /// The cues of a published track version (each once).
-fn cues_of(store: &Store, id: VideoId, c: &CaptionTrack) -> Vec<crate::captions::Cue> {
+fn cues_of(store: &Store, id: VideoId, c: &CaptionTrack) -> Vec<Cue> {
     let Ok(text) = store.read(id, &c.playlist()) else {
         return Vec::new();
     };
     let playlist = MediaPlaylist::parse(&String::from_utf8_lossy(&text));
-    let mut cues: Vec<crate::captions::Cue> = Vec::new();
+    let mut cues: Vec<Cue> = Vec::new();
     // A cue that spans segments is in each of them: kept once (a set, so
     // a track of 100,000 cues is not compared with itself).
     let mut seen = std::collections::HashSet::new();

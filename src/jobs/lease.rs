@@ -15,8 +15,9 @@
 //! another node) stops the job and deletes the video's objects.
 
 use super::Jobs;
-use crate::catalog::{Record, Status};
+use crate::catalog::{Change, Status};
 use crate::storage::{names, VideoId};
+use crate::Error;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,11 +113,11 @@ fn renew(jobs: &Jobs) -> Vec<Found> {
     let me = catalog.node().map(str::to_owned);
     let mut found = Vec::new();
     for id in held_here(jobs) {
-        match catalog.update(id, true, |_| {}) {
-            Ok(Some(r)) if r.status == Status::Deleting => found.push(Found::Deleted(id)),
-            Ok(Some(r)) if r.node != me => found.push(Found::TakenOver(id)),
-            Ok(None) => found.push(Found::Deleted(id)),
-            Ok(Some(_)) => {}
+        match jobs.videos.apply(id, Change::Renewed) {
+            Ok(r) if r.node != me && r.status.is_active() => found.push(Found::TakenOver(id)),
+            Ok(_) => {}
+            Err(Error::NotFound) => found.push(Found::Deleted(id)),
+            Err(Error::OtherNode) => found.push(Found::TakenOver(id)),
             Err(e) => tracing::warn!(id = %id, error = %e, "cannot renew the lease"),
         }
     }
@@ -140,17 +141,17 @@ async fn stop(jobs: &Arc<Jobs>, found: Found) {
         }
         Found::Deleted(id) => {
             tracing::info!(id = %id, "deleted through another node; stopping its job");
-            jobs.cancel_for_delete(id, Duration::MAX).await;
-            let j = jobs.clone();
-            let removed = tokio::task::spawn_blocking(move || {
-                j.catalog.store().remove_video(id)?;
-                j.catalog.forget(id);
-                j.quota.forget(id);
-                Ok::<_, std::io::Error>(())
-            })
-            .await;
-            if let Ok(Err(e)) = removed {
-                tracing::error!(id = %id, error = %e, "cannot finish the deletion");
+            match jobs.videos.delete(id, Duration::MAX).await {
+                Ok(_) => {}
+                // Gone from the store already: what is left here goes.
+                Err(Error::NotFound) => {
+                    jobs.cancel_for_delete(id, Duration::MAX).await;
+                    let j = jobs.clone();
+                    let _ = tokio::task::spawn_blocking(move || j.catalog.store().remove_video(id))
+                        .await;
+                    jobs.quota.forget(id);
+                }
+                Err(e) => tracing::error!(id = %id, error = %e, "cannot finish the deletion"),
             }
         }
     }
@@ -176,29 +177,16 @@ fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
             continue;
         };
         let upload_kept = done.is_some() && orphan.status != Status::Receiving;
-        let expired = |r: &Record| {
-            r.status.is_active()
-                && r.node == orphan.node
-                && r.lease_until_ms == orphan.lease_until_ms
+        let claim = Change::Claimed {
+            node: me.clone(),
+            lost: (orphan.node.clone(), orphan.lease_until_ms),
+            requeue: upload_kept.then(|| super::next_generation(store, &orphan)),
         };
-        let claimed = catalog.update(id, true, |r| {
-            if expired(r) {
-                r.node.clone_from(&me);
-                if upload_kept {
-                    requeued(r);
-                } else {
-                    r.fail(
-                        "node_lost",
-                        "the node handling this video stopped before it was finished",
-                    );
-                }
-            }
-        });
-        match claimed {
-            Ok(Some(r)) if r.node == me && r.status == Status::Queued => mine.push(id),
-            Ok(Some(r)) if r.node == me && r.status == Status::Failed => {
+        match jobs.videos.apply(id, claim) {
+            Ok(r) if r.node == me && r.status == Status::Queued => mine.push(id),
+            Ok(r) if r.node == me && r.status == Status::Failed => {
                 tracing::warn!(id = %id, lost = ?orphan.node, "node lost: video failed");
-                store.remove_outputs(id, true);
+                store.remove_outputs(id, true, &[]);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(id = %id, error = %e, "cannot claim a lost node's job"),
@@ -207,31 +195,29 @@ fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
     mine
 }
 
-/// A record made ready to be transcoded again, as the next generation.
-fn requeued(r: &mut Record) {
-    r.status = Status::Queued;
-    r.progress = 0.0;
-    r.output = None;
-    r.renditions.clear();
-    r.error = None;
-    r.generation += 1;
-}
-
 /// Fetches a claimed video's upload from the bucket and queues its job; a
 /// video whose upload cannot be fetched ends failed (`node_lost`).
 fn take_over(jobs: &Arc<Jobs>, id: VideoId) {
     if let Err(e) = fetch_and_queue(jobs, id) {
         tracing::error!(id = %id, error = %e, "cannot take the job over");
-        let lost = "the node handling this video stopped, and its upload could not be fetched";
-        let _ = jobs.catalog.update(id, true, |r| r.fail("node_lost", lost));
+        let lost = Change::Failed {
+            code: "node_lost".into(),
+            message: "the node handling this video stopped, and its upload could not be fetched"
+                .into(),
+        };
+        let _ = jobs.videos.apply(id, lost);
         jobs.catalog.store().clear_scratch(id, false);
     }
 }
 
 fn fetch_and_queue(jobs: &Arc<Jobs>, id: VideoId) -> Result<(), crate::Error> {
     let store = jobs.catalog.store();
+    store.make_scratch(id)?;
     let spool = store.path(id, names::SOURCE_FILE);
-    let len = store.download(id, names::SOURCE_FILE, &spool)?;
+    // Fetched aside, then renamed: a spool under its own name is whole.
+    let part = store.path(id, names::SOURCE_PART);
+    let len = store.download(id, names::SOURCE_FILE, &part)?;
+    std::fs::rename(&part, &spool)?;
     store.write_local(id, names::SOURCE_DONE, len.to_string().as_bytes())?;
     tracing::info!(id = %id, bytes = len, "took over a lost node's job");
     jobs.quota.count(id, store.size(id));

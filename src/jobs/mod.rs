@@ -18,7 +18,7 @@ pub(crate) mod lease;
 mod pipeline;
 mod slots;
 
-use crate::catalog::{Catalog, SourceInfo};
+use crate::catalog::{Catalog, Change, Lifecycle, SourceInfo};
 use crate::config::KeepSource;
 use crate::media::Settings;
 use crate::spool::{SpoolControl, SpoolReader};
@@ -30,6 +30,13 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 pub(crate) use slots::{SlotHolder, Slots};
+
+/// The generation a video transcoded again takes: after its record's and
+/// after every name in the store (one rule, for recovery and takeovers),
+/// so no published name is ever given other bytes.
+pub(crate) fn next_generation(store: &crate::storage::Store, rec: &crate::catalog::Record) -> u32 {
+    rec.generation.max(store.highest_generation(rec.id)) + 1
+}
 
 /// Why a pipeline was cancelled (stored in an `AtomicU8`).
 const CANCEL_NONE: u8 = 0;
@@ -75,6 +82,9 @@ pub(crate) struct Jobs {
     live: Mutex<Vec<Live>>,
     settings: Settings,
     keep_source: KeepSource,
+    /// Every change of a video goes through here.
+    videos: Arc<Lifecycle>,
+    /// The records, to read (`videos`' own).
     catalog: Arc<Catalog>,
     /// `--max-storage-bytes`: each job reserves its estimated outputs.
     quota: Arc<Quota>,
@@ -115,11 +125,13 @@ impl Jobs {
         max_pending: usize,
         settings: Settings,
         keep_source: KeepSource,
-        catalog: Arc<Catalog>,
+        videos: Arc<Lifecycle>,
         quota: Arc<Quota>,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Arc<Self> {
+        let catalog = videos.catalog().clone();
         Arc::new(Jobs {
+            videos,
             slots: Slots::new(jobs),
             pending: AtomicUsize::new(0),
             max_pending,
@@ -216,6 +228,19 @@ impl Jobs {
         let running = Arc::new(AtomicBool::new(false));
         let cancel = Arc::new(AtomicBool::new(false));
         let reason = Arc::new(AtomicU8::new(CANCEL_NONE));
+        // The job writes the video's files until its thread ends: a
+        // deletion stops it and waits for it (its cleanup included).
+        let writer = {
+            let (cancel, reason, spool) = (cancel.clone(), reason.clone(), reader.control());
+            let wake = self.slots.clone();
+            let stop = Arc::new(move || {
+                reason.store(CANCEL_DELETE, Ordering::Release);
+                cancel.store(true, Ordering::Release);
+                spool.abort();
+                wake.wake_all();
+            });
+            self.videos.enter(id, stop)?
+        };
         lock(&self.live).push(Live {
             id,
             cancel: cancel.clone(),
@@ -236,6 +261,7 @@ impl Jobs {
             .spawn(move || {
                 let _permit = permit;
                 pipeline.run(reader, probe_tx);
+                drop(writer);
                 let _ = done_tx.send(());
                 let _ = ended_tx.send(true);
             })
@@ -305,12 +331,17 @@ impl Jobs {
     pub(crate) fn write_unwritten_failures(&self) {
         let pending = std::mem::take(&mut *lock(&self.unwritten));
         for (id, code, message, bytes) in pending {
-            let written = self.catalog.update(id, true, |r| {
-                r.fail(code, &message);
-                r.storage_bytes = bytes;
-            });
-            if written.is_err() {
-                lock(&self.unwritten).push((id, code, message, bytes));
+            let failed = Change::Failed {
+                code: code.into(),
+                message: message.clone(),
+            };
+            match self.videos.apply(id, failed) {
+                Ok(_) => {
+                    let _ = self.videos.apply(id, Change::Stored(bytes));
+                }
+                // Gone, or changed by another node meanwhile: nothing to say.
+                Err(crate::Error::NotFound | crate::Error::Conflict(_)) => {}
+                Err(_) => lock(&self.unwritten).push((id, code, message, bytes)),
             }
         }
     }
@@ -331,22 +362,5 @@ impl Jobs {
             Self::cancel_live(l, CANCEL_SHUTDOWN);
         }
         self.slots.wake_all();
-    }
-}
-
-#[cfg(test)]
-impl Jobs {
-    /// Registers a stand-in pipeline for video `id` that ends only when the
-    /// returned sender says `true` (tests of slow cancellation).
-    pub(crate) fn stand_in(&self, id: VideoId, spool: SpoolControl) -> watch::Sender<bool> {
-        let (tx, ended) = watch::channel(false);
-        lock(&self.live).push(Live {
-            id,
-            cancel: Arc::new(AtomicBool::new(false)),
-            reason: Arc::new(AtomicU8::new(CANCEL_NONE)),
-            spool,
-            ended,
-        });
-        tx
     }
 }

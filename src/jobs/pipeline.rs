@@ -3,7 +3,7 @@
 //! refused upload).
 
 use super::{Jobs, SlotHolder, Start, CANCEL_DELETE, CANCEL_PARK, CANCEL_SHUTDOWN};
-use crate::catalog::{CaptionSource, CaptionTrack, Rendition, SourceInfo, Status};
+use crate::catalog::{CaptionSource, CaptionTrack, Change, Outputs, Rendition, SourceInfo};
 use crate::config::KeepSource;
 use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
 use crate::spool::SpoolReader;
@@ -117,10 +117,11 @@ impl Pipeline {
         };
         let spool = source.spool.clone();
         let info = source.info.clone();
-        let _ = self
-            .jobs
-            .catalog
-            .update(self.id, true, |r| r.source = Some(info.clone()));
+        let probed = Change::Probed(Box::new(info.clone()));
+        if let Err(e) = self.jobs.videos.apply(self.id, probed) {
+            let _ = probe_tx.send(Err(Error::clone_for_client(&e)));
+            return Err(Failure::Failed(e));
+        }
         let _ = probe_tx.send(Ok(info));
         let stop = || {
             self.cancel.load(Ordering::Acquire) || spool.as_ref().is_some_and(|s| s.is_aborted())
@@ -129,11 +130,11 @@ impl Pipeline {
             return Err(Failure::Failed(Error::Cancelled));
         }
         self.running.store(true, Ordering::Release);
-        let _ = self.jobs.catalog.update(self.id, true, |r| {
-            if spool.as_ref().is_none_or(|s| s.is_finished()) {
-                r.status = Status::Processing;
-            }
-        });
+        let upload_complete = spool.as_ref().is_none_or(|s| s.is_finished());
+        let _ = self
+            .jobs
+            .videos
+            .apply(self.id, Change::Started { upload_complete });
         tracing::info!(id = %self.id, "job started");
         let started = Instant::now();
         let produced = self
@@ -174,114 +175,158 @@ impl Pipeline {
         media::transcode(source, &mut reopen, &ctx, &mut events)
     }
 
-    /// Records a finished video: ready, the older generations swept, the
-    /// spool removed unless kept.
+    /// Records a finished video: its outputs (older generations swept),
+    /// its uploaded captions refitted, `ready` durable; only then the
+    /// spool and the scratch go (a crash before leaves a video recovery
+    /// transcodes again, never one whose outputs it throws away).
     fn ready(&self, p: Produced, work: Duration, wall: Duration) {
-        let Produced {
-            info: mut out,
-            renditions,
-            copied,
-            copy_note,
-            generation,
-            captions,
-            audio_tracks,
-            storyboard,
-            download,
-            notes,
-        } = p;
+        let generation = p.generation;
+        let mut out = p.info;
         out.processing_seconds = work.as_secs_f64();
         let secs = wall.as_secs_f64();
         tracing::info!(id = %self.id, seconds = secs, media_seconds = out.duration,
-            realtime = out.duration / secs.max(1e-9), rungs = renditions.len(), copied, "job done");
+            realtime = out.duration / secs.max(1e-9), rungs = p.renditions.len(),
+            copied = p.copied, "job done");
         self.jobs
             .metrics
             .job_finished(secs, out.duration, out.frames);
-        let store = self.jobs.catalog.store();
-        // Folders in use: the rungs, the caption tracks (this job's and the
-        // uploaded ones), the audio renditions.
-        let uploaded = Events::uploaded(&self.jobs.catalog, self.id);
-        let keep: Vec<&str> = renditions
+        let outputs = Outputs {
+            renditions: p.renditions,
+            output: out,
+            copied: p.copied,
+            copy_note: p.copy_note,
+            generation,
+            captions: p.captions,
+            audio_tracks: p.audio_tracks,
+            storyboard: p.storyboard,
+            download: p.download,
+            notes: p.notes,
+            storage_bytes: 0,
+        };
+        if let Err(e) = self.record_outputs(outputs) {
+            tracing::info!(id = %self.id, error = %e, "finished job not recorded");
+            return;
+        }
+        crate::failpoint!("ready.after_outputs");
+        let videos = &self.jobs.videos;
+        super::captions::refit_uploaded(videos, self.id, self.jobs.settings.segment_seconds);
+        crate::failpoint!("ready.after_refit");
+        if !self.announce_ready() {
+            return;
+        }
+        crate::failpoint!("ready.after_ready");
+        self.clean_up();
+    }
+
+    /// Under the video's door: older generations and folders no longer
+    /// in use swept (the folders of this job's renditions, tracks and of
+    /// the uploaded tracks as the record has them now), then the outputs
+    /// recorded. An embedded track whose folder an uploaded one took
+    /// meanwhile is not kept (a PUT replaces its language's track).
+    fn record_outputs(&self, mut o: Outputs) -> Result<(), Error> {
+        let videos = &self.jobs.videos;
+        let mut held = videos.hold(self.id)?;
+        let uploaded: Vec<CaptionTrack> = held
+            .record()
+            .captions
+            .iter()
+            .filter(|c| c.source == CaptionSource::Uploaded)
+            .cloned()
+            .collect();
+        let keep: Vec<&str> = o
+            .renditions
             .iter()
             .map(|r| r.name.as_str())
-            .chain(captions.iter().chain(&uploaded).map(|c| c.dir.as_str()))
-            .chain(audio_tracks.iter().map(|a| a.dir.as_str()))
+            .chain(o.captions.iter().chain(&uploaded).map(|c| c.dir.as_str()))
+            .chain(o.audio_tracks.iter().map(|a| a.dir.as_str()))
             .collect();
-        store.remove_stale(self.id, generation, &keep);
+        let store = held.store().clone();
+        store.remove_stale(self.id, o.generation, &keep);
+        crate::failpoint!("ready.after_sweep");
+        // What it holds once the spool goes (see `clean_up`).
+        let spool = match self.jobs.keep_source {
+            KeepSource::Always => 0,
+            _ => std::fs::metadata(store.path(self.id, crate::storage::names::SOURCE_FILE))
+                .map_or(0, |m| m.len()),
+        };
+        o.storage_bytes = store.size(self.id).saturating_sub(spool);
+        let dropped: Vec<CaptionTrack> = o
+            .captions
+            .iter()
+            .filter(|c| uploaded.iter().any(|u| u.dir == c.dir))
+            .cloned()
+            .collect();
+        held.apply(Change::Outputs(Box::new(o)))?;
+        for c in &dropped {
+            super::captions::remove_version(videos, self.id, c);
+        }
+        Ok(())
+    }
+
+    /// Says the video is ready, under its door and master lock: a single
+    /// rendition made flat while captions were uploaded first gets its
+    /// master (the job's own master already lists them otherwise). A
+    /// caption change made before this is in the record read here; one
+    /// made after it sees a ready video and publishes itself. False when
+    /// the video is gone (deleted meanwhile).
+    fn announce_ready(&self) -> bool {
+        let videos = &self.jobs.videos;
+        let Ok(mut held) = videos.hold(self.id) else {
+            return false;
+        };
+        let store = held.store().clone();
+        let _master = store.master_lock(self.id);
+        let rec = held.record().clone();
+        if rec.is_flat() {
+            match crate::media::republish_locked(&store, &rec) {
+                Ok(Some(p)) => {
+                    let _ = held.apply(Change::FirstPlaylist(p));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(id = %self.id, error = %e, "could not add captions to the master")
+                }
+            }
+        }
+        held.apply(Change::Ready).is_ok()
+    }
+
+    /// What a ready video no longer needs: its spool (unless kept) and,
+    /// with a bucket, this node's scratch; then what it stores, measured.
+    fn clean_up(&self) {
+        let videos = &self.jobs.videos;
+        let store = videos.store();
         if self.jobs.keep_source != KeepSource::Always {
             let _ = store.remove_source(self.id);
         }
+        crate::failpoint!("ready.after_source");
         // In a bucket: the working files here are copies now.
         // (The upload too when the bucket keeps its copy.)
         let keep_spool = self.jobs.keep_source == KeepSource::Always && !store.keeps_uploads();
         store.clear_scratch(self.id, keep_spool);
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
-        // Everything but the status first: "ready" is said only once the
-        // uploaded captions are refitted and the master names them.
-        let _ = self.jobs.catalog.update(self.id, true, |r| {
-            r.renditions = renditions.clone();
-            r.copied = copied;
-            r.copy_note = copy_note.clone();
-            r.output = Some(out.clone());
-            r.storage_bytes = size;
-            r.generation = generation;
-            // Uploaded captions stay; embedded ones are this job's.
-            r.captions.retain(|c| c.source == CaptionSource::Uploaded);
-            r.captions.extend(captions.iter().cloned());
-            r.audio_tracks = audio_tracks.clone();
-            r.storyboard = storyboard;
-            r.download = download;
-            r.notes = notes.clone();
-        });
-        super::captions::refit_uploaded(
-            &self.jobs.catalog,
-            self.id,
-            self.jobs.settings.segment_seconds,
-        );
-        self.announce_ready();
+        let _ = videos.apply(self.id, Change::Stored(size));
     }
 
-    /// Says the video is ready, under its captions and master locks: a
-    /// single rendition made flat while captions were uploaded first gets
-    /// its master (the job's own master already lists them otherwise). A
-    /// caption change made before this is in the record read here; one made
-    /// after it sees a ready video and publishes itself.
-    fn announce_ready(&self) {
-        let catalog = &self.jobs.catalog;
-        let store = catalog.store();
-        let _captions = store.captions_lock(self.id);
-        let _master = store.master_lock(self.id);
-        let Some(rec) = catalog.get(self.id) else {
-            return;
-        };
-        let moved = if rec.is_flat() {
-            media::republish_locked(store, &rec).unwrap_or_else(|e| {
-                tracing::warn!(id = %self.id, error = %e, "could not add captions to the master");
-                None
-            })
-        } else {
-            None
-        };
-        let _ = catalog.update(self.id, true, |r| {
-            if let (Some(p), Some(first)) = (&moved, r.renditions.first_mut()) {
-                first.playlist = p.clone();
-            }
-            r.status = Status::Ready;
-            r.progress = 1.0;
-        });
-    }
-
-    /// Removes every file of a rejected upload and forgets its record.
+    /// Removes every file of a rejected upload and forgets its record
+    /// (through the tombstone: a crash part-way finishes it at the next
+    /// start). Nobody was told of it, so no event says it went.
     fn discard(&self) {
-        self.jobs.quota.forget(self.id);
-        self.jobs.catalog.forget(self.id);
-        if let Err(e) = self.jobs.catalog.store().remove_video(self.id) {
-            tracing::error!(id = %self.id, error = %e, "cannot remove a rejected upload");
+        let videos = &self.jobs.videos;
+        let gone = videos
+            .tombstone(self.id)
+            .and_then(|_| videos.remove(self.id));
+        if let Err(e) = gone {
+            if !matches!(e, Error::NotFound) {
+                tracing::error!(id = %self.id, error = %e, "cannot remove a rejected upload");
+            }
         }
     }
 
-    /// Records a failure after the upload was accepted: keeps the record
-    /// (and the spool unless `--keep-source never`), removes the outputs.
+    /// Records a failure after the upload was accepted: the record says
+    /// `failed` (durably, with its event), then the outputs go (the spool
+    /// stays unless `--keep-source never`).
     fn fail(&self, e: Error) {
         if e.is_server_fault() {
             tracing::error!(id = %self.id, error = %e, "job failed");
@@ -292,21 +337,29 @@ impl Pipeline {
             .metrics
             .jobs_failed
             .fetch_add(1, Ordering::Relaxed);
-        let store = self.jobs.catalog.store();
-        store.remove_outputs(self.id, self.jobs.keep_source != KeepSource::Never);
+        let videos = &self.jobs.videos;
+        let store = videos.store();
+        let failed = Change::Failed {
+            code: e.code().into(),
+            message: e.public_message(),
+        };
+        match videos.apply(self.id, failed) {
+            Ok(_) => {}
+            // Deleted meanwhile, or another node's now: nothing to record.
+            Err(Error::NotFound | Error::Conflict(_)) => return,
+            Err(w) => {
+                // The store is down: the lease renewer writes it once the
+                // store answers.
+                tracing::warn!(id = %self.id, error = %w, "cannot write the failure to the store");
+                self.jobs.note_unwritten_failure(self.id, &e, 0);
+                return;
+            }
+        }
+        crate::failpoint!("failed.after_record");
+        store.remove_outputs(self.id, self.jobs.keep_source != KeepSource::Never, &[]);
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
-        let failed = |r: &mut crate::catalog::Record| {
-            r.fail(e.code(), &e.public_message());
-            r.storage_bytes = size;
-        };
-        if let Err(w) = self.jobs.catalog.update(self.id, true, failed) {
-            // The store is down: this node says so now, and the lease
-            // renewer writes it once the store answers.
-            tracing::warn!(id = %self.id, error = %w, "cannot write the failure to the store");
-            let _ = self.jobs.catalog.update(self.id, false, failed);
-            self.jobs.note_unwritten_failure(self.id, &e, size);
-        }
+        let _ = videos.apply(self.id, Change::Stored(size));
     }
 }
 
@@ -387,27 +440,32 @@ impl JobEvents for Events<'_> {
         }
         let total = self.duration;
         let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));
-        let _ = self.p.jobs.catalog.update(self.p.id, persist, |r| {
-            r.renditions = rungs
-                .iter()
-                .map(|g| Rendition {
-                    playlist: g.playlist.clone(),
-                    name: g.name.clone(),
-                    width: g.width,
-                    height: g.height,
-                    copied: g.copied,
-                    progress: frac(g.seconds),
-                    ..Rendition::default()
-                })
-                .collect();
-            // Overall: the slowest rung.
-            r.progress = r
-                .renditions
-                .iter()
-                .map(|x| x.progress)
-                .fold(f64::INFINITY, f64::min)
-                .min(0.99);
-        });
+        let renditions: Vec<Rendition> = rungs
+            .iter()
+            .map(|g| Rendition {
+                playlist: g.playlist.clone(),
+                name: g.name.clone(),
+                width: g.width,
+                height: g.height,
+                copied: g.copied,
+                progress: frac(g.seconds),
+                ..Rendition::default()
+            })
+            .collect();
+        // Overall: the slowest rung.
+        let progress = renditions
+            .iter()
+            .map(|x| x.progress)
+            .fold(f64::INFINITY, f64::min)
+            .min(0.99);
+        let _ = self.p.jobs.videos.apply(
+            self.p.id,
+            Change::Progress {
+                renditions,
+                progress,
+                persist,
+            },
+        );
     }
 
     fn planned(&mut self, bytes: u64) -> Result<(), Error> {
@@ -433,10 +491,9 @@ impl JobEvents for Events<'_> {
     }
 
     fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {
-        self.p
-            .jobs
-            .catalog
-            .update(self.p.id, true, |r| r.generation = generation)?;
+        let change = Change::Generation(generation);
+        self.p.jobs.videos.apply(self.p.id, change)?;
+        crate::failpoint!("generation.after_record");
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub(crate) struct JobContext<'a> {
 impl JobContext<'_> {
     /// True when the disk holding the video has less than `min` bytes free.
     pub(crate) fn disk_full(&self, min: u64) -> bool {
-        super::ffi::free_bytes(&self.store.dir(self.id)).is_some_and(|b| b < min)
+        crate::ffi::free_bytes(&self.store.dir(self.id)).is_some_and(|b| b < min)
     }
 }
 

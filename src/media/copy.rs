@@ -46,7 +46,7 @@ pub(crate) fn eligible(
     if par.id() != codec::Id::H264 {
         return Err(format!("video is {}, not H.264", source.info.video.codec));
     }
-    let (profile, level, sar, w, h) = super::ffi::video_par_fields(&par);
+    let (profile, level, sar, w, h) = crate::ffi::video_par_fields(&par);
     let format = &source.info.video.pixel_format;
     if !matches!(format.as_str(), "yuv420p" | "yuvj420p") {
         return Err(format!("pixel format {format} is not 8-bit 4:2:0"));
@@ -72,7 +72,7 @@ pub(crate) fn eligible(
     if let Some(ai) = source.audio_index {
         let ast = source.ictx.stream(ai).ok_or("audio stream vanished")?;
         let apar = ast.parameters();
-        let aprofile = super::ffi::par_profile(&apar);
+        let aprofile = crate::ffi::par_profile(&apar);
         let channels = source.info.audio.as_ref().map_or(0, |a| a.channels);
         // FF_PROFILE_AAC_LOW = 1.
         if apar.id() != codec::Id::AAC || aprofile != 1 {
@@ -82,7 +82,7 @@ pub(crate) fn eligible(
             return Err(format!("audio has {channels} channels"));
         }
     }
-    let (keys, entries) = super::ffi::index_keyframes(&vst);
+    let (keys, entries) = crate::ffi::index_keyframes(&vst);
     if entries > 0 {
         let tb = f64::from(vst.time_base());
         let mut c = Cadence::new(settings.segment_seconds);

@@ -11,7 +11,7 @@
 //! - Audio: decoded too (cheap), strictly: no decoding error, no change of
 //!   format mid-stream, and timestamps that neither go back nor overlap.
 
-use super::ffi;
+use crate::ffi;
 use crate::Error;
 use ffmpeg_next::{codec, decoder, format, frame, Packet, Rational};
 

@@ -134,7 +134,7 @@ fn remux(tmp: &std::path::Path, parts: Vec<Part>) -> Result<(), Error> {
                     .add_stream(ffmpeg_next::encoder::find(codec::Id::None))
                     .map_err(av("mp4 stream"))?;
                 ost.set_parameters(ist.parameters());
-                super::ffi::clear_codec_tag(&mut ost);
+                crate::ffi::clear_codec_tag(&mut ost);
                 Some(ost.index())
             } else {
                 None

@@ -50,7 +50,7 @@ pub(crate) fn open(
         let chain = AudioChain::new(&ist, offset, ctx.settings)?;
         let dir = names::audio_dir(n + 1);
         let publisher = Publisher::new(ctx.store, ctx.id, &dir, ctx.settings.segment_seconds);
-        std::fs::create_dir_all(ctx.store.path(ctx.id, &dir))?;
+        ctx.store.make_dir(ctx.id, &dir)?;
         let spec = RungSpec {
             plan: RungPlan {
                 name: dir.clone(),

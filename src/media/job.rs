@@ -166,8 +166,8 @@ impl<'a> Job<'a> {
                 plan.name.clone()
             };
             let publisher = Publisher::new(ctx.store, ctx.id, &rung, ctx.settings.segment_seconds);
+            ctx.store.make_dir(ctx.id, &rung)?;
             let dir = ctx.store.path(ctx.id, &rung);
-            std::fs::create_dir_all(&dir)?;
             let video = if plan.copy {
                 VideoParams::Copied(vparams.clone())
             } else {

@@ -125,6 +125,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let id = VideoId::random();
+        store.create(id).unwrap();
         let (mut k, info) = Keys::start(&store, id, 0, None, 2, 6).unwrap();
         let first = std::fs::read_to_string(&info).unwrap();
         assert!(first.starts_with(&format!("/keys/{id}/key_00000.key\n")));

@@ -17,7 +17,9 @@
 //!   generation of names); `context`: what a job is given and reports.
 //! - `codecs`, `timing`, `ts`: RFC 6381 codec strings, timestamp
 //!   arithmetic, MPEG-TS packet parsing.
-//! - `ffi`: the only `unsafe` code, each block with a `// SAFETY:` note.
+//!
+//! The few libav calls with no safe wrapper are in [`crate::ffi`], the
+//! crate's one file of `unsafe` code.
 //!
 //! Writes go through [`crate::storage::Store`]; playlist text through
 //! [`crate::playlist`].
@@ -30,7 +32,6 @@ mod copycheck;
 mod download;
 mod encoders;
 mod extras;
-mod ffi;
 mod finish;
 mod group;
 mod hls;
@@ -55,9 +56,9 @@ mod vgraph;
 mod video;
 mod x264;
 
+pub(crate) use crate::ffi::free_bytes;
 pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};
 pub(crate) use extras::{mpegts_origin, publish_track, windows as segment_windows};
-pub(crate) use ffi::free_bytes;
 pub(crate) use input::{open_file, open_spool, Source};
 pub(crate) use master::{add_captions, republish_locked};
 pub(crate) use tracks::display_name as track_name;

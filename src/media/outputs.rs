@@ -77,7 +77,7 @@ impl RungOutput {
         publisher: Publisher,
         settings: &Settings,
     ) -> Result<Self, Error> {
-        let mut octx = super::ffi::alloc_hls_output(publisher.muxer_playlist())?;
+        let mut octx = crate::ffi::alloc_hls_output(publisher.muxer_playlist())?;
         let video_ost = spec.video.is_some().then_some(0);
         let video_codec = match spec.video {
             Some(v) => add_video(&mut octx, v, spec.video_tb, spec.fps)?,
@@ -207,12 +207,12 @@ fn add_video(
     let codec = match video {
         VideoParams::Encoded(enc) => {
             ost.set_parameters(enc);
-            super::codecs::avc1_codec(super::ffi::extradata(enc.as_ref()))
+            super::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))
         }
         VideoParams::Copied(par) => {
-            let codec = super::codecs::avc1_codec(super::ffi::par_extradata(&par));
+            let codec = super::codecs::avc1_codec(crate::ffi::par_extradata(&par));
             ost.set_parameters(par);
-            super::ffi::clear_codec_tag(&mut ost);
+            crate::ffi::clear_codec_tag(&mut ost);
             codec
         }
     };
@@ -231,7 +231,7 @@ fn add_audio(octx: &mut Output, audio: &AudioParams<'_>, tb: Rational) -> Result
         AudioParams::Encoded(enc) => ost.set_parameters(*enc),
         AudioParams::Copied(par) => {
             ost.set_parameters(par.clone());
-            super::ffi::clear_codec_tag(&mut ost);
+            crate::ffi::clear_codec_tag(&mut ost);
         }
     }
     ost.set_time_base(tb);

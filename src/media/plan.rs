@@ -89,7 +89,7 @@ pub(super) fn source_video_bps(
     source: &Source,
     vparams: &ffmpeg_next::codec::Parameters,
 ) -> Option<f64> {
-    let from_stream = super::ffi::par_bit_rate(vparams) as f64;
+    let from_stream = crate::ffi::par_bit_rate(vparams) as f64;
     if from_stream > 0.0 {
         return Some(from_stream);
     }
@@ -145,7 +145,7 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         t if t != ffmpeg_next::ffi::AV_NOPTS_VALUE => rescale(t, tb, MICROS),
         _ => 0,
     };
-    let (_, _, sar, w, h) = super::ffi::video_par_fields(&vparams);
+    let (_, _, sar, w, h) = crate::ffi::video_par_fields(&vparams);
     let rotation = source.info.video.rotation;
     let display =
         super::vgraph::output_size(w, h, Rational(sar.0, sar.1), rotation, settings.max_pixels);

@@ -115,10 +115,10 @@ pub(super) fn jpeg(src: &frame::Video, w: u32, h: u32) -> Result<Vec<u8>, Error>
     enc.set_format(Pixel::YUVJ420P);
     enc.set_time_base(Rational(1, 25));
     enc.set_flags(codec::Flags::QSCALE);
-    enc.set_global_quality(JPEG_QSCALE * super::ffi::QP2LAMBDA);
+    enc.set_global_quality(JPEG_QSCALE * crate::ffi::QP2LAMBDA);
     let mut enc = enc.open_as(codec).map_err(av("opening mjpeg"))?;
     jframe.set_pts(Some(0));
-    super::ffi::set_frame_quality(&mut jframe, JPEG_QSCALE * super::ffi::QP2LAMBDA);
+    crate::ffi::set_frame_quality(&mut jframe, JPEG_QSCALE * crate::ffi::QP2LAMBDA);
     enc.send_frame(&jframe).map_err(av("encoding the poster"))?;
     enc.send_eof().map_err(av("encoding the poster"))?;
     let mut packet = ffmpeg_next::Packet::empty();

@@ -89,9 +89,8 @@ impl SubtitleTrack {
             let text: Vec<String> = sub.rects().filter_map(|r| rect_text(&r)).collect();
             self.push(start, end, &text.join("\n"));
         }
-        // The decoder allocates the rects; AVSubtitle has no destructor in
-        // ffmpeg-next, so they are freed here.
-        unsafe { ffmpeg_next::ffi::avsubtitle_free(sub.as_mut_ptr()) };
+        // The decoder allocates the rects; they are freed here.
+        crate::ffi::free_subtitle(&mut sub);
     }
 
     fn push(&mut self, start: f64, end: f64, raw: &str) {

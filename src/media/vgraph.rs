@@ -65,7 +65,7 @@ pub(crate) fn build_graph(
     threads: usize,
 ) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
-    super::ffi::set_graph_threads(&mut graph, threads);
+    crate::ffi::set_graph_threads(&mut graph, threads);
     let sar = decoder.aspect_ratio();
     let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
         sar

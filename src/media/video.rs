@@ -159,9 +159,9 @@ impl OpenedVideo {
         let tb = ist.time_base();
         let mut dctx = codec::context::Context::from_parameters(ist.parameters())
             .map_err(media_err("video decoder parameters"))?;
-        super::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
+        crate::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
         if plan.strict {
-            super::ffi::set_strict_decoding(&mut dctx);
+            crate::ffi::set_strict_decoding(&mut dctx);
         }
         dctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,

@@ -16,7 +16,12 @@
 //!   told, and goes on with the client's next bytes;
 //! - a completed upload whose job had not finished (queued/processing) is
 //!   transcoded again from its spool, as a new generation of file names;
-//! - a video being deleted is deleted;
+//! - a finished video whose `ready` was not written yet is said ready
+//!   (its outputs are never thrown away because a later step did not
+//!   happen);
+//! - a video being deleted (its tombstone) is deleted, its event first;
+//! - events a change wrote into a record but the crash kept from the
+//!   webhook outbox are handed over;
 //! - `--keep-source` is applied to finished videos.
 //!
 //! One folder that fails to recover is logged and skipped; the server
@@ -24,10 +29,11 @@
 
 mod rebuild;
 
-use crate::catalog::{Catalog, Record, Status, Unreadable};
+use crate::catalog::{Change, Lifecycle, Record, Status, Unreadable};
 use crate::config::KeepSource;
 use crate::jobs::Jobs;
 use crate::storage::{fsio, names, VideoId};
+use crate::Error;
 use std::sync::Arc;
 
 /// What recovery did, for the log.
@@ -41,20 +47,23 @@ pub(crate) struct Report {
     pub rebuilt: usize,
     pub damaged: usize,
     pub deleted: usize,
+    /// Finished videos whose `ready` had not been written: said now.
+    pub finished: usize,
     pub errors: usize,
 }
 
-/// Runs recovery over every folder of `catalog`'s store. A node of a
-/// shared store recovers only what it was doing (records naming it), and
-/// leaves an unreadable record in the bucket alone (another node may be
-/// writing it).
+/// Runs recovery over every folder of the store. A node of a shared store
+/// recovers only what it was doing (records naming it), and leaves an
+/// unreadable record in the bucket alone (another node may be writing
+/// it). Events a crash left in records go to the outbox last.
 pub(crate) fn recover(
-    catalog: &Catalog,
+    videos: &Lifecycle,
     unreadable: Vec<Unreadable>,
     jobs: &Arc<Jobs>,
     keep: KeepSource,
 ) -> Report {
     let mut report = Report::default();
+    let catalog = videos.catalog();
     let me = catalog.node().map(str::to_owned);
     for u in unreadable {
         if me.is_some() {
@@ -63,7 +72,7 @@ pub(crate) fn recover(
             continue;
         }
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(u.id));
-        if let Err(e) = rebuild::recover_unreadable(catalog, &u, jobs, &mut report) {
+        if let Err(e) = rebuild::recover_unreadable(videos, &u, jobs, &mut report) {
             tracing::error!(id = %u.id, error = %e, "cannot recover this video; skipped");
             report.errors += 1;
         }
@@ -72,83 +81,138 @@ pub(crate) fn recover(
     let mine = ids.filter(|id| me.is_none() || catalog.peek(*id, |r| r.node == me) == Some(true));
     for id in mine {
         report.strays_removed += fsio::remove_tmp_files(&catalog.store().dir(id));
-        if let Err(e) = recover_one(catalog, id, jobs, keep, &mut report) {
+        if let Err(e) = recover_one(videos, id, jobs, keep, &mut report) {
             tracing::error!(id = %id, error = %e, "cannot recover this video; skipped");
             report.errors += 1;
         }
     }
+    videos.hand_over_all();
     report
 }
 
 fn recover_one(
-    catalog: &Catalog,
+    videos: &Lifecycle,
     id: VideoId,
     jobs: &Arc<Jobs>,
     keep: KeepSource,
     report: &mut Report,
-) -> std::io::Result<()> {
-    let Some(rec) = catalog.get(id) else {
+) -> Result<(), Error> {
+    let Some(rec) = videos.catalog().get(id) else {
         return Ok(());
     };
-    let store = catalog.store();
+    let store = videos.store();
     let has_source = store.path(id, names::SOURCE_FILE).is_file();
     let resumable = rec.upload.as_ref().map(|u| (u.offset, u.is_complete()));
     match rec.status {
         // A resumable upload whose bytes were all in: transcode it.
         Status::Receiving if resumable.is_some_and(|(_, done)| done) && has_source => {
-            requeue(catalog, jobs, &rec)?;
+            requeue(videos, jobs, &rec)?;
             report.requeued += 1;
         }
         // A resumable upload goes on where the client was told it was.
         Status::Receiving if resumable.is_some() => {
             let offset = resumable.map_or(0, |(o, _)| o);
-            keep_resumable(catalog, id, offset)?;
+            keep_resumable(videos, &rec, offset)?;
             report.resumable += 1;
         }
         Status::Receiving => {
-            store.remove_outputs(id, false);
-            let size = store.size(id);
-            catalog.update(id, true, |r| {
-                r.fail(
-                    "upload_interrupted",
-                    "upload interrupted: the server stopped before the upload was complete",
-                );
-                r.storage_bytes = size;
-            })?;
+            fail(
+                videos,
+                &rec,
+                "upload_interrupted",
+                "upload interrupted: the server stopped before the upload was complete",
+            )?;
             report.interrupted += 1;
         }
         Status::Queued | Status::Processing if has_source => {
-            requeue(catalog, jobs, &rec)?;
+            requeue(videos, jobs, &rec)?;
             report.requeued += 1;
         }
+        // Finished, its `ready` not written: replayed, never thrown away.
+        Status::Queued | Status::Processing if finished(store, &rec) => {
+            videos.apply(id, Change::Ready)?;
+            report.finished += 1;
+        }
         Status::Queued | Status::Processing => {
-            store.remove_outputs(id, false);
-            catalog.update(id, true, |r| {
-                r.fail(
-                    "interrupted",
-                    "the server stopped before this video was finished and its upload is gone",
-                )
-            })?;
+            fail(
+                videos,
+                &rec,
+                "interrupted",
+                "the server stopped before this video was finished and its upload is gone",
+            )?;
             report.interrupted += 1;
         }
+        // The tombstone: the deletion finishes (its event first).
         Status::Deleting => {
-            store.remove_video(id)?;
-            catalog.forget(id);
+            videos.remove(id)?;
             report.deleted += 1;
         }
-        Status::Ready if keep != KeepSource::Always => remove_source(catalog, id)?,
-        Status::Failed if keep == KeepSource::Never => remove_source(catalog, id)?,
-        Status::Ready | Status::Failed => {}
+        Status::Ready | Status::Failed => settle(videos, &rec, keep)?,
     }
+    Ok(())
+}
+
+/// A finished video as it should be: its spool gone unless kept, a failed
+/// one's outputs gone (a crash may have come between its failure and its
+/// cleanup), and its record saying what it holds.
+fn settle(videos: &Lifecycle, rec: &Record, keep: KeepSource) -> Result<(), Error> {
+    let (store, id) = (videos.store(), rec.id);
+    match rec.status {
+        Status::Ready if keep != KeepSource::Always => store.remove_source(id)?,
+        Status::Failed => store.remove_outputs(id, keep != KeepSource::Never, &[]),
+        _ => {}
+    }
+    let size = store.size(id);
+    if size != rec.storage_bytes {
+        videos.apply(id, Change::Stored(size))?;
+    }
+    Ok(())
+}
+
+/// True when every rendition the record names has its whole playlist.
+fn finished(store: &crate::storage::Store, rec: &Record) -> bool {
+    let ended = |p: &str| {
+        store
+            .read(rec.id, p)
+            .map(|b| crate::playlist::MediaPlaylist::parse(&String::from_utf8_lossy(&b)))
+            .is_ok_and(|m| m.ended && !m.segments.is_empty())
+    };
+    let media = |r: &crate::catalog::Rendition| match rec.is_flat() {
+        true => r.playlist.clone(),
+        false => format!("{}/{}", r.name, names::PLAYLIST),
+    };
+    rec.output.is_some()
+        && !rec.renditions.is_empty()
+        && rec.renditions.iter().all(|r| ended(&media(r)))
+}
+
+/// Fails a video whose upload or job the crash cut: the record first
+/// (durably, with its event), then its outputs.
+fn fail(videos: &Lifecycle, rec: &Record, code: &str, message: &str) -> Result<(), Error> {
+    let failed = Change::Failed {
+        code: code.into(),
+        message: message.into(),
+    };
+    videos.apply(rec.id, failed)?;
+    let store = videos.store();
+    store.remove_outputs(rec.id, false, &[]);
+    videos.apply(rec.id, Change::Stored(store.size(rec.id)))?;
     Ok(())
 }
 
 /// Keeps an unfinished resumable upload: its spool cut back to the offset
 /// the client was told (bytes after it were never acknowledged), its
-/// partial outputs removed (its job starts over with the next bytes).
-fn keep_resumable(catalog: &Catalog, id: VideoId, offset: u64) -> std::io::Result<()> {
-    let store = catalog.store();
-    store.remove_outputs(id, true);
+/// partial outputs removed (its job starts over with the next bytes); the
+/// caption tracks uploaded for it stay.
+fn keep_resumable(videos: &Lifecycle, rec: &Record, offset: u64) -> Result<(), Error> {
+    let (store, id) = (videos.store(), rec.id);
+    let tracks: Vec<&str> = rec
+        .captions
+        .iter()
+        .filter(|c| c.source == crate::catalog::CaptionSource::Uploaded)
+        .map(|c| c.dir.as_str())
+        .collect();
+    store.remove_outputs(id, true, &tracks);
     let path = store.path(id, names::SOURCE_FILE);
     match std::fs::OpenOptions::new().write(true).open(&path) {
         Ok(f) => {
@@ -158,36 +222,21 @@ fn keep_resumable(catalog: &Catalog, id: VideoId, offset: u64) -> std::io::Resul
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
             crate::spool::create(&path)?;
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
-    catalog.update(id, true, |r| {
-        r.renditions.clear();
-        r.output = None;
-        r.progress = 0.0;
-        r.bytes_received = offset;
-    })?;
+    videos.apply(id, Change::Resumed { offset })?;
     Ok(())
 }
 
-fn remove_source(catalog: &Catalog, id: VideoId) -> std::io::Result<()> {
-    catalog.store().remove_source(id)
-}
-
 /// Queues `rec`'s job again from its complete spool, as the next
-/// generation of file names (what players may have cached keeps its bytes;
-/// the older generation is swept once the new one is published).
-fn requeue(catalog: &Catalog, jobs: &Arc<Jobs>, rec: &Record) -> std::io::Result<()> {
+/// generation of file names ([`crate::jobs::next_generation`]: what
+/// players may have cached keeps its bytes; the older generation is swept
+/// once the new one is published).
+fn requeue(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<(), Error> {
     let id = rec.id;
-    let generation = rec.generation.max(rebuild::highest_generation(catalog, id)) + 1;
-    catalog.update(id, true, |r| {
-        r.status = Status::Queued;
-        r.progress = 0.0;
-        r.output = None;
-        r.renditions.clear();
-        r.error = None;
-        r.generation = generation;
-    })?;
-    let reader = crate::spool::open_finished(&catalog.store().path(id, names::SOURCE_FILE))?;
+    let generation = crate::jobs::next_generation(videos.store(), rec);
+    videos.apply(id, Change::Requeued { generation })?;
+    let reader = crate::spool::open_finished(&videos.store().path(id, names::SOURCE_FILE))?;
     if let Err(e) = jobs.start_recovered(id, reader) {
         tracing::error!(id = %id, error = %e, "cannot re-queue");
     }

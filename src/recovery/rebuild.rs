@@ -1,7 +1,7 @@
 //! Rebuilding a record that cannot be read, from what is on disk.
 
 use super::Report;
-use crate::catalog::{Catalog, OutputInfo, Rendition, Status, Unreadable};
+use crate::catalog::{Lifecycle, OutputInfo, Rendition, Status, Unreadable};
 use crate::jobs::Jobs;
 use crate::playlist::{MasterPlaylist, MediaPlaylist};
 use crate::storage::{names, Store, VideoId};
@@ -13,11 +13,12 @@ const DAMAGED_RECORD: &str = "meta.json.damaged";
 /// Recovers a folder whose record could not be read (see the module docs
 /// of `recovery`).
 pub(super) fn recover_unreadable(
-    catalog: &Catalog,
+    videos: &Lifecycle,
     u: &Unreadable,
     jobs: &Arc<Jobs>,
     report: &mut Report,
-) -> std::io::Result<()> {
+) -> Result<(), crate::Error> {
+    let catalog = videos.catalog();
     let (store, id) = (catalog.store(), u.id);
     if !holds_value(store, id) {
         store.remove_video(id)?;
@@ -32,22 +33,22 @@ pub(super) fn recover_unreadable(
             .map_or(0, |d| d.as_millis() as u64);
         (rec.created_ms, rec.created_at) = (ms, ms / 1000);
     }
-    rec.generation = highest_generation(catalog, id);
+    rec.generation = store.highest_generation(id);
     if let Some((renditions, output)) = finished_outputs(store, id) {
         rec.status = Status::Ready;
         rec.progress = 1.0;
         rec.renditions = renditions;
         rec.output = Some(output);
         rec.storage_bytes = store.size(id);
-        catalog.insert(rec)?;
+        videos.restore(rec)?;
         tracing::warn!(id = %id, reason = %u.reason, "record rebuilt from the playlists: ready");
         report.rebuilt += 1;
     } else if let Some(len) = complete_spool(store, id) {
         rec.status = Status::Queued;
         rec.bytes_received = len;
-        catalog.insert(rec.clone())?;
+        videos.restore(rec.clone())?;
         tracing::warn!(id = %id, reason = %u.reason, "record rebuilt from the complete upload: re-queued");
-        super::requeue(catalog, jobs, &rec)?;
+        super::requeue(videos, jobs, &rec)?;
         report.rebuilt += 1;
         report.requeued += 1;
     } else {
@@ -56,7 +57,7 @@ pub(super) fn recover_unreadable(
             "this video's record could not be read and could not be rebuilt; its files are kept",
         );
         rec.storage_bytes = store.size(id);
-        catalog.insert(rec)?;
+        videos.restore(rec)?;
         tracing::error!(id = %id, reason = %u.reason, "damaged record: video kept as failed");
         report.damaged += 1;
     }
@@ -91,33 +92,9 @@ fn complete_spool(store: &Store, id: VideoId) -> Option<u64> {
     (marked == len).then_some(len)
 }
 
-/// The highest generation of any generated file of video `id`.
-pub(super) fn highest_generation(catalog: &Catalog, id: VideoId) -> u32 {
-    fn walk(dir: &std::path::Path, depth: u32) -> u32 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .map(|e| {
-                if depth > 0 && e.file_type().is_ok_and(|t| t.is_dir()) {
-                    walk(&e.path(), depth - 1)
-                } else {
-                    e.file_name()
-                        .to_str()
-                        .and_then(names::generation_of)
-                        .unwrap_or(0)
-                }
-            })
-            .max()
-            .unwrap_or(0)
-    }
-    walk(&catalog.store().dir(id), 1)
-}
-
 /// Renditions and output of a video whose every playlist has
 /// `#EXT-X-ENDLIST`; `None` otherwise.
-fn finished_outputs(store: &Store, id: VideoId) -> Option<(Vec<Rendition>, OutputInfo)> {
+pub(super) fn finished_outputs(store: &Store, id: VideoId) -> Option<(Vec<Rendition>, OutputInfo)> {
     let top = String::from_utf8(store.read(id, names::PLAYLIST).ok()?).ok()?;
     let master = MasterPlaylist::parse(&top);
     if master.variants.is_empty() {

@@ -85,20 +85,21 @@ pub(crate) async fn prepare_with_clock(
             .map_err(|e| Error::Internal(e.to_string()))??
     };
     let catalog = Arc::new(catalog);
+    let quota = Arc::new(crate::storage::Quota::new(config.max_storage_bytes));
+    let videos = crate::catalog::Lifecycle::new(catalog.clone(), quota.clone());
     let metrics = Arc::new(crate::metrics::Metrics::default());
     // Before recovery: what it changes is reported too.
-    let webhooks = open_webhooks(&config, &clock, &metrics, &catalog).await?;
-    let quota = Arc::new(crate::storage::Quota::new(config.max_storage_bytes));
+    let webhooks = open_webhooks(&config, &clock, &metrics, &videos).await?;
     let jobs = Jobs::new(
         config.jobs,
         config.max_pending,
         Settings::from_config(&config),
         config.keep_source,
-        catalog.clone(),
+        videos.clone(),
         quota.clone(),
         metrics.clone(),
     );
-    recover(&catalog, unreadable, &jobs, &quota, config.keep_source).await?;
+    recover(&videos, unreadable, &jobs, &quota, config.keep_source).await?;
     crate::jobs::lease::spawn(&jobs);
     crate::jobs::lease::spawn_quota_refresh(
         &jobs,
@@ -110,7 +111,7 @@ pub(crate) async fn prepare_with_clock(
     let limits = crate::http::upload_limits(&config);
     let uploads = crate::ingest::resumable::Sessions::new(crate::ingest::resumable::Env {
         jobs: jobs.clone(),
-        catalog: catalog.clone(),
+        videos: videos.clone(),
         quota: quota.clone(),
         max_upload_bytes: config.max_upload_bytes,
         // A body idle this long: its job is parked.
@@ -120,6 +121,7 @@ pub(crate) async fn prepare_with_clock(
     let state = Arc::new(AppState {
         config,
         catalog,
+        videos,
         clock,
         quota,
         jobs: jobs.clone(),
@@ -135,12 +137,12 @@ pub(crate) async fn prepare_with_clock(
     Ok(Prepared { state, jobs, tls })
 }
 
-/// Opens the webhook outbox, and has it hear of the catalog's changes.
+/// Opens the webhook outbox, where the lifecycle hands its events.
 async fn open_webhooks(
     config: &Config,
     clock: &crate::clock::SharedClock,
     metrics: &Arc<crate::metrics::Metrics>,
-    catalog: &Catalog,
+    videos: &crate::catalog::Lifecycle,
 ) -> Result<Option<Arc<crate::webhooks::Webhooks>>, Error> {
     let (config, clock, metrics) = (config.clone(), clock.clone(), metrics.clone());
     let webhooks = tokio::task::spawn_blocking(move || {
@@ -149,7 +151,7 @@ async fn open_webhooks(
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
     if let Some(w) = &webhooks {
-        catalog.observe(w.clone());
+        videos.set_outbox(w.clone());
     }
     Ok(webhooks)
 }
@@ -202,13 +204,14 @@ fn open_catalog(
 /// Runs crash recovery, then counts what each video holds in the quota
 /// (re-queued jobs keep their reservations).
 async fn recover(
-    catalog: &Arc<Catalog>,
+    videos: &Arc<crate::catalog::Lifecycle>,
     unreadable: Vec<crate::catalog::Unreadable>,
     jobs: &Arc<Jobs>,
     quota: &Arc<crate::storage::Quota>,
     keep: crate::config::KeepSource,
 ) -> Result<(), Error> {
-    let (recovering, jobs) = (catalog.clone(), jobs.clone());
+    let catalog = videos.catalog();
+    let (recovering, jobs) = (videos.clone(), jobs.clone());
     let report = tokio::task::spawn_blocking(move || {
         crate::recovery::recover(&recovering, unreadable, &jobs, keep)
     })

@@ -71,6 +71,33 @@ pub fn remove_dir_all(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes a folder and everything in it, the file named `last` last of
+/// all (a video's record: a crash part-way leaves the record, and the
+/// deletion it says is under way is finished at the next start, instead
+/// of files without a record). A missing folder is not an error.
+pub fn remove_dir_all_but_last(path: &Path, last: &str) -> io::Result<()> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for e in entries {
+        let e = e?;
+        if e.file_name() == last {
+            continue;
+        }
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path())?;
+        } else {
+            remove_file(&e.path())?;
+        }
+    }
+    sync_dir(path)?;
+    remove_file(&path.join(last))?;
+    std::fs::remove_dir(path)?;
+    sync_parent(path)
+}
+
 /// Removes a file; a missing file is not an error.
 pub fn remove_file(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {

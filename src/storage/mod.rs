@@ -72,7 +72,7 @@ fn stripe(locks: &[std::sync::Mutex<()>], id: VideoId) -> std::sync::MutexGuard<
 impl Store {
     /// Opens (creating if needed) the storage folder `root`.
     pub fn open(root: &Path) -> io::Result<Store> {
-        let objects = objects::FileObjects::open(root)?;
+        let objects = objects::FileObjects::for_videos(root)?;
         Ok(Store {
             root: root.to_path_buf(),
             objects: std::sync::Arc::new(objects),
@@ -252,9 +252,36 @@ impl Store {
     pub fn write_local(&self, id: VideoId, rel: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(id, rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            self.make_dir_in(id, parent)?;
         }
         fsio::write_atomic(&path, bytes)
+    }
+
+    /// Makes folder `rel` inside video `id`'s folder on this node (a
+    /// rung's, for its muxer). The video's own folder is never made here:
+    /// only [`Store::create`] (and, on a bucket node, [`Store::make_scratch`])
+    /// make it, so nothing written after a deletion brings a video back.
+    pub fn make_dir(&self, id: VideoId, rel: &str) -> io::Result<()> {
+        self.make_dir_in(id, &self.path(id, rel))
+    }
+
+    fn make_dir_in(&self, id: VideoId, dir: &Path) -> io::Result<()> {
+        if !self.dir(id).is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("video {id} has no folder here (deleted?)"),
+            ));
+        }
+        std::fs::create_dir_all(dir)
+    }
+
+    /// Makes this node's working folder of video `id` on a bucket node (a
+    /// video taken over from another node); nothing with a folder store.
+    pub fn make_scratch(&self, id: VideoId) -> io::Result<()> {
+        match self.shared {
+            true => std::fs::create_dir_all(self.dir(id)),
+            false => Ok(()),
+        }
     }
 
     /// Writes `rel` of video `id` where players read it and, when that is
@@ -275,7 +302,7 @@ impl Store {
         const PART: u64 = 8 << 20;
         let (len, _) = self.stat(id, rel)?.ok_or(io::ErrorKind::NotFound)?;
         if let Some(dir) = to.parent() {
-            std::fs::create_dir_all(dir)?;
+            self.make_dir_in(id, dir)?;
         }
         let mut f = std::fs::File::create(to)?;
         let mut at = 0;
@@ -395,9 +422,9 @@ impl Store {
         self.objects.delete(&key(id, rel))
     }
 
-    /// Removes video `id` entirely (missing is fine).
+    /// Removes video `id` entirely, its record last (missing is fine).
     pub fn remove_video(&self, id: VideoId) -> io::Result<()> {
-        let mut removed = fsio::remove_dir_all(&self.dir(id));
+        let mut removed = fsio::remove_dir_all_but_last(&self.dir(id), names::META_FILE);
         if self.shared {
             // The record last: a crash part-way leaves it to finish with.
             let gone = self.list_files(id, "").and_then(|files| {
@@ -458,30 +485,45 @@ impl Store {
     /// the store is a folder (they are the outputs).
     pub fn clear_scratch(&self, id: VideoId, keep_spool: bool) {
         if self.shared {
-            clear_dir(&self.dir(id), keep_spool);
+            clear_dir(&self.dir(id), keep_spool, &[]);
         }
     }
 
-    /// Removes everything of video `id` but its record (and its spool when
-    /// `keep_spool`), temporary files of those included: an upload may still
-    /// be finishing its spool while its job fails.
-    pub fn remove_outputs(&self, id: VideoId, keep_spool: bool) {
+    /// Removes everything of video `id` but its record (its spool when
+    /// `keep_spool`, and the folders in `keep`: uploaded caption tracks),
+    /// temporary files of those included: an upload may still be
+    /// finishing its spool while its job fails.
+    pub fn remove_outputs(&self, id: VideoId, keep_spool: bool, keep: &[&str]) {
         self.changed(id);
-        clear_dir(&self.dir(id), keep_spool);
+        clear_dir(&self.dir(id), keep_spool, keep);
         if self.shared {
             for (name, _) in self.list_files(id, "").unwrap_or_default() {
                 let spool = name.starts_with(names::SOURCE_FILE);
-                if !(name.starts_with(names::META_FILE) || (keep_spool && spool)) {
+                let kept = name.split_once('/').is_some_and(|(d, _)| keep.contains(&d));
+                if !(name.starts_with(names::META_FILE) || (keep_spool && spool) || kept) {
                     let _ = self.objects.delete(&key(id, &name));
                 }
             }
         }
     }
+
+    /// The highest generation of names any file of video `id` has, where
+    /// its outputs live (a bucket's listing, or the folder): a video
+    /// transcoded again takes the one after it and the record's, so no
+    /// name is ever given other bytes, even when the record was lost.
+    pub fn highest_generation(&self, id: VideoId) -> u32 {
+        let files = self.list_files(id, "").unwrap_or_default();
+        files
+            .iter()
+            .filter_map(|(n, _)| names::generation_of(n.rsplit('/').next().unwrap_or(n)))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
-/// Removes everything in a video's folder but its record (and its spool
-/// when `keep_spool`), temporary files included.
-fn clear_dir(dir: &Path, keep_spool: bool) {
+/// Removes everything in a video's folder but its record (its spool when
+/// `keep_spool`, the folders in `keep`), temporary files included.
+fn clear_dir(dir: &Path, keep_spool: bool, keep: &[&str]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -489,7 +531,7 @@ fn clear_dir(dir: &Path, keep_spool: bool) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let spool = name.starts_with(names::SOURCE_FILE);
-        if name.starts_with(names::META_FILE) || (keep_spool && spool) {
+        if name.starts_with(names::META_FILE) || (keep_spool && spool) || keep.contains(&&*name) {
             continue;
         }
         let path = entry.path();
@@ -562,7 +604,7 @@ mod tests {
         assert_eq!(store.list().unwrap(), vec![id]);
         assert_eq!(store.read(id, "720p/video.m3u8").unwrap(), b"#EXTM3U\n");
         assert_eq!(store.size(id), 8 + 2 + 3);
-        store.remove_outputs(id, true);
+        store.remove_outputs(id, true, &[]);
         assert!(!store.exists(id, "720p/video.m3u8"));
         assert!(store.exists(id, names::SOURCE_FILE));
         store.remove_video(id).unwrap();

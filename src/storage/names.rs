@@ -19,6 +19,8 @@ pub const SOURCE_FILE: &str = "source";
 /// Written (with the spool's final length) once the upload is complete, so
 /// a spool can be known complete even when the record is unreadable.
 pub const SOURCE_DONE: &str = "source.done";
+/// A spool being fetched from a bucket (renamed to [`SOURCE_FILE`] once whole).
+pub const SOURCE_PART: &str = "source.part";
 /// What players open (the tutorial's URL), and each rung's media playlist.
 pub const PLAYLIST: &str = "video.m3u8";
 /// Each rung's I-frame playlist, beside its media playlist.

@@ -57,14 +57,30 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct FileObjects {
     root: PathBuf,
+    /// A write may make its key's top folder. The videos' own folder store
+    /// says no: a video's folder is made only when the video is created,
+    /// so a write that comes after its deletion fails instead of bringing
+    /// it back. (A bucket has no folders; a folder standing in for one
+    /// makes them.)
+    make_top: bool,
 }
 
 impl FileObjects {
-    /// Objects under `root` (created if needed).
+    /// Objects under `root` (created if needed), any key writable.
     pub fn open(root: &Path) -> io::Result<FileObjects> {
         std::fs::create_dir_all(root)?;
         Ok(FileObjects {
             root: root.to_path_buf(),
+            make_top: true,
+        })
+    }
+
+    /// The videos' folder store under `root`: a key's top folder (a
+    /// video's) must exist for a write under it to succeed.
+    pub fn for_videos(root: &Path) -> io::Result<FileObjects> {
+        Ok(FileObjects {
+            make_top: false,
+            ..FileObjects::open(root)?
         })
     }
 
@@ -74,9 +90,18 @@ impl FileObjects {
         p
     }
 
-    /// The path of `key` with its folder made (durably) if missing.
+    /// The path of `key` with its folder made (durably) if missing, but
+    /// never its top folder (a video's: only its creation makes it, so a
+    /// write that comes after a deletion cannot bring the video back).
     fn path_in_made_dir(&self, key: &str) -> io::Result<PathBuf> {
         let path = self.path(key);
+        let top = key.split('/').find(|s| !s.is_empty()).unwrap_or("");
+        if !self.make_top && key.contains('/') && !self.root.join(top).is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{top} does not exist (deleted?)"),
+            ));
+        }
         if let Some(parent) = path.parent() {
             if !parent.is_dir() {
                 std::fs::create_dir_all(parent)?;
@@ -168,7 +193,7 @@ impl Objects for FileObjects {
 
     fn delete_all(&self, prefix: &str) -> io::Result<usize> {
         let n = self.list(prefix)?.len();
-        fsio::remove_dir_all(&self.path(prefix))?;
+        fsio::remove_dir_all_but_last(&self.path(prefix), super::names::META_FILE)?;
         Ok(n)
     }
 }

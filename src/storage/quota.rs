@@ -56,6 +56,11 @@ impl Quota {
         self.lock().total
     }
 
+    /// Bytes stored, all videos together (reservations apart).
+    pub fn stored(&self) -> u64 {
+        self.lock().videos.values().map(|u| u.stored).sum()
+    }
+
     /// True if `bytes` more would fit now (a cheap early refusal; only
     /// [`Quota::reserve`] and [`Quota::store`] hold a place).
     pub fn fits(&self, bytes: u64) -> bool {
@@ -106,6 +111,18 @@ impl Quota {
         let mut l = self.lock();
         l.total = l.total.saturating_add(bytes);
         l.videos.entry(id).or_default().stored += bytes;
+    }
+
+    /// Takes `bytes` off what `id` stores (files removed, or counted before
+    /// a write that came out smaller).
+    pub fn drop_stored(&self, id: VideoId, bytes: u64) {
+        let mut l = self.lock();
+        let Some(u) = l.videos.get_mut(&id) else {
+            return;
+        };
+        let gone = bytes.min(u.stored);
+        u.stored -= gone;
+        l.total = l.total.saturating_sub(gone);
     }
 
     /// Drops what is left of `id`'s reservation (its upload is complete).

@@ -71,6 +71,10 @@ impl Webhooks {
         let signature = sign(&self.secret, t, &body);
         let sent = tokio::time::timeout(ATTEMPT_TIMEOUT, post(&url, key, &signature, body)).await;
         let result = sent.unwrap_or_else(|_| Err("timed out".into()));
+        if result.is_ok() {
+            // Delivered, not yet marked: it goes again after a crash here.
+            crate::failpoint!("delivery.after_post");
+        }
         let now = self.clock.unix_ms();
         let updated = {
             let mut entries = self.lock();

@@ -3,9 +3,11 @@
 //! Stripe-style (`Hlsd-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
 //! "<t>.<body>">` with `--webhook-secret`).
 //!
-//! Delivery is at least once: an event is written to the outbox
-//! (`<storage>/.webhooks/<event id>.json`, fsynced) before the change it
-//! reports is persisted, and stays there until every target answered 2xx
+//! Delivery is at least once: the change an event reports writes it into
+//! the video's record in the same atomic write (see
+//! `catalog::lifecycle`), which then hands it to the outbox
+//! (`<storage>/.webhooks/<event id>.json`, fsynced) — at the next start if
+//! the process died in between. It stays there until every target answered 2xx
 //! or 24 hours passed; attempts back off exponentially (1 s, 2 s, 4 s, …,
 //! at most an hour apart) and go on after a restart. Redirects are not followed, answers are read up to 64 KiB, an attempt
 //! takes at most 10 s.
@@ -17,7 +19,7 @@
 
 mod deliver;
 
-use crate::catalog::{Record, Status};
+use crate::catalog::Record;
 use crate::metrics::Metrics;
 use crate::storage::fsio;
 use serde::{Deserialize, Serialize};
@@ -33,25 +35,8 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// What happened to a video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Created,
-    Ready,
-    Failed,
-    Deleted,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Created => "video.created",
-            Kind::Ready => "video.ready",
-            Kind::Failed => "video.failed",
-            Kind::Deleted => "video.deleted",
-        }
-    }
-}
+/// What happened to a video (the lifecycle's events).
+pub use crate::catalog::Event as Kind;
 
 /// One event in the outbox, with its delivery state per target.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,10 +130,10 @@ impl Webhooks {
 
     /// Puts an event about `rec` in the outbox (durably: blocking I/O).
     /// The same event twice (same id) is kept once.
-    pub fn emit(&self, kind: Kind, rec: &Record) {
+    pub fn emit(&self, kind: Kind, rec: &Record) -> std::io::Result<()> {
         let key = format!("{}-{}", rec.id, kind.name());
         if self.lock().contains_key(&key) {
-            return;
+            return Ok(());
         }
         let now = self.clock.unix_ms();
         let body = serde_json::json!({
@@ -171,11 +156,10 @@ impl Webhooks {
                 })
                 .collect(),
         };
-        if let Err(e) = self.save(&key, &entry) {
-            tracing::error!(event = %key, error = %e, "cannot write a webhook event to the outbox");
-        }
+        self.save(&key, &entry)?;
         self.lock().insert(key, entry);
         self.wake.notify_one();
+        Ok(())
     }
 
     /// The record as events carry it (no secret, a playback URL when the
@@ -209,13 +193,9 @@ impl Webhooks {
     }
 }
 
-/// Status changes become `video.ready` / `video.failed` events.
-impl crate::catalog::Observer for Webhooks {
-    fn status_changed(&self, rec: &Record) {
-        match rec.status {
-            Status::Ready => self.emit(Kind::Ready, rec),
-            Status::Failed => self.emit(Kind::Failed, rec),
-            _ => {}
-        }
+/// The lifecycle hands its events over here once their change is durable.
+impl crate::catalog::Outbox for Webhooks {
+    fn put(&self, event: Kind, rec: &Record) -> std::io::Result<()> {
+        self.emit(event, rec)
     }
 }

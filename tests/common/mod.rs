@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod garage;
+pub mod hooks;
 pub mod s3;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -164,6 +165,28 @@ impl Server {
 }
 
 impl Server {
+    /// Starts `hlsd` in `storage` with `extra` flags, variables `env`, and
+    /// its log (at debug level) written to `log`.
+    pub fn start_full(
+        storage: tempfile::TempDir,
+        extra: &[&str],
+        env: Vec<(String, String)>,
+        log: &Path,
+    ) -> Server {
+        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &env);
+        Server {
+            addr,
+            storage,
+            child,
+            env,
+        }
+    }
+
+    /// Waits (bounded) for the process to end on its own; its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_for("hlsd to exit", || self.child.try_wait().unwrap())
+    }
+
     /// Starts `hlsd` with its log (at debug level) written to `log`.
     pub fn start_logged(extra: &[&str], log: &Path) -> Server {
         let storage = tempfile::tempdir().unwrap();

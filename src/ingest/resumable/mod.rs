@@ -17,7 +17,7 @@ mod patch;
 
 pub(crate) use patch::{Checksum, Patch};
 
-use crate::catalog::{Catalog, Grant, Record, Resumable, SourceInfo, Status};
+use crate::catalog::{Catalog, Grant, Lifecycle, Record, Resumable, SourceInfo, Status};
 use crate::jobs::{JobHandle, Jobs};
 use crate::spool::SpoolWriter;
 use crate::storage::{names, Quota, VideoId};
@@ -32,7 +32,8 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub(crate) struct Env {
     pub jobs: Arc<Jobs>,
-    pub catalog: Arc<Catalog>,
+    /// Every change of a video goes through here.
+    pub videos: Arc<Lifecycle>,
     pub quota: Arc<Quota>,
     pub max_upload_bytes: u64,
     /// Each request's body guard (idle timeout, minimum rate).
@@ -88,6 +89,12 @@ struct Running {
     handle: JobHandle,
 }
 
+impl Env {
+    fn catalog(&self) -> &Arc<Catalog> {
+        self.videos.catalog()
+    }
+}
+
 impl Sessions {
     pub(crate) fn new(env: Env) -> Arc<Self> {
         Arc::new(Sessions {
@@ -105,7 +112,7 @@ impl Sessions {
     /// starts with the first bytes.
     pub(crate) async fn create(&self, c: Creation) -> Result<VideoId, Error> {
         let id = VideoId::random();
-        let mut record = self.env.catalog.new_record(id, c.file_name);
+        let mut record = self.env.catalog().new_record(id, c.file_name);
         record.encrypted = c.encrypt;
         if let Some(t) = c.title {
             record.title = t;
@@ -117,13 +124,15 @@ impl Sessions {
             metadata: c.metadata,
             grant: c.grant,
         });
-        let catalog = self.env.catalog.clone();
+        let videos = self.env.videos.clone();
         tokio::task::spawn_blocking(move || {
-            catalog.create(record)?;
-            let path = catalog.store().path(id, names::SOURCE_FILE);
-            crate::spool::create(&path).map(drop).inspect_err(|_| {
-                catalog.forget(id);
-                let _ = catalog.store().remove_video(id);
+            // Announced at once: its client has its URL from now on.
+            videos.create(record, true)?;
+            let path = videos.store().path(id, names::SOURCE_FILE);
+            crate::failpoint!("tus.create.after_record");
+            crate::spool::create(&path).map(drop).map_err(|e| {
+                let _ = videos.tombstone(id).and_then(|_| videos.remove(id));
+                Error::from(e)
             })
         })
         .await??;
@@ -139,14 +148,14 @@ impl Sessions {
     pub(crate) fn state(&self, id: VideoId) -> Result<(Resumable, Status), Error> {
         let (upload, status) = self
             .env
-            .catalog
+            .catalog()
             .peek(id, |r| (r.upload.clone(), r.status))
             .ok_or(Error::NotFound)?;
         let upload = upload.ok_or(Error::NotFound)?;
         if status == Status::Deleting {
             return Err(Error::NotFound);
         }
-        if !upload.is_complete() && self.env.catalog.clock().unix() > upload.expires_at {
+        if !upload.is_complete() && self.env.catalog().clock().unix() > upload.expires_at {
             return Err(Error::UploadExpired);
         }
         Ok((upload, status))
@@ -172,17 +181,16 @@ impl Sessions {
         self.lock().remove(&id);
     }
 
-    /// Removes every trace of an upload: session, record, files, quota.
+    /// Removes every trace of an upload (session, record, files, quota)
+    /// through its tombstone (`video.deleted` tells its end).
     async fn remove(&self, id: VideoId) {
-        self.forget(id);
-        self.env.quota.forget(id);
-        // Off the worker: forgetting waits for a record write in progress.
-        let catalog = self.env.catalog.clone();
+        let videos = self.env.videos.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            catalog.forget(id);
-            catalog.store().remove_video(id)
+            videos.tombstone(id)?;
+            videos.remove(id)
         })
         .await;
+        self.forget(id);
     }
 
     /// Parks the jobs of uploads nobody has sent to for a while and
@@ -201,13 +209,12 @@ impl Sessions {
                 self.park(s.id, &mut inner).await;
             }
         }
-        let now = self.env.catalog.clock().unix();
-        let expired: Vec<VideoId> = self
-            .env
-            .catalog
+        let catalog = self.env.catalog();
+        let now = catalog.clock().unix();
+        let expired: Vec<VideoId> = catalog
             .ids()
             .into_iter()
-            .filter(|id| self.env.catalog.peek(*id, |r| expired(r, now)) == Some(true))
+            .filter(|id| catalog.peek(*id, |r| expired(r, now)) == Some(true))
             .collect();
         for id in expired {
             self.expire(id).await;
@@ -221,7 +228,7 @@ impl Sessions {
         self.env.jobs.park(id).await;
         inner.running = None;
         inner.probe = None;
-        let store = self.env.catalog.store().clone();
+        let store = self.env.catalog().store().clone();
         let size = tokio::task::spawn_blocking(move || store.size(id))
             .await
             .unwrap_or(0);
@@ -232,9 +239,10 @@ impl Sessions {
         }
     }
 
-    /// Removes an upload that expired unfinished.
+    /// Removes an upload that expired unfinished: checked again once no
+    /// request of it runs (one that completed it meanwhile was answered,
+    /// and the upload stays).
     async fn expire(&self, id: VideoId) {
-        tracing::info!(id = %id, "resumable upload expired unfinished: removed");
         let session = self.lock().get(&id).cloned();
         if let Some(s) = &session {
             s.turn.send_modify(|t| *t += 1);
@@ -243,12 +251,15 @@ impl Sessions {
             Some(s) => Some(s.inner.lock().await),
             None => None,
         };
-        let _ = self
-            .env
-            .jobs
-            .cancel_for_delete(id, Duration::from_secs(30))
-            .await;
-        self.remove(id).await;
+        let now = self.env.catalog().clock().unix();
+        if self.env.catalog().peek(id, |r| expired(r, now)) != Some(true) {
+            return;
+        }
+        tracing::info!(id = %id, "resumable upload expired unfinished: removed");
+        crate::failpoint!("expire.checked");
+        let videos = self.env.videos.clone();
+        let _ = videos.delete(id, Duration::MAX).await;
+        self.forget(id);
     }
 }
 

@@ -9,7 +9,7 @@
 //! the same) instead of both writing to the spool.
 
 use super::{over_quota, Inner, Running, Session, Sessions};
-use crate::catalog::{Resumable, Status};
+use crate::catalog::{Change, Resumable, Status};
 use crate::ingest::guard::{BodyGuard, GuardState};
 use crate::spool::{self, SpoolWriter};
 use crate::storage::{names, VideoId};
@@ -106,6 +106,11 @@ impl Sessions {
         let sessions = self.clone();
         let task = tokio::spawn(async move {
             let mut inner = session.inner.lock().await;
+            // This request writes the spool: a deletion cuts it (a newer
+            // turn) and waits for it to leave.
+            let (videos, cut) = (sessions.env.videos.clone(), session.clone());
+            let stop = Arc::new(move || cut.turn.send_modify(|t| *t += 1));
+            let _writes = tokio::task::spawn_blocking(move || videos.enter(id, stop)).await??;
             let result = sessions
                 .patch_locked(&session, &mut inner, p, body, turn)
                 .await;
@@ -178,15 +183,8 @@ impl Sessions {
             return Err(over_quota(&self.env.quota));
         }
         u.length = Some(len);
-        let catalog = self.env.catalog.clone();
-        tokio::task::spawn_blocking(move || {
-            catalog.update(id, true, |r| {
-                if let Some(up) = r.upload.as_mut() {
-                    up.length = Some(len);
-                }
-            })
-        })
-        .await??;
+        let videos = self.env.videos.clone();
+        tokio::task::spawn_blocking(move || videos.apply(id, Change::Length(len))).await??;
         Ok(())
     }
 
@@ -195,24 +193,19 @@ impl Sessions {
     /// this process or the last) writes the next generation of names.
     async fn start(&self, id: VideoId, u: &Resumable, inner: &mut Inner) -> Result<(), Error> {
         let permit = self.env.jobs.try_reserve().ok_or(Error::Busy)?;
-        let (catalog, offset, length) = (self.env.catalog.clone(), u.offset, u.length);
+        let (videos, offset, length) = (self.env.videos.clone(), u.offset, u.length);
         let again = inner.started || offset > 0;
         let (writer, reader) = tokio::task::spawn_blocking(move || {
             if again {
-                catalog.update(id, true, |r| {
-                    r.generation += 1;
-                    r.renditions.clear();
-                    r.output = None;
-                    r.progress = 0.0;
-                })?;
+                videos.apply(id, Change::Restarted)?;
             }
-            let path = catalog.store().path(id, names::SOURCE_FILE);
+            let path = videos.store().path(id, names::SOURCE_FILE);
             let writer = spool::reopen(&path, offset)?;
             if let Some(l) = length {
                 writer.set_expected(l, 0);
             }
             let reader = writer.reader(&path)?;
-            Ok::<_, std::io::Error>((writer, reader))
+            Ok::<_, Error>((writer, reader))
         })
         .await??;
         let handle = self.env.jobs.start_resumable(id, reader, permit)?;
@@ -328,16 +321,9 @@ impl Sessions {
     }
 
     async fn record_offset(&self, id: VideoId, offset: u64) -> Result<(), Error> {
-        let catalog = self.env.catalog.clone();
-        tokio::task::spawn_blocking(move || {
-            catalog.update(id, true, |r| {
-                r.bytes_received = offset;
-                if let Some(up) = r.upload.as_mut() {
-                    up.offset = offset;
-                }
-            })
-        })
-        .await??;
+        let videos = self.env.videos.clone();
+        tokio::task::spawn_blocking(move || videos.apply(id, Change::Offset(offset))).await??;
+        crate::failpoint!("tus.patch.after_offset");
         Ok(())
     }
 
@@ -355,19 +341,16 @@ impl Sessions {
             }
         }
         let running = inner.running.take().ok_or(Error::Aborted)?;
-        let catalog = self.env.catalog.clone();
+        let videos = self.env.videos.clone();
         let started = running.handle.running.clone();
         tokio::task::spawn_blocking(move || {
-            catalog.store().mark_upload_done(id, size)?;
-            catalog.update(id, true, |r| {
-                if r.status == Status::Receiving {
-                    r.status = if started.load(Ordering::Acquire) {
-                        Status::Processing
-                    } else {
-                        Status::Queued
-                    };
-                }
-            })
+            videos.store().mark_upload_done(id, size)?;
+            crate::failpoint!("tus.complete.after_mark");
+            let done = Change::Complete {
+                bytes: size,
+                running: started.load(Ordering::Acquire),
+            };
+            videos.apply(id, done)
         })
         .await??;
         self.env.quota.release(id);
@@ -426,7 +409,7 @@ fn check_status(s: &Sessions, id: VideoId, status: Status) -> Result<(), Error> 
         Status::Failed => {
             let msg = s
                 .env
-                .catalog
+                .catalog()
                 .peek(id, |r| r.error.as_ref().map(|e| e.message.clone()))
                 .flatten()
                 .unwrap_or_default();

@@ -1,0 +1,391 @@
+//! The changes a video's record may go through, and in which states each
+//! is allowed: the table of the lifecycle (see [`super::lifecycle`]). A
+//! change is data, so the table is one `match` and the model test can
+//! name every one of them.
+
+use super::record::{Event, Record, Status};
+use super::{CaptionTrack, Rendition, SourceInfo};
+use crate::Error;
+
+/// What a finished job made (everything `ready` needs but the status).
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub renditions: Vec<Rendition>,
+    pub output: super::OutputInfo,
+    pub copied: bool,
+    pub copy_note: Option<String>,
+    pub generation: u32,
+    /// The job's embedded caption tracks (uploaded ones stay as they are).
+    pub captions: Vec<CaptionTrack>,
+    pub audio_tracks: Vec<super::AudioTrack>,
+    pub storyboard: bool,
+    pub download: bool,
+    pub notes: Vec<String>,
+    /// What the video will hold once ready (its spool apart, unless kept).
+    pub storage_bytes: u64,
+}
+
+/// One change of a video's record.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// The probe read the source.
+    Probed(Box<SourceInfo>),
+    /// The job got its slot: `processing` once every byte is in.
+    Started { upload_complete: bool },
+    /// The job's progress (persisted now and then, else memory only).
+    Progress {
+        renditions: Vec<Rendition>,
+        progress: f64,
+        persist: bool,
+    },
+    /// Bytes of a multipart upload received so far.
+    Received { bytes: u64, persist: bool },
+    /// A resumable upload's bytes are durable up to `offset`.
+    Offset(u64),
+    /// A resumable upload that deferred its length says it.
+    Length(u64),
+    /// A resumable upload's job starts again: the next generation of names.
+    Restarted,
+    /// Every byte is in: `queued` (or `processing` when the job runs).
+    /// A multipart upload is announced (`video.created`) here.
+    Complete { bytes: u64, running: bool },
+    /// The job's copy fast path gave up: it starts over as `generation`.
+    Generation(u32),
+    /// Transcoded again from the complete upload, as `generation`.
+    Requeued { generation: u32 },
+    /// A resumable upload kept after a restart, at the offset its client
+    /// was told; its partial outputs are gone.
+    Resumed { offset: u64 },
+    /// What the finished job made, before it is said to be ready.
+    Outputs(Box<Outputs>),
+    /// The caption tracks (uploaded or removed ones), and the bytes the
+    /// video now holds.
+    Captions {
+        tracks: Vec<CaptionTrack>,
+        storage_bytes: u64,
+    },
+    /// A single rendition's playlist moved aside for a master.
+    FirstPlaylist(String),
+    /// Done: the playlist is VOD.
+    Ready,
+    /// Gave up.
+    Failed { code: String, message: String },
+    /// The bytes the video holds, measured.
+    Stored(u64),
+    /// A new title.
+    Title(String),
+    /// A node of a shared store renews its claim (written for the lease).
+    Renewed,
+    /// A node (`node`) claims a lost node's video, if that node's claim
+    /// is still the one it saw lapse (`lost`: node and lease): transcoded
+    /// again as `requeue`'s generation when its upload is kept, else
+    /// failed. Another node's newer claim leaves the record as it is.
+    Claimed {
+        node: Option<String>,
+        lost: (Option<String>, u64),
+        requeue: Option<u32>,
+    },
+    /// The tombstone: every other change is refused from now on.
+    Deleting,
+}
+
+impl Change {
+    /// A short name (logs, refusals, failpoints).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::Probed(_) => "probed",
+            Change::Started { .. } => "started",
+            Change::Progress { .. } => "progress",
+            Change::Received { .. } => "received",
+            Change::Offset(_) => "offset",
+            Change::Length(_) => "length",
+            Change::Restarted => "restarted",
+            Change::Complete { .. } => "complete",
+            Change::Generation(_) => "generation",
+            Change::Requeued { .. } => "requeued",
+            Change::Resumed { .. } => "resumed",
+            Change::Outputs(_) => "outputs",
+            Change::Captions { .. } => "captions",
+            Change::FirstPlaylist(_) => "first_playlist",
+            Change::Ready => "ready",
+            Change::Failed { .. } => "failed",
+            Change::Stored(_) => "stored",
+            Change::Title(_) => "title",
+            Change::Renewed => "renewed",
+            Change::Claimed { .. } => "claimed",
+            Change::Deleting => "deleting",
+        }
+    }
+
+    /// True when the change must be on disk before anyone is told of it
+    /// (all but progress noted in memory).
+    pub fn durable(&self) -> bool {
+        !matches!(
+            self,
+            Change::Progress { persist: false, .. } | Change::Received { persist: false, .. }
+        )
+    }
+
+    /// Whether the change is allowed in `status` (the lifecycle's table).
+    pub fn allowed(&self, status: Status) -> Result<(), Error> {
+        use Status::*;
+        let ok = match (status, self) {
+            // The tombstone: nothing changes a video being deleted.
+            (Deleting, _) => return Err(Error::NotFound),
+            (_, Change::Deleting | Change::Title(_) | Change::Stored(_)) => true,
+            (Failed, Change::Captions { .. }) => {
+                return Err(Error::Conflict(
+                    "the video failed; it takes no captions".into(),
+                ))
+            }
+            (_, Change::Captions { .. } | Change::FirstPlaylist(_)) => true,
+            (
+                Receiving,
+                Change::Offset(_) | Change::Length(_) | Change::Restarted | Change::Resumed { .. },
+            ) => true,
+            // The job may have moved on (or ended, or failed) while a
+            // multipart upload's last bytes were still arriving.
+            (_, Change::Complete { .. } | Change::Received { .. }) => true,
+            (
+                Receiving | Queued | Processing,
+                Change::Probed(_)
+                | Change::Started { .. }
+                | Change::Progress { .. }
+                | Change::Generation(_)
+                | Change::Requeued { .. }
+                | Change::Outputs(_)
+                | Change::Ready
+                | Change::Failed { .. }
+                | Change::Renewed
+                | Change::Claimed { .. },
+            ) => true,
+            // A finished video's lease lapses; a late renewal is harmless.
+            (Ready | Failed, Change::Renewed) => true,
+            _ => false,
+        };
+        match ok {
+            true => Ok(()),
+            false => Err(Error::Conflict(format!(
+                "a {} video cannot take this change ({})",
+                status.name(),
+                self.name()
+            ))),
+        }
+    }
+
+    /// Applies the change to `r` (allowed, checked before); returns the
+    /// events it implies.
+    pub fn apply(&self, r: &mut Record) -> Vec<Event> {
+        match self.apply_one(r) {
+            // A video ready before its upload's end was recorded (its job
+            // beat the last write) is announced now.
+            Some(Event::Ready) if std::mem::take(&mut r.unannounced) => {
+                vec![Event::Created, Event::Ready]
+            }
+            Some(e) => vec![e],
+            None => match self {
+                Change::Complete { bytes, running } => complete(r, *bytes, *running),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    fn apply_one(&self, r: &mut Record) -> Option<Event> {
+        match self {
+            Change::Probed(info) => r.source = Some((**info).clone()),
+            Change::Started { upload_complete } => {
+                if *upload_complete {
+                    r.status = Status::Processing;
+                }
+            }
+            Change::Progress {
+                renditions,
+                progress,
+                ..
+            } => {
+                r.renditions.clone_from(renditions);
+                r.progress = *progress;
+            }
+            Change::Received { bytes, .. } => r.bytes_received = *bytes,
+            Change::Offset(offset) => {
+                r.bytes_received = *offset;
+                if let Some(u) = r.upload.as_mut() {
+                    u.offset = *offset;
+                }
+            }
+            Change::Length(len) => {
+                if let Some(u) = r.upload.as_mut() {
+                    u.length = Some(*len);
+                }
+            }
+            Change::Restarted => {
+                r.generation += 1;
+                clear_outputs(r);
+            }
+            // Several events: see `apply`.
+            Change::Complete { .. } => return None,
+            Change::Generation(g) => r.generation = *g,
+            Change::Requeued { generation } => requeue(r, *generation),
+            Change::Resumed { offset } => {
+                clear_outputs(r);
+                r.bytes_received = *offset;
+            }
+            Change::Outputs(o) => outputs(r, o),
+            Change::Captions {
+                tracks,
+                storage_bytes,
+            } => {
+                r.captions.clone_from(tracks);
+                r.storage_bytes = *storage_bytes;
+            }
+            Change::FirstPlaylist(p) => {
+                if let Some(first) = r.renditions.first_mut() {
+                    first.playlist.clone_from(p);
+                }
+            }
+            Change::Ready => {
+                r.status = Status::Ready;
+                r.progress = 1.0;
+                r.error = None;
+                return Some(Event::Ready);
+            }
+            Change::Failed { code, message } => {
+                failed(r, code, message);
+                return (!r.unannounced).then_some(Event::Failed);
+            }
+            Change::Stored(bytes) => r.storage_bytes = *bytes,
+            Change::Title(t) => r.title.clone_from(t),
+            Change::Renewed => {}
+            Change::Claimed {
+                node,
+                lost,
+                requeue: g,
+            } => {
+                if (&r.node, r.lease_until_ms) != (&lost.0, lost.1) {
+                    return None;
+                }
+                return claimed(r, node, *g);
+            }
+            Change::Deleting => {
+                r.status = Status::Deleting;
+                return (!r.unannounced).then_some(Event::Deleted);
+            }
+        }
+        None
+    }
+}
+
+/// A failed video's outputs go (its failure removes them): the record
+/// names none of them any more.
+fn failed(r: &mut Record, code: &str, message: &str) {
+    r.fail(code, message);
+    clear_outputs(r);
+    r.captions.clear();
+    r.audio_tracks.clear();
+    r.storyboard = false;
+    r.download = false;
+}
+
+fn clear_outputs(r: &mut Record) {
+    r.renditions.clear();
+    r.output = None;
+    r.progress = 0.0;
+}
+
+fn complete(r: &mut Record, bytes: u64, running: bool) -> Vec<Event> {
+    r.bytes_received = bytes;
+    if r.status == Status::Receiving {
+        r.status = match running {
+            true => Status::Processing,
+            false => Status::Queued,
+        };
+    }
+    // A multipart upload is announced once it is accepted whole (and its
+    // failure then, if its job failed before its last byte came).
+    match (std::mem::take(&mut r.unannounced), r.status) {
+        (false, _) => vec![],
+        (true, Status::Failed) => vec![Event::Created, Event::Failed],
+        (true, _) => vec![Event::Created],
+    }
+}
+
+/// The one rule for transcoding a video again: the next generation of
+/// names, its outputs and error cleared.
+fn requeue(r: &mut Record, generation: u32) {
+    r.status = Status::Queued;
+    r.generation = generation;
+    r.error = None;
+    clear_outputs(r);
+}
+
+fn outputs(r: &mut Record, o: &Outputs) {
+    r.renditions.clone_from(&o.renditions);
+    r.output = Some(o.output.clone());
+    r.copied = o.copied;
+    r.copy_note.clone_from(&o.copy_note);
+    r.generation = o.generation;
+    // Uploaded captions stay; embedded ones are this job's. An uploaded
+    // track sent while the job finished takes the folder of an embedded
+    // one of its language (a PUT replaces that language's track).
+    r.captions
+        .retain(|c| c.source == super::CaptionSource::Uploaded);
+    let taken: Vec<String> = r.captions.iter().map(|c| c.dir.clone()).collect();
+    let embedded = o.captions.iter().filter(|c| !taken.contains(&c.dir));
+    r.captions.extend(embedded.cloned());
+    r.audio_tracks.clone_from(&o.audio_tracks);
+    r.storyboard = o.storyboard;
+    r.download = o.download;
+    r.notes.clone_from(&o.notes);
+    r.storage_bytes = o.storage_bytes;
+}
+
+fn claimed(r: &mut Record, node: &Option<String>, generation: Option<u32>) -> Option<Event> {
+    r.node.clone_from(node);
+    match generation {
+        Some(g) => {
+            requeue(r, g);
+            None
+        }
+        None => {
+            let why = "the node handling this video stopped before it was finished";
+            failed(r, "node_lost", why);
+            (!r.unannounced).then_some(Event::Failed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::VideoId;
+
+    #[test]
+    fn nothing_changes_a_tombstone_and_finished_videos_take_no_job_changes() {
+        let deleting = Change::Title("x".into()).allowed(Status::Deleting);
+        assert!(matches!(deleting, Err(Error::NotFound)));
+        assert!(Change::Ready.allowed(Status::Ready).is_err());
+        assert!(Change::Offset(3).allowed(Status::Queued).is_err());
+        assert!(Change::Title("x".into()).allowed(Status::Failed).is_ok());
+        assert!(Change::Deleting.allowed(Status::Processing).is_ok());
+        let caps = Change::Captions {
+            tracks: vec![],
+            storage_bytes: 0,
+        };
+        assert_eq!(caps.allowed(Status::Failed).unwrap_err().status(), 409);
+    }
+
+    #[test]
+    fn a_multipart_upload_is_announced_once_and_deleted_quietly_before() {
+        let mut r = Record::new(VideoId::random(), None, 0);
+        r.unannounced = true;
+        assert_eq!(Change::Deleting.apply(&mut r.clone()), vec![]);
+        let done = Change::Complete {
+            bytes: 9,
+            running: false,
+        };
+        assert_eq!(done.apply(&mut r), vec![Event::Created]);
+        assert_eq!(r.status, Status::Queued);
+        assert_eq!(done.apply(&mut r), vec![]);
+        assert_eq!(Change::Deleting.apply(&mut r), vec![Event::Deleted]);
+    }
+}
