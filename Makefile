@@ -19,7 +19,7 @@ TEST_PKGS := ffmpeg chromium openssl
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded
 
-.PHONY: run test test-garage lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
+.PHONY: run test soak test-garage lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
 run: deps check-cargo
 	$(CARGO) run --release --bin hlsd -- $(ARGS)
@@ -29,6 +29,15 @@ run: deps check-cargo
 # durable steps (a release build never has them).
 test: deps test-deps check-cargo
 	$(CARGO) test --all-targets --features failpoints --no-fail-fast
+
+# The model test with more seeds and steps than `make test` runs:
+# `make soak SEEDS=1-200 STEPS=60` (a seed that fails is printed; run it
+# alone with SEEDS=<seed>).
+SEEDS ?= 1-50
+STEPS ?= 40
+soak: deps test-deps check-cargo
+	HLSD_MODEL_SEEDS=$(SEEDS) HLSD_MODEL_STEPS=$(STEPS) $(CARGO) test --features failpoints \
+	  --test model -- --nocapture
 
 # The object-store tests against Garage (a real distributed store) instead
 # of s3s-fs: builds garage once (cargo install, about ten minutes), then

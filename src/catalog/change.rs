@@ -161,6 +161,8 @@ impl Change {
             ) => true,
             // A finished video's lease lapses; a late renewal is harmless.
             (Ready | Failed, Change::Renewed) => true,
+            // A failure noted in memory while the store was down, written.
+            (Failed, Change::Failed { .. }) => true,
             _ => false,
         };
         match ok {

@@ -212,6 +212,18 @@ impl Lifecycle {
         self.hold(id)?.apply(change)
     }
 
+    /// Applies `change` in memory only, when the store cannot take it (a
+    /// bucket that is down): this node says it now; the caller writes it
+    /// durably (`apply`) once the store answers.
+    pub fn note(&self, id: VideoId, change: &Change) -> Result<(), Error> {
+        let held = self.hold(id)?;
+        change.allowed(held.record.status)?;
+        self.catalog.update(id, false, |r| {
+            change.apply(r);
+        })?;
+        Ok(())
+    }
+
     /// Registers a writer of video `id`'s files, stopped by `stop` when
     /// the video is deleted; refused (404) once it is being deleted.
     pub fn enter(&self, id: VideoId, stop: Stop) -> Result<Writer, Error> {

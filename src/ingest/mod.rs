@@ -184,6 +184,21 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
+    /// The probe's refusal, if it has come.
+    fn refusal(&mut self) -> Option<Error> {
+        if self.probe.is_some() {
+            return None;
+        }
+        match self.handle.probe.try_recv() {
+            Ok(Err(e)) => Some(e),
+            Ok(Ok(info)) => {
+                self.probe = Some(info);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Waits for the probe's verdict (an error refuses the upload).
     async fn verdict(&mut self) -> Result<SourceInfo, Error> {
         if let Some(info) = &self.probe {
@@ -288,7 +303,13 @@ async fn receive(
             chunk = field.chunk() => chunk.map_err(|e| form::error(e, guard))?,
         };
         match chunk {
-            Some(chunk) => up.write(chunk).await?,
+            Some(chunk) => {
+                if let Err(e) = up.write(chunk).await {
+                    // A refused file is removed by its job, which stops
+                    // the upload: the refusal is the answer.
+                    return Err(up.refusal().unwrap_or(e));
+                }
+            }
             None => return Ok(()),
         }
     }

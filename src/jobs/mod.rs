@@ -90,8 +90,8 @@ pub(crate) struct Jobs {
     quota: Arc<Quota>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Failures a shared store refused to record (it was down): written
-    /// again by the lease renewer until they land (code, message, bytes).
-    unwritten: Mutex<Vec<(VideoId, &'static str, String, u64)>>,
+    /// again by the lease renewer until they land (code, message).
+    unwritten: Mutex<Vec<(VideoId, &'static str, String)>>,
 }
 
 /// A reserved place among `--max-pending`; released on drop.
@@ -323,25 +323,30 @@ impl Jobs {
     }
 
     /// Remembers a failure the store refused to record.
-    pub(crate) fn note_unwritten_failure(&self, id: VideoId, e: &Error, bytes: u64) {
-        lock(&self.unwritten).push((id, e.code(), e.public_message(), bytes));
+    pub(crate) fn note_unwritten_failure(&self, id: VideoId, e: &Error) {
+        lock(&self.unwritten).push((id, e.code(), e.public_message()));
     }
 
     /// Tries again to record the failures the store refused.
     pub(crate) fn write_unwritten_failures(&self) {
         let pending = std::mem::take(&mut *lock(&self.unwritten));
-        for (id, code, message, bytes) in pending {
+        for (id, code, message) in pending {
             let failed = Change::Failed {
                 code: code.into(),
                 message: message.clone(),
             };
             match self.videos.apply(id, failed) {
+                // Written: the failure's cleanup follows, as a job's does.
                 Ok(_) => {
-                    let _ = self.videos.apply(id, Change::Stored(bytes));
+                    let store = self.videos.store();
+                    store.remove_outputs(id, self.keep_source != KeepSource::Never, &[]);
+                    let size = store.size(id);
+                    self.quota.settle(id, size);
+                    let _ = self.videos.apply(id, Change::Stored(size));
                 }
-                // Gone, or changed by another node meanwhile: nothing to say.
-                Err(crate::Error::NotFound | crate::Error::Conflict(_)) => {}
-                Err(_) => lock(&self.unwritten).push((id, code, message, bytes)),
+                // Gone, or another node's now: nothing to say.
+                Err(Error::NotFound | Error::Conflict(_) | Error::OtherNode) => {}
+                Err(_) => lock(&self.unwritten).push((id, code, message)),
             }
         }
     }

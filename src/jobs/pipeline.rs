@@ -250,6 +250,8 @@ impl Pipeline {
                 .map_or(0, |m| m.len()),
         };
         o.storage_bytes = store.size(self.id).saturating_sub(spool);
+        // The ledger says so from `ready` on (`clean_up` corrects it).
+        self.jobs.quota.settle(self.id, o.storage_bytes);
         let dropped: Vec<CaptionTrack> = o
             .captions
             .iter()
@@ -343,15 +345,16 @@ impl Pipeline {
             code: e.code().into(),
             message: e.public_message(),
         };
-        match videos.apply(self.id, failed) {
+        match videos.apply(self.id, failed.clone()) {
             Ok(_) => {}
             // Deleted meanwhile, or another node's now: nothing to record.
-            Err(Error::NotFound | Error::Conflict(_)) => return,
+            Err(Error::NotFound | Error::Conflict(_) | Error::OtherNode) => return,
             Err(w) => {
-                // The store is down: the lease renewer writes it once the
-                // store answers.
+                // The store is down: this node says so now, and the lease
+                // renewer writes it once the store answers.
                 tracing::warn!(id = %self.id, error = %w, "cannot write the failure to the store");
-                self.jobs.note_unwritten_failure(self.id, &e, 0);
+                let _ = videos.note(self.id, &failed);
+                self.jobs.note_unwritten_failure(self.id, &e);
                 return;
             }
         }
