@@ -257,6 +257,31 @@ fn deleting_through_another_node_stops_the_job_and_removes_everything() {
 }
 
 #[test]
+fn a_deletion_handed_to_a_node_that_died_is_finished_by_another() {
+    let s3 = S3Server::start();
+    let slow = ["--lease-secs", "3", "--x264-preset", "veryslow"];
+    let mut a = s3.start_node("gone", "node-a", &slow);
+    let b = s3.start_node("gone", "node-b", &["--lease-secs", "3"]);
+    if !claims_work(&s3, &b) {
+        return;
+    }
+    let id = upload_ok(&a, &h264_mp4(30, "640x360", true), FAST);
+    wait_until("B to see it processing", || {
+        status_at(&b, &id)["status"] == "processing"
+    });
+    // A dies just as B hands it the deletion.
+    let d = request(b.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert_eq!(d.status, 202, "{}", d.text());
+    a.crash();
+    wait_until("every object to go", || {
+        s3.keys_under(&format!("gone/{id}")).is_empty()
+    });
+    wait_until("B to forget it", || {
+        b.get(&format!("/videos/{id}")).status == 404
+    });
+}
+
+#[test]
 fn a_stalled_store_is_waited_for_and_one_that_stays_down_fails_the_job() {
     let mut s3 = S3Server::start();
     let a = s3.start_node("down", "node-a", &["--segment-seconds", "2"]);

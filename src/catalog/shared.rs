@@ -307,9 +307,11 @@ impl Catalog {
     }
 
     /// Finds videos other nodes added or removed, and brings the active
-    /// records up to date (what the orphan scan needs). Blocking.
+    /// records and the deletions up to date (what the orphan scan needs).
+    /// Blocking.
     pub fn refresh_active(&self) {
-        self.refresh_listed(|r| r.is_none_or(|r| r.status.is_active()));
+        let wanted = |r: &Record| r.status.is_active() || r.status == super::Status::Deleting;
+        self.refresh_listed(|r| r.is_none_or(wanted));
     }
 
     /// Lists the store's videos: forgets the ones gone, and refreshes those

@@ -44,10 +44,18 @@ pub(crate) fn spawn(jobs: &Arc<Jobs>) {
     });
     every_period(jobs, lease / 2, move |jobs| async move {
         let j = jobs.clone();
-        let claimed = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
-        for id in claimed.unwrap_or_default() {
+        let found = tokio::task::spawn_blocking(move || scan(&j, lease)).await;
+        let (claimed, deletions) = found.unwrap_or_default();
+        for id in claimed {
             let j = jobs.clone();
             let _ = tokio::task::spawn_blocking(move || take_over(&j, id)).await;
+        }
+        // Deletions handed to a node that never came back: finished here.
+        for id in deletions {
+            tracing::warn!(id = %id, "finishing a deletion its node left undone");
+            if let Err(e) = jobs.videos.delete(id, Duration::MAX).await {
+                tracing::warn!(id = %id, error = %e, "cannot finish the deletion");
+            }
         }
     });
 }
@@ -158,18 +166,33 @@ async fn stop(jobs: &Arc<Jobs>, found: Found) {
 }
 
 /// Claims the records of nodes that stopped renewing; returns the ones to
-/// transcode here (their upload is in the bucket). The others end failed
-/// with `node_lost`, their outputs removed.
-fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
+/// transcode here (their upload is in the bucket; the others end failed
+/// with `node_lost`, their outputs removed), and the deletions whose node
+/// let them lie a lease and a half (it would have finished them at its
+/// next renewal) for this node to finish.
+fn scan(jobs: &Jobs, lease: Duration) -> (Vec<VideoId>, Vec<VideoId>) {
     let catalog = &jobs.catalog;
     if !catalog.store().exclusive_writes() {
         // Two nodes could both win a claim: no claims at all (see start).
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     catalog.refresh_active();
+    let grace = (lease + lease / 2).as_secs();
+    let now = catalog.clock().unix();
+    let held = held_here(jobs);
+    let deletions: Vec<VideoId> = catalog
+        .ids()
+        .into_iter()
+        .filter(|id| !held.contains(id))
+        .filter(|id| {
+            catalog.peek(*id, |r| {
+                r.status == Status::Deleting && r.updated_at + grace < now
+            }) == Some(true)
+        })
+        .collect();
     let me = catalog.node().map(str::to_owned);
     let mut mine = Vec::new();
-    for orphan in catalog.orphans(lease + lease / 2, &held_here(jobs)) {
+    for orphan in catalog.orphans(lease + lease / 2, &held) {
         let id = orphan.id;
         let store = catalog.store();
         // A store that fails to answer now decides nothing: next scan.
@@ -192,7 +215,7 @@ fn scan(jobs: &Jobs, lease: Duration) -> Vec<VideoId> {
             Err(e) => tracing::warn!(id = %id, error = %e, "cannot claim a lost node's job"),
         }
     }
-    mine
+    (mine, deletions)
 }
 
 /// Fetches a claimed video's upload from the bucket and queues its job; a
