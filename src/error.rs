@@ -67,6 +67,12 @@ pub enum Error {
     /// A write sent by a page of another origin (not ours, not listed in
     /// `--api-cors-origin`).
     ForbiddenOrigin,
+    /// A request whose `Host` does not name this server (a rebound DNS
+    /// name): see `--allowed-host`.
+    ForbiddenHost,
+    /// A direct upload URL whose upload is complete: it grants nothing
+    /// more.
+    GrantUsed,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// A resumable upload's `Upload-Offset` is not where its bytes end.
@@ -124,7 +130,11 @@ impl Error {
             Error::BadRequest(_) => S::BAD_REQUEST,
             Error::RateLimited { .. } => S::TOO_MANY_REQUESTS,
             Error::Unauthorized => S::UNAUTHORIZED,
-            Error::InvalidToken | Error::TokenExpired | Error::ForbiddenOrigin => S::FORBIDDEN,
+            Error::InvalidToken
+            | Error::TokenExpired
+            | Error::ForbiddenOrigin
+            | Error::GrantUsed => S::FORBIDDEN,
+            Error::ForbiddenHost => S::MISDIRECTED_REQUEST,
             Error::NotFound => S::NOT_FOUND,
             Error::OffsetMismatch { .. } | Error::Conflict(_) => S::CONFLICT,
             // tus's "460 Checksum Mismatch".
@@ -165,6 +175,8 @@ impl Error {
             Error::InvalidToken => "invalid_token",
             Error::TokenExpired => "token_expired",
             Error::ForbiddenOrigin => "forbidden_origin",
+            Error::ForbiddenHost => "forbidden_host",
+            Error::GrantUsed => "grant_used",
             Error::NotFound => "not_found",
             Error::OffsetMismatch { .. } => "offset_mismatch",
             Error::Conflict(_) => "conflict",
@@ -299,6 +311,14 @@ impl Error {
                  this server (see --api-cors-origin)"
             }
             Error::NotFound => "no such video or file",
+            Error::ForbiddenHost => {
+                "this server does not answer to that host name (a DNS name rebound to it?): \
+                 use its address, or name it with --allowed-host"
+            }
+            Error::GrantUsed => {
+                "this upload is complete: its direct upload URL allows nothing more \
+                 (use the API token)"
+            }
             Error::ChecksumMismatch => {
                 "the chunk does not match its Upload-Checksum; it was discarded, send it again"
             }
@@ -385,6 +405,8 @@ impl Error {
             Error::InvalidToken => Error::InvalidToken,
             Error::TokenExpired => Error::TokenExpired,
             Error::ForbiddenOrigin => Error::ForbiddenOrigin,
+            Error::ForbiddenHost => Error::ForbiddenHost,
+            Error::GrantUsed => Error::GrantUsed,
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },
@@ -469,6 +491,8 @@ mod tests {
             Error::UnsupportedCaptions(_) => 34,
             Error::Conflict(_) => 35,
             Error::CaptionsTooLarge { .. } => 36,
+            Error::ForbiddenHost => 37,
+            Error::GrantUsed => 38,
         }
     }
 
@@ -512,6 +536,8 @@ mod tests {
             (Error::UnsupportedCaptions("x".into()), 415),
             (Error::Conflict("x".into()), 409),
             (Error::CaptionsTooLarge { bytes: 2, limit: 1 }, 413),
+            (Error::ForbiddenHost, 421),
+            (Error::GrantUsed, 403),
         ];
         let places: std::collections::BTreeSet<usize> = all.iter().map(|(e, _)| place(e)).collect();
         assert_eq!(places.len(), all.len(), "a variant is listed twice");

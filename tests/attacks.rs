@@ -21,7 +21,7 @@ fn flood(s: &Server, from: Ipv4Addr, head: String, fill: u8, total: usize) -> Op
     c.set_read_timeout(Some(DEADLINE)).unwrap();
     let (k, v) = multipart_header();
     let req = format!(
-        "POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n{head}",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n{head}",
         head.len() + total
     );
     c.write_all(req.as_bytes()).ok()?;
@@ -76,7 +76,7 @@ fn every_attack_at_once_leaves_the_server_healthy_and_bounded() {
             let mut c = connect_from(Ipv4Addr::new(127, 0, 2, 1), s.addr);
             c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
             let (k, v) = multipart_header();
-            let _ = write!(c, "POST /upload HTTP/1.1\r\nHost: x\r\n{k}: {v}\r\nContent-Length: 100000\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n");
+            let _ = write!(c, "POST /upload HTTP/1.1\r\nHost: localhost\r\n{k}: {v}\r\nContent-Length: 100000\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n");
             let mut out = Vec::new();
             for _ in 0..200 {
                 if c.write_all(b"x").is_err() {
@@ -98,7 +98,10 @@ fn every_attack_at_once_leaves_the_server_healthy_and_bounded() {
     let mut held = Vec::new();
     for _ in 0..300 {
         let mut c = connect_from(Ipv4Addr::new(127, 0, 3, 1), s.addr);
-        let _ = write!(c, "GET /play/{id}/{seg} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let _ = write!(
+            c,
+            "GET /play/{id}/{seg} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        );
         held.push(c);
     }
     for _ in 0..200 {
@@ -115,7 +118,7 @@ fn every_attack_at_once_leaves_the_server_healthy_and_bounded() {
         let mut c = connect_from(Ipv4Addr::new(127, 0, 5, 1), s.addr);
         c.set_read_timeout(Some(DEADLINE)).unwrap();
         let body = multipart("video", "a.bin", &junk);
-        let _ = write!(c, "POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-For: {forged}\r\nForwarded: for={forged}\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = write!(c, "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Forwarded-For: {forged}\r\nForwarded: for={forged}\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n", body.len());
         let _ = c.write_all(&body);
         let mut out = String::new();
         let _ = std::io::Read::read_to_string(&mut c, &mut out);

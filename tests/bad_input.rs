@@ -170,7 +170,7 @@ fn client_disconnect_mid_upload_leaves_nothing() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     write!(
         c,
-        "POST /upload HTTP/1.1\r\nHost: x\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -193,7 +193,7 @@ fn stalled_upload_times_out() {
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         c,
-        "POST /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -273,7 +273,7 @@ fn busy_server_answers_503() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     write!(
         c,
-        "POST /upload HTTP/1.1\r\nHost: x\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .unwrap();

@@ -678,7 +678,7 @@ fn silent_and_idle_connections_are_closed_on_every_protocol() {
     wait_closed(c);
     // After a request, an idle keep-alive connection (HTTP/1.1, and TLS).
     let mut c = open(plain.addr);
-    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     wait_closed(c);
     let (mut t, _) = tls_connect(tls.addr);
@@ -706,7 +706,11 @@ fn a_response_still_being_sent_keeps_its_connection_open() {
     let id = created.json()["id"].as_str().unwrap().to_owned();
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(c, "GET /videos/{id}/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        c,
+        "GET /videos/{id}/events HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
+    .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains(": keep-alive") {

@@ -599,7 +599,7 @@ fn a_second_patch_cuts_the_one_in_flight_without_corrupting_the_spool() {
     let mut stalled = std::net::TcpStream::connect(s.addr).unwrap();
     stalled.set_read_timeout(Some(DEADLINE)).unwrap();
     let head = format!(
-        "PATCH /files/{id} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n\
+        "PATCH /files/{id} HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\n\
          Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n\
          Content-Length: 300000\r\n\r\n"
     );

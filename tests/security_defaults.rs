@@ -331,7 +331,7 @@ fn one_address_cannot_exhaust_connections_and_stalled_readers_are_dropped() {
     let seg = extinfs(&s.get(&format!("/play/{id}/video.m3u8")).text())[0]
         .1
         .clone();
-    let get = format!("GET /play/{id}/{seg} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let get = format!("GET /play/{id}/{seg} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     // 300 connections from one address, each asking for the segment and
     // never reading it.
     let stuck: Vec<_> = (0..300)
@@ -405,7 +405,11 @@ fn event_streams_do_not_hold_connection_places() {
         .map(|_| {
             let mut c = std::net::TcpStream::connect(s.addr).unwrap();
             c.set_read_timeout(Some(DEADLINE)).unwrap();
-            write!(c, "GET /videos/{id}/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(
+                c,
+                "GET /videos/{id}/events HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            )
+            .unwrap();
             let mut head = [0u8; 12];
             c.read_exact(&mut head).unwrap();
             assert_eq!(&head, b"HTTP/1.1 200");

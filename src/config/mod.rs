@@ -1,10 +1,14 @@
 //! Configuration: every knob has a flag, an environment variable and a
 //! `DEFAULT_*` const. Parsing is clap's; nothing here does I/O.
 
+mod checks;
 mod types;
 
+use checks::{parse_node_name, parse_on_off, parse_positive};
+
 pub use types::{
-    canonical_ip, Cidr, CopyMode, KeepSource, Ladder, SegmentFormat, StoreKind, MAX_RUNGS,
+    canonical_ip, Cidr, ClientIpHeader, CopyMode, KeepSource, Ladder, SegmentFormat, StoreKind,
+    MAX_RUNGS,
 };
 
 use std::net::SocketAddr;
@@ -221,6 +225,29 @@ pub struct Config {
     #[arg(long = "trusted-proxy", env = "HLSD_TRUSTED_PROXY", value_delimiter = ',',
           value_parser = Cidr::parse_arg)]
     pub trusted_proxies: Vec<Cidr>,
+    /// With `--trusted-proxy`: the one header that names the client (the
+    /// one the proxy sets; the others are ignored): `x-forwarded-for`,
+    /// `forwarded` or `x-real-ip`. Its rightmost hop that is not a trusted
+    /// proxy is the client.
+    #[arg(long, env = "HLSD_CLIENT_IP_HEADER", value_enum, default_value_t = ClientIpHeader::XForwardedFor)]
+    pub client_ip_header: ClientIpHeader,
+    /// IPv6 clients are one client per this many leading bits of their
+    /// address (rate limits and connection caps): a host is given a /64,
+    /// so counting /128s would let it take 2^64 places.
+    #[arg(long, env = "HLSD_IPV6_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(1..=128))]
+    pub ipv6_prefix: u8,
+    /// Host names the API answers besides the listen address, IP literals,
+    /// `localhost` and `--public-url`'s host (comma-separated, `name` or
+    /// `name:port`). A request with any other `Host` gets 421
+    /// `forbidden_host` (playback aside): a page whose DNS name was
+    /// rebound to this server cannot use its API. `*` turns the check off.
+    #[arg(
+        long = "allowed-host",
+        env = "HLSD_ALLOWED_HOST",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// Open connections one client address may hold (trusted proxies are
     /// exempt); more are closed at once.
     #[arg(long, env = "HLSD_MAX_CONNECTIONS_PER_IP", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_IP,
@@ -344,198 +371,4 @@ pub struct Config {
     /// cannot encrypt fMP4).
     #[arg(long, env = "HLSD_SEGMENT_FORMAT", value_enum, default_value_t = SegmentFormat::Ts)]
     pub segment_format: SegmentFormat,
-}
-
-fn parse_on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" | "true" | "yes" | "1" => Ok(true),
-        "off" | "false" | "no" | "0" => Ok(false),
-        _ => Err(format!("`{s}`: say on or off")),
-    }
-}
-
-/// True for an absolute `http://` or `https://` URL with a host.
-fn is_http_url(s: &str) -> bool {
-    s.parse::<http::Uri>()
-        .ok()
-        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")))
-        .is_some_and(|u| u.host().is_some())
-}
-
-fn parse_node_name(s: &str) -> Result<String, String> {
-    let ok = (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    match ok {
-        true => Ok(s.to_owned()),
-        false => Err(format!(
-            "`{s}`: a node name is 1 to 64 of A-Z a-z 0-9 - _ ."
-        )),
-    }
-}
-
-impl Config {
-    /// This node's name: `--node-name`, else the host name.
-    pub fn node(&self) -> String {
-        self.node_name.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let host: String = host
-                .trim()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                .take(64)
-                .collect();
-            if host.is_empty() {
-                "hlsd".to_owned()
-            } else {
-                host
-            }
-        })
-    }
-}
-
-fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`{s}` is not a whole number above 0")),
-    }
-}
-
-impl Config {
-    /// Reads the token and key files into `api_tokens` / `signing_key` and
-    /// refuses settings that protect nothing or cannot work. Returns the
-    /// warnings to log; an error is one line for the operator.
-    pub fn finalize(&mut self) -> Result<Vec<String>, String> {
-        self.load_secrets()?;
-        self.validate()
-    }
-
-    fn load_secrets(&mut self) -> Result<(), String> {
-        self.webhook_urls.retain(|u| !u.trim().is_empty());
-        if let Some(path) = &self.api_token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --api-token-file {}: {e}", path.display()))?;
-            self.api_tokens
-                .extend(text.lines().map(str::trim).map(str::to_owned));
-        }
-        self.api_tokens.retain(|t| !t.trim().is_empty());
-        if let Some(path) = &self.signing_key_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read --signing-key-file {}: {e}", path.display()))?;
-            self.signing_key = Some(text.lines().next().unwrap_or("").trim().to_owned());
-        }
-        Ok(())
-    }
-
-    fn validate(&self) -> Result<Vec<String>, String> {
-        let mut warnings = Vec::new();
-        if self
-            .signing_key
-            .as_deref()
-            .is_some_and(|k| k.trim().is_empty())
-        {
-            return Err(
-                "the signing key is empty: give --signing-key (or a --signing-key-file) \
-                        a long random secret"
-                    .into(),
-            );
-        }
-        if let Some(short) = self.api_tokens.iter().find(|t| t.len() < MIN_TOKEN_BYTES) {
-            return Err(format!(
-                "an API token of {} bytes is too easy to guess: use at least {MIN_TOKEN_BYTES} \
-                 (e.g. `openssl rand -hex 32`)",
-                short.len()
-            ));
-        }
-        if !(1..=MAX_TOKEN_TTL_SECS).contains(&self.playback_token_ttl_secs) {
-            return Err(format!(
-                "--playback-token-ttl-secs must be between 1 and {MAX_TOKEN_TTL_SECS} (10 years)"
-            ));
-        }
-        if self.signing_key.is_some() && self.api_tokens.is_empty() {
-            let why = "--signing-key without --api-token: anyone can mint playback tokens \
-                       through the open API, so signing protects nothing";
-            if !self.allow_open_api {
-                return Err(format!(
-                    "{why}; set an --api-token, or --allow-open-api to run so anyway"
-                ));
-            }
-            warnings.push(format!("{why} (--allow-open-api)"));
-        }
-        self.validate_webhooks()?;
-        self.validate_store()?;
-        if self.encrypt && self.signing_key.is_none() {
-            warnings
-                .push("--encrypt without --signing-key: keys are served to anyone who asks".into());
-        }
-        Ok(warnings)
-    }
-
-    fn validate_webhooks(&self) -> Result<(), String> {
-        for url in &self.webhook_urls {
-            if !is_http_url(url) {
-                return Err(format!(
-                    "--webhook-url `{url}` is not an http:// or https:// URL"
-                ));
-            }
-        }
-        let secret = self.webhook_secret.as_deref().unwrap_or("");
-        if !self.webhook_urls.is_empty() && secret.len() < MIN_TOKEN_BYTES {
-            return Err(format!(
-                "--webhook-url needs a --webhook-secret of at least {MIN_TOKEN_BYTES} bytes \
-                 (receivers check events with it)"
-            ));
-        }
-        Ok(())
-    }
-
-    fn validate_store(&self) -> Result<(), String> {
-        if self.store == StoreKind::File {
-            if self.s3_endpoint.is_some() || self.s3_path_style || self.media_base_url.is_some() {
-                return Err(
-                    "--s3-endpoint, --s3-path-style and --media-base-url need --store s3://BUCKET"
-                        .into(),
-                );
-            }
-            return Ok(());
-        }
-        if self.media_base_url.is_some() && self.signing_key.is_some() {
-            return Err(
-                "--media-base-url with --signing-key: signed playback presigns segment URLs on \
-                 the bucket instead; a public base would open every video (keys aside) to anyone"
-                    .into(),
-            );
-        }
-        if let Some(b) = &self.media_base_url {
-            if !is_http_url(b) || b.contains('?') {
-                return Err(format!(
-                    "--media-base-url `{b}` is not an http:// or https:// URL"
-                ));
-            }
-        }
-        if let Some(e) = &self.s3_endpoint {
-            if !is_http_url(e) {
-                return Err(format!(
-                    "--s3-endpoint `{e}` is not an http:// or https:// URL"
-                ));
-            }
-        }
-        let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
-        if !set("AWS_ACCESS_KEY_ID") || !set("AWS_SECRET_ACCESS_KEY") {
-            return Err(
-                "--store s3://… needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
-                 environment"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-
-    /// The defaults, as `hlsd` with no flags and no environment would run.
-    pub fn with_storage(storage: PathBuf) -> Self {
-        use clap::Parser;
-        let mut c = Config::parse_from(["hlsd"]);
-        c.storage = storage;
-        c
-    }
 }

@@ -114,6 +114,14 @@ pub enum SegmentFormat {
     Fmp4,
 }
 
+/// The header a trusted proxy names the client in (`--client-ip-header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientIpHeader {
+    XForwardedFor,
+    Forwarded,
+    XRealIp,
+}
+
 /// The source retention policy (`--keep-source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeepSource {

@@ -10,7 +10,7 @@
 use super::{empty, AppState, Body};
 use crate::Error;
 use http::request::Parts;
-use http::{header, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderValue, Response, StatusCode};
 
 /// Which CORS rules a path follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,35 +100,53 @@ pub(crate) fn preflight(state: &AppState, class: Class, origin: Option<&str>) ->
 }
 
 /// The authority (`host[:port]`) of an origin or URL.
-fn authority(url: &str) -> &str {
+pub(crate) fn authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?', '#']).next().unwrap_or("")
 }
 
 /// Refuses a write sent by a page of another origin (see the module docs).
 pub(crate) fn check_write(state: &AppState, req: &Parts) -> Result<(), Error> {
-    if !matches!(
-        req.method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) {
+    if !super::access::is_write(&req.method) {
         return Ok(());
     }
     let Some(origin) = req.headers.get(header::ORIGIN) else {
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or("null").trim();
-    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let own = host.is_some_and(|h| authority(origin).eq_ignore_ascii_case(h))
-        || state
-            .config
-            .public_url
-            .as_deref()
-            .is_some_and(|u| authority(origin).eq_ignore_ascii_case(authority(u)));
-    if own && origin != "null" || listed(&state.config.api_cors_origin, origin) {
+    if listed(&state.config.api_cors_origin, origin) || own_origin(state, req, origin) {
         Ok(())
     } else {
         Err(Error::ForbiddenOrigin)
     }
+}
+
+/// True when `origin` is this server's own: `--public-url`'s, or one of
+/// its names (never the request's own `Host`, which a rebound DNS name
+/// makes the attacker's) at the port the connection came to.
+fn own_origin(state: &AppState, req: &Parts, origin: &str) -> bool {
+    let auth = authority(origin);
+    let public = state.config.public_url.as_deref().map(authority);
+    if origin == "null" {
+        return false;
+    }
+    if public.is_some_and(|p| p.eq_ignore_ascii_case(auth)) {
+        return true;
+    }
+    let default = if origin.starts_with("https://") {
+        443
+    } else {
+        80
+    };
+    let port = |a: &str| super::access::split_host(a).and_then(|(_, p)| p);
+    let origin_port = port(auth).unwrap_or(default);
+    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let local = req
+        .extensions
+        .get::<super::LocalPort>()
+        .map(|p| p.0)
+        .or_else(|| host.and_then(port));
+    state.hosts.allows(auth) && local == Some(origin_port)
 }
 
 #[cfg(test)]

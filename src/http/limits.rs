@@ -40,8 +40,9 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one event for `ip`; `Err(seconds until the window resets)`
-    /// when over the limit. A limit of 0 means unlimited.
+    /// Counts one event for `ip` (its key: see `client::key`);
+    /// `Err(seconds until the window resets)` when over the limit. A limit
+    /// of 0 means unlimited.
     pub(crate) fn check(&self, ip: IpAddr) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());

@@ -14,6 +14,8 @@ mod files;
 mod limits;
 pub(crate) use cache::FileCache;
 pub(crate) use limits::RateLimiter;
+mod access;
+mod linger;
 mod ops;
 mod play;
 mod respond;
@@ -106,6 +108,18 @@ pub(crate) struct AppState {
     pub uploads: Arc<crate::ingest::resumable::Sessions>,
     /// `--webhook-url` events.
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
+    /// The server's own names (the `Host` rule).
+    pub hosts: access::Hosts,
+}
+
+/// The port a connection came to (its local address's), for the
+/// same-origin rule.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalPort(pub u16);
+
+/// The server's own names, from its configuration.
+pub(crate) fn hosts(config: &Config) -> access::Hosts {
+    access::Hosts::from_config(config)
 }
 
 /// A record as the API shows it: the stored record plus its playback URL.
@@ -141,13 +155,22 @@ pub(crate) fn record_json(
     v
 }
 
+/// The address limits count a client by (an IPv6 one by its prefix).
+pub(crate) fn client_key(ip: std::net::IpAddr, v6_prefix: u8) -> std::net::IpAddr {
+    client::key(ip, v6_prefix)
+}
+
 /// Client resolution behind proxies, for the fuzz targets.
 pub(crate) fn client_for_fuzzing(
     peer: std::net::IpAddr,
     headers: &HeaderMap,
     trusted: &[crate::config::Cidr],
 ) -> std::net::IpAddr {
-    client::resolve(peer, headers, trusted)
+    use crate::config::ClientIpHeader::*;
+    for which in [XForwardedFor, Forwarded, XRealIp] {
+        let _ = client::key(client::resolve(peer, headers, trusted, which), 64);
+    }
+    client::resolve(peer, headers, trusted, XForwardedFor)
 }
 
 /// `Range` parsing, for the fuzz targets.
@@ -175,7 +198,13 @@ pub(crate) async fn handle<B: ReqBody>(
     {
         parts.extensions.insert(urls::ViaTrustedProxy);
     }
-    let client = client::resolve(peer, &parts.headers, &state.config.trusted_proxies);
+    let config = &state.config;
+    let client = client::resolve(
+        peer,
+        &parts.headers,
+        &config.trusted_proxies,
+        config.client_ip_header,
+    );
     let path = parts.uri.path().to_owned();
     let route = Route::parse(&path);
     let method = parts.method.clone();
@@ -186,11 +215,20 @@ pub(crate) async fn handle<B: ReqBody>(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let (body, hold) = linger::share(body);
     let result = dispatch(&state, &parts, body, route, client).await;
     if let (Err(e), Route::Upload) = (&result, route) {
         state.metrics.upload_rejected(e.code());
     }
     let mut res = result.unwrap_or_else(|e| error_response(&e));
+    linger::after(hold, res.status());
+    if res
+        .extensions()
+        .get::<access::Access>()
+        .is_some_and(access::Access::by_header)
+    {
+        respond::private(&mut res);
+    }
     if res.status() == StatusCode::METHOD_NOT_ALLOWED {
         if let Some(allow) = route.allowed() {
             res.headers_mut()
@@ -273,22 +311,14 @@ async fn refresh_records(state: &AppState, method: &Method, route: Route<'_>) ->
     }
 }
 
-/// What comes before routing: a preflight or tus discovery is answered
-/// here (`Some`), a cross-site write or a missing API token refused.
+/// What comes before routing: the `Host` rule, then a preflight or tus
+/// discovery answered here (`Some`).
 fn gate(
     state: &AppState,
     parts: &Parts,
     route: Route<'_>,
 ) -> Result<Option<Response<Body>>, Error> {
-    let authorized = route.credential(&parts.method) != route::Credential::Api
-        || state.config.api_tokens.is_empty()
-        || crate::auth::bearer_ok(
-            &state.config.api_tokens,
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        );
+    access::check_host(state, parts, route)?;
     let class = route.class(parts.uri.query());
     let origin = parts
         .headers
@@ -302,12 +332,6 @@ fn gate(
     }
     if parts.method == Method::OPTIONS {
         return Ok(Some(cors::preflight(state, class, origin)));
-    }
-    if class == cors::Class::Api {
-        cors::check_write(state, parts)?;
-    }
-    if !authorized {
-        return Err(Error::Unauthorized);
     }
     Ok(None)
 }
@@ -331,9 +355,36 @@ async fn dispatch<B: ReqBody>(
         _ if route.is_tus() => tus::method_of(parts),
         ref m => m.clone(),
     };
-    refresh_records(state, &method, route).await?;
+    // A grant is read from the record: brought up to date first; other
+    // credentials are checked before the store is asked anything.
+    let grant = route.credential(&method) == route::Credential::ApiOrGrant;
+    if grant {
+        refresh_records(state, &method, route).await?;
+    }
+    let access = access::check(state, parts, route)?;
+    if !grant {
+        refresh_records(state, &method, route).await?;
+    }
+    let mut res = route_to(state, parts, body, route, &method, &access, &base, client).await?;
+    res.extensions_mut().insert(access);
+    Ok(res)
+}
+
+/// Runs the handler of `route`.
+#[allow(clippy::too_many_arguments)]
+async fn route_to<B: ReqBody>(
+    state: &AppState,
+    parts: &Parts,
+    body: B,
+    route: Route<'_>,
+    method: &Method,
+    access: &access::Access,
+    base: &str,
+    client: std::net::IpAddr,
+) -> Result<Response<Body>, Error> {
     let id = |id: route::Id| id.ok_or(Error::NotFound);
-    match (&method, route) {
+    let token = access.playback_token();
+    match (method, route) {
         (&Method::POST, Route::Upload) => upload::post(state, parts, body, client).await,
         (&Method::POST, Route::TusCreate) => tus::create(state, parts, body, client).await,
         (&Method::GET, Route::TusFile(i)) => tus::head(state, parts, id(i)?),
@@ -343,15 +394,15 @@ async fn dispatch<B: ReqBody>(
             tus::direct_upload(state, parts, body, client).await
         }
         (&Method::GET, Route::Play { id: i, rung, file }) => {
-            play::get(state, parts, id(i)?, rung, file).await
+            play::get(state, parts, id(i)?, rung, file, token).await
         }
         (&Method::GET, Route::Key(i, name)) => play::key(state, parts, id(i)?, name).await,
-        (&Method::GET, Route::Videos) => videos::list(state, &base, parts.uri.query()),
-        (&Method::GET, Route::Video(i)) => videos::get(state, &base, id(i)?),
-        (&Method::POST, Route::PlaybackToken(i)) => videos::playback_token(state, &base, id(i)?),
+        (&Method::GET, Route::Videos) => videos::list(state, base, parts.uri.query()),
+        (&Method::GET, Route::Video(i)) => videos::get(state, base, id(i)?),
+        (&Method::POST, Route::PlaybackToken(i)) => videos::playback_token(state, base, id(i)?),
         (&Method::PATCH, Route::Video(i)) => videos::patch(state, id(i)?, body).await,
         (&Method::PUT, Route::Captions(i, lang)) => {
-            captions::put(state, &base, id(i)?, lang, parts.uri.query(), body).await
+            captions::put(state, base, id(i)?, lang, parts.uri.query(), body).await
         }
         (&Method::DELETE, Route::Captions(i, lang)) => captions::delete(state, id(i)?, lang).await,
         (&Method::DELETE, Route::Video(i)) => videos::delete(state, id(i)?).await,

@@ -46,6 +46,17 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
     if let (Some(c), Some(m)) = (store, checks.as_object_mut()) {
         m.insert("object_store".into(), c);
     }
+    // Not a readiness failure: what is exposed, said where operators look.
+    let exposure = state.config.exposure();
+    let access = match &exposure {
+        Some(e) => serde_json::json!({"ok": true, "detail": e}),
+        None => {
+            serde_json::json!({"ok": true, "detail": "the API needs a token, or only this machine reaches it"})
+        }
+    };
+    if let Some(m) = checks.as_object_mut() {
+        m.insert("api_access".into(), access);
+    }
     let ready = checks
         .as_object()
         .is_some_and(|m| m.values().all(|c| c["ok"] == true));

@@ -3,7 +3,6 @@
 
 use super::files::{self, Loaded};
 use super::{AppState, Body};
-use crate::auth;
 use crate::playlist::{self, MediaPlaylist};
 use crate::storage::names::{self, FileKind};
 use crate::storage::VideoId;
@@ -32,7 +31,8 @@ const CACHE_PRIVATE: &str = "private, no-cache";
 const PLAYLIST_WAIT: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// `GET /keys/{id}/key_NNNNN.key`: an AES-128 key, to holders of a valid
-/// playback token (or the API token) when signing is on. Never stored.
+/// playback token (or the API token) when signing is on (checked by
+/// `access`). Never stored.
 pub(crate) async fn key(
     state: &AppState,
     req: &Parts,
@@ -42,7 +42,6 @@ pub(crate) async fn key(
     if !names::is_key_name(name) {
         return Err(Error::NotFound);
     }
-    check_token(state, req, id)?;
     live(state, id)?;
     let loaded = files::load(state, id, &format!("{}/{name}", names::KEYS_DIR)).await?;
     let mut res = files::respond(req, loaded, FileKind::Segment, "private, no-store")?;
@@ -51,27 +50,6 @@ pub(crate) async fn key(
         http::HeaderValue::from_static("application/octet-stream"),
     );
     Ok(res)
-}
-
-/// With `--signing-key`, checks the request's playback token for video `id`
-/// (an API token also opens it). Returns the token to carry on.
-fn check_token(state: &AppState, req: &Parts, id: VideoId) -> Result<Option<String>, Error> {
-    let Some(key) = &state.config.signing_key else {
-        return Ok(None);
-    };
-    let header = req
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !state.config.api_tokens.is_empty() && auth::bearer_ok(&state.config.api_tokens, header) {
-        return Ok(None);
-    }
-    let token = auth::token_from_query(req.uri.query()).ok_or(Error::InvalidToken)?;
-    auth::verify(key.as_bytes(), id.as_str(), token, state.clock.unix()).map_err(|e| match e {
-        auth::TokenError::Expired => Error::TokenExpired,
-        auth::TokenError::Invalid => Error::InvalidToken,
-    })?;
-    Ok(Some(token.to_owned()))
 }
 
 /// A playlist whose URIs are rewritten to carry `token` (never shared
@@ -237,6 +215,7 @@ pub(crate) async fn get(
     id: VideoId,
     rung: Option<&str>,
     file: &str,
+    token: Option<&str>,
 ) -> Result<Response<Body>, Error> {
     if !rung.is_none_or(names::is_rung_name) {
         return Err(Error::NotFound);
@@ -245,7 +224,7 @@ pub(crate) async fn get(
     if kind == FileKind::Download && !state.config.downloads {
         return Err(Error::NotFound);
     }
-    let token = check_token(state, req, id)?;
+    let token = token.map(str::to_owned);
     let mut video = live(state, id)?;
     let rel = match rung {
         Some(r) => format!("{r}/{file}"),

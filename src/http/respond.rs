@@ -88,6 +88,32 @@ pub(super) fn gzip_json(req: &Parts, res: &mut Response<Body>) {
     }
 }
 
+/// Makes an answer given on the strength of a credential sent in a header
+/// private: a shared cache never stores it (its key does not hold the
+/// header), and one that ignored that would still vary on it.
+pub(super) fn private(res: &mut Response<Body>) {
+    let h = res.headers_mut();
+    let cache = h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|d| !d.eq_ignore_ascii_case("public") && !d.starts_with("s-maxage"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|v| !v.is_empty());
+    let cache = match cache {
+        Some(c) => format!("private, {c}"),
+        None => "private, no-store".to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.append(header::VARY, HeaderValue::from_static("Authorization"));
+}
+
 /// Sets headers every response carries: CORS (per [`cors::Class`]),
 /// `nosniff`, and the request id.
 pub(super) fn common_headers(

@@ -101,44 +101,6 @@ fn expires_header(res: &mut Response<Body>, unix: u64) {
     set(res, "upload-expires", &httpdate::fmt_http_date(t));
 }
 
-/// May this request touch upload `id`? The API token does; so does the
-/// upload's own direct-upload token while it is valid (and nothing else
-/// does when the upload has one); an open server lets anyone else.
-fn authorize(state: &AppState, parts: &Parts, id: VideoId) -> Result<(), Error> {
-    let c = &state.config;
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !c.api_tokens.is_empty() && crate::auth::bearer_ok(&c.api_tokens, bearer) {
-        return Ok(());
-    }
-    let grant = state
-        .catalog
-        .peek(id, |r| r.upload.as_ref().and_then(|u| u.grant.clone()))
-        .ok_or(Error::NotFound)?;
-    let token = crate::auth::token_from_query(parts.uri.query());
-    match (grant, token) {
-        (Some(g), Some(t)) => check_grant(state, &g, t),
-        (Some(_), None) | (None, Some(_)) => Err(Error::InvalidToken),
-        (None, None) if c.api_tokens.is_empty() => Ok(()),
-        (None, None) => Err(Error::Unauthorized),
-    }
-}
-
-fn check_grant(state: &AppState, g: &Grant, token: &str) -> Result<(), Error> {
-    use sha2::Digest;
-    use subtle::ConstantTimeEq;
-    let digest = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-    if !bool::from(digest.as_bytes().ct_eq(g.secret_sha256.as_bytes())) {
-        return Err(Error::InvalidToken);
-    }
-    if state.clock.unix() > g.expires_at {
-        return Err(Error::TokenExpired);
-    }
-    Ok(())
-}
-
 /// `Upload-Metadata`: comma-separated `key base64value` pairs.
 fn metadata(raw: &str) -> Result<Vec<(String, String)>, Error> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -197,7 +159,7 @@ fn creation(state: &AppState, parts: &Parts) -> Result<Creation, Error> {
 fn admit_new(state: &AppState, client: std::net::IpAddr, length: u64) -> Result<(), Error> {
     state
         .upload_rate
-        .check(client)
+        .check(super::client::key(client, state.config.ipv6_prefix))
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     if !state.quota.fits(length) {
         return Err(Error::QuotaExceeded {
@@ -270,7 +232,6 @@ fn answer(state: &AppState, base: &str, id: VideoId, token: Option<&str>) -> ser
 /// `HEAD /files/{id}`: where the upload stands.
 pub(crate) fn head(state: &AppState, parts: &Parts, id: VideoId) -> Result<Response<Body>, Error> {
     check_version(parts)?;
-    authorize(state, parts, id)?;
     let (u, _) = state.uploads.state(id)?;
     let mut res = Response::new(empty());
     set(&mut res, "upload-offset", &u.offset.to_string());
@@ -298,7 +259,6 @@ pub(crate) async fn patch(
     body: impl ReqBody,
 ) -> Result<Response<Body>, Error> {
     check_version(parts)?;
-    authorize(state, parts, id)?;
     if text(parts, "content-type") != Some(OCTETS) {
         return Err(Error::WrongContentType(OCTETS));
     }
@@ -358,7 +318,6 @@ pub(crate) async fn delete(
     id: VideoId,
 ) -> Result<Response<Body>, Error> {
     check_version(parts)?;
-    authorize(state, parts, id)?;
     super::videos::delete(state, id).await?;
     let mut res = Response::new(empty());
     *res.status_mut() = StatusCode::NO_CONTENT;

@@ -59,7 +59,7 @@ pub(crate) fn admit<'a>(
     }
     state
         .upload_rate
-        .check(client)
+        .check(super::client::key(client, state.config.ipv6_prefix))
         .map_err(|retry_after| Error::RateLimited { retry_after })?;
     let receiving = ReceivingGuard::take(&state.uploads_receiving, state.config.max_uploads)?;
     let permit = state.jobs.try_reserve().ok_or(Error::Busy)?;

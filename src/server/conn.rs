@@ -39,7 +39,9 @@ impl PerIp {
         if config.trusted_proxies.iter().any(|c| c.contains(peer)) {
             return Some(None);
         }
-        self.take(peer, config.max_connections_per_ip).map(Some)
+        // An IPv6 client is its prefix (`--ipv6-prefix`).
+        let key = crate::http::client_key(peer, config.ipv6_prefix);
+        self.take(key, config.max_connections_per_ip).map(Some)
     }
 
     /// A place for `ip`, or `None` when it holds `max` already.

@@ -158,7 +158,7 @@ pub(crate) async fn drive<IO>(
     state: Arc<AppState>,
     builder: Arc<Builder>,
     io: IO,
-    peer: IpAddr,
+    (peer, local): (IpAddr, u16),
     slot: ConnSlot,
     opened: Instant,
     mut shutdown: watch::Receiver<bool>,
@@ -174,6 +174,7 @@ pub(crate) async fn drive<IO>(
             let state = state.clone();
             let busy = activity.begin();
             req.extensions_mut().insert(slot.clone());
+            req.extensions_mut().insert(http::LocalPort(local));
             async move {
                 let res = http::handle(state, req, peer).await;
                 // In progress until its body is sent (a download, an event

@@ -71,10 +71,6 @@ pub(crate) async fn prepare_with_clock(
 ) -> Result<Prepared, Error> {
     media::init()?;
     let tls = load_tls(&config).map_err(Error::Internal)?;
-    if config.api_tokens.is_empty() && !config.listen.ip().is_loopback() {
-        tracing::warn!(listen = %config.listen,
-            "no --api-token: anyone who can reach this address can upload and delete videos");
-    }
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }
@@ -119,6 +115,7 @@ pub(crate) async fn prepare_with_clock(
         limits,
     });
     let state = Arc::new(AppState {
+        hosts: crate::http::hosts(&config),
         config,
         catalog,
         videos,
@@ -344,6 +341,7 @@ async fn serve(
             .peer_addr()
             .map(|a| crate::config::canonical_ip(a.ip()))
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let local = stream.local_addr().map_or(0, |a| a.port());
         let Some(place) = per_ip.admit(&state.config, peer) else {
             tracing::debug!(%peer, "connection refused: too many from this address");
             continue;
@@ -351,6 +349,7 @@ async fn serve(
         let accepted = Accepted {
             stream,
             peer,
+            local,
             opened,
             slot: http::ConnSlot::new(permit),
             shutdown: closing.subscribe(),
@@ -385,6 +384,8 @@ async fn serve(
 struct Accepted {
     stream: TcpStream,
     peer: std::net::IpAddr,
+    /// The port it came to (the same-origin rule).
+    local: u16,
     opened: tokio::time::Instant,
     /// Its `--max-connections` place, which an event stream may give back.
     slot: http::ConnSlot,
@@ -403,7 +404,7 @@ async fn connection(
     let send_timeout = Duration::from_secs(state.config.send_timeout_secs.max(1));
     let io = conn::SendTimeout::new(a.stream, send_timeout);
     let Some(tls) = tls else {
-        let (peer, slot, opened) = (a.peer, a.slot, a.opened);
+        let (peer, slot, opened) = ((a.peer, a.local), a.slot, a.opened);
         return driver::drive(state, builder, io, peer, slot, opened, a.shutdown).await;
     };
     let deadline = a.opened + driver::header_timeout(&state.config);
@@ -419,7 +420,8 @@ async fn connection(
             return;
         }
     };
-    driver::drive(state, builder, io, a.peer, a.slot, a.opened, a.shutdown).await
+    let peer = (a.peer, a.local);
+    driver::drive(state, builder, io, peer, a.slot, a.opened, a.shutdown).await
 }
 
 /// Accepts one connection; on errors (EMFILE…) backs off and retries
