@@ -24,7 +24,7 @@ async fn state(args: &[&str], clock: Arc<ManualClock>) -> (Arc<AppState>, tempfi
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {
-    Request::get(path).body(Full::new(Bytes::new())).unwrap()
+    req("GET", path, &[])
 }
 
 async fn json_of(res: Response<Body>) -> serde_json::Value {
@@ -84,6 +84,7 @@ async fn a_rename_reads_an_in_memory_body() {
     let (s, _dir) = state(&[], ManualClock::at(1_000_000)).await;
     let id = ready_video(&s);
     let req = Request::patch(format!("/videos/{id}"))
+        .header(header::HOST, "localhost")
         .body(Full::new(Bytes::from_static(br#"{"title":"Holiday"}"#)))
         .unwrap();
     let r = handle(s.clone(), req, CLIENT).await;
@@ -111,6 +112,7 @@ async fn a_stalled_upload_times_out_without_anyone_waiting() {
         "--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"a.mp4\"\r\n\r\n\x00\x00\x00\x20ftypisom"
     );
     let req = Request::post("/upload")
+        .header(header::HOST, "localhost")
         .header(
             header::CONTENT_TYPE,
             format!("multipart/form-data; boundary={boundary}"),
@@ -129,9 +131,7 @@ async fn a_delete_that_cannot_stop_its_job_at_once_finishes_in_the_background() 
     let id = ready_video(&s);
     // A writer of the video's files that does not stop when asked.
     let job = s.videos.enter(id, Arc::new(|| {})).unwrap();
-    let req = Request::delete(format!("/videos/{id}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let req = req("DELETE", &format!("/videos/{id}"), &[]);
     let r = handle(s.clone(), req, CLIENT).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(json_of(r).await["status"], "deleting");
@@ -150,4 +150,125 @@ async fn a_delete_that_cannot_stop_its_job_at_once_finishes_in_the_background() 
         changes.changed().await.unwrap();
     }
     assert!(!s.catalog.store().dir(id).exists());
+}
+
+const TOKEN: &str = "api-token-0123456789abcdef";
+
+/// A request of `path` with `headers` (a `Host` the server answers to
+/// unless given).
+fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
+    let mut r = Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        r = r.header(header::HOST, "127.0.0.1:3300");
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.body(Full::new(Bytes::new())).unwrap()
+}
+
+/// Every route of the table, with and without each credential: who gets
+/// in, and that an answer given on a header's credential is never left
+/// for a shared cache.
+#[tokio::test]
+async fn every_route_asks_for_its_credential_and_answers_privately_on_it() {
+    let args = ["--api-token", TOKEN, "--signing-key", "k3y-k3y-k3y"];
+    let (s, _dir) = state(&args, ManualClock::at(1_000_000)).await;
+    let id = ready_video(&s);
+    let (_, play_token, _) = playback_url(&s, "", id);
+    let play_token = play_token.unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    for path in Route::examples(id) {
+        let route = Route::parse(&path);
+        let method = route.allowed().unwrap().split(", ").next().unwrap();
+        let public = route.credential(&Method::GET) == route::Credential::None;
+        let playback = matches!(route, Route::Play { .. } | Route::Key(..));
+        // No credential.
+        let r = handle(s.clone(), req(method, &path, &[]), CLIENT).await;
+        let code = r.status().as_u16();
+        match (public, playback) {
+            (true, _) => assert!(code != 401 && code != 403, "{method} {path}: {code}"),
+            (_, true) => assert_eq!(code, 403, "{method} {path}"),
+            _ => assert_eq!(code, 401, "{method} {path}"),
+        }
+        // The API token in a header: in, and answered privately.
+        let r = handle(
+            s.clone(),
+            req(method, &path, &[("authorization", &bearer)]),
+            CLIENT,
+        )
+        .await;
+        let code = r.status().as_u16();
+        assert!(code != 401 && code != 403, "{method} {path}: {code}");
+        if code < 400 && !public {
+            let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
+            assert!(
+                cache.contains("private") && !cache.contains("public"),
+                "{path}: {cache}"
+            );
+            let vary: Vec<_> = r.headers().get_all(header::VARY).iter().collect();
+            assert!(
+                vary.iter().any(|v| *v == "Authorization"),
+                "{path}: {vary:?}"
+            );
+        }
+        // A playback token: playback only.
+        let with = format!("{path}?token={play_token}");
+        let r = handle(s.clone(), req(method, &with, &[]), CLIENT).await;
+        let code = r.status().as_u16();
+        match (public, playback) {
+            (true, _) | (_, true) => assert!(code != 401 && code != 403, "{with}: {code}"),
+            // Refused: 401 (no API token), or 403 for a tus URL (a token
+            // that is not its grant).
+            _ => assert!(code == 401 || code == 403, "{with}: {code}"),
+        }
+        // A rebound DNS name: refused everywhere but playback.
+        let evil = [
+            ("host", "evil.example:3300"),
+            ("authorization", bearer.as_str()),
+        ];
+        let r = handle(s.clone(), req(method, &path, &evil), CLIENT).await;
+        assert_eq!(
+            r.status() == StatusCode::MISDIRECTED_REQUEST,
+            !playback,
+            "{path}"
+        );
+    }
+    // Playback by its token in the URL stays cacheable by URL (the token
+    // is in the key); the same file on the API token is private.
+    let seg = format!("/play/{id}/seg_00000.ts");
+    let r = handle(
+        s.clone(),
+        req("GET", &format!("{seg}?token={play_token}"), &[]),
+        CLIENT,
+    )
+    .await;
+    assert!(r.headers()[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .starts_with("public"));
+    let r = handle(
+        s.clone(),
+        req("GET", &seg, &[("authorization", &bearer)]),
+        CLIENT,
+    )
+    .await;
+    let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
+    assert_eq!(cache, "private, max-age=31536000, immutable");
+}
+
+/// An open server's playback stays publicly cacheable.
+#[tokio::test]
+async fn public_playback_stays_public() {
+    let (s, _dir) = state(&[], ManualClock::at(1_000_000)).await;
+    let id = ready_video(&s);
+    let r = handle(
+        s.clone(),
+        req("GET", &format!("/play/{id}/seg_00000.ts"), &[]),
+        CLIENT,
+    )
+    .await;
+    let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
+    assert_eq!(cache, "public, max-age=31536000, immutable");
+    assert!(r.headers().get(header::VARY).is_none());
 }
