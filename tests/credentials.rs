@@ -230,7 +230,7 @@ fn refused_while_sending(s: &Server, chunked: bool) -> (bool, String) {
         "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{k}: {v}\r\n{size}\r\n\r\n"
     );
     c.write_all(head.as_bytes()).unwrap();
-    let mut frame = |c: &mut TcpStream, data: &[u8]| match chunked {
+    let frame = |c: &mut TcpStream, data: &[u8]| match chunked {
         true => {
             c.write_all(format!("{:x}\r\n", data.len()).as_bytes())?;
             c.write_all(data)?;
