@@ -3,34 +3,38 @@
 //! while it is still arriving.
 //!
 //! # Layout
-//! - [`server`]: accept loop, limits, graceful shutdown; `prepare` loads
-//!   the catalog and runs `recovery`.
-//! - `http`: routing and one file per resource (`upload`, `play`,
-//!   `videos`, `ops`, `ui`); the only place an error becomes a response.
-//! - `auth`: API bearer tokens and signed playback tokens.
-//! - `recovery`: the start-up sweep after a crash; rebuilds unreadable
-//!   records, re-queues unfinished jobs.
+//! - [`server`]: accept loop, limits, TLS, graceful shutdown; `prepare`
+//!   loads the catalog and runs `recovery`.
+//! - `http`: the route table (`route`: every path parsed once), who may do
+//!   what (`access`: the Host rule, origins, every credential's scope),
+//!   one file per resource (`upload`, `tus`, `play`, `videos`, `captions`,
+//!   `ops`, `ui`); the only place an error becomes a response.
 //! - `ingest`: multipart field → spool; size limit; idle timeout; and
 //!   resumable (tus) uploads, whose bytes come in many requests.
-//! - `jobs`: pipeline threads, transcode slots, cleanup of rejected uploads.
+//! - `recovery`: the start-up sweep after a crash: replays what each
+//!   record and its files justify.
+//! - `jobs`: pipeline threads, transcode slots, leases on a shared store,
+//!   caption tracks (`jobs::captions`: every caption change).
 //! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux,
 //!   publishing what the muxers close).
-//! - [`catalog`]: video records persisted as `meta.json`.
-//! - `spool`: the growing file and its blocking `Read + Seek` view.
-//! - [`storage`]: the layout: [`storage::VideoId`], file names, paths,
-//!   durable atomic writes, sizes, removal.
-//! - [`playlist`]: every m3u8 written or read, from typed values.
-//! - [`metrics`]: counters and gauges in the Prometheus text format.
 //! - [`webhooks`]: signed events, a persisted outbox, delivery with retries.
+//! - [`catalog`]: video records persisted as `meta.json`, and their
+//!   lifecycle (`catalog::Lifecycle`: one door per video, the table of
+//!   states and changes, tombstones, events written with their change).
+//! - [`failpoint`]: named crash points between durable steps (tests).
+//! - `ffi`: the crate's only `unsafe` code.
 //! - [`captions`]: WebVTT/SRT parsing, cue cleaning, segmented WebVTT.
-//! - [`clock`], [`config`], [`error`]: time, settings, the one error type;
-//!   `tlsclient`: the TLS settings of outgoing connections.
+//! - [`storage`]: the layout: [`storage::VideoId`], file names, paths,
+//!   durable atomic writes, the folder and bucket backends, quota, removal.
+//! - `spool`: the growing file and its blocking `Read + Seek` view.
+//! - [`playlist`]: every m3u8 written or read, from typed values.
+//! - `auth`, [`clock`], [`config`], [`error`], [`metrics`], `tlsclient`:
+//!   tokens, time, settings, the one error type, Prometheus text, the TLS
+//!   settings of outgoing connections.
 //!
-//! Dependencies point one way, top to bottom of this list:
-//! `server → http → recovery → ingest → jobs → media → webhooks → catalog →
-//! spool → storage`, with `auth`, `captions`, `playlist`, `metrics`,
-//! `clock`, `config`, `error` and `tlsclient` below everything that uses them; nothing
-//! points back up.
+//! Dependencies point one way, top to bottom (`tests/structure.rs` reads
+//! this line and checks every `crate::` path of `src/` against it):
+//! `{server, fuzzing} → http → {ingest, recovery} → jobs → {media, webhooks} → catalog → failpoint → ffi → {captions, storage, spool} → {auth, clock, config, error, metrics, playlist, tlsclient}`
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -194,6 +194,40 @@ impl Change {
 
     fn apply_one(&self, r: &mut Record) -> Option<Event> {
         match self {
+            Change::Ready => {
+                r.status = Status::Ready;
+                r.progress = 1.0;
+                r.error = None;
+                Some(Event::Ready)
+            }
+            Change::Failed { code, message } => {
+                failed(r, code, message);
+                (!r.unannounced).then_some(Event::Failed)
+            }
+            Change::Claimed {
+                node,
+                lost,
+                requeue: g,
+            } => match (&r.node, r.lease_until_ms) == (&lost.0, lost.1) {
+                true => claimed(r, node, *g),
+                false => None,
+            },
+            Change::Deleting => {
+                r.status = Status::Deleting;
+                (!r.unannounced).then_some(Event::Deleted)
+            }
+            // Several events: see `apply`.
+            Change::Complete { .. } => None,
+            _ => {
+                self.apply_quiet(r);
+                None
+            }
+        }
+    }
+
+    /// The changes that imply no event.
+    fn apply_quiet(&self, r: &mut Record) {
+        match self {
             Change::Probed(info) => r.source = Some((**info).clone()),
             Change::Started { upload_complete } => {
                 if *upload_complete {
@@ -224,8 +258,6 @@ impl Change {
                 r.generation += 1;
                 clear_outputs(r);
             }
-            // Several events: see `apply`.
-            Change::Complete { .. } => return None,
             Change::Generation(g) => r.generation = *g,
             Change::Requeued { generation } => requeue(r, *generation),
             Change::Resumed { offset } => {
@@ -245,35 +277,10 @@ impl Change {
                     first.playlist.clone_from(p);
                 }
             }
-            Change::Ready => {
-                r.status = Status::Ready;
-                r.progress = 1.0;
-                r.error = None;
-                return Some(Event::Ready);
-            }
-            Change::Failed { code, message } => {
-                failed(r, code, message);
-                return (!r.unannounced).then_some(Event::Failed);
-            }
             Change::Stored(bytes) => r.storage_bytes = *bytes,
             Change::Title(t) => r.title.clone_from(t),
-            Change::Renewed => {}
-            Change::Claimed {
-                node,
-                lost,
-                requeue: g,
-            } => {
-                if (&r.node, r.lease_until_ms) != (&lost.0, lost.1) {
-                    return None;
-                }
-                return claimed(r, node, *g);
-            }
-            Change::Deleting => {
-                r.status = Status::Deleting;
-                return (!r.unannounced).then_some(Event::Deleted);
-            }
+            _ => {}
         }
-        None
     }
 }
 

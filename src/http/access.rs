@@ -101,7 +101,7 @@ impl Hosts {
 
 /// `name[:port]` (brackets around IPv6 dropped), lower-case, without a
 /// trailing dot; `None` when it is not a host.
-pub(crate) fn split_host(s: &str) -> Option<(String, Option<u16>)> {
+fn split_host(s: &str) -> Option<(String, Option<u16>)> {
     let s = s.trim();
     let (name, port) = match s.strip_prefix('[') {
         Some(rest) => {
@@ -146,7 +146,7 @@ pub(crate) fn check_host(state: &AppState, parts: &Parts, route: Route<'_>) -> R
 /// [`check_host`] comes first.
 pub(crate) fn check(state: &AppState, parts: &Parts, route: Route<'_>) -> Result<Access, Error> {
     if route.class(parts.uri.query()) == cors::Class::Api {
-        cors::check_write(state, parts)?;
+        check_write(state, parts)?;
     }
     let c = &state.config;
     let bearer = parts
@@ -216,8 +216,52 @@ fn playback_token(state: &AppState, parts: &Parts, id: Option<VideoId>) -> Resul
     Ok(Access::Playback(token.to_owned()))
 }
 
+/// Refuses a write sent by a page of another origin (see the module docs).
+fn check_write(state: &AppState, req: &Parts) -> Result<(), Error> {
+    if !is_write(&req.method) {
+        return Ok(());
+    }
+    let Some(origin) = req.headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("null").trim();
+    if cors::listed(&state.config.api_cors_origin, origin) || own_origin(state, req, origin) {
+        Ok(())
+    } else {
+        Err(Error::ForbiddenOrigin)
+    }
+}
+
+/// True when `origin` is this server's own: `--public-url`'s, or one of
+/// its names (never the request's own `Host`, which a rebound DNS name
+/// makes the attacker's) at the port the connection came to.
+fn own_origin(state: &AppState, req: &Parts, origin: &str) -> bool {
+    let auth = cors::authority(origin);
+    let public = state.config.public_url.as_deref().map(cors::authority);
+    if origin == "null" {
+        return false;
+    }
+    if public.is_some_and(|p| p.eq_ignore_ascii_case(auth)) {
+        return true;
+    }
+    let default = if origin.starts_with("https://") {
+        443
+    } else {
+        80
+    };
+    let port = |a: &str| split_host(a).and_then(|(_, p)| p);
+    let origin_port = port(auth).unwrap_or(default);
+    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let local = req
+        .extensions
+        .get::<super::LocalPort>()
+        .map(|p| p.0)
+        .or_else(|| host.and_then(port));
+    state.hosts.allows(auth) && local == Some(origin_port)
+}
+
 /// True for the methods that change something (an `Origin` check applies).
-pub(crate) fn is_write(m: &Method) -> bool {
+fn is_write(m: &Method) -> bool {
     matches!(
         *m,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

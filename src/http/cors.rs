@@ -8,8 +8,6 @@
 //! without `Origin` (curl, scripts) are not cross-site and pass.
 
 use super::{empty, AppState, Body};
-use crate::Error;
-use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 
 /// Which CORS rules a path follows.
@@ -28,7 +26,7 @@ pub(crate) enum Class {
 }
 
 /// True when `origin` is in the comma-separated `list`.
-fn listed(list: &str, origin: &str) -> bool {
+pub(crate) fn listed(list: &str, origin: &str) -> bool {
     list.split(',')
         .map(str::trim)
         .any(|o| !o.is_empty() && o.eq_ignore_ascii_case(origin))
@@ -103,50 +101,6 @@ pub(crate) fn preflight(state: &AppState, class: Class, origin: Option<&str>) ->
 pub(crate) fn authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split(['/', '?', '#']).next().unwrap_or("")
-}
-
-/// Refuses a write sent by a page of another origin (see the module docs).
-pub(crate) fn check_write(state: &AppState, req: &Parts) -> Result<(), Error> {
-    if !super::access::is_write(&req.method) {
-        return Ok(());
-    }
-    let Some(origin) = req.headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or("null").trim();
-    if listed(&state.config.api_cors_origin, origin) || own_origin(state, req, origin) {
-        Ok(())
-    } else {
-        Err(Error::ForbiddenOrigin)
-    }
-}
-
-/// True when `origin` is this server's own: `--public-url`'s, or one of
-/// its names (never the request's own `Host`, which a rebound DNS name
-/// makes the attacker's) at the port the connection came to.
-fn own_origin(state: &AppState, req: &Parts, origin: &str) -> bool {
-    let auth = authority(origin);
-    let public = state.config.public_url.as_deref().map(authority);
-    if origin == "null" {
-        return false;
-    }
-    if public.is_some_and(|p| p.eq_ignore_ascii_case(auth)) {
-        return true;
-    }
-    let default = if origin.starts_with("https://") {
-        443
-    } else {
-        80
-    };
-    let port = |a: &str| super::access::split_host(a).and_then(|(_, p)| p);
-    let origin_port = port(auth).unwrap_or(default);
-    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let local = req
-        .extensions
-        .get::<super::LocalPort>()
-        .map(|p| p.0)
-        .or_else(|| host.and_then(port));
-    state.hosts.allows(auth) && local == Some(origin_port)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod cache;
 mod captions;
 mod client;
+mod conditional;
 mod cors;
 mod direct;
 mod encoding;
@@ -175,7 +176,7 @@ pub(crate) fn client_for_fuzzing(
 
 /// `Range` parsing, for the fuzz targets.
 pub(crate) fn parse_range_for_fuzzing(value: Option<&str>, len: u64) -> bool {
-    files::parse_range(value, len).is_ok()
+    conditional::parse_range(value, len).is_ok()
 }
 
 /// Routes one request; logs it and counts it.

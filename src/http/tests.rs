@@ -179,60 +179,7 @@ async fn every_route_asks_for_its_credential_and_answers_privately_on_it() {
     let play_token = play_token.unwrap();
     let bearer = format!("Bearer {TOKEN}");
     for path in Route::examples(id) {
-        let route = Route::parse(&path);
-        let method = route.allowed().unwrap().split(", ").next().unwrap();
-        let public = route.credential(&Method::GET) == route::Credential::None;
-        let playback = matches!(route, Route::Play { .. } | Route::Key(..));
-        // No credential.
-        let r = handle(s.clone(), req(method, &path, &[]), CLIENT).await;
-        let code = r.status().as_u16();
-        match (public, playback) {
-            (true, _) => assert!(code != 401 && code != 403, "{method} {path}: {code}"),
-            (_, true) => assert_eq!(code, 403, "{method} {path}"),
-            _ => assert_eq!(code, 401, "{method} {path}"),
-        }
-        // The API token in a header: in, and answered privately.
-        let r = handle(
-            s.clone(),
-            req(method, &path, &[("authorization", &bearer)]),
-            CLIENT,
-        )
-        .await;
-        let code = r.status().as_u16();
-        assert!(code != 401 && code != 403, "{method} {path}: {code}");
-        if code < 400 && !public {
-            let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
-            assert!(
-                cache.contains("private") && !cache.contains("public"),
-                "{path}: {cache}"
-            );
-            let vary: Vec<_> = r.headers().get_all(header::VARY).iter().collect();
-            assert!(
-                vary.iter().any(|v| *v == "Authorization"),
-                "{path}: {vary:?}"
-            );
-        }
-        // A playback token: playback only.
-        let with = format!("{path}?token={play_token}");
-        let r = handle(s.clone(), req(method, &with, &[]), CLIENT).await;
-        let code = r.status().as_u16();
-        match (public, playback) {
-            (true, _) | (_, true) => assert!(code != 401 && code != 403, "{with}: {code}"),
-            // Refused: 401 (no API token), or 403 for a tus URL (a token
-            // that is not its grant).
-            _ => assert!(code == 401 || code == 403, "{with}: {code}"),
-        }
-        // A rebound DNS name: refused everywhere but playback.
-        let evil = [
-            ("host", "evil.example:3300"),
-            ("authorization", bearer.as_str()),
-        ];
-        let r = handle(s.clone(), req(method, &path, &evil), CLIENT).await;
-        assert_eq!(
-            r.status() == StatusCode::MISDIRECTED_REQUEST,
-            !playback,
-            "{path}"
-        );
+        walk_one(&s, &path, &bearer, &play_token).await;
     }
     // Playback by its token in the URL stays cacheable by URL (the token
     // is in the key); the same file on the API token is private.
@@ -255,6 +202,65 @@ async fn every_route_asks_for_its_credential_and_answers_privately_on_it() {
     .await;
     let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
     assert_eq!(cache, "private, max-age=31536000, immutable");
+}
+
+/// One route, with no credential, the API token, a playback token and a
+/// rebound `Host` (see the test above).
+async fn walk_one(s: &Arc<AppState>, path: &str, bearer: &str, play_token: &str) {
+    let route = Route::parse(path);
+    let method = route.allowed().unwrap().split(", ").next().unwrap();
+    let public = route.credential(&Method::GET) == route::Credential::None;
+    let playback = matches!(route, Route::Play { .. } | Route::Key(..));
+    // No credential.
+    let r = handle(s.clone(), req(method, path, &[]), CLIENT).await;
+    let code = r.status().as_u16();
+    match (public, playback) {
+        (true, _) => assert!(code != 401 && code != 403, "{method} {path}: {code}"),
+        (_, true) => assert_eq!(code, 403, "{method} {path}"),
+        _ => assert_eq!(code, 401, "{method} {path}"),
+    }
+    // The API token in a header: in, and answered privately.
+    let r = handle(
+        s.clone(),
+        req(method, path, &[("authorization", &bearer)]),
+        CLIENT,
+    )
+    .await;
+    let code = r.status().as_u16();
+    assert!(code != 401 && code != 403, "{method} {path}: {code}");
+    if code < 400 && !public {
+        let cache = r.headers()[header::CACHE_CONTROL].to_str().unwrap();
+        assert!(
+            cache.contains("private") && !cache.contains("public"),
+            "{path}: {cache}"
+        );
+        let vary: Vec<_> = r.headers().get_all(header::VARY).iter().collect();
+        assert!(
+            vary.iter().any(|v| *v == "Authorization"),
+            "{path}: {vary:?}"
+        );
+    }
+    // A playback token: playback only.
+    let with = format!("{path}?token={play_token}");
+    let r = handle(s.clone(), req(method, &with, &[]), CLIENT).await;
+    let code = r.status().as_u16();
+    match (public, playback) {
+        (true, _) | (_, true) => assert!(code != 401 && code != 403, "{with}: {code}"),
+        // Refused: 401 (no API token), or 403 for a tus URL (a token
+        // that is not its grant).
+        _ => assert!(code == 401 || code == 403, "{with}: {code}"),
+    }
+    // A rebound DNS name: refused everywhere but playback.
+    let evil = [
+        ("host", "evil.example:3300"),
+        ("authorization", bearer),
+    ];
+    let r = handle(s.clone(), req(method, path, &evil), CLIENT).await;
+    assert_eq!(
+        r.status() == StatusCode::MISDIRECTED_REQUEST,
+        !playback,
+        "{path}"
+    );
 }
 
 /// An open server's playback stays publicly cacheable.

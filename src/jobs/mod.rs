@@ -14,6 +14,7 @@
 //! - a job cancelled by shutdown: nobody; `recovery` re-queues it at start.
 
 pub(crate) mod captions;
+mod events;
 pub(crate) mod lease;
 mod pipeline;
 mod slots;

@@ -3,9 +3,9 @@
 //! refused upload).
 
 use super::{Jobs, SlotHolder, Start, CANCEL_DELETE, CANCEL_PARK, CANCEL_SHUTDOWN};
-use crate::catalog::{CaptionSource, CaptionTrack, Change, Outputs, Rendition, SourceInfo};
+use crate::catalog::{CaptionSource, CaptionTrack, Change, Outputs, SourceInfo};
 use crate::config::KeepSource;
-use crate::media::{self, JobContext, JobEvents, Produced, RungProgress, Settings, Source};
+use crate::media::{self, JobContext, Produced, Settings, Source};
 use crate::spool::SpoolReader;
 use crate::storage::VideoId;
 use crate::Error;
@@ -14,10 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// How often a persisted record follows progress (memory follows 4×/s).
-const PERSIST_EVERY: Duration = Duration::from_secs(2);
-/// How often memory follows progress.
-const SHOW_EVERY: Duration = Duration::from_millis(250);
+use super::events::{Events, YieldSlot};
 
 /// One pipeline thread's context.
 pub(super) struct Pipeline {
@@ -171,7 +168,7 @@ impl Pipeline {
                 .ok_or_else(|| Error::Internal("no second reader of the spool".into()))?;
             media::open_spool(reader, self.cancel.clone(), s)
         };
-        let mut events = Events::new(self, source.info.duration);
+        let mut events = Events::new(&self.jobs, self.id, source.info.duration);
         media::transcode(source, &mut reopen, &ctx, &mut events)
     }
 
@@ -363,140 +360,5 @@ impl Pipeline {
         let size = store.size(self.id);
         self.jobs.quota.settle(self.id, size);
         let _ = videos.apply(self.id, Change::Stored(size));
-    }
-}
-
-/// Gives a job's transcode slot back while its reader waits for the upload
-/// (a slow upload never holds the encoder), and takes one again when the
-/// bytes come.
-struct YieldSlot {
-    slot: Arc<SlotHolder>,
-    /// The slot was given back by this hook (not never taken).
-    yielded: AtomicBool,
-    cancel: Arc<AtomicBool>,
-    spool: crate::spool::SpoolControl,
-}
-
-impl crate::spool::WaitHook for YieldSlot {
-    fn waiting(&self) {
-        if self.slot.is_held() {
-            self.slot.release();
-            self.yielded.store(true, Ordering::Release);
-        }
-    }
-
-    fn resumed(&self) -> bool {
-        if !self.yielded.swap(false, Ordering::AcqRel) {
-            return true;
-        }
-        let stop = || self.cancel.load(Ordering::Acquire) || self.spool.is_aborted();
-        self.slot.acquire(&stop)
-    }
-}
-
-/// What a running job reports, turned into record updates.
-struct Events<'a> {
-    p: &'a Pipeline,
-    duration: Option<f64>,
-    last_mem: Instant,
-    last_disk: Instant,
-    first: bool,
-}
-
-impl<'a> Events<'a> {
-    fn new(p: &'a Pipeline, duration: Option<f64>) -> Self {
-        Events {
-            p,
-            duration: duration.filter(|d| *d > 0.0),
-            last_mem: Instant::now(),
-            last_disk: Instant::now(),
-            first: true,
-        }
-    }
-}
-
-impl Events<'_> {
-    /// The caption tracks uploaded for video `id`.
-    fn uploaded(catalog: &crate::catalog::Catalog, id: VideoId) -> Vec<CaptionTrack> {
-        catalog
-            .peek(id, |r| {
-                r.captions
-                    .iter()
-                    .filter(|c| c.source == CaptionSource::Uploaded)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl JobEvents for Events<'_> {
-    fn progress(&mut self, rungs: &[RungProgress]) {
-        if !self.first && self.last_mem.elapsed() < SHOW_EVERY {
-            return;
-        }
-        self.last_mem = Instant::now();
-        let persist = self.first || self.last_disk.elapsed() >= PERSIST_EVERY;
-        self.first = false;
-        if persist {
-            self.last_disk = Instant::now();
-        }
-        let total = self.duration;
-        let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));
-        let renditions: Vec<Rendition> = rungs
-            .iter()
-            .map(|g| Rendition {
-                playlist: g.playlist.clone(),
-                name: g.name.clone(),
-                width: g.width,
-                height: g.height,
-                copied: g.copied,
-                progress: frac(g.seconds),
-                ..Rendition::default()
-            })
-            .collect();
-        // Overall: the slowest rung.
-        let progress = renditions
-            .iter()
-            .map(|x| x.progress)
-            .fold(f64::INFINITY, f64::min)
-            .min(0.99);
-        let _ = self.p.jobs.videos.apply(
-            self.p.id,
-            Change::Progress {
-                renditions,
-                progress,
-                persist,
-            },
-        );
-    }
-
-    fn planned(&mut self, bytes: u64) -> Result<(), Error> {
-        let quota = &self.p.jobs.quota;
-        quota
-            .reserve(self.p.id, bytes)
-            .map_err(|_| Error::QuotaExceeded {
-                limit: quota.limit().unwrap_or(0),
-            })
-    }
-
-    fn published(&mut self, bytes: u64) -> Result<(), Error> {
-        let quota = &self.p.jobs.quota;
-        quota
-            .store(self.p.id, bytes)
-            .map_err(|_| Error::QuotaExceeded {
-                limit: quota.limit().unwrap_or(0),
-            })
-    }
-
-    fn uploaded_captions(&self) -> Vec<CaptionTrack> {
-        Events::uploaded(&self.p.jobs.catalog, self.p.id)
-    }
-
-    fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {
-        let change = Change::Generation(generation);
-        self.p.jobs.videos.apply(self.p.id, change)?;
-        crate::failpoint!("generation.after_record");
-        Ok(())
     }
 }
