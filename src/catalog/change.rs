@@ -229,11 +229,9 @@ impl Change {
     fn apply_quiet(&self, r: &mut Record) {
         match self {
             Change::Probed(info) => r.source = Some((**info).clone()),
-            Change::Started { upload_complete } => {
-                if *upload_complete {
-                    r.status = Status::Processing;
-                }
-            }
+            Change::Started {
+                upload_complete: true,
+            } => r.status = Status::Processing,
             Change::Progress {
                 renditions,
                 progress,

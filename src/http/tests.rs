@@ -222,7 +222,7 @@ async fn walk_one(s: &Arc<AppState>, path: &str, bearer: &str, play_token: &str)
     // The API token in a header: in, and answered privately.
     let r = handle(
         s.clone(),
-        req(method, path, &[("authorization", &bearer)]),
+        req(method, path, &[("authorization", bearer)]),
         CLIENT,
     )
     .await;
@@ -251,10 +251,7 @@ async fn walk_one(s: &Arc<AppState>, path: &str, bearer: &str, play_token: &str)
         _ => assert!(code == 401 || code == 403, "{with}: {code}"),
     }
     // A rebound DNS name: refused everywhere but playback.
-    let evil = [
-        ("host", "evil.example:3300"),
-        ("authorization", bearer),
-    ];
+    let evil = [("host", "evil.example:3300"), ("authorization", bearer)];
     let r = handle(s.clone(), req(method, path, &evil), CLIENT).await;
     assert_eq!(
         r.status() == StatusCode::MISDIRECTED_REQUEST,
