@@ -48,7 +48,7 @@ test-garage: deps test-deps check-cargo
 	  echo "cargo install garage $(GARAGE_VERSION)"; \
 	  $(CARGO) install garage@$(GARAGE_VERSION) --locked; \
 	fi
-	HLSD_TEST_S3=garage $(CARGO) test --no-fail-fast --test s3_objects --test s3_nodes --test s3_direct
+	HLSD_TEST_S3=garage $(CARGO) test --no-fail-fast --test suite s3_
 
 lint: deps check-cargo
 	$(CARGO) fmt --check

@@ -2,9 +2,7 @@
 //! default flags; afterwards it must still serve, play, and have stayed
 //! within 300 MiB of memory (peak RSS read from /proc).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::thread;

@@ -11,10 +11,9 @@
 //! each flow (the name's first part) has a scenario here, and a failpoint
 //! whose flow has none, or that its scenario never reaches, fails the test.
 
-mod common;
 
-use common::hooks::Receiver;
-use common::*;
+use crate::common::hooks::Receiver;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -7,9 +7,7 @@
 //! h2c a whole playback is fetched by curl on one HTTP/2 connection and
 //! decoded by ffmpeg; Chromium + hls.js over HTTPS/h2 is in browser.rs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

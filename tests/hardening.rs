@@ -1,9 +1,7 @@
 //! Hostile clients: upload rate limit, decode caps (frame size, duration,
 //! stream count), slowloris, idle-connection floods, the CORS allowlist.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

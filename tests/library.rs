@@ -1,9 +1,7 @@
 //! The library API: list/paginate/filter, rename, delete (also while a job
 //! runs or an upload arrives), Server-Sent Events, posters, quota, disk full.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {

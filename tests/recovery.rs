@@ -2,9 +2,7 @@
 //! stopped with SIGTERM) mid-upload and mid-transcode, restarted on the same
 //! storage, and must end in a clean, truthful state.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {
     h264_mp4(secs.parse().unwrap(), size, true)

@@ -1,8 +1,6 @@
 //! Resource bounds: memory must not grow with the size of an upload.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn memory_stays_flat_for_a_large_upload() {

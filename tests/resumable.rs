@@ -4,10 +4,8 @@
 //! across a SIGKILL of the server; checksums, offsets, expiry,
 //! termination, refused media; playback while the upload goes on.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 

@@ -1,9 +1,7 @@
 //! Access control: API tokens on writes and management, signed expiring
 //! playback URLs that reach every URL a player fetches.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn clip() -> Vec<u8> {

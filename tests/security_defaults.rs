@@ -3,9 +3,7 @@
 //! encoder's slot, connections, proxies, concurrent probes. Each test
 //! fails on a server that lacks its protection.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::time::Duration;

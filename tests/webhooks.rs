@@ -3,10 +3,8 @@
 //! errors are failures, retried), across a SIGKILL of hlsd, with stable
 //! event ids; configurations that cannot work are refused.
 
-mod common;
-
-use common::hooks::{Hit, Receiver};
-use common::*;
+use crate::common::hooks::{Hit, Receiver};
+use crate::common::*;
 use hmac::Mac;
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
