@@ -355,7 +355,7 @@ fn crash_at(point: &str) {
     args.extend(flags.iter().map(String::as_str));
     let log = tempfile::NamedTempFile::new().unwrap();
     let env = vec![("HLSD_FAILPOINT".to_owned(), point.to_owned())];
-    let mut s = Server::start_full(tempfile::tempdir().unwrap(), &args, env, log.path());
+    let mut s = Server::process_full(tempfile::tempdir().unwrap(), &args, env, log.path());
     let mut told = Told::default();
     eprintln!("crash point {point}");
     run(&s, &mut told);

@@ -142,7 +142,8 @@ fn an_upload_goes_on_after_the_server_is_killed_and_restarted() {
     if !node_ready() {
         return;
     }
-    let mut s = Server::start(&[]);
+    // A process: it is killed.
+    let mut s = Server::process(&[]);
     let endpoint = format!("http://{}/files/", s.addr);
     let file = clip();
     let dir = tempfile::tempdir().unwrap();

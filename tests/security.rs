@@ -50,7 +50,7 @@ fn api_tokens_guard_writes_and_management_and_are_never_logged() {
     let log = dir.path().join("hlsd.log");
     let file = dir.path().join("tokens");
     std::fs::write(&file, "from-a-file-token-0123\n\n").unwrap();
-    let s = Server::start_logged(
+    let s = Server::process_logged(
         &[
             "--api-token",
             "s3cret-one-0123456",

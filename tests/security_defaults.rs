@@ -162,7 +162,7 @@ fn configurations_that_protect_nothing_are_refused_at_start() {
     }
     // Asked for explicitly, it runs (and says why it should not).
     let log = tempfile::NamedTempFile::new().unwrap();
-    let s = Server::start_logged(
+    let s = Server::process_logged(
         &["--signing-key", "a-real-signing-key", "--allow-open-api"],
         log.path(),
     );
