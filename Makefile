@@ -26,9 +26,14 @@ run: deps check-cargo
 
 # --no-fail-fast: one failing test binary never hides the others.
 # --features failpoints: the crash-point test kills the server between
-# durable steps (a release build never has them).
+# durable steps (a release build never has them). The integration tests are
+# one binary (tests/suite.rs) whose tests mostly wait on servers, clients
+# and I/O: TEST_THREADS of them run at once (measured on 2 cores; see
+# README). Set through RUST_TEST_THREADS rather than `-- --test-threads`,
+# which the criterion benches' test mode refuses.
+TEST_THREADS ?= 6
 test: deps test-deps check-cargo
-	$(CARGO) test --all-targets --features failpoints --no-fail-fast
+	RUST_TEST_THREADS=$(TEST_THREADS) $(CARGO) test --all-targets --features failpoints --no-fail-fast
 
 # The model test with more seeds and steps than `make test` runs:
 # `make soak SEEDS=1-200 STEPS=60` (a seed that fails is printed; run it
