@@ -11,7 +11,6 @@
 //! each flow (the name's first part) has a scenario here, and a failpoint
 //! whose flow has none, or that its scenario never reaches, fails the test.
 
-
 use crate::common::hooks::Receiver;
 use crate::common::*;
 use std::collections::BTreeMap;
