@@ -42,7 +42,7 @@ SEEDS ?= 1-50
 STEPS ?= 40
 soak: deps test-deps check-cargo
 	HLSD_MODEL_SEEDS=$(SEEDS) HLSD_MODEL_STEPS=$(STEPS) $(CARGO) test --features failpoints \
-	  --test model -- --nocapture
+	  --test suite model:: -- --nocapture
 
 # The object-store tests against Garage (a real distributed store) instead
 # of s3s-fs: builds garage once (cargo install, about ten minutes), then

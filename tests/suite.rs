@@ -15,6 +15,8 @@ mod crash_points;
 mod edge;
 mod hardening;
 mod library;
+mod lifecycle;
+mod model;
 mod odd_files;
 mod ops;
 mod playback;
