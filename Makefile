@@ -26,9 +26,14 @@ run: deps check-cargo
 
 # --no-fail-fast: one failing test binary never hides the others.
 # --features failpoints: the crash-point test kills the server between
-# durable steps (a release build never has them).
+# durable steps (a release build never has them). The integration tests are
+# one binary (tests/suite.rs) whose tests mostly wait on servers, clients
+# and I/O: TEST_THREADS of them run at once (measured on 2 cores; see
+# README). Set through RUST_TEST_THREADS rather than `-- --test-threads`,
+# which the criterion benches' test mode refuses.
+TEST_THREADS ?= 6
 test: deps test-deps check-cargo
-	$(CARGO) test --all-targets --features failpoints --no-fail-fast
+	RUST_TEST_THREADS=$(TEST_THREADS) $(CARGO) test --all-targets --features failpoints --no-fail-fast
 
 # The model test with more seeds and steps than `make test` runs:
 # `make soak SEEDS=1-200 STEPS=60` (a seed that fails is printed; run it
@@ -37,7 +42,7 @@ SEEDS ?= 1-50
 STEPS ?= 40
 soak: deps test-deps check-cargo
 	HLSD_MODEL_SEEDS=$(SEEDS) HLSD_MODEL_STEPS=$(STEPS) $(CARGO) test --features failpoints \
-	  --test model -- --nocapture
+	  --test suite model:: -- --nocapture
 
 # The object-store tests against Garage (a real distributed store) instead
 # of s3s-fs: builds garage once (cargo install, about ten minutes), then
@@ -48,7 +53,7 @@ test-garage: deps test-deps check-cargo
 	  echo "cargo install garage $(GARAGE_VERSION)"; \
 	  $(CARGO) install garage@$(GARAGE_VERSION) --locked; \
 	fi
-	HLSD_TEST_S3=garage $(CARGO) test --no-fail-fast --test s3_objects --test s3_nodes --test s3_direct
+	HLSD_TEST_S3=garage $(CARGO) test --no-fail-fast --test suite s3_
 
 lint: deps check-cargo
 	$(CARGO) fmt --check

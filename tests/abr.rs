@@ -3,9 +3,7 @@
 //! and fMP4 segments. Every check decodes what the server serves over HTTP
 //! with the ffmpeg/ffprobe CLIs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

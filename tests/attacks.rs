@@ -2,9 +2,7 @@
 //! default flags; afterwards it must still serve, play, and have stayed
 //! within 300 MiB of memory (peak RSS read from /proc).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::thread;
@@ -40,7 +38,7 @@ fn flood(s: &Server, from: Ipv4Addr, head: String, fill: u8, total: usize) -> Op
 
 #[test]
 fn every_attack_at_once_leaves_the_server_healthy_and_bounded() {
-    let s = std::sync::Arc::new(Server::start(&[]));
+    let s = std::sync::Arc::new(Server::process(&[]));
     let id = upload_ok(&s, &h264_mp4(6, "640x360", true), FAST);
     s.wait_done(&id);
     let seg = extinfs(&s.get(&format!("/play/{id}/video.m3u8")).text())[0]

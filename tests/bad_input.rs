@@ -1,9 +1,7 @@
 //! Untrusted input: every refusal is a JSON error with the right 4xx, and
 //! leaves nothing in storage; broken uploads never take the server down.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;

@@ -3,9 +3,7 @@
 //! follows the progress, plays it with hls.js; the tutorial's own page
 //! (fetch + FormData, then video.js) does the same from another origin.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -11,10 +11,8 @@
 //! each flow (the name's first part) has a scenario here, and a failpoint
 //! whose flow has none, or that its scenario never reaches, fails the test.
 
-mod common;
-
-use common::hooks::Receiver;
-use common::*;
+use crate::common::hooks::Receiver;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -356,7 +354,7 @@ fn crash_at(point: &str) {
     args.extend(flags.iter().map(String::as_str));
     let log = tempfile::NamedTempFile::new().unwrap();
     let env = vec![("HLSD_FAILPOINT".to_owned(), point.to_owned())];
-    let mut s = Server::start_full(tempfile::tempdir().unwrap(), &args, env, log.path());
+    let mut s = Server::process_full(tempfile::tempdir().unwrap(), &args, env, log.path());
     let mut told = Told::default();
     eprintln!("crash point {point}");
     run(&s, &mut told);

@@ -7,9 +7,7 @@
 //! h2c a whole playback is fetched by curl on one HTTP/2 connection and
 //! decoded by ffmpeg; Chromium + hls.js over HTTPS/h2 is in browser.rs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -145,7 +143,7 @@ fn conditional_requests_follow_growing_and_finished_playlists_and_segments() {
     let seg = format!("/play/{id}/{seg}");
     let cached = check_segment_validators(s.addr, &seg);
     // From disk (no cache) the same validators, and they survive a restart.
-    s.terminate();
+    s.stop();
     s.restart(&["--cache-bytes", "0"]);
     assert_eq!(check_segment_validators(s.addr, &seg), cached);
     assert_eq!(
@@ -578,7 +576,7 @@ fn sighup_reloads_the_certificate_and_open_connections_keep_playing() {
     let (cert, key, a_der) = make_pair(dir.path(), "live");
     let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
     let log = dir.path().join("hlsd.log");
-    let s = Server::start_logged(
+    let s = Server::process_logged(
         &["--segment-seconds", "2", "--tls-cert", c, "--tls-key", k],
         &log,
     );

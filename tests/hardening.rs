@@ -1,9 +1,7 @@
 //! Hostile clients: upload rate limit, decode caps (frame size, duration,
 //! stream count), slowloris, idle-connection floods, the CORS allowlist.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -216,7 +214,8 @@ fn an_audio_timestamp_jump_neither_bloats_memory_nor_the_output() {
             "aac",
         ],
     );
-    let s = Server::start(&[]);
+    // A process: its peak memory is measured.
+    let s = Server::process(&[]);
     let id = upload_ok(&s, &data, FAST);
     let rec = s.wait_done(&id);
     assert_eq!(rec["status"], "ready", "{rec}");

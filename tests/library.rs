@@ -1,9 +1,7 @@
 //! The library API: list/paginate/filter, rename, delete (also while a job
 //! runs or an upload arrives), Server-Sent Events, posters, quota, disk full.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {
@@ -136,7 +134,7 @@ fn delete_while_processing_stops_the_job_promptly() {
     });
     assert_eq!(v["status"], "processing");
     // The job thread (its libav workers inherit its name).
-    assert!(!s.job_threads().is_empty());
+    assert!(!s.job_threads_of(&id).is_empty());
     let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
     // 204 once the job has stopped; 202 if it takes longer (finished in
     // the background). How fast it stops is measured in benches/.
@@ -144,7 +142,7 @@ fn delete_while_processing_stops_the_job_promptly() {
     if r.status == 202 {
         assert_eq!(r.json()["status"], "deleting");
     }
-    s.wait_no_job_threads();
+    s.wait_no_job_threads_of(&id);
     wait_until("the record to go", || {
         s.get(&format!("/videos/{id}")).status == 404
     });
@@ -176,7 +174,7 @@ fn delete_while_uploading_cuts_the_upload() {
     let up = uploader.join().unwrap();
     assert!(up.status >= 400, "the upload went on: {}", up.text());
     s.assert_storage_empty_soon();
-    s.wait_no_job_threads();
+    s.wait_no_job_threads_of(&id);
 }
 
 #[test]

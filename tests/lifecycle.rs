@@ -1,9 +1,7 @@
 //! One door per video (issue 25): the reproductions of the issue, each a
 //! race or a crash between two features, now answered consistently.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 const TUS: (&str, &str) = ("Tus-Resumable", "1.0.0");
@@ -67,7 +65,8 @@ fn assert_gone(s: &Server, id: &str) {
 /// restart, and the PUT's answer is one of the two consistent ones.
 #[test]
 fn a_caption_put_racing_a_delete_never_brings_the_video_back() {
-    let mut s = Server::start(&[]);
+    // A process: it is killed (SIGKILL) and restarted.
+    let mut s = Server::process(&[]);
     let clip = h264_mp4(2, "160x120", false);
     let ids: Vec<String> = (0..6).map(|_| upload_ok(&s, &clip, FAST)).collect();
     for id in &ids {
@@ -118,7 +117,8 @@ fn a_caption_put_racing_a_delete_never_brings_the_video_back() {
 /// never comes back.
 #[test]
 fn a_last_patch_racing_a_delete_is_refused_or_deleted_cleanly() {
-    let mut s = Server::start(&[]);
+    // A process: it is killed (SIGKILL) and restarted.
+    let mut s = Server::process(&[]);
     let data = h264_mp4(2, "160x120", true);
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -153,7 +153,8 @@ fn a_last_patch_racing_a_delete_is_refused_or_deleted_cleanly() {
 /// kill -9: listed, served, and at `ready` its cue is there.
 #[test]
 fn captions_of_an_upload_still_arriving_survive_a_crash() {
-    let mut s = Server::start(&["--segment-seconds", "2"]);
+    // A process: it is killed (SIGKILL) and restarted.
+    let mut s = Server::process(&["--segment-seconds", "2"]);
     let data = h264_mp4(4, "160x120", true);
     let id = tus_create(&s, data.len());
     let half = data.len() / 2;

@@ -11,10 +11,8 @@
 //! It prints its seed. `make test` runs a few fixed seeds;
 //! `make soak SEEDS=1-200` runs more (`HLSD_MODEL_SEEDS`).
 
-mod common;
-
-use common::hooks::Receiver;
-use common::*;
+use crate::common::hooks::Receiver;
+use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A small, seeded random source (xorshift64*): the same seed, the same
@@ -109,7 +107,8 @@ impl World {
         .collect();
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         World {
-            s: Server::start(&a),
+            // A process: the model crashes it (SIGKILL) and restarts it.
+            s: Server::process(&a),
             hooks,
             args,
             data: h264_mp4(2, "160x120", true),

@@ -6,9 +6,7 @@
 //! at all when decoded, audio and video end together, and the duration
 //! follows the video.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

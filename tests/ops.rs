@@ -1,9 +1,7 @@
 //! Operations endpoints: liveness, readiness (which fails when storage is
 //! read-only), and Prometheus metrics whose counters move.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 
 /// Parses Prometheus text exposition strictly enough to catch format

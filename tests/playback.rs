@@ -1,9 +1,7 @@
 //! Serving: path traversal, Range and HEAD (RFC 9110), CORS and caching,
 //! and playback that starts while the upload is still being sent.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn clip(secs: &str) -> Vec<u8> {
     h264_mp4(secs.parse().unwrap(), "320x240", true)

@@ -2,9 +2,7 @@
 //! stopped with SIGTERM) mid-upload and mid-transcode, restarted on the same
 //! storage, and must end in a clean, truthful state.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn clip(_name: &str, secs: &str, size: &str) -> Vec<u8> {
     h264_mp4(secs.parse().unwrap(), size, true)
@@ -50,7 +48,7 @@ fn assert_playable(s: &Server, id: &str, secs: f64) {
 
 #[test]
 fn sigkill_mid_upload_marks_it_failed_and_cleans_up() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::process(&[]);
     let data = clip("rec-8s.mp4", "8", "320x240");
     // Half the body is sent; the rest never is.
     let upload = PartialUpload::start(s.addr, &data, data.len() / 2);
@@ -70,7 +68,7 @@ fn sigkill_mid_upload_marks_it_failed_and_cleans_up() {
 
 #[test]
 fn sigkill_mid_transcode_requeues_and_finishes() {
-    let mut s = Server::start(&["--x264-preset", "medium"]);
+    let mut s = Server::process(&["--x264-preset", "medium"]);
     let id = upload_ok(&s, &clip("rec-30s-360p.mp4", "30", "640x360"), FAST);
     wait_processing(&s, &id, 0.0);
     // Kill once the dead job has published a segment.
@@ -114,7 +112,7 @@ fn sigkill_mid_transcode_requeues_and_finishes() {
 
 #[test]
 fn sigterm_stops_jobs_which_resume_after_restart() {
-    let mut s = Server::start(&["--x264-preset", "medium"]);
+    let mut s = Server::process(&["--x264-preset", "medium"]);
     let id = upload_ok(&s, &clip("rec-30s-360p.mp4", "30", "640x360"), FAST);
     wait_processing(&s, &id, 0.05);
     let status = s.terminate();
@@ -127,7 +125,7 @@ fn sigterm_stops_jobs_which_resume_after_restart() {
 
 #[test]
 fn stray_folders_and_temp_files_are_swept_at_start() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::process(&[]);
     let id = upload_ok(&s, &clip("rec-2s.mp4", "2", "160x120"), FAST);
     assert_eq!(s.wait_done(&id)["status"], "ready");
     s.crash();
@@ -148,7 +146,7 @@ fn stray_folders_and_temp_files_are_swept_at_start() {
 /// ready, and plays — a ladder and a single rendition alike.
 #[test]
 fn a_truncated_record_is_rebuilt_and_the_video_still_plays() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::process(&[]);
     let ladder = upload_ok(&s, &clip("rec-4s-480p.mp4", "4", "854x480"), FAST);
     let single = upload_ok(&s, &clip("rec-4s-120p.mp4", "4", "160x120"), FAST);
     for id in [&ladder, &single] {
@@ -199,7 +197,7 @@ fn a_truncated_record_is_rebuilt_and_the_video_still_plays() {
 /// skipped and the server still starts; empty folders go.
 #[test]
 fn damaged_folders_are_kept_or_skipped_and_the_server_starts() {
-    let mut s = Server::start(&[]);
+    let mut s = Server::process(&[]);
     let good = upload_ok(&s, &clip("rec-2s.mp4", "2", "160x120"), FAST);
     let gone = upload_ok(&s, &clip("rec-2s.mp4", "2", "160x120"), FAST);
     assert_eq!(s.wait_done(&good)["status"], "ready");

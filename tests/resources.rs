@@ -1,8 +1,6 @@
 //! Resource bounds: memory must not grow with the size of an upload.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn memory_stays_flat_for_a_large_upload() {
@@ -23,7 +21,7 @@ fn memory_stays_flat_for_a_large_upload() {
         ],
     );
     assert!(data.len() > 130_000_000);
-    let s = Server::start(&[]);
+    let s = Server::process(&[]);
     let id = upload_ok(&s, &data, FAST);
     assert_eq!(s.wait_done(&id)["status"], "ready");
     let peak_mib = s.peak_rss_kib() / 1024;

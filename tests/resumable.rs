@@ -4,10 +4,8 @@
 //! across a SIGKILL of the server; checksums, offsets, expiry,
 //! termination, refused media; playback while the upload goes on.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -133,6 +131,14 @@ fn an_aborted_upload_is_resumed_by_a_new_client_process() {
     assert_ready_and_plays(&s, first["id"].as_str().unwrap());
 }
 
+/// The URL tus.mjs writes to its `--url-file`, once it is all there (the
+/// file exists, empty, for a moment before it is written).
+fn read_url_file(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .filter(|u| u.ends_with('\n'))
+}
+
 /// HEADs an upload; returns its `Upload-Offset`.
 fn head_offset(addr: std::net::SocketAddr, id: &str) -> Option<u64> {
     let r = request(addr, "HEAD", &format!("/files/{id}"), &[TUS], &[]);
@@ -144,7 +150,8 @@ fn an_upload_goes_on_after_the_server_is_killed_and_restarted() {
     if !node_ready() {
         return;
     }
-    let mut s = Server::start(&[]);
+    // A process: it is killed.
+    let mut s = Server::process(&[]);
     let endpoint = format!("http://{}/files/", s.addr);
     let file = clip();
     let dir = tempfile::tempdir().unwrap();
@@ -166,7 +173,7 @@ fn an_upload_goes_on_after_the_server_is_killed_and_restarted() {
         ])
         .spawn()
         .unwrap();
-    let url = wait_for("the upload URL", || std::fs::read_to_string(&url_file).ok());
+    let url = wait_for("the upload URL", || read_url_file(&url_file));
     let id = url.trim().rsplit('/').next().unwrap().to_owned();
     wait_until("a first durable chunk", || {
         head_offset(s.addr, &id).is_some_and(|o| o >= 262_144)
@@ -424,7 +431,7 @@ fn the_playback_url_plays_while_a_throttled_upload_goes_on() {
         .arg(&url_file)
         .spawn()
         .unwrap();
-    let url = wait_for("the upload URL", || std::fs::read_to_string(&url_file).ok());
+    let url = wait_for("the upload URL", || read_url_file(&url_file));
     let id = url.trim().rsplit('/').next().unwrap().to_owned();
     let playlist = format!("/play/{id}/video.m3u8");
     // Two segments out while the record still says `receiving`: the ffmpeg

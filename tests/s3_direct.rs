@@ -2,10 +2,8 @@
 //! `--signing-key` (checked by a real S3 server, s3s-fs), and URLs under
 //! `--media-base-url` without it.
 
-mod common;
-
-use common::s3::S3Server;
-use common::*;
+use crate::common::s3::S3Server;
+use crate::common::*;
 
 const ADMIN: &str = "admin-token-0123456789";
 

@@ -2,10 +2,8 @@
 //! node's videos live in the bucket, its storage folder holds only scratch;
 //! a second node on the same bucket lists, serves, plays and deletes them.
 
-mod common;
-
-use common::s3::S3Server;
-use common::*;
+use crate::common::s3::S3Server;
+use crate::common::*;
 
 #[test]
 fn a_video_lives_in_the_bucket_and_plays_from_it() {

@@ -2,10 +2,8 @@
 //! checked, presigned URLs checked, conditional PUTs, multipart uploads):
 //! the same contract the file backend keeps, and what only a bucket does.
 
-mod common;
-
-use common::s3::S3Server;
-use common::{request, wait_until};
+use crate::common::s3::S3Server;
+use crate::common::{request, wait_until};
 use hlsd::storage::objects::{FileObjects, Objects};
 use hlsd::storage::s3::{S3Objects, S3Settings};
 use std::time::Duration;
@@ -24,7 +22,7 @@ fn settings(s3: &S3Server, prefix: &str) -> S3Settings {
 }
 
 /// A GET of a full URL on the S3 server (path and query), unsigned.
-fn get_url(s3: &S3Server, url: &str) -> common::Response {
+fn get_url(s3: &S3Server, url: &str) -> crate::common::Response {
     let path = url.split_once(&s3.addr.to_string()).unwrap().1;
     request(s3.addr, "GET", path, &[], &[])
 }

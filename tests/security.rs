@@ -1,9 +1,7 @@
 //! Access control: API tokens on writes and management, signed expiring
 //! playback URLs that reach every URL a player fetches.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn clip() -> Vec<u8> {
@@ -52,7 +50,7 @@ fn api_tokens_guard_writes_and_management_and_are_never_logged() {
     let log = dir.path().join("hlsd.log");
     let file = dir.path().join("tokens");
     std::fs::write(&file, "from-a-file-token-0123\n\n").unwrap();
-    let s = Server::start_logged(
+    let s = Server::process_logged(
         &[
             "--api-token",
             "s3cret-one-0123456",

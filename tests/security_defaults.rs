@@ -3,9 +3,7 @@
 //! encoder's slot, connections, proxies, concurrent probes. Each test
 //! fails on a server that lacks its protection.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -164,7 +162,7 @@ fn configurations_that_protect_nothing_are_refused_at_start() {
     }
     // Asked for explicitly, it runs (and says why it should not).
     let log = tempfile::NamedTempFile::new().unwrap();
-    let s = Server::start_logged(
+    let s = Server::process_logged(
         &["--signing-key", "a-real-signing-key", "--allow-open-api"],
         log.path(),
     );

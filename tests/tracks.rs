@@ -2,9 +2,7 @@
 //! audio, storyboards and MP4 downloads, checked with the ffmpeg CLI and
 //! the strict HLS parser (every playlist fetched through `request`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

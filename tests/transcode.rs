@@ -1,9 +1,7 @@
 //! Uploads of many containers and codecs, checked by decoding the output
 //! with ffprobe/ffmpeg (independent of our libav code path).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::time::Duration;
 

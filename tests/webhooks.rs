@@ -3,10 +3,8 @@
 //! errors are failures, retried), across a SIGKILL of hlsd, with stable
 //! event ids; configurations that cannot work are refused.
 
-mod common;
-
-use common::hooks::{Hit, Receiver};
-use common::*;
+use crate::common::hooks::{Hit, Receiver};
+use crate::common::*;
 use hmac::Mac;
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
@@ -78,7 +76,8 @@ fn events_reach_a_receiver_that_was_down_even_across_a_restart() {
     let r = Receiver::start(false);
     let args = webhook_args(&r);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut s = Server::start(&args);
+    // A process: it crashes with deliveries pending.
+    let mut s = Server::process(&args);
     let id = upload_ok(&s, &h264_mp4(4, "320x240", true), FAST);
     // A redirect, then errors: each a failed attempt, retried.
     wait_until("two failed attempts", || r.hits().len() >= 2);

@@ -37,28 +37,201 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     wait_for(what, || cond().then_some(()))
 }
 
-/// A running server and its private storage folder.
+/// A running server and its private storage folder: in this process by
+/// default ([`Server::start`]), or a child process ([`Server::process`]) for
+/// the tests that need one (signals, a crash, its memory, its environment,
+/// its log, an empty `PATH`).
 pub struct Server {
     pub addr: SocketAddr,
     pub storage: tempfile::TempDir,
-    child: Child,
-    /// Environment variables the server runs with (kept for restarts).
+    run: Running,
+    /// Environment variables a process server runs with (kept for restarts).
     pub env: Vec<(String, String)>,
 }
 
+enum Running {
+    /// `hlsd` as a child process.
+    Process(Child),
+    /// `hlsd::server` on a thread of this process, with its own runtime.
+    InProcess(InProcess),
+    /// An in-process server after [`Server::stop`].
+    Stopped,
+}
+
+/// A server on its own thread: dropping `stop` starts its graceful
+/// shutdown, then the thread ends.
+struct InProcess {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Shuts the server down and waits (bounded) for its thread.
+    fn shut_down(&mut self) {
+        drop(self.stop.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let t = Instant::now();
+        // The server's own bounds: 10 s for in-flight requests, 5 s for
+        // jobs to stop, 10 s for its runtime's blocking tasks.
+        while !thread.is_finished() && t.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            eprintln!("an in-process hlsd did not stop within 30 s; left running");
+        }
+    }
+}
+
+/// The flags every test server gets: `--listen 127.0.0.1:0` unless the test
+/// names an address, its storage, and `--x264-preset ultrafast` (fast
+/// tests) unless the test picks a preset.
+fn server_args(storage: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen".into(), "127.0.0.1:0".into()]);
+    }
+    args.extend(["--storage".into(), storage.as_os_str().to_owned()]);
+    if !extra.contains(&"--x264-preset") {
+        args.extend(["--x264-preset".into(), "ultrafast".into()]);
+    }
+    args.extend(extra.iter().map(Into::into));
+    args
+}
+
+/// Starts `hlsd::server` as `src/main.rs` does (flags, finalize, TLS check,
+/// bind, prepare with crash recovery, serve) on a thread of its own with a
+/// two-worker runtime; returns once it listens. A configuration the binary
+/// would refuse panics here (test refusals with [`exit_of`]).
+fn start_in_process(storage: &Path, extra: &[&str]) -> (InProcess, SocketAddr) {
+    use clap::Parser;
+    init_logging();
+    let mut args: Vec<std::ffi::OsString> = vec!["hlsd".into()];
+    args.extend(server_args(storage, extra));
+    let mut config =
+        hlsd::Config::try_parse_from(&args).unwrap_or_else(|e| panic!("hlsd {args:?}: {e}"));
+    let warnings = config
+        .finalize()
+        .unwrap_or_else(|e| panic!("hlsd {args:?} refused: {e}"));
+    for w in warnings {
+        eprintln!("hlsd warns: {w}");
+    }
+    hlsd::server::check_tls(&config).unwrap_or_else(|e| panic!("hlsd {args:?}: {e}"));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<SocketAddr, String>>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("hlsd".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime for hlsd");
+            runtime.block_on(async move {
+                let listen = config.listen;
+                let listener = match tokio::net::TcpListener::bind(listen).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("cannot listen on {listen}: {e}")));
+                        return;
+                    }
+                };
+                let addr = listener.local_addr().unwrap();
+                let server = match hlsd::server::prepare(config).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(addr));
+                // Dropping the sender (the Server dropped) stops it too.
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = server.serve(listener, shutdown).await {
+                    eprintln!("hlsd on {addr}: {e}");
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_secs(10));
+        })
+        .expect("a thread for hlsd");
+    let addr = match ready_rx.recv_timeout(DEADLINE) {
+        Ok(Ok(addr)) => addr,
+        Ok(Err(e)) => panic!("hlsd {args:?}: {e}"),
+        Err(e) => panic!("hlsd {args:?} did not start: {e}"),
+    };
+    let server = InProcess {
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    (server, addr)
+}
+
+/// The in-process servers' log: to this process's standard error (as a
+/// child's goes to the inherited one), at `HLSD_LOG`'s level, `warn` unless
+/// set.
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    });
+}
+
+/// Clients and servers share this process: its soft limit on open files is
+/// raised to the hard one before `main` (an ELF constructor).
+#[used]
+#[link_section = ".init_array"]
+static RAISE_NOFILE: extern "C" fn() = raise_nofile;
+
+extern "C" fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
 impl Server {
-    /// Starts `hlsd` with `extra` flags.
+    /// Starts a server in this process with `extra` flags.
     pub fn start(extra: &[&str]) -> Server {
-        let storage = tempfile::tempdir().unwrap();
-        Self::start_in(storage, extra)
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
+    /// Starts a server in this process on `storage` with `extra` flags.
     pub fn start_in(storage: tempfile::TempDir, extra: &[&str]) -> Server {
-        Self::start_with_env(storage, extra, Vec::new())
+        let (server, addr) = start_in_process(storage.path(), extra);
+        Server {
+            addr,
+            storage,
+            run: Running::InProcess(server),
+            env: Vec::new(),
+        }
     }
 
-    /// Starts `hlsd` in `storage` with `extra` flags and variables `env`.
-    pub fn start_with_env(
+    /// Starts the `hlsd` binary as a child process with `extra` flags.
+    pub fn process(extra: &[&str]) -> Server {
+        Self::process_in(tempfile::tempdir().unwrap(), extra)
+    }
+
+    pub fn process_in(storage: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::process_with_env(storage, extra, Vec::new())
+    }
+
+    /// Starts the `hlsd` binary in `storage` with `extra` flags and
+    /// variables `env`.
+    pub fn process_with_env(
         storage: tempfile::TempDir,
         extra: &[&str],
         env: Vec<(String, String)>,
@@ -67,61 +240,145 @@ impl Server {
         Server {
             addr,
             storage,
-            child,
+            run: Running::Process(child),
             env,
         }
     }
 
+    /// Starts the `hlsd` binary with its log (at debug level) written to
+    /// `log`.
+    pub fn process_logged(extra: &[&str], log: &Path) -> Server {
+        let storage = tempfile::tempdir().unwrap();
+        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &[]);
+        Server {
+            addr,
+            storage,
+            run: Running::Process(child),
+            env: Vec::new(),
+        }
+    }
+
+    /// Starts the `hlsd` binary in `storage` with `extra` flags, variables
+    /// `env`, and its log (at debug level) written to `log`.
+    pub fn process_full(
+        storage: tempfile::TempDir,
+        extra: &[&str],
+        env: Vec<(String, String)>,
+        log: &Path,
+    ) -> Server {
+        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &env);
+        Server {
+            addr,
+            storage,
+            run: Running::Process(child),
+            env,
+        }
+    }
+
+    /// Waits (bounded) for the process to end on its own; its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child();
+        wait_for("hlsd to exit", || child.try_wait().unwrap())
+    }
+
+    fn child(&mut self) -> &mut Child {
+        match &mut self.run {
+            Running::Process(child) => child,
+            _ => panic!(
+                "this test needs the server as a process (signals, crash, memory, threads): \
+                 start it with Server::process"
+            ),
+        }
+    }
+
+    fn is_process(&self) -> bool {
+        matches!(self.run, Running::Process(_))
+    }
+
     /// The server's process id (for signals).
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        match &self.run {
+            Running::Process(child) => child.id() as i32,
+            _ => panic!("pid() needs the server as a process: start it with Server::process"),
+        }
     }
 
     /// Kills the process with SIGKILL (a crash) and waits for it.
     pub fn crash(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        let child = self.child();
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child();
         // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        wait_for("hlsd to exit after SIGTERM", || {
-            self.child.try_wait().unwrap()
-        })
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        wait_for("hlsd to exit after SIGTERM", || child.try_wait().unwrap())
     }
 
-    /// Starts a new process on the same storage (after `crash`/`terminate`).
+    /// Stops an in-process server as SIGTERM stops the binary (graceful
+    /// shutdown: requests finish, jobs are cancelled and resume on the
+    /// next start) and waits for it.
+    pub fn stop(&mut self) {
+        match &mut self.run {
+            Running::InProcess(s) => s.shut_down(),
+            Running::Stopped => {}
+            Running::Process(_) => panic!("stop() is for in-process servers: use terminate()"),
+        }
+        self.run = Running::Stopped;
+    }
+
+    /// Starts the server again on the same storage: a new process after
+    /// `crash`/`terminate`, or a new in-process server (the running one
+    /// stopped first).
     pub fn restart(&mut self, extra: &[&str]) {
-        let (child, addr) = spawn_logged(self.storage.path(), extra, None, &self.env);
-        self.child = child;
+        if self.is_process() {
+            let (child, addr) = spawn_logged(self.storage.path(), extra, None, &self.env);
+            self.run = Running::Process(child);
+            self.addr = addr;
+            return;
+        }
+        self.stop();
+        let (server, addr) = start_in_process(self.storage.path(), extra);
+        self.run = Running::InProcess(server);
         self.addr = addr;
     }
 
-    /// Starts the server again on the same address (after a crash): what
+    /// Starts the process again on the same address (after a crash): what
     /// clients hold (upload URLs) stays valid.
     pub fn restart_same_port(&mut self, extra: &[&str]) {
         let listen = self.addr.to_string();
         let mut args = vec!["--listen", listen.as_str()];
         args.extend_from_slice(extra);
         let (child, addr) = spawn_logged(self.storage.path(), &args, None, &self.env);
-        self.child = child;
+        assert!(self.is_process(), "restart_same_port is for processes");
+        self.run = Running::Process(child);
         self.addr = addr;
     }
 
-    /// Names of the server's threads that run jobs (`job-…`).
+    /// Names of the server process's threads that run jobs (`job-…`).
     pub fn job_threads(&self) -> Vec<String> {
-        let dir = format!("/proc/{}/task", self.child.id());
-        std::fs::read_dir(dir)
-            .map(|it| {
-                it.flatten()
-                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-                    .map(|c| c.trim().to_owned())
-                    .filter(|c| c.starts_with("job-"))
-                    .collect()
-            })
-            .unwrap_or_default()
+        job_threads_in(&format!("/proc/{}/task", self.pid()), "job-")
+    }
+
+    /// Names of the threads running `id`'s job (`job-` and the id's first
+    /// 8 characters; its libav workers inherit the name), in the server's
+    /// process, or in this one for an in-process server.
+    pub fn job_threads_of(&self, id: &str) -> Vec<String> {
+        let dir = match &self.run {
+            Running::Process(child) => format!("/proc/{}/task", child.id()),
+            _ => "/proc/self/task".to_owned(),
+        };
+        job_threads_in(&dir, &format!("job-{}", &id[..8]))
+    }
+
+    /// Waits until no thread runs `id`'s job.
+    pub fn wait_no_job_threads_of(&self, id: &str) {
+        wait_until("the job's threads to end", || {
+            self.job_threads_of(id).is_empty()
+        });
     }
 
     /// Waits for the first video folder to appear (an upload's id is only
@@ -132,7 +389,7 @@ impl Server {
         })
     }
 
-    /// Waits until the server has no `job-…` thread left.
+    /// Waits until the server process has no `job-…` thread left.
     pub fn wait_no_job_threads(&self) {
         wait_until("every job thread to end", || self.job_threads().is_empty());
     }
@@ -164,90 +421,53 @@ impl Server {
     }
 }
 
-impl Server {
-    /// Starts `hlsd` in `storage` with `extra` flags, variables `env`, and
-    /// its log (at debug level) written to `log`.
-    pub fn start_full(
-        storage: tempfile::TempDir,
-        extra: &[&str],
-        env: Vec<(String, String)>,
-        log: &Path,
-    ) -> Server {
-        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &env);
-        Server {
-            addr,
-            storage,
-            child,
-            env,
-        }
-    }
-
-    /// Waits (bounded) for the process to end on its own; its status.
-    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_for("hlsd to exit", || self.child.try_wait().unwrap())
-    }
-
-    /// Starts `hlsd` with its log (at debug level) written to `log`.
-    pub fn start_logged(extra: &[&str], log: &Path) -> Server {
-        let storage = tempfile::tempdir().unwrap();
-        let (child, addr) = spawn_logged(storage.path(), extra, Some(log), &[]);
-        Server {
-            addr,
-            storage,
-            child,
-            env: Vec::new(),
-        }
-    }
+/// Names of the threads under `/proc/…/task` that start with `prefix`.
+fn job_threads_in(dir: &str, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|c| c.trim().to_owned())
+                .filter(|c| c.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
+/// Starts the `hlsd` binary with an empty `PATH` (so a server that tried to
+/// spawn `ffmpeg` would fail); returns it once it says where it listens.
 fn spawn_logged(
     storage: &Path,
     extra: &[&str],
     log: Option<&Path>,
     env: &[(String, String)],
 ) -> (Child, SocketAddr) {
-    {
-        let listen: &[&str] = if extra.contains(&"--listen") {
-            &[]
-        } else {
-            &["--listen", "127.0.0.1:0"]
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-            .args(listen)
-            .arg("--storage")
-            .arg(storage)
-            // Fast tests, unless a test picks its own preset.
-            .args(if extra.contains(&"--x264-preset") {
-                &[][..]
-            } else {
-                &["--x264-preset", "ultrafast"][..]
-            })
-            .args(extra)
-            // The server must never spawn a process: with PATH empty, any
-            // attempt to run `ffmpeg` by name would fail.
-            .env("PATH", "")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("HLSD_LOG", if log.is_some() { "debug" } else { "warn" })
-            .stdout(Stdio::piped())
-            .stderr(match log {
-                Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
-                None => Stdio::inherit(),
-            })
-            .spawn()
-            .expect("start hlsd");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
-        (child, addr)
-    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        .args(server_args(storage, extra))
+        // The server must never spawn a process: with PATH empty, any
+        // attempt to run `ffmpeg` by name would fail.
+        .env("PATH", "")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("HLSD_LOG", if log.is_some() { "debug" } else { "warn" })
+        .stdout(Stdio::piped())
+        .stderr(match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None => Stdio::inherit(),
+        })
+        .spawn()
+        .expect("start hlsd");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
 }
 
 impl Server {
@@ -296,7 +516,7 @@ impl Server {
 
     /// Peak resident memory of the server process so far, in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -305,14 +525,25 @@ impl Server {
     }
 
     pub fn is_alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none() && self.get("/healthz").status == 200
+        let running = match &mut self.run {
+            Running::Process(child) => child.try_wait().unwrap().is_none(),
+            Running::InProcess(s) => s.thread.as_ref().is_some_and(|t| !t.is_finished()),
+            Running::Stopped => false,
+        };
+        running && self.get("/healthz").status == 200
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.run {
+            Running::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::InProcess(s) => s.shut_down(),
+            Running::Stopped => {}
+        }
     }
 }
 
@@ -573,7 +804,9 @@ pub fn upload_ok(server: &Server, data: &[u8], how: Send) -> String {
 
 // ---------------------------------------------------------------- fixtures
 
-static FIXTURE_LOCK: Mutex<()> = Mutex::new(());
+/// One lock per fixture file: tests running at once make different
+/// fixtures side by side, and one fixture once.
+static FIXTURE_LOCKS: Mutex<Vec<(PathBuf, std::sync::Arc<Mutex<()>>)>> = Mutex::new(Vec::new());
 
 fn fixture_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
@@ -588,7 +821,6 @@ pub fn fixture(name: &str, args: &[&str]) -> Vec<u8> {
 }
 
 pub fn fixture_path(name: &str, args: &[&str]) -> PathBuf {
-    let _g = FIXTURE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     // The name carries a hash of the arguments, so a changed recipe makes
     // a new file instead of reusing a stale one.
     let key = {
@@ -598,8 +830,20 @@ pub fn fixture_path(name: &str, args: &[&str]) -> PathBuf {
         h.finish()
     };
     let path = fixture_dir().join(format!("{key:016x}-{name}"));
+    let lock = {
+        let mut locks = FIXTURE_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+        match locks.iter().find(|(p, _)| *p == path) {
+            Some((_, l)) => l.clone(),
+            None => {
+                let l = std::sync::Arc::new(Mutex::new(()));
+                locks.push((path.clone(), l.clone()));
+                l
+            }
+        }
+    };
+    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
     if !path.exists() {
-        let tmp = fixture_dir().join(format!("tmp-{}-{name}", std::process::id()));
+        let tmp = fixture_dir().join(format!("tmp-{}-{key:016x}-{name}", std::process::id()));
         let out = Command::new("ffmpeg")
             .args(["-v", "error", "-y"])
             .args(args)

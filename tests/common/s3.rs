@@ -215,7 +215,7 @@ impl S3Server {
         let (mut args, env) = self.node_args(prefix, node);
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        super::Server::start_with_env(tempfile::tempdir().unwrap(), &args, env)
+        super::Server::process_with_env(tempfile::tempdir().unwrap(), &args, env)
     }
 
     /// The keys under `prefix/` of the bucket, relative to it.
