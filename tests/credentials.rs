@@ -4,9 +4,7 @@
 //! their /64, a refusal that reaches a client still sending, and a
 //! start-up that says what an open API exposes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -276,7 +274,7 @@ fn a_refusal_reaches_a_client_still_sending() {
 fn an_open_api_says_what_it_exposes() {
     let log = tempfile::NamedTempFile::new().unwrap();
     let storage = tempfile::tempdir().unwrap();
-    let s = Server::start_full(storage, &["--listen", "0.0.0.0:0"], vec![], log.path());
+    let s = Server::process_full(storage, &["--listen", "0.0.0.0:0"], vec![], log.path());
     let to = SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
     let r = request(to, "GET", "/readyz", &[], &[]);
     let detail = r.json()["checks"]["api_access"]["detail"]
