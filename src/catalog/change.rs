@@ -21,6 +21,8 @@ pub struct Outputs {
     pub storyboard: bool,
     pub download: bool,
     pub notes: Vec<String>,
+    /// The source's colour as its frames said it (HDR metadata in SEI).
+    pub colour: Option<super::ColourInfo>,
     /// What the video will hold once ready (its spool apart, unless kept).
     pub storage_bytes: u64,
 }
@@ -344,6 +346,9 @@ fn outputs(r: &mut Record, o: &Outputs) {
     r.download = o.download;
     r.notes.clone_from(&o.notes);
     r.storage_bytes = o.storage_bytes;
+    if let (Some(c), Some(source)) = (&o.colour, r.source.as_mut()) {
+        source.video.colour = Some(c.clone());
+    }
 }
 
 fn claimed(r: &mut Record, node: &Option<String>, generation: Option<u32>) -> Option<Event> {

@@ -8,11 +8,13 @@
 //! a record written by an older or newer version still loads.
 
 mod change;
+mod colour;
 mod lifecycle;
 mod record;
 mod shared;
 
 pub use change::{Change, Outputs};
+pub use colour::{ColourInfo, ContentLight, DolbyVision, MasteringDisplay};
 pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};
 pub use record::{
     AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Event, Grant, OutputInfo,

@@ -89,6 +89,10 @@ pub struct VideoInfo {
     /// Display rotation in degrees clockwise (0, 90, 180, 270).
     pub rotation: u32,
     pub pixel_format: String,
+    /// Its colour: transfer (SDR, PQ, HLG), gamut, matrix, range, bit
+    /// depth, HDR metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<super::ColourInfo>,
 }
 
 /// The source's audio stream.

@@ -198,6 +198,7 @@ impl Pipeline {
             storyboard: p.storyboard,
             download: p.download,
             notes: p.notes,
+            colour: p.colour,
             storage_bytes: 0,
         };
         if let Err(e) = self.record_outputs(outputs) {

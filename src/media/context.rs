@@ -85,4 +85,7 @@ pub struct Produced {
     pub download: bool,
     /// What was left out of the source.
     pub notes: Vec<String>,
+    /// The source's colour as its first frame said it too (HDR metadata
+    /// some containers carry only in the stream's SEI).
+    pub colour: Option<crate::catalog::ColourInfo>,
 }

@@ -63,6 +63,9 @@ pub(crate) fn eligible(
     if source.info.video.rotation != 0 {
         return Err("the video is rotated".into());
     }
+    if let Some(c) = &source.info.video.colour {
+        colour_fits(c)?;
+    }
     if sar.0 > 0 && sar.0 != sar.1 {
         return Err("the pixels are not square".into());
     }
@@ -94,6 +97,21 @@ pub(crate) fn eligible(
         if let Some(d) = source.info.duration {
             c.finish(d)?;
         }
+    }
+    Ok(())
+}
+
+/// A copied picture goes to players as it is: only SDR, BT.709-gamut,
+/// limited-range ones may (the others are converted by encoding).
+fn colour_fits(c: &crate::catalog::ColourInfo) -> Result<(), String> {
+    if c.transfer != "sdr" {
+        return Err(format!("the video is HDR ({}): tone mapped", c.transfer));
+    }
+    if c.primaries == "bt2020" {
+        return Err("the video is wide-gamut (BT.2020): mapped to BT.709".into());
+    }
+    if c.range == "pc" {
+        return Err("the video is full-range: made limited-range".into());
     }
     Ok(())
 }

@@ -139,6 +139,7 @@ impl Job<'_> {
             storyboard: false,
             download: false,
             notes: self.source.notes.clone(),
+            colour: Some(self.video.colour_info()),
         }
     }
 }

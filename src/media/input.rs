@@ -260,6 +260,7 @@ fn probe_video(
         fps,
         rotation,
         pixel_format: format!("{:?}", vdec.format()).to_lowercase(),
+        colour: Some(super::colour::Colour::of_stream(&vst, &vdec).info()),
     };
     Ok((video_index, video, duration))
 }

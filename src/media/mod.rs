@@ -26,6 +26,7 @@
 
 mod audio;
 mod codecs;
+mod colour;
 mod context;
 mod copy;
 mod copycheck;
@@ -41,6 +42,7 @@ mod job;
 mod keys;
 mod ladder;
 mod master;
+mod opened;
 mod outputs;
 mod plan;
 mod poster;

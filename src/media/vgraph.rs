@@ -1,6 +1,8 @@
 //! The video filter graph: `in` → rotation (the CLI's autorotation) →
-//! square pixels → `split` → one `scale` + `format=yuv420p` per rung →
-//! `outN`; and the displayed size a source gets.
+//! HDR tone mapping or gamut mapping, once (see `colour`) → `split` → one
+//! `scale` (square pixels, the source's matrix and range to BT.709
+//! limited range) + `format=yuv420p` + colour tags per rung → `outN`; and
+//! the displayed size a source gets.
 
 use crate::Error;
 use ffmpeg_next::format::Pixel;
@@ -54,16 +56,44 @@ fn rotation_filters(rotation: u32) -> &'static str {
     }
 }
 
-/// `in` → rotation → `split` → one `scale` + `format` per size → `outN`,
-/// its filters (swscale's slices) on `threads` threads, 0 for libavfilter's
-/// own count (one a core).
+/// What a graph is built from (the colour read from the first frame too).
+#[derive(Debug, Clone)]
+pub(crate) struct GraphPlan {
+    pub tb: Rational,
+    pub rotation: u32,
+    pub sizes: Vec<(u32, u32)>,
+    pub threads: usize,
+    pub colour: super::colour::Colour,
+}
+
+/// The filters of `plan` after `in` (see the module docs).
+fn spec(plan: &GraphPlan) -> String {
+    let n = plan.sizes.len();
+    let colour = &plan.colour;
+    let mut spec = format!(
+        "[in]{}{}split={n}{}",
+        rotation_filters(plan.rotation),
+        colour.sdr_filters(),
+        (0..n).map(|i| format!("[s{i}]")).collect::<String>()
+    );
+    let options = colour.scale_options();
+    let tags = super::colour::SDR_TAGS;
+    for (i, (w, h)) in plan.sizes.iter().enumerate() {
+        spec.push_str(&format!(
+            ";[s{i}]scale={w}:{h}:flags=bicubic:{options},setsar=1,format=yuv420p,{tags}[out{i}]"
+        ));
+    }
+    spec
+}
+
+/// The graph of `plan` for `decoder`'s frames, its filters (swscale's
+/// slices, zimg's) on `plan.threads` threads, 0 for libavfilter's own
+/// count (one a core).
 pub(crate) fn build_graph(
     decoder: &decoder::Video,
-    tb: Rational,
-    rotation: u32,
-    sizes: &[(u32, u32)],
-    threads: usize,
+    plan: &GraphPlan,
 ) -> Result<filter::Graph, Error> {
+    let (tb, threads, sizes) = (plan.tb, plan.threads, &plan.sizes);
     let mut graph = filter::Graph::new();
     crate::ffi::set_graph_threads(&mut graph, threads);
     let sar = decoder.aspect_ratio();
@@ -97,16 +127,7 @@ pub(crate) fn build_graph(
         }
     }
     let n = sizes.len();
-    let mut spec = format!(
-        "[in]{}split={n}{}",
-        rotation_filters(rotation),
-        (0..n).map(|i| format!("[s{i}]")).collect::<String>()
-    );
-    for (i, (w, h)) in sizes.iter().enumerate() {
-        spec.push_str(&format!(
-            ";[s{i}]scale={w}:{h}:flags=bicubic,setsar=1,format=yuv420p[out{i}]"
-        ));
-    }
+    let spec = spec(plan);
     let mut parser = graph
         .output("in", 0)
         .map_err(media_err("video filter graph"))?;

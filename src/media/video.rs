@@ -17,7 +17,7 @@ use super::encoders::{open_encoders, Encoders};
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
-use ffmpeg_next::{codec, decoder, encoder, filter, format, frame, picture, Packet, Rational};
+use ffmpeg_next::{decoder, encoder, filter, frame, picture, Packet, Rational};
 use std::collections::VecDeque;
 
 /// Where IDR frames go.
@@ -35,7 +35,11 @@ enum KeyMode {
 /// The decoder, the graph and the encoders of one job.
 pub(crate) struct VideoChain {
     decoder: decoder::Video,
-    graph: filter::Graph,
+    /// Built at the first frame, which says what the stream may not (its
+    /// colour tags, HDR metadata in SEI).
+    graph: Option<filter::Graph>,
+    /// What the graph is built from.
+    plan: super::vgraph::GraphPlan,
     /// Encoders fed by graph outputs `out0`, `out1`, …; when there is none
     /// (every rung copied), `out0` only feeds the poster.
     pub encoders: Encoders,
@@ -76,113 +80,12 @@ struct Held {
     collided: bool,
 }
 
-/// The source's video stream, opened, before the ladder is planned.
-pub(crate) struct OpenedVideo {
-    decoder: decoder::Video,
-    tb: Rational,
-    rotation: u32,
-    pub fps: Rational,
-    /// [`constant_rate`].
-    cfr: bool,
-    /// The plan's [`decoder_threads`], which the filter graph follows.
-    threads: usize,
-    /// Displayed size.
-    pub width: u32,
-    pub height: u32,
-}
+pub(crate) use super::opened::{
+    constant_rate, decoder_threads, stream_fps, DecoderPlan, OpenedVideo,
+};
 
 fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
     move |e| Error::from_av(e, what)
-}
-
-/// The frame rate of stream `ist`: its average, else its base rate, else 25.
-pub(crate) fn stream_fps(ist: &format::stream::Stream) -> Rational {
-    [ist.avg_frame_rate(), ist.rate()]
-        .into_iter()
-        .find(|r| r.numerator() > 0 && r.denominator() > 0 && f64::from(*r) <= 240.0)
-        .unwrap_or(Rational(25, 1))
-}
-
-/// Whether stream `ist` has a constant frame rate: its average rate is its
-/// base rate (the lowest that represents every timestamp), so no frame is
-/// missing and none comes early. libx264 then need not hold a frame back to
-/// learn each one's duration from the next one's timestamp (`force-cfr`,
-/// the same pictures, one frame less per rung: 13 MiB on a 1080p ladder).
-pub(crate) fn constant_rate(ist: &format::stream::Stream) -> bool {
-    let (avg, base) = (ist.avg_frame_rate(), ist.rate());
-    avg.numerator() > 0
-        && avg.denominator() > 0
-        && i64::from(avg.numerator()) * i64::from(base.denominator())
-            == i64::from(base.numerator()) * i64::from(avg.denominator())
-}
-
-/// Frame threads for the decoder of a job encoding `encoded` rungs on
-/// `cores` cores, and threads for its video filter graph. Several rungs'
-/// encoders fill a small machine's cores by themselves (decoding is a
-/// fifth of a ladder's work), so there the decoder works alone and keeps
-/// no pictures for threads that would only wait (−10 to −20 MiB at 1080p,
-/// no slower), and the scaling too (swscale's slice threads waited on each
-/// other: −1.3% wall and CPU); BENCHMARKS.md, issue 17. A rung alone, a
-/// copy, or a big machine: libavcodec's and libavfilter's own count (0).
-pub(crate) fn decoder_threads(encoded: usize, cores: usize) -> usize {
-    if encoded >= 2 && cores <= 4 {
-        1
-    } else {
-        0
-    }
-}
-
-/// What the plan decided for the video decoder.
-pub(crate) struct DecoderPlan {
-    /// Degrees clockwise the pictures are turned for display.
-    pub rotation: u32,
-    /// Displayed size ([`super::vgraph::output_size`] of the stream's).
-    pub display: (u32, u32),
-    /// [`stream_fps`].
-    pub fps: Rational,
-    /// [`constant_rate`].
-    pub cfr: bool,
-    /// Errors in the bitstream are reported, not concealed (the source is
-    /// being copied).
-    pub strict: bool,
-    /// Frame threads, 0 for libavcodec's own count ([`decoder_threads`]).
-    pub threads: usize,
-}
-
-impl OpenedVideo {
-    /// Opens the decoder of input stream `ist` as `plan` says.
-    pub(crate) fn open(
-        ist: &format::stream::Stream,
-        settings: &Settings,
-        plan: DecoderPlan,
-    ) -> Result<Self, Error> {
-        let tb = ist.time_base();
-        let mut dctx = codec::context::Context::from_parameters(ist.parameters())
-            .map_err(media_err("video decoder parameters"))?;
-        crate::ffi::set_max_pixels(&mut dctx, settings.max_pixels);
-        if plan.strict {
-            crate::ffi::set_strict_decoding(&mut dctx);
-        }
-        dctx.set_threading(codec::threading::Config {
-            kind: codec::threading::Type::Frame,
-            count: plan.threads,
-            ..Default::default()
-        });
-        let decoder = dctx
-            .decoder()
-            .video()
-            .map_err(|e| Error::Unprocessable(format!("video decoder: {e}")))?;
-        Ok(OpenedVideo {
-            decoder,
-            tb,
-            rotation: plan.rotation,
-            fps: plan.fps,
-            cfr: plan.cfr,
-            threads: plan.threads,
-            width: plan.display.0,
-            height: plan.display.1,
-        })
-    }
 }
 
 impl VideoChain {
@@ -206,6 +109,7 @@ impl VideoChain {
             threads,
             width,
             height,
+            colour,
         } = opened;
         let encoded: Vec<(usize, &super::ladder::RungPlan)> =
             rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
@@ -217,7 +121,13 @@ impl VideoChain {
         } else {
             encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
         };
-        let graph = super::vgraph::build_graph(&decoder, tb, rotation, &sizes, threads)?;
+        let plan = super::vgraph::GraphPlan {
+            tb,
+            rotation,
+            sizes,
+            threads,
+            colour,
+        };
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
         let keyint = if source_keys {
@@ -239,7 +149,8 @@ impl VideoChain {
         };
         Ok(VideoChain {
             decoder,
-            graph,
+            graph: None,
+            plan,
             encoders,
             tb,
             offset,
@@ -254,6 +165,11 @@ impl VideoChain {
             poster: super::poster::PosterPicker::new(duration),
             storyboard: super::storyboard::Storyboard::new(duration),
         })
+    }
+
+    /// The source's colour, with what its first frame said.
+    pub(crate) fn colour_info(&self) -> crate::catalog::ColourInfo {
+        self.plan.colour.info()
     }
 
     /// Parameters for rung `out`'s output stream (its encoder's).
@@ -297,7 +213,7 @@ impl VideoChain {
         let _ = self.decoder.send_eof();
         self.receive_decoded_frames(outs)?;
         self.release_held(outs)?;
-        if let Some(mut src) = self.graph.get("in") {
+        if let Some(mut src) = self.graph.as_mut().and_then(|g| g.get("in")) {
             let _ = src.source().flush();
         }
         self.receive_filtered_frames(outs)?;
@@ -395,9 +311,14 @@ impl VideoChain {
         // Reset the source's picture types, or its keyframes leak into the
         // output (LIBAV-NOTES.md); ours are set per rung below.
         frame.set_kind(picture::Type::None);
+        if self.graph.is_none() {
+            self.plan.colour = self.plan.colour.with_frame(&frame);
+            self.graph = Some(super::vgraph::build_graph(&self.decoder, &self.plan)?);
+        }
         let mut src = self
             .graph
-            .get("in")
+            .as_mut()
+            .and_then(|g| g.get("in"))
             .ok_or_else(|| Error::Internal("video graph has no input".into()))?;
         src.source()
             .add(&frame)
@@ -411,12 +332,15 @@ impl VideoChain {
         for i in 0..branches {
             let name = format!("out{i}");
             loop {
-                let got = {
-                    let mut sink = self
-                        .graph
-                        .get(&name)
-                        .ok_or_else(|| Error::Internal("video graph has no output".into()))?;
-                    sink.sink().frame(&mut filtered).is_ok()
+                let got = match self.graph.as_mut() {
+                    // No frame has come yet.
+                    None => false,
+                    Some(g) => {
+                        let mut sink = g
+                            .get(&name)
+                            .ok_or_else(|| Error::Internal("video graph has no output".into()))?;
+                        sink.sink().frame(&mut filtered).is_ok()
+                    }
                 };
                 if !got {
                     break;

@@ -103,6 +103,12 @@ pub(crate) fn open_encoder(
     enc.set_time_base(tb);
     enc.set_frame_rate(Some(fps));
     enc.set_aspect_ratio(Rational(1, 1));
+    // What its pictures are (the graph makes every one BT.709 limited
+    // range, and tags it): written in the VUI, so no player guesses.
+    enc.set_color_primaries(ffmpeg_next::color::Primaries::BT709);
+    enc.set_color_transfer_characteristic(ffmpeg_next::color::TransferCharacteristic::BT709);
+    enc.set_colorspace(ffmpeg_next::color::Space::BT709);
+    enc.set_color_range(ffmpeg_next::color::Range::MPEG);
     // The hls muxer wants global headers (LIBAV-NOTES.md).
     enc.set_flags(codec::Flags::GLOBAL_HEADER);
     // Keyframes come from our forced IDRs; x264's own interval is set wider

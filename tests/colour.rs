@@ -1,0 +1,327 @@
+//! HDR and wide-gamut sources (issue 31): every H.264 rendition, poster and
+//! storyboard tile of a PQ or HLG phone-style source is tone-mapped to
+//! BT.709 SDR (compared with the ffmpeg CLI's zscale + tonemap reference of
+//! the same frame), absurd metadata falls back instead of a white picture,
+//! BT.601 and full-range sources are converted, a BT.709 control is left
+//! as it was, every output says what it is (VUI tags), and the record says
+//! what came in.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+/// A linear-light master like a phone's HDR grade: testsrc2 with SDR white
+/// at 203 nits (BT.2408) over a grey ramp to 1,000 nits; tags set after
+/// `vstack`, which drops them.
+const MASTER: &str = "testsrc2=s=320x150:r=25:d=2,format=yuv420p,\
+setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,\
+zscale=t=linear:p=bt709:npl=100,format=gbrpf32le,\
+geq=r='2.03*r(X\\,Y)':g='2.03*g(X\\,Y)':b='2.03*b(X\\,Y)'[pic];\
+color=c=black:s=320x60:r=25:d=2,format=gbrpf32le,\
+geq=r='10*pow(X/(W-1)\\,3)':g='10*pow(X/(W-1)\\,3)':b='10*pow(X/(W-1)\\,3)',\
+setparams=range=pc:color_primaries=bt709:color_trc=linear:colorspace=gbr[ramp];\
+[pic][ramp]vstack,setparams=range=pc:color_primaries=bt709:color_trc=linear:colorspace=gbr";
+
+/// An HEVC Main 10 BT.2020 source with transfer `trc` and x265 `extra`.
+fn hdr(name: &str, trc: &str, extra: &str) -> PathBuf {
+    let graph = format!(
+        "{MASTER},zscale=p=bt2020:t={trc}:m=bt2020nc:r=tv:npl=100:agamma=0,format=yuv420p10le"
+    );
+    let params = format!("log-level=error:colorprim=bt2020:colormatrix=bt2020nc:range=limited:transfer={trc}:repeat-headers=1{extra}");
+    fixture_path(
+        name,
+        &[
+            "-filter_complex",
+            &graph,
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-tag:v",
+            "hvc1",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            trc,
+            "-colorspace",
+            "bt2020nc",
+            "-color_range",
+            "tv",
+            "-x265-params",
+            &params,
+        ],
+    )
+}
+
+const MD_1000: &str = ":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,210";
+const MD_ABSURD: &str = ":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(50,1):max-cll=0,0";
+
+/// An SDR H.264 or MJPEG source: testsrc2 through `vf`, encoded with `codec`.
+fn sdr(name: &str, size: &str, vf: &str, codec: &[&str]) -> PathBuf {
+    let src = format!("testsrc2=s={size}:r=25:d=2");
+    let mut args = vec!["-f", "lavfi", "-i", &src, "-vf", vf];
+    args.extend_from_slice(codec);
+    fixture_path(name, &args)
+}
+
+/// The CLI's reference conversion of frame 0 of a PQ or HLG source.
+fn tone_mapped(tin: &str) -> String {
+    let agamma = if tin == "arib-std-b67" {
+        ":agamma=0"
+    } else {
+        ""
+    };
+    format!(
+        "zscale=tin={tin}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100{agamma}:p=bt709,\
+         format=gbrpf32le,tonemap=tonemap=mobius:desat=0:peak=10,zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
+    )
+}
+
+/// Mean luma and saturation (`signalstats`) of the first frame of `input`
+/// after `vf`.
+fn stats(input: &str, vf: &str) -> (f64, f64) {
+    let filter = format!(
+        "{vf}{}signalstats,metadata=print:file=-",
+        if vf.is_empty() { "" } else { "," }
+    );
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-i",
+            input,
+            "-frames:v",
+            "1",
+            "-vf",
+            &filter,
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |k: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.split_once(&format!("lavfi.signalstats.{k}=")))
+            .map(|(_, v)| v.trim().parse().unwrap())
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+    };
+    (get("YAVG"), get("SATAVG"))
+}
+
+/// The colour tags of the first video stream of `input`.
+fn tags(input: &str) -> String {
+    let v = ffprobe(
+        Path::new(input),
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=color_range,color_space,color_transfer,color_primaries",
+        ],
+    );
+    let s = &v["streams"][0];
+    format!(
+        "{}/{}/{}/{}",
+        s["color_range"], s["color_space"], s["color_transfer"], s["color_primaries"]
+    )
+    .replace('"', "")
+}
+
+/// A JPEG's full range back to limited, to compare its values with a
+/// video's.
+const JPEG_TO_TV: &str = "scale=in_range=pc:out_range=tv,format=yuv420p";
+
+fn close(what: &str, got: (f64, f64), want: (f64, f64)) {
+    assert!(
+        (got.0 - want.0).abs() <= 2.5 && (got.1 - want.1).abs() <= 4.0,
+        "{what}: luma/saturation {got:?}, the CLI's {want:?}"
+    );
+}
+
+/// Uploads `file` and waits for it; the record and the top rung's URL.
+fn processed(s: &Server, file: &Path) -> (serde_json::Value, String) {
+    let id = upload_ok(s, &std::fs::read(file).unwrap(), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let top = rec["renditions"][0]["playlist"].as_str().unwrap();
+    (rec.clone(), format!("http://{}/play/{id}/{top}", s.addr))
+}
+
+#[test]
+fn hdr_sources_are_tone_mapped_to_bt709_sdr_everywhere() {
+    let s = Server::start(&["--ladder", "source"]);
+    let pq = hdr("colour-pq.mp4", "smpte2084", MD_1000);
+    let hlg = hdr("colour-hlg.mp4", "arib-std-b67", "");
+    let absurd = hdr("colour-pq-absurd.mp4", "smpte2084", MD_ABSURD);
+    let bare = hdr("colour-pq-bare.mp4", "smpte2084", "");
+    for (file, tin) in [
+        (&pq, "smpte2084"),
+        (&hlg, "arib-std-b67"),
+        (&absurd, "smpte2084"),
+        (&bare, "smpte2084"),
+    ] {
+        let want = stats(file.to_str().unwrap(), &tone_mapped(tin));
+        let (rec, url) = processed(&s, file);
+        let name = file.file_name().unwrap().to_string_lossy();
+        close(&name, stats(&url, ""), want);
+        assert_eq!(tags(&url), "tv/bt709/bt709/bt709", "{name}");
+        let id = rec["id"].as_str().unwrap();
+        let poster = format!("http://{}/play/{id}/poster.jpg", s.addr);
+        close(&format!("{name} poster"), stats(&poster, JPEG_TO_TV), want);
+        let colour = &rec["source"]["video"]["colour"];
+        let transfer = if tin == "smpte2084" { "pq" } else { "hlg" };
+        assert_eq!(colour["transfer"], transfer, "{rec}");
+        assert_eq!(colour["primaries"], "bt2020", "{rec}");
+        assert_eq!(colour["bit_depth"], 10, "{rec}");
+        assert_eq!(rec["copied"], false, "{rec}");
+    }
+    // What came in, HDR metadata included (it was in the stream's SEI).
+    let (rec, _) = processed(&s, &pq);
+    let colour = &rec["source"]["video"]["colour"];
+    assert_eq!(
+        colour["mastering_display"]["max_luminance"], 1000.0,
+        "{rec}"
+    );
+    assert_eq!(colour["content_light"]["max_cll"], 1000, "{rec}");
+}
+
+#[test]
+fn storyboard_tiles_of_an_hdr_source_are_sdr_too() {
+    let s = Server::start(&["--ladder", "source"]);
+    let pq = hdr("colour-pq.mp4", "smpte2084", MD_1000);
+    let want = stats(pq.to_str().unwrap(), &tone_mapped("smpte2084"));
+    let (rec, _) = processed(&s, &pq);
+    let id = rec["id"].as_str().unwrap();
+    let vtt = s.get(&format!("/play/{id}/storyboard.vtt")).text();
+    let tile = vtt.lines().find(|l| l.contains("#xywh=")).unwrap();
+    let (sheet, frag) = tile.split_once("#xywh=").unwrap();
+    let xywh: Vec<&str> = frag.split(',').collect();
+    let crop = format!("crop={}:{}:{}:{}", xywh[2], xywh[3], xywh[0], xywh[1]);
+    let url = format!("http://{}/play/{id}/{sheet}", s.addr);
+    close(
+        "storyboard tile",
+        stats(&url, &format!("{crop},{JPEG_TO_TV}")),
+        want,
+    );
+}
+
+#[test]
+fn sdr_sources_keep_their_colours_and_come_out_bt709_limited() {
+    let s = Server::start(&["--ladder", "source", "--copy", "never"]);
+    let bt601 = sdr(
+        "colour-bt601.mp4",
+        "640x480",
+        "format=rgb24,scale=out_color_matrix=bt601:out_range=tv,format=yuv420p",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-color_primaries",
+            "smpte170m",
+            "-color_trc",
+            "smpte170m",
+            "-colorspace",
+            "smpte170m",
+            "-color_range",
+            "tv",
+        ],
+    );
+    let mjpeg = sdr(
+        "colour-mjpeg-full.mov",
+        "640x360",
+        "format=rgb24,scale=out_color_matrix=bt601:out_range=pc,format=yuvj420p",
+        &[
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "3",
+            "-color_range",
+            "pc",
+            "-colorspace",
+            "bt470bg",
+        ],
+    );
+    for (file, from) in [(&bt601, "in_range=tv"), (&mjpeg, "in_range=pc")] {
+        let reference = format!(
+            "scale=in_color_matrix=bt601:{from}:out_color_matrix=bt709:out_range=tv,format=yuv420p"
+        );
+        let want = stats(file.to_str().unwrap(), &reference);
+        let (rec, url) = processed(&s, file);
+        let name = file.file_name().unwrap().to_string_lossy();
+        close(&name, stats(&url, ""), want);
+        assert_eq!(tags(&url), "tv/bt709/bt709/bt709", "{name}");
+        let range = if from == "in_range=pc" { "pc" } else { "tv" };
+        assert_eq!(rec["source"]["video"]["colour"]["range"], range, "{rec}");
+    }
+}
+
+#[test]
+fn a_bt709_control_is_left_as_it_was() {
+    let s = Server::start(&[
+        "--ladder",
+        "source",
+        "--copy",
+        "never",
+        "--x264-preset",
+        "veryfast",
+    ]);
+    let control = sdr(
+        "colour-bt709.mp4",
+        "640x360",
+        "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "18",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ],
+    );
+    let (_, url) = processed(&s, &control);
+    assert_eq!(tags(&url), "tv/bt709/bt709/bt709");
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "info",
+            "-nostats",
+            "-i",
+            &url,
+            "-i",
+            control.to_str().unwrap(),
+            "-lavfi",
+            "ssim",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let all: f64 = text
+        .split("All:")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no SSIM in {text}"));
+    assert!(all >= 0.97, "SSIM {all}");
+}
