@@ -154,6 +154,7 @@ fn presigned_urls_open_one_object_for_a_while_and_nothing_else() {
     o.put("v/720p/seg_00000.ts", b"segment bytes").unwrap();
     let url = o
         .presign_get("v/720p/seg_00000.ts", Duration::from_secs(3600))
+        .unwrap()
         .unwrap();
     assert!(url.starts_with(&format!("{}/hlsd/p/v/720p/seg_00000.ts?", s3.endpoint())));
     let r = get_url(&s3, &url);
@@ -172,6 +173,7 @@ fn presigned_urls_open_one_object_for_a_while_and_nothing_else() {
     // Expired: refused once its second has passed.
     let short = o
         .presign_get("v/720p/seg_00000.ts", Duration::from_secs(1))
+        .unwrap()
         .unwrap();
     // Refused once its second has passed: 403 (AWS, s3s) or 400 (Garage).
     wait_until("the short URL to expire", || {

@@ -9,12 +9,14 @@
 
 mod change;
 mod colour;
+mod fresh;
 mod lifecycle;
 mod record;
 mod shared;
 
 pub use change::{Change, Outputs};
 pub use colour::{ColourInfo, ContentLight, DolbyVision, MasteringDisplay};
+pub use fresh::Reading;
 pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};
 pub use record::{
     AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Event, Grant, OutputInfo,
@@ -82,7 +84,7 @@ impl Catalog {
     ) -> std::io::Result<(Catalog, Vec<Unreadable>)> {
         let cat = Catalog {
             shared: node
-                .filter(|_| store.is_shared())
+                .filter(|_| store.traits().shared)
                 .map(|(name, lease)| shared::Shared::new(name, lease)),
             store,
             clock,

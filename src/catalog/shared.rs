@@ -289,7 +289,7 @@ impl Catalog {
     /// True when [`Catalog::refresh`] would read video `id`'s record from
     /// the store (memory only: the serving path asks it before it hops to
     /// a blocking thread, which most requests then need not do).
-    pub fn is_stale(&self, id: VideoId) -> bool {
+    pub(super) fn is_stale(&self, id: VideoId) -> bool {
         let Some(s) = &self.shared else {
             return false;
         };

@@ -31,6 +31,9 @@ impl std::fmt::Debug for Racing {
 }
 
 impl Objects for Racing {
+    fn shared(&self) -> bool {
+        true
+    }
     fn get(&self, key: &str) -> io::Result<Vec<u8>> {
         self.inner.get(key)
     }
@@ -89,7 +92,7 @@ fn node_b(
         inner: bucket.clone(),
         hook: OnceLock::new(),
     });
-    let store = Store::open_shared_on(&dir.join("b"), objects.clone()).unwrap();
+    let store = Store::on(&dir.join("b"), objects.clone()).unwrap();
     let node = Some(("node-b".to_owned(), Duration::from_secs(30)));
     let (cat, _) = Catalog::open_as(store, ManualClock::at(NOW), node).unwrap();
     let cat = Arc::new(cat);

@@ -22,7 +22,7 @@ pub(crate) enum Direct {
 /// The direct mode of a playlist served with `token` (the viewer's
 /// playback token when `--signing-key` is set); `None`: media through hlsd.
 pub(crate) fn mode(state: &AppState, token: Option<&str>) -> Option<Direct> {
-    if !state.catalog.store().is_shared() {
+    if !state.catalog.store().traits().remote {
         return None;
     }
     if state.config.signing_key.is_some() {

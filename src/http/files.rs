@@ -78,7 +78,7 @@ impl Loaded {
 /// Missing files, folders and symlinks (never followed) are 404.
 pub(crate) async fn load(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded, Error> {
     let store = state.catalog.store();
-    if store.is_shared() {
+    if store.traits().remote {
         return load_object(state, id, rel).await;
     }
     let path = store.path(id, rel);

@@ -260,56 +260,19 @@ pub(crate) async fn handle<B: ReqBody>(
 }
 
 /// With a store other nodes share, brings the records a request reads up
-/// to date first (one read per record per second at most; the library's
-/// listing also finds videos other nodes added or removed).
-/// A resumable upload's bytes go to the node that holds its spool, and
-/// caption changes of a video being processed to the node processing it:
-/// another node answers 503 (`other_node`, with `Retry-After`) meanwhile.
-/// A video it does not hold while the store is down: 503
-/// (`store_unavailable`).
+/// to date first, and refuses there what only the node holding a video's
+/// work may change (the catalog's rules: [`crate::catalog::Reading`]).
 async fn refresh_records(state: &AppState, method: &Method, route: Route<'_>) -> Result<(), Error> {
-    if state.catalog.node().is_none() {
+    let Some(reading) = route.reading(method) else {
         return Ok(());
-    }
-    let id = match route {
-        Route::Videos if *method == Method::GET => None,
-        r => match r.video() {
-            Some(id) => Some(id),
-            None => return Ok(()),
-        },
     };
-    if id.is_none_or(|id| state.catalog.is_stale(id)) {
+    if state.catalog.needs_reading(reading) {
         let catalog = state.catalog.clone();
-        let read = tokio::task::spawn_blocking(move || match id {
-            Some(id) => catalog.refresh(id),
-            None => {
-                catalog.refresh_all();
-                Ok(())
-            }
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        // A video this node does not hold, while the store cannot say
-        // whether it exists: 503 (try again), not 404 (it is gone).
-        if let (Err(e), Some(id)) = (read, id) {
-            let e = Error::from(e);
-            if matches!(e, Error::StoreUnavailable) && state.catalog.peek(id, |_| ()).is_none() {
-                return Err(e);
-            }
-        }
+        tokio::task::spawn_blocking(move || catalog.freshen(reading))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
     }
-    let elsewhere = |id| state.catalog.peek(id, |r| state.catalog.held_elsewhere(r));
-    match (route, id) {
-        (Route::TusFile(_), Some(id)) if elsewhere(id) == Some(true) => Err(Error::OtherNode),
-        // The job there rewrites the master and sweeps unknown folders
-        // from its own copy of the record: caption changes wait for it.
-        (Route::Captions(..), Some(id))
-            if *method != Method::GET && elsewhere(id) == Some(true) =>
-        {
-            Err(Error::OtherNode)
-        }
-        _ => Ok(()),
-    }
+    state.catalog.check_holder(reading)
 }
 
 /// What comes before routing: the `Host` rule, then a preflight or tus

@@ -74,14 +74,15 @@ pub(crate) async fn readyz(state: &AppState) -> Result<Response<Body>, Error> {
 /// With videos in a bucket: whether it answers within two seconds.
 async fn object_store_check(state: &AppState) -> Option<serde_json::Value> {
     let store = state.catalog.store().clone();
-    if !store.is_shared() {
+    if !store.traits().remote {
         return None;
     }
+    let store_traits = store.traits();
     let probe = tokio::task::spawn_blocking(move || store.reachable());
     let answer = tokio::time::timeout(std::time::Duration::from_secs(2), probe).await;
     Some(match answer {
         Ok(Ok(Ok(()))) => {
-            let cas = match state.catalog.store().exclusive_writes() {
+            let cas = match store_traits.exclusive_writes {
                 true => "yes",
                 false => "no (a lost node's jobs are not taken over)",
             };
@@ -105,7 +106,7 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
     let store = state.catalog.store().clone();
     // A bucket is measured by the quota's periodic listing, not per scrape.
-    let measured = store.is_shared().then(|| state.quota.total());
+    let measured = store.traits().remote.then(|| state.quota.total());
     let (used, free) = tokio::task::spawn_blocking(move || {
         let used = measured.unwrap_or_else(|| store.total_size());
         (used, crate::media::free_bytes(store.root()))

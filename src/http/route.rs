@@ -9,6 +9,7 @@
 //! `http::dispatch`. Nothing else in the server matches paths.
 
 use super::cors::Class;
+use crate::catalog::Reading;
 use crate::storage::VideoId;
 use http::Method;
 
@@ -120,6 +121,17 @@ impl<'a> Route<'a> {
     }
 
     /// The video the route names, if it names one (and the id is valid).
+    /// What a request on this route reads of the catalog, brought up to
+    /// date first when other nodes share the store (`None`: nothing).
+    pub(crate) fn reading(&self, method: &Method) -> Option<Reading> {
+        match *self {
+            Route::Videos if *method == Method::GET => Some(Reading::All),
+            Route::TusFile(Some(id)) => Some(Reading::HeldWork(id)),
+            Route::Captions(Some(id), _) if *method != Method::GET => Some(Reading::HeldWork(id)),
+            r => r.video().map(Reading::Video),
+        }
+    }
+
     pub(crate) fn video(&self) -> Option<VideoId> {
         match *self {
             Route::TusFile(id)

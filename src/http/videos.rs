@@ -136,7 +136,7 @@ pub(crate) async fn patch(
 /// (or at the next start).
 pub(crate) async fn delete(state: &AppState, id: VideoId) -> Result<Response<Body>, Error> {
     let elsewhere = state.catalog.held_elsewhere(&known_id(state, id)?);
-    if elsewhere && !state.catalog.store().exclusive_writes() {
+    if elsewhere && !state.catalog.store().traits().exclusive_writes {
         // Its node's next renewal could overwrite `deleting` unseen.
         return Err(Error::OtherNode);
     }

@@ -172,7 +172,7 @@ async fn stop(jobs: &Arc<Jobs>, found: Found) {
 /// next renewal) for this node to finish.
 fn scan(jobs: &Jobs, lease: Duration) -> (Vec<VideoId>, Vec<VideoId>) {
     let catalog = &jobs.catalog;
-    if !catalog.store().exclusive_writes() {
+    if !catalog.store().traits().exclusive_writes {
         // Two nodes could both win a claim: no claims at all (see start).
         return (Vec::new(), Vec::new());
     }

@@ -181,9 +181,10 @@ fn open_catalog(
     let keep = config.keep_source == crate::config::KeepSource::Always;
     let store = Store::open_s3(&config.storage, &s3)?.keeping_uploads(keep);
     let node = config.node();
-    let cas = store
-        .conditional_writes(&format!("_probe/{node}"))
+    let store = store
+        .probe_writes(&format!("_probe/{node}"))
         .map_err(|e| Error::Internal(format!("cannot use the bucket {}: {e}", s3.bucket)))?;
+    let cas = store.traits().exclusive_writes;
     tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, node = %node,
         conditional_writes = cas, "videos in an S3 bucket");
     if !cas {
@@ -193,7 +194,6 @@ fn open_catalog(
              or use a store that has them (AWS S3, R2, MinIO)"
         );
     }
-    let store = store.with_exclusive_writes(cas);
     let lease = std::time::Duration::from_secs(config.lease_secs);
     Ok(Catalog::open_as(store, clock, Some((node, lease)))?)
 }
@@ -227,16 +227,10 @@ async fn recover(
     );
     let (catalog, quota) = (catalog.clone(), quota.clone());
     tokio::task::spawn_blocking(move || {
-        // A bucket is measured in one listing (it holds other nodes' videos).
-        if catalog.store().is_shared() {
-            match catalog.store().sizes() {
-                Ok(sizes) => quota.sync(&sizes),
-                Err(e) => tracing::warn!(error = %e, "cannot measure the bucket"),
-            }
-            return;
-        }
-        for id in catalog.ids() {
-            quota.count(id, catalog.store().size(id));
+        // One listing (a bucket also holds other nodes' videos).
+        match catalog.store().sizes() {
+            Ok(sizes) => quota.sync(&sizes),
+            Err(e) => tracing::warn!(error = %e, "cannot measure the store"),
         }
     })
     .await

@@ -31,23 +31,18 @@ pub use quota::{OverQuota, Quota};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The videos' storage: one folder per video under `root`, whose durable
-/// files (records, playlists, segments, keys, images) are reached through
-/// [`objects::Objects`] (today the same folder, [`objects::FileObjects`];
-/// an S3 bucket is the next step of issue 15), while the files only this
-/// machine works on (the spool, the muxers' working files) are paths.
+/// The videos' storage: one folder per video, whose durable files
+/// (records, playlists, segments, keys, images) are reached through
+/// [`objects::Objects`]: the folder `root` itself ([`objects::FileObjects`])
+/// or a bucket ([`s3::S3Objects`]), while the files only this machine
+/// works on (the spool, the muxers' working files) are paths under `root`.
+/// Callers see one interface; what differs between backends is in
+/// [`Traits`], asked of the backend once, here.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
     objects: std::sync::Arc<dyn objects::Objects>,
-    /// The objects are in this bucket (shared by several nodes), and
-    /// `root` is only this node's scratch: spools, the muxers' files.
-    s3: Option<std::sync::Arc<s3::S3Objects>>,
-    /// `s3` is set.
-    shared: bool,
-    /// The bucket refuses a conditional write that lost (see
-    /// [`Store::conditional_writes`]); claims between nodes need it.
-    exclusive: bool,
+    traits: Traits,
     /// Complete uploads are copied to the bucket (`--keep-source always`
     /// with a bucket: another node can then redo a lost node's job).
     keep_uploads: bool,
@@ -56,6 +51,24 @@ pub struct Store {
     epochs: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<VideoId, u64>>>,
     /// Striped locks for master playlist rebuilds ([`Store::master_lock`]).
     master_locks: std::sync::Arc<[std::sync::Mutex<()>; 16]>,
+}
+
+/// What the store's backend is (see [`Store::traits`]): the only
+/// differences between a folder and a bucket its callers may ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traits {
+    /// Other nodes write the videos too (a bucket several nodes share):
+    /// the catalog reads their records again and lists the store.
+    pub shared: bool,
+    /// The videos are not the files under `root` but across the network
+    /// (a bucket): `root` is only this node's scratch, files are served
+    /// from the objects (or linked to them), and the store is measured by
+    /// listing it.
+    pub remote: bool,
+    /// A conditional write that lost is refused (always, for a folder and
+    /// its one writer; a bucket's probe says), which claims between nodes
+    /// need.
+    pub exclusive_writes: bool,
 }
 
 /// The lock of `locks` that stripe `id` falls in.
@@ -72,46 +85,38 @@ impl Store {
     /// Opens (creating if needed) the storage folder `root`.
     pub fn open(root: &Path) -> io::Result<Store> {
         let objects = objects::FileObjects::for_videos(root)?;
-        Ok(Store {
-            root: root.to_path_buf(),
-            objects: std::sync::Arc::new(objects),
-            s3: None,
-            shared: false,
-            exclusive: true,
-            keep_uploads: false,
-            epochs: Default::default(),
-            master_locks: Default::default(),
-        })
+        Store::on(root, std::sync::Arc::new(objects))
     }
 
     /// Videos in an S3-compatible bucket, `scratch` (created if needed)
     /// for this node's working files.
     pub fn open_s3(scratch: &Path, settings: &s3::S3Settings) -> io::Result<Store> {
+        let bucket = s3::S3Objects::open(settings)?;
+        Store::on(scratch, std::sync::Arc::new(bucket))
+    }
+
+    /// Videos in `objects`, `scratch` (created if needed) for this node's
+    /// working files (the same folder when `objects` are its files).
+    pub fn on(scratch: &Path, objects: std::sync::Arc<dyn objects::Objects>) -> io::Result<Store> {
         std::fs::create_dir_all(scratch)?;
-        let bucket = std::sync::Arc::new(s3::S3Objects::open(settings)?);
+        let traits = Traits {
+            shared: objects.shared(),
+            remote: objects.folder() != Some(scratch),
+            exclusive_writes: true,
+        };
         Ok(Store {
             root: scratch.to_path_buf(),
-            objects: bucket.clone(),
-            s3: Some(bucket),
-            shared: true,
-            exclusive: true,
+            objects,
+            traits,
             keep_uploads: false,
             epochs: Default::default(),
             master_locks: Default::default(),
         })
     }
 
-    /// A store shared like a bucket, its objects `objects` (unit tests of
-    /// what several nodes see).
-    #[cfg(test)]
-    pub(crate) fn open_shared_on(
-        scratch: &Path,
-        objects: std::sync::Arc<dyn objects::Objects>,
-    ) -> io::Result<Store> {
-        let mut store = Store::open(scratch)?;
-        store.objects = objects;
-        store.shared = true;
-        Ok(store)
+    /// What the backend is.
+    pub fn traits(&self) -> Traits {
+        self.traits
     }
 
     /// True when complete uploads are copied to the bucket.
@@ -119,21 +124,16 @@ impl Store {
         self.keep_uploads
     }
 
-    /// Records whether the bucket's conditional writes hold (its probe).
-    pub fn with_exclusive_writes(mut self, exclusive: bool) -> Store {
-        self.exclusive = exclusive;
-        self
-    }
-
-    /// True when a conditional write that lost is refused (always, for a
-    /// folder with its one writer).
-    pub fn exclusive_writes(&self) -> bool {
-        self.exclusive
+    /// Probes (with the key `probe`, left behind nowhere) whether the
+    /// backend refuses a second create of one key, and records it.
+    pub fn probe_writes(mut self, probe: &str) -> io::Result<Store> {
+        self.traits.exclusive_writes = self.objects.conditional_writes(probe)?;
+        Ok(self)
     }
 
     /// Copies complete uploads to the bucket too (see `keep_uploads`).
     pub fn keeping_uploads(mut self, keep: bool) -> Store {
-        self.keep_uploads = keep && self.shared;
+        self.keep_uploads = keep && self.traits.remote;
         self
     }
 
@@ -158,7 +158,7 @@ impl Store {
         rel: &str,
         expires: std::time::Duration,
     ) -> Option<String> {
-        let url = self.s3.as_ref()?.presign_get(&key(id, rel), expires);
+        let url = self.objects.presign_get(&key(id, rel), expires)?;
         url.map_err(|e| tracing::warn!(error = %e, "cannot presign a URL"))
             .ok()
     }
@@ -166,21 +166,6 @@ impl Store {
     /// Whether the objects' store answers (a bucket: one small request).
     pub fn reachable(&self) -> io::Result<()> {
         self.objects.size_of("_probe/reachable").map(|_| ())
-    }
-
-    /// Whether the store refuses a second create of one key (see
-    /// [`s3::S3Objects::conditional_writes`]); a folder has one writer.
-    pub fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
-        match &self.s3 {
-            Some(s3) => s3.conditional_writes(probe),
-            None => Ok(true),
-        }
-    }
-
-    /// True when videos live in a bucket several nodes may share (the
-    /// storage folder is then only this node's scratch).
-    pub fn is_shared(&self) -> bool {
-        self.shared
     }
 
     /// The change counter of video `id` (see [`Store::epochs`]).
@@ -214,21 +199,8 @@ impl Store {
 
     /// Every video folder (by id); other entries are ignored.
     pub fn list(&self) -> io::Result<Vec<VideoId>> {
-        if self.shared {
-            let names = self.objects.children("")?;
-            return Ok(names.iter().filter_map(|n| VideoId::parse(n)).collect());
-        }
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&self.root)? {
-            let entry = entry?;
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if let Some(id) = entry.file_name().to_str().and_then(VideoId::parse) {
-                if is_dir {
-                    ids.push(id);
-                }
-            }
-        }
-        Ok(ids)
+        let names = self.objects.children("")?;
+        Ok(names.iter().filter_map(|n| VideoId::parse(n)).collect())
     }
 
     /// Creates video `id`'s folder (durably); fails if it exists.
@@ -275,7 +247,7 @@ impl Store {
     /// Makes this node's working folder of video `id` on a bucket node (a
     /// video taken over from another node); nothing with a folder store.
     pub fn make_scratch(&self, id: VideoId) -> io::Result<()> {
-        match self.shared {
+        match self.traits.remote {
             true => std::fs::create_dir_all(self.dir(id)),
             false => Ok(()),
         }
@@ -286,7 +258,7 @@ impl Store {
     /// the muxer from here).
     pub fn write_both(&self, id: VideoId, rel: &str, bytes: &[u8]) -> io::Result<()> {
         self.write(id, rel, bytes)?;
-        match self.shared {
+        match self.traits.remote {
             true => self.write_local(id, rel, bytes),
             false => Ok(()),
         }
@@ -378,7 +350,7 @@ impl Store {
     /// Renames a finished temporary file of video `id` to `rel`, durably
     /// (the file, then the rename, reach the disk).
     pub fn rename_into(&self, id: VideoId, tmp: &Path, rel: &str) -> io::Result<()> {
-        if self.shared {
+        if self.traits.remote {
             let uploaded = self.objects.upload(&key(id, rel), tmp).map(|_| ());
             let _ = std::fs::remove_file(tmp);
             self.changed(id);

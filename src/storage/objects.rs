@@ -51,6 +51,32 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &str) -> io::Result<()>;
     /// Removes every object under `prefix/`; returns how many there were.
     fn delete_all(&self, prefix: &str) -> io::Result<usize>;
+
+    // What differs between backends, asked by `Store` when it opens them
+    // (never by type, and never by its callers).
+
+    /// The folder on this machine whose files the objects are (`None`: a
+    /// bucket, across the network).
+    fn folder(&self) -> Option<&Path> {
+        None
+    }
+    /// True when other nodes write these objects too (a shared bucket):
+    /// records must be read again, and the store listed as a whole.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// A URL that lets its holder GET `key` for `expires`, signed offline
+    /// (`None`: the backend has none, a folder).
+    fn presign_get(&self, key: &str, expires: std::time::Duration) -> Option<io::Result<String>> {
+        let _ = (key, expires);
+        None
+    }
+    /// Whether a second create of one key is refused (probed with `probe`,
+    /// leaving nothing behind); a folder has one writer, this process.
+    fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
+        let _ = probe;
+        Ok(true)
+    }
 }
 
 /// Objects as files under a folder, written atomically and durably.
@@ -195,6 +221,10 @@ impl Objects for FileObjects {
         let n = self.list(prefix)?.len();
         fsio::remove_dir_all_but_last(&self.path(prefix), super::names::META_FILE)?;
         Ok(n)
+    }
+
+    fn folder(&self) -> Option<&Path> {
+        Some(&self.root)
     }
 }
 

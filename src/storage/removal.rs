@@ -17,7 +17,7 @@ impl Store {
     /// Removes video `id` entirely, its record last (missing is fine).
     pub fn remove_video(&self, id: VideoId) -> io::Result<()> {
         let mut removed = fsio::remove_dir_all_but_last(&self.dir(id), names::META_FILE);
-        if self.shared {
+        if self.traits.remote {
             // The record last: a crash part-way leaves it to finish with.
             let gone = self.list_files(id, "").and_then(|files| {
                 for (name, _) in files.iter().filter(|(n, _)| n != names::META_FILE) {
@@ -37,7 +37,7 @@ impl Store {
         let objects: u64 = listed.map_or(0, |l| l.iter().map(|(_, n)| n).sum());
         // A bucket's video also holds this node's spool while it has one.
         let spool = || std::fs::metadata(self.path(id, names::SOURCE_FILE)).map_or(0, |m| m.len());
-        objects + if self.shared { spool() } else { 0 }
+        objects + if self.traits.remote { spool() } else { 0 }
     }
 
     /// Bytes each video holds, from one listing of the store.
@@ -63,7 +63,7 @@ impl Store {
     /// segments, keys) of older generations, and rung folders not in `keep`.
     pub fn remove_stale(&self, id: VideoId, generation: u32, keep: &[&str]) {
         sweep(&self.dir(id), generation, Some(keep));
-        if self.shared {
+        if self.traits.remote {
             let files = self.list_files(id, "").unwrap_or_default();
             for name in stale(files.iter().map(|(n, _)| n.as_str()), generation, keep) {
                 let _ = self.objects.delete(&key(id, name));
@@ -76,7 +76,7 @@ impl Store {
     /// are in a bucket (the spool stays when `keep_spool`); nothing when
     /// the store is a folder (they are the outputs).
     pub fn clear_scratch(&self, id: VideoId, keep_spool: bool) {
-        if self.shared {
+        if self.traits.remote {
             clear_dir(&self.dir(id), keep_spool, &[]);
         }
     }
@@ -88,7 +88,7 @@ impl Store {
     pub fn remove_outputs(&self, id: VideoId, keep_spool: bool, keep: &[&str]) {
         self.changed(id);
         clear_dir(&self.dir(id), keep_spool, keep);
-        if self.shared {
+        if self.traits.remote {
             for (name, _) in self.list_files(id, "").unwrap_or_default() {
                 let spool = name.starts_with(names::SOURCE_FILE);
                 let kept = name.split_once('/').is_some_and(|(d, _)| keep.contains(&d));

@@ -147,31 +147,6 @@ impl S3Objects {
         rx.recv().map_err(|_| stopped())?.map_err(to_io)
     }
 
-    /// A URL that lets its holder GET `key` for `expires` (S3 caps it at
-    /// seven days), signed offline with the store's credentials.
-    pub fn presign_get(&self, key: &str, expires: Duration) -> io::Result<String> {
-        let (s3, key) = (self.s3.clone(), self.key(key));
-        let expires = expires.min(Duration::from_secs(7 * 24 * 3600));
-        self.run(async move { s3.signed_url(::http::Method::GET, &key, expires).await })
-            .map(|u| u.to_string())
-    }
-
-    /// Whether the server refuses a second `If-None-Match: *` PUT of one
-    /// key (AWS, R2, MinIO, s3s do; Garage ignores the header), which
-    /// exclusive claims between nodes need. Leaves nothing behind.
-    pub fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
-        // A probe a crash left behind would fail the first write.
-        self.delete(probe)?;
-        self.put_new(probe, b"1")?;
-        let second = self.put_new(probe, b"2");
-        let _ = self.delete(probe);
-        match second {
-            Ok(()) => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
     fn put_with(&self, key: &str, bytes: &[u8], mode: PutMode) -> io::Result<()> {
         let (s3, key) = (self.s3.clone(), self.key(key));
         let payload = PutPayload::from(bytes.to_vec());
@@ -324,6 +299,34 @@ impl Objects for S3Objects {
             let gone = s3.delete_stream(found).try_collect::<Vec<_>>().await?;
             Ok(gone.len())
         })
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// S3 caps the expiry at seven days.
+    fn presign_get(&self, key: &str, expires: Duration) -> Option<io::Result<String>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        let expires = expires.min(Duration::from_secs(7 * 24 * 3600));
+        let url = self.run(async move { s3.signed_url(::http::Method::GET, &key, expires).await });
+        Some(url.map(|u| u.to_string()))
+    }
+
+    /// Whether the server refuses a second `If-None-Match: *` PUT of one
+    /// key (AWS, R2, MinIO, s3s do; Garage ignores the header), which
+    /// exclusive claims between nodes need.
+    fn conditional_writes(&self, probe: &str) -> io::Result<bool> {
+        // A probe a crash left behind would fail the first write.
+        self.delete(probe)?;
+        self.put_new(probe, b"1")?;
+        let second = self.put_new(probe, b"2");
+        let _ = self.delete(probe);
+        match second {
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 }
 
