@@ -118,34 +118,41 @@ async fn load_object(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded,
     if let Some(f) = cached.then(|| state.cache.get(&path, 0)).flatten() {
         return Ok(Loaded::Whole(f));
     }
-    let (max, rel) = (state.cache.max_file, rel.to_owned());
-    let loaded = tokio::task::spawn_blocking(move || -> std::io::Result<Loaded> {
-        let (len, modified) = store.stat(id, &rel)?.ok_or(std::io::ErrorKind::NotFound)?;
-        if len as usize > max {
-            return Ok(Loaded::Remote {
-                store,
-                id,
-                rel,
-                len,
-                modified,
-            });
-        }
-        let bytes = store.read(id, &rel)?;
-        Ok(Loaded::Whole(Arc::new(CachedFile::new(
-            Bytes::from(bytes),
-            modified,
-        ))))
-    })
-    .await?
-    .map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound,
-        // A bucket that fails is not a missing file (503, not 404).
-        _ => Error::from(e),
-    })?;
+    let loaded = read_object(store, id, rel, state.cache.max_file)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound,
+            // A bucket that fails is not a missing file (503, not 404).
+            _ => Error::from(e),
+        })?;
     if let (true, Loaded::Whole(f)) = (cached, &loaded) {
         state.cache.put(path, 0, f.clone());
     }
     Ok(loaded)
+}
+
+/// Stats an object and (up to `max` bytes) reads it.
+async fn read_object(
+    store: crate::storage::Store,
+    id: VideoId,
+    rel: &str,
+    max: usize,
+) -> std::io::Result<Loaded> {
+    let stat = store.stat_async(id, rel).await?;
+    let (len, modified) = stat.ok_or(std::io::ErrorKind::NotFound)?;
+    if len as usize > max {
+        let rel = rel.to_owned();
+        return Ok(Loaded::Remote {
+            store,
+            id,
+            rel,
+            len,
+            modified,
+        });
+    }
+    let bytes = store.read_async(id, rel).await?;
+    let file = CachedFile::new(Bytes::from(bytes), modified);
+    Ok(Loaded::Whole(Arc::new(file)))
 }
 
 /// `count` bytes of an object from `start`, read a chunk at a time as the
@@ -165,9 +172,7 @@ fn object_body(
                 return Ok(None);
             }
             let n = (end - at).min(2 * STREAM_CHUNK as u64);
-            let bytes = tokio::task::spawn_blocking(move || store.read_range(id, &rel, at, n))
-                .await
-                .map_err(std::io::Error::other)??;
+            let bytes = store.read_range_async(id, &rel, at, n).await?;
             if bytes.is_empty() {
                 return Err(std::io::ErrorKind::UnexpectedEof.into());
             }

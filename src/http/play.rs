@@ -197,8 +197,7 @@ async fn await_master(state: &AppState, id: VideoId, rel: &str) -> Result<Live, 
     let deadline = tokio::time::Instant::now() + PLAYLIST_WAIT;
     loop {
         let video = live(state, id)?;
-        let (store, rel_) = (state.catalog.store().clone(), rel.to_owned());
-        let present = tokio::task::spawn_blocking(move || store.exists(id, &rel_)).await?;
+        let present = state.catalog.store().exists_async(id, rel).await;
         if present || !video.active || video.flat {
             return Ok(video);
         }

@@ -22,6 +22,7 @@ mod id;
 pub mod names;
 pub mod objects;
 mod quota;
+mod reads;
 mod removal;
 pub mod s3;
 

@@ -13,6 +13,10 @@ use super::fsio;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// What the serving path's reads return: a future that holds no thread
+/// while the network answers.
+pub type Fut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<T>> + Send>>;
+
 /// A store of whole objects under string keys.
 pub trait Objects: Send + Sync + std::fmt::Debug {
     /// The bytes of `key` (`NotFound` when missing).
@@ -51,6 +55,23 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &str) -> io::Result<()>;
     /// Removes every object under `prefix/`; returns how many there were.
     fn delete_all(&self, prefix: &str) -> io::Result<usize>;
+
+    /// [`Objects::stat`] as a future that holds no thread while it waits
+    /// (`None`: a local read, which `Store` runs on the blocking pool).
+    fn stat_async(&self, key: &str) -> Option<Fut<Option<(u64, std::time::SystemTime)>>> {
+        let _ = key;
+        None
+    }
+    /// [`Objects::get`] as a future, like [`Objects::stat_async`].
+    fn get_async(&self, key: &str) -> Option<Fut<Vec<u8>>> {
+        let _ = key;
+        None
+    }
+    /// [`Objects::get_range`] as a future, like [`Objects::stat_async`].
+    fn get_range_async(&self, key: &str, start: u64, len: u64) -> Option<Fut<Vec<u8>>> {
+        let _ = (key, start, len);
+        None
+    }
 
     // What differs between backends, asked by `Store` when it opens them
     // (never by type, and never by its callers).

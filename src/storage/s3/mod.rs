@@ -9,7 +9,7 @@
 
 mod http;
 
-use super::objects::Objects;
+use super::objects::{Fut, Objects};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
@@ -131,6 +131,20 @@ impl S3Objects {
             true => Key::from(key),
             false => Key::from(format!("{}/{key}", self.prefix)),
         }
+    }
+
+    /// Runs `fut` on the client's runtime; the caller awaits its answer
+    /// without holding a thread (the serving path's reads).
+    fn spawned<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = object_store::Result<T>> + Send + 'static,
+    ) -> Fut<T> {
+        let task = self.runtime.as_ref().map(|rt| rt.spawn(fut));
+        Box::pin(async move {
+            let stopped = || io::Error::other("the object store client stopped");
+            let answer = task.ok_or_else(stopped)?.await.map_err(|_| stopped())?;
+            answer.map_err(to_io)
+        })
     }
 
     /// Runs `fut` on the client's runtime and waits for it.
@@ -270,6 +284,30 @@ impl Objects for S3Objects {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn stat_async(&self, key: &str) -> Option<Fut<Option<(u64, std::time::SystemTime)>>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        let head = self.spawned(async move { s3.head(&key).await });
+        Some(Box::pin(async move {
+            match head.await {
+                Ok(meta) => Ok(Some((meta.size, meta.last_modified.into()))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }))
+    }
+
+    fn get_async(&self, key: &str) -> Option<Fut<Vec<u8>>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        let got = self.spawned(async move { s3.get(&key).await?.bytes().await });
+        Some(Box::pin(async move { got.await.map(|b| b.to_vec()) }))
+    }
+
+    fn get_range_async(&self, key: &str, start: u64, len: u64) -> Option<Fut<Vec<u8>>> {
+        let (s3, key) = (self.s3.clone(), self.key(key));
+        let got = self.spawned(async move { s3.get_range(&key, start..start + len).await });
+        Some(Box::pin(async move { got.await.map(|b| b.to_vec()) }))
     }
 
     fn get_range(&self, key: &str, start: u64, len: u64) -> io::Result<Vec<u8>> {
