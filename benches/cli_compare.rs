@@ -158,7 +158,7 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-/// The caps hlsd's ladder uses for the 720/480/360 rungs (media/ladder.rs
+/// The caps hlsd's ladder uses for the 720/480/360 rungs (hls/ladder.rs
 /// table): width, height, maxrate kbit/s.
 const CAPS: [(u32, u32, u32); 3] = [(1280, 720, 3000), (854, 480, 1500), (640, 360, 800)];
 

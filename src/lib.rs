@@ -15,9 +15,12 @@
 //!   record and its files justify.
 //! - `jobs`: pipeline threads, transcode slots, leases on a shared store,
 //!   caption tracks (`jobs::captions`: every caption change).
-//! - [`media`]: all libav work (probe, decode, filter, encode, HLS mux,
-//!   publishing what the muxers close).
+//! - [`media`]: all libav work (probe, decode, filter graph, encoders, the
+//!   HLS muxers); `media::Settings` is what a job is told.
 //! - [`webhooks`]: signed events, a persisted outbox, delivery with retries.
+//! - `hls`: HLS packaging without libav: the ladder, timestamps kept
+//!   moving, keys, publishing what the muxers close, the master, I-frame
+//!   and caption playlists, MPEG-TS parsing.
 //! - [`catalog`]: video records persisted as `meta.json`, and their
 //!   lifecycle (`catalog::Lifecycle`: one door per video, the table of
 //!   states and changes, tombstones, events written with their change).
@@ -34,7 +37,7 @@
 //!
 //! Dependencies point one way, top to bottom (`tests/structure.rs` reads
 //! this line and checks every `crate::` path of `src/` against it):
-//! `{server, fuzzing} → http → {ingest, recovery} → jobs → {media, webhooks} → catalog → failpoint → ffi → {captions, storage, spool} → {auth, clock, config, error, metrics, playlist, tlsclient}`
+//! `{server, fuzzing} → http → {ingest, recovery} → jobs → {media, webhooks} → hls → catalog → failpoint → ffi → {captions, storage, spool} → {auth, clock, config, error, metrics, playlist, tlsclient}`
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -50,6 +53,7 @@ pub mod failpoint;
 mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hls;
 mod http;
 mod ingest;
 mod jobs;

@@ -136,7 +136,8 @@ fn publish_counted(
     quota.store(id, need).map_err(|_| Error::QuotaExceeded {
         limit: quota.limit().unwrap_or(0),
     })?;
-    let written = crate::media::publish_track(videos.store(), id, track, cues, windows, mpegts);
+    let written =
+        crate::hls::captions::publish_track(videos.store(), id, track, cues, windows, mpegts);
     let kept = *written.as_ref().unwrap_or(&0);
     quota.drop_stored(id, need.saturating_sub(kept));
     if written.is_err() {
@@ -182,11 +183,11 @@ pub(crate) fn timeline(
         .as_ref()
         .and_then(|m| m.segments.first())
         .map_or(0, |s| {
-            crate::media::mpegts_origin(store, rec.id, &format!("{dir}{}", s.uri))
+            crate::hls::captions::mpegts_origin(store, rec.id, &format!("{dir}{}", s.uri))
         });
     match media {
         Some(m) if m.ended && !m.segments.is_empty() => (
-            crate::media::segment_windows(m.segments.iter().map(|s| s.duration)),
+            crate::hls::captions::windows(m.segments.iter().map(|s| s.duration)),
             mpegts,
         ),
         _ => {
@@ -224,7 +225,7 @@ pub(crate) fn change(
     match (rec.is_flat(), rec.status) {
         // The job makes the master at its end.
         (true, s) if s != Status::Ready => Ok(rec),
-        (true, _) => match crate::media::republish_locked(&store, &rec)? {
+        (true, _) => match crate::hls::master::republish_locked(&store, &rec)? {
             Some(p) => held.apply(Change::FirstPlaylist(p)),
             None => Ok(rec),
         },
@@ -233,7 +234,7 @@ pub(crate) fn change(
             if let Ok(text) = store.read(id, names::PLAYLIST) {
                 let mut m = MasterPlaylist::parse(&String::from_utf8_lossy(&text));
                 if !m.variants.is_empty() {
-                    crate::media::add_captions(&mut m, &rec.captions);
+                    crate::hls::master::add_captions(&mut m, &rec.captions);
                     store.write(id, names::PLAYLIST, m.to_string().as_bytes())?;
                 }
             }

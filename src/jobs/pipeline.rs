@@ -278,7 +278,7 @@ impl Pipeline {
         let _master = store.master_lock(self.id);
         let rec = held.record().clone();
         if rec.is_flat() {
-            match crate::media::republish_locked(&store, &rec) {
+            match crate::hls::master::republish_locked(&store, &rec) {
                 Ok(Some(p)) => {
                     let _ = held.apply(Change::FirstPlaylist(p));
                 }

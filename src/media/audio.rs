@@ -8,8 +8,8 @@
 //! is built anew for it. Timestamps go through [`Timeline`].
 
 use super::outputs::RungOutput;
-use super::timeline::Timeline;
 use super::Settings;
+use crate::hls::timeline::Timeline;
 use crate::Error;
 use ffmpeg_next::format::sample::Type as SampleType;
 use ffmpeg_next::format::Sample;

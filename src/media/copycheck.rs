@@ -1,7 +1,7 @@
 //! What a copied stream must keep, packet by packet, for its packets to go
 //! to players as they are. A copy that breaks a rule stops the job with
 //! [`Error::CopyFallback`]: it starts over, encoding every rung, where the
-//! decoder conceals damage and [`super::timeline`] repairs timestamps.
+//! decoder conceals damage and [`crate::hls::timeline`] repairs timestamps.
 //!
 //! - Video: timestamps that increase; packets the demuxer marks discarded
 //!   (an edit list's hidden pre-roll) are skipped only before the first

@@ -104,13 +104,13 @@ pub(crate) fn x264_threads(share: f64, big: bool, cores: usize) -> usize {
 
 /// One libx264 encoder per encoded rung (`(output index, plan)` pairs).
 pub(super) fn open_encoders(
-    encoded: Vec<(usize, &super::ladder::RungPlan)>,
+    encoded: Vec<(usize, &crate::hls::ladder::RungPlan)>,
     (tb, fps, cfr): (Rational, Rational, bool),
     keyint: u32,
     frame_dur: i64,
     settings: &Settings,
 ) -> Result<Encoders, Error> {
-    let pixels = |r: &super::ladder::RungPlan| f64::from(r.width) * f64::from(r.height);
+    let pixels = |r: &crate::hls::ladder::RungPlan| f64::from(r.width) * f64::from(r.height);
     let total: f64 = encoded.iter().map(|(_, r)| pixels(r)).sum();
     let cores = super::cores();
     let ladder = encoded.len() > 1;

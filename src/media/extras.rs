@@ -2,71 +2,11 @@
 //! source's subtitles, the storyboard, and the MP4 download.
 
 use super::job::Job;
-use crate::captions;
 use crate::catalog::{CaptionSource, CaptionTrack};
-use crate::storage::{names, Store, VideoId};
+use crate::hls::captions::{mpegts_origin, publish_track, windows};
+use crate::hls::publish::Publisher;
+use crate::storage::names;
 use crate::Error;
-
-/// The time windows of a published rung's segments.
-pub(crate) fn windows(durations: impl Iterator<Item = f64>) -> Vec<(f64, f64)> {
-    let mut t = 0.0;
-    durations
-        .map(|d| {
-            let w = (t, d);
-            t += d;
-            w
-        })
-        .collect()
-}
-
-/// How much of a segment's start [`mpegts_origin`] reads first: its
-/// tables and first video packet are in the first few of its 188-byte
-/// packets, so a caption change need not fetch megabytes of video.
-const ORIGIN_HEAD: u64 = 188 * 512;
-
-/// The MPEG-TS timestamp (90 kHz) of a video's time 0: its first TS
-/// segment's first video PTS (0 for fMP4, whose timestamps start at 0).
-/// Reads the segment's head, and the whole of it only when that is not
-/// enough.
-pub(crate) fn mpegts_origin(store: &Store, id: VideoId, first_segment: &str) -> u64 {
-    if !first_segment.ends_with(".ts") {
-        return 0;
-    }
-    let Ok(Some((size, _))) = store.stat(id, first_segment) else {
-        return 0;
-    };
-    let head = store.read_range(id, first_segment, 0, size.min(ORIGIN_HEAD));
-    let pts = head.ok().and_then(|b| super::ts::first_video_pts(&b));
-    let pts = match pts {
-        None if size > ORIGIN_HEAD => store
-            .read(id, first_segment)
-            .ok()
-            .and_then(|b| super::ts::first_video_pts(&b)),
-        pts => pts,
-    };
-    pts.map_or(0, |p| p.max(0) as u64)
-}
-
-/// Publishes a caption track: its segments, then its playlist.
-pub(crate) fn publish_track(
-    store: &Store,
-    id: VideoId,
-    track: &CaptionTrack,
-    cues: &[captions::Cue],
-    windows: &[(f64, f64)],
-    mpegts: u64,
-) -> Result<u64, Error> {
-    let v = track.version;
-    let t = captions::write_segments(cues, windows, mpegts, |i| names::caption_segment(v, i));
-    let mut bytes = 0;
-    for (name, text) in &t.segments {
-        store.write(id, &format!("{}/{name}", track.dir), text.as_bytes())?;
-        bytes += text.len() as u64;
-    }
-    let playlist = t.playlist.to_string();
-    store.write(id, &track.playlist(), playlist.as_bytes())?;
-    Ok(bytes + playlist.len() as u64)
-}
 
 impl Job<'_> {
     /// Caption tracks from the source's text subtitles, cut at the top
@@ -137,7 +77,7 @@ impl Job<'_> {
         }
         // It takes about what its segments take: reserved first, so the
         // quota is never crossed (a download that does not fit is not made).
-        let sizes = |p: &super::publish::Publisher| -> u64 {
+        let sizes = |p: &Publisher| -> u64 {
             p.published()
                 .segments
                 .iter()
@@ -159,8 +99,8 @@ impl Job<'_> {
         }
         // A rendition's files in order: its init segment (fMP4), then its
         // segments.
-        let files = |p: &super::publish::Publisher| -> Vec<std::path::PathBuf> {
-            let init = super::hls::is_fmp4(ctx.settings).then(|| {
+        let files = |p: &Publisher| -> Vec<std::path::PathBuf> {
+            let init = super::muxer::is_fmp4(ctx.settings).then(|| {
                 ctx.store
                     .path(ctx.id, &p.rel(&names::init_name(ctx.generation)))
             });

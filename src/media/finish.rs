@@ -4,9 +4,9 @@
 
 use super::context::{JobContext, Produced};
 use super::job::{Audio, Job};
-use super::master::IFrames;
 use super::outputs::RungOutput;
 use crate::catalog::{OutputInfo, Rendition};
+use crate::hls::master::IFrames;
 use crate::storage::names;
 use crate::Error;
 
@@ -70,7 +70,7 @@ impl Job<'_> {
     /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
     /// `moof`/`mdat` pairs, which we do not make).
     fn write_iframe_playlists(&self) -> Result<Vec<Option<IFrames>>, Error> {
-        if self.single || super::hls::is_fmp4(self.ctx.settings) {
+        if self.single || super::muxer::is_fmp4(self.ctx.settings) {
             return Ok(vec![None; self.outs.len()]);
         }
         self.outs
@@ -154,14 +154,14 @@ fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames
         .iter()
         .map(|s| {
             let path = ctx.store.path(ctx.id, &o.publisher.rel(&s.uri));
-            Ok(super::iframes::SegmentIFrames {
-                iframes: super::iframes::scan_file(&path)?,
+            Ok(crate::hls::iframes::SegmentIFrames {
+                iframes: crate::hls::iframes::scan_file(&path)?,
                 uri: s.uri.clone(),
                 duration: s.duration,
             })
         })
         .collect::<Result<Vec<_>, std::io::Error>>()?;
-    let (playlist, peak, average) = super::iframes::iframe_playlist(&segments);
+    let (playlist, peak, average) = crate::hls::iframes::iframe_playlist(&segments);
     let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
     ctx.store
         .write(ctx.id, &rel, playlist.to_string().as_bytes())?;

@@ -7,11 +7,11 @@
 use super::audio::AudioChain;
 use super::context::JobContext;
 use super::input::Source;
-use super::ladder::RungPlan;
 use super::outputs::{AudioParams, RungOutput, RungSpec};
-use super::publish::Publisher;
 use super::timing::{rescale, MICROS};
 use crate::catalog::AudioTrack;
+use crate::hls::ladder::RungPlan;
+use crate::hls::publish::Publisher;
 use crate::playlist::{MasterPlaylist, MediaKind, Rendition};
 use crate::storage::names;
 use crate::Error;

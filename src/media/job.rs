@@ -6,15 +6,16 @@
 //! the I-frame playlists, the master and the poster, and reports.
 
 use super::context::{JobContext, JobEvents, Produced, RungProgress};
+use super::copy;
 use super::input::Source;
-use super::master::{self, IFrames};
 use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
 pub(super) use super::plan::Audio;
 use super::plan::{estimate_bytes, open_audio, open_subtitles, plan_video, VideoPlan};
-use super::publish::Publisher;
 use super::timing::{rescale, shift, MICROS};
 use super::video::VideoChain;
-use super::{copy, ladder};
+use crate::hls::ladder;
+use crate::hls::master::{self, IFrames};
+use crate::hls::publish::Publisher;
 use crate::storage::names;
 use crate::Error;
 use ffmpeg_next::{Packet, Rational};
@@ -185,7 +186,7 @@ impl<'a> Job<'a> {
             let keys = if ctx.settings.encrypt {
                 let slot = (!self.single).then_some(i);
                 let s = ctx.settings;
-                Some(super::keys::Keys::start(
+                Some(crate::hls::keys::Keys::start(
                     ctx.store,
                     ctx.id,
                     ctx.generation,
@@ -390,7 +391,8 @@ impl<'a> Job<'a> {
     /// and those uploaded meanwhile), under the video's master lock.
     pub(super) fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
         let has_audio = !matches!(self.audio, Audio::None);
-        let mut m = master::playlist(&self.outs, has_audio, f64::from(self.timing.fps), iframes);
+        let rungs: Vec<_> = self.outs.iter().map(RungOutput::summary).collect();
+        let mut m = master::playlist(&rungs, has_audio, f64::from(self.timing.fps), iframes);
         super::group::add_to_master(&mut m, &self.group);
         let ctx = self.ctx;
         let _lock = ctx.store.master_lock(ctx.id);

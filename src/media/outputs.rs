@@ -2,10 +2,11 @@
 //! video, the shared audio), its key rotation, its publisher, and the
 //! writes into it.
 
-use super::keys::Keys;
-use super::ladder::RungPlan;
-use super::publish::Publisher;
 use super::Settings;
+use crate::hls::keys::Keys;
+use crate::hls::ladder::RungPlan;
+use crate::hls::master::RungSummary;
+use crate::hls::publish::Publisher;
 use crate::Error;
 use ffmpeg_next::format::context::Output;
 use ffmpeg_next::{codec, Packet, Rational};
@@ -92,7 +93,7 @@ impl RungOutput {
             None => (None, None),
         };
         let opts =
-            super::hls::muxer_options(&spec.dir, settings, spec.generation, key_info.as_deref())?;
+            super::muxer::muxer_options(&spec.dir, settings, spec.generation, key_info.as_deref())?;
         octx.write_header_with(opts)
             .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
         let tb = |i: usize| octx.stream(i).map(|s| s.time_base());
@@ -115,6 +116,20 @@ impl RungOutput {
             packets: 0,
             held_audio: std::collections::VecDeque::new(),
         })
+    }
+
+    /// What the master playlist says of this rung, measured from what it
+    /// has published so far.
+    pub(crate) fn summary(&self) -> RungSummary {
+        let (peak, average) = self.publisher.bitrates();
+        RungSummary {
+            name: self.plan.name.clone(),
+            width: self.plan.width,
+            height: self.plan.height,
+            peak,
+            average,
+            video_codec: self.video_codec.clone(),
+        }
     }
 
     /// Writes a video packet whose timestamps are in `tb`.
@@ -207,10 +222,10 @@ fn add_video(
     let codec = match video {
         VideoParams::Encoded(enc) => {
             ost.set_parameters(enc);
-            super::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))
+            crate::hls::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))
         }
         VideoParams::Copied(par) => {
-            let codec = super::codecs::avc1_codec(crate::ffi::par_extradata(&par));
+            let codec = crate::hls::codecs::avc1_codec(crate::ffi::par_extradata(&par));
             ost.set_parameters(par);
             crate::ffi::clear_codec_tag(&mut ost);
             codec

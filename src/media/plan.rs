@@ -4,9 +4,9 @@
 use super::audio::AudioChain;
 use super::copy;
 use super::input::Source;
-use super::ladder;
 use super::timing::{rescale, MICROS};
 use super::video::OpenedVideo;
+use crate::hls::ladder;
 use crate::Error;
 use ffmpeg_next::Rational;
 

@@ -54,7 +54,7 @@ pub(crate) struct VideoChain {
     forced: VecDeque<(i64, bool)>,
     /// Keeps the pts sent to the filter strictly increasing through the
     /// source's repeats and jumps.
-    timeline: super::timeline::Timeline,
+    timeline: crate::hls::timeline::Timeline,
     /// The last decoded frame, waiting for the next one (see
     /// `receive_decoded_frames`), and the pts of the frame before it.
     held: Option<Held>,
@@ -96,7 +96,7 @@ impl VideoChain {
         opened: OpenedVideo,
         offset: i64,
         duration: Option<f64>,
-        rungs: &[super::ladder::RungPlan],
+        rungs: &[crate::hls::ladder::RungPlan],
         source_keys: bool,
         settings: &Settings,
     ) -> Result<Self, Error> {
@@ -111,7 +111,7 @@ impl VideoChain {
             height,
             colour,
         } = opened;
-        let encoded: Vec<(usize, &super::ladder::RungPlan)> =
+        let encoded: Vec<(usize, &crate::hls::ladder::RungPlan)> =
             rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
         let copying = rungs.iter().any(|r| r.copy);
         let sizes: Vec<(u32, u32)> = if encoded.is_empty() {
@@ -156,7 +156,7 @@ impl VideoChain {
             offset,
             keys,
             forced: VecDeque::with_capacity(64),
-            timeline: super::timeline::Timeline::new(per_sec, frame_dur),
+            timeline: crate::hls::timeline::Timeline::new(per_sec, frame_dur),
             held: None,
             released: None,
             strict: copying,

@@ -1,7 +1,7 @@
 //! Opening one libx264 encoder for a rung.
 
-use super::ladder::RungPlan;
 use super::Settings;
+use crate::hls::ladder::RungPlan;
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{codec, encoder, Dictionary, Rational};

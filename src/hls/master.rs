@@ -5,7 +5,6 @@
 //! `RESOLUTION` and `FRAME-RATE`; one I-frame variant per rung whose
 //! I-frame playlist exists.
 
-use super::outputs::RungOutput;
 use crate::catalog::{CaptionTrack, Record};
 use crate::playlist::{IFrameVariant, MasterPlaylist, MediaKind, Rendition, Variant};
 use crate::storage::{names, Store};
@@ -19,17 +18,34 @@ pub(crate) struct IFrames {
     pub average: u64,
 }
 
+/// What the master says of one rung, measured from what it published:
+/// plain numbers, so that whoever runs the muxers (media) hands them over
+/// and this module needs none of its types.
+#[derive(Debug, Clone)]
+pub(crate) struct RungSummary {
+    /// Folder and display name: `720p`.
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak segment bit rate, bit/s.
+    pub peak: u64,
+    /// Average bit rate over its segments, bit/s.
+    pub average: u64,
+    /// `CODECS` of its video stream (`avc1.64001f`), when known.
+    pub video_codec: Option<String>,
+}
+
 /// A rung's video `CODECS`, with a logged fallback when no SPS was found.
-fn video_codec(o: &RungOutput) -> String {
-    o.video_codec.clone().unwrap_or_else(|| {
-        tracing::warn!(rung = %o.plan.name, "no SPS found; CODECS says High 4.0");
+fn video_codec(r: &RungSummary) -> String {
+    r.video_codec.clone().unwrap_or_else(|| {
+        tracing::warn!(rung = %r.name, "no SPS found; CODECS says High 4.0");
         "avc1.640028".to_owned()
     })
 }
 
-/// The master playlist for `outs`, measured from what they published.
+/// The master playlist for `rungs`, measured from what they published.
 pub(crate) fn playlist(
-    outs: &[RungOutput],
+    rungs: &[RungSummary],
     has_audio: bool,
     fps: f64,
     iframes: &[Option<IFrames>],
@@ -38,13 +54,12 @@ pub(crate) fn playlist(
         independent_segments: true,
         ..MasterPlaylist::default()
     };
-    for (i, o) in outs.iter().enumerate() {
-        let (peak, avg) = o.publisher.bitrates();
+    for (i, o) in rungs.iter().enumerate() {
         let video = video_codec(o);
-        let resolution = Some((o.plan.width, o.plan.height));
+        let resolution = Some((o.width, o.height));
         m.variants.push(Variant {
-            bandwidth: peak,
-            average_bandwidth: Some(avg),
+            bandwidth: o.peak,
+            average_bandwidth: Some(o.average),
             codecs: if has_audio {
                 format!("{video},mp4a.40.2")
             } else {
@@ -54,7 +69,7 @@ pub(crate) fn playlist(
             frame_rate: Some(fps),
             audio: None,
             subtitles: None,
-            uri: format!("{}/{}", o.plan.name, names::PLAYLIST),
+            uri: format!("{}/{}", o.name, names::PLAYLIST),
         });
         // BANDWIDTH falls strictly with RESOLUTION, so a player never
         // picks a smaller picture for more bytes (the rates are capped
@@ -62,7 +77,7 @@ pub(crate) fn playlist(
         if let Some(above) = m.variants.iter().rev().nth(1) {
             let last = m.variants.len() - 1;
             if m.variants[last].bandwidth >= above.bandwidth {
-                tracing::warn!(rung = %o.plan.name, "a lower rung peaked above the one above it");
+                tracing::warn!(rung = %o.name, "a lower rung peaked above the one above it");
                 m.variants[last].bandwidth = above.bandwidth.saturating_sub(1).max(1);
             }
         }

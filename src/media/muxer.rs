@@ -1,6 +1,6 @@
 //! The libavformat `hls` muxer's options. The muxer writes the segments
 //! and its own playlist ([`names::MUXER_PLAYLIST`], scratch); the playlist
-//! players read is published by [`super::publish`].
+//! players read is published by [`crate::hls::publish`].
 
 use super::Settings;
 use crate::storage::names;
