@@ -70,6 +70,7 @@ bench: deps test-deps check-cargo
 	benches/job_memory.sh
 	benches/serve_vs_nginx.sh
 	benches/store_ready.sh
+	benches/hdr_cost.sh
 
 deps:
 	@$(call apt_install,$(BUILD_PKGS))

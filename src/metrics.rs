@@ -61,6 +61,10 @@ pub struct Gauges {
     pub quota_stored_bytes: u64,
     /// Webhook deliveries still to make.
     pub webhooks_pending: u64,
+    /// Segments (with their playlists) jobs handed over and the store has
+    /// not made durable yet, and how often a job found its queue full.
+    pub publish_queued: u64,
+    pub publish_queue_full: u64,
 }
 
 impl Metrics {
@@ -191,6 +195,11 @@ impl Metrics {
                 g.storage_used_bytes,
             ),
             (
+                "hlsd_publish_queued",
+                "Segments with their playlists that jobs handed over and the store has not made durable yet.",
+                g.publish_queued,
+            ),
+            (
                 "hlsd_quota_stored_bytes",
                 "Bytes the storage quota counts as stored by videos (what they reserve apart).",
                 g.quota_stored_bytes,
@@ -209,6 +218,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
             );
         }
+        let name = "hlsd_publish_queue_full_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Times a job's encoder waited because its publishing queue was full (the store was slower).\n# TYPE {name} counter\n{name} {}\n",
+            g.publish_queue_full
+        );
     }
 
     fn render_requests(&self, out: &mut String) {

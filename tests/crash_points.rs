@@ -319,7 +319,9 @@ type Scenario = fn(&Server, &mut Told);
 fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
     let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect();
     Some(match flow {
-        "create" | "upload" | "ready" | "events" | "delivery" => (upload_to_ready, vec![]),
+        "create" | "upload" | "publish" | "ready" | "events" | "delivery" => {
+            (upload_to_ready, vec![])
+        }
         "tus" => (tus_to_ready, vec![]),
         "captions" => (captions_on_ready, vec![]),
         "refit" => (captions_while_processing, vec![]),

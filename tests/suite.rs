@@ -30,6 +30,7 @@ mod s3_nodes;
 mod s3_objects;
 mod security;
 mod security_defaults;
+mod slow_bucket;
 mod structure;
 mod tracks;
 mod transcode;

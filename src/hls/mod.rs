@@ -8,7 +8,9 @@
 //!   jumps, overlaps) before they reach the encoders and muxers.
 //! - `keys`: AES-128 keys and their rotation (the muxer's key-info file).
 //! - `publish`: a rung's public playlist, written as the muxer's segments
-//!   close and only after they are durable.
+//!   close and only after they are durable; `queue`: the job's publishing
+//!   thread and its bounded queue, which keeps that order while the
+//!   encoder goes on.
 //! - `master` / `iframes`: the master playlist (from plain per-rung
 //!   numbers, [`master::RungSummary`], or from a record) and the I-frame
 //!   playlists, found by scanning finished MPEG-TS segments (`ts`).
@@ -26,5 +28,6 @@ pub(crate) mod keys;
 pub(crate) mod ladder;
 pub(crate) mod master;
 pub(crate) mod publish;
+pub(crate) mod queue;
 pub(crate) mod timeline;
 pub(crate) mod ts;

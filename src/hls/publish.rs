@@ -1,18 +1,22 @@
 //! Publishing a rung as the muxer produces it. The `hls` muxer writes its
 //! segments and its own playlist ([`names::MUXER_PLAYLIST`], scratch). After
 //! every packet the job asks the [`Publisher`] whether that playlist has
-//! changed; when it lists new segments, each is made durable (fsync, or an
-//! upload with an object store) **before** the public playlist that lists
-//! them is written, atomically and durably. So a player, a crash or a power
-//! cut never sees a playlist pointing at a segment that is not there.
+//! changed; when it lists new segments, they and the public playlist that
+//! lists them go to the job's publishing queue ([`super::queue`]), which
+//! makes each segment durable (fsync, or an upload with an object store)
+//! **before** it writes the playlist, atomically and durably. So a player,
+//! a crash or a power cut never sees a playlist pointing at a segment that
+//! is not there, and the encoder does not wait for the store.
 //!
 //! The public playlist is `EVENT` while the job runs and `VOD` with
 //! `#EXT-X-ENDLIST` after [`Publisher::finish`]; its target duration never
 //! drops below the nominal segment length.
 
+use super::queue::Queue;
 use crate::playlist::{MediaPlaylist, PlaylistType};
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
+use std::io;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -31,13 +35,21 @@ pub(crate) struct Publisher {
     sizes: Vec<u64>,
     /// `--segment-seconds`: the lowest target duration.
     nominal: u64,
+    /// The job's publishing queue.
+    queue: Queue,
 }
 
 impl Publisher {
     /// For the rung in `store`'s folder `rung` of video `id`. Removes a
     /// muxer playlist an earlier (crashed) run left, so nothing stale is
     /// ever published.
-    pub(crate) fn new(store: &Store, id: VideoId, rung: &str, nominal: u32) -> Publisher {
+    pub(crate) fn new(
+        store: &Store,
+        id: VideoId,
+        rung: &str,
+        nominal: u32,
+        queue: Queue,
+    ) -> Publisher {
         let muxer_playlist = store.path(id, &rel(rung, names::MUXER_PLAYLIST));
         let _ = std::fs::remove_file(&muxer_playlist);
         Publisher {
@@ -49,6 +61,7 @@ impl Publisher {
             public: MediaPlaylist::new(PlaylistType::Event, u64::from(nominal)),
             sizes: Vec::new(),
             nominal: u64::from(nominal),
+            queue,
         }
     }
 
@@ -129,16 +142,20 @@ impl Publisher {
         if muxed.segments.len() == known && !done {
             return Ok(0);
         }
-        let mut bytes = 0;
+        let mut files = Vec::new();
         if known == 0 {
-            if let Some(map) = &muxed.map {
-                bytes += self.store.publish_file(self.id, &self.rel(map))?;
-            }
+            files.extend(muxed.map.as_ref().map(|m| self.rel(m)));
         }
+        let mut bytes = files
+            .iter()
+            .map(|f| self.local_size(f))
+            .sum::<io::Result<u64>>()?;
         for s in &muxed.segments[known..] {
-            let size = self.store.publish_file(self.id, &self.rel(&s.uri))?;
+            let rel = self.rel(&s.uri);
+            let size = self.local_size(&rel)?;
             self.sizes.push(size);
             bytes += size;
+            files.push(rel);
         }
         self.public.segments = muxed.segments;
         self.public.map = muxed.map;
@@ -149,10 +166,16 @@ impl Publisher {
         }
         self.public.fit_target(self.nominal);
         let text = self.public.to_string();
-        self.store
-            .write(self.id, &self.rel(names::PLAYLIST), text.as_bytes())?;
         // The finished playlist counts too (a long one is tens of KB).
-        Ok(bytes + if done { text.len() as u64 } else { 0 })
+        bytes += if done { text.len() as u64 } else { 0 };
+        let playlist = self.rel(names::PLAYLIST);
+        self.queue.publish(files, playlist, text)?;
+        Ok(bytes)
+    }
+
+    /// The size of a file the muxer closed (in this node's folder).
+    fn local_size(&self, rel: &str) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.store.path(self.id, rel))?.len())
     }
 }
 

@@ -104,6 +104,7 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.jobs_running = count(Status::Processing);
     g.uploads_receiving = count(Status::Receiving);
     g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
+    (g.publish_queued, g.publish_queue_full) = crate::hls::queue::stats();
     let store = state.catalog.store().clone();
     // A bucket is measured by the quota's periodic listing, not per scrape.
     let measured = store.traits().remote.then(|| state.quota.total());

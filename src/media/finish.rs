@@ -40,6 +40,8 @@ impl Job<'_> {
         {
             bytes += o.finish()?;
         }
+        // Every finished playlist is durable before anything names them.
+        self.publishing.flush()?;
         self.events.published(bytes)?;
         let iframes = self.write_iframe_playlists()?;
         let captioned = self.write_captions()?;

@@ -36,6 +36,7 @@ pub(crate) fn open(
     source: &Source,
     origin_us: i64,
     ctx: &JobContext<'_>,
+    queue: crate::hls::queue::Queue,
 ) -> Result<Vec<AudioRendition>, Error> {
     if source.audio_streams.len() < 2 || ctx.settings.encrypt {
         return Ok(Vec::new());
@@ -49,7 +50,8 @@ pub(crate) fn open(
         let offset = rescale(origin_us, MICROS, ist.time_base());
         let chain = AudioChain::new(&ist, offset, ctx.settings)?;
         let dir = names::audio_dir(n + 1);
-        let publisher = Publisher::new(ctx.store, ctx.id, &dir, ctx.settings.segment_seconds);
+        let nominal = ctx.settings.segment_seconds;
+        let publisher = Publisher::new(ctx.store, ctx.id, &dir, nominal, queue.clone());
         ctx.store.make_dir(ctx.id, &dir)?;
         let spec = RungSpec {
             plan: RungPlan {

@@ -16,6 +16,7 @@ use super::video::VideoChain;
 use crate::hls::ladder;
 use crate::hls::master::{self, IFrames};
 use crate::hls::publish::Publisher;
+use crate::hls::queue::Publishing;
 use crate::storage::names;
 use crate::Error;
 use ffmpeg_next::{Packet, Rational};
@@ -72,6 +73,8 @@ pub(crate) struct Job<'a> {
     pub(super) captions: Vec<crate::catalog::CaptionTrack>,
     /// Audio renditions of a source with several audio tracks.
     pub(super) group: Vec<super::group::AudioRendition>,
+    /// The publishing queue every rung's publisher hands its segments to.
+    pub(super) publishing: Publishing,
 }
 
 impl<'a> Job<'a> {
@@ -108,7 +111,8 @@ impl<'a> Job<'a> {
             copy && !single,
             settings,
         )?;
-        let group = super::group::open(&source, origin_us, ctx)?;
+        let publishing = Publishing::start(ctx.store, ctx.id)?;
+        let group = super::group::open(&source, origin_us, ctx, publishing.queue())?;
         let audio = if group.is_empty() {
             open_audio(&source, copy, origin_us, settings)?
         } else {
@@ -139,6 +143,7 @@ impl<'a> Job<'a> {
             subs,
             captions: Vec::new(),
             group,
+            publishing,
         };
         let estimate = estimate_bytes(
             &job.source,
@@ -166,7 +171,14 @@ impl<'a> Job<'a> {
             } else {
                 plan.name.clone()
             };
-            let publisher = Publisher::new(ctx.store, ctx.id, &rung, ctx.settings.segment_seconds);
+            let queue = self.publishing.queue();
+            let publisher = Publisher::new(
+                ctx.store,
+                ctx.id,
+                &rung,
+                ctx.settings.segment_seconds,
+                queue,
+            );
             ctx.store.make_dir(ctx.id, &rung)?;
             let dir = ctx.store.path(ctx.id, &rung);
             let video = if plan.copy {
@@ -381,6 +393,8 @@ impl<'a> Job<'a> {
         }
         let all = self.outs.iter().chain(self.group.iter().map(|g| &g.out));
         if !self.master_published && all.clone().all(|o| o.publisher.has_segment()) {
+            // The master names the rungs' playlists: they first.
+            self.publishing.flush()?;
             self.write_master(&[])?;
             self.master_published = true;
         }

@@ -7,6 +7,7 @@
 pub mod garage;
 pub mod hooks;
 pub mod s3;
+pub mod throttle;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -218,6 +218,23 @@ impl S3Server {
         super::Server::process_with_env(tempfile::tempdir().unwrap(), &args, env)
     }
 
+    /// [`S3Server::start_node`] speaking to the bucket through `endpoint`
+    /// (a [`super::throttle::Throttle`] in front of it).
+    pub fn start_node_via(
+        &self,
+        endpoint: &str,
+        prefix: &str,
+        node: &str,
+        extra: &[&str],
+    ) -> super::Server {
+        let (mut args, env) = self.node_args(prefix, node);
+        let at = args.iter().position(|a| a == "--s3-endpoint").unwrap();
+        args[at + 1] = endpoint.to_owned();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        super::Server::process_with_env(tempfile::tempdir().unwrap(), &args, env)
+    }
+
     /// The keys under `prefix/` of the bucket, relative to it.
     pub fn keys_under(&self, prefix: &str) -> Vec<String> {
         let p = format!("{prefix}/");
