@@ -3,12 +3,16 @@
 //! SDR BT.709 limited-range pictures every H.264 rendition is.
 //!
 //! - An HDR source (PQ or HLG) is tone-mapped once, before the rungs'
-//!   scalers (so the cost is paid once, not per rung): linear light with
-//!   zimg (HLG's OOTF applied on luminance, `agamma=0`, with BT.2020
-//!   primaries given so a mistagged frame cannot change the path), the
-//!   gamut mapped to BT.709, libavfilter's `tonemap` with `mobius` (the
-//!   operator that kept mid-tones and colour closest to the SDR picture
-//!   in the measurements of BENCHMARKS.md, "HDR"), back to BT.709.
+//!   scalers (so the cost is paid once, not per rung), by one 3D LUT
+//!   ([`super::tonelut`], applied by `haldclut`) that computes what zimg
+//!   and libavfilter's `tonemap` would: linear light (HLG's OOTF on
+//!   luminance), the gamut mapped to BT.709, `mobius` (linear up to 30%
+//!   of SDR white, so mid-tones and skin keep their values, highlights
+//!   rolled off to the peak), back to BT.709; BT.2020
+//!   primaries are assumed, so a mistagged frame cannot change the path.
+//!   The LUT replaced the zscale + tonemap chain itself: 1.44× an SDR
+//!   source's time to ready instead of 1.67× (the target, 1.3, is not
+//!   met; BENCHMARKS.md, "HDR").
 //! - The tone mapper's peak is never left to the metadata: an absurd
 //!   mastering display (0.005 nit) would give a white picture. PQ takes
 //!   the larger of MaxCLL and the mastering display's peak that are
@@ -141,29 +145,39 @@ impl Colour {
         }
     }
 
-    /// What to put before the rungs' `split` (empty: nothing): HDR tone
-    /// mapped, or a wide-gamut SDR gamut mapped, to BT.709 limited range.
+    /// What to put before the rungs' `split` (empty: nothing): a
+    /// wide-gamut SDR source gamut mapped to BT.709 limited range. (HDR is
+    /// tone-mapped by a LUT: [`Colour::tone_map_filters`].)
     pub(crate) fn sdr_filters(&self) -> String {
         let rin = if self.full_range() { "pc" } else { "tv" };
-        let back = "zscale=t=bt709:m=bt709:r=tv,format=yuv420p";
-        match self.hdr() {
-            Some(h) => {
-                let (tin, agamma) = match h {
-                    Hdr::Pq => ("smpte2084", ""),
-                    Hdr::Hlg => ("arib-std-b67", ":agamma=0"),
-                };
-                format!(
-                    "zscale=tin={tin}:min=bt2020nc:pin=bt2020:rin={rin}:t=linear:npl=100{agamma}\
-                     :p=bt709,format=gbrpf32le,tonemap=tonemap=mobius:desat=0:peak={:.4},{back},",
-                    self.peak_nits() / 100.0
-                )
-            }
-            None if self.wide_gamut() => format!(
-                "zscale=min=bt2020nc:pin=bt2020:rin={rin}:t=linear:npl=100:p=bt709,\
-                 format=gbrpf32le,{back},"
-            ),
-            None => String::new(),
+        if self.hdr().is_some() || !self.wide_gamut() {
+            return String::new();
         }
+        format!(
+            "zscale=min=bt2020nc:pin=bt2020:rin={rin}:t=linear:npl=100:p=bt709,\
+             format=gbrpf32le,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,"
+        )
+    }
+
+    /// For an HDR source: the filters before and after the tone-mapping
+    /// LUT ([`super::tonelut`]): its Y'CbCr to full-range 16-bit planar
+    /// RGB with the BT.2020 matrix; then the LUT's output, BT.709
+    /// limited-range Y'CbCr carried in the RGB planes (green Y', blue Cb,
+    /// red Cr: `gbrp`'s plane order is `yuv444p`'s), relabelled as such
+    /// (`mergeplanes` copies planes) and brought to 8-bit 4:2:0 once, so
+    /// the rungs' scalers read no more than an SDR source's.
+    pub(crate) fn tone_map_filters(&self) -> Option<(String, &'static str)> {
+        self.hdr()?;
+        let rin = if self.full_range() { "pc" } else { "tv" };
+        let before = format!(
+            "scale=in_color_matrix=bt2020:in_range={rin}:out_range=pc\
+             :flags=bicubic+accurate_rnd+full_chroma_int,format=gbrp16le"
+        );
+        let after = "mergeplanes=map0s=0:map0p=0:map1s=0:map1p=1:map2s=0:map2p=2\
+             :format=yuv444p16le,\
+             setparams=range=tv:colorspace=bt709:color_trc=bt709:color_primaries=bt709,\
+             scale=in_range=tv:out_range=tv:flags=bicubic+accurate_rnd,format=yuv420p,";
+        Some((before, after))
     }
 
     /// Each rung's scaler's colour options: from what reaches it (the
@@ -353,13 +367,14 @@ mod tests {
             ..pq(Some((4000, 1)), None)
         };
         assert_eq!(hlg.peak_nits(), 1000.0);
-        assert!(pq(None, None)
-            .sdr_filters()
-            .contains("tonemap=mobius:desat=0:peak=10.0000"));
-        assert!(
-            hlg.sdr_filters().contains("tin=arib-std-b67")
-                && hlg.sdr_filters().contains("agamma=0")
-        );
+        // Tone-mapped by the LUT, between conversions with the right
+        // matrices; never by the SDR path.
+        for c in [pq(None, None), hlg] {
+            assert!(c.sdr_filters().is_empty());
+            let (before, after) = c.tone_map_filters().unwrap();
+            assert!(before.starts_with("scale=in_color_matrix=bt2020:in_range=tv"));
+            assert!(after.contains("format=yuv444p16le,setparams=range=tv:colorspace=bt709"));
+        }
     }
 
     #[test]

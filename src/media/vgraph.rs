@@ -4,6 +4,7 @@
 //! limited range) + `format=yuv420p` + colour tags per rung → `outN`; and
 //! the displayed size a source gets.
 
+use super::{haldclut, tonelut};
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{decoder, filter, Rational};
@@ -66,14 +67,20 @@ pub(crate) struct GraphPlan {
     pub colour: super::colour::Colour,
 }
 
-/// The filters of `plan` after `in` (see the module docs).
+/// The filters of `plan` after `in` (and, for an HDR source, `clut`: the
+/// tone-mapping LUT as one Hald CLUT frame; see the module docs).
 fn spec(plan: &GraphPlan) -> String {
     let n = plan.sizes.len();
     let colour = &plan.colour;
+    let rotate = rotation_filters(plan.rotation);
+    let head = match colour.tone_map_filters() {
+        Some((before, after)) => {
+            format!("[in]{rotate}{before}[hdr];[hdr][clut]haldclut=interp=tetrahedral,{after}")
+        }
+        None => format!("[in]{rotate}{}", colour.sdr_filters()),
+    };
     let mut spec = format!(
-        "[in]{}{}split={n}{}",
-        rotation_filters(plan.rotation),
-        colour.sdr_filters(),
+        "{head}split={n}{}",
         (0..n).map(|i| format!("[s{i}]")).collect::<String>()
     );
     let options = colour.scale_options();
@@ -95,6 +102,14 @@ pub(crate) fn build_graph(
 ) -> Result<filter::Graph, Error> {
     let (tb, threads, sizes) = (plan.tb, plan.threads, &plan.sizes);
     let mut graph = filter::Graph::new();
+    // Tone mapping is a serial stage in front of every encoder: it gets
+    // slice threads (one a core) even where the scaling alone does not
+    // (BENCHMARKS.md, "HDR").
+    let threads = if plan.colour.hdr().is_some() {
+        0
+    } else {
+        threads
+    };
     crate::ffi::set_graph_threads(&mut graph, threads);
     let sar = decoder.aspect_ratio();
     let sar = if sar.numerator() > 0 && sar.denominator() > 0 {
@@ -128,9 +143,24 @@ pub(crate) fn build_graph(
     }
     let n = sizes.len();
     let spec = spec(plan);
+    let hdr = plan.colour.hdr();
+    if hdr.is_some() {
+        graph
+            .add(
+                &buffer,
+                "clut",
+                &haldclut::source_args(tonelut::LEVEL.pow(3)),
+            )
+            .map_err(media_err("tone-mapping LUT source"))?;
+    }
     let mut parser = graph
         .output("in", 0)
         .map_err(media_err("video filter graph"))?;
+    if hdr.is_some() {
+        parser = parser
+            .output("clut", 0)
+            .map_err(media_err("video filter graph"))?;
+    }
     for i in 0..n {
         parser = parser
             .input(&format!("out{i}"), 0)
@@ -140,6 +170,10 @@ pub(crate) fn build_graph(
         .parse(&spec)
         .map_err(media_err("video filter graph"))?;
     graph.validate().map_err(media_err("video filter graph"))?;
+    if let Some(h) = hdr {
+        let (side, px) = tonelut::hald(h, plan.colour.peak_nits());
+        haldclut::feed(&mut graph, "clut", haldclut::frame(side, &px)?)?;
+    }
     Ok(graph)
 }
 
