@@ -13,6 +13,7 @@ mod bad_input;
 mod browser;
 mod colour;
 mod crash_points;
+mod crash_takeover;
 mod credentials;
 mod edge;
 mod hardening;

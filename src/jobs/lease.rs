@@ -209,6 +209,8 @@ fn scan(jobs: &Jobs, lease: Duration) -> (Vec<VideoId>, Vec<VideoId>) {
             Ok(r) if r.node == me && r.status == Status::Queued => mine.push(id),
             Ok(r) if r.node == me && r.status == Status::Failed => {
                 tracing::warn!(id = %id, lost = ?orphan.node, "node lost: video failed");
+                // Failed (durable), its objects not yet removed.
+                crate::failpoint!("takeover.after_lost");
                 store.remove_outputs(id, true, &[]);
             }
             Ok(_) => {}
@@ -221,6 +223,8 @@ fn scan(jobs: &Jobs, lease: Duration) -> (Vec<VideoId>, Vec<VideoId>) {
 /// Fetches a claimed video's upload from the bucket and queues its job; a
 /// video whose upload cannot be fetched ends failed (`node_lost`).
 fn take_over(jobs: &Arc<Jobs>, id: VideoId) {
+    // Claimed (durable, this node's lease on it), nothing fetched yet.
+    crate::failpoint!("takeover.after_claim");
     if let Err(e) = fetch_and_queue(jobs, id) {
         tracing::error!(id = %id, error = %e, "cannot take the job over");
         let lost = Change::Failed {
@@ -235,14 +239,24 @@ fn take_over(jobs: &Arc<Jobs>, id: VideoId) {
 
 fn fetch_and_queue(jobs: &Arc<Jobs>, id: VideoId) -> Result<(), crate::Error> {
     let store = jobs.catalog.store();
+    let len = fetch_source(store, id)?;
+    tracing::info!(id = %id, bytes = len, "took over a lost node's job");
+    // The upload is in scratch, whole; no job yet.
+    crate::failpoint!("takeover.after_fetch");
+    jobs.quota.count(id, store.size(id));
+    let spool = store.path(id, names::SOURCE_FILE);
+    jobs.start_recovered(id, crate::spool::open_finished(&spool)?)
+}
+
+/// Brings video `id`'s upload from the bucket into this node's scratch
+/// (`--keep-source always` put it there): fetched aside, then renamed, so
+/// a spool under its own name is whole. Its length.
+pub(crate) fn fetch_source(store: &crate::storage::Store, id: VideoId) -> Result<u64, Error> {
     store.make_scratch(id)?;
     let spool = store.path(id, names::SOURCE_FILE);
-    // Fetched aside, then renamed: a spool under its own name is whole.
     let part = store.path(id, names::SOURCE_PART);
     let len = store.download(id, names::SOURCE_FILE, &part)?;
     std::fs::rename(&part, &spool)?;
     store.write_local(id, names::SOURCE_DONE, len.to_string().as_bytes())?;
-    tracing::info!(id = %id, bytes = len, "took over a lost node's job");
-    jobs.quota.count(id, store.size(id));
-    jobs.start_recovered(id, crate::spool::open_finished(&spool)?)
+    Ok(len)
 }

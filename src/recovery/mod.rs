@@ -15,7 +15,9 @@
 //!   one is kept instead, its spool cut back to the offset its client was
 //!   told, and goes on with the client's next bytes;
 //! - a completed upload whose job had not finished (queued/processing) is
-//!   transcoded again from its spool, as a new generation of file names;
+//!   transcoded again from its spool, as a new generation of file names
+//!   (on a bucket, the spool is fetched again from the bucket when it was
+//!   kept there and this node's scratch lacks it);
 //! - a finished video whose `ready` was not written yet is said ready
 //!   (its outputs are never thrown away because a later step did not
 //!   happen);
@@ -101,7 +103,8 @@ fn recover_one(
         return Ok(());
     };
     let store = videos.store();
-    let has_source = store.path(id, names::SOURCE_FILE).is_file();
+    let busy = matches!(rec.status, Status::Queued | Status::Processing);
+    let has_source = store.path(id, names::SOURCE_FILE).is_file() || (busy && fetched(store, id));
     let resumable = rec.upload.as_ref().map(|u| (u.offset, u.is_complete()));
     match rec.status {
         // A resumable upload whose bytes were all in: transcode it.
@@ -167,6 +170,27 @@ fn settle(videos: &Lifecycle, rec: &Record, keep: KeepSource) -> Result<(), Erro
         videos.apply(id, Change::Stored(size))?;
     }
     Ok(())
+}
+
+/// On a bucket: whether the unfinished job's upload, kept there
+/// (`--keep-source always`) but not in this node's scratch (a crash came
+/// between a takeover's claim and its fetch, or the scratch was lost), is
+/// fetched again.
+fn fetched(store: &crate::storage::Store, id: VideoId) -> bool {
+    if !store.traits().remote || !store.exists(id, names::SOURCE_FILE) {
+        return false;
+    }
+    match crate::jobs::lease::fetch_source(store, id) {
+        Ok(len) => {
+            tracing::info!(id = %id, bytes = len, "fetched the upload from the bucket again");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(id = %id, error = %e, "cannot fetch the upload from the bucket");
+            store.clear_scratch(id, false);
+            false
+        }
+    }
 }
 
 /// True when every rendition the record names has its whole playlist.
