@@ -16,6 +16,7 @@ mod crash_points;
 mod crash_takeover;
 mod credentials;
 mod edge;
+mod form_fields;
 mod hardening;
 mod library;
 mod lifecycle;

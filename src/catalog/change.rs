@@ -49,8 +49,13 @@ pub enum Change {
     /// A resumable upload's job starts again: the next generation of names.
     Restarted,
     /// Every byte is in: `queued` (or `processing` when the job runs).
-    /// A multipart upload is announced (`video.created`) here.
-    Complete { bytes: u64, running: bool },
+    /// A multipart upload is announced (`video.created`) here, with the
+    /// title its form gave after the file, if any.
+    Complete {
+        bytes: u64,
+        running: bool,
+        title: Option<String>,
+    },
     /// The job's copy fast path gave up: it starts over as `generation`.
     Generation(u32),
     /// Transcoded again from the complete upload, as `generation`.
@@ -188,7 +193,11 @@ impl Change {
             }
             Some(e) => vec![e],
             None => match self {
-                Change::Complete { bytes, running } => complete(r, *bytes, *running),
+                Change::Complete {
+                    bytes,
+                    running,
+                    title,
+                } => complete(r, *bytes, *running, title),
                 _ => Vec::new(),
             },
         }
@@ -301,8 +310,11 @@ fn clear_outputs(r: &mut Record) {
     r.progress = 0.0;
 }
 
-fn complete(r: &mut Record, bytes: u64, running: bool) -> Vec<Event> {
+fn complete(r: &mut Record, bytes: u64, running: bool, title: &Option<String>) -> Vec<Event> {
     r.bytes_received = bytes;
+    if let Some(t) = title {
+        r.title.clone_from(t);
+    }
     if r.status == Status::Receiving {
         r.status = match running {
             true => Status::Processing,
@@ -394,6 +406,7 @@ mod tests {
         let done = Change::Complete {
             bytes: 9,
             running: false,
+            title: None,
         };
         assert_eq!(done.apply(&mut r), vec![Event::Created]);
         assert_eq!(r.status, Status::Queued);

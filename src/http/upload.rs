@@ -160,6 +160,7 @@ fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> 
         "playback_url": super::playback_url(state, base, id).0,
         "status_url": status_url,
         "status": accepted.record.status,
+        "title": accepted.record.title,
     });
     let mut res = json(StatusCode::CREATED, &body);
     if let Ok(v) = HeaderValue::from_str(&status_url) {

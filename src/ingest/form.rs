@@ -1,7 +1,12 @@
 //! Reading a multipart form up to its file: small fields are read under
 //! caps (each [`FIELD_LIMIT`], all of them within the guard's
 //! [`FORM_LIMIT`] budget), unknown ones drained under the same caps; the
-//! file's size is computed from `Content-Length` when it can be.
+//! file's size is computed from `Content-Length` when it can be. Fields
+//! after the file (`curl -F video=@clip.mp4 -F title=…`, the order most
+//! people type) are read when it ends, under the same caps: a title is
+//! applied with the upload's completion, so the 201 says it; a field that
+//! would have changed the encoding (`encrypt`) comes too late and is a
+//! 400, never silently dropped.
 
 use super::guard::GuardState;
 use crate::Error;
@@ -57,12 +62,67 @@ pub(crate) async fn read_until_file(
         let name = field.name().unwrap_or("").to_owned();
         let value = small_field(field, guard).await?;
         match name.as_str() {
-            "encrypt" => fields.encrypt |= matches!(value.trim(), "1" | "true" | "yes" | "on"),
+            "encrypt" => fields.encrypt |= truthy(&value),
             "title" => fields.title = clean_title(&value),
             // Anything else was read under the same caps and is dropped.
             _ => {}
         }
     }
+}
+
+/// Most fields after the file (each within [`FIELD_LIMIT`]).
+const AFTER_FILE_FIELDS: usize = 16;
+
+/// What the form said after its file.
+#[derive(Debug, Default)]
+pub(crate) struct After {
+    pub title: Option<String>,
+}
+
+/// Reads the fields after the file, to the end of the form: at most
+/// [`AFTER_FILE_FIELDS`] of them and [`FORM_LIMIT`] bytes in all (413
+/// beyond); a second file, or `encrypt` asking for what the upload
+/// (`encrypting` or not) is not getting, refused (400).
+pub(crate) async fn read_after_file(
+    multipart: &mut multer::Multipart<'static>,
+    guard: &GuardState,
+    encrypting: bool,
+) -> Result<After, Error> {
+    let mut after = After::default();
+    let (mut count, mut bytes) = (0, 0);
+    while let Some(field) = multipart.next_field().await.map_err(|e| error(e, guard))? {
+        count += 1;
+        if count > AFTER_FILE_FIELDS {
+            return Err(Error::BadRequest(format!(
+                "at most {AFTER_FILE_FIELDS} fields may follow the file"
+            )));
+        }
+        if field.name() == Some("video") || field.file_name().is_some() {
+            return Err(Error::BadRequest("one file per upload".into()));
+        }
+        let name = field.name().unwrap_or("").to_owned();
+        let value = small_field(field, guard).await?;
+        bytes += value.len() as u64;
+        if bytes > FORM_LIMIT {
+            return Err(Error::TooLarge { limit: FORM_LIMIT });
+        }
+        match name.as_str() {
+            "title" => after.title = clean_title(&value).or(after.title),
+            "encrypt" if truthy(&value) != encrypting => {
+                return Err(Error::BadRequest(
+                    "encrypt must come before the file: it changes how the upload is encoded"
+                        .into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(after)
+}
+
+/// A yes in a form field (1, true, yes, on).
+fn truthy(value: &str) -> bool {
+    matches!(value.trim(), "1" | "true" | "yes" | "on")
 }
 
 /// A field's text, at most [`FIELD_LIMIT`] bytes (413 beyond).

@@ -212,8 +212,9 @@ impl<'a> Upload<'a> {
     /// The upload is complete: the spool is made durable, the probe must
     /// have accepted it, then the completion mark and the record are
     /// written (all before the 201).
-    pub(crate) async fn finish(mut self) -> Result<Accepted, Error> {
-        let done = self.complete().await;
+    /// `title` is the form's, when it came after the file.
+    pub(crate) async fn finish(mut self, title: Option<String>) -> Result<Accepted, Error> {
+        let done = self.complete(title).await;
         match done {
             Ok(record) => {
                 self.abort.armed = false;
@@ -230,7 +231,7 @@ impl<'a> Upload<'a> {
         }
     }
 
-    async fn complete(&mut self) -> Result<Record, Error> {
+    async fn complete(&mut self, title: Option<String>) -> Result<Record, Error> {
         let mut writer = self.writer.take().ok_or(Error::Aborted)?;
         let writer =
             tokio::task::spawn_blocking(move || writer.finish().map(|()| writer)).await??;
@@ -245,6 +246,7 @@ impl<'a> Upload<'a> {
             let done = Change::Complete {
                 bytes: received,
                 running,
+                title,
             };
             videos.apply(id, done)
         })
@@ -274,15 +276,20 @@ pub(crate) async fn ingest(
     expected: impl Fn(&str) -> Option<(u64, u64)>,
 ) -> Result<Accepted, Error> {
     let (fields, part) = form::read_until_file(&mut multipart, guard).await?;
+    let encrypt = encrypt || fields.encrypt;
     let new = NewUpload {
         file_name: part.file_name,
         title: fields.title,
-        encrypt: encrypt || fields.encrypt,
+        encrypt,
         declared: expected(&part.name),
     };
     let mut upload = Upload::start(ctx, new, permit).await?;
-    match receive(&mut upload, part.field, guard).await {
-        Ok(()) => upload.finish().await,
+    let received = match receive(&mut upload, part.field, guard).await {
+        Ok(()) => form::read_after_file(&mut multipart, guard, encrypt).await,
+        Err(e) => Err(e),
+    };
+    match received {
+        Ok(after) => upload.finish(after.title).await,
         Err(e) => Err(upload.abandon(e).await),
     }
 }

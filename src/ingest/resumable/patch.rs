@@ -349,6 +349,7 @@ impl Sessions {
             let done = Change::Complete {
                 bytes: size,
                 running: started.load(Ordering::Acquire),
+                title: None,
             };
             videos.apply(id, done)
         })
