@@ -43,11 +43,14 @@ impl Job<'_> {
         // Every finished playlist is durable before anything names them.
         self.publishing.flush()?;
         self.events.published(bytes)?;
-        let iframes = self.write_iframe_playlists()?;
+        let (iframes, iframe_bytes) = self.write_iframe_playlists()?;
         let captioned = self.write_captions()?;
-        self.events.published(captioned)?;
+        self.events.published(captioned + iframe_bytes)?;
         if !self.single {
-            self.write_master(&iframes)?;
+            // It replaces the run-time master: counted is the difference.
+            let n = self.write_master(&iframes)?;
+            let before = self.master_bytes.unwrap_or(0);
+            self.events.published(n.saturating_sub(before))?;
         }
         let poster = std::mem::replace(
             &mut self.video.poster,
@@ -71,14 +74,19 @@ impl Job<'_> {
 
     /// I-frame playlists of TS ladders (fMP4 would need byte ranges into
     /// `moof`/`mdat` pairs, which we do not make).
-    fn write_iframe_playlists(&self) -> Result<Vec<Option<IFrames>>, Error> {
+    /// The rungs' I-frame playlists, and the bytes they take.
+    fn write_iframe_playlists(&self) -> Result<(Vec<Option<IFrames>>, u64), Error> {
         if self.single || super::muxer::is_fmp4(self.ctx.settings) {
-            return Ok(vec![None; self.outs.len()]);
+            return Ok((vec![None; self.outs.len()], 0));
         }
-        self.outs
-            .iter()
-            .map(|o| write_iframe_playlist(self.ctx, o).map(Some))
-            .collect()
+        let mut bytes = 0;
+        let mut out = Vec::with_capacity(self.outs.len());
+        for o in &self.outs {
+            let (f, n) = write_iframe_playlist(self.ctx, o)?;
+            bytes += n;
+            out.push(Some(f));
+        }
+        Ok((out, bytes))
     }
 
     /// What the finished job made, for the record.
@@ -148,7 +156,7 @@ impl Job<'_> {
 
 /// Scans a finished TS rung's segments for I-frames (64 KiB at a time) and
 /// publishes its I-frame playlist.
-fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames, Error> {
+fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<(IFrames, u64), Error> {
     let segments = o
         .publisher
         .published()
@@ -165,11 +173,12 @@ fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<IFrames
         .collect::<Result<Vec<_>, std::io::Error>>()?;
     let (playlist, peak, average) = crate::hls::iframes::iframe_playlist(&segments);
     let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
-    ctx.store
-        .write(ctx.id, &rel, playlist.to_string().as_bytes())?;
-    Ok(IFrames {
+    let text = playlist.to_string();
+    ctx.store.write(ctx.id, &rel, text.as_bytes())?;
+    let iframes = IFrames {
         uri: rel,
         peak,
         average,
-    })
+    };
+    Ok((iframes, text.len() as u64))
 }

@@ -60,7 +60,8 @@ pub(crate) struct Job<'a> {
     pub(super) outs: Vec<RungOutput>,
     /// Follows the copied rung's keyframes (copy mode only).
     pub(super) cadence: Option<copy::Cadence>,
-    pub(super) master_published: bool,
+    /// The run-time master's size once written (counted in the quota).
+    pub(super) master_bytes: Option<u64>,
     packets: u64,
     video_packets: u64,
     /// The latest video time read, seconds (for [`MAX_FPS`]).
@@ -135,7 +136,7 @@ impl<'a> Job<'a> {
             video,
             audio,
             outs: Vec::with_capacity(rungs.len()),
-            master_published: single,
+            master_bytes: single.then_some(0),
             packets: 0,
             video_packets: 0,
             latest_secs: 0.0,
@@ -392,18 +393,20 @@ impl<'a> Job<'a> {
             self.events.published(bytes)?;
         }
         let all = self.outs.iter().chain(self.group.iter().map(|g| &g.out));
-        if !self.master_published && all.clone().all(|o| o.publisher.has_segment()) {
+        if self.master_bytes.is_none() && all.clone().all(|o| o.publisher.has_segment()) {
             // The master names the rungs' playlists: they first.
             self.publishing.flush()?;
-            self.write_master(&[])?;
-            self.master_published = true;
+            let n = self.write_master(&[])?;
+            self.events.published(n)?;
+            self.master_bytes = Some(n);
         }
         Ok(())
     }
 
     /// Writes the master: the rungs, and the caption tracks (this job's
     /// and those uploaded meanwhile), under the video's master lock.
-    pub(super) fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<(), Error> {
+    /// Its size.
+    pub(super) fn write_master(&self, iframes: &[Option<IFrames>]) -> Result<u64, Error> {
         let has_audio = !matches!(self.audio, Audio::None);
         let rungs: Vec<_> = self.outs.iter().map(RungOutput::summary).collect();
         let mut m = master::playlist(&rungs, has_audio, f64::from(self.timing.fps), iframes);
@@ -413,9 +416,9 @@ impl<'a> Job<'a> {
         let mut captions = self.captions.clone();
         captions.extend(self.events.uploaded_captions());
         master::add_captions(&mut m, &captions);
-        ctx.store
-            .write(ctx.id, names::PLAYLIST, m.to_string().as_bytes())?;
-        Ok(())
+        let text = m.to_string();
+        ctx.store.write(ctx.id, names::PLAYLIST, text.as_bytes())?;
+        Ok(text.len() as u64)
     }
 
     /// Tells the job's owner how far each rung has got.
