@@ -11,6 +11,7 @@ mod abr;
 mod attacks;
 mod bad_input;
 mod browser;
+mod clips;
 mod colour;
 mod crash_points;
 mod crash_takeover;

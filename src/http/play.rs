@@ -158,6 +158,26 @@ fn attachment(title: &str) -> String {
     format!("attachment; filename=\"{ascii}.mp4\"; filename*=UTF-8''{encoded}")
 }
 
+/// The instant clip a playback URL asks for (`?start=&end=`), if any.
+fn clip_of(req: &Parts) -> Result<Option<playlist::Clip>, Error> {
+    playlist::Clip::from_query(req.uri.query()).map_err(Error::BadRequest)
+}
+
+/// A playlist for `clip`: a master names its playlists with the range, a
+/// media playlist keeps the segments that cover it (`400` for a range
+/// after the end of a finished video).
+fn clipped(loaded: Loaded, clip: &playlist::Clip, master: bool) -> Result<Loaded, Error> {
+    let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
+    let text = match master {
+        true => clip.carry(&text),
+        false => clip.trim(&text).ok_or_else(|| {
+            Error::BadRequest("the clip starts after the end of the video".into())
+        })?,
+    };
+    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
+    Ok(Loaded::Whole(Arc::new(file)))
+}
+
 /// The playlist of a video whose first segment is not out yet.
 fn placeholder(state: &AppState) -> Loaded {
     let text = MediaPlaylist::placeholder(state.config.segment_seconds).to_string();
@@ -238,6 +258,10 @@ pub(crate) async fn get(
         // A single rendition not yet started: players keep polling this.
         Err(Error::NotFound) if top && video.active && video.flat => placeholder(state),
         Err(e) => return Err(e),
+    };
+    let loaded = match (kind, clip_of(req)?) {
+        (FileKind::Playlist, Some(clip)) => clipped(loaded, &clip, top && !video.flat)?,
+        _ => loaded,
     };
     let direct = (kind == FileKind::Playlist)
         .then(|| super::direct::mode(state, token.as_deref()))

@@ -9,10 +9,12 @@
 //! writer and one shape.
 
 mod attrs;
+mod clip;
 mod master;
 mod media;
 mod rewrite;
 
+pub use clip::Clip;
 pub use master::{IFrameVariant, MasterPlaylist, MediaKind, Rendition, Variant};
 pub use media::{ByteRange, Key, MediaPlaylist, PlaylistType, Segment};
 pub use rewrite::{rewrite_uris, with_query};
