@@ -2,8 +2,9 @@
 //! gives playlists trimmed to the segments that cover the range (no new
 //! files): the master carries the range to every playlist it names, each
 //! media playlist keeps exactly the overlapping segments (checked against
-//! the whole playlist), the CLI decodes the clip whole, and a range that
-//! is malformed, empty or after the end is a 400.
+//! the whole playlist), the CLI decodes the clip whole; a single
+//! rendition's playlist is trimmed itself until captions make it a master;
+//! a range that is malformed, empty or after the end is a 400.
 
 use crate::common::*;
 use std::path::Path;
@@ -82,7 +83,7 @@ fn an_instant_clip_plays_the_segments_that_cover_its_range() {
 }
 
 #[test]
-fn a_range_that_is_malformed_empty_or_past_the_end_is_refused() {
+fn a_single_renditions_clip_and_bad_ranges() {
     let s = Server::start(&["--segment-seconds", "2"]);
     let id = upload_ok(&s, &h264_mp4(4, "160x120", true), FAST);
     assert_eq!(s.wait_done(&id)["status"], "ready");
@@ -101,4 +102,30 @@ fn a_range_that_is_malformed_empty_or_past_the_end_is_refused() {
     let whole = s.get(&format!("/play/{id}/video.m3u8"));
     let seg = &timeline(&whole.text())[0].0;
     assert_eq!(s.get(&format!("/play/{id}/{seg}?start=60")).status, 200);
+    // A single rendition's playlist is trimmed itself...
+    let flat = s.get(&format!("/play/{id}/video.m3u8?start=2.5&end=3"));
+    let uris = |t: &str, f: &dyn Fn(f64, f64) -> bool| -> Vec<String> {
+        timeline(t)
+            .into_iter()
+            .filter(|s| f(s.1, s.2))
+            .map(|s| s.0)
+            .collect()
+    };
+    let kept = uris(&whole.text(), &|a, b| b > 2.5 && a < 3.0);
+    assert_eq!(uris(&flat.text(), &|_, _| true), kept, "{}", flat.text());
+    // ...until captions make it a master, which carries the range on.
+    let vtt = "WEBVTT\n\n00:00.500 --> 00:01.500\nHello\n";
+    let path = format!("/videos/{id}/captions/en");
+    let put = request(s.addr, "PUT", &path, &[], vtt.as_bytes());
+    assert!(put.status == 200 || put.status == 201, "{}", put.text());
+    let master = s.get(&format!("/play/{id}/video.m3u8?start=2.5&end=3"));
+    assert!(
+        master.text().contains("#EXT-X-STREAM-INF:"),
+        "{}",
+        master.text()
+    );
+    for uri in named(&master.text()) {
+        assert!(uri.ends_with("start=2.5&end=3"), "{uri}");
+        assert_eq!(s.get(&format!("/play/{id}/{uri}")).status, 200, "{uri}");
+    }
 }

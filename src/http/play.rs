@@ -165,9 +165,12 @@ fn clip_of(req: &Parts) -> Result<Option<playlist::Clip>, Error> {
 
 /// A playlist for `clip`: a master names its playlists with the range, a
 /// media playlist keeps the segments that cover it (`400` for a range
-/// after the end of a finished video).
-fn clipped(loaded: Loaded, clip: &playlist::Clip, master: bool) -> Result<Loaded, Error> {
+/// after the end of a finished video). Which one it is, its text says
+/// (a single rendition's top playlist becomes a master when captions
+/// are added).
+fn clipped(loaded: Loaded, clip: &playlist::Clip) -> Result<Loaded, Error> {
     let text = files::text_of(&loaded).ok_or(Error::NotFound)?;
+    let master = text.contains("#EXT-X-STREAM-INF:");
     let text = match master {
         true => clip.carry(&text),
         false => clip.trim(&text).ok_or_else(|| {
@@ -260,7 +263,7 @@ pub(crate) async fn get(
         Err(e) => return Err(e),
     };
     let loaded = match (kind, clip_of(req)?) {
-        (FileKind::Playlist, Some(clip)) => clipped(loaded, &clip, top && !video.flat)?,
+        (FileKind::Playlist, Some(clip)) => clipped(loaded, &clip)?,
         _ => loaded,
     };
     let direct = (kind == FileKind::Playlist)
