@@ -188,7 +188,7 @@ fn stalled_upload_times_out() {
     let body = multipart("video", "clip.mp4", &data);
     let (k, v) = multipart_header();
     let mut c = TcpStream::connect(s.addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(
         c,
         "POST /upload HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{k}: {v}\r\nContent-Length: {}\r\n\r\n",

@@ -1,5 +1,6 @@
 //! The model test (issue 25): a seeded sequence of operations on several
-//! videos of one server (multipart and tus uploads, PATCHes, racing ones
+//! videos of one server (multipart uploads, some with their title after
+//! the file, and tus uploads, PATCHes, racing ones
 //! included, caption PUT and DELETE, title PATCH, DELETE, and SIGKILL with
 //! a restart), some of them sent two at once, each answer checked against
 //! a model of what the server acknowledged, and the whole server checked
@@ -144,9 +145,31 @@ impl World {
         }
     }
 
+    /// A multipart upload; every other one names its title after the
+    /// file (applied with the upload's completion, so the 201 says it).
     fn upload(&mut self) {
-        let id = upload_ok(&self.s, &self.data, FAST);
-        self.m.videos.insert(id, Video::default());
+        if self.rng.next().is_multiple_of(2) {
+            let id = upload_ok(&self.s, &self.data, FAST);
+            self.m.videos.insert(id, Video::default());
+            return;
+        }
+        let title = format!("u{}", self.rng.next() % 1000);
+        let mut body = multipart("video", "clip.mp4", &self.data);
+        body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{title}\r\n--{BOUNDARY}--\r\n")
+                .as_bytes(),
+        );
+        let (k, v) = multipart_header();
+        let r = request(self.s.addr, "POST", "/upload", &[(k, &v)], &body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_eq!(r.json()["title"], title.as_str(), "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let v = Video {
+            title: Some(title),
+            ..Video::default()
+        };
+        self.m.videos.insert(id, v);
     }
 
     fn tus_create(&mut self) {
