@@ -10,6 +10,7 @@
 # Run from the repository root: benches/hdr_cost.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/hlsd.sh
 cargo build --release --bin hlsd >/dev/null 2>&1
 mkdir -p target/bench-inputs
 SECS=${SECS:-20}
@@ -43,24 +44,17 @@ if [ ! -f "$SDR" ]; then
   mv "$SDR.tmp.mp4" "$SDR"
 fi
 run() { # label input -> "wall cpu"
-  local store out pid addr id st t0 t1 cpu
-  store=$(mktemp -d); out=$(mktemp)
-  target/release/hlsd --listen 127.0.0.1:0 --storage "$store" --copy never >"$out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
-  addr=$(sed -n 's|.*http://\([^ ]*\).*|\1|p' "$out")
+  local store t0 t1 cpu
+  store=$(mktemp -d)
+  hlsd_start "$store" --copy never
   t0=$(date +%s.%N)
-  id=$(curl -s -F "video=@$2" "http://$addr/upload" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-  while :; do
-    st=$(curl -s "http://$addr/videos/$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
-    [ "$st" = ready ] || [ "$st" = failed ] && break
-    sleep 0.2
-  done
+  hlsd_upload "$2"
+  hlsd_wait "$UPLOAD_ID" 0.2
   t1=$(date +%s.%N)
-  cpu=$(awk '{print ($14 + $15) / 100}' /proc/$pid/stat)
-  kill $pid; wait $pid 2>/dev/null || true
-  rm -rf "$store" "$out"
-  printf '%-4s %s ready in %6.2f s wall, %6.2f s CPU\n' "$1" "$st" "$(echo "$t1 - $t0" | bc)" "$cpu" >&2
+  cpu=$(awk '{print ($14 + $15) / 100}' /proc/$HLSD_PID/stat)
+  hlsd_stop
+  rm -rf "$store"
+  printf '%-4s %s ready in %6.2f s wall, %6.2f s CPU\n' "$1" "$VIDEO_STATUS" "$(echo "$t1 - $t0" | bc)" "$cpu" >&2
   echo "$(echo "$t1 - $t0" | bc) $cpu"
 }
 sdr_w=(); pq_w=(); sdr_c=(); pq_c=()

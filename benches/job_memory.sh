@@ -12,6 +12,7 @@
 # (EXTRA="--flag …" passes server flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/hlsd.sh
 cargo build --release --bin hlsd >/dev/null 2>&1
 mkdir -p target/bench-inputs
 make_input() { # name size bitrate
@@ -25,27 +26,20 @@ make_input() { # name size bitrate
   echo "$f"
 }
 run() { # label input
-  local store out pid addr id st hwm t0 t1
-  store=$(mktemp -d); out=$(mktemp)
+  local store hwm t0 t1 rungs
+  store=$(mktemp -d)
   # shellcheck disable=SC2086
-  target/release/hlsd --listen 127.0.0.1:0 --storage "$store" --copy never ${EXTRA:-} >"$out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
-  addr=$(sed -n 's|.*http://\([^ ]*\).*|\1|p' "$out")
+  hlsd_start "$store" --copy never ${EXTRA:-}
   t0=$(date +%s.%N)
-  id=$(curl -s -F "video=@$2" "http://$addr/upload" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-  while :; do
-    st=$(curl -s "http://$addr/videos/$id" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
-    [ "$st" = ready ] || [ "$st" = failed ] && break
-    sleep 0.5
-  done
+  hlsd_upload "$2"
+  hlsd_wait "$UPLOAD_ID"
   t1=$(date +%s.%N)
-  hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-  rungs=$(curl -s "http://$addr/videos/$id" | grep -o '"name":"[0-9]*p"' | wc -l)
-  kill $pid; wait $pid 2>/dev/null || true
-  rm -rf "$store" "$out"
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$HLSD_PID/status)
+  rungs=$(curl -s "http://$HLSD_ADDR/videos/$UPLOAD_ID" | grep -o '"name":"[0-9]*p"' | wc -l)
+  hlsd_stop
+  rm -rf "$store"
   printf '%-28s %s, %d rungs, ready in %.1f s, server peak RSS %d MiB\n' \
-    "$1" "$st" "$rungs" "$(echo "$t1 - $t0" | bc)" $((hwm / 1024))
+    "$1" "$VIDEO_STATUS" "$rungs" "$(echo "$t1 - $t0" | bc)" $((hwm / 1024))
 }
 cli() { # label input top-height x264-extra
   local out rungs fc maps vsm n i w h r

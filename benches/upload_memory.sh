@@ -5,6 +5,7 @@
 #   benches/upload_memory.sh            # SIZE_SECS=310 → about 1.07 GB
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/hlsd.sh
 SECS=${SIZE_SECS:-310}
 cargo build --release --bin hlsd >/dev/null 2>&1
 mkdir -p target/bench-inputs
@@ -16,25 +17,18 @@ if [ ! -f "$IN" ]; then
   mv "$IN.tmp.nut" "$IN"
 fi
 STORE=$(mktemp -d)
-OUT=$(mktemp)
-target/release/hlsd --listen 127.0.0.1:0 --storage "$STORE" --max-upload-bytes 4000000000 >"$OUT" 2>/dev/null &
-PID=$!
-trap 'kill $PID 2>/dev/null; rm -rf "$STORE" "$OUT"' EXIT
-for _ in $(seq 50); do grep -q listening "$OUT" && break; sleep 0.1; done
-ADDR=$(sed -n 's|.*http://\([^ ]*\).*|\1|p' "$OUT")
+hlsd_start "$STORE" --max-upload-bytes 4000000000
+trap 'hlsd_stop; rm -rf "$STORE"' EXIT
 SIZE=$(stat -c %s "$IN")
 T0=$(date +%s.%N)
-RESP=$(curl -s -F "video=@$IN" "http://$ADDR/upload")
+hlsd_upload "$IN"
 T1=$(date +%s.%N)
-ID=$(echo "$RESP" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-[ -n "$ID" ] || { echo "upload failed: $RESP"; exit 1; }
-while :; do
-  ST=$(curl -s "http://$ADDR/videos/$ID" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
-  [ "$ST" = ready ] || [ "$ST" = failed ] && break
-  sleep 0.5
-done
+ID=$UPLOAD_ID
+[ -n "$ID" ] || { echo "upload failed: $UPLOAD_ANSWER"; exit 1; }
+hlsd_wait "$ID"
+ST=$VIDEO_STATUS
 T2=$(date +%s.%N)
-HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+HWM=$(awk '/VmHWM/ {print $2}' /proc/$HLSD_PID/status)
 echo "input: $IN ($SIZE bytes)"
 echo "upload: $(echo "$T1 - $T0" | bc) s; ready after $(echo "$T2 - $T0" | bc) s; status $ST"
 echo "server peak RSS (VmHWM): $((HWM / 1024)) MiB"

@@ -502,7 +502,8 @@ fn delivered(hooks: &Receiver, id: &str, kind: &str, point: &str) {
     });
 }
 
-fn walk_files(dir: &Path) -> Vec<String> {
+/// Every file under `dir`, recursively.
+pub(crate) fn walk_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.path().is_dir() {

@@ -67,7 +67,7 @@ pub(crate) fn crash_in_takeover(point: &str) {
         let dirs: Vec<String> = b.storage_entries().into_iter().filter(ours).collect();
         let files = dirs
             .iter()
-            .flat_map(|d| files_in(&b.storage.path().join(d)));
+            .flat_map(|d| crate::crash_points::walk_files(&b.storage.path().join(d)));
         files.collect::<Vec<String>>()
     };
     let since = std::time::Instant::now();
@@ -112,17 +112,4 @@ fn exits_at(s: &mut Server, log: &tempfile::NamedTempFile, point: &str) {
         status.signal() == Some(9) && said.contains(&format!("failpoint {point} reached")),
         "{point}: never reached ({status:?})"
     );
-}
-
-/// The files under `dir`, recursively.
-fn files_in(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.path().is_dir() {
-            out.extend(files_in(&e.path()));
-        } else {
-            out.push(e.path().display().to_string());
-        }
-    }
-    out
 }

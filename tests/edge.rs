@@ -221,21 +221,6 @@ fn playlists_and_json_are_gzipped_and_media_never() {
     }
 }
 
-/// Runs curl with `args`; returns its standard output.
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "120"])
-        .args(args)
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Polls a video's record through curl until it is ready.
 fn curl_wait_ready(opts: &[&str], base: &str, id: &str) {
     let url = format!("{base}/videos/{id}");

@@ -6,26 +6,16 @@
 //! fields after it.
 
 use crate::common::*;
-use std::process::Command;
 
-/// curl's status line and body for `POST /upload` with `form` (`-F`
+/// curl's status code and body for `POST /upload` with `form` (`-F`
 /// arguments, in order).
 fn post(s: &Server, form: &[&str]) -> (u16, serde_json::Value) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "120", "-w", "\n%{http_code}"]);
+    let url = format!("http://{}/upload", s.addr);
+    let mut args = vec!["-w", "\n%{http_code}", url.as_str()];
     for f in form {
-        cmd.args(["-F", f]);
+        args.extend(["-F", f]);
     }
-    let out = cmd
-        .arg(format!("http://{}/upload", s.addr))
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = curl(&args);
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap(), serde_json::from_str(body).unwrap())
 }

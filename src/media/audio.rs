@@ -7,6 +7,7 @@
 //! the decoded format changes mid-stream (a spliced file), the filter graph
 //! is built anew for it. Timestamps go through [`Timeline`].
 
+use super::media_err;
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::hls::timeline::Timeline;
@@ -82,10 +83,6 @@ pub(crate) struct AudioChain {
 /// in audio timestamps would otherwise make `aresample=async` inject that
 /// much silence (memory and a bogus last segment).
 pub(crate) const MAX_AUDIO_LEAD_SECS: f64 = 30.0;
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 impl AudioChain {
     /// Builds the chain for input stream `ist`; `offset` is in its time base.

@@ -22,6 +22,7 @@
 //! queue holds, and never waits on it while the job's thread waits on its
 //! frame queue.
 
+use super::media_err;
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
@@ -29,10 +30,6 @@ use ffmpeg_next::{encoder, frame, picture, Packet, Rational};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 /// Frames waiting for a rung's encoder.
 const FRAME_QUEUE: usize = 2;

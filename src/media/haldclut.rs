@@ -9,14 +9,11 @@
 //! once, with a tiny graph, which way the linked libavfilter reads them,
 //! and the frame is laid out to be read as meant either way.
 
+use super::media_err;
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{filter, frame};
 use std::sync::OnceLock;
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 /// The `buffer` source arguments for a CLUT of `side`×`side`.
 pub(crate) fn source_args(side: usize) -> String {

@@ -61,6 +61,12 @@ pub use settings::Settings;
 pub(crate) use tracks::display_name as track_name;
 pub(crate) use transcode::transcode;
 
+/// The error for a failed libav call, saying `what` was being done
+/// (`.map_err(media_err("video decoder"))`).
+fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> crate::Error + '_ {
+    move |e| crate::Error::from_av(e, what)
+}
+
 /// Initialises libav once per process and quiets its logging to errors.
 pub fn init() -> Result<(), crate::Error> {
     ffmpeg_next::init().map_err(|e| crate::Error::Media(format!("libav init: {e}")))?;

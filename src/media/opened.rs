@@ -2,6 +2,7 @@
 //! decoding for a copy), its frame rate, and what the stream says of its
 //! colour, before the ladder is planned.
 
+use super::media_err;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::{codec, decoder, format, Rational};
@@ -21,10 +22,6 @@ pub(crate) struct OpenedVideo {
     pub height: u32,
     /// Its colour, as the stream says it.
     pub(super) colour: super::colour::Colour,
-}
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
 }
 
 /// The frame rate of stream `ist`: its average, else its base rate, else 25.

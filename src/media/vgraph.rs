@@ -4,14 +4,11 @@
 //! limited range) + `format=yuv420p` + colour tags per rung → `outN`; and
 //! the displayed size a source gets.
 
+use super::media_err;
 use super::{haldclut, tonelut};
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{decoder, filter, Rational};
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 /// Output size for a `w`×`h` picture with sample aspect `sar`, after a
 /// rotation of `rotation` degrees: square pixels, even sides, at least 2,

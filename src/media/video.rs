@@ -14,6 +14,7 @@
 //! where the copied one must.
 
 use super::encoders::{open_encoders, Encoders};
+use super::media_err;
 use super::outputs::RungOutput;
 use super::Settings;
 use crate::Error;
@@ -83,10 +84,6 @@ struct Held {
 pub(crate) use super::opened::{
     constant_rate, decoder_threads, stream_fps, DecoderPlan, OpenedVideo,
 };
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 impl VideoChain {
     /// Builds the graph and one encoder per encoded rung of `outs` (which

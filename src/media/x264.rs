@@ -1,14 +1,11 @@
 //! Opening one libx264 encoder for a rung.
 
+use super::media_err;
 use super::Settings;
 use crate::hls::ladder::RungPlan;
 use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{codec, encoder, Dictionary, Rational};
-
-fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> Error + '_ {
-    move |e| Error::from_av(e, what)
-}
 
 /// How one encoder is run: its threads and the frames it gets.
 #[derive(Debug, Clone, Copy, PartialEq)]

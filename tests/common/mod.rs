@@ -910,6 +910,22 @@ pub fn ffprobe(path: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs curl with `args` (silent, errors shown, 120 s at most) and
+/// asserts it succeeded; returns its standard output.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "120"])
+        .args(args)
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Asserts the ffmpeg CLI, an independent player, decodes the HLS stream at
 /// `url` without an error, fetching everything (segments, keys) itself.
 pub fn assert_cli_plays(url: &str) {
