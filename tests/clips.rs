@@ -129,3 +129,100 @@ fn a_single_renditions_clip_and_bad_ranges() {
         assert_eq!(s.get(&format!("/play/{id}/{uri}")).status, 200, "{uri}");
     }
 }
+
+/// The path and query of a URL this server gave (`http://host/path?q`).
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_owned()
+}
+
+#[test]
+fn a_clips_token_grants_that_clip_and_nothing_more() {
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--signing-key",
+        "clip-key",
+        "--allow-open-api",
+    ]);
+    let r = upload(s.addr, &h264_mp4(10, "854x480", true), FAST);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let whole_url = path_of(r.json()["playback_url"].as_str().unwrap());
+    let path = format!("/videos/{id}/playback-token");
+    let body = br#"{"start": 3, "end": 6.5}"#;
+    let t = request(s.addr, "POST", &path, &[], body);
+    assert_eq!(t.status, 200, "{}", t.text());
+    let t = t.json();
+    assert_eq!(t["clip"], serde_json::json!({"start": 3.0, "end": 6.5}));
+    let token = t["token"].as_str().unwrap().to_owned();
+    assert!(t["embed_url"].as_str().unwrap().contains(&token), "{t}");
+    // Every playlist the clip's master names is trimmed to the range.
+    let master = s.get(&path_of(t["playback_url"].as_str().unwrap()));
+    assert_eq!(master.status, 200, "{}", master.text());
+    let mut inside = Vec::new();
+    for uri in named(&master.text()) {
+        assert!(uri.contains(&token), "{uri}");
+        let clip = s.get(&format!("/play/{id}/{uri}"));
+        assert_eq!(clip.status, 200, "{uri}: {}", clip.text());
+        let dir = uri.rsplit_once('/').map_or("", |d| d.0);
+        for (seg, a, b) in timeline(&clip.text()) {
+            let seg = seg.split('?').next().unwrap().to_owned();
+            inside.push(format!("{dir}/{seg}"));
+            assert!(b > 3.0 - 2.1 && a < 6.5, "{uri}: {seg} at {a}..{b}");
+        }
+    }
+    let url = format!(
+        "http://{}{}",
+        s.addr,
+        path_of(t["playback_url"].as_str().unwrap())
+    );
+    assert_cli_plays(&url);
+    // The rest of the video: segments outside the range, the download and
+    // the storyboard are refused to the clip's token, served to the whole
+    // video's.
+    let whole_master = s.get(&whole_url).text();
+    let whole_token = whole_url.split("token=").nth(1).unwrap();
+    let rung = named(&whole_master)
+        .into_iter()
+        .find(|u| u.contains("/video.m3u8"))
+        .unwrap();
+    let dir = rung.split('/').next().unwrap();
+    let rung_text = s.get(&format!("/play/{id}/{rung}")).text();
+    let (first, last) = {
+        let tl = timeline(&rung_text);
+        (tl[0].0.clone(), tl[tl.len() - 1].0.clone())
+    };
+    let mut outside = 0;
+    for seg in [&first, &last] {
+        let name = seg.split('?').next().unwrap();
+        assert!(!inside.contains(&format!("{dir}/{name}")));
+        let denied = s.get(&format!("/play/{id}/{dir}/{name}?token={token}"));
+        assert_eq!(denied.status, 403, "{name}");
+        assert_eq!(denied.json()["error"]["code"], "outside_clip");
+        let whole = s.get(&format!("/play/{id}/{dir}/{name}?token={whole_token}"));
+        assert_eq!(whole.status, 200, "{name}");
+        outside += 1;
+    }
+    assert_eq!(outside, 2);
+    for (file, with_clip) in [
+        ("download.mp4", 403),
+        ("storyboard.vtt", 403),
+        ("poster.jpg", 200),
+    ] {
+        let r = s.get(&format!("/play/{id}/{file}?token={token}"));
+        assert_eq!(r.status, with_clip, "{file}: {}", r.text());
+        let r = s.get(&format!("/play/{id}/{file}?token={whole_token}"));
+        assert_eq!(r.status, 200, "{file}");
+    }
+    // A range asked of the clip's token stays within it; one outside it
+    // is refused, and a token whose range was widened is forged.
+    let later = s.get(&format!("/play/{id}/{rung}?token={token}&start=8"));
+    assert_eq!(later.status, 403, "{}", later.text());
+    let forged = token.replacen("-3000-", "-0-", 1);
+    let r = s.get(&format!("/play/{id}/video.m3u8?token={forged}"));
+    assert_eq!(r.json()["error"]["code"], "invalid_token");
+    let bad = request(s.addr, "POST", &path, &[], br#"{"start": "soon"}"#);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+}

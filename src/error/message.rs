@@ -102,6 +102,10 @@ impl Error {
                 "this upload is complete: its direct upload URL allows nothing more \
                  (use the API token)"
             }
+            Error::OutsideClip => {
+                "this playback token grants one clip of the video: only the segments that \
+                 cover its range, not the rest, the download or the storyboard"
+            }
             Error::ChecksumMismatch => {
                 "the chunk does not match its Upload-Checksum; it was discarded, send it again"
             }

@@ -73,6 +73,9 @@ pub enum Error {
     /// A direct upload URL whose upload is complete: it grants nothing
     /// more.
     GrantUsed,
+    /// A clip's playback token asked for a file outside its range (or the
+    /// whole video's download or storyboard).
+    OutsideClip,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// A resumable upload's `Upload-Offset` is not where its bytes end.
@@ -133,7 +136,8 @@ impl Error {
             Error::InvalidToken
             | Error::TokenExpired
             | Error::ForbiddenOrigin
-            | Error::GrantUsed => S::FORBIDDEN,
+            | Error::GrantUsed
+            | Error::OutsideClip => S::FORBIDDEN,
             Error::ForbiddenHost => S::MISDIRECTED_REQUEST,
             Error::NotFound => S::NOT_FOUND,
             Error::OffsetMismatch { .. } | Error::Conflict(_) => S::CONFLICT,
@@ -177,6 +181,7 @@ impl Error {
             Error::ForbiddenOrigin => "forbidden_origin",
             Error::ForbiddenHost => "forbidden_host",
             Error::GrantUsed => "grant_used",
+            Error::OutsideClip => "outside_clip",
             Error::NotFound => "not_found",
             Error::OffsetMismatch { .. } => "offset_mismatch",
             Error::Conflict(_) => "conflict",
@@ -276,6 +281,7 @@ impl Error {
             Error::ForbiddenOrigin => Error::ForbiddenOrigin,
             Error::ForbiddenHost => Error::ForbiddenHost,
             Error::GrantUsed => Error::GrantUsed,
+            Error::OutsideClip => Error::OutsideClip,
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },

@@ -45,6 +45,7 @@ fn place(e: &Error) -> usize {
         Error::CaptionsTooLarge { .. } => 36,
         Error::ForbiddenHost => 37,
         Error::GrantUsed => 38,
+        Error::OutsideClip => 39,
     }
 }
 
@@ -90,6 +91,7 @@ fn every_variant_has_a_status_and_a_distinct_code() {
         (Error::CaptionsTooLarge { bytes: 2, limit: 1 }, 413),
         (Error::ForbiddenHost, 421),
         (Error::GrantUsed, 403),
+        (Error::OutsideClip, 403),
     ];
     let places: std::collections::BTreeSet<usize> = all.iter().map(|(e, _)| place(e)).collect();
     assert_eq!(places.len(), all.len(), "a variant is listed twice");

@@ -5,7 +5,7 @@
 //! | credential | grants | on | until |
 //! |---|---|---|---|
 //! | API token (`Authorization: Bearer`) | every route | every video | it is removed from `--api-token` |
-//! | playback token (`?token=`, with `--signing-key`) | `GET`/`HEAD` of `/play/{id}/…` and `/keys/{id}/…` | the video it names | its expiry |
+//! | playback token (`?token=`, with `--signing-key`) | `GET`/`HEAD` of `/play/{id}/…` and `/keys/{id}/…` | the video it names (a clip's token: the segments covering its range, posters and keys; not the download or the storyboard) | its expiry |
 //! | direct-upload grant (`?token=` on `/files/{id}`) | `HEAD`, `PATCH`, and `DELETE` while incomplete | its own upload | its expiry, or the upload's end: a complete upload's URL grants nothing |
 //! | none | the UI, health checks, playback without `--signing-key`; everything when no `--api-token` is set (an open server) | — | — |
 //!
@@ -32,8 +32,9 @@ pub(crate) enum Access {
     Open,
     /// The API token, in `Authorization`.
     ApiToken,
-    /// A playback token for the video (in the URL), to carry on.
-    Playback(String),
+    /// A playback token for the video (in the URL), to carry on, and the
+    /// part of the video it grants (`None`: all of it).
+    Playback(String, Option<crate::auth::ClipClaim>),
     /// The upload's own direct-upload grant (in the URL).
     Grant,
 }
@@ -49,7 +50,15 @@ impl Access {
     /// The playback token to carry on in rewritten playlists.
     pub(crate) fn playback_token(&self) -> Option<&str> {
         match self {
-            Access::Playback(t) => Some(t),
+            Access::Playback(t, _) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The part of the video a clip's playback token grants.
+    pub(crate) fn clip_claim(&self) -> Option<crate::auth::ClipClaim> {
+        match self {
+            Access::Playback(_, clip) => *clip,
             _ => None,
         }
     }
@@ -207,13 +216,12 @@ fn playback_token(state: &AppState, parts: &Parts, id: Option<VideoId>) -> Resul
     };
     let id = id.ok_or(Error::NotFound)?;
     let token = crate::auth::token_from_query(parts.uri.query()).ok_or(Error::InvalidToken)?;
-    crate::auth::verify(key.as_bytes(), id.as_str(), token, state.clock.unix()).map_err(
-        |e| match e {
+    let clip = crate::auth::verify(key.as_bytes(), id.as_str(), token, state.clock.unix())
+        .map_err(|e| match e {
             crate::auth::TokenError::Expired => Error::TokenExpired,
             crate::auth::TokenError::Invalid => Error::InvalidToken,
-        },
-    )?;
-    Ok(Access::Playback(token.to_owned()))
+        })?;
+    Ok(Access::Playback(token.to_owned(), clip))
 }
 
 /// Refuses a write sent by a page of another origin (see the module docs).

@@ -21,6 +21,7 @@ mod ops;
 mod play;
 mod respond;
 mod route;
+mod share;
 #[cfg(test)]
 mod tests;
 mod tus;
@@ -130,7 +131,7 @@ pub(crate) fn record_json(
     rec: &crate::catalog::Record,
 ) -> serde_json::Value {
     let mut v = rec.public_json();
-    let (playback, token, _) = playback_url(state, base, rec.id);
+    let (playback, token, _) = playback_url(state, base, rec.id, None);
     let sibling = |file: &str| {
         let url = format!("{base}/play/{}/{file}", rec.id);
         match &token {
@@ -358,12 +359,15 @@ async fn route_to<B: ReqBody>(
             tus::direct_upload(state, parts, body, client).await
         }
         (&Method::GET, Route::Play { id: i, rung, file }) => {
-            play::get(state, parts, id(i)?, rung, file, token).await
+            let pass = (token, access.clip_claim());
+            play::get(state, parts, id(i)?, rung, file, pass).await
         }
         (&Method::GET, Route::Key(i, name)) => play::key(state, parts, id(i)?, name).await,
         (&Method::GET, Route::Videos) => videos::list(state, base, parts.uri.query()),
         (&Method::GET, Route::Video(i)) => videos::get(state, base, id(i)?),
-        (&Method::POST, Route::PlaybackToken(i)) => videos::playback_token(state, base, id(i)?),
+        (&Method::POST, Route::PlaybackToken(i)) => {
+            share::playback_token(state, base, id(i)?, parts.uri.query(), body).await
+        }
         (&Method::PATCH, Route::Video(i)) => videos::patch(state, id(i)?, body).await,
         (&Method::PUT, Route::Captions(i, lang)) => {
             captions::put(state, base, id(i)?, lang, parts.uri.query(), body).await

@@ -3,6 +3,7 @@
 
 use super::files::{self, Loaded};
 use super::{AppState, Body};
+use crate::auth::ClipClaim;
 use crate::playlist::{self, MediaPlaylist};
 use crate::storage::names::{self, FileKind};
 use crate::storage::VideoId;
@@ -158,9 +159,59 @@ fn attachment(title: &str) -> String {
     format!("attachment; filename=\"{ascii}.mp4\"; filename*=UTF-8''{encoded}")
 }
 
-/// The instant clip a playback URL asks for (`?start=&end=`), if any.
-fn clip_of(req: &Parts) -> Result<Option<playlist::Clip>, Error> {
-    playlist::Clip::from_query(req.uri.query()).map_err(Error::BadRequest)
+/// The instant clip a playlist is trimmed to: the one its URL asks for
+/// (`?start=&end=`), within the range a clip's token grants.
+fn clip_of(req: &Parts, claim: Option<ClipClaim>) -> Result<Option<playlist::Clip>, Error> {
+    let asked = playlist::Clip::from_query(req.uri.query()).map_err(Error::BadRequest)?;
+    let Some(claim) = claim else {
+        return Ok(asked);
+    };
+    let granted = playlist::Clip::from_millis(claim.start_ms, claim.end_ms);
+    match asked {
+        None => Ok(Some(granted)),
+        Some(a) => a.within(&granted).map(Some).ok_or(Error::OutsideClip),
+    }
+}
+
+/// Under a clip's token, a file that is not a playlist must be part of the
+/// clip: a segment the trimmed playlist of its folder lists (a caption
+/// track's `vN_i.vtt` is in `vN.m3u8`), an init section, or a poster; not
+/// the download or the storyboard.
+async fn check_in_clip(
+    state: &AppState,
+    id: VideoId,
+    rung: Option<&str>,
+    file: &str,
+    kind: FileKind,
+    claim: ClipClaim,
+) -> Result<(), Error> {
+    let storyboard = file == names::STORYBOARD || file.starts_with("storyboard_");
+    match kind {
+        FileKind::Playlist | FileKind::Fmp4Init => return Ok(()),
+        FileKind::Image if !storyboard => return Ok(()),
+        FileKind::Download | FileKind::Image => return Err(Error::OutsideClip),
+        FileKind::Vtt if storyboard => return Err(Error::OutsideClip),
+        FileKind::Segment | FileKind::Fmp4Segment | FileKind::Vtt => {}
+    }
+    let dir = rung.map_or(String::new(), |r| format!("{r}/"));
+    let name = match rung {
+        Some(r) if r.starts_with("cc-") => format!("{}.m3u8", file.split('_').next().unwrap_or("")),
+        _ => names::PLAYLIST.to_owned(),
+    };
+    let mut text = playlist_text(state, id, &format!("{dir}{name}")).await?;
+    if text.contains("#EXT-X-STREAM-INF:") {
+        let flat = format!("{dir}{}", names::FLAT_MEDIA_PLAYLIST);
+        text = playlist_text(state, id, &flat).await?;
+    }
+    let clip = playlist::Clip::from_millis(claim.start_ms, claim.end_ms);
+    match clip.lists(&text, file) {
+        true => Ok(()),
+        false => Err(Error::OutsideClip),
+    }
+}
+
+async fn playlist_text(state: &AppState, id: VideoId, rel: &str) -> Result<String, Error> {
+    files::text_of(&files::load(state, id, rel).await?).ok_or(Error::NotFound)
 }
 
 /// A playlist for `clip`: a master names its playlists with the range, a
@@ -237,7 +288,7 @@ pub(crate) async fn get(
     id: VideoId,
     rung: Option<&str>,
     file: &str,
-    token: Option<&str>,
+    (token, claim): (Option<&str>, Option<ClipClaim>),
 ) -> Result<Response<Body>, Error> {
     if !rung.is_none_or(names::is_rung_name) {
         return Err(Error::NotFound);
@@ -245,6 +296,9 @@ pub(crate) async fn get(
     let kind = names::playable_file(file).ok_or(Error::NotFound)?;
     if kind == FileKind::Download && !state.config.downloads {
         return Err(Error::NotFound);
+    }
+    if let Some(claim) = claim {
+        check_in_clip(state, id, rung, file, kind, claim).await?;
     }
     let token = token.map(str::to_owned);
     let mut video = live(state, id)?;
@@ -262,7 +316,7 @@ pub(crate) async fn get(
         Err(Error::NotFound) if top && video.active && video.flat => placeholder(state),
         Err(e) => return Err(e),
     };
-    let loaded = match (kind, clip_of(req)?) {
+    let loaded = match (kind, clip_of(req, claim)?) {
         (FileKind::Playlist, Some(clip)) => clipped(loaded, &clip)?,
         _ => loaded,
     };

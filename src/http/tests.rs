@@ -68,7 +68,7 @@ async fn playback_tokens_expire_when_the_clock_says() {
     let args = ["--signing-key", "k3y", "--playback-token-ttl-secs", "60"];
     let (s, _dir) = state(&args, clock.clone()).await;
     let id = ready_video(&s);
-    let (url, _, expires) = playback_url(&s, "", id);
+    let (url, _, expires) = playback_url(&s, "", id, None);
     assert_eq!(expires, Some(1_000_000 + 60));
     let r = handle(s.clone(), get(&url), CLIENT).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -175,7 +175,7 @@ async fn every_route_asks_for_its_credential_and_answers_privately_on_it() {
     let args = ["--api-token", TOKEN, "--signing-key", "k3y-k3y-k3y"];
     let (s, _dir) = state(&args, ManualClock::at(1_000_000)).await;
     let id = ready_video(&s);
-    let (_, play_token, _) = playback_url(&s, "", id);
+    let (_, play_token, _) = playback_url(&s, "", id, None);
     let play_token = play_token.unwrap();
     let bearer = format!("Bearer {TOKEN}");
     for path in Route::examples(id) {

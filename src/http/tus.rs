@@ -224,7 +224,7 @@ fn answer(state: &AppState, base: &str, id: VideoId, token: Option<&str>) -> ser
     serde_json::json!({
         "id": id,
         "upload_url": upload_url,
-        "playback_url": super::playback_url(state, base, id).0,
+        "playback_url": super::playback_url(state, base, id, None).0,
         "status_url": format!("{base}/videos/{id}"),
     })
 }

@@ -157,7 +157,7 @@ fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> 
     let status_url = format!("{base}/videos/{id}");
     let body = serde_json::json!({
         "id": id,
-        "playback_url": super::playback_url(state, base, id).0,
+        "playback_url": super::playback_url(state, base, id, None).0,
         "status_url": status_url,
         "status": accepted.record.status,
         "title": accepted.record.title,

@@ -9,11 +9,12 @@ use http::request::Parts;
 use http::HeaderValue;
 
 /// The playback URL of video `id` under `base`, signed when a signing key
-/// is set: `(url, token, expires_at)`.
+/// is set (for the part `clip` of it, if given): `(url, token, expires_at)`.
 pub(crate) fn playback_url(
     state: &AppState,
     base: &str,
     id: VideoId,
+    clip: Option<crate::auth::ClipClaim>,
 ) -> (String, Option<String>, Option<u64>) {
     let url = format!("{base}/play/{id}/video.m3u8");
     match &state.config.signing_key {
@@ -22,7 +23,11 @@ pub(crate) fn playback_url(
                 .clock
                 .unix()
                 .saturating_add(state.config.playback_token_ttl_secs);
-            let token = crate::auth::sign(key.as_bytes(), id.as_str(), exp);
+            let (key, id) = (key.as_bytes(), id.as_str());
+            let token = match clip {
+                Some(c) => crate::auth::sign_clip(key, id, exp, c),
+                None => crate::auth::sign(key, id, exp),
+            };
             (format!("{url}?token={token}"), Some(token), Some(exp))
         }
         None => (url, None, None),

@@ -27,27 +27,34 @@ const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// `202 Accepted` and finishes in the background.
 const DELETE_WAIT: Duration = Duration::from_secs(5);
 
-fn known_id(state: &AppState, id: VideoId) -> Result<Record, Error> {
+/// A small JSON body (a `PATCH`, a token's or a clip's options); `None`
+/// when it is empty.
+pub(crate) async fn small_json(body: impl ReqBody) -> Result<Option<serde_json::Value>, Error> {
+    let collect = Limited::new(body, MAX_PATCH_BODY).collect();
+    let body = tokio::time::timeout(PATCH_BODY_TIMEOUT, collect)
+        .await
+        .map_err(|_| Error::BodyTimeout)?
+        .map_err(|_| {
+            Error::BadRequest(format!(
+                "the body must be JSON under {MAX_PATCH_BODY} bytes"
+            ))
+        })?
+        .to_bytes();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))
+}
+
+pub(crate) fn known_id(state: &AppState, id: VideoId) -> Result<Record, Error> {
     state.catalog.get(id).ok_or(Error::NotFound)
 }
 
 pub(crate) fn get(state: &AppState, base: &str, id: VideoId) -> Result<Response<Body>, Error> {
     let rec = known_id(state, id)?;
     Ok(json(StatusCode::OK, &super::record_json(state, base, &rec)))
-}
-
-/// `POST /videos/{id}/playback-token`: a fresh (signed) playback URL.
-pub(crate) fn playback_token(
-    state: &AppState,
-    base: &str,
-    id: VideoId,
-) -> Result<Response<Body>, Error> {
-    known_id(state, id)?;
-    let (url, token, expires_at) = super::playback_url(state, base, id);
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({"playback_url": url, "token": token, "expires_at": expires_at}),
-    ))
 }
 
 fn parse_status(s: &str) -> Result<Status, Error> {
@@ -98,18 +105,9 @@ pub(crate) async fn patch(
     body: impl ReqBody,
 ) -> Result<Response<Body>, Error> {
     known_id(state, id)?;
-    let collect = Limited::new(body, MAX_PATCH_BODY).collect();
-    let body = tokio::time::timeout(PATCH_BODY_TIMEOUT, collect)
-        .await
-        .map_err(|_| Error::BodyTimeout)?
-        .map_err(|_| {
-            Error::BadRequest(format!(
-                "the body must be JSON under {MAX_PATCH_BODY} bytes"
-            ))
-        })?
-        .to_bytes();
-    let v: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::BadRequest(format!("the body is not JSON: {e}")))?;
+    let v = small_json(body)
+        .await?
+        .ok_or_else(|| Error::BadRequest("expected {\"title\": \"…\"}".into()))?;
     let title = v
         .get("title")
         .and_then(|t| t.as_str())

@@ -59,6 +59,43 @@ impl Clip {
         }))
     }
 
+    /// A range in seconds (`end` of `f64::MAX`: to the end).
+    fn of(start: f64, end: f64) -> Clip {
+        let spell = |s: f64| match s {
+            f64::MAX => String::new(),
+            s => s.to_string(),
+        };
+        Clip {
+            start,
+            end,
+            text: (spell(start), spell(end)),
+        }
+    }
+
+    /// The range a clip's playback token grants (milliseconds; no end: to
+    /// the end of the video).
+    pub fn from_millis(start_ms: u64, end_ms: Option<u64>) -> Clip {
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        Clip::of(secs(start_ms), end_ms.map_or(f64::MAX, secs))
+    }
+
+    /// The part of this range inside `granted`; `None` when they do not
+    /// overlap.
+    pub fn within(&self, granted: &Clip) -> Option<Clip> {
+        let (start, end) = (self.start.max(granted.start), self.end.min(granted.end));
+        (end > start).then(|| Clip::of(start, end))
+    }
+
+    /// True when media playlist `text`, trimmed to the clip, lists `uri`
+    /// (a segment's name, without a query).
+    pub fn lists(&self, text: &str, uri: &str) -> bool {
+        self.trim(text).is_some_and(|t| {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .any(|l| l.split('?').next() == Some(uri))
+        })
+    }
+
     /// A master playlist whose every URI carries the clip.
     pub fn carry(&self, master: &str) -> String {
         rewrite_uris(master, |u| self.on(u))
@@ -262,6 +299,21 @@ mod tests {
         // Not out yet: an empty, growing playlist the player polls.
         let later = clip("start=20&end=30").trim(&growing).unwrap();
         assert!(uris(&later).is_empty() && !later.contains("ENDLIST"));
+    }
+
+    #[test]
+    fn a_tokens_range_bounds_the_asked_one() {
+        let granted = Clip::from_millis(2000, Some(6500));
+        assert_eq!((granted.start, granted.end), (2.0, 6.5));
+        assert_eq!(granted.on("a.m3u8"), "a.m3u8?start=2&end=6.5");
+        let open = Clip::from_millis(3000, None);
+        assert_eq!(open.on("a.m3u8"), "a.m3u8?start=3");
+        let asked = clip("start=5&end=9").within(&granted).unwrap();
+        assert_eq!((asked.start, asked.end), (5.0, 6.5));
+        assert_eq!(clip("start=7").within(&granted), None);
+        assert!(granted.lists(PL, "s1.ts") && granted.lists(PL, "s3.ts"));
+        assert!(!granted.lists(PL, "s0.ts") && !granted.lists(PL, "s4.ts"));
+        assert!(!granted.lists(PL, "k0.key"));
     }
 
     #[test]
