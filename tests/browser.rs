@@ -77,6 +77,17 @@ fn run_scenario_on(
     } else {
         "http"
     };
+    run_node(scenario, &s, scheme, clip, env)
+}
+
+/// Runs `scenario` against server `s`: its one JSON line, checked ok.
+fn run_node(
+    scenario: &str,
+    s: &Server,
+    scheme: &str,
+    clip: &Path,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     // Several tests run the same scenario side by side: each its own
@@ -309,4 +320,55 @@ fn tracks_work_with_fmp4_segments_too() {
     assert_eq!(v["audioSwitched"]["ok"], true, "{v}");
     let start = v["cue"]["startTime"].as_f64().unwrap();
     assert!((start - 4.0).abs() <= 0.5, "{v}");
+}
+
+/// Issue 29, embeds: a page of another origin frames a signed video's
+/// `/embed/{id}` (its token from `POST /videos/{id}/playback-token`): it
+/// plays from `start`, lists and shows the captions asked for; the same
+/// page without the token is refused.
+#[test]
+fn an_embedded_signed_video_plays_in_another_sites_frame() {
+    if !browser_ready() {
+        return;
+    }
+    let clip = two_language_clip();
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--signing-key",
+        "embed-test-key",
+        "--allow-open-api",
+    ]);
+    let r = upload(s.addr, &std::fs::read(&clip).unwrap(), FAST);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let t = request(
+        s.addr,
+        "POST",
+        &format!("/videos/{id}/playback-token"),
+        &[],
+        b"",
+    );
+    let embed = t.json()["embed_url"].as_str().unwrap().to_owned();
+    let path = &embed[embed.find("/embed/").unwrap()..];
+    let good = format!("{path}&start=4&autoplay=1&muted=1&captions=en");
+    let denied = format!("/embed/{id}?start=4&autoplay=1&muted=1");
+    let v = run_node(
+        "embed",
+        &s,
+        "http",
+        &clip,
+        &[
+            ("HLSD_EMBED_PATH", good.as_str()),
+            ("HLSD_EMBED_DENIED_PATH", denied.as_str()),
+            ("HLSD_EMBED_START", "4"),
+            ("HLSD_EMBED_CAPTIONS", "en"),
+        ],
+    );
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0, "{v}");
+    let first = v["firstPlaying"].as_f64().unwrap();
+    assert!((3.5..=6.0).contains(&first), "{v}");
+    assert_eq!(v["deniedStatus"], 403, "{v}");
+    assert_eq!(v["captions"], "en", "{v}");
 }

@@ -17,6 +17,7 @@ mod crash_points;
 mod crash_takeover;
 mod credentials;
 mod edge;
+mod embeds;
 mod form_fields;
 mod hardening;
 mod library;

@@ -121,6 +121,7 @@ impl Config {
         }
         self.validate_webhooks()?;
         self.validate_store()?;
+        self.validate_embed_origins()?;
         if self.encrypt && self.signing_key.is_none() {
             warnings
                 .push("--encrypt without --signing-key: keys are served to anyone who asks".into());
@@ -156,6 +157,26 @@ impl Config {
             "the API is open (no --api-token) and {why}: anyone who can reach it can upload, \
              list and delete videos"
         ))
+    }
+
+    /// `--embed-origins`: CSP sources (`*`, `'self'`, `'none'`, an origin
+    /// like `https://blog.example` or `https://*.example`), nothing that
+    /// could end or extend the header.
+    fn validate_embed_origins(&self) -> Result<(), String> {
+        for o in &self.embed_origins {
+            let o = o.trim();
+            let keyword = ["*", "'self'", "'none'"].contains(&o);
+            let origin = (o.starts_with("https://") || o.starts_with("http://"))
+                && o.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":/.-*[]".contains(&b));
+            if !keyword && !origin {
+                return Err(format!(
+                    "--embed-origins: `{o}` is not `*`, `'self'`, `'none'` or an origin \
+                     such as https://blog.example"
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_webhooks(&self) -> Result<(), String> {
@@ -224,5 +245,33 @@ impl Config {
         let mut c = Config::parse_from(["hlsd"]);
         c.storage = storage;
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embed_origins_are_csp_sources_and_nothing_more() {
+        let mut c = Config::with_storage("/tmp".into());
+        for ok in [
+            vec!["*"],
+            vec!["'self'"],
+            vec!["https://blog.example", " https://*.forum.example:8443 "],
+        ] {
+            c.embed_origins = ok.iter().map(|s| s.to_string()).collect();
+            assert!(c.validate_embed_origins().is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "https://a.example; script-src *",
+            "https://a.example script-src",
+            "javascript:alert(1)",
+            "a.example",
+            "",
+        ] {
+            c.embed_origins = vec![bad.to_owned()];
+            assert!(c.validate_embed_origins().is_err(), "{bad}");
+        }
     }
 }

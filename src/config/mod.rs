@@ -267,6 +267,16 @@ pub struct Config {
     #[arg(long, env = "HLSD_MAX_EVENT_STREAMS", default_value_t = DEFAULT_MAX_EVENT_STREAMS,
           value_parser = parse_positive)]
     pub max_event_streams: usize,
+    /// Pages allowed to show `/embed/{id}` in a frame (CSP
+    /// `frame-ancestors`): `*`, or origins such as `https://blog.example`
+    /// (comma-separated). The management UI is never framed.
+    #[arg(
+        long,
+        env = "HLSD_EMBED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub embed_origins: Vec<String>,
     /// Origins allowed to use the management API (uploads, the library,
     /// metrics) from a browser: a comma-separated list; none by default.
     /// Writes from any other page's origin get 403 `forbidden_origin`.

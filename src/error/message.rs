@@ -102,6 +102,7 @@ impl Error {
                 "this upload is complete: its direct upload URL allows nothing more \
                  (use the API token)"
             }
+            Error::FormatNotImplemented => "oEmbed answers in JSON only (format=json)",
             Error::OutsideClip => {
                 "this playback token grants one clip of the video: only the segments that \
                  cover its range, not the rest, the download or the storyboard"

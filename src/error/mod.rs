@@ -76,6 +76,8 @@ pub enum Error {
     /// A clip's playback token asked for a file outside its range (or the
     /// whole video's download or storyboard).
     OutsideClip,
+    /// An oEmbed request for a format other than JSON.
+    FormatNotImplemented,
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// A resumable upload's `Upload-Offset` is not where its bytes end.
@@ -138,6 +140,7 @@ impl Error {
             | Error::ForbiddenOrigin
             | Error::GrantUsed
             | Error::OutsideClip => S::FORBIDDEN,
+            Error::FormatNotImplemented => S::NOT_IMPLEMENTED,
             Error::ForbiddenHost => S::MISDIRECTED_REQUEST,
             Error::NotFound => S::NOT_FOUND,
             Error::OffsetMismatch { .. } | Error::Conflict(_) => S::CONFLICT,
@@ -182,6 +185,7 @@ impl Error {
             Error::ForbiddenHost => "forbidden_host",
             Error::GrantUsed => "grant_used",
             Error::OutsideClip => "outside_clip",
+            Error::FormatNotImplemented => "format_not_implemented",
             Error::NotFound => "not_found",
             Error::OffsetMismatch { .. } => "offset_mismatch",
             Error::Conflict(_) => "conflict",
@@ -282,6 +286,7 @@ impl Error {
             Error::ForbiddenHost => Error::ForbiddenHost,
             Error::GrantUsed => Error::GrantUsed,
             Error::OutsideClip => Error::OutsideClip,
+            Error::FormatNotImplemented => Error::FormatNotImplemented,
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },

@@ -46,6 +46,7 @@ fn place(e: &Error) -> usize {
         Error::ForbiddenHost => 37,
         Error::GrantUsed => 38,
         Error::OutsideClip => 39,
+        Error::FormatNotImplemented => 40,
     }
 }
 
@@ -92,6 +93,7 @@ fn every_variant_has_a_status_and_a_distinct_code() {
         (Error::ForbiddenHost, 421),
         (Error::GrantUsed, 403),
         (Error::OutsideClip, 403),
+        (Error::FormatNotImplemented, 501),
     ];
     let places: std::collections::BTreeSet<usize> = all.iter().map(|(e, _)| place(e)).collect();
     assert_eq!(places.len(), all.len(), "a variant is listed twice");

@@ -135,10 +135,14 @@ fn split_host(s: &str) -> Option<(String, Option<u16>)> {
 }
 
 /// Refuses a request whose `Host` is not one of the server's names, on
-/// every route but playback (players fetch through CDNs and proxies under
-/// any name; playback has its own tokens).
+/// every route but playback and embeds (players and the sites that embed
+/// them fetch through CDNs and proxies under any name; playback has its
+/// own tokens).
 pub(crate) fn check_host(state: &AppState, parts: &Parts, route: Route<'_>) -> Result<(), Error> {
-    if matches!(route, Route::Play { .. } | Route::Key(..)) {
+    if matches!(
+        route,
+        Route::Play { .. } | Route::Key(..) | Route::Embed(_) | Route::Oembed
+    ) {
         return Ok(());
     }
     let host = parts

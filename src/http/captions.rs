@@ -43,8 +43,7 @@ pub(crate) async fn put(
     .to_bytes();
     let cues = crate::captions::parse(&bytes).map_err(|e| Error::UnsupportedCaptions(e.0))?;
     let name = query
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("name=")))
-        .map(percent_decode)
+        .and_then(|q| super::urls::query_value(q, "name"))
         .and_then(|n| crate::ingest::form::clean_title(&n))
         .unwrap_or_else(|| crate::media::track_name(&lang, 0));
     let grid = Grid {
@@ -75,39 +74,4 @@ pub(crate) async fn delete(
     let mut res = Response::new(super::empty());
     *res.status_mut() = StatusCode::NO_CONTENT;
     Ok(res)
-}
-
-/// A query value: `+` is a space, `%XX` a byte (invalid UTF-8 is replaced).
-fn percent_decode(s: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let pair = (b[i] == b'%' && i + 2 < b.len())
-            .then(|| Some(hex(b[i + 1])? * 16 + hex(b[i + 2])?))
-            .flatten();
-        match (b[i], pair) {
-            (_, Some(v)) => {
-                out.push(v);
-                i += 2;
-            }
-            (b'+', None) => out.push(b' '),
-            (c, None) => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_in_queries_are_decoded() {
-        assert_eq!(percent_decode("Fran%C3%A7ais+(CC)"), "Français (CC)");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-    }
 }

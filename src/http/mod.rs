@@ -10,6 +10,7 @@ mod client;
 mod conditional;
 mod cors;
 mod direct;
+mod embed;
 mod encoding;
 mod files;
 mod limits;
@@ -17,6 +18,7 @@ pub(crate) use cache::FileCache;
 pub(crate) use limits::RateLimiter;
 mod access;
 mod linger;
+mod oembed;
 mod ops;
 mod play;
 mod respond;
@@ -363,6 +365,11 @@ async fn route_to<B: ReqBody>(
             play::get(state, parts, id(i)?, rung, file, pass).await
         }
         (&Method::GET, Route::Key(i, name)) => play::key(state, parts, id(i)?, name).await,
+        (&Method::GET, Route::Embed(i)) => {
+            let pass = (token, access.clip_claim());
+            embed::page(state, base, id(i)?, parts.uri.query(), pass)
+        }
+        (&Method::GET, Route::Oembed) => oembed::get(state, base, parts.uri.query()),
         (&Method::GET, Route::Videos) => videos::list(state, base, parts.uri.query()),
         (&Method::GET, Route::Video(i)) => videos::get(state, base, id(i)?),
         (&Method::POST, Route::PlaybackToken(i)) => {

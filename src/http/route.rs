@@ -56,6 +56,10 @@ pub(crate) enum Route<'a> {
     },
     /// `/keys/{id}/{name}`: AES-128 keys.
     Key(Id, &'a str),
+    /// `/embed/{id}`: the player page for an `<iframe>`.
+    Embed(Id),
+    /// `/oembed`: oEmbed for a shared URL.
+    Oembed,
     /// Anything else: 404.
     Unknown,
 }
@@ -116,6 +120,8 @@ impl<'a> Route<'a> {
                 file,
             },
             ["keys", i, name] => Route::Key(id(i), name),
+            ["embed", i] => Route::Embed(id(i)),
+            ["oembed"] => Route::Oembed,
             _ => Route::Unknown,
         }
     }
@@ -140,7 +146,8 @@ impl<'a> Route<'a> {
             | Route::PlaybackToken(id)
             | Route::Captions(id, _)
             | Route::Play { id, .. }
-            | Route::Key(id, _) => id,
+            | Route::Key(id, _)
+            | Route::Embed(id) => id,
             _ => None,
         }
     }
@@ -163,7 +170,9 @@ impl<'a> Route<'a> {
             | Route::Videos
             | Route::Events(_)
             | Route::Play { .. }
-            | Route::Key(..) => "GET, HEAD, OPTIONS",
+            | Route::Key(..)
+            | Route::Embed(_)
+            | Route::Oembed => "GET, HEAD, OPTIONS",
             Route::Unknown => return None,
         })
     }
@@ -181,6 +190,8 @@ impl<'a> Route<'a> {
             }
             Route::Play { .. } => "play_other",
             Route::Key(..) => "key",
+            Route::Embed(_) => "embed",
+            Route::Oembed => "oembed",
             Route::Videos => "videos",
             Route::Events(_) => "events",
             Route::Captions(..) => "captions",
@@ -199,7 +210,9 @@ impl<'a> Route<'a> {
     /// its own token is usable from any page (see [`Class::Upload`]).
     pub(crate) fn class(&self, query: Option<&str>) -> Class {
         match self {
-            Route::Play { .. } | Route::Key(..) => Class::Playback,
+            Route::Play { .. } | Route::Key(..) | Route::Embed(_) | Route::Oembed => {
+                Class::Playback
+            }
             Route::TusFile(_) if crate::auth::token_from_query(query).is_some() => Class::Upload,
             Route::Upload
             | Route::TusCreate
@@ -234,7 +247,9 @@ impl<'a> Route<'a> {
             | Route::Captions(..)
             | Route::Metrics => Credential::Api,
             Route::TusFile(_) => Credential::ApiOrGrant,
-            Route::Play { .. } | Route::Key(..) => Credential::Playback,
+            Route::Play { .. } | Route::Key(..) | Route::Embed(_) => Credential::Playback,
+            // Checks the token of the URL it is asked about itself.
+            Route::Oembed => Credential::None,
             Route::Ui | Route::Asset(_) | Route::Healthz | Route::Readyz | Route::Unknown => {
                 Credential::None
             }
@@ -268,6 +283,8 @@ impl<'a> Route<'a> {
             "/play/{id}/video.m3u8",
             "/play/{id}/720p/seg_00000.ts",
             "/keys/{id}/key_00000.key",
+            "/embed/{id}",
+            "/oembed",
         ]
         .iter()
         .map(|p| p.replace("{id}", id.as_str()))
@@ -321,10 +338,12 @@ mod tests {
                 Route::Ui | Route::Asset(_) | Route::Healthz | Route::Readyz
             );
             let cred = route.credential(&Method::GET);
-            assert_eq!(cred == Credential::None, public, "{path}");
+            let checks_its_own = *route == Route::Oembed;
+            assert_eq!(cred == Credential::None, public || checks_its_own, "{path}");
             assert_eq!(route.class(None) == Class::Local, public, "{path}");
             assert_eq!(route.credential(&Method::OPTIONS), Credential::None);
-            if !public && !matches!(route, Route::Videos | Route::Metrics | Route::Upload) {
+            let no_video = [Route::Videos, Route::Metrics, Route::Upload, Route::Oembed];
+            if !public && !no_video.contains(route) {
                 let names_video = !matches!(route, Route::TusCreate | Route::DirectUpload);
                 assert_eq!(route.video().is_some(), names_video, "{path}");
             }

@@ -210,7 +210,10 @@ async fn walk_one(s: &Arc<AppState>, path: &str, bearer: &str, play_token: &str)
     let route = Route::parse(path);
     let method = route.allowed().unwrap().split(", ").next().unwrap();
     let public = route.credential(&Method::GET) == route::Credential::None;
-    let playback = matches!(route, Route::Play { .. } | Route::Key(..));
+    let playback = matches!(
+        route,
+        Route::Play { .. } | Route::Key(..) | Route::Embed(_) | Route::Oembed
+    );
     // No credential.
     let r = handle(s.clone(), req(method, path, &[]), CLIENT).await;
     let code = r.status().as_u16();
@@ -250,7 +253,7 @@ async fn walk_one(s: &Arc<AppState>, path: &str, bearer: &str, play_token: &str)
         // that is not its grant).
         _ => assert!(code == 401 || code == 403, "{with}: {code}"),
     }
-    // A rebound DNS name: refused everywhere but playback.
+    // A rebound DNS name: refused everywhere but playback (and embeds).
     let evil = [("host", "evil.example:3300"), ("authorization", bearer)];
     let r = handle(s.clone(), req(method, path, &evil), CLIENT).await;
     assert_eq!(

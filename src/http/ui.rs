@@ -31,6 +31,16 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("assets/hls.min.js"),
     },
     Asset {
+        name: "embed.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("assets/embed.js"),
+    },
+    Asset {
+        name: "embed.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("assets/embed.css"),
+    },
+    Asset {
         name: "tus.min.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("assets/tus.min.js"),

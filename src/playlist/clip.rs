@@ -134,6 +134,8 @@ struct Trim<'a> {
     map: Option<String>,
     body: Vec<String>,
     first: Option<u64>,
+    /// Where the first kept segment starts, seconds.
+    first_at: f64,
     index: u64,
     at: f64,
     ended: bool,
@@ -151,6 +153,7 @@ impl<'a> Trim<'a> {
             map: None,
             body: Vec::new(),
             first: None,
+            first_at: 0.0,
             index: 0,
             at: 0.0,
             ended: false,
@@ -198,6 +201,7 @@ impl<'a> Trim<'a> {
         if to > self.clip.start && from < self.clip.end {
             if self.first.is_none() {
                 self.first = Some(self.index);
+                self.first_at = from;
                 let has = |p: &str| pending.iter().any(|l| l.starts_with(p));
                 let carried = [("#EXT-X-MAP:", &self.map), ("#EXT-X-KEY:", &self.key)];
                 for (tag, value) in carried {
@@ -221,6 +225,9 @@ impl<'a> Trim<'a> {
         let sequence = self.sequence + self.first.unwrap_or(self.index);
         let mut out = String::new();
         for l in &self.header {
+            if l.starts_with("#EXT-X-START:") {
+                continue;
+            }
             match l.strip_prefix("#EXT-X-PLAYLIST-TYPE:") {
                 // A clip that is whole is VOD even while the video grows.
                 Some(_) if reached => out.push_str("#EXT-X-PLAYLIST-TYPE:VOD"),
@@ -229,6 +236,14 @@ impl<'a> Trim<'a> {
             out.push('\n');
             if l.starts_with("#EXT-X-TARGETDURATION:") {
                 out.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{sequence}\n"));
+                // Players start at the clip's start, inside its first
+                // segment (RFC 8216 §4.3.5.2).
+                let offset = self.clip.start - self.first_at;
+                if self.first.is_some() && offset >= 0.001 {
+                    out.push_str(&format!(
+                        "#EXT-X-START:TIME-OFFSET={offset:.3},PRECISE=YES\n"
+                    ));
+                }
             }
         }
         for l in &self.body {
@@ -274,6 +289,13 @@ mod tests {
         );
         assert!(out.ends_with("#EXT-X-ENDLIST\n"));
         assert_eq!(out.matches("MEDIA-SEQUENCE").count(), 1);
+        // Players start at 3 s: 1 s into s1.
+        assert!(
+            out.contains("#EXT-X-START:TIME-OFFSET=1.000,PRECISE=YES\n"),
+            "{out}"
+        );
+        let on_a_boundary = clip("start=4&end=6").trim(PL).unwrap();
+        assert!(!on_a_boundary.contains("EXT-X-START"), "{on_a_boundary}");
         // Boundaries: a segment that ends at the start is not in it.
         assert_eq!(uris(&clip("start=4&end=6").trim(PL).unwrap()), ["s2.ts"]);
         assert_eq!(uris(&clip("start=8").trim(PL).unwrap()), ["s4.ts"]);

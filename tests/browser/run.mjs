@@ -25,6 +25,14 @@
 //   tutorial  the original Node.js tutorial's page (fetch + FormData, then
 //             video.js) served from another origin (http://tutorial.local/,
 //             answered by page.route), uploading to and playing from hlsd.
+//   embed     a page of another origin (http://tutorial.local/, answered by
+//             page.route) with two <iframe>s under baseUrl: HLSD_EMBED_PATH (an
+//             /embed/{id} URL with its token and options) must play in its frame
+//             (currentTime > HLSD_EMBED_START + 1, the first "playing" at or after
+//             HLSD_EMBED_START - 0.5), with a captions menu listing
+//             HLSD_EMBED_CAPTIONS and showing it; HLSD_EMBED_DENIED_PATH (the same
+//             page without a token) is answered 403. Adds firstPlaying, captions,
+//             subtitleTracks, deniedStatus to the JSON.
 //
 // Prints exactly ONE line of JSON on stdout at the end: {"ok":true,...} or
 // {"ok":false,"error":"...",...}; exits 0 only when ok. Progress goes to stderr.
@@ -116,7 +124,7 @@ const setStep = (s) => {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial() };
+const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial(), embed: () => scenarioEmbed() };
 const USAGE = `usage: node tests/browser/run.mjs <${Object.keys(SCENARIOS).join('|')}> <baseUrl> <clipPath> <screenshotPath>`;
 const [scenario, baseUrlArg, clipPath, screenshotPath] = process.argv.slice(2);
 if (!scenario || !baseUrlArg || !clipPath || !screenshotPath) {
@@ -151,7 +159,7 @@ context = await chromium.launchPersistentContext(userDataDir, {
   headless: true,
   args: [
     ...CHROMIUM_ARGS,
-    ...(scenario === 'tutorial' ? TUTORIAL_EXTRA_ARGS : []),
+    ...(scenario === 'tutorial' || scenario === 'embed' ? TUTORIAL_EXTRA_ARGS : []),
     // A self-signed certificate made by the test (https:// base URLs only).
     ...(baseUrl.startsWith('https:') ? ['--ignore-certificate-errors'] : []),
   ],
@@ -940,6 +948,63 @@ async function scenarioTutorial() {
     videojsVersion,
     stalls,
     playResults,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Scenario "embed": hlsd's /embed/{id} in another site's iframe.
+
+async function scenarioEmbed() {
+  const good = `${baseUrl}${process.env.HLSD_EMBED_PATH || ''}`;
+  const denied = `${baseUrl}${process.env.HLSD_EMBED_DENIED_PATH || ''}`;
+  const start = Number(process.env.HLSD_EMBED_START || 0);
+  const lang = process.env.HLSD_EMBED_CAPTIONS || '';
+  if (!process.env.HLSD_EMBED_PATH || !process.env.HLSD_EMBED_DENIED_PATH) return { ok: false, error: 'HLSD_EMBED_PATH and HLSD_EMBED_DENIED_PATH are required' };
+  const attr = (s) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>A blog post</title></head><body>
+    <h1>A blog post with a video</h1>
+    <iframe id="good" src="${attr(good)}" width="640" height="360" allow="autoplay; fullscreen" allowfullscreen></iframe>
+    <iframe id="denied" src="${attr(denied)}" width="320" height="180"></iframe>
+  </body></html>`;
+  await page.route(`${TUTORIAL_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  const deniedResponse = page.waitForResponse((r) => r.url() === denied, { timeout: 60_000 });
+
+  setStep(`goto ${TUTORIAL_ORIGIN}/ (frames ${good})`);
+  await page.goto(`${TUTORIAL_ORIGIN}/`, { waitUntil: 'load' });
+  const deniedStatus = (await deniedResponse).status();
+  const frame = () => page.frames().find((f) => f.url() === good);
+
+  setStep('wait for the framed video to play past start + 1 s');
+  const st = await poll(async () => {
+    const f = frame();
+    if (!f) return { done: false };
+    const v = await f.evaluate(() => {
+      const video = document.getElementById('player');
+      const e = window.hlsdEmbed;
+      const menu = [...(document.getElementById('captions')?.options || [])].map((o) => o.dataset.lang || '');
+      return e ? { currentTime: video.currentTime, paused: video.paused, firstPlaying: e.firstPlaying ?? null, errors: e.errors, captions: e.captions, subtitleTracks: e.subtitleTracks, menu, menuHidden: document.getElementById('captions').hidden } : null;
+    }).catch((e) => ({ evalError: String(e) }));
+    if (!v || v.evalError) return { done: false, ...v };
+    return { ...v, done: (v.currentTime > start + 1 && (!lang || v.captions === lang)) || v.errors.length > 0 || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 90_000, every: 500 });
+  await screenshot();
+  const problems = [];
+  if (!(st.currentTime > start + 1)) problems.push(`the framed video did not play past ${start + 1} s (at ${st.currentTime}, paused=${st.paused})`);
+  if (!(st.firstPlaying >= start - 0.5)) problems.push(`start not honoured: first playing at ${st.firstPlaying}`);
+  if (lang && !(st.menu || []).includes(lang)) problems.push(`the captions menu does not list ${lang}: ${JSON.stringify(st.menu)}`);
+  if (lang && st.captions !== lang) problems.push(`captions shown: ${st.captions}, not ${lang}`);
+  if (st.errors?.length) problems.push(`player errors: ${st.errors.join('; ')}`);
+  if (deniedStatus !== 403) problems.push(`the embed without its token answered ${deniedStatus}`);
+  if (diag.pageErrors.length) problems.push(`uncaught page exception(s): ${diag.pageErrors[0].split('\n')[0]}`);
+  return {
+    ok: problems.length === 0,
+    ...(problems.length ? { error: problems.join('; ') } : {}),
+    currentTime: st.currentTime,
+    firstPlaying: st.firstPlaying,
+    captions: st.captions,
+    subtitleTracks: st.subtitleTracks,
+    menu: st.menu,
+    deniedStatus,
   };
 }
 
