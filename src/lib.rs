@@ -7,10 +7,12 @@
 //!   loads the catalog and runs `recovery`.
 //! - `http`: the route table (`route`: every path parsed once), who may do
 //!   what (`access`: the Host rule, origins, every credential's scope),
-//!   one file per resource (`upload`, `tus`, `play`, `videos`, `captions`,
-//!   `ops`, `ui`); the only place an error becomes a response.
-//! - `ingest`: multipart field → spool; size limit; idle timeout; and
-//!   resumable (tus) uploads, whose bytes come in many requests.
+//!   one file per resource (`upload`, `tus`, `import`, `play`, `videos`,
+//!   `captions`, `share`, `embed`, `oembed`, `ops`, `ui`); the only place
+//!   an error becomes a response.
+//! - `ingest`: multipart field → spool; size limit; idle timeout;
+//!   resumable (tus) uploads, whose bytes come in many requests; imports
+//!   from a URL (`ingest::import`: the fetcher, every hop checked).
 //! - `recovery`: the start-up sweep after a crash: replays what each
 //!   record and its files justify.
 //! - `jobs`: pipeline threads, transcode slots, leases on a shared store,
@@ -34,10 +36,12 @@
 //! - `auth`, [`clock`], [`config`], [`error`], [`metrics`], `tlsclient`:
 //!   tokens, time, settings, the one error type, Prometheus text, the TLS
 //!   settings of outgoing connections.
+//! - [`netpolicy`] (address ranges, where an import may connect) and
+//!   `percent` (URL escapes): plain functions under everything.
 //!
 //! Dependencies point one way, top to bottom (`tests/structure.rs` reads
 //! this line and checks every `crate::` path of `src/` against it):
-//! `{server, fuzzing} → http → {ingest, recovery} → jobs → {media, webhooks} → hls → catalog → failpoint → ffi → {captions, storage, spool} → {auth, clock, config, error, metrics, playlist, tlsclient}`
+//! `{server, fuzzing} → http → {ingest, recovery} → jobs → {media, webhooks} → hls → catalog → failpoint → ffi → {captions, storage, spool} → {auth, clock, config, error, metrics, playlist, tlsclient} → {netpolicy, percent}`
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![deny(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -59,6 +63,8 @@ mod ingest;
 mod jobs;
 pub mod media;
 pub mod metrics;
+pub mod netpolicy;
+mod percent;
 pub mod playlist;
 mod recovery;
 pub mod server;

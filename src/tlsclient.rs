@@ -1,6 +1,7 @@
 //! The TLS client settings of every outgoing connection hlsd makes
-//! (webhook deliveries, the object store): the web's roots (Mozilla's, from
-//! `webpki-roots`), rustls with the ring provider, built once.
+//! (webhook deliveries, imports, the object store): the web's roots
+//! (Mozilla's, from `webpki-roots`), rustls with the ring provider, built
+//! once.
 
 use std::sync::Arc;
 
@@ -22,4 +23,18 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
             Ok(Arc::new(config))
         })
         .clone()
+}
+
+/// TLS over `tcp` to `host` (its name checked against the certificate).
+pub async fn connect(
+    host: &str,
+    tcp: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name =
+        rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    tokio_rustls::TlsConnector::from(client_config()?)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))
 }

@@ -58,6 +58,8 @@ struct Told {
     removed_captions: Vec<(String, String)>,
     /// Videos whose clip is this many seconds long.
     seconds: BTreeMap<String, f64>,
+    /// Created videos meant to fail (an import of a missing file).
+    doomed: Vec<String>,
 }
 
 /// A request that gives up quietly (`None`) when the server is gone.
@@ -313,6 +315,36 @@ fn tus_expires(s: &Server, told: &mut Told) {
     }
 }
 
+/// The remote the import scenario fetches from (one for the whole test).
+fn remote() -> &'static crate::common::remote::Remote {
+    static REMOTE: std::sync::OnceLock<crate::common::remote::Remote> = std::sync::OnceLock::new();
+    REMOTE.get_or_init(|| {
+        let r = crate::common::remote::Remote::start();
+        r.put("clip.mp4", clip());
+        r
+    })
+}
+
+/// Imports that fail (a 404) and succeed (through a redirect).
+fn imports(s: &Server, told: &mut Told) {
+    for path in ["/status/404", "/chain/1/clip.mp4"] {
+        let body = serde_json::json!({ "url": remote().url(path) }).to_string();
+        let json = [("Content-Type", "application/json")];
+        let Some(r) = call(s.addr, "POST", "/videos", &json, body.as_bytes()) else {
+            return;
+        };
+        let Some(id) = r.json()["id"].as_str().map(str::to_owned) else {
+            panic!("import of {path}: {} {}", r.status, r.text());
+        };
+        told.created.push(id.clone());
+        told.seconds.insert(id.clone(), 2.0);
+        if path.starts_with("/status/") {
+            told.doomed.push(id.clone());
+        }
+        follow(s, &id, told);
+    }
+}
+
 type Scenario = fn(&Server, &mut Told);
 
 /// The scenario that runs a flow's failpoints, and its extra flags.
@@ -336,6 +368,10 @@ fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
             flags(&["--copy", "auto", "--ladder", "source"]),
         ),
         "expire" => (tus_expires, flags(&["--upload-expiry-secs", "1"])),
+        "import" => (
+            imports,
+            flags(&["--import-allow", &remote().addr.to_string()]),
+        ),
         _ => return None,
     })
 }
@@ -424,7 +460,7 @@ fn check(s: &Server, told: &Told, hooks: &Receiver, point: &str) {
         // recovery finishes what was started.
         let failed = r.is_some_and(|r| r["status"] == "failed");
         assert!(
-            !failed || point.starts_with("failed"),
+            !failed || point.starts_with("failed") || told.doomed.contains(id),
             "{point}: {id} was accepted and failed: {}",
             r.map(|r| r["error"].to_string()).unwrap_or_default()
         );

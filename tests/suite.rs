@@ -20,6 +20,7 @@ mod edge;
 mod embeds;
 mod form_fields;
 mod hardening;
+mod imports;
 mod library;
 mod lifecycle;
 mod model;

@@ -46,6 +46,8 @@ pub enum Change {
     Offset(u64),
     /// A resumable upload that deferred its length says it.
     Length(u64),
+    /// An import's remote answered (its status and length).
+    Imported { status: u16, length: Option<u64> },
     /// A resumable upload's job starts again: the next generation of names.
     Restarted,
     /// Every byte is in: `queued` (or `processing` when the job runs).
@@ -106,6 +108,7 @@ impl Change {
             Change::Received { .. } => "received",
             Change::Offset(_) => "offset",
             Change::Length(_) => "length",
+            Change::Imported { .. } => "imported",
             Change::Restarted => "restarted",
             Change::Complete { .. } => "complete",
             Change::Generation(_) => "generation",
@@ -148,7 +151,11 @@ impl Change {
             (_, Change::Captions { .. } | Change::FirstPlaylist(_)) => true,
             (
                 Receiving,
-                Change::Offset(_) | Change::Length(_) | Change::Restarted | Change::Resumed { .. },
+                Change::Offset(_)
+                | Change::Length(_)
+                | Change::Restarted
+                | Change::Resumed { .. }
+                | Change::Imported { .. },
             ) => true,
             // The job may have moved on (or ended, or failed) while a
             // multipart upload's last bytes were still arriving.
@@ -261,6 +268,11 @@ impl Change {
             Change::Length(len) => {
                 if let Some(u) = r.upload.as_mut() {
                     u.length = Some(*len);
+                }
+            }
+            Change::Imported { status, length } => {
+                if let Some(i) = r.import.as_mut() {
+                    (i.remote_status, i.length) = (Some(*status), *length);
                 }
             }
             Change::Restarted => {

@@ -217,6 +217,9 @@ pub struct Record {
     /// A resumable (tus) upload's state, while and after it arrives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<Resumable>,
+    /// An import from a URL (`POST /videos {"url"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportInfo>,
     /// Caption tracks (embedded in the upload, or uploaded later).
     #[serde(default)]
     pub captions: Vec<CaptionTrack>,
@@ -301,6 +304,18 @@ pub struct AudioTrack {
     pub default: bool,
     /// Its folder (`audio-1`).
     pub dir: String,
+}
+
+/// An import: where from, and what the remote answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportInfo {
+    pub url: String,
+    /// The remote's `Content-Length`, once it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// The remote's final status (after redirects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_status: Option<u16>,
 }
 
 /// A resumable upload (tus): what the server told the client, durably.
@@ -392,6 +407,7 @@ impl Record {
             error: None,
             generation: 0,
             upload: None,
+            import: None,
             captions: Vec::new(),
             audio_tracks: Vec::new(),
             storyboard: false,

@@ -267,6 +267,15 @@ pub struct Config {
     #[arg(long, env = "HLSD_MAX_EVENT_STREAMS", default_value_t = DEFAULT_MAX_EVENT_STREAMS,
           value_parser = parse_positive)]
     pub max_event_streams: usize,
+    /// Let imports (`POST /videos {"url"}`) reach private, loopback and
+    /// link-local addresses (the server's own network); refused otherwise.
+    #[arg(long, env = "HLSD_IMPORT_ALLOW_PRIVATE")]
+    pub import_allow_private: bool,
+    /// One address and port (`192.168.1.5:8080`) or range (`10.1.0.0/16`)
+    /// imports may reach although private; repeat or comma-separate.
+    #[arg(long, env = "HLSD_IMPORT_ALLOW", value_delimiter = ',',
+          value_parser = crate::netpolicy::Allow::parse_arg)]
+    pub import_allow: Vec<crate::netpolicy::Allow>,
     /// Pages allowed to show `/embed/{id}` in a frame (CSP
     /// `frame-ancestors`): `*`, or origins such as `https://blog.example`
     /// (comma-separated). The management UI is never framed.

@@ -1,61 +1,7 @@
 //! The types of some settings: address ranges (`--trusted-proxy`), the
 //! ladder, the copy mode, the segment format, what happens to the source.
 
-use std::net::IpAddr;
-
-/// An address range (`10.0.0.0/8`, `::1/128`, or one address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    bits: u8,
-}
-
-impl Cidr {
-    /// For clap: a CIDR or an error saying what one looks like.
-    pub fn parse_arg(s: &str) -> Result<Cidr, String> {
-        Cidr::parse(s).ok_or_else(|| {
-            format!("`{s}` is not an address range: give e.g. 10.0.0.0/8, 127.0.0.1 or ::1/128")
-        })
-    }
-
-    /// Parses `ADDR/BITS` or `ADDR`.
-    pub fn parse(s: &str) -> Option<Cidr> {
-        let (addr, bits) = match s.trim().split_once('/') {
-            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
-            None => (s.trim(), None),
-        };
-        let net: IpAddr = addr.parse().ok()?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        let bits = bits.unwrap_or(max);
-        (bits <= max).then_some(Cidr { net, bits })
-    }
-
-    /// True when `ip` is in the range (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical_ip(ip);
-        match (self.net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
-            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
-            _ => false,
-        }
-    }
-}
-
-/// `ip`, with an IPv4-mapped IPv6 address as the IPv4 one.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
-    let (whole, rest) = (usize::from(bits / 8), bits % 8);
-    if a[..whole] != b[..whole] {
-        return false;
-    }
-    rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0
-}
+pub use crate::netpolicy::{canonical_ip, Cidr};
 
 /// The rendition ladder (`--ladder`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,28 +144,6 @@ mod tests {
             "s3://vid/a b",
         ] {
             assert!(StoreKind::parse_arg(bad).is_err(), "{bad}");
-        }
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn ranges_match_by_prefix() {
-        let c = Cidr::parse("10.1.0.0/16").unwrap();
-        assert!(c.contains(ip("10.1.200.3")) && !c.contains(ip("10.2.0.1")));
-        assert!(c.contains(ip("::ffff:10.1.0.9")));
-        assert!(Cidr::parse("::1").unwrap().contains(ip("::1")));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
-        assert!(Cidr::parse("2001:db8::/33")
-            .unwrap()
-            .contains(ip("2001:db8:7fff::1")));
-        assert!(!Cidr::parse("2001:db8::/33")
-            .unwrap()
-            .contains(ip("2001:db8:8000::1")));
-        for bad in ["10.0.0.0/33", "x", "10.0.0.0/", "::1/129", ""] {
-            assert!(Cidr::parse(bad).is_none(), "{bad}");
         }
     }
 }

@@ -51,6 +51,8 @@ impl fmt::Display for Error {
                 f,
                 "the upload is too slow: the server needs at least {min_rate} bytes per second"
             ),
+            Error::ImportRefused(m) => write!(f, "this URL cannot be imported: {m}"),
+            Error::ImportFailed(m) => write!(f, "the import failed: {m}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Media(m) => write!(f, "media error: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
@@ -133,6 +135,8 @@ impl Error {
             | Error::UnsupportedCaptions(_)
             | Error::RangeNotSatisfiable { .. }
             | Error::TooSlow { .. }
+            | Error::ImportRefused(_)
+            | Error::ImportFailed(_)
             | Error::Io(_)
             | Error::Media(_)
             | Error::Internal(_) => "",

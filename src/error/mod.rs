@@ -78,6 +78,12 @@ pub enum Error {
     OutsideClip,
     /// An oEmbed request for a format other than JSON.
     FormatNotImplemented,
+    /// An import whose URL the fetcher may not reach (the server's own
+    /// network, a scheme other than http/https).
+    ImportRefused(String),
+    /// An import whose remote failed (its status, a cut-off body, no
+    /// answer): the record's `error`.
+    ImportFailed(String),
     /// Too many uploads from one client; retry after this many seconds.
     RateLimited { retry_after: u64 },
     /// A resumable upload's `Upload-Offset` is not where its bytes end.
@@ -141,6 +147,8 @@ impl Error {
             | Error::GrantUsed
             | Error::OutsideClip => S::FORBIDDEN,
             Error::FormatNotImplemented => S::NOT_IMPLEMENTED,
+            Error::ImportRefused(_) => S::FORBIDDEN,
+            Error::ImportFailed(_) => S::BAD_GATEWAY,
             Error::ForbiddenHost => S::MISDIRECTED_REQUEST,
             Error::NotFound => S::NOT_FOUND,
             Error::OffsetMismatch { .. } | Error::Conflict(_) => S::CONFLICT,
@@ -186,6 +194,8 @@ impl Error {
             Error::GrantUsed => "grant_used",
             Error::OutsideClip => "outside_clip",
             Error::FormatNotImplemented => "format_not_implemented",
+            Error::ImportRefused(_) => "import_refused",
+            Error::ImportFailed(_) => "import_failed",
             Error::NotFound => "not_found",
             Error::OffsetMismatch { .. } => "offset_mismatch",
             Error::Conflict(_) => "conflict",
@@ -217,6 +227,7 @@ impl Error {
                     | Error::DiskFull
                     | Error::StoreUnavailable
                     | Error::OtherNode
+                    | Error::ImportFailed(_)
             )
     }
 
@@ -287,6 +298,8 @@ impl Error {
             Error::GrantUsed => Error::GrantUsed,
             Error::OutsideClip => Error::OutsideClip,
             Error::FormatNotImplemented => Error::FormatNotImplemented,
+            Error::ImportRefused(m) => Error::ImportRefused(m.clone()),
+            Error::ImportFailed(m) => Error::ImportFailed(m.clone()),
             Error::RateLimited { retry_after } => Error::RateLimited {
                 retry_after: *retry_after,
             },

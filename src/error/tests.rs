@@ -47,6 +47,8 @@ fn place(e: &Error) -> usize {
         Error::GrantUsed => 38,
         Error::OutsideClip => 39,
         Error::FormatNotImplemented => 40,
+        Error::ImportRefused(_) => 41,
+        Error::ImportFailed(_) => 42,
     }
 }
 
@@ -94,6 +96,8 @@ fn every_variant_has_a_status_and_a_distinct_code() {
         (Error::GrantUsed, 403),
         (Error::OutsideClip, 403),
         (Error::FormatNotImplemented, 501),
+        (Error::ImportRefused("x".into()), 403),
+        (Error::ImportFailed("x".into()), 502),
     ];
     let places: std::collections::BTreeSet<usize> = all.iter().map(|(e, _)| place(e)).collect();
     assert_eq!(places.len(), all.len(), "a variant is listed twice");

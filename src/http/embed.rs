@@ -92,13 +92,21 @@ pub(crate) fn esc(s: &str) -> String {
     out
 }
 
-/// The display size of a video (its top rendition's), or 16:9.
+/// The display size of a video: its top rendition's, else its source's
+/// (turned as it is shown), else 640×360.
 pub(crate) fn size_of(rec: &Record) -> (u32, u32) {
-    rec.renditions
-        .iter()
-        .max_by_key(|r| r.height)
-        .map(|r| (r.width, r.height))
+    let top = rec.renditions.iter().max_by_key(|r| r.height);
+    let source = rec
+        .source
+        .as_ref()
+        .map(|s| &s.video)
+        .map(|v| match v.rotation % 180 == 90 {
+            true => (v.height, v.width),
+            false => (v.width, v.height),
+        });
+    top.map(|r| (r.width, r.height))
         .filter(|(w, h)| *w > 0 && *h > 0)
+        .or(source.filter(|(w, h)| *w > 0 && *h > 0))
         .unwrap_or((640, 360))
 }
 

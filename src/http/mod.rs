@@ -13,6 +13,7 @@ mod direct;
 mod embed;
 mod encoding;
 mod files;
+mod import;
 mod limits;
 pub(crate) use cache::FileCache;
 pub(crate) use limits::RateLimiter;
@@ -120,6 +121,11 @@ pub(crate) struct AppState {
 /// same-origin rule.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalPort(pub u16);
+
+/// Takes up the imports a stop interrupted (see `import::resume`).
+pub(crate) fn resume_imports(state: &Arc<AppState>, ids: Vec<crate::storage::VideoId>) {
+    import::resume(state, ids);
+}
 
 /// The server's own names, from its configuration.
 pub(crate) fn hosts(config: &Config) -> access::Hosts {
@@ -305,7 +311,7 @@ fn gate(
 
 /// The one router: a `match` over the parsed [`Route`].
 async fn dispatch<B: ReqBody>(
-    state: &AppState,
+    state: &Arc<AppState>,
     parts: &Parts,
     body: B,
     route: Route<'_>,
@@ -340,7 +346,7 @@ async fn dispatch<B: ReqBody>(
 /// Runs the handler of `route`.
 #[allow(clippy::too_many_arguments)]
 async fn route_to<B: ReqBody>(
-    state: &AppState,
+    state: &Arc<AppState>,
     parts: &Parts,
     body: B,
     route: Route<'_>,
@@ -371,6 +377,7 @@ async fn route_to<B: ReqBody>(
         }
         (&Method::GET, Route::Oembed) => oembed::get(state, base, parts.uri.query()),
         (&Method::GET, Route::Videos) => videos::list(state, base, parts.uri.query()),
+        (&Method::POST, Route::Videos) => import::post(state, parts, body, client).await,
         (&Method::GET, Route::Video(i)) => videos::get(state, base, id(i)?),
         (&Method::POST, Route::PlaybackToken(i)) => {
             share::playback_token(state, base, id(i)?, parts.uri.query(), body).await

@@ -38,7 +38,7 @@ pub(crate) enum Route<'a> {
     TusFile(Id),
     /// `/videos/direct-upload`: a tus URL for one new video.
     DirectUpload,
-    /// `/videos`: the library.
+    /// `/videos`: the library, and imports (`POST`).
     Videos,
     /// `/videos/{id}`.
     Video(Id),
@@ -162,12 +162,12 @@ impl<'a> Route<'a> {
             Route::Captions(..) => "PUT, DELETE, OPTIONS",
             Route::TusFile(_) => "HEAD, PATCH, DELETE, OPTIONS",
             Route::Video(_) => "GET, HEAD, PATCH, DELETE, OPTIONS",
+            Route::Videos => "GET, HEAD, POST, OPTIONS",
             Route::Ui
             | Route::Asset(_)
             | Route::Healthz
             | Route::Readyz
             | Route::Metrics
-            | Route::Videos
             | Route::Events(_)
             | Route::Play { .. }
             | Route::Key(..)
@@ -192,6 +192,7 @@ impl<'a> Route<'a> {
             Route::Key(..) => "key",
             Route::Embed(_) => "embed",
             Route::Oembed => "oembed",
+            Route::Videos if method == Method::POST => "import",
             Route::Videos => "videos",
             Route::Events(_) => "events",
             Route::Captions(..) => "captions",

@@ -42,7 +42,7 @@ impl Drop for ReceivingGuard<'_> {
 
 /// The places an upload holds while it is received.
 pub(crate) struct Admission<'a> {
-    _receiving: ReceivingGuard<'a>,
+    pub receiving: ReceivingGuard<'a>,
     pub permit: PendingPermit,
 }
 
@@ -70,10 +70,7 @@ pub(crate) fn admit<'a>(
             limit: state.config.max_storage_bytes,
         });
     }
-    Ok(Admission {
-        _receiving: receiving,
-        permit,
-    })
+    Ok(Admission { receiving, permit })
 }
 
 /// The guard's limits for an upload body.
@@ -147,8 +144,8 @@ pub(crate) async fn post(
     Ok(created(state, &base_url(state, req), &accepted))
 }
 
-/// The 201 of an accepted upload, counted.
-fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> {
+/// The 201 of an accepted upload (or import), counted.
+pub(crate) fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> {
     let m = &state.metrics;
     m.uploads_accepted.fetch_add(1, Ordering::Relaxed);
     m.upload_bytes

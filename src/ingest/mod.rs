@@ -8,6 +8,7 @@
 
 pub(crate) mod form;
 pub(crate) mod guard;
+pub(crate) mod import;
 pub(crate) mod resumable;
 
 use crate::catalog::{Change, Record, SourceInfo};
@@ -16,6 +17,7 @@ use crate::spool::{self, SpoolControl, SpoolWriter};
 use crate::storage::{names, VideoId};
 use crate::Error;
 use bytes::Bytes;
+use futures_util::TryStreamExt;
 use guard::GuardState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,9 @@ pub(crate) struct NewUpload {
     pub encrypt: bool,
     /// The file's size when known, and how much larger it may still be.
     pub declared: Option<(u64, u64)>,
+    /// An import's URL: the video is announced at once, and never erased
+    /// for a failure (see `jobs::Start::Import`).
+    pub import: Option<String>,
 }
 
 /// A successful upload.
@@ -80,6 +85,8 @@ pub(crate) struct Upload<'a> {
     last_persist: tokio::time::Instant,
     /// The probe's verdict, once it came.
     probe: Option<SourceInfo>,
+    /// An import: a failure is recorded, not erased.
+    import: bool,
 }
 
 impl<'a> Upload<'a> {
@@ -96,10 +103,43 @@ impl<'a> Upload<'a> {
         if let Some(t) = new.title {
             record.title = t;
         }
+        let import = new.import.is_some();
+        record.import = new.import.map(|url| crate::catalog::ImportInfo {
+            url,
+            length: None,
+            remote_status: None,
+        });
         let videos = ctx.videos.clone();
-        let created = tokio::task::spawn_blocking(move || {
-            // Announced once it is accepted whole (`Change::Complete`).
-            videos.create(record, false)?;
+        // Announced once it is accepted whole (`Change::Complete`); an
+        // import at once (its client is answered now).
+        let created = tokio::task::spawn_blocking(move || videos.create(record, import)).await?;
+        if let Err(e) = created {
+            discard(ctx, id).await;
+            return Err(e);
+        }
+        Self::open(ctx, id, new.declared, import, permit).await
+    }
+
+    /// Takes up again an import the server stopped in the middle of
+    /// (recovery emptied it, see `recovery`): a new spool and pipeline.
+    pub(crate) async fn reopen_import(
+        ctx: &'a IngestContext<'a>,
+        id: VideoId,
+        permit: PendingPermit,
+    ) -> Result<Upload<'a>, Error> {
+        Self::open(ctx, id, None, true, permit).await
+    }
+
+    /// The spool, the quota's place and the pipeline of video `id`.
+    async fn open(
+        ctx: &'a IngestContext<'a>,
+        id: VideoId,
+        declared: Option<(u64, u64)>,
+        import: bool,
+        permit: PendingPermit,
+    ) -> Result<Upload<'a>, Error> {
+        let videos = ctx.videos.clone();
+        let opened = tokio::task::spawn_blocking(move || {
             let path = videos.store().path(id, names::SOURCE_FILE);
             let w = spool::create(&path)?;
             let r = w.reader(&path)?;
@@ -108,33 +148,30 @@ impl<'a> Upload<'a> {
             Ok::<_, Error>((r, w, writes))
         })
         .await?;
-        let (reader, writer, writes) = match created {
+        let (reader, writer, writes) = match opened {
             Ok(rw) => rw,
-            Err(e) => {
-                discard(ctx, id).await;
-                return Err(e);
-            }
+            Err(e) => return Err(give_up(ctx, id, import, e).await),
         };
-        if let Some((size, slack)) = new.declared {
+        if let Some((size, slack)) = declared {
             writer.set_expected(size, slack);
         }
         // The declared size holds its place in the quota from now on; an
         // undeclared one is counted as it arrives.
-        let reserve = new.declared.map_or(0, |(size, _)| size);
+        let reserve = declared.map_or(0, |(size, _)| size);
         if ctx.quota.reserve(id, reserve).is_err() {
-            discard(ctx, id).await;
-            return Err(over_quota(ctx));
+            return Err(give_up(ctx, id, import, over_quota(ctx)).await);
         }
         let abort = AbortOnDrop {
             spool: writer.control(),
             armed: true,
         };
-        let handle = match ctx.jobs.start(id, reader, permit) {
+        let how = match import {
+            true => crate::jobs::Start::Import,
+            false => crate::jobs::Start::New,
+        };
+        let handle = match ctx.jobs.start(id, reader, permit, how) {
             Ok(h) => h,
-            Err(e) => {
-                discard(ctx, id).await;
-                return Err(e);
-            }
+            Err(e) => return Err(give_up(ctx, id, import, e).await),
         };
         Ok(Upload {
             ctx,
@@ -146,6 +183,7 @@ impl<'a> Upload<'a> {
             received: 0,
             last_persist: tokio::time::Instant::now(),
             probe: None,
+            import,
         })
     }
 
@@ -182,6 +220,18 @@ impl<'a> Upload<'a> {
         .await??;
         self.writer = Some(writer);
         Ok(())
+    }
+
+    /// An import's remote answered: its status and length, recorded; the
+    /// length tells the demuxer the file's size (an MP4's reader asks for
+    /// it, and would otherwise wait for the last byte).
+    pub(crate) async fn note_import(&self, status: u16, length: Option<u64>) -> Result<(), Error> {
+        if let (Some(n), Some(w)) = (length, &self.writer) {
+            w.set_expected(n, 0);
+        }
+        let (videos, id) = (self.ctx.videos.clone(), self.id);
+        let noted = Change::Imported { status, length };
+        tokio::task::spawn_blocking(move || videos.apply(id, noted).map(drop)).await?
     }
 
     /// The probe's refusal, if it has come.
@@ -256,12 +306,12 @@ impl<'a> Upload<'a> {
     /// Gives the upload up: stops the pipeline, waits until its thread has
     /// ended, then makes sure nothing of it remains (the thread may have
     /// ended on its own failure before the abort and kept a record).
+    /// An import's is recorded instead: `failed` with `e`, its files gone.
     pub(crate) async fn abandon(mut self, e: Error) -> Error {
         self.abort.spool.abort();
         self.abort.armed = false;
         let _ = (&mut self.handle.done).await;
-        discard(self.ctx, self.id).await;
-        e
+        give_up(self.ctx, self.id, self.import, e).await
     }
 }
 
@@ -282,9 +332,11 @@ pub(crate) async fn ingest(
         title: fields.title,
         encrypt,
         declared: expected(&part.name),
+        import: None,
     };
     let mut upload = Upload::start(ctx, new, permit).await?;
-    let received = match receive(&mut upload, part.field, guard).await {
+    let field = part.field.map_err(|e| form::error(e, guard));
+    let received = match receive(&mut upload, field).await {
         Ok(()) => form::read_after_file(&mut multipart, guard, encrypt).await,
         Err(e) => Err(e),
     };
@@ -294,20 +346,20 @@ pub(crate) async fn ingest(
     }
 }
 
-/// Copies the field into the spool until it ends, a limit is crossed, or
-/// the probe refuses the file.
+/// Copies a file (a form's field, an import's body) into the spool until
+/// it ends, a limit is crossed, or the probe refuses the file.
 async fn receive(
     up: &mut Upload<'_>,
-    mut field: multer::Field<'static>,
-    guard: &GuardState,
+    mut file: impl futures_util::Stream<Item = Result<Bytes, Error>> + Unpin,
 ) -> Result<(), Error> {
+    use futures_util::StreamExt;
     loop {
         let chunk = tokio::select! {
             verdict = &mut up.handle.probe, if up.probe.is_none() => {
                 up.probe = Some(probe_verdict(verdict)?);
                 continue;
             }
-            chunk = field.chunk() => chunk.map_err(|e| form::error(e, guard))?,
+            chunk = file.next() => chunk.transpose()?,
         };
         match chunk {
             Some(chunk) => {
@@ -329,6 +381,33 @@ async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
     let _ = tokio::task::spawn_blocking(move || {
         videos.tombstone(id)?;
         videos.remove(id)
+    })
+    .await;
+}
+
+/// What is left of an upload that will not be: nothing (a refused
+/// upload), or an import's record saying why; `e` again.
+async fn give_up(ctx: &IngestContext<'_>, id: VideoId, import: bool, e: Error) -> Error {
+    match import {
+        true => record_failure(ctx, id, &e).await,
+        false => discard(ctx, id).await,
+    }
+    e
+}
+
+/// An import that failed: the record says why (durably, with its event),
+/// then its files go; a video deleted meanwhile stays deleted.
+async fn record_failure(ctx: &IngestContext<'_>, id: VideoId, e: &Error) {
+    let videos = ctx.videos.clone();
+    let failed = Change::Failed {
+        code: e.code().into(),
+        message: e.public_message(),
+    };
+    let _ = tokio::task::spawn_blocking(move || {
+        videos.apply(id, failed)?;
+        crate::failpoint!("import.after_failed");
+        videos.store().remove_outputs(id, false, &[]);
+        Ok::<_, Error>(())
     })
     .await;
 }

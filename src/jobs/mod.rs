@@ -58,6 +58,10 @@ pub(crate) enum Start {
     /// shutdown or parking, it keeps its record and spool for the next
     /// start.
     Resumable,
+    /// An import from a URL: its client was answered `201` before the
+    /// bytes came, so it is never erased; a failure before every byte is
+    /// in is recorded by the importer (which knows the remote's words).
+    Import,
 }
 
 /// A live pipeline, as the registry sees it.
@@ -174,8 +178,9 @@ impl Jobs {
         id: VideoId,
         reader: SpoolReader,
         permit: PendingPermit,
+        how: Start,
     ) -> Result<JobHandle, Error> {
-        self.spawn(id, reader, permit, Start::New)
+        self.spawn(id, reader, permit, how)
     }
 
     /// Starts the pipeline of a resumable (tus) upload: stopped by

@@ -66,10 +66,16 @@ impl Pipeline {
             // A resumable upload's refusal is answered to its next request
             // (the verdict waits in its session), which removes it.
             Err(Failure::Rejected(_)) if self.start == Start::Resumable => {}
+            // An import not all in: its importer records why.
+            Err(_) if self.start == Start::Import && !spool.is_finished() => {}
             // An upload that never completed (rejected, cut off, or cut by
             // shutdown): nothing of it may remain.
             Err(_) if spool.is_aborted() => self.discard(),
-            Err(Failure::Rejected(_)) if self.start != Start::Recovered => self.discard(),
+            Err(Failure::Rejected(_))
+                if !matches!(self.start, Start::Recovered | Start::Import) =>
+            {
+                self.discard()
+            }
             // Shutdown: keep record and spool; `recovery` re-queues it.
             Err(_) if reason == CANCEL_SHUTDOWN => {
                 tracing::info!(id = %self.id, "job stopped by shutdown; it resumes at the next start");

@@ -11,7 +11,8 @@
 //!   the video is listed `failed` with `damaged_record` (the unreadable
 //!   record is kept beside it). Only folders with nothing of value go;
 //! - an upload that was still arriving is marked failed ("upload
-//!   interrupted") and its files removed, record kept; a resumable (tus)
+//!   interrupted") and its files removed, record kept; an import is
+//!   emptied and fetched again once the server runs; a resumable (tus)
 //!   one is kept instead, its spool cut back to the offset its client was
 //!   told, and goes on with the client's next bytes;
 //! - a completed upload whose job had not finished (queued/processing) is
@@ -52,6 +53,9 @@ pub(crate) struct Report {
     /// Finished videos whose `ready` had not been written: said now.
     pub finished: usize,
     pub errors: usize,
+    /// Imports stopped in the middle, emptied: the server takes them up
+    /// again once it runs.
+    pub imports: Vec<VideoId>,
 }
 
 /// Runs recovery over every folder of the store. A node of a shared store
@@ -117,6 +121,11 @@ fn recover_one(
             let offset = resumable.map_or(0, |(o, _)| o);
             keep_resumable(videos, &rec, offset)?;
             report.resumable += 1;
+        }
+        // An import was answered 201: it starts again from the remote.
+        Status::Receiving if rec.import.is_some() => {
+            restart_import(videos, &rec)?;
+            report.imports.push(id);
         }
         Status::Receiving => {
             fail(
@@ -220,6 +229,21 @@ fn fail(videos: &Lifecycle, rec: &Record, code: &str, message: &str) -> Result<(
     videos.apply(rec.id, failed)?;
     let store = videos.store();
     store.remove_outputs(rec.id, false, &[]);
+    videos.apply(rec.id, Change::Stored(store.size(rec.id)))?;
+    Ok(())
+}
+
+/// Empties an import stopped in the middle (its spool and partial outputs
+/// go; the next generation of names is used), to be fetched again.
+fn restart_import(videos: &Lifecycle, rec: &Record) -> Result<(), Error> {
+    let store = videos.store();
+    store.remove_outputs(rec.id, false, &[]);
+    videos.apply(rec.id, Change::Restarted)?;
+    let nothing = Change::Received {
+        bytes: 0,
+        persist: true,
+    };
+    videos.apply(rec.id, nothing)?;
     videos.apply(rec.id, Change::Stored(store.size(rec.id)))?;
     Ok(())
 }

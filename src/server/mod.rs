@@ -95,7 +95,7 @@ pub(crate) async fn prepare_with_clock(
         quota.clone(),
         metrics.clone(),
     );
-    recover(&videos, unreadable, &jobs, &quota, config.keep_source).await?;
+    let imports = recover(&videos, unreadable, &jobs, &quota, config.keep_source).await?;
     crate::jobs::lease::spawn(&jobs);
     crate::jobs::lease::spawn_quota_refresh(
         &jobs,
@@ -131,6 +131,7 @@ pub(crate) async fn prepare_with_clock(
         uploads,
         webhooks,
     });
+    crate::http::resume_imports(&state, imports);
     Ok(Prepared { state, jobs, tls })
 }
 
@@ -199,14 +200,14 @@ fn open_catalog(
 }
 
 /// Runs crash recovery, then counts what each video holds in the quota
-/// (re-queued jobs keep their reservations).
+/// (re-queued jobs keep their reservations); the imports to take up again.
 async fn recover(
     videos: &Arc<crate::catalog::Lifecycle>,
     unreadable: Vec<crate::catalog::Unreadable>,
     jobs: &Arc<Jobs>,
     quota: &Arc<crate::storage::Quota>,
     keep: crate::config::KeepSource,
-) -> Result<(), Error> {
+) -> Result<Vec<crate::storage::VideoId>, Error> {
     let catalog = videos.catalog();
     let (recovering, jobs) = (videos.clone(), jobs.clone());
     let report = tokio::task::spawn_blocking(move || {
@@ -217,6 +218,7 @@ async fn recover(
     tracing::info!(
         requeued = report.requeued,
         resumable = report.resumable,
+        imports = report.imports.len(),
         interrupted = report.interrupted,
         strays_removed = report.strays_removed,
         rebuilt = report.rebuilt,
@@ -234,7 +236,8 @@ async fn recover(
         }
     })
     .await
-    .map_err(|e| Error::Internal(e.to_string()))
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(report.imports)
 }
 
 impl Prepared {

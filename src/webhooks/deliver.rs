@@ -171,23 +171,11 @@ async fn post(url: &str, key: &str, signature: &str, body: String) -> Result<(),
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| e.to_string())?;
     if https {
-        let tls = tls_connect(&host, tcp).await?;
+        let tls = crate::tlsclient::connect(&host, tcp).await?;
         send(TokioIo::new(tls), req).await
     } else {
         send(TokioIo::new(tcp), req).await
     }
-}
-
-async fn tls_connect(
-    host: &str,
-    tcp: tokio::net::TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
-    let name =
-        rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
-    tokio_rustls::TlsConnector::from(crate::tlsclient::client_config()?)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS: {e}"))
 }
 
 /// Sends one request on a new connection; reads at most [`MAX_ANSWER`]

@@ -6,6 +6,7 @@
 
 pub mod garage;
 pub mod hooks;
+pub mod remote;
 pub mod s3;
 pub mod throttle;
 
