@@ -205,3 +205,39 @@ pub(crate) fn kill_self() -> ! {
     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     std::process::abort()
 }
+
+/// AES-128-CBC decryption of `data` (whole blocks) with `key` and `iv`,
+/// through libavutil's AES (what the HLS demuxer uses): the segments an
+/// encrypted video's images are made from. `None` for a length that is not
+/// whole blocks or an allocation failure.
+pub(crate) fn aes128_cbc_decrypt(key: &[u8; 16], iv: &[u8; 16], data: &[u8]) -> Option<Vec<u8>> {
+    if data.is_empty() || !data.len().is_multiple_of(16) {
+        return None;
+    }
+    let blocks = i32::try_from(data.len() / 16).ok()?;
+    let mut out = vec![0u8; data.len()];
+    let mut iv = *iv;
+    // SAFETY: `av_aes_alloc` returns an owned context (or null, checked);
+    // `av_aes_init` reads 16 key bytes; `av_aes_crypt` writes `blocks` × 16
+    // bytes to `out` (that long) from `data` (that long) and updates the 16
+    // bytes of `iv`; the context is freed with `av_free` once.
+    unsafe {
+        let ctx = ffi::av_aes_alloc();
+        if ctx.is_null() {
+            return None;
+        }
+        let ok = ffi::av_aes_init(ctx, key.as_ptr(), 128, 1) == 0;
+        if ok {
+            ffi::av_aes_crypt(
+                ctx,
+                out.as_mut_ptr(),
+                data.as_ptr(),
+                blocks,
+                iv.as_mut_ptr(),
+                1,
+            );
+        }
+        ffi::av_free(ctx.cast());
+        ok.then_some(out)
+    }
+}

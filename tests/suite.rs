@@ -20,6 +20,7 @@ mod edge;
 mod embeds;
 mod form_fields;
 mod hardening;
+mod images;
 mod imports;
 mod library;
 mod lifecycle;

@@ -13,6 +13,7 @@ mod direct;
 mod embed;
 mod encoding;
 mod files;
+mod images;
 mod import;
 mod limits;
 pub(crate) use cache::FileCache;
@@ -115,6 +116,8 @@ pub(crate) struct AppState {
     pub webhooks: Option<Arc<crate::webhooks::Webhooks>>,
     /// The server's own names (the `Host` rule).
     pub hosts: access::Hosts,
+    /// The image API's jobs and cache.
+    pub images: images::Images,
 }
 
 /// The port a connection came to (its local address's), for the

@@ -293,6 +293,9 @@ pub(crate) async fn get(
     if !rung.is_none_or(names::is_rung_name) {
         return Err(Error::NotFound);
     }
+    if let (None, Some(image)) = (rung, super::images::kind_of(file)) {
+        return super::images::get(state, req, id, image, claim).await;
+    }
     let kind = names::playable_file(file).ok_or(Error::NotFound)?;
     if kind == FileKind::Download && !state.config.downloads {
         return Err(Error::NotFound);

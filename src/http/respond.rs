@@ -61,7 +61,7 @@ pub(crate) fn error_response(e: &Error) -> Response<Body> {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
     }
-    if let Error::NotReady | Error::OtherNode = e {
+    if let Error::NotReady | Error::OtherNode | Error::Busy = e {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     }

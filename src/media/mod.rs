@@ -43,6 +43,7 @@ mod outputs;
 mod plan;
 mod poster;
 mod settings;
+pub(crate) mod still;
 mod storyboard;
 mod subs;
 mod timing;

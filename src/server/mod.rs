@@ -130,6 +130,7 @@ pub(crate) async fn prepare_with_clock(
         metrics,
         uploads,
         webhooks,
+        images: Default::default(),
     });
     crate::http::resume_imports(&state, imports);
     Ok(Prepared { state, jobs, tls })

@@ -1,0 +1,425 @@
+//! The image API (issue 29, item 2), in Mux's shape so front-end code
+//! written for it fits: `GET /play/{id}/thumbnail.{jpg,webp,png}?time=
+//! &width=&height=&fit_mode=preserve|crop|pad|stretch` (without `time`:
+//! the poster) and `GET /play/{id}/animated.{gif,webp}?start=&end=&width=
+//! &fps=` (at most 10 s, 640 px, 30 fps). Each is decoded in-process from
+//! the segments of the smallest rendition that is large enough
+//! (`media::still`), on the blocking pool, at most [`JOBS`] at once with
+//! at most [`WAITING`] more queued (`503 busy` with `Retry-After`
+//! beyond). Identical requests share one job; results are kept in a
+//! bounded cache ([`CACHE_BYTES`]), keyed by the video's generation, so a
+//! URL always answers the same bytes (strong `ETag`, long caching).
+//! Signed like segments; a clip's token covers its range only.
+
+use super::files::{self, Loaded};
+use super::{AppState, Body};
+use crate::auth::ClipClaim;
+use crate::catalog::Record;
+use crate::media::still::{self, Fit, FitMode, Format};
+use crate::storage::names::{self, FileKind};
+use crate::storage::VideoId;
+use crate::Error;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderValue, Response};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Image jobs at once (each decodes one segment or up to 10 s of one
+/// rendition), and requests that may wait for one.
+pub(crate) const JOBS: usize = 2;
+pub(crate) const WAITING: usize = 16;
+/// Bytes of finished images kept.
+pub(crate) const CACHE_BYTES: usize = 32 << 20;
+const MAX_SIDE: u32 = 1920;
+const MAX_ANIMATED_WIDTH: u32 = 640;
+const MAX_ANIMATED_SECS: f64 = 10.0;
+const MAX_FPS: u32 = 30;
+/// A URL always gives the same bytes (the cache key has the generation).
+const CACHE_CONTROL: &str = "public, max-age=31536000";
+
+/// What an image route asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Thumbnail(Format),
+    Animated(Format),
+}
+
+/// The image API's file names (`thumbnail.webp`, `animated.gif`, …).
+pub(crate) fn kind_of(file: &str) -> Option<Kind> {
+    Some(match file {
+        "thumbnail.jpg" => Kind::Thumbnail(Format::Jpeg),
+        "thumbnail.png" => Kind::Thumbnail(Format::Png),
+        "thumbnail.webp" => Kind::Thumbnail(Format::Webp),
+        "animated.gif" => Kind::Animated(Format::Gif),
+        "animated.webp" => Kind::Animated(Format::AnimatedWebp),
+        _ => return None,
+    })
+}
+
+/// The request, checked.
+#[derive(Debug, Clone, PartialEq)]
+enum Asked {
+    Still {
+        time: Option<f64>,
+        fit: Fit,
+        format: Format,
+    },
+    Animated {
+        range: (f64, f64),
+        width: u32,
+        fps: u32,
+        format: Format,
+    },
+}
+
+fn number<T: std::str::FromStr>(q: &str, name: &str) -> Result<Option<T>, Error> {
+    match super::urls::query_value(q, name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| Error::BadRequest(format!("{name} must be a number, not {v:?}"))),
+    }
+}
+
+fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T, name: &str) -> Result<T, Error> {
+    match v >= lo && v <= hi {
+        true => Ok(v),
+        false => Err(Error::BadRequest(format!("{name} must be {lo} to {hi}"))),
+    }
+}
+
+fn parse(kind: Kind, query: Option<&str>) -> Result<Asked, Error> {
+    let q = query.unwrap_or("");
+    let side = |name| -> Result<Option<u32>, Error> {
+        number::<u32>(q, name)?
+            .map(|v| within(v, 1, MAX_SIDE, name))
+            .transpose()
+    };
+    match kind {
+        Kind::Thumbnail(format) => {
+            let time = number::<f64>(q, "time")?
+                .map(|t| within(t, 0.0, 1e7, "time"))
+                .transpose()?;
+            let mode = match super::urls::query_value(q, "fit_mode").as_deref() {
+                None | Some("preserve") => FitMode::Preserve,
+                Some("crop") => FitMode::Crop,
+                Some("pad") => FitMode::Pad,
+                Some("stretch") => FitMode::Stretch,
+                Some(m) => {
+                    return Err(Error::BadRequest(format!(
+                        "fit_mode is preserve, crop, pad or stretch, not {m:?}"
+                    )))
+                }
+            };
+            let (width, height) = (side("width")?, side("height")?);
+            Ok(Asked::Still {
+                time,
+                fit: Fit {
+                    width,
+                    height,
+                    mode,
+                },
+                format,
+            })
+        }
+        Kind::Animated(format) => animated(q, format),
+    }
+}
+
+fn animated(q: &str, format: Format) -> Result<Asked, Error> {
+    let start = within(number::<f64>(q, "start")?.unwrap_or(0.0), 0.0, 1e7, "start")?;
+    let end = number::<f64>(q, "end")?.unwrap_or(start + 5.0);
+    if end <= start || end - start > MAX_ANIMATED_SECS + 1e-9 {
+        return Err(Error::BadRequest(
+            "end must come after start, at most 10 s later".into(),
+        ));
+    }
+    let width = number::<u32>(q, "width")?.unwrap_or(320);
+    Ok(Asked::Animated {
+        range: (start, end),
+        width: within(width, 1, MAX_ANIMATED_WIDTH, "width")?,
+        fps: within(number::<u32>(q, "fps")?.unwrap_or(15), 1, MAX_FPS, "fps")?,
+        format,
+    })
+}
+
+impl Asked {
+    /// One spelling per distinct image (the cache's and coalescing's key).
+    fn key(&self) -> String {
+        format!("{self:?}")
+    }
+
+    fn format(&self) -> Format {
+        match self {
+            Asked::Still { format, .. } | Asked::Animated { format, .. } => *format,
+        }
+    }
+
+    /// The time it shows, for a clip's token (`None`: the poster).
+    fn span(&self) -> Option<(f64, f64)> {
+        match self {
+            Asked::Still { time, .. } => time.map(|t| (t, t)),
+            Asked::Animated { range, .. } => Some(*range),
+        }
+    }
+
+    /// The smallest box a rendition must fill.
+    fn needs(&self) -> (u32, u32) {
+        match self {
+            Asked::Still { fit, .. } => (fit.width.unwrap_or(0), fit.height.unwrap_or(0)),
+            Asked::Animated { width, .. } => (*width, 0),
+        }
+    }
+}
+
+/// The image jobs, what they made, and who waits.
+pub(crate) struct Images {
+    cache: Mutex<Cache>,
+    running: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Bytes>>>>,
+    jobs: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Cache {
+    map: HashMap<String, Bytes>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for Images {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = lock(&self.cache);
+        write!(f, "Images {{ cached: {} bytes }}", c.bytes)
+    }
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            cache: Mutex::default(),
+            running: Mutex::default(),
+            jobs: tokio::sync::Semaphore::new(JOBS),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Images {
+    fn cached(&self, key: &str) -> Option<Bytes> {
+        lock(&self.cache).map.get(key).cloned()
+    }
+
+    fn keep(&self, key: &str, bytes: &Bytes) {
+        let mut c = lock(&self.cache);
+        if bytes.len() > CACHE_BYTES / 4 || c.map.contains_key(key) {
+            return;
+        }
+        c.bytes += bytes.len();
+        c.map.insert(key.to_owned(), bytes.clone());
+        c.order.push_back(key.to_owned());
+        while c.bytes > CACHE_BYTES {
+            let Some(old) = c.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = c.map.remove(&old) {
+                c.bytes -= b.len();
+            }
+        }
+    }
+
+    /// The image for `key`: cached, being made by another request, or made
+    /// here (within the job and queue bounds).
+    async fn get_or_make<F>(&self, key: &str, make: F) -> Result<Bytes, Error>
+    where
+        F: std::future::Future<Output = Result<Bytes, Error>>,
+    {
+        if let Some(b) = self.cached(key) {
+            return Ok(b);
+        }
+        let cell = lock(&self.running)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let made = cell
+            .get_or_try_init(|| async {
+                let _permit = self.place().await?;
+                make.await
+            })
+            .await
+            .cloned();
+        lock(&self.running).remove(key);
+        if let Ok(b) = &made {
+            self.keep(key, b);
+        }
+        made
+    }
+
+    /// A job place, once one is free; `Busy` when too many wait already.
+    async fn place(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        if let Ok(p) = self.jobs.try_acquire() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Busy);
+        }
+        let p = self.jobs.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        p.map_err(|_| Error::Busy)
+    }
+}
+
+/// `GET /play/{id}/thumbnail.*` and `/play/{id}/animated.*`.
+pub(crate) async fn get(
+    state: &AppState,
+    req: &Parts,
+    id: VideoId,
+    kind: Kind,
+    claim: Option<ClipClaim>,
+) -> Result<Response<Body>, Error> {
+    let asked = parse(kind, req.uri.query())?;
+    let rec = state
+        .catalog
+        .get(id)
+        .filter(|r| r.status != crate::catalog::Status::Deleting)
+        .ok_or(Error::NotFound)?;
+    if let Some(c) = claim {
+        let (from, to) = asked.span().ok_or(Error::OutsideClip)?;
+        let end = c.end_ms.map_or(f64::MAX, |e| e as f64 / 1000.0);
+        if from < c.start_ms as f64 / 1000.0 || to > end {
+            return Err(Error::OutsideClip);
+        }
+    }
+    let key = format!("{id}/{}/{}", rec.generation, asked.key());
+    let bytes = state
+        .images
+        .get_or_make(&key, make(state, &rec, asked.clone()))
+        .await?;
+    respond(req, bytes, asked.format(), &rec)
+}
+
+/// The rendition whose playlist images are made from: the smallest that
+/// fills `need`, else the largest.
+fn rendition(rec: &Record, (w, h): (u32, u32)) -> Result<String, Error> {
+    let mut r: Vec<_> = rec.renditions.iter().collect();
+    r.sort_by_key(|r| r.height);
+    // No size asked: the full-size frame.
+    let fills = |r: &&&crate::catalog::Rendition| (w, h) != (0, 0) && r.width >= w && r.height >= h;
+    r.iter()
+        .find(fills)
+        .or(r.last())
+        .map(|r| r.playlist.clone())
+        .ok_or(Error::NotReady)
+}
+
+async fn make(state: &AppState, rec: &Record, asked: Asked) -> Result<Bytes, Error> {
+    let store = state.catalog.store().clone();
+    let id = rec.id;
+    let playlist = match asked.span() {
+        Some(_) => Some(rendition(rec, asked.needs())?),
+        None => None,
+    };
+    let made = tokio::task::spawn_blocking(move || match (asked, playlist) {
+        (Asked::Still { fit, format, .. }, None) => {
+            still::reencode(store.read(id, names::POSTER)?, &fit, format)
+        }
+        (Asked::Still { time, fit, format }, Some(p)) => {
+            let t = time.unwrap_or(0.0);
+            still::thumbnail(still::pieces(&store, id, &p, (t, t))?, t, &fit, format)
+        }
+        (
+            Asked::Animated {
+                range,
+                width,
+                fps,
+                format,
+            },
+            Some(p),
+        ) => {
+            let fit = Fit {
+                width: Some(width),
+                height: None,
+                mode: FitMode::Preserve,
+            };
+            let anim = still::Animation::new(fit, fps, format);
+            still::animated(still::pieces(&store, id, &p, range)?, range, anim, fps)
+        }
+        (Asked::Animated { .. }, None) => Err(Error::NotFound),
+    })
+    .await?;
+    made.map(Bytes::from).map_err(|e| match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => Error::NotReady,
+        e => e,
+    })
+}
+
+/// The image, with a validator of its bytes.
+fn respond(
+    req: &Parts,
+    bytes: Bytes,
+    format: Format,
+    rec: &Record,
+) -> Result<Response<Body>, Error> {
+    use sha2::Digest;
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(rec.updated_at);
+    let mut file = super::cache::CachedFile::new(bytes, modified);
+    file.etag = format!(
+        "\"{}\"",
+        &hex::encode(sha2::Sha256::digest(&file.bytes))[..32]
+    );
+    let mut res = files::respond(
+        req,
+        Loaded::Whole(Arc::new(file)),
+        FileKind::Image,
+        CACHE_CONTROL,
+    )?;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_checked_and_spelled_one_way() {
+        let t = Kind::Thumbnail(Format::Jpeg);
+        let a = parse(t, Some("time=2&width=320&fit_mode=crop&height=180")).unwrap();
+        let b = parse(t, Some("height=180&fit_mode=crop&width=320&time=2.0")).unwrap();
+        assert_eq!(a.key(), b.key());
+        for bad in [
+            "time=-1",
+            "width=0",
+            "width=5000",
+            "fit_mode=zoom",
+            "time=x",
+        ] {
+            assert!(parse(t, Some(bad)).is_err(), "{bad}");
+        }
+        let g = Kind::Animated(Format::Gif);
+        assert!(parse(g, Some("start=1&end=12")).is_err());
+        assert!(parse(g, Some("width=641")).is_err());
+        assert!(parse(g, Some("fps=31")).is_err());
+        assert_eq!(
+            parse(g, Some("start=2")).unwrap(),
+            Asked::Animated {
+                range: (2.0, 7.0),
+                width: 320,
+                fps: 15,
+                format: Format::Gif
+            }
+        );
+        assert_eq!(kind_of("thumbnail.gif"), None);
+    }
+}
