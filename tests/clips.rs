@@ -226,3 +226,116 @@ fn a_clips_token_grants_that_clip_and_nothing_more() {
     let bad = request(s.addr, "POST", &path, &[], br#"{"start": "soon"}"#);
     assert_eq!(bad.status, 400, "{}", bad.text());
 }
+
+/// A picture as 16×9 gray bytes, by the ffmpeg CLI.
+fn gray(input: &Path, at: f64) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{at:.3}"), "-i"])
+        .arg(input)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=16:9",
+            "-pix_fmt",
+            "gray",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.stdout.len(),
+        144,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[test]
+fn an_exact_clip_is_a_new_video_of_exactly_its_range() {
+    let s = Server::start(&["--segment-seconds", "2"]);
+    let source = h264_mp4_path(10, "640x360", true);
+    let id = upload_ok(&s, &std::fs::read(&source).unwrap(), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let path = format!("/videos/{id}/clips");
+    let body = br#"{"start": 2.5, "end": 6.0, "title": "The middle"}"#;
+    let r = request(s.addr, "POST", &path, &[], body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clip = r.json()["id"].as_str().unwrap().to_owned();
+    assert_ne!(clip, id);
+    let rec = s.wait_done(&clip);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["title"], "The middle");
+    assert_eq!(rec["clipped_from"], id.as_str());
+    assert_eq!(rec["clip"], serde_json::json!({"start": 2.5, "end": 6.0}));
+    assert_cli_plays(&format!("http://{}/play/{clip}/video.m3u8", s.addr));
+    // Its download: 3.5 s to the frame (105 frames at 30 fps, ± 1), from
+    // the frame at 2.5 s.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    std::fs::write(&file, s.get(&format!("/play/{clip}/download.mp4")).body).unwrap();
+    let p = ffprobe(
+        &file,
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=nb_read_frames",
+        ],
+    );
+    let frames: i64 = p["streams"][0]["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((104..=106).contains(&frames), "{frames} frames");
+    // Frames of the clip are the source's 2.5 s later (each closer to
+    // that frame than to the source's half a second either side).
+    for (at, from) in [(0.0, 2.5), (2.0, 4.5)] {
+        let ours = gray(&file, at);
+        let right = diff(&ours, &gray(&source, from));
+        let before = diff(&ours, &gray(&source, from - 0.5));
+        let after = diff(&ours, &gray(&source, from + 0.5));
+        assert!(
+            right < 24.0 && right < before && right < after,
+            "clip at {at}: {right} from {from} s, {before} before, {after} after"
+        );
+    }
+    // A poster of its own.
+    assert_eq!(s.get(&format!("/play/{clip}/poster.jpg")).status, 200);
+    for bad in [
+        &br#"{"start": 5, "end": 2}"#[..],
+        br#"{"start": 2, "end": 60}"#,
+        br#"{"start": "soon"}"#,
+        br#"{"start": 1, "end": 1.05}"#,
+    ] {
+        let r = request(s.addr, "POST", &path, &[], bad);
+        assert_eq!(
+            r.status,
+            400,
+            "{}: {}",
+            String::from_utf8_lossy(bad),
+            r.text()
+        );
+    }
+    let r = request(
+        s.addr,
+        "POST",
+        "/videos/V1StGXR8_Z5jdHi6B-myT/clips",
+        &[],
+        body,
+    );
+    assert_eq!(r.status, 404);
+}

@@ -345,6 +345,24 @@ fn imports(s: &Server, told: &mut Told) {
     }
 }
 
+/// An upload, then an exact clip of it.
+fn clip_of_ready(s: &Server, told: &mut Told) {
+    let Some(id) = upload(s, &clip(), 2.0, told) else {
+        return;
+    };
+    follow(s, &id, told);
+    let body = br#"{"start": 0.5, "end": 1.5}"#;
+    let Some(r) = call(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body) else {
+        return;
+    };
+    let Some(clip) = r.json()["id"].as_str().map(str::to_owned) else {
+        panic!("clip of {id}: {} {}", r.status, r.text());
+    };
+    told.created.push(clip.clone());
+    told.seconds.insert(clip.clone(), 1.0);
+    follow(s, &clip, told);
+}
+
 type Scenario = fn(&Server, &mut Told);
 
 /// The scenario that runs a flow's failpoints, and its extra flags.
@@ -368,6 +386,7 @@ fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
             flags(&["--copy", "auto", "--ladder", "source"]),
         ),
         "expire" => (tus_expires, flags(&["--upload-expiry-secs", "1"])),
+        "clip" => (clip_of_ready, vec![]),
         "import" => (
             imports,
             flags(&["--import-allow", &remote().addr.to_string()]),

@@ -19,8 +19,8 @@ pub use colour::{ColourInfo, ContentLight, DolbyVision, MasteringDisplay};
 pub use fresh::Reading;
 pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};
 pub use record::{
-    AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ErrorInfo, Event, Grant, ImportInfo,
-    OutputInfo, Record, Rendition, Resumable, SourceInfo, Status, VideoInfo,
+    AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ClipRange, ErrorInfo, Event, Grant,
+    ImportInfo, OutputInfo, Record, Rendition, Resumable, SourceInfo, Status, VideoInfo,
 };
 
 use crate::clock::SharedClock;

@@ -220,6 +220,11 @@ pub struct Record {
     /// An import from a URL (`POST /videos {"url"}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportInfo>,
+    /// An exact clip: the video it was cut from, and the range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_from: Option<VideoId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipRange>,
     /// Caption tracks (embedded in the upload, or uploaded later).
     #[serde(default)]
     pub captions: Vec<CaptionTrack>,
@@ -304,6 +309,13 @@ pub struct AudioTrack {
     pub default: bool,
     /// Its folder (`audio-1`).
     pub dir: String,
+}
+
+/// An exact clip's range in the video it was cut from, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClipRange {
+    pub start: f64,
+    pub end: f64,
 }
 
 /// An import: where from, and what the remote answered.
@@ -408,6 +420,8 @@ impl Record {
             generation: 0,
             upload: None,
             import: None,
+            clipped_from: None,
+            clip: None,
             captions: Vec::new(),
             audio_tracks: Vec::new(),
             storyboard: false,

@@ -110,6 +110,7 @@ async fn run(
         encrypt: state.config.encrypt || asked.encrypt,
         declared: None,
         import: Some(asked.url),
+        clip: None,
     };
     let up = match Upload::start(&ctx, new, permit).await {
         Ok(up) => up,
@@ -144,7 +145,11 @@ async fn follow(mut up: Upload<'_>, import: &Import) {
 /// place is free.
 pub(crate) fn resume(state: &Arc<AppState>, ids: Vec<VideoId>) {
     for id in ids {
-        tokio::spawn(resume_one(state.clone(), id));
+        let clip = state.catalog.peek(id, |r| r.clip.is_some()) == Some(true);
+        match clip {
+            true => tokio::spawn(super::clips::resume(state.clone(), id)),
+            false => tokio::spawn(resume_one(state.clone(), id)),
+        };
     }
 }
 

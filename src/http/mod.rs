@@ -7,6 +7,7 @@
 mod cache;
 mod captions;
 mod client;
+mod clips;
 mod conditional;
 mod cors;
 mod direct;
@@ -382,6 +383,7 @@ async fn route_to<B: ReqBody>(
         (&Method::GET, Route::Videos) => videos::list(state, base, parts.uri.query()),
         (&Method::POST, Route::Videos) => import::post(state, parts, body, client).await,
         (&Method::GET, Route::Video(i)) => videos::get(state, base, id(i)?),
+        (&Method::POST, Route::Clips(i)) => clips::post(state, parts, id(i)?, body, client).await,
         (&Method::POST, Route::PlaybackToken(i)) => {
             share::playback_token(state, base, id(i)?, parts.uri.query(), body).await
         }

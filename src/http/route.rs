@@ -46,6 +46,8 @@ pub(crate) enum Route<'a> {
     Events(Id),
     /// `/videos/{id}/playback-token`.
     PlaybackToken(Id),
+    /// `/videos/{id}/clips`: exact clips.
+    Clips(Id),
     /// `/videos/{id}/captions/{lang}`.
     Captions(Id, &'a str),
     /// `/play/{id}/{file}` and `/play/{id}/{rung}/{file}`.
@@ -108,6 +110,7 @@ impl<'a> Route<'a> {
             ["videos", i] => Route::Video(id(i)),
             ["videos", i, "events"] => Route::Events(id(i)),
             ["videos", i, "playback-token"] => Route::PlaybackToken(id(i)),
+            ["videos", i, "clips"] => Route::Clips(id(i)),
             ["videos", i, "captions", lang] => Route::Captions(id(i), lang),
             ["play", i, file] => Route::Play {
                 id: id(i),
@@ -144,6 +147,7 @@ impl<'a> Route<'a> {
             | Route::Video(id)
             | Route::Events(id)
             | Route::PlaybackToken(id)
+            | Route::Clips(id)
             | Route::Captions(id, _)
             | Route::Play { id, .. }
             | Route::Key(id, _)
@@ -156,9 +160,11 @@ impl<'a> Route<'a> {
     /// 9110 §15.5.6); `None` for an unknown path.
     pub(crate) fn allowed(&self) -> Option<&'static str> {
         Some(match self {
-            Route::Upload | Route::TusCreate | Route::DirectUpload | Route::PlaybackToken(_) => {
-                "POST, OPTIONS"
-            }
+            Route::Upload
+            | Route::TusCreate
+            | Route::DirectUpload
+            | Route::PlaybackToken(_)
+            | Route::Clips(_) => "POST, OPTIONS",
             Route::Captions(..) => "PUT, DELETE, OPTIONS",
             Route::TusFile(_) => "HEAD, PATCH, DELETE, OPTIONS",
             Route::Video(_) => "GET, HEAD, PATCH, DELETE, OPTIONS",
@@ -198,6 +204,7 @@ impl<'a> Route<'a> {
             Route::Captions(..) => "captions",
             Route::Video(_) if method == Method::DELETE => "video_delete",
             Route::Video(_) | Route::PlaybackToken(_) => "video",
+            Route::Clips(_) => "clips",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
@@ -223,6 +230,7 @@ impl<'a> Route<'a> {
             | Route::Video(_)
             | Route::Events(_)
             | Route::PlaybackToken(_)
+            | Route::Clips(_)
             | Route::Captions(..)
             | Route::Metrics => Class::Api,
             Route::Ui | Route::Asset(_) | Route::Healthz | Route::Readyz | Route::Unknown => {
@@ -245,6 +253,7 @@ impl<'a> Route<'a> {
             | Route::Video(_)
             | Route::Events(_)
             | Route::PlaybackToken(_)
+            | Route::Clips(_)
             | Route::Captions(..)
             | Route::Metrics => Credential::Api,
             Route::TusFile(_) => Credential::ApiOrGrant,
@@ -280,6 +289,7 @@ impl<'a> Route<'a> {
             "/videos/{id}",
             "/videos/{id}/events",
             "/videos/{id}/playback-token",
+            "/videos/{id}/clips",
             "/videos/{id}/captions/en",
             "/play/{id}/video.m3u8",
             "/play/{id}/720p/seg_00000.ts",

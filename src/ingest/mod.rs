@@ -47,6 +47,8 @@ pub(crate) struct NewUpload {
     /// An import's URL: the video is announced at once, and never erased
     /// for a failure (see `jobs::Start::Import`).
     pub import: Option<String>,
+    /// An exact clip's source video and range: as an import.
+    pub clip: Option<(VideoId, crate::catalog::ClipRange)>,
 }
 
 /// A successful upload.
@@ -103,7 +105,9 @@ impl<'a> Upload<'a> {
         if let Some(t) = new.title {
             record.title = t;
         }
-        let import = new.import.is_some();
+        let import = new.import.is_some() || new.clip.is_some();
+        record.clipped_from = new.clip.map(|c| c.0);
+        record.clip = new.clip.map(|c| c.1);
         record.import = new.import.map(|url| crate::catalog::ImportInfo {
             url,
             length: None,
@@ -333,6 +337,7 @@ pub(crate) async fn ingest(
         encrypt,
         declared: expected(&part.name),
         import: None,
+        clip: None,
     };
     let mut upload = Upload::start(ctx, new, permit).await?;
     let field = part.field.map_err(|e| form::error(e, guard));
@@ -348,7 +353,7 @@ pub(crate) async fn ingest(
 
 /// Copies a file (a form's field, an import's body) into the spool until
 /// it ends, a limit is crossed, or the probe refuses the file.
-async fn receive(
+pub(crate) async fn receive(
     up: &mut Upload<'_>,
     mut file: impl futures_util::Stream<Item = Result<Bytes, Error>> + Unpin,
 ) -> Result<(), Error> {

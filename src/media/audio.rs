@@ -245,6 +245,19 @@ impl AudioChain {
     }
 }
 
+/// `abuffer`'s arguments for what decoder `d` gives (a cut's graph).
+pub(super) fn abuffer_args(d: &decoder::Audio, tb: Rational) -> String {
+    let input = InputFormat::of_decoder(d);
+    format!(
+        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
+        tb.numerator(),
+        tb.denominator(),
+        input.rate,
+        input.format.name(),
+        input.layout
+    )
+}
+
 fn build_graph(input: InputFormat, tb: Rational, frame_size: u32) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
     let args = format!(

@@ -29,6 +29,7 @@ mod colour;
 mod context;
 mod copy;
 mod copycheck;
+pub(crate) mod cut;
 mod download;
 mod encoders;
 mod extras;

@@ -123,7 +123,7 @@ fn recover_one(
             report.resumable += 1;
         }
         // An import was answered 201: it starts again from the remote.
-        Status::Receiving if rec.import.is_some() => {
+        Status::Receiving if rec.import.is_some() || rec.clip.is_some() => {
             restart_import(videos, &rec)?;
             report.imports.push(id);
         }

@@ -1,0 +1,248 @@
+//! The cut's two chains: decode → trim (libavfilter) → encode, one for
+//! the video (libx264) and one for the audio (AAC, 48 kHz stereo).
+
+use super::Range;
+use crate::Error;
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::util::channel_layout::ChannelLayout;
+use ffmpeg_next::util::format::sample::{Sample, Type as SampleType};
+use ffmpeg_next::{codec, decoder, encoder, filter, format, frame, Dictionary, Packet, Rational};
+
+/// The video: decoder, trim graph, libx264.
+pub(super) struct VideoCut {
+    pub index: usize,
+    dec: decoder::Video,
+    graph: filter::Graph,
+    pub enc: encoder::Video,
+    pub enc_tb: Rational,
+}
+
+/// The audio: decoder, trim graph, AAC.
+pub(super) struct AudioCut {
+    pub index: usize,
+    dec: decoder::Audio,
+    graph: filter::Graph,
+    pub enc: encoder::Audio,
+    pub enc_tb: Rational,
+}
+
+fn av(what: &'static str) -> impl Fn(ffmpeg_next::Error) -> Error {
+    move |e| Error::from_av(e, what)
+}
+
+/// A graph from `source` (a buffer or abuffer with `args`) through `spec`.
+fn graph(source: &str, args: &str, spec: &str) -> Result<filter::Graph, Error> {
+    let mut g = filter::Graph::new();
+    let sink = if source == "buffer" {
+        "buffersink"
+    } else {
+        "abuffersink"
+    };
+    let src = filter::find(source).ok_or_else(|| Error::Media("no buffer filter".into()))?;
+    let snk = filter::find(sink).ok_or_else(|| Error::Media("no buffersink".into()))?;
+    g.add(&src, "in", args).map_err(av("clip filter"))?;
+    g.add(&snk, "out", "").map_err(av("clip filter"))?;
+    g.output("in", 0)
+        .and_then(|p| p.input("out", 0))
+        .and_then(|p| p.parse(spec))
+        .map_err(av("clip filter"))?;
+    g.validate().map_err(av("clip filter"))?;
+    Ok(g)
+}
+
+impl VideoCut {
+    pub(super) fn new(ist: &format::stream::Stream, r: Range) -> Result<VideoCut, Error> {
+        let dec = codec::context::Context::from_parameters(ist.parameters())
+            .and_then(|c| c.decoder().video())
+            .map_err(av("clip video decoder"))?;
+        let tb = ist.time_base();
+        let sar = dec.aspect_ratio();
+        let sar = if sar.numerator() > 0 {
+            sar
+        } else {
+            Rational(1, 1)
+        };
+        let args = format!(
+            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
+            dec.width(),
+            dec.height(),
+            ffmpeg_next::ffi::AVPixelFormat::from(dec.format()) as i32,
+            tb.numerator(),
+            tb.denominator(),
+            sar.numerator(),
+            sar.denominator()
+        );
+        let spec = format!(
+            "trim=start={:.6}:end={:.6},setpts=PTS-STARTPTS,format=yuv420p",
+            r.start, r.end
+        );
+        let graph = graph("buffer", &args, &spec)?;
+        let codec = encoder::find_by_name("libx264")
+            .ok_or_else(|| Error::Media("the libx264 encoder is not available".into()))?;
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(av("clip video encoder"))?;
+        enc.set_width(dec.width());
+        enc.set_height(dec.height());
+        enc.set_format(Pixel::YUV420P);
+        enc.set_time_base(tb);
+        enc.set_aspect_ratio(sar);
+        let fr = ist.avg_frame_rate();
+        enc.set_frame_rate(Some(if fr.numerator() > 0 {
+            fr
+        } else {
+            Rational(30, 1)
+        }));
+        let mut opts = Dictionary::new();
+        opts.set("preset", "veryfast");
+        opts.set("crf", "16");
+        let enc = enc
+            .open_as_with(codec, opts)
+            .map_err(av("opening libx264"))?;
+        Ok(VideoCut {
+            index: ist.index(),
+            dec,
+            graph,
+            enc,
+            enc_tb: tb,
+        })
+    }
+
+    pub(super) fn send(&mut self, p: &Packet) -> Result<Vec<Packet>, Error> {
+        // A damaged packet is skipped, as a player would.
+        let _ = self.dec.send_packet(p);
+        self.pump()
+    }
+
+    pub(super) fn finish(&mut self) -> Result<Vec<Packet>, Error> {
+        let _ = self.dec.send_eof();
+        let mut out = self.pump()?;
+        if let Some(mut src) = self.graph.get("in") {
+            src.source().flush().map_err(av("clip filter"))?;
+        }
+        out.extend(self.filtered()?);
+        self.enc.send_eof().map_err(av("clip video encoder"))?;
+        out.extend(packets(|p| self.enc.receive_packet(p)));
+        Ok(out)
+    }
+
+    /// Decoded frames into the graph; what it lets through, encoded.
+    fn pump(&mut self) -> Result<Vec<Packet>, Error> {
+        let mut f = frame::Video::empty();
+        while self.dec.receive_frame(&mut f).is_ok() {
+            let ts = f.timestamp().or(f.pts());
+            f.set_pts(ts);
+            if let Some(mut src) = self.graph.get("in") {
+                src.source().add(&f).map_err(av("clip filter"))?;
+            }
+        }
+        self.filtered()
+    }
+
+    fn filtered(&mut self) -> Result<Vec<Packet>, Error> {
+        let mut out = Vec::new();
+        let mut f = frame::Video::empty();
+        while let Some(mut sink) = self.graph.get("out") {
+            if sink.sink().frame(&mut f).is_err() {
+                break;
+            }
+            self.enc.send_frame(&f).map_err(av("clip video encoder"))?;
+            out.extend(packets(|p| self.enc.receive_packet(p)));
+        }
+        Ok(out)
+    }
+}
+
+/// Every packet an encoder has ready.
+fn packets(mut receive: impl FnMut(&mut Packet) -> Result<(), ffmpeg_next::Error>) -> Vec<Packet> {
+    let mut out = Vec::new();
+    loop {
+        let mut p = Packet::empty();
+        if receive(&mut p).is_err() {
+            return out;
+        }
+        out.push(p);
+    }
+}
+
+impl AudioCut {
+    pub(super) fn new(ist: &format::stream::Stream, r: Range) -> Result<AudioCut, Error> {
+        let dec = codec::context::Context::from_parameters(ist.parameters())
+            .and_then(|c| c.decoder().audio())
+            .map_err(av("clip audio decoder"))?;
+        let codec = encoder::find_by_name("aac")
+            .ok_or_else(|| Error::Media("the aac encoder is not available".into()))?;
+        let mut enc = codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(av("clip audio encoder"))?;
+        enc.set_rate(48_000);
+        enc.set_channel_layout(ChannelLayout::STEREO);
+        enc.set_channels(2);
+        enc.set_format(Sample::F32(SampleType::Planar));
+        enc.set_bit_rate(192_000);
+        enc.set_time_base(Rational(1, 48_000));
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        let enc = enc.open_as(codec).map_err(av("opening aac"))?;
+        let args = crate::media::audio::abuffer_args(&dec, ist.time_base());
+        let spec = format!(
+            "atrim=start={:.6}:end={:.6},asetpts=PTS-STARTPTS,aresample=48000,\
+             aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo",
+            r.start, r.end
+        );
+        let mut graph = graph("abuffer", &args, &spec)?;
+        if let Some(mut out) = graph.get("out") {
+            out.sink().set_frame_size(enc.frame_size().max(1));
+        }
+        Ok(AudioCut {
+            index: ist.index(),
+            dec,
+            graph,
+            enc,
+            enc_tb: Rational(1, 48_000),
+        })
+    }
+
+    pub(super) fn send(&mut self, p: &Packet) -> Result<Vec<Packet>, Error> {
+        let _ = self.dec.send_packet(p);
+        self.pump()
+    }
+
+    pub(super) fn finish(&mut self) -> Result<Vec<Packet>, Error> {
+        let _ = self.dec.send_eof();
+        let mut out = self.pump()?;
+        if let Some(mut src) = self.graph.get("in") {
+            src.source().flush().map_err(av("clip filter"))?;
+        }
+        out.extend(self.filtered()?);
+        self.enc.send_eof().map_err(av("clip audio encoder"))?;
+        out.extend(packets(|p| self.enc.receive_packet(p)));
+        Ok(out)
+    }
+
+    fn pump(&mut self) -> Result<Vec<Packet>, Error> {
+        let mut f = frame::Audio::empty();
+        while self.dec.receive_frame(&mut f).is_ok() {
+            let ts = f.timestamp().or(f.pts());
+            f.set_pts(ts);
+            if let Some(mut src) = self.graph.get("in") {
+                src.source().add(&f).map_err(av("clip filter"))?;
+            }
+        }
+        self.filtered()
+    }
+
+    fn filtered(&mut self) -> Result<Vec<Packet>, Error> {
+        let mut out = Vec::new();
+        let mut f = frame::Audio::empty();
+        while let Some(mut sink) = self.graph.get("out") {
+            if sink.sink().frame(&mut f).is_err() {
+                break;
+            }
+            self.enc.send_frame(&f).map_err(av("clip audio encoder"))?;
+            out.extend(packets(|p| self.enc.receive_packet(p)));
+        }
+        Ok(out)
+    }
+}
