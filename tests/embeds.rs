@@ -130,7 +130,35 @@ fn the_embed_page_is_framable_discoverable_and_safe() {
     let gone = s.get("/oembed?url=http%3A%2F%2Fh%2Fembed%2FV1StGXR8_Z5jdHi6B-myT");
     assert_eq!(gone.status, 404);
     assert_eq!(s.get("/oembed").status, 400);
-    for bad in ["autoplay=maybe", "captions=%3Cx%3E", "start=9&end=2"] {
+    // A poster at a time comes from the image API.
+    let at = s.get(&format!("/embed/{id}?poster=1.5")).text();
+    let src = at
+        .split("poster=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let src = src.replace("&amp;", "&");
+    assert!(
+        src.ends_with(&format!("/play/{id}/thumbnail.jpg?time=1.5")),
+        "{src}"
+    );
+    let r = s.get(&src);
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("image/jpeg"))
+    );
+    assert!(!s
+        .get(&format!("/embed/{id}?poster=none"))
+        .text()
+        .contains("poster=\""));
+    for bad in [
+        "autoplay=maybe",
+        "captions=%3Cx%3E",
+        "start=9&end=2",
+        "poster=later",
+    ] {
         let r = s.get(&format!("/embed/{id}?{bad}"));
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }

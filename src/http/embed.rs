@@ -8,7 +8,8 @@
 //! like its playlists) and never an API token. The management UI stays
 //! unframeable. Query options: `start`, `end` (seconds; a clip's token
 //! trims the playlists itself), `autoplay`, `muted`, `loop`, `controls`
-//! (`1`/`0`, `true`/`false`), `captions=<lang>`, `poster=none`.
+//! (`1`/`0`, `true`/`false`), `captions=<lang>`, `poster=none` or
+//! `poster=<seconds>` (the frame there, from the image API).
 
 use super::urls::{percent_encode, query_value};
 use super::{full, AppState, Body};
@@ -28,7 +29,9 @@ pub(crate) struct Options {
     pub looping: bool,
     pub controls: bool,
     pub captions: Option<String>,
-    pub poster: bool,
+    /// `None`: no poster; `Some(None)`: the video's; `Some(Some(t))`: the
+    /// frame at `t` seconds.
+    pub poster: Option<Option<f64>>,
 }
 
 /// The query keys an embed URL may carry on (oEmbed passes them through).
@@ -59,9 +62,16 @@ impl Options {
             })?),
         };
         let poster = match query_value(q, "poster").as_deref() {
-            None | Some("" | "1" | "true") => true,
-            Some("none" | "0" | "false") => false,
-            Some(v) => return Err(Error::BadRequest(format!("poster is none, not {v:?}"))),
+            None | Some("" | "true") => Some(None),
+            Some("none" | "false") => None,
+            Some(v) => match v.parse::<f64>() {
+                Ok(t) if (0.0..=1e7).contains(&t) => Some(Some(t)),
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "poster is none or a number of seconds, not {v:?}"
+                    )))
+                }
+            },
         };
         Ok(Options {
             start: clip.as_ref().map(|c| c.start).filter(|s| *s > 0.0),
@@ -174,9 +184,16 @@ impl Page<'_> {
         if let Some(l) = &o.captions {
             attrs.push(format!("data-captions=\"{}\"", esc(l)));
         }
-        if o.poster {
-            let poster = self.signed(&format!("/play/{id}/{}", names::POSTER));
-            attrs.push(format!("poster=\"{}\"", esc(&poster)));
+        let poster = match o.poster {
+            None => None,
+            Some(None) => Some(self.signed(&format!("/play/{id}/{}", names::POSTER))),
+            Some(Some(t)) => {
+                let url = self.signed(&format!("/play/{id}/thumbnail.jpg"));
+                Some(crate::playlist::with_query(&url, "time", &t.to_string()))
+            }
+        };
+        if let Some(p) = poster {
+            attrs.push(format!("poster=\"{}\"", esc(&p)));
         }
         for (on, name) in [
             (o.controls, "controls"),
@@ -299,11 +316,16 @@ mod tests {
         let o = Options::parse(Some("start=4&autoplay=1&controls=0&captions=EN&loop")).unwrap();
         assert_eq!(o.start, Some(4.0));
         assert_eq!(o.end, None);
-        assert!(o.autoplay && !o.controls && o.looping && o.poster && !o.muted);
+        assert!(o.autoplay && !o.controls && o.looping && !o.muted);
+        assert_eq!(o.poster, Some(None));
         assert_eq!(o.captions.as_deref(), Some("en"));
         let d = Options::parse(None).unwrap();
-        assert!(d.controls && d.poster && !d.autoplay && d.start.is_none());
-        assert!(!Options::parse(Some("poster=none")).unwrap().poster);
+        assert!(d.controls && d.poster.is_some() && !d.autoplay && d.start.is_none());
+        assert_eq!(Options::parse(Some("poster=none")).unwrap().poster, None);
+        assert_eq!(
+            Options::parse(Some("poster=2.5")).unwrap().poster,
+            Some(Some(2.5))
+        );
         for bad in [
             "autoplay=yes",
             "start=-1",
