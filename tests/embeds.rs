@@ -85,17 +85,8 @@ fn the_embed_page_is_framable_discoverable_and_safe() {
     assert_eq!(tag(&html, "og:video:width", "content").unwrap(), "320");
     let poster = tag(&html, "og:image", "content").unwrap();
     let poster_path = &poster[poster.find("/play/").unwrap()..];
-    wait_until("the video to be ready", || {
-        let auth = format!("Bearer {TOKEN}");
-        let r = request(
-            s.addr,
-            "GET",
-            &format!("/videos/{id}"),
-            &[("Authorization", &auth)],
-            b"",
-        );
-        r.json()["status"] == "ready"
-    });
+    let auth = format!("Bearer {TOKEN}");
+    wait_ready_with(&s, &id, &[("Authorization", &auth)]);
     assert_eq!(s.get(poster_path).status, 200, "{poster}");
     // Discovery leads to an oEmbed answer for the same page.
     let href = tag(&html, "application/json+oembed", "href").unwrap();

@@ -217,16 +217,7 @@ fn imports_are_rate_limited_and_need_the_api_token() {
     let second = post(&[("Authorization", &auth)]);
     assert_eq!(second.status, 429, "{}", second.text());
     let id = first.json()["id"].as_str().unwrap().to_owned();
-    wait_until("the first import to end", || {
-        let r = request(
-            s.addr,
-            "GET",
-            &format!("/videos/{id}"),
-            &[("Authorization", &auth)],
-            b"",
-        );
-        r.json()["status"] == "ready"
-    });
+    wait_ready_with(&s, &id, &[("Authorization", &auth)]);
     assert_eq!(
         remote.hits(),
         ["/file/clip.mp4"],

@@ -462,38 +462,6 @@ fn the_storyboard_covers_the_video_and_its_tiles_show_its_frames() {
     );
 }
 
-/// A picture (after `filter`) as 16×9 gray bytes, by the ffmpeg CLI.
-fn gray(input: &Path, filter: &str, at: Option<f64>) -> Vec<u8> {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-v", "error"]);
-    if let Some(t) = at {
-        c.args(["-ss", &format!("{t:.3}")]);
-    }
-    let out = c
-        .arg("-i")
-        .arg(input)
-        .args([
-            "-frames:v",
-            "1",
-            "-vf",
-            &format!("{filter},scale=16:9"),
-            "-pix_fmt",
-            "gray",
-            "-f",
-            "rawvideo",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.stdout.len(),
-        144,
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn the_mp4_download_decodes_whole_with_its_index_first() {
     let s = Server::start(&[]);

@@ -7,7 +7,7 @@
 //! ladder and download, its record naming `clipped_from` and `clip`. A
 //! stop in the middle cuts it again at the next start.
 
-use super::{base_url, AppState, Body, ReqBody};
+use super::{AppState, Body, ReqBody};
 use crate::catalog::{ClipRange, Record, Status};
 use crate::ingest::{Accepted, NewUpload, Upload};
 use crate::media::cut::{self, ChunkSink};
@@ -97,16 +97,8 @@ pub(crate) async fn post(
         import: None,
         clip: Some((id, range)),
     };
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(state.clone(), client, new, file, tx));
-    let accepted = rx
-        .await
-        .map_err(|_| Error::Internal("the clip ended before it began".into()))??;
-    Ok(super::upload::created(
-        state,
-        &base_url(state, parts),
-        &accepted,
-    ))
+    let st = state.clone();
+    super::upload::answered_early(state, parts, move |tx| run(st, client, new, file, tx)).await
 }
 
 async fn run(
@@ -189,12 +181,7 @@ pub(crate) async fn resume(state: Arc<AppState>, id: VideoId) {
     else {
         return;
     };
-    let permit = loop {
-        match state.jobs.try_reserve() {
-            Some(p) => break p,
-            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-        }
-    };
+    let permit = super::upload::job_place(&state).await;
     let ctx = super::upload::ingest_context(&state);
     let Ok(up) = Upload::reopen_import(&ctx, id, permit).await else {
         return;

@@ -8,7 +8,7 @@
 //! (`bytes_received`, `import.length`, `import.remote_status`) and ends
 //! `ready` or `failed` (`import_failed` with the remote's words).
 
-use super::{base_url, AppState, Body, ReqBody};
+use super::{AppState, Body, ReqBody};
 use crate::ingest::import::{self, fetch, Import, Policy};
 use crate::ingest::{Accepted, NewUpload, Upload};
 use crate::storage::VideoId;
@@ -77,16 +77,8 @@ pub(crate) async fn post(
         limits: super::upload::limits(state),
         max_bytes: state.config.max_upload_bytes,
     };
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(run(state.clone(), client, asked, import, tx));
-    let accepted = rx
-        .await
-        .map_err(|_| Error::Internal("the import ended before it began".into()))??;
-    Ok(super::upload::created(
-        state,
-        &base_url(state, parts),
-        &accepted,
-    ))
+    let st = state.clone();
+    super::upload::answered_early(state, parts, move |tx| run(st, client, asked, import, tx)).await
 }
 
 /// The import, from its admission to its end; `created` hears of the
@@ -161,12 +153,7 @@ async fn resume_one(state: Arc<AppState>, id: VideoId) {
     else {
         return;
     };
-    let permit = loop {
-        match state.jobs.try_reserve() {
-            Some(p) => break p,
-            None => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-        }
-    };
+    let permit = super::upload::job_place(&state).await;
     let ctx = super::upload::ingest_context(&state);
     let Ok(up) = Upload::reopen_import(&ctx, id, permit).await else {
         return;

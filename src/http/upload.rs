@@ -144,6 +144,35 @@ pub(crate) async fn post(
     Ok(created(state, &base_url(state, req), &accepted))
 }
 
+/// A video made behind its answer (an import, a clip): `work` runs on a
+/// task of its own and says through its sender once the video exists (or
+/// why it could not be made), then goes on; the answer is the 201.
+pub(crate) async fn answered_early<F>(
+    state: &AppState,
+    parts: &Parts,
+    work: impl FnOnce(tokio::sync::oneshot::Sender<Result<Accepted, Error>>) -> F,
+) -> Result<Response<Body>, Error>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(work(tx));
+    let accepted = rx
+        .await
+        .map_err(|_| Error::Internal("the video's task ended before it was made".into()))??;
+    Ok(created(state, &base_url(state, parts), &accepted))
+}
+
+/// A pending-job place for work taken up again at start, once one is free.
+pub(crate) async fn job_place(state: &AppState) -> PendingPermit {
+    loop {
+        match state.jobs.try_reserve() {
+            Some(p) => return p,
+            None => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
 /// The 201 of an accepted upload (or import), counted.
 pub(crate) fn created(state: &AppState, base: &str, accepted: &Accepted) -> Response<Body> {
     let m = &state.metrics;

@@ -247,7 +247,10 @@ impl AudioChain {
 
 /// `abuffer`'s arguments for what decoder `d` gives (a cut's graph).
 pub(super) fn abuffer_args(d: &decoder::Audio, tb: Rational) -> String {
-    let input = InputFormat::of_decoder(d);
+    args_of(InputFormat::of_decoder(d), tb)
+}
+
+fn args_of(input: InputFormat, tb: Rational) -> String {
     format!(
         "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
         tb.numerator(),
@@ -260,14 +263,7 @@ pub(super) fn abuffer_args(d: &decoder::Audio, tb: Rational) -> String {
 
 fn build_graph(input: InputFormat, tb: Rational, frame_size: u32) -> Result<filter::Graph, Error> {
     let mut graph = filter::Graph::new();
-    let args = format!(
-        "time_base={}/{}:sample_rate={}:sample_fmt={}:channel_layout=0x{:x}",
-        tb.numerator(),
-        tb.denominator(),
-        input.rate,
-        input.format.name(),
-        input.layout
-    );
+    let args = args_of(input, tb);
     let abuffer = filter::find("abuffer").ok_or_else(|| Error::Media("no abuffer".into()))?;
     let sink = filter::find("abuffersink").ok_or_else(|| Error::Media("no abuffersink".into()))?;
     graph

@@ -1161,3 +1161,53 @@ pub fn metrics_of(s: &Server) -> std::collections::HashMap<String, f64> {
         })
         .collect()
 }
+
+/// A picture (after `filter`) as 16×9 gray bytes, by the ffmpeg CLI.
+pub fn gray(input: &Path, filter: &str, at: Option<f64>) -> Vec<u8> {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-v", "error"]);
+    if let Some(t) = at {
+        c.args(["-ss", &format!("{t:.3}")]);
+    }
+    let out = c
+        .arg("-i")
+        .arg(input)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("{filter},scale=16:9"),
+            "-pix_fmt",
+            "gray",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.stdout.len(),
+        144,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The mean absolute difference of two [`gray`] pictures (0–255).
+pub fn gray_diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x.abs_diff(*y)))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+/// Waits until video `id` is `ready`, asking with `headers` (an API
+/// token's `Authorization`).
+pub fn wait_ready_with(s: &Server, id: &str, headers: &[(&str, &str)]) {
+    wait_until(&format!("{id} to be ready"), || {
+        let r = request(s.addr, "GET", &format!("/videos/{id}"), headers, b"");
+        r.json()["status"] == "ready"
+    });
+}
