@@ -549,3 +549,49 @@ fn a_node_restarted_under_its_name_resumes_its_own_job() {
     assert_eq!(rec["generation"], 1, "{rec}");
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", a.addr));
 }
+
+/// Issue 29's features on a bucket: images decoded from segments read
+/// from the bucket, an exact clip cut from the download read from the
+/// bucket, and an import, all ending in the bucket like uploads.
+#[test]
+fn images_clips_and_imports_work_on_a_bucket() {
+    let s3 = S3Server::start();
+    let remote = crate::common::remote::Remote::start();
+    remote.put("clip.mp4", h264_mp4(2, "160x120", true));
+    let allow = remote.addr.to_string();
+    let args = ["--segment-seconds", "2", "--import-allow", &allow];
+    let a = s3.start_node("lib29", "node-a", &args);
+    let id = upload_ok(&a, &h264_mp4(6, "320x240", true), FAST);
+    assert_eq!(a.wait_done(&id)["status"], "ready");
+    let thumb = a.get(&format!("/play/{id}/thumbnail.jpg?time=2&width=160"));
+    assert_eq!(thumb.status, 200, "{}", thumb.text());
+    assert_eq!(thumb.header("content-type"), Some("image/jpeg"));
+    let r = request(
+        a.addr,
+        "POST",
+        &format!("/videos/{id}/clips"),
+        &[],
+        br#"{"start": 1, "end": 3}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clip = r.json()["id"].as_str().unwrap().to_owned();
+    let rec = a.wait_done(&clip);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["clipped_from"], id.as_str());
+    let body = serde_json::json!({ "url": remote.url("/file/clip.mp4") }).to_string();
+    let r = request(
+        a.addr,
+        "POST",
+        "/videos",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let imported = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(a.wait_done(&imported)["status"], "ready");
+    for v in [&clip, &imported] {
+        let keys = s3.keys_under(&format!("lib29/{v}"));
+        assert!(keys.iter().any(|k| k == "video.m3u8"), "{v}: {keys:?}");
+        assert_cli_plays(&format!("http://{}/play/{v}/video.m3u8", a.addr));
+    }
+}

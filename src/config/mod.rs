@@ -259,7 +259,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout_secs: u64,
     /// Bytes of hot files (segments, playlists, keys, posters) kept in
-    /// memory, so popular ones cost no disk I/O (0: no cache).
+    /// memory, so popular ones cost no disk I/O (0: no cache); a quarter of
+    /// it keeps the image API's finished images.
     #[arg(long, env = "HLSD_CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
     pub cache_bytes: u64,
     /// Server-Sent Event streams open at once (`/videos/{id}/events`);

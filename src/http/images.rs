@@ -7,7 +7,7 @@
 //! (`media::still`), on the blocking pool, at most [`JOBS`] at once with
 //! at most [`WAITING`] more queued (`503 busy` with `Retry-After`
 //! beyond). Identical requests share one job; results are kept in a
-//! bounded cache ([`CACHE_BYTES`]), keyed by the video's generation, so a
+//! bounded cache (a quarter of `--cache-bytes`, [`CACHE_SHARE`]), keyed by the video's generation, so a
 //! URL always answers the same bytes (strong `ETag`, long caching).
 //! Signed like segments; a clip's token covers its range only.
 
@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex};
 /// rendition), and requests that may wait for one.
 pub(crate) const JOBS: usize = 2;
 pub(crate) const WAITING: usize = 16;
-/// Bytes of finished images kept.
-pub(crate) const CACHE_BYTES: usize = 32 << 20;
+/// The share of `--cache-bytes` finished images may keep (a quarter).
+pub(crate) const CACHE_SHARE: usize = 4;
 const MAX_SIDE: u32 = 1920;
 const MAX_ANIMATED_WIDTH: u32 = 640;
 const MAX_ANIMATED_SECS: f64 = 10.0;
@@ -177,6 +177,8 @@ impl Asked {
 
 /// The image jobs, what they made, and who waits.
 pub(crate) struct Images {
+    /// Bytes of finished images kept at most.
+    budget: usize,
     cache: Mutex<Cache>,
     running: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Bytes>>>>,
     jobs: tokio::sync::Semaphore,
@@ -197,9 +199,12 @@ impl std::fmt::Debug for Images {
     }
 }
 
-impl Default for Images {
-    fn default() -> Self {
+impl Images {
+    /// The image jobs of a server whose `--cache-bytes` is `cache_bytes`
+    /// (images keep [`CACHE_SHARE`]'s part of it).
+    pub(crate) fn new(cache_bytes: usize) -> Self {
         Images {
+            budget: cache_bytes / CACHE_SHARE,
             cache: Mutex::default(),
             running: Mutex::default(),
             jobs: tokio::sync::Semaphore::new(JOBS),
@@ -219,13 +224,13 @@ impl Images {
 
     fn keep(&self, key: &str, bytes: &Bytes) {
         let mut c = lock(&self.cache);
-        if bytes.len() > CACHE_BYTES / 4 || c.map.contains_key(key) {
+        if bytes.len() > self.budget / 4 || c.map.contains_key(key) {
             return;
         }
         c.bytes += bytes.len();
         c.map.insert(key.to_owned(), bytes.clone());
         c.order.push_back(key.to_owned());
-        while c.bytes > CACHE_BYTES {
+        while c.bytes > self.budget {
             let Some(old) = c.order.pop_front() else {
                 break;
             };

@@ -126,6 +126,8 @@ pub(crate) struct AppState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalPort(pub u16);
 
+pub(crate) use images::{Images, CACHE_SHARE as IMAGE_CACHE_SHARE};
+
 /// Takes up the imports a stop interrupted (see `import::resume`).
 pub(crate) fn resume_imports(state: &Arc<AppState>, ids: Vec<crate::storage::VideoId>) {
     import::resume(state, ids);

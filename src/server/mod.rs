@@ -126,11 +126,14 @@ pub(crate) async fn prepare_with_clock(
         upload_rate,
         uploads_receiving: std::sync::atomic::AtomicUsize::new(0),
         event_streams: Arc::new(Semaphore::new(config_event_streams)),
-        cache: crate::http::FileCache::new(cache_bytes),
+        // Finished images keep a quarter of the budget, files the rest.
+        cache: crate::http::FileCache::new(
+            cache_bytes - cache_bytes / crate::http::IMAGE_CACHE_SHARE,
+        ),
+        images: crate::http::Images::new(cache_bytes),
         metrics,
         uploads,
         webhooks,
-        images: Default::default(),
     });
     crate::http::resume_imports(&state, imports);
     Ok(Prepared { state, jobs, tls })
