@@ -229,7 +229,9 @@ fn a_clips_token_grants_that_clip_and_nothing_more() {
 
 #[test]
 fn an_exact_clip_is_a_new_video_of_exactly_its_range() {
-    let s = Server::start(&["--segment-seconds", "2"]);
+    // Cut from the kept upload (the other tests' clips come from the
+    // download: --keep-source until-ready is the default).
+    let s = Server::start(&["--segment-seconds", "2", "--keep-source", "always"]);
     let source = h264_mp4_path(10, "640x360", true);
     let id = upload_ok(&s, &std::fs::read(&source).unwrap(), FAST);
     assert_eq!(s.wait_done(&id)["status"], "ready");

@@ -326,3 +326,25 @@ fn a_bt709_control_is_left_as_it_was() {
         .unwrap_or_else(|| panic!("no SSIM in {text}"));
     assert!(all >= 0.97, "SSIM {all}");
 }
+
+/// An exact clip of an HDR video is SDR with the right colours too (cut
+/// from the tone-mapped download, not the 10-bit upload).
+#[test]
+fn an_exact_clip_of_an_hdr_video_keeps_its_colours() {
+    // Its 10-bit upload is kept, and yet the clip is cut from the download.
+    let s = Server::start(&["--ladder", "source", "--keep-source", "always"]);
+    let pq = hdr("colour-pq.mp4", "smpte2084", MD_1000);
+    let want = stats(pq.to_str().unwrap(), &tone_mapped("smpte2084"));
+    let (rec, _) = processed(&s, &pq);
+    let id = rec["id"].as_str().unwrap();
+    let body = br#"{"start": 0, "end": 0.5}"#;
+    let r = request(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clip = r.json()["id"].as_str().unwrap().to_owned();
+    let rec = s.wait_done(&clip);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let top = rec["renditions"][0]["playlist"].as_str().unwrap();
+    let url = format!("http://{}/play/{clip}/{top}", s.addr);
+    close("the clip", stats(&url, ""), want);
+    assert_eq!(tags(&url), "tv/bt709/bt709/bt709");
+}

@@ -55,14 +55,21 @@ fn asked(v: Option<serde_json::Value>, rec: &Record) -> Result<(ClipRange, Strin
 }
 
 /// The file a clip of `rec` is cut from: its kept upload, else its
-/// download.
+/// download. For an HDR video the download comes first (the tone-mapped
+/// SDR picture; the upload's 10-bit HDR would go through the cut's 8-bit
+/// intermediate, its tags kept).
 fn source_of(store: &Store, rec: &Record) -> Result<&'static str, Error> {
-    if store.exists(rec.id, names::SOURCE_FILE) {
-        return Ok(names::SOURCE_FILE);
-    }
-    match rec.download && store.exists(rec.id, names::DOWNLOAD) {
-        true => Ok(names::DOWNLOAD),
-        false => Err(Error::Conflict(
+    let hdr = rec
+        .source
+        .as_ref()
+        .is_some_and(|s| s.video.colour.as_ref().is_some_and(|c| c.transfer != "sdr"));
+    let kept = store.exists(rec.id, names::SOURCE_FILE);
+    let download = rec.download && store.exists(rec.id, names::DOWNLOAD);
+    match (kept, download) {
+        (true, false) => Ok(names::SOURCE_FILE),
+        (true, true) if !hdr => Ok(names::SOURCE_FILE),
+        (_, true) => Ok(names::DOWNLOAD),
+        (false, false) => Err(Error::Conflict(
             "nothing to cut from: the video keeps neither its upload (--keep-source) nor a \
              download (encrypted, or --downloads off)"
                 .into(),

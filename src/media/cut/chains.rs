@@ -88,6 +88,11 @@ impl VideoCut {
         enc.set_format(Pixel::YUV420P);
         enc.set_time_base(tb);
         enc.set_aspect_ratio(sar);
+        // The source's colour, said again (the pipeline converts it).
+        enc.set_colorspace(dec.color_space());
+        enc.set_color_range(dec.color_range());
+        enc.set_color_primaries(dec.color_primaries());
+        enc.set_color_transfer_characteristic(dec.color_transfer_characteristic());
         let fr = ist.avg_frame_rate();
         enc.set_frame_rate(Some(if fr.numerator() > 0 {
             fr
