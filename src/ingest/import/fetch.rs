@@ -18,7 +18,8 @@ use std::time::Duration;
 pub(crate) const MAX_REDIRECTS: usize = 5;
 /// Longest URL accepted.
 pub(crate) const MAX_URL: usize = 4096;
-/// Time to connect (each address), and to get the answer's head.
+/// Time to resolve a host and to connect (each address), and to get the
+/// answer's head.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -72,8 +73,10 @@ pub(crate) async fn resolve(uri: &Uri, policy: &Policy) -> Result<Vec<SocketAddr
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let host = uri.host().unwrap_or("");
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+    let lookup = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((bare, port)));
+    let found: Vec<SocketAddr> = lookup
         .await
+        .map_err(|_| Error::ImportFailed(format!("{host} did not resolve within 10 s")))?
         .map_err(|e| Error::ImportFailed(format!("cannot resolve {host}: {e}")))?
         .collect();
     let permitted: Vec<SocketAddr> = found
