@@ -181,7 +181,7 @@ pub(crate) struct Images {
     budget: usize,
     cache: Mutex<Cache>,
     running: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Bytes>>>>,
-    jobs: tokio::sync::Semaphore,
+    jobs: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
 }
 
@@ -207,7 +207,7 @@ impl Images {
             budget: cache_bytes / CACHE_SHARE,
             cache: Mutex::default(),
             running: Mutex::default(),
-            jobs: tokio::sync::Semaphore::new(JOBS),
+            jobs: Arc::new(tokio::sync::Semaphore::new(JOBS)),
             waiting: AtomicUsize::new(0),
         }
     }
@@ -242,8 +242,9 @@ impl Images {
 
     /// The image for `key`: cached, being made by another request, or made
     /// here (within the job and queue bounds).
-    async fn get_or_make<F>(&self, key: &str, make: F) -> Result<Bytes, Error>
+    async fn get_or_make<F, M>(&self, key: &str, make: M) -> Result<Bytes, Error>
     where
+        M: FnOnce(Permit) -> F,
         F: std::future::Future<Output = Result<Bytes, Error>>,
     {
         if let Some(b) = self.cached(key) {
@@ -255,8 +256,8 @@ impl Images {
             .clone();
         let made = cell
             .get_or_try_init(|| async {
-                let _permit = self.place().await?;
-                make.await
+                let permit = self.place().await?;
+                make(permit).await
             })
             .await
             .cloned();
@@ -268,17 +269,34 @@ impl Images {
     }
 
     /// A job place, once one is free; `Busy` when too many wait already.
-    async fn place(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
-        if let Ok(p) = self.jobs.try_acquire() {
+    async fn place(&self) -> Result<Permit, Error> {
+        if let Ok(p) = self.jobs.clone().try_acquire_owned() {
             return Ok(p);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::Busy);
         }
-        let p = self.jobs.acquire().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        p.map_err(|_| Error::Busy)
+        // Counted out however the wait ends (a client that leaves drops it).
+        let _waiting = Waiting(&self.waiting);
+        self.jobs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Busy)
+    }
+}
+
+/// A job place, held by the blocking work itself: a client that leaves
+/// does not free it before the work ends.
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// One request waiting for a job place, counted until it stops waiting.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -306,7 +324,7 @@ pub(crate) async fn get(
     let key = format!("{id}/{}/{}", rec.generation, asked.key());
     let bytes = state
         .images
-        .get_or_make(&key, make(state, &rec, asked.clone()))
+        .get_or_make(&key, |permit| make(state, &rec, asked.clone(), permit))
         .await?;
     respond(req, bytes, asked.format(), &rec)
 }
@@ -325,20 +343,43 @@ fn rendition(rec: &Record, (w, h): (u32, u32)) -> Result<String, Error> {
         .ok_or(Error::NotReady)
 }
 
-async fn make(state: &AppState, rec: &Record, asked: Asked) -> Result<Bytes, Error> {
+async fn make(
+    state: &AppState,
+    rec: &Record,
+    asked: Asked,
+    permit: Permit,
+) -> Result<Bytes, Error> {
     let store = state.catalog.store().clone();
     let id = rec.id;
     let playlist = match asked.span() {
         Some(_) => Some(rendition(rec, asked.needs())?),
         None => None,
     };
-    let made = tokio::task::spawn_blocking(move || match (asked, playlist) {
+    let made = tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        image(&store, id, asked, playlist)
+    })
+    .await?;
+    made.map(Bytes::from).map_err(|e| match e {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => Error::NotReady,
+        e => e,
+    })
+}
+
+/// The image `asked`, made from rendition `playlist` (or the poster).
+fn image(
+    store: &crate::storage::Store,
+    id: VideoId,
+    asked: Asked,
+    playlist: Option<String>,
+) -> Result<Vec<u8>, Error> {
+    match (asked, playlist) {
         (Asked::Still { fit, format, .. }, None) => {
             still::reencode(store.read(id, names::POSTER)?, &fit, format)
         }
         (Asked::Still { time, fit, format }, Some(p)) => {
             let t = time.unwrap_or(0.0);
-            still::thumbnail(still::pieces(&store, id, &p, (t, t))?, t, &fit, format)
+            still::thumbnail(still::pieces(store, id, &p, (t, t))?, t, &fit, format)
         }
         (
             Asked::Animated {
@@ -355,15 +396,10 @@ async fn make(state: &AppState, rec: &Record, asked: Asked) -> Result<Bytes, Err
                 mode: FitMode::Preserve,
             };
             let anim = still::Animation::new(fit, fps, format);
-            still::animated(still::pieces(&store, id, &p, range)?, range, anim, fps)
+            still::animated(still::pieces(store, id, &p, range)?, range, anim, fps)
         }
         (Asked::Animated { .. }, None) => Err(Error::NotFound),
-    })
-    .await?;
-    made.map(Bytes::from).map_err(|e| match e {
-        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => Error::NotReady,
-        e => e,
-    })
+    }
 }
 
 /// The image, with a validator of its bytes.
@@ -396,6 +432,23 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_that_leaves_frees_its_place() {
+        let images = Images::new(1 << 20);
+        let held: Vec<_> = (0..JOBS)
+            .map(|_| images.jobs.try_acquire().unwrap())
+            .collect();
+        for _ in 0..3 * WAITING {
+            // Each waits, then its client leaves (the future is dropped).
+            let wait = images.place();
+            let timed = tokio::time::timeout(std::time::Duration::from_millis(1), wait).await;
+            assert!(timed.is_err(), "no place was free");
+        }
+        assert_eq!(images.waiting.load(Ordering::Acquire), 0);
+        drop(held);
+        assert!(images.place().await.is_ok());
+    }
 
     #[test]
     fn requests_are_checked_and_spelled_one_way() {
