@@ -7,9 +7,10 @@
 //! ladder and download, its record naming `clipped_from` and `clip`. A
 //! stop in the middle cuts it again at the next start.
 
+use super::upload::Created;
 use super::{AppState, Body, ReqBody};
 use crate::catalog::{ClipRange, Record, Status};
-use crate::ingest::{Accepted, NewUpload, Upload};
+use crate::ingest::{NewUpload, Upload};
 use crate::media::cut::{self, ChunkSink};
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
@@ -17,7 +18,6 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::Response;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// Chunks of the cut in flight between the cutter and the ingest.
 const CHANNEL: usize = 16;
@@ -113,26 +113,21 @@ async fn run(
     client: std::net::IpAddr,
     new: NewUpload,
     file: &'static str,
-    created: oneshot::Sender<Result<Accepted, Error>>,
+    created: Created,
 ) {
     let Some((from, range)) = new.clip else {
         return;
     };
-    let (_receiving, permit) = match super::upload::admit(&state, None, client) {
-        Ok(a) => (a.receiving, a.permit),
-        Err(e) => return drop(created.send(Err(e))),
-    };
     let ctx = super::upload::ingest_context(&state);
-    let up = match Upload::start(&ctx, new, permit).await {
-        Ok(up) => up,
-        Err(e) => return drop(created.send(Err(e))),
+    let mut created = Some(created);
+    let started = super::upload::start_early(&state, &ctx, client, new, &mut created).await;
+    let Some((up, _receiving)) = started else {
+        return;
     };
     crate::failpoint!("clip.after_created");
-    match state.catalog.get(up.id) {
-        Some(record) => drop(created.send(Ok(Accepted { id: up.id, record }))),
-        None => return drop(up.abandon(Error::NotFound).await),
+    if let Some(up) = super::upload::tell_created(&state, up, created).await {
+        cut_into(&state, up, (from, file), range).await;
     }
-    cut_into(&state, up, (from, file), range).await;
 }
 
 /// Cuts `range` of `file` of video `from` into the new video `up`.

@@ -8,15 +8,15 @@
 //! (`bytes_received`, `import.length`, `import.remote_status`) and ends
 //! `ready` or `failed` (`import_failed` with the remote's words).
 
+use super::upload::Created;
 use super::{AppState, Body, ReqBody};
 use crate::ingest::import::{self, fetch, Import, Policy};
-use crate::ingest::{Accepted, NewUpload, Upload};
+use crate::ingest::{NewUpload, Upload};
 use crate::storage::VideoId;
 use crate::Error;
 use http::request::Parts;
 use http::Response;
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// What the body asks for.
 struct Asked {
@@ -60,6 +60,22 @@ fn policy(state: &AppState) -> Policy {
     }
 }
 
+/// An import of `uri` under the server's rules (its first hop's checked
+/// addresses, when known).
+fn import_of(
+    state: &AppState,
+    uri: http::Uri,
+    first_hop: Option<Vec<std::net::SocketAddr>>,
+) -> Import {
+    Import {
+        uri,
+        policy: policy(state),
+        limits: super::upload::limits(state),
+        max_bytes: state.config.max_upload_bytes,
+        first_hop,
+    }
+}
+
 /// `POST /videos`.
 pub(crate) async fn post(
     state: &Arc<AppState>,
@@ -69,14 +85,8 @@ pub(crate) async fn post(
 ) -> Result<Response<Body>, Error> {
     let asked = asked(super::videos::small_json(body).await?)?;
     let uri = fetch::parse(&asked.url)?;
-    let policy = policy(state);
-    fetch::resolve(&uri, &policy).await?;
-    let import = Import {
-        uri,
-        policy,
-        limits: super::upload::limits(state),
-        max_bytes: state.config.max_upload_bytes,
-    };
+    let first_hop = fetch::resolve(&uri, &policy(state)).await?;
+    let import = import_of(state, uri, Some(first_hop));
     let st = state.clone();
     super::upload::answered_early(state, parts, move |tx| run(st, client, asked, import, tx)).await
 }
@@ -88,13 +98,8 @@ async fn run(
     client: std::net::IpAddr,
     asked: Asked,
     import: Import,
-    created: oneshot::Sender<Result<Accepted, Error>>,
+    created: Created,
 ) {
-    let admitted = super::upload::admit(&state, None, client);
-    let (_receiving, permit) = match admitted {
-        Ok(a) => (a.receiving, a.permit),
-        Err(e) => return drop(created.send(Err(e))),
-    };
     let ctx = super::upload::ingest_context(&state);
     let new = NewUpload {
         file_name: import::file_name(&import.uri),
@@ -104,19 +109,15 @@ async fn run(
         import: Some(asked.url),
         clip: None,
     };
-    let up = match Upload::start(&ctx, new, permit).await {
-        Ok(up) => up,
-        Err(e) => return drop(created.send(Err(e))),
+    let mut created = Some(created);
+    let started = super::upload::start_early(&state, &ctx, client, new, &mut created).await;
+    let Some((up, _receiving)) = started else {
+        return;
     };
     crate::failpoint!("import.after_created");
-    let Some(record) = state.catalog.get(up.id) else {
-        let e = Error::Internal("the import's record is gone".into());
-        let _ = created.send(Err(Error::clone_for_client(&e)));
-        return drop(up.abandon(e).await);
-    };
-    // The client may be gone: the import goes on (its record says how).
-    let _ = created.send(Ok(Accepted { id: up.id, record }));
-    follow(up, &import).await;
+    if let Some(up) = super::upload::tell_created(&state, up, created).await {
+        follow(up, &import).await;
+    }
 }
 
 /// Brings the remote file in, to the end: `ready` (or queued), or failed.
@@ -162,12 +163,7 @@ async fn resume_one(state: Arc<AppState>, id: VideoId) {
         Ok(u) => u,
         Err(e) => return drop(up.abandon(e).await),
     };
-    let import = Import {
-        uri,
-        policy: policy(&state),
-        limits: super::upload::limits(&state),
-        max_bytes: state.config.max_upload_bytes,
-    };
+    let import = import_of(&state, uri, None);
     tracing::info!(%id, "import taken up again");
     follow(up, &import).await;
 }

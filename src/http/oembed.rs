@@ -20,9 +20,14 @@ fn parse_url(url: &str) -> Option<(VideoId, &str)> {
     let path = &rest[rest.find('/')?..];
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let path = path.split('#').next().unwrap_or("");
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let id = match segs.as_slice() {
-        ["embed", id] | ["play", id, "video.m3u8"] => VideoId::parse(id)?,
+    // The route table reads the path, as for a request.
+    let id = match super::Route::parse(path) {
+        super::Route::Embed(Some(id)) => id,
+        super::Route::Play {
+            id: Some(id),
+            rung: None,
+            file: names::PLAYLIST,
+        } => id,
         _ => return None,
     };
     Some((id, query.split('#').next().unwrap_or("")))

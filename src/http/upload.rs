@@ -150,7 +150,7 @@ pub(crate) async fn post(
 pub(crate) async fn answered_early<F>(
     state: &AppState,
     parts: &Parts,
-    work: impl FnOnce(tokio::sync::oneshot::Sender<Result<Accepted, Error>>) -> F,
+    work: impl FnOnce(Created) -> F,
 ) -> Result<Response<Body>, Error>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
@@ -161,6 +161,58 @@ where
         .await
         .map_err(|_| Error::Internal("the video's task ended before it was made".into()))??;
     Ok(created(state, &base_url(state, parts), &accepted))
+}
+
+/// Where a video made behind its answer tells the waiting request.
+pub(crate) type Created = tokio::sync::oneshot::Sender<Result<Accepted, Error>>;
+
+/// Admits and creates a video made behind its answer (an import, a
+/// clip): its upload and receiving place, or `None` once `created` has
+/// heard why not.
+pub(crate) async fn start_early<'a>(
+    state: &'a AppState,
+    ctx: &'a IngestContext<'a>,
+    client: std::net::IpAddr,
+    new: crate::ingest::NewUpload,
+    created: &mut Option<Created>,
+) -> Option<(crate::ingest::Upload<'a>, ReceivingGuard<'a>)> {
+    let started = match admit(state, None, client) {
+        Ok(a) => crate::ingest::Upload::start(ctx, new, a.permit)
+            .await
+            .map(|up| (up, a.receiving)),
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(s) => Some(s),
+        Err(e) => {
+            if let Some(tx) = created.take() {
+                let _ = tx.send(Err(e));
+            }
+            None
+        }
+    }
+}
+
+/// Tells the waiting request of the video `up` made; the upload back, or
+/// `None` (given up) when its record is already gone.
+pub(crate) async fn tell_created<'a>(
+    state: &AppState,
+    up: crate::ingest::Upload<'a>,
+    created: Option<Created>,
+) -> Option<crate::ingest::Upload<'a>> {
+    let Some(record) = state.catalog.get(up.id) else {
+        let e = Error::Internal("the new video's record is gone".into());
+        if let Some(tx) = created {
+            let _ = tx.send(Err(Error::clone_for_client(&e)));
+        }
+        up.abandon(e).await;
+        return None;
+    };
+    // The client may be gone: the work goes on (its record says how).
+    if let Some(tx) = created {
+        let _ = tx.send(Ok(Accepted { id: up.id, record }));
+    }
+    Some(up)
 }
 
 /// A pending-job place for work taken up again at start, once one is free.

@@ -58,9 +58,9 @@ pub(crate) enum Start {
     /// shutdown or parking, it keeps its record and spool for the next
     /// start.
     Resumable,
-    /// An import from a URL: its client was answered `201` before the
-    /// bytes came, so it is never erased; a failure before every byte is
-    /// in is recorded by the importer (which knows the remote's words).
+    /// An import from a URL or an exact clip: its client was answered
+    /// `201` before the bytes came, so it is never erased; a failure before
+    /// every byte is in is recorded by its producer (which knows why).
     Import,
 }
 

@@ -233,8 +233,9 @@ fn fail(videos: &Lifecycle, rec: &Record, code: &str, message: &str) -> Result<(
     Ok(())
 }
 
-/// Empties an import stopped in the middle (its spool and partial outputs
-/// go; the next generation of names is used), to be fetched again.
+/// Empties an import or a clip stopped in the middle (its spool and
+/// partial outputs go; the next generation of names is used), to be
+/// fetched or cut again.
 fn restart_import(videos: &Lifecycle, rec: &Record) -> Result<(), Error> {
     let store = videos.store();
     store.remove_outputs(rec.id, false, &[]);

@@ -178,10 +178,13 @@ pub(crate) async fn get(
     claim: Option<ClipClaim>,
 ) -> Result<Response<Body>, Error> {
     let asked = parse(kind, req.uri.query())?;
-    let rec = state
+    // A cache hit reads two fields of the record, not a copy of it.
+    let (generation, updated_at) = state
         .catalog
-        .get(id)
-        .filter(|r| r.status != crate::catalog::Status::Deleting)
+        .peek(id, |r| {
+            (r.status != crate::catalog::Status::Deleting).then_some((r.generation, r.updated_at))
+        })
+        .flatten()
         .ok_or(Error::NotFound)?;
     if let Some(c) = claim {
         let (from, to) = asked.span().ok_or(Error::OutsideClip)?;
@@ -190,12 +193,12 @@ pub(crate) async fn get(
             return Err(Error::OutsideClip);
         }
     }
-    let key = format!("{id}/{}/{}", rec.generation, asked.key());
+    let key = format!("{id}/{generation}/{}", asked.key());
     let bytes = state
         .images
-        .get_or_make(&key, |permit| make(state, &rec, asked.clone(), permit))
+        .get_or_make(&key, |permit| make(state, id, asked.clone(), permit))
         .await?;
-    respond(req, bytes, asked.format(), &rec)
+    respond(req, bytes, asked.format(), updated_at)
 }
 
 /// The rendition whose playlist images are made from: the smallest that
@@ -212,16 +215,13 @@ fn rendition(rec: &Record, (w, h): (u32, u32)) -> Result<String, Error> {
         .ok_or(Error::NotReady)
 }
 
-async fn make(
-    state: &AppState,
-    rec: &Record,
-    asked: Asked,
-    permit: Permit,
-) -> Result<Bytes, Error> {
+async fn make(state: &AppState, id: VideoId, asked: Asked, permit: Permit) -> Result<Bytes, Error> {
     let store = state.catalog.store().clone();
-    let id = rec.id;
     let playlist = match asked.span() {
-        Some(_) => Some(rendition(rec, asked.needs())?),
+        Some(_) => {
+            let chosen = state.catalog.peek(id, |r| rendition(r, asked.needs()));
+            Some(chosen.ok_or(Error::NotFound)??)
+        }
         None => None,
     };
     let made = tokio::task::spawn_blocking(move || {
@@ -276,10 +276,10 @@ fn respond(
     req: &Parts,
     bytes: Bytes,
     format: Format,
-    rec: &Record,
+    updated_at: u64,
 ) -> Result<Response<Body>, Error> {
     use sha2::Digest;
-    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(rec.updated_at);
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(updated_at);
     let mut file = super::cache::CachedFile::new(bytes, modified);
     file.etag = format!(
         "\"{}\"",

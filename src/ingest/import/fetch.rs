@@ -96,11 +96,19 @@ pub(crate) async fn resolve(uri: &Uri, policy: &Policy) -> Result<Vec<SocketAddr
 }
 
 /// `GET uri`, following redirects: the final answer (any status but a
-/// redirect), or why there is none.
-pub(crate) async fn get(url: &Uri, policy: &Policy) -> Result<Fetched, Error> {
+/// redirect), or why there is none. `first`: the first hop's addresses
+/// when they were resolved and checked already (not asked twice).
+pub(crate) async fn get(
+    url: &Uri,
+    policy: &Policy,
+    mut first: Option<Vec<SocketAddr>>,
+) -> Result<Fetched, Error> {
     let mut uri = url.clone();
     for hop in 0..=MAX_REDIRECTS {
-        let addrs = resolve(&uri, policy).await?;
+        let addrs = match first.take() {
+            Some(a) => a,
+            None => resolve(&uri, policy).await?,
+        };
         let fetched = exchange(&uri, &addrs).await?;
         let status = fetched.response.status();
         if !status.is_redirection() {

@@ -24,6 +24,8 @@ pub(crate) struct Import {
     pub policy: Policy,
     pub limits: Limits,
     pub max_bytes: u64,
+    /// The first hop's addresses, resolved and checked before the 201.
+    pub first_hop: Option<Vec<std::net::SocketAddr>>,
 }
 
 /// The file name an import's URL suggests (its last path segment).
@@ -44,7 +46,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Streams the remote file into `up`: `Ok` once every byte is in.
 pub(crate) async fn receive(up: &mut Upload<'_>, import: &Import) -> Result<(), Error> {
-    let fetched = fetch::get(&import.uri, &import.policy).await?;
+    let fetched = fetch::get(&import.uri, &import.policy, import.first_hop.clone()).await?;
     let response = fetched.response;
     let length = content_length(response.headers());
     let status = response.status();

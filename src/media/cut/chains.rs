@@ -8,23 +8,21 @@ use ffmpeg_next::util::channel_layout::ChannelLayout;
 use ffmpeg_next::util::format::sample::{Sample, Type as SampleType};
 use ffmpeg_next::{codec, decoder, encoder, filter, format, frame, Dictionary, Packet, Rational};
 
-/// The video: decoder, trim graph, libx264.
-pub(super) struct VideoCut {
+/// One stream's chain: decoder, trim graph, encoder; `F` is its kind of
+/// frame (video or audio), made empty by `empty`.
+pub(super) struct Chain<F> {
     pub index: usize,
-    dec: decoder::Video,
+    dec: decoder::Opened,
     graph: filter::Graph,
-    pub enc: encoder::Video,
+    pub enc: encoder::Encoder,
     pub enc_tb: Rational,
+    empty: fn() -> F,
 }
 
-/// The audio: decoder, trim graph, AAC.
-pub(super) struct AudioCut {
-    pub index: usize,
-    dec: decoder::Audio,
-    graph: filter::Graph,
-    pub enc: encoder::Audio,
-    pub enc_tb: Rational,
-}
+/// The video's chain (libx264).
+pub(super) type VideoCut = Chain<frame::Video>;
+/// The audio's chain (AAC).
+pub(super) type AudioCut = Chain<frame::Audio>;
 
 fn av(what: &'static str) -> impl Fn(ffmpeg_next::Error) -> Error {
     move |e| Error::from_av(e, what)
@@ -50,7 +48,7 @@ fn graph(source: &str, args: &str, spec: &str) -> Result<filter::Graph, Error> {
     Ok(g)
 }
 
-impl VideoCut {
+impl Chain<frame::Video> {
     pub(super) fn new(ist: &format::stream::Stream, r: Range) -> Result<VideoCut, Error> {
         let dec = codec::context::Context::from_parameters(ist.parameters())
             .and_then(|c| c.decoder().video())
@@ -105,57 +103,14 @@ impl VideoCut {
         let enc = enc
             .open_as_with(codec, opts)
             .map_err(av("opening libx264"))?;
-        Ok(VideoCut {
+        Ok(Chain {
             index: ist.index(),
-            dec,
+            dec: dec.0,
             graph,
-            enc,
+            enc: enc.0 .0,
             enc_tb: tb,
+            empty: frame::Video::empty,
         })
-    }
-
-    pub(super) fn send(&mut self, p: &Packet) -> Result<Vec<Packet>, Error> {
-        // A damaged packet is skipped, as a player would.
-        let _ = self.dec.send_packet(p);
-        self.pump()
-    }
-
-    pub(super) fn finish(&mut self) -> Result<Vec<Packet>, Error> {
-        let _ = self.dec.send_eof();
-        let mut out = self.pump()?;
-        if let Some(mut src) = self.graph.get("in") {
-            src.source().flush().map_err(av("clip filter"))?;
-        }
-        out.extend(self.filtered()?);
-        self.enc.send_eof().map_err(av("clip video encoder"))?;
-        out.extend(packets(|p| self.enc.receive_packet(p)));
-        Ok(out)
-    }
-
-    /// Decoded frames into the graph; what it lets through, encoded.
-    fn pump(&mut self) -> Result<Vec<Packet>, Error> {
-        let mut f = frame::Video::empty();
-        while self.dec.receive_frame(&mut f).is_ok() {
-            let ts = f.timestamp().or(f.pts());
-            f.set_pts(ts);
-            if let Some(mut src) = self.graph.get("in") {
-                src.source().add(&f).map_err(av("clip filter"))?;
-            }
-        }
-        self.filtered()
-    }
-
-    fn filtered(&mut self) -> Result<Vec<Packet>, Error> {
-        let mut out = Vec::new();
-        let mut f = frame::Video::empty();
-        while let Some(mut sink) = self.graph.get("out") {
-            if sink.sink().frame(&mut f).is_err() {
-                break;
-            }
-            self.enc.send_frame(&f).map_err(av("clip video encoder"))?;
-            out.extend(packets(|p| self.enc.receive_packet(p)));
-        }
-        Ok(out)
     }
 }
 
@@ -171,7 +126,7 @@ fn packets(mut receive: impl FnMut(&mut Packet) -> Result<(), ffmpeg_next::Error
     }
 }
 
-impl AudioCut {
+impl Chain<frame::Audio> {
     pub(super) fn new(ist: &format::stream::Stream, r: Range) -> Result<AudioCut, Error> {
         let dec = codec::context::Context::from_parameters(ist.parameters())
             .and_then(|c| c.decoder().audio())
@@ -200,16 +155,20 @@ impl AudioCut {
         if let Some(mut out) = graph.get("out") {
             out.sink().set_frame_size(enc.frame_size().max(1));
         }
-        Ok(AudioCut {
+        Ok(Chain {
             index: ist.index(),
-            dec,
+            dec: dec.0,
             graph,
-            enc,
+            enc: enc.0 .0,
             enc_tb: Rational(1, 48_000),
+            empty: frame::Audio::empty,
         })
     }
+}
 
+impl<F: std::ops::DerefMut<Target = frame::Frame>> Chain<F> {
     pub(super) fn send(&mut self, p: &Packet) -> Result<Vec<Packet>, Error> {
+        // A damaged packet is skipped, as a player would.
         let _ = self.dec.send_packet(p);
         self.pump()
     }
@@ -221,13 +180,14 @@ impl AudioCut {
             src.source().flush().map_err(av("clip filter"))?;
         }
         out.extend(self.filtered()?);
-        self.enc.send_eof().map_err(av("clip audio encoder"))?;
+        self.enc.send_eof().map_err(av("clip encoder"))?;
         out.extend(packets(|p| self.enc.receive_packet(p)));
         Ok(out)
     }
 
+    /// Decoded frames into the graph; what it lets through, encoded.
     fn pump(&mut self) -> Result<Vec<Packet>, Error> {
-        let mut f = frame::Audio::empty();
+        let mut f = (self.empty)();
         while self.dec.receive_frame(&mut f).is_ok() {
             let ts = f.timestamp().or(f.pts());
             f.set_pts(ts);
@@ -240,12 +200,12 @@ impl AudioCut {
 
     fn filtered(&mut self) -> Result<Vec<Packet>, Error> {
         let mut out = Vec::new();
-        let mut f = frame::Audio::empty();
+        let mut f = (self.empty)();
         while let Some(mut sink) = self.graph.get("out") {
             if sink.sink().frame(&mut f).is_err() {
                 break;
             }
-            self.enc.send_frame(&f).map_err(av("clip audio encoder"))?;
+            self.enc.send_frame(&f).map_err(av("clip encoder"))?;
             out.extend(packets(|p| self.enc.receive_packet(p)));
         }
         Ok(out)
