@@ -173,12 +173,12 @@ fn splice(video: &str, audio: &str) -> Vec<u8> {
 #[test]
 fn timestamps_that_jump_back_or_repeat_are_repaired_in_every_stream() {
     let s = server();
-    // Part two restarts its video 1 s back, its audio 1 s back, its first
-    // video frame on the last one's timestamp, its first audio frame on the
-    // last one's.
+    // Part two restarts its video 1 s back (with its audio, or not), its
+    // first video frame on the last one's timestamp, its first audio frame
+    // on the last one's: each stream goes on continuously.
     for (video, audio) in [
+        ("1.0", "1.048"),
         ("1.0", "2.048"),
-        ("2.0", "1.048"),
         ("1.966667", "2.048"),
         ("2.0", "2.026667"),
     ] {
@@ -186,6 +186,177 @@ fn timestamps_that_jump_back_or_repeat_are_repaired_in_every_stream() {
         assert_plays_in_sync(&url, &rec, 4.0);
         assert_eq!(rec["output"]["frames"], 120, "{rec}");
     }
+    // Its audio restarts 1 s back while its video goes on: that second is
+    // audio sent again, trimmed (as the CLI does); the rest is where its
+    // timestamps say, so the audio ends a second before the video.
+    let (rec, url) = process(&s, &splice("2.0", "1.048"));
+    assert_eq!(rec["output"]["frames"], 120, "{rec}");
+    let (video, audio) = stream_ends(&url);
+    assert!(
+        (video - 4.0).abs() < 0.1 && (audio - 3.05).abs() < 0.1,
+        "{video} {audio}"
+    );
+    assert_decodes_cleanly(&url);
+}
+
+/// Moves every block of Matroska track `track` at `from_ms` or later
+/// `by_ms` earlier (block timestamps are 16-bit offsets from their
+/// cluster's), which no muxer writes (they refuse timestamps going back).
+fn mkv_move_back(mut data: Vec<u8>, track: u64, from_ms: i64, by_ms: i16) -> Vec<u8> {
+    fn vint(b: &[u8], i: usize, marker: bool) -> (u64, usize) {
+        let n = b[i].leading_zeros() as usize + 1;
+        let mut v = if marker {
+            u64::from(b[i])
+        } else {
+            u64::from(b[i]) & (0xff >> n)
+        };
+        for k in 1..n {
+            v = (v << 8) | u64::from(b[i + k]);
+        }
+        (v, n)
+    }
+    fn walk(d: &mut [u8], mut i: usize, end: usize, tc: &mut i64, m: (u64, i64, i16)) {
+        while i < end {
+            let (id, n) = vint(d, i, true);
+            let (size, k) = vint(d, i + n, false);
+            i += n + k;
+            let body = if size == (1 << (7 * k)) - 1 {
+                end
+            } else {
+                i + size as usize
+            };
+            match id {
+                // Segment, cluster, block group.
+                0x1853_8067 | 0x1F43_B675 | 0xA0 => walk(d, i, body, tc, m),
+                0xE7 => *tc = d[i..body].iter().fold(0, |a, b| (a << 8) | i64::from(*b)),
+                0xA3 | 0xA1 => {
+                    let (t, k) = vint(d, i, false);
+                    let rel = i16::from_be_bytes([d[i + k], d[i + k + 1]]);
+                    if t == m.0 && *tc + i64::from(rel) >= m.1 {
+                        d[i + k..i + k + 2].copy_from_slice(&(rel - m.2).to_be_bytes());
+                    }
+                }
+                _ => {}
+            }
+            i = body;
+        }
+    }
+    let end = data.len();
+    walk(&mut data, 0, end, &mut 0, (track, from_ms, by_ms));
+    data
+}
+
+/// The pitch of `url`'s audio from `at` for `secs` seconds, in Hz (by
+/// zero crossings of its first channel).
+fn pitch(url: &str, at: f64, secs: f64) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", url, "-ss", &at.to_string(), "-t"])
+        .args([
+            &secs.to_string(),
+            "-ac",
+            "1",
+            "-f",
+            "f32le",
+            "-ar",
+            "48000",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let samples: Vec<f32> = out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0)
+}
+
+/// Seconds that `path` lasts, by the CLI's probe.
+fn duration_of(path: &Path) -> f64 {
+    let v = ffprobe(path, &["-show_entries", "format=duration"]);
+    v["format"]["duration"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn audio_sent_again_is_trimmed_to_what_is_new_as_the_cli_does() {
+    let s = server();
+    // MPEG-4 ASP and 5.1 AAC in Matroska, 3.6 s, whose audio restarts at
+    // 2.26 s: 2.26 s at 440 Hz, then 3.6 s from 0 again, at 880 Hz for
+    // the 2.26 s sent again and at 1320 Hz for what is new. And the same
+    // as H.264 and stereo AAC, which the copy path takes.
+    let mpeg4: &[&str] = &["-c:v", "mpeg4", "-q:v", "4", "-ac", "6"];
+    let h264: &[&str] = &[
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-bf", "0",
+    ];
+    for (name, codecs) in [("mpeg4", mpeg4), ("h264", h264)] {
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3.6",
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=sin(2*PI*if(lt(t\\,2.26)\\,440\\,if(lt(t\\,4.52)\\,880\\,1320))*t):s=48000:d=5.86",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+        ];
+        args.extend(codecs);
+        let made = fixture_path(&format!("odd-resent-{name}.mkv"), &args);
+        let resent = mkv_move_back(std::fs::read(&made).unwrap(), 2, 2260, 2260);
+        let (rec, url) = process(&s, &resent);
+        assert_trimmed_as_the_cli(&resent, &rec, &url);
+    }
+}
+
+/// `resent`'s output lasts as long as the CLI's, its audio ends with its
+/// video (the repeated 2.26 s went, not played over a frozen frame), and
+/// what plays after 2.26 s is what is new there, not the repeat.
+fn assert_trimmed_as_the_cli(resent: &[u8], rec: &serde_json::Value, url: &str) {
+    let path = std::env::temp_dir().join(format!("hlsd-resent-{}.mkv", std::process::id()));
+    std::fs::write(&path, resent).unwrap();
+    // The CLI's output for scale (a skilled user's one command).
+    let cli = path.with_extension("mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&path)
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"])
+        .arg(&cli)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_secs = duration_of(&cli);
+    let _ = (std::fs::remove_file(&path), std::fs::remove_file(&cli));
+    assert!(
+        (cli_secs - 3.6).abs() < 0.15,
+        "the CLI's lasts {cli_secs} s"
+    );
+    assert_plays_in_sync(url, rec, 3.6);
+    let (video, audio) = stream_ends(url);
+    assert!(
+        (video - cli_secs).abs() < 0.15,
+        "{video} s against the CLI's {cli_secs} s"
+    );
+    assert!(
+        (audio - cli_secs).abs() < 0.15,
+        "audio {audio} s against {cli_secs} s"
+    );
+    let (first, then) = (pitch(url, 0.3, 1.5), pitch(url, 2.6, 0.8));
+    assert!((first - 440.0).abs() < 20.0, "{first} Hz first");
+    assert!(
+        (then - 1320.0).abs() < 40.0,
+        "{then} Hz after the restart: {rec}"
+    );
 }
 
 #[test]

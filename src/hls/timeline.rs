@@ -11,10 +11,18 @@
 //! - audio: the samples are the truth. A frame that starts before the
 //!   previous one ended, or leaps more than [`MAX_GAP_SECS`] ahead, is
 //!   placed right after it (continuous); a small gap ahead stays (the
-//!   resampler fills it with silence).
+//!   resampler fills it with silence). Audio that jumps back further than
+//!   [`BIG_BACK_SECS`] while the video goes on is audio sent again: the
+//!   stretch it repeats is trimmed ([`Timeline::audio_trimmed`], as the
+//!   ffmpeg CLI's output does); the audio chain decides which of the two a
+//!   jump is by whether the video jumped too.
 
 /// A leap ahead longer than this is a discontinuity, not a pause.
 pub(crate) const MAX_GAP_SECS: f64 = 10.0;
+
+/// Audio starting this much before the previous frame ended is a jump
+/// back, not a muxer's rounding (which overlaps by a few ms a frame).
+pub(crate) const BIG_BACK_SECS: f64 = 0.2;
 
 /// One stream's timeline, in its own time base.
 #[derive(Debug)]
@@ -29,6 +37,10 @@ pub(crate) struct Timeline {
     /// the one before; it was nudged one tick on.
     collided: bool,
     max_gap: i64,
+    /// [`BIG_BACK_SECS`] in ticks.
+    big_back: i64,
+    /// Video: discontinuities so far.
+    jumps: u32,
 }
 
 impl Timeline {
@@ -41,6 +53,8 @@ impl Timeline {
             step: step.max(1),
             collided: false,
             max_gap: (MAX_GAP_SECS * per_sec) as i64,
+            big_back: (BIG_BACK_SECS * per_sec) as i64,
+            jumps: 0,
         }
     }
 
@@ -53,6 +67,7 @@ impl Timeline {
             Some(last) if p <= last - 2 * self.step || p > last.saturating_add(self.max_gap) => {
                 let to = last + self.step;
                 self.shift += to - p;
+                self.jumps += 1;
                 to
             }
             Some(last) if p <= last => {
@@ -76,6 +91,11 @@ impl Timeline {
     /// A video frame's nominal duration.
     pub(crate) fn step(&self) -> i64 {
         self.step
+    }
+
+    /// How many times the video's timestamps jumped (back or far ahead).
+    pub(crate) fn jumps(&self) -> u32 {
+        self.jumps
     }
 
     /// True when the last video frame's timestamp had to be nudged.
@@ -112,6 +132,24 @@ impl Timeline {
         self.last = Some(out + dur.max(0));
         out
     }
+
+    /// True when an audio frame at `pts` starts well before the previous
+    /// one ended ([`BIG_BACK_SECS`]).
+    pub(crate) fn audio_jumps_back(&self, pts: i64) -> bool {
+        let p = pts.saturating_add(self.shift);
+        self.last.is_some_and(|next| p < next - self.big_back)
+    }
+
+    /// Like [`Timeline::audio`] for audio sent again: a frame wholly
+    /// before the previous one's end is dropped (`None`), one that ends
+    /// after it is placed right after it.
+    pub(crate) fn audio_trimmed(&mut self, pts: i64, dur: i64) -> Option<i64> {
+        let p = pts.saturating_add(self.shift);
+        match self.last {
+            Some(next) if p.saturating_add(dur.max(0)) <= next => None,
+            _ => Some(self.audio(pts, dur)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +181,33 @@ mod tests {
         // ended at source time 70); a huge leap does not.
         assert_eq!(t.audio(150, 20), 220);
         assert_eq!(t.audio(5_000_000, 20), 240);
+    }
+
+    #[test]
+    fn audio_sent_again_is_trimmed_to_what_is_new() {
+        // Ticks of 10 ms: a jump back is more than 20 ticks.
+        let mut t = Timeline::new(100.0, 1);
+        for p in [0, 20, 40, 60, 80] {
+            t.audio(p, 20);
+        }
+        // A rounding overlap is no jump; a restart at 0 is.
+        assert!(!t.audio_jumps_back(90));
+        assert!(t.audio_jumps_back(0));
+        // The repeated stretch goes, a frame across the end is placed
+        // after it, and what is new stays where its timestamps say.
+        let out: Vec<Option<i64>> = [0, 40, 80, 90, 110, 130]
+            .iter()
+            .map(|p| t.audio_trimmed(*p, 20))
+            .collect();
+        assert_eq!(out, [None, None, None, Some(100), Some(120), Some(140)]);
+    }
+
+    #[test]
+    fn video_jumps_are_counted() {
+        let mut t = Timeline::new(1000.0, 40);
+        for p in [0, 40, 80, 0, 40] {
+            t.video(p);
+        }
+        assert_eq!(t.jumps(), 1);
     }
 }

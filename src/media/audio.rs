@@ -6,6 +6,13 @@
 //! than 8 channels, say) is taken as the first N standard positions. When
 //! the decoded format changes mid-stream (a spliced file), the filter graph
 //! is built anew for it. Timestamps go through [`Timeline`].
+//!
+//! Audio whose timestamps jump back is either a splice (the video jumped
+//! back with it: both go on continuously) or audio sent again over the
+//! same stretch (the video goes on: the repeat is trimmed, as the ffmpeg
+//! CLI's output is). The two look alike until the video shows which, so
+//! the frames after such a jump are held ([`Held`], bounded) until the
+//! video jumps too, or goes on [`DECIDE_SECS`] without.
 
 use super::media_err;
 use super::outputs::RungOutput;
@@ -77,6 +84,46 @@ pub(crate) struct AudioChain {
     pub decode_errors: u64,
     /// Longest output we make, seconds (`--max-duration-secs`).
     max_secs: f64,
+    /// Frames after a jump back, while it is not known what it was.
+    held: Option<Held>,
+    /// Audio sent again is being trimmed until it is new again.
+    trimming: bool,
+}
+
+/// Where the video is, for its audio: how far the rungs have got and how
+/// many times the video's timestamps jumped.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct VideoClock {
+    pub secs: f64,
+    pub jumps: u32,
+}
+
+/// The video going on this far past an audio jump back without jumping
+/// itself makes the jump audio sent again.
+const DECIDE_SECS: f64 = 1.0;
+/// At most this much audio (seconds, bytes) is held meanwhile.
+const MAX_HELD_SECS: f64 = 5.0;
+const MAX_HELD_BYTES: usize = 16 << 20;
+
+/// Decoded frames held after an audio jump back: each with its source
+/// timestamp (offset applied) and duration, in the input time base.
+struct Held {
+    frames: Vec<(frame::Audio, Option<i64>, i64)>,
+    /// The video's clock when the audio jumped.
+    at: VideoClock,
+    secs: f64,
+    bytes: usize,
+}
+
+impl Held {
+    /// True when the video says what the jump was, or too much is held.
+    fn decided(&self, now: VideoClock, at_end: bool) -> bool {
+        now.jumps != self.at.jumps
+            || at_end
+            || now.secs > self.at.secs + DECIDE_SECS
+            || self.secs > MAX_HELD_SECS
+            || self.bytes > MAX_HELD_BYTES
+    }
 }
 
 /// How far audio may run ahead of the video before it is dropped: a jump
@@ -125,6 +172,8 @@ impl AudioChain {
             offset,
             decode_errors: 0,
             max_secs: settings.max_duration_secs as f64,
+            held: None,
+            trimming: false,
         })
     }
 
@@ -139,25 +188,31 @@ impl AudioChain {
     }
 
     /// Decodes one packet and pushes what comes out through to the muxer;
-    /// `video_secs` is how far the video has got.
+    /// `video` is where the video is.
     pub(crate) fn send_packet(
         &mut self,
         packet: &Packet,
         outs: &mut [RungOutput],
-        video_secs: f64,
+        video: VideoClock,
     ) -> Result<(), Error> {
+        let limit = (video.secs + MAX_AUDIO_LEAD_SECS).min(self.max_secs);
+        self.settle(video, outs, limit, false)?;
         if self.decoder.send_packet(packet).is_err() {
             self.decode_errors += 1;
             return Ok(());
         }
-        let limit = (video_secs + MAX_AUDIO_LEAD_SECS).min(self.max_secs);
-        self.receive_decoded_frames(outs, limit)
+        self.receive_decoded_frames(outs, limit, video)
     }
 
-    /// Drains everything at end of input.
-    pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    /// Drains everything at end of input (`video`: where the video ended).
+    pub(crate) fn finish(
+        &mut self,
+        outs: &mut [RungOutput],
+        video: VideoClock,
+    ) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
-        self.receive_decoded_frames(outs, self.max_secs)?;
+        self.receive_decoded_frames(outs, self.max_secs, video)?;
+        self.settle(video, outs, self.max_secs, true)?;
         if let Some(mut src) = self.graph.get("in") {
             let _ = src.source().flush();
         }
@@ -166,39 +221,100 @@ impl AudioChain {
         self.receive_encoded_packets(outs)
     }
 
-    /// Frames starting after `limit_secs` are dropped.
+    /// Frames starting after `limit_secs` are dropped; frames after a
+    /// jump back are held until [`AudioChain::settle`] knows what it was.
     fn receive_decoded_frames(
         &mut self,
         outs: &mut [RungOutput],
         limit_secs: f64,
+        video: VideoClock,
     ) -> Result<(), Error> {
         let mut frame = frame::Audio::empty();
         while self.decoder.receive_frame(&mut frame).is_ok() {
-            let now = InputFormat::of_frame(&frame);
-            if now != self.input {
-                // A new format mid-stream: a graph of its own (what the old
-                // one still held, under a frame, is dropped: a gap, never an
-                // overlap).
-                self.graph = build_graph(now, self.in_tb, self.encoder.frame_size())?;
-                self.input = now;
-            }
             let dur = (frame.samples() as f64
                 / f64::from(frame.rate().max(1))
                 / f64::from(self.in_tb)) as i64;
-            let pts = match frame.timestamp().or(frame.pts()) {
-                Some(p) => self.timeline.audio(p - self.offset, dur),
-                None => self.timeline.audio_untimed(dur),
-            };
-            // Audio from before the first video frame is dropped whole; a
-            // frame straddling 0 is kept (aresample trims nothing; the
-            // muxer shifts both streams alike if anything is negative).
-            if pts + dur <= 0 || pts as f64 * f64::from(self.in_tb) > limit_secs {
-                continue;
+            let src = frame.timestamp().or(frame.pts()).map(|p| p - self.offset);
+            let jumps = !self.trimming && src.is_some_and(|p| self.timeline.audio_jumps_back(p));
+            if self.held.is_some() || jumps {
+                let secs = dur as f64 * f64::from(self.in_tb);
+                let bytes = frame.samples() * usize::from(frame.channels()) * 8;
+                let h = self.held.get_or_insert_with(|| Held {
+                    frames: Vec::new(),
+                    at: video,
+                    secs: 0.0,
+                    bytes: 0,
+                });
+                h.secs += secs;
+                h.bytes += bytes;
+                let taken = std::mem::replace(&mut frame, frame::Audio::empty());
+                h.frames.push((taken, src, dur));
+            } else {
+                self.place(&mut frame, src, dur, limit_secs, outs)?;
             }
-            frame.set_pts(Some(pts));
-            self.add_to_graph(&frame, outs)?;
+            self.settle(video, outs, limit_secs, false)?;
         }
         Ok(())
+    }
+
+    /// Lets the held frames go once the video says what their jump was: a
+    /// splice goes on continuously, audio sent again is trimmed.
+    fn settle(
+        &mut self,
+        video: VideoClock,
+        outs: &mut [RungOutput],
+        limit_secs: f64,
+        at_end: bool,
+    ) -> Result<(), Error> {
+        if !self.held.as_ref().is_some_and(|h| h.decided(video, at_end)) {
+            return Ok(());
+        }
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        self.trimming = video.jumps == held.at.jumps;
+        for (mut f, src, dur) in held.frames {
+            self.place(&mut f, src, dur, limit_secs, outs)?;
+        }
+        Ok(())
+    }
+
+    /// Stamps a frame through the timeline and sends it on.
+    fn place(
+        &mut self,
+        frame: &mut frame::Audio,
+        src: Option<i64>,
+        dur: i64,
+        limit_secs: f64,
+        outs: &mut [RungOutput],
+    ) -> Result<(), Error> {
+        let pts = match src {
+            Some(p) if self.trimming => match self.timeline.audio_trimmed(p, dur) {
+                Some(t) => {
+                    self.trimming = false;
+                    t
+                }
+                None => return Ok(()),
+            },
+            Some(p) => self.timeline.audio(p, dur),
+            None => self.timeline.audio_untimed(dur),
+        };
+        // Audio from before the first video frame is dropped whole; a
+        // frame straddling 0 is kept (aresample trims nothing; the
+        // muxer shifts both streams alike if anything is negative).
+        if pts + dur <= 0 || pts as f64 * f64::from(self.in_tb) > limit_secs {
+            return Ok(());
+        }
+        frame.set_pts(Some(pts));
+        let now = InputFormat::of_frame(frame);
+        if now != self.input {
+            // A new format mid-stream: a graph of its own (what the old
+            // one still held, under a frame, is dropped: a gap, never an
+            // overlap).
+            self.graph = build_graph(now, self.in_tb, self.encoder.frame_size())?;
+            self.input = now;
+        }
+        self.add_to_graph(frame, outs)
     }
 
     fn add_to_graph(&mut self, frame: &frame::Audio, outs: &mut [RungOutput]) -> Result<(), Error> {

@@ -15,12 +15,13 @@ impl Job<'_> {
     /// playlists, the master and the poster.
     pub(super) fn finish(mut self) -> Result<Produced, Error> {
         self.video.finish(&mut self.outs)?;
+        let clock = self.clock();
         if let Audio::Encode(a) = &mut self.audio {
-            a.finish(&mut self.outs)?;
+            a.finish(&mut self.outs, clock)?;
         }
         let end = super::job::slowest(&self.outs);
         for g in &mut self.group {
-            g.chain.finish(std::slice::from_mut(&mut g.out))?;
+            g.chain.finish(std::slice::from_mut(&mut g.out), clock)?;
             g.out.advance(end)?;
         }
         if let Some(c) = &self.cadence {

@@ -4,7 +4,7 @@
 //! 8216 §4.3.4.1.1); the video rungs then carry no audio. A source with one
 //! audio track keeps the muxed layout.
 
-use super::audio::AudioChain;
+use super::audio::{AudioChain, VideoClock};
 use super::context::JobContext;
 use super::input::Source;
 use super::outputs::{AudioParams, RungOutput, RungSpec};
@@ -93,10 +93,10 @@ pub(crate) fn open(
 }
 
 impl AudioRendition {
-    pub(crate) fn send_packet(&mut self, packet: &Packet, video_secs: f64) -> Result<(), Error> {
+    pub(crate) fn send_packet(&mut self, packet: &Packet, video: VideoClock) -> Result<(), Error> {
         self.chain
-            .send_packet(packet, std::slice::from_mut(&mut self.out), video_secs)?;
-        self.out.advance(video_secs)
+            .send_packet(packet, std::slice::from_mut(&mut self.out), video)?;
+        self.out.advance(video.secs)
     }
 }
 

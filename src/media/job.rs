@@ -5,13 +5,14 @@
 //! the muxers close; [`Job::finish`] drains, publishes the VOD playlists,
 //! the I-frame playlists, the master and the poster, and reports.
 
+use super::audio::VideoClock;
 use super::context::{JobContext, JobEvents, Produced, RungProgress};
 use super::copy;
 use super::input::Source;
 use super::outputs::{AudioParams, RungOutput, RungSpec, VideoParams};
 pub(super) use super::plan::Audio;
 use super::plan::{estimate_bytes, open_audio, open_subtitles, plan_video, VideoPlan};
-use super::timing::{rescale, shift, MICROS};
+use super::timing::{rescale, MICROS};
 use super::video::VideoChain;
 use crate::hls::ladder;
 use crate::hls::master::{self, IFrames};
@@ -63,11 +64,11 @@ pub(crate) struct Job<'a> {
     /// The run-time master's size once written (counted in the quota).
     pub(super) master_bytes: Option<u64>,
     packets: u64,
-    video_packets: u64,
+    pub(super) video_packets: u64,
     /// The latest video time read, seconds (for [`MAX_FPS`]).
-    latest_secs: f64,
+    pub(super) latest_secs: f64,
     /// The copied video's rules (copy mode).
-    video_copy: super::copycheck::VideoCopy,
+    pub(super) video_copy: super::copycheck::VideoCopy,
     /// The source's text subtitle streams, decoded as they go by.
     pub(super) subs: Vec<super::subs::SubtitleTrack>,
     /// Caption tracks made from them (at the end).
@@ -233,8 +234,9 @@ impl<'a> Job<'a> {
             let index = packet.stream();
             if index == self.source.video_index {
                 self.on_video_packet(&packet)?;
-            } else if let Some(g) = self.group.iter_mut().find(|g| g.index == index) {
-                g.send_packet(&packet, slowest(&self.outs))?;
+            } else if let Some(g) = self.group.iter().position(|g| g.index == index) {
+                let clock = self.clock();
+                self.group[g].send_packet(&packet, clock)?;
             } else if Some(index) == self.source.audio_index {
                 self.on_audio_packet(&packet)?;
             } else if let Some(t) = self.subs.iter_mut().find(|t| t.stream.index == index) {
@@ -278,8 +280,16 @@ impl<'a> Job<'a> {
     }
 
     /// How far the slowest rung has got, seconds.
-    fn position(&self) -> f64 {
+    pub(super) fn position(&self) -> f64 {
         slowest(&self.outs)
+    }
+
+    /// Where the video is, for the audio chains.
+    pub(super) fn clock(&self) -> VideoClock {
+        VideoClock {
+            secs: self.position(),
+            jumps: self.video.jumps(),
+        }
     }
 
     fn on_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
@@ -304,78 +314,6 @@ impl<'a> Job<'a> {
             )));
         }
         Ok(())
-    }
-
-    /// Refuses more than [`MAX_FPS`] packets a second of source time, so
-    /// frames are bounded by `--max-duration-secs` × [`MAX_FPS`] whatever
-    /// the timestamps say.
-    fn check_frame_rate(&mut self, packet: &Packet) -> Result<(), Error> {
-        let t = &self.timing;
-        if let Some(pts) = packet.pts() {
-            let secs = (pts - t.offset) as f64 * f64::from(t.tb);
-            self.latest_secs = self.latest_secs.max(secs);
-        }
-        // A quarter second of slack: reordered first packets, a still.
-        if self.video_packets as f64 > MAX_FPS * (self.latest_secs.max(0.0) + 0.25) {
-            return Err(Error::Unprocessable(format!(
-                "the video shows more than {MAX_FPS} frames a second (its timestamps are \
-                 broken, or its frame rate is not one players can show)"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Writes a source packet into the copied top rung.
-    fn copy_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
-        if !self.video_copy.check(packet)? {
-            return Ok(());
-        }
-        let t = &self.timing;
-        let mut p = packet.clone();
-        shift(&mut p, t.offset);
-        if p.duration() <= 0 {
-            p.set_duration(t.frame_dur);
-        }
-        let Some(pts) = p.pts() else {
-            return Err(Error::CopyFallback(
-                "a video packet has no timestamp".into(),
-            ));
-        };
-        if let Some(c) = self.cadence.as_mut() {
-            c.packet(pts as f64 * f64::from(t.tb), p.is_key())
-                .map_err(Error::CopyFallback)?;
-        }
-        self.outs[0].write_video(&mut p, t.tb)
-    }
-
-    fn on_audio_packet(&mut self, packet: &Packet) -> Result<(), Error> {
-        let position = self.position();
-        let max_secs = self.ctx.settings.max_duration_secs as f64;
-        match &mut self.audio {
-            Audio::None => Ok(()),
-            Audio::Encode(a) => a.send_packet(packet, &mut self.outs, position),
-            Audio::Copy {
-                tb, offset, check, ..
-            } => {
-                if !check.check(packet)? {
-                    return Ok(());
-                }
-                let mut p = packet.clone();
-                shift(&mut p, *offset);
-                let secs = f64::from(*tb);
-                if let Some(pts) = p.pts() {
-                    let (t, d) = (pts as f64 * secs, p.duration() as f64 * secs);
-                    // Audio from before the video is dropped, and audio far
-                    // ahead of it (a timestamp jump) or past the limit.
-                    let limit = (position + super::audio::MAX_AUDIO_LEAD_SECS).min(max_secs);
-                    if t + d <= 0.0 || t > limit {
-                        return Ok(());
-                    }
-                }
-                let tb = *tb;
-                self.outs.iter_mut().try_for_each(|o| o.write_audio(&p, tb))
-            }
-        }
     }
 
     /// Publishes what the muxers closed; the master once every rung has a

@@ -41,6 +41,7 @@ mod job;
 mod muxer;
 mod opened;
 mod outputs;
+mod packets;
 mod plan;
 mod poster;
 mod settings;

@@ -165,6 +165,11 @@ impl VideoChain {
     }
 
     /// The source's colour, with what its first frame said.
+    /// How many times the video's timestamps jumped so far.
+    pub(crate) fn jumps(&self) -> u32 {
+        self.timeline.jumps()
+    }
+
     pub(crate) fn colour_info(&self) -> crate::catalog::ColourInfo {
         self.plan.colour.info()
     }
