@@ -118,6 +118,12 @@ pub(crate) fn clear_codec_tag(ost: &mut ffmpeg_next::format::stream::StreamMut) 
     unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = 0 };
 }
 
+/// Sets the four-character code a muxer writes for a stream (`hvc1`).
+pub(crate) fn set_codec_tag(ost: &mut ffmpeg_next::format::stream::StreamMut, tag: [u8; 4]) {
+    // SAFETY: as in `clear_codec_tag`.
+    unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = u32::from_le_bytes(tag) };
+}
+
 /// The keyframe timestamps (stream time base) of a stream's demuxer index
 /// (an mp4's `stss`, an mkv's cues), and whether the index has any entry.
 pub(crate) fn index_keyframes(st: &ffmpeg_next::format::stream::Stream) -> (Vec<i64>, usize) {

@@ -372,3 +372,54 @@ fn an_embedded_signed_video_plays_in_another_sites_frame() {
     assert_eq!(v["deniedStatus"], 403, "{v}");
     assert_eq!(v["captions"], "en", "{v}");
 }
+
+/// Issue 28: a master with H.264 and AV1 groups plays in Chromium with
+/// hls.js on an AV1 level; where MediaSource refuses `av01`, on an H.264
+/// one.
+#[test]
+fn hls_js_plays_the_av1_group_and_falls_back_to_h264() {
+    if !browser_ready() {
+        return;
+    }
+    let clip = browser_clip();
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--codecs",
+        "h264,av1",
+        "--allow-open-api",
+    ]);
+    let id = upload_ok(&s, &std::fs::read(&clip).unwrap(), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let path = format!("/embed/{id}?autoplay=1&muted=1");
+    let env = [
+        ("HLSD_EMBED_PATH", path.as_str()),
+        ("HLSD_UI_ID", id.as_str()),
+    ];
+    let v = run_node("codecs", &s, "http", &clip, &env);
+    assert!(
+        v["videoCodec"].as_str().unwrap_or("").starts_with("av01"),
+        "{v}"
+    );
+    // The library's quality menu names the codecs.
+    let menu: Vec<&str> = v["menu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        menu.contains(&"360p H.264") && menu.contains(&"360p AV1"),
+        "{v}"
+    );
+    let env = [
+        ("HLSD_EMBED_PATH", path.as_str()),
+        ("HLSD_REFUSE_CODEC", "av01"),
+    ];
+    let v = run_node("codecs", &s, "http", &clip, &env);
+    assert!(
+        v["videoCodec"].as_str().unwrap_or("").starts_with("avc1"),
+        "{v}"
+    );
+}

@@ -12,6 +12,7 @@ mod attacks;
 mod bad_input;
 mod browser;
 mod clips;
+mod codecs;
 mod colour;
 mod crash_points;
 mod crash_takeover;

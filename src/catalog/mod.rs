@@ -8,13 +8,16 @@
 //! a record written by an older or newer version still loads.
 
 mod change;
+mod codec;
 mod colour;
 mod fresh;
 mod lifecycle;
 mod record;
 mod shared;
+mod status;
 
 pub use change::{Change, Outputs};
+pub use codec::{codec_of, codec_of_rung};
 pub use colour::{ColourInfo, ContentLight, DolbyVision, MasteringDisplay};
 pub use fresh::Reading;
 pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};

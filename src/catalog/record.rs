@@ -1,48 +1,9 @@
 //! The record of one video and its parts, as `meta.json` stores them and
 //! the API shows them.
 
+pub use super::status::Status;
 use crate::storage::VideoId;
 use serde::{Deserialize, Serialize};
-
-/// Where a video is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// The upload is still arriving (segments may already exist).
-    Receiving,
-    /// Fully received, waiting for a job slot.
-    Queued,
-    /// Fully received, being transcoded.
-    Processing,
-    /// Done: the playlist is VOD with ENDLIST.
-    Ready,
-    /// Gave up; `error` says why.
-    Failed,
-    /// Being deleted: its job or upload is stopping; the folder goes next.
-    Deleting,
-}
-
-impl Status {
-    /// Its name as the API says it (`ready`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Receiving => "receiving",
-            Status::Queued => "queued",
-            Status::Processing => "processing",
-            Status::Ready => "ready",
-            Status::Failed => "failed",
-            Status::Deleting => "deleting",
-        }
-    }
-
-    /// True while a job may still change the outputs.
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            Status::Receiving | Status::Queued | Status::Processing
-        )
-    }
-}
 
 /// What a change of a video tells the outside (a webhook event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +107,10 @@ pub struct Rendition {
     /// RFC 6381 codecs (`avc1.64001f,mp4a.40.2`).
     #[serde(default)]
     pub codecs: String,
+    /// Its video codec: `h264` (also when a record says nothing), `av1`,
+    /// `hevc`.
+    #[serde(default = "super::codec::h264")]
+    pub codec: String,
     #[serde(default)]
     pub frame_rate: f64,
     /// Made by copying the source's packets, not encoding.
@@ -202,6 +167,10 @@ pub struct Record {
     /// Segments are AES-128 encrypted; keys at `/keys/{id}/…`.
     #[serde(default)]
     pub encrypted: bool,
+    /// The codec groups asked for it (`h264`, `av1`, `hevc`; none said:
+    /// H.264 alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<String>,
     /// The top rendition is the source's own packets (copy fast path).
     #[serde(default)]
     pub copied: bool,
@@ -414,6 +383,7 @@ impl Record {
             output: None,
             renditions: Vec::new(),
             encrypted: false,
+            codecs: Vec::new(),
             copied: false,
             copy_note: None,
             error: None,

@@ -7,8 +7,8 @@ mod types;
 use checks::{parse_node_name, parse_on_off, parse_positive};
 
 pub use types::{
-    canonical_ip, Cidr, ClientIpHeader, CopyMode, KeepSource, Ladder, SegmentFormat, StoreKind,
-    MAX_RUNGS,
+    canonical_ip, Cidr, ClientIpHeader, Codecs, CopyMode, KeepSource, Ladder, SegmentFormat,
+    StoreKind, VideoCodec, MAX_RUNGS,
 };
 
 use std::net::SocketAddr;
@@ -30,6 +30,13 @@ pub const DEFAULT_JOBS: usize = 1;
 pub const DEFAULT_X264_PRESET: &str = "veryfast";
 /// libx264 `crf`: visually good for web delivery.
 pub const DEFAULT_CRF: u32 = 23;
+/// SVT-AV1 preset: 12 runs at libx264 `veryfast`'s speed here
+/// (BENCHMARKS.md).
+pub const DEFAULT_AV1_PRESET: u32 = 12;
+pub const DEFAULT_AV1_CRF: u32 = 35;
+/// libx265 preset (BENCHMARKS.md).
+pub const DEFAULT_HEVC_PRESET: &str = "ultrafast";
+pub const DEFAULT_HEVC_CRF: u32 = 28;
 /// Cap on libx264's `rc-lookahead`, frames. Each frame of lookahead is a
 /// picture held per rung; 5 (veryfast's own is 10) keeps a 720/480/360 job
 /// under 200 MiB, at a measured cost of 0.03–0.07 SSIM points on a test
@@ -176,6 +183,27 @@ pub struct Config {
     #[arg(long, env = "HLSD_X264_B_PYRAMID", default_value = DEFAULT_X264_B_PYRAMID,
           value_parser = ["none", "strict", "normal"])]
     pub x264_b_pyramid: String,
+    /// Codec groups every video gets, and the most an upload may ask
+    /// (`codecs`): `h264[,av1][,hevc]`. Each extra codec is a whole ladder
+    /// in fMP4 beside the H.264 one, in the same master.
+    #[arg(long, env = "HLSD_CODECS", default_value = "h264", value_parser = Codecs::parse)]
+    pub codecs: Codecs,
+    /// SVT-AV1 preset (0 slowest … 13 fastest).
+    #[arg(long, env = "HLSD_AV1_PRESET", default_value_t = DEFAULT_AV1_PRESET,
+          value_parser = clap::value_parser!(u32).range(0..=13))]
+    pub av1_preset: u32,
+    /// SVT-AV1 constant rate factor (lower is better quality).
+    #[arg(long, env = "HLSD_AV1_CRF", default_value_t = DEFAULT_AV1_CRF,
+          value_parser = clap::value_parser!(u32).range(1..=63))]
+    pub av1_crf: u32,
+    /// libx265 preset (ultrafast … veryslow).
+    #[arg(long, env = "HLSD_HEVC_PRESET", default_value = DEFAULT_HEVC_PRESET,
+          value_parser = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"])]
+    pub hevc_preset: String,
+    /// libx265 constant rate factor (lower is better quality).
+    #[arg(long, env = "HLSD_HEVC_CRF", default_value_t = DEFAULT_HEVC_CRF,
+          value_parser = clap::value_parser!(u32).range(0..=51))]
+    pub hevc_crf: u32,
     /// Bitrate cap for the video encode, kbit/s (VBV maxrate).
     #[arg(long, env = "HLSD_MAX_VIDEO_KBPS", default_value_t = DEFAULT_MAX_VIDEO_KBPS)]
     pub max_video_kbps: u32,

@@ -147,3 +147,84 @@ mod tests {
         }
     }
 }
+
+/// A video codec a rendition can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VideoCodec {
+    H264,
+    Av1,
+    Hevc,
+}
+
+impl VideoCodec {
+    /// Its name in flags, fields and records: `h264`, `av1`, `hevc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Av1 => "av1",
+            VideoCodec::Hevc => "hevc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "h264" | "avc" => VideoCodec::H264,
+            "av1" => VideoCodec::Av1,
+            "hevc" | "h265" => VideoCodec::Hevc,
+            _ => return None,
+        })
+    }
+}
+
+/// The codec groups of a video (`--codecs`, an upload's `codecs`): H.264
+/// always first (every player decodes it; the download is made from it),
+/// then the others asked, each once, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Codecs(pub Vec<VideoCodec>);
+
+impl Default for Codecs {
+    fn default() -> Self {
+        Codecs(vec![VideoCodec::H264])
+    }
+}
+
+impl Codecs {
+    /// `h264,av1`: the names, comma-separated; H.264 is added when left
+    /// out.
+    pub fn parse(s: &str) -> Result<Codecs, String> {
+        let mut out = vec![VideoCodec::H264];
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let c = VideoCodec::parse(part)
+                .ok_or_else(|| format!("unknown codec {:?} (h264, av1, hevc)", part.trim()))?;
+            out.push(c);
+        }
+        out.sort();
+        out.dedup();
+        Ok(Codecs(out))
+    }
+
+    /// The codecs besides H.264.
+    pub fn extra(&self) -> impl Iterator<Item = VideoCodec> + '_ {
+        self.0.iter().copied().filter(|c| *c != VideoCodec::H264)
+    }
+
+    pub fn has(&self, c: VideoCodec) -> bool {
+        self.0.contains(&c)
+    }
+
+    /// The names, as the record keeps them.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|c| c.name().to_owned()).collect()
+    }
+
+    /// True when every codec of `self` is in `allowed`.
+    pub fn within(&self, allowed: &Codecs) -> bool {
+        self.0.iter().all(|c| allowed.has(*c))
+    }
+}
+
+impl std::fmt::Display for Codecs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}

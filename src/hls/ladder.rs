@@ -32,7 +32,7 @@
 //! (a 720p source at 1 Mb/s gets a 480p rung of at most 700 kb/s, not the
 //! table's 1.5 Mb/s, so no player picks a worse picture for more bytes).
 
-use crate::config::Ladder;
+use crate::config::{Ladder, VideoCodec};
 
 /// The standard rungs, by short side, largest first.
 pub(crate) const STANDARD: [u32; 6] = [2160, 1440, 1080, 720, 480, 360];
@@ -60,6 +60,24 @@ pub(crate) struct RungPlan {
     pub maxrate_kbps: u32,
     /// Made by copying the source's packets.
     pub copy: bool,
+    /// Its codec (an extra codec group's rungs follow the H.264 ones).
+    pub codec: VideoCodec,
+}
+
+/// The rungs of every extra codec group of `codecs`: each H.264 rung again
+/// (same size and cap, never copied), named `av1-720p`, `hevc-720p`.
+pub(crate) fn twins(rungs: &[RungPlan], codecs: &crate::config::Codecs) -> Vec<RungPlan> {
+    codecs
+        .extra()
+        .flat_map(|c| {
+            rungs.iter().map(move |r| RungPlan {
+                name: format!("{}-{}", c.name(), r.name),
+                copy: false,
+                codec: c,
+                ..r.clone()
+            })
+        })
+        .collect()
 }
 
 /// Bits per pixel for a picture whose short side is `short`.
@@ -119,6 +137,7 @@ pub(crate) fn plan(
         height: h,
         maxrate_kbps: copy.unwrap_or_else(|| maxrate_kbps(w, h, fps, cap_kbps)),
         copy: copy.is_some(),
+        codec: VideoCodec::H264,
     };
     let heights: Vec<u32> = match ladder {
         Ladder::Source => return vec![source_rung(copy_top)],
@@ -145,6 +164,7 @@ pub(crate) fn plan(
             height: rh,
             maxrate_kbps: maxrate_kbps(rw, rh, fps, cap_kbps).min(below_above).max(64),
             copy: false,
+            codec: VideoCodec::H264,
         });
     }
     if rungs.is_empty() {

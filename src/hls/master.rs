@@ -71,10 +71,12 @@ pub(crate) fn playlist(
             subtitles: None,
             uri: format!("{}/{}", o.name, names::PLAYLIST),
         });
-        // BANDWIDTH falls strictly with RESOLUTION, so a player never
-        // picks a smaller picture for more bytes (the rates are capped
-        // to make it so; this only guards a measured peak that crept up).
-        if let Some(above) = m.variants.iter().rev().nth(1) {
+        // BANDWIDTH falls strictly with RESOLUTION within a codec group,
+        // so a player never picks a smaller picture for more bytes (the
+        // rates are capped to make it so; this only guards a measured peak
+        // that crept up).
+        let same_codec = |a: &Variant| a.codecs.get(..4) == video.get(..4);
+        if let Some(above) = m.variants.iter().rev().nth(1).filter(|a| same_codec(a)) {
             let last = m.variants.len() - 1;
             if m.variants[last].bandwidth >= above.bandwidth {
                 tracing::warn!(rung = %o.name, "a lower rung peaked above the one above it");

@@ -100,6 +100,7 @@ pub(crate) async fn post(
         file_name: None,
         title: Some(title),
         encrypt: state.config.encrypt,
+        codecs: state.config.codecs.clone(),
         declared: None,
         import: None,
         clip: Some((id, range)),

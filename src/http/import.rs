@@ -23,9 +23,10 @@ struct Asked {
     url: String,
     title: Option<String>,
     encrypt: bool,
+    codecs: crate::config::Codecs,
 }
 
-fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
+fn asked(v: Option<serde_json::Value>, allowed: &crate::config::Codecs) -> Result<Asked, Error> {
     let bad = |m: &str| Error::BadRequest(m.to_owned());
     let v = v.ok_or_else(|| bad("expected {\"url\": \"…\"} (an http or https URL)"))?;
     let url = v
@@ -49,6 +50,7 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         url: url.to_owned(),
         title,
         encrypt,
+        codecs: crate::ingest::codecs_asked(super::tus::json_codecs(&v)?.as_deref(), allowed)?,
     })
 }
 
@@ -83,7 +85,7 @@ pub(crate) async fn post(
     body: impl ReqBody,
     client: std::net::IpAddr,
 ) -> Result<Response<Body>, Error> {
-    let asked = asked(super::videos::small_json(body).await?)?;
+    let asked = asked(super::videos::small_json(body).await?, &state.config.codecs)?;
     let uri = fetch::parse(&asked.url)?;
     let first_hop = fetch::resolve(&uri, &policy(state)).await?;
     let import = import_of(state, uri, Some(first_hop));
@@ -105,6 +107,7 @@ async fn run(
         file_name: import::file_name(&import.uri),
         title: asked.title,
         encrypt: state.config.encrypt || asked.encrypt,
+        codecs: asked.codecs,
         declared: None,
         import: Some(asked.url),
         clip: None,

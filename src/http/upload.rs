@@ -139,8 +139,15 @@ pub(crate) async fn post(
     };
     let ctx = ingest_context(state);
     let encrypt = state.config.encrypt;
-    let accepted =
-        ingest::ingest(&ctx, multipart, &guard, encrypt, admission.permit, expected).await?;
+    let accepted = ingest::ingest(
+        &ctx,
+        multipart,
+        &guard,
+        (encrypt, &state.config.codecs),
+        admission.permit,
+        expected,
+    )
+    .await?;
     Ok(created(state, &base_url(state, req), &accepted))
 }
 

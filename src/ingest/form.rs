@@ -28,6 +28,8 @@ pub(crate) struct Fields {
     pub encrypt: bool,
     /// `title=…`.
     pub title: Option<String>,
+    /// `codecs=h264,av1`.
+    pub codecs: Option<String>,
 }
 
 /// The form's file part, ready to stream.
@@ -64,6 +66,7 @@ pub(crate) async fn read_until_file(
         match name.as_str() {
             "encrypt" => fields.encrypt |= truthy(&value),
             "title" => fields.title = clean_title(&value),
+            "codecs" => fields.codecs = Some(value),
             // Anything else was read under the same caps and is dropped.
             _ => {}
         }
@@ -112,6 +115,11 @@ pub(crate) async fn read_after_file(
                 return Err(Error::BadRequest(
                     "encrypt must come before the file: it changes how the upload is encoded"
                         .into(),
+                ))
+            }
+            "codecs" => {
+                return Err(Error::BadRequest(
+                    "codecs must come before the file: it changes how the upload is encoded".into(),
                 ))
             }
             _ => {}

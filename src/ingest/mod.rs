@@ -6,10 +6,13 @@
 //! place); [`ingest`] feeds it from a multipart form ([`form`]) read through
 //! a [`guard::BodyGuard`].
 
+mod codecs;
 pub(crate) mod form;
 pub(crate) mod guard;
 pub(crate) mod import;
 pub(crate) mod resumable;
+
+pub(crate) use codecs::codecs_asked;
 
 use crate::catalog::{Change, Record, SourceInfo};
 use crate::jobs::{JobHandle, Jobs, PendingPermit};
@@ -42,6 +45,8 @@ pub(crate) struct NewUpload {
     pub file_name: Option<String>,
     pub title: Option<String>,
     pub encrypt: bool,
+    /// Its codec groups (see [`codecs_asked`]).
+    pub codecs: crate::config::Codecs,
     /// The file's size when known, and how much larger it may still be.
     pub declared: Option<(u64, u64)>,
     /// An import's URL: the video is announced at once, and never erased
@@ -102,6 +107,7 @@ impl<'a> Upload<'a> {
         let id = VideoId::random();
         let mut record = ctx.videos.catalog().new_record(id, new.file_name);
         record.encrypted = new.encrypt;
+        record.codecs = new.codecs.names();
         if let Some(t) = new.title {
             record.title = t;
         }
@@ -325,7 +331,7 @@ pub(crate) async fn ingest(
     ctx: &IngestContext<'_>,
     mut multipart: multer::Multipart<'static>,
     guard: &GuardState,
-    encrypt: bool,
+    (encrypt, allowed): (bool, &crate::config::Codecs),
     permit: PendingPermit,
     expected: impl Fn(&str) -> Option<(u64, u64)>,
 ) -> Result<Accepted, Error> {
@@ -335,6 +341,7 @@ pub(crate) async fn ingest(
         file_name: part.file_name,
         title: fields.title,
         encrypt,
+        codecs: codecs_asked(fields.codecs.as_deref(), allowed)?,
         declared: expected(&part.name),
         import: None,
         clip: None,

@@ -102,6 +102,7 @@ impl JobEvents for Events<'_> {
                 width: g.width,
                 height: g.height,
                 copied: g.copied,
+                codec: crate::catalog::codec_of_rung(&g.name).to_owned(),
                 progress: frac(g.seconds),
                 ..Rendition::default()
             })

@@ -90,6 +90,8 @@ impl Pipeline {
         let rec = self.jobs.catalog.get(self.id);
         if let Some(rec) = &rec {
             settings.encrypt = rec.encrypted;
+            settings.codecs =
+                crate::config::Codecs::parse(&rec.codecs.join(",")).unwrap_or_default();
         }
         (settings, rec.map_or(0, |r| r.generation))
     }

@@ -34,6 +34,11 @@ pub(crate) fn eligible(
     if settings.copy == CopyMode::Never {
         return Err("copy disabled (--copy never)".into());
     }
+    if settings.codecs.has(crate::config::VideoCodec::Av1) {
+        // SVT-AV1 cannot put a keyframe where it is asked, only every N
+        // frames, so every rung follows that grid (`video::KeyMode`).
+        return Err("the AV1 group needs keyframes on a grid of frames".into());
+    }
     // A raw elementary stream has no timestamps to copy.
     if matches!(source.info.container.as_str(), "h264" | "hevc") {
         return Err("a raw H.264 stream has no timestamps".into());

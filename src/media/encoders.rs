@@ -99,28 +99,53 @@ pub(crate) fn x264_threads(share: f64, big: bool, cores: usize) -> usize {
     auto.saturating_sub(fewer).max(1)
 }
 
-/// One libx264 encoder per encoded rung (`(output index, plan)` pairs).
+/// Where encoders may put keyframes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyInt {
+    /// The longest interval (beyond the forced IDRs' spacing, so an
+    /// encoder never adds one of its own).
+    pub max: u32,
+    /// With an AV1 group: keyframes every this many frames, the only way
+    /// SVT-AV1 places them (the others are forced on the same frames).
+    pub grid: Option<u32>,
+}
+
+/// One encoder per encoded rung (`(output index, plan)` pairs): libx264,
+/// or SVT-AV1 or libx265 for a codec group's rung.
 pub(super) fn open_encoders(
     encoded: Vec<(usize, &crate::hls::ladder::RungPlan)>,
     (tb, fps, cfr): (Rational, Rational, bool),
-    keyint: u32,
+    keyint: KeyInt,
     frame_dur: i64,
     settings: &Settings,
 ) -> Result<Encoders, Error> {
-    let pixels = |r: &crate::hls::ladder::RungPlan| f64::from(r.width) * f64::from(r.height);
+    // A codec group's encoder is as costly as a few x264 ones: its rungs
+    // weigh more in the share of the cores.
+    let pixels = |r: &crate::hls::ladder::RungPlan| {
+        let weight = match r.codec {
+            crate::config::VideoCodec::H264 => 1.0,
+            _ => 2.0,
+        };
+        f64::from(r.width) * f64::from(r.height) * weight
+    };
     let total: f64 = encoded.iter().map(|(_, r)| pixels(r)).sum();
     let cores = super::cores();
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {
-        let big = pixels(r) > BIG_RUNG_PIXELS;
+        let big = f64::from(r.width) * f64::from(r.height) > BIG_RUNG_PIXELS;
         let shape = super::x264::Shape {
             threads: x264_threads(pixels(r) / total.max(1.0), big, cores),
             ladder,
             big,
             cfr,
         };
-        let encoder = super::x264::open_encoder(r, tb, fps, keyint, shape, settings)?;
+        let encoder = match r.codec {
+            crate::config::VideoCodec::H264 => {
+                super::x264::open_encoder(r, tb, fps, keyint.max, shape, settings)?
+            }
+            _ => super::groupenc::open_encoder(r, (tb, fps), keyint, shape.threads, settings)?,
+        };
         opened.push(RungEncoder {
             out,
             encoder,

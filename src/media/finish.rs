@@ -77,12 +77,16 @@ impl Job<'_> {
     /// `moof`/`mdat` pairs, which we do not make).
     /// The rungs' I-frame playlists, and the bytes they take.
     fn write_iframe_playlists(&self) -> Result<(Vec<Option<IFrames>>, u64), Error> {
-        if self.single || super::muxer::is_fmp4(self.ctx.settings) {
+        if self.single {
             return Ok((vec![None; self.outs.len()], 0));
         }
         let mut bytes = 0;
         let mut out = Vec::with_capacity(self.outs.len());
         for o in &self.outs {
+            if o.is_fmp4() {
+                out.push(None);
+                continue;
+            }
             let (f, n) = write_iframe_playlist(self.ctx, o)?;
             bytes += n;
             out.push(Some(f));
@@ -99,10 +103,7 @@ impl Job<'_> {
             .zip(iframes)
             .map(|(o, f)| {
                 let (peak, avg) = o.publisher.bitrates();
-                let video = o
-                    .video_codec
-                    .clone()
-                    .unwrap_or_else(|| "avc1.640028".into());
+                let video = o.codecs().unwrap_or_else(|| "avc1.640028".into());
                 let has_audio = !matches!(self.audio, Audio::None) || !self.group.is_empty();
                 Rendition {
                     playlist: o.publisher.rel(names::PLAYLIST),
@@ -116,6 +117,7 @@ impl Job<'_> {
                     } else {
                         video
                     },
+                    codec: o.plan.codec.name().to_owned(),
                     frame_rate: f64::from(self.timing.fps),
                     copied: o.plan.copy,
                     progress: 1.0,

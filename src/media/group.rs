@@ -60,6 +60,7 @@ pub(crate) fn open(
                 height: 0,
                 maxrate_kbps: 0,
                 copy: false,
+                codec: crate::config::VideoCodec::H264,
             },
             dir: ctx.store.path(ctx.id, &dir),
             video: None,
@@ -67,6 +68,7 @@ pub(crate) fn open(
             fps: ffmpeg_next::Rational(1, 1),
             audio: Some((AudioParams::Encoded(chain.encoder()), chain.time_base())),
             generation: ctx.generation,
+            fmp4: super::muxer::is_fmp4(ctx.settings),
             keys: None,
         };
         let out = RungOutput::create(spec, publisher, ctx.settings)?;

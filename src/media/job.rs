@@ -96,6 +96,7 @@ impl<'a> Job<'a> {
             opened,
             rungs,
         } = plan_video(&source, settings)?;
+        let rungs = with_codec_groups(rungs, settings);
         let copy = copy_check.is_ok();
         let fps = opened.fps;
         // Captions or several audio tracks need a master playlist, so even
@@ -211,6 +212,8 @@ impl<'a> Job<'a> {
             } else {
                 None
             };
+            let fmp4 = super::muxer::is_fmp4(ctx.settings)
+                || plan.codec != crate::config::VideoCodec::H264;
             let spec = RungSpec {
                 plan,
                 dir,
@@ -219,6 +222,7 @@ impl<'a> Job<'a> {
                 fps: self.timing.fps,
                 audio,
                 generation: ctx.generation,
+                fmp4,
                 keys,
             };
             self.outs
@@ -382,4 +386,19 @@ pub(super) fn slowest(outs: &[super::outputs::RungOutput]) -> f64 {
     outs.iter()
         .map(|o| o.position)
         .fold(f64::INFINITY, f64::min)
+}
+
+/// The H.264 rungs, then each extra codec group's (`--codecs`, the
+/// video's `codecs`). An encrypted video gets none: FFmpeg 5.1's hls
+/// muxer encrypts MPEG-TS only, and AV1 has no MPEG-TS mapping.
+fn with_codec_groups(
+    mut rungs: Vec<ladder::RungPlan>,
+    settings: &super::Settings,
+) -> Vec<ladder::RungPlan> {
+    if settings.encrypt {
+        return rungs;
+    }
+    let twins = ladder::twins(&rungs, &settings.codecs);
+    rungs.extend(twins);
+    rungs
 }

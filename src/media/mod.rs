@@ -35,6 +35,7 @@ mod encoders;
 mod extras;
 mod finish;
 mod group;
+mod groupenc;
 mod haldclut;
 mod input;
 mod job;

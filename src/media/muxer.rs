@@ -20,14 +20,13 @@ fn utf8(p: &Path) -> Result<&str, Error> {
 }
 
 /// Options for `write_header` of the `hls` muxer (FFmpeg 5.1 names) writing
-/// generation `generation` into `dir`.
+/// generation `generation` into `dir`, in fMP4 segments when `fmp4`.
 pub(crate) fn muxer_options(
     dir: &Path,
     settings: &Settings,
-    generation: u32,
+    (generation, fmp4): (u32, bool),
     key_info: Option<&Path>,
 ) -> Result<Dictionary<'static>, Error> {
-    let fmp4 = is_fmp4(settings);
     let seg = dir.join(names::segment_pattern(generation, fmp4));
     let mut opts = Dictionary::new();
     opts.set("hls_time", &settings.segment_seconds.to_string());

@@ -3,6 +3,7 @@
 //! writes into it.
 
 use super::Settings;
+use crate::config::VideoCodec;
 use crate::hls::keys::Keys;
 use crate::hls::ladder::RungPlan;
 use crate::hls::master::RungSummary;
@@ -39,6 +40,8 @@ pub(crate) struct RungSpec<'a> {
     pub fps: Rational,
     pub audio: Option<(AudioParams<'a>, Rational)>,
     pub generation: u32,
+    /// fMP4 segments (else MPEG-TS).
+    pub fmp4: bool,
     /// With encryption: this rung's key series and its key-info file.
     pub keys: Option<(Keys, PathBuf)>,
 }
@@ -57,6 +60,9 @@ pub(crate) struct RungOutput {
     pub publisher: Publisher,
     /// `CODECS` of its video stream (`avc1.64001f`), when known.
     pub video_codec: Option<String>,
+    /// Its init segment (fMP4), where an AV1 or HEVC rung's `CODECS` is
+    /// read from (`av1C`, `hvcC`).
+    init: Option<PathBuf>,
     /// Seconds of video written (presentation end of the last packet).
     pub position: f64,
     /// Video packets written.
@@ -81,7 +87,7 @@ impl RungOutput {
         let mut octx = crate::ffi::alloc_hls_output(publisher.muxer_playlist())?;
         let video_ost = spec.video.is_some().then_some(0);
         let video_codec = match spec.video {
-            Some(v) => add_video(&mut octx, v, spec.video_tb, spec.fps)?,
+            Some(v) => add_video(&mut octx, v, spec.plan.codec, (spec.video_tb, spec.fps))?,
             None => None,
         };
         let audio_ost = match &spec.audio {
@@ -92,8 +98,16 @@ impl RungOutput {
             Some((k, info)) => (Some(k), Some(info)),
             None => (None, None),
         };
-        let opts =
-            super::muxer::muxer_options(&spec.dir, settings, spec.generation, key_info.as_deref())?;
+        let init = spec.fmp4.then(|| {
+            spec.dir
+                .join(crate::storage::names::init_name(spec.generation))
+        });
+        let opts = super::muxer::muxer_options(
+            &spec.dir,
+            settings,
+            (spec.generation, spec.fmp4),
+            key_info.as_deref(),
+        )?;
         octx.write_header_with(opts)
             .map_err(|e| Error::from_av(e, "starting the hls muxer"))?;
         let tb = |i: usize| octx.stream(i).map(|s| s.time_base());
@@ -112,6 +126,7 @@ impl RungOutput {
             keys,
             publisher,
             video_codec,
+            init,
             position: 0.0,
             packets: 0,
             held_audio: std::collections::VecDeque::new(),
@@ -128,8 +143,23 @@ impl RungOutput {
             height: self.plan.height,
             peak,
             average,
-            video_codec: self.video_codec.clone(),
+            video_codec: self.codecs(),
         }
+    }
+
+    /// `CODECS` of its video stream: the H.264 SPS's, else read from the
+    /// init segment's configuration box once the muxer has written it.
+    pub(crate) fn codecs(&self) -> Option<String> {
+        if self.video_codec.is_some() {
+            return self.video_codec.clone();
+        }
+        let bytes = std::fs::read(self.init.as_ref()?).ok()?;
+        crate::hls::codecs::from_init_segment(&bytes)
+    }
+
+    /// True when it writes fMP4 segments.
+    pub(crate) fn is_fmp4(&self) -> bool {
+        self.init.is_some()
     }
 
     /// Writes a video packet whose timestamps are in `tb`.
@@ -209,17 +239,33 @@ impl RungOutput {
     }
 }
 
-/// Adds the video stream; returns its `CODECS` value when the SPS is known.
+/// Adds the video stream; returns its `CODECS` value when the SPS is known
+/// (H.264; the others' come from the init segment, see
+/// [`RungOutput::codecs`]).
 fn add_video(
     octx: &mut Output,
     video: VideoParams<'_>,
-    tb: Rational,
-    fps: Rational,
+    kind: VideoCodec,
+    (tb, fps): (Rational, Rational),
 ) -> Result<Option<String>, Error> {
+    let id = match kind {
+        VideoCodec::H264 => codec::Id::H264,
+        VideoCodec::Av1 => codec::Id::AV1,
+        VideoCodec::Hevc => codec::Id::HEVC,
+    };
     let mut ost = octx
-        .add_stream(ffmpeg_next::encoder::find(codec::Id::H264))
+        .add_stream(ffmpeg_next::encoder::find(id))
         .map_err(|e| Error::from_av(e, "add video stream"))?;
     let codec = match video {
+        VideoParams::Encoded(enc) if kind != VideoCodec::H264 => {
+            ost.set_parameters(enc);
+            // `hvc1`: parameter sets in the init segment only, the tag
+            // Apple's players want.
+            if kind == VideoCodec::Hevc {
+                crate::ffi::set_codec_tag(&mut ost, *b"hvc1");
+            }
+            None
+        }
         VideoParams::Encoded(enc) => {
             ost.set_parameters(enc);
             crate::hls::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))

@@ -1,7 +1,7 @@
 //! What one job is told: encoding settings copied out of [`Config`], the
 //! keyframe spacing derived from them, and the cores libav may use.
 
-use crate::config::{Config, CopyMode, Ladder, SegmentFormat};
+use crate::config::{Codecs, Config, CopyMode, Ladder, SegmentFormat};
 
 /// Encoding settings for one job, copied out of [`Config`].
 #[derive(Debug, Clone)]
@@ -40,6 +40,14 @@ pub struct Settings {
     pub segment_format: SegmentFormat,
     /// Make `download.mp4` at the end of each job.
     pub downloads: bool,
+    /// The codec groups; per video, from its record.
+    pub codecs: Codecs,
+    /// SVT-AV1 `preset` and `crf`.
+    pub av1_preset: u32,
+    pub av1_crf: u32,
+    /// libx265 `preset` and `crf`.
+    pub hevc_preset: String,
+    pub hevc_crf: u32,
 }
 
 impl Settings {
@@ -63,6 +71,11 @@ impl Settings {
             copy: config.copy,
             segment_format: config.segment_format,
             downloads: config.downloads,
+            codecs: config.codecs.clone(),
+            av1_preset: config.av1_preset,
+            av1_crf: config.av1_crf,
+            hevc_preset: config.hevc_preset.clone(),
+            hevc_crf: config.hevc_crf,
         }
     }
 }

@@ -31,6 +31,10 @@ enum KeyMode {
     },
     /// Where the source has a keyframe (the copied rung's cut points).
     Source,
+    /// Every `every` frames from the first: SVT-AV1 can only place its
+    /// keyframes so (it ignores a frame asked to be one), so with an AV1
+    /// group every rung cuts there.
+    Frames { every: u64, seen: u64 },
 }
 
 /// The decoder, the graph and the encoders of one job.
@@ -44,6 +48,8 @@ pub(crate) struct VideoChain {
     /// Encoders fed by graph outputs `out0`, `out1`, …; when there is none
     /// (every rung copied), `out0` only feeds the poster.
     pub encoders: Encoders,
+    /// The graph output each encoder takes its frames from.
+    branch_of: Vec<usize>,
     /// Time base of decoder output, filter graph and encoders alike: the
     /// input stream's, so variable frame rate passes through untouched.
     tb: Rational,
@@ -111,13 +117,7 @@ impl VideoChain {
         let encoded: Vec<(usize, &crate::hls::ladder::RungPlan)> =
             rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
         let copying = rungs.iter().any(|r| r.copy);
-        let sizes: Vec<(u32, u32)> = if encoded.is_empty() {
-            // Every rung is copied: frames are decoded to prove the copy
-            // sound, and filtered only until the poster is chosen.
-            vec![(width, height)]
-        } else {
-            encoded.iter().map(|(_, r)| (r.width, r.height)).collect()
-        };
+        let (sizes, branch_of) = branches(&encoded, (width, height));
         let plan = super::vgraph::GraphPlan {
             tb,
             rotation,
@@ -127,28 +127,17 @@ impl VideoChain {
         };
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
-        let keyint = if source_keys {
-            // Only our forced IDRs (the source's keyframes) may cut.
-            (f64::from(fps) * f64::from(settings.segment_seconds) * 4.0).round() as u32
-        } else {
-            // Twice the grid, so x264 never adds one off the grid.
-            ((f64::from(fps) * settings.keyframe_seconds).round() as u32).max(1) * 2
-        };
+        let av1 = encoded
+            .iter()
+            .any(|(_, r)| r.codec == crate::config::VideoCodec::Av1);
+        let (keyint, keys) = key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
         let encoders = open_encoders(encoded, (tb, fps, cfr), keyint, frame_dur, settings)?;
-        let keys = if source_keys {
-            KeyMode::Source
-        } else {
-            KeyMode::Grid {
-                anchor: None,
-                step: ((settings.keyframe_seconds * per_sec).round() as i64).max(1),
-                next: 0,
-            }
-        };
         Ok(VideoChain {
             decoder,
             graph: None,
             plan,
             encoders,
+            branch_of,
             tb,
             offset,
             keys,
@@ -164,12 +153,12 @@ impl VideoChain {
         })
     }
 
-    /// The source's colour, with what its first frame said.
     /// How many times the video's timestamps jumped so far.
     pub(crate) fn jumps(&self) -> u32 {
         self.timeline.jumps()
     }
 
+    /// The source's colour, with what its first frame said.
     pub(crate) fn colour_info(&self) -> crate::catalog::ColourInfo {
         self.plan.colour.info()
     }
@@ -292,6 +281,10 @@ impl VideoChain {
         // (The grid is updated on every frame, the first included.)
         let by_mode = match &mut self.keys {
             KeyMode::Source => frame.is_key(),
+            KeyMode::Frames { every, seen } => {
+                *seen += 1;
+                (*seen - 1).is_multiple_of(*every)
+            }
             KeyMode::Grid { anchor, step, next } => {
                 // Decided by timestamp, so VFR input still cuts cleanly
                 // (LIBAV-NOTES.md).
@@ -329,7 +322,7 @@ impl VideoChain {
     }
 
     fn receive_filtered_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
-        let branches = self.encoders.len().max(1);
+        let branches = self.plan.sizes.len().max(1);
         let mut filtered = frame::Video::empty();
         for i in 0..branches {
             let name = format!("out{i}");
@@ -355,9 +348,6 @@ impl VideoChain {
                         tracing::warn!(error = %e, "storyboard tile skipped");
                     }
                 }
-                if i >= self.encoders.len() {
-                    continue;
-                }
                 let force = self
                     .forced
                     .iter()
@@ -365,10 +355,87 @@ impl VideoChain {
                     .find(|(p, _)| *p == pts)
                     .is_some_and(|(_, f)| *f);
                 let frame = std::mem::replace(&mut filtered, frame::Video::empty());
-                self.encoders.send(i, frame, force, outs)?;
+                self.send_to_encoders(i, frame, force, outs)?;
             }
         }
         self.encoders.poll(outs)?;
         Ok(())
     }
+
+    /// Sends a frame of graph output `branch` to every encoder fed from
+    /// it (a copy to each but the last).
+    fn send_to_encoders(
+        &mut self,
+        branch: usize,
+        frame: frame::Video,
+        force: bool,
+        outs: &mut [RungOutput],
+    ) -> Result<(), Error> {
+        let takers: Vec<usize> = (0..self.branch_of.len())
+            .filter(|j| self.branch_of[*j] == branch)
+            .collect();
+        let Some((last, others)) = takers.split_last() else {
+            return Ok(());
+        };
+        for j in others {
+            self.encoders.send(*j, frame.clone(), force, outs)?;
+        }
+        self.encoders.send(*last, frame, force, outs)
+    }
+}
+
+/// The graph's outputs, one per size, and the output each encoded rung
+/// takes its frames from (a codec group's rung shares the H.264 rung's of
+/// its size). Every rung copied: one output at the source's size, which
+/// feeds the poster and the storyboard while the copy is proven.
+fn branches(
+    encoded: &[(usize, &crate::hls::ladder::RungPlan)],
+    source: (u32, u32),
+) -> (Vec<(u32, u32)>, Vec<usize>) {
+    let mut sizes: Vec<(u32, u32)> = Vec::new();
+    let branch_of = encoded
+        .iter()
+        .map(|(_, r)| {
+            let size = (r.width, r.height);
+            sizes.iter().position(|s| *s == size).unwrap_or_else(|| {
+                sizes.push(size);
+                sizes.len() - 1
+            })
+        })
+        .collect();
+    if sizes.is_empty() {
+        sizes.push(source);
+    }
+    (sizes, branch_of)
+}
+
+/// Where keyframes go (see [`KeyMode`]) and the interval the encoders
+/// are told, for a stream at `fps` with `per_sec` ticks a second.
+fn key_plan(
+    fps: f64,
+    per_sec: f64,
+    (source_keys, av1): (bool, bool),
+    settings: &Settings,
+) -> (super::encoders::KeyInt, KeyMode) {
+    let every = ((fps * settings.keyframe_seconds).round() as u64).max(1);
+    let max = if source_keys && !av1 {
+        // Only our forced IDRs (the source's keyframes) may cut.
+        (fps * f64::from(settings.segment_seconds) * 4.0).round() as u32
+    } else {
+        // Twice the grid, so x264 never adds one off the grid.
+        every as u32 * 2
+    };
+    let keys = if av1 {
+        KeyMode::Frames { every, seen: 0 }
+    } else if source_keys {
+        KeyMode::Source
+    } else {
+        KeyMode::Grid {
+            anchor: None,
+            step: ((settings.keyframe_seconds * per_sec).round() as i64).max(1),
+            next: 0,
+        }
+    };
+    let grid = av1.then_some(every as u32);
+    (super::encoders::KeyInt { max, grid }, keys)
 }

@@ -129,6 +129,7 @@ pub(super) fn finished_outputs(store: &Store, id: VideoId) -> Option<(Vec<Rendit
             bandwidth: v.bandwidth,
             average_bandwidth: v.average_bandwidth.unwrap_or(0),
             codecs: v.codecs.clone(),
+            codec: crate::catalog::codec_of(&v.codecs).to_owned(),
             frame_rate: v.frame_rate.unwrap_or(0.0),
             copied: false,
             progress: 1.0,

@@ -242,6 +242,11 @@ pub fn is_rung_name(name: &str) -> bool {
             && n.bytes().all(|b| b.is_ascii_digit())
             && !n.starts_with('0');
     }
+    // A codec group's rung: `av1-720p`, `hevc-720p`.
+    let name = name
+        .strip_prefix("av1-")
+        .or_else(|| name.strip_prefix("hevc-"))
+        .unwrap_or(name);
     let Some(digits) = name.strip_suffix('p') else {
         return false;
     };

@@ -124,7 +124,7 @@ const setStep = (s) => {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial(), embed: () => scenarioEmbed() };
+const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial(), embed: () => scenarioEmbed(), codecs: () => scenarioCodecs() };
 const USAGE = `usage: node tests/browser/run.mjs <${Object.keys(SCENARIOS).join('|')}> <baseUrl> <clipPath> <screenshotPath>`;
 const [scenario, baseUrlArg, clipPath, screenshotPath] = process.argv.slice(2);
 if (!scenario || !baseUrlArg || !clipPath || !screenshotPath) {
@@ -1005,6 +1005,65 @@ async function scenarioEmbed() {
     subtitleTracks: st.subtitleTracks,
     menu: st.menu,
     deniedStatus,
+  };
+}
+
+// Issue 28: a master with H.264 and AV1 groups. The embed page plays it;
+// the level hls.js loads says which codec it chose. HLSD_REFUSE_CODEC
+// (e.g. av01) makes MediaSource refuse that codec, as a browser without an
+// AV1 decoder does.
+async function scenarioCodecs() {
+  const url = `${baseUrl}${process.env.HLSD_EMBED_PATH || ''}`;
+  const refuse = process.env.HLSD_REFUSE_CODEC || '';
+  if (!process.env.HLSD_EMBED_PATH) return { ok: false, error: 'HLSD_EMBED_PATH is required' };
+  if (refuse) {
+    await page.addInitScript((prefix) => {
+      for (const MS of [window.MediaSource, window.ManagedMediaSource]) {
+        if (!MS) continue;
+        const own = MS.isTypeSupported.bind(MS);
+        MS.isTypeSupported = (type) => (String(type).includes(prefix) ? false : own(type));
+      }
+    }, refuse);
+  }
+  setStep(`goto ${url}`);
+  await page.goto(url, { waitUntil: 'load' });
+  setStep('wait for the video to play past 2 s');
+  const st = await poll(async () => {
+    const v = await page.evaluate(() => {
+      const video = document.getElementById('player');
+      const e = window.hlsdEmbed;
+      const h = e?.hls;
+      const level = h && h.currentLevel >= 0 ? h.levels[h.currentLevel] : null;
+      return e ? { currentTime: video.currentTime, errors: e.errors, videoCodec: level?.videoCodec ?? null, levels: (h?.levels || []).map((l) => l.videoCodec) } : null;
+    }).catch((e) => ({ evalError: String(e) }));
+    if (!v || v.evalError) return { done: false, ...v };
+    return { ...v, done: v.currentTime > 2 || v.errors.length > 0 || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 90_000, every: 500 });
+  await screenshot();
+  const problems = [];
+  // The library's player names each level's codec in its quality menu.
+  let menu = null;
+  const id = process.env.HLSD_UI_ID;
+  if (id) {
+    setStep('play it from the library');
+    await page.goto(`${baseUrl}/`, { waitUntil: 'load' });
+    await page.click(`#library li[data-id="${id}"] button[data-action="play"]`, { timeout: 60_000 });
+    const q = await poll(async () => {
+      const texts = await page.evaluate(() => [...document.getElementById('quality').options].map((o) => o.textContent));
+      return { texts, done: texts.length > 2 };
+    }, { timeoutMs: 60_000, every: 500 });
+    menu = q.texts;
+  }
+  if (!(st.currentTime > 2)) problems.push(`the video did not play past 2 s (at ${st.currentTime})`);
+  if (st.errors?.length) problems.push(`player errors: ${st.errors.join('; ')}`);
+  if (diag.pageErrors.length) problems.push(`uncaught page exception(s): ${diag.pageErrors[0].split('\n')[0]}`);
+  return {
+    ok: problems.length === 0,
+    ...(problems.length ? { error: problems.join('; ') } : {}),
+    currentTime: st.currentTime,
+    videoCodec: st.videoCodec,
+    levels: st.levels,
+    menu,
   };
 }
 

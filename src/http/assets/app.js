@@ -623,10 +623,17 @@
     showError('This playback link has expired or is invalid. Pick the video in the library for a fresh one.');
   }
 
+  // A master with codec groups (AV1, HEVC beside H.264) names the codec
+  // of each level in the menu.
+  const CODEC_NAMES = { avc1: 'H.264', avc3: 'H.264', av01: 'AV1', hvc1: 'HEVC', hev1: 'HEVC' };
+  const codecName = (l) => CODEC_NAMES[(l.videoCodec || '').slice(0, 4)] || '';
+  let showCodecs = false;
+
   function levelLabel(l, dupHeight) {
     const kbps = l.bitrate ? Math.round(l.bitrate / 1000) + ' kbps' : '';
-    if (!l.height) return kbps || 'level';
-    return l.height + 'p' + (dupHeight && kbps ? ' (' + kbps + ')' : '');
+    const codec = showCodecs && codecName(l) ? ' ' + codecName(l) : '';
+    if (!l.height) return (kbps || 'level') + codec;
+    return l.height + 'p' + codec + (dupHeight && kbps ? ' (' + kbps + ')' : '');
   }
 
   function resetQuality() {
@@ -637,9 +644,11 @@
   function fillQuality(hls) {
     resetQuality();
     const levels = hls.levels || [];
-    const heights = levels.map((l) => l.height);
+    showCodecs = new Set(levels.map(codecName)).size > 1;
+    const heights = levels.map((l) => l.height + ' ' + codecName(l));
     levels.forEach((l, i) => {
-      const dup = heights.indexOf(l.height) !== heights.lastIndexOf(l.height);
+      const key = l.height + ' ' + codecName(l);
+      const dup = heights.indexOf(key) !== heights.lastIndexOf(key);
       el.quality.appendChild(new Option(levelLabel(l, dup), String(i)));
     });
     el.quality.value = String(hls.manualLevel >= 0 ? hls.manualLevel : -1);

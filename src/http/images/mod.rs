@@ -201,10 +201,11 @@ pub(crate) async fn get(
     respond(req, bytes, asked.format(), updated_at)
 }
 
-/// The rendition whose playlist images are made from: the smallest that
-/// fills `need`, else the largest.
+/// The rendition whose playlist images are made from: the smallest H.264
+/// one that fills `need`, else the largest.
 fn rendition(rec: &Record, (w, h): (u32, u32)) -> Result<String, Error> {
-    let mut r: Vec<_> = rec.renditions.iter().collect();
+    let h264 = |r: &&crate::catalog::Rendition| !matches!(r.codec.as_str(), "av1" | "hevc");
+    let mut r: Vec<_> = rec.renditions.iter().filter(h264).collect();
     r.sort_by_key(|r| r.height);
     // No size asked: the full-size frame.
     let fills = |r: &&&crate::catalog::Rendition| (w, h) != (0, 0) && r.width >= w && r.height >= h;

@@ -48,6 +48,7 @@ pub(crate) struct Creation {
     pub file_name: Option<String>,
     pub title: Option<String>,
     pub encrypt: bool,
+    pub codecs: crate::config::Codecs,
     /// `Upload-Length`; `None` when deferred.
     pub length: Option<u64>,
     pub metadata: Option<String>,
@@ -114,6 +115,7 @@ impl Sessions {
         let id = VideoId::random();
         let mut record = self.env.catalog().new_record(id, c.file_name);
         record.encrypted = c.encrypt;
+        record.codecs = c.codecs.names();
         if let Some(t) = c.title {
             record.title = t;
         }

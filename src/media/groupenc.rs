@@ -1,0 +1,95 @@
+//! Opening the encoder of a codec group's rung: SVT-AV1 or libx265, fed
+//! the same frames as the H.264 rung of its size, with keyframes on the
+//! same frames (see [`KeyInt`]).
+//!
+//! SVT-AV1 (1.4 here, through FFmpeg 5.1) ignores a frame asked to be a
+//! keyframe; it places one every `gop_size` frames, so an AV1 group sets
+//! that to the grid and every other rung is forced on it. Its logical
+//! processors (`lp`) follow the rung's share of the cores. libx265 takes
+//! forced IDRs as libx264 does (`forced-idr`), with its own keyframes and
+//! scene cuts off, closed GOPs, the rung's VBV cap, and one thread pool of
+//! the rung's share.
+
+use super::encoders::KeyInt;
+use super::media_err;
+use super::Settings;
+use crate::config::VideoCodec;
+use crate::hls::ladder::RungPlan;
+use crate::Error;
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::{codec, encoder, Dictionary, Rational};
+
+/// Opens rung `rung`'s encoder (`rung.codec` is AV1 or HEVC).
+pub(crate) fn open_encoder(
+    rung: &RungPlan,
+    (tb, fps): (Rational, Rational),
+    keyint: KeyInt,
+    threads: usize,
+    settings: &Settings,
+) -> Result<encoder::Video, Error> {
+    let name = match rung.codec {
+        VideoCodec::Av1 => "libsvtav1",
+        VideoCodec::Hevc => "libx265",
+        VideoCodec::H264 => "libx264",
+    };
+    let codec = encoder::find_by_name(name)
+        .ok_or_else(|| Error::Media(format!("{name} is not available in this FFmpeg build")))?;
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(media_err("video encoder"))?;
+    enc.set_width(rung.width);
+    enc.set_height(rung.height);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base(tb);
+    enc.set_frame_rate(Some(fps));
+    enc.set_aspect_ratio(Rational(1, 1));
+    enc.set_color_primaries(ffmpeg_next::color::Primaries::BT709);
+    enc.set_color_transfer_characteristic(ffmpeg_next::color::TransferCharacteristic::BT709);
+    enc.set_colorspace(ffmpeg_next::color::Space::BT709);
+    enc.set_color_range(ffmpeg_next::color::Range::MPEG);
+    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    let threads = threads.max(1);
+    let opts = match rung.codec {
+        VideoCodec::Av1 => {
+            enc.set_gop(keyint.grid.unwrap_or(keyint.max).max(1));
+            av1_options(settings, threads)
+        }
+        _ => hevc_options(rung, keyint.max, settings, threads),
+    };
+    enc.open_with(opts)
+        .map_err(|e| Error::Media(format!("opening {name}: {e}")))
+}
+
+fn av1_options(settings: &Settings, threads: usize) -> Dictionary<'static> {
+    let mut opts = Dictionary::new();
+    opts.set("preset", &settings.av1_preset.to_string());
+    opts.set("crf", &settings.av1_crf.to_string());
+    // Closed GOPs (key frames, not forward ones), every segment alone.
+    opts.set("svtav1-params", &format!("lp={threads}:irefresh-type=2"));
+    opts
+}
+
+fn hevc_options(
+    rung: &RungPlan,
+    keyint: u32,
+    settings: &Settings,
+    threads: usize,
+) -> Dictionary<'static> {
+    let maxrate = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
+    let mut opts = Dictionary::new();
+    opts.set("preset", &settings.hevc_preset);
+    opts.set("crf", &settings.hevc_crf.to_string());
+    opts.set("forced-idr", "1");
+    opts.set(
+        "x265-params",
+        &format!(
+            "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}\
+             :vbv-bufsize={}:pools={threads}:frame-threads={}:log-level=error",
+            keyint.max(2),
+            maxrate * 2,
+            threads.min(4),
+        ),
+    );
+    opts
+}

@@ -1,0 +1,297 @@
+//! Issue 28: AV1 and HEVC codec groups beside the H.264 ladder. Each group
+//! is a whole ladder in fMP4 with the H.264 ladder's rungs, cuts and
+//! keyframes, listed in one master whose `CODECS` come from the init
+//! segments' configuration boxes (checked here by a parser of our own);
+//! each rendition decodes whole with the CLI. Uploads ask for groups
+//! within what the server makes.
+
+use crate::common::*;
+use base64::Engine;
+
+/// The body of the box at `path` (each a child of the one before; sample
+/// entries inside `stsd` are walked past their fixed fields).
+fn mp4_box<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
+    let (first, rest) = path.split_first()?;
+    let mut i = 0;
+    while i + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[i..i + 4].try_into().ok()?) as usize;
+        if size < 8 || i + size > data.len() {
+            return None;
+        }
+        let body = &data[i + 8..i + size];
+        if &&data[i + 4..i + 8] == first {
+            let skip = match *first {
+                b"stsd" => 8,
+                // VisualSampleEntry: 78 bytes before its child boxes.
+                b"av01" | b"hvc1" => 78,
+                _ => 0,
+            };
+            return if rest.is_empty() {
+                Some(body)
+            } else {
+                mp4_box(body.get(skip..)?, rest)
+            };
+        }
+        i += size;
+    }
+    None
+}
+
+/// The video `CODECS` an init segment's configuration box gives.
+fn codec_string(init: &[u8]) -> String {
+    let stbl: &[&[u8; 4]] = &[b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"];
+    let with = |entry: &'static [u8; 4], conf: &'static [u8; 4]| {
+        let mut p = stbl.to_vec();
+        p.extend([entry, conf]);
+        mp4_box(init, &p)
+    };
+    if let Some(c) = with(b"av01", b"av1C") {
+        let depth = match (c[2] >> 6 & 1, c[2] >> 5 & 1) {
+            (0, _) => "08",
+            (1, 0) => "10",
+            _ => "12",
+        };
+        let tier = ["M", "H"][usize::from(c[2] >> 7)];
+        return format!("av01.{}.{:02}{tier}.{depth}", c[1] >> 5, c[1] & 31);
+    }
+    let c = with(b"hvc1", b"hvcC").expect("an av1C or hvcC box");
+    let space = ["", "A", "B", "C"][usize::from(c[1] >> 6)];
+    let mut compat = 0u32;
+    for bit in 0..32 {
+        let byte = c[2 + bit / 8];
+        if byte & (0x80 >> (bit % 8)) != 0 {
+            compat |= 1 << bit;
+        }
+    }
+    let tier = if c[1] & 0x20 != 0 { "H" } else { "L" };
+    let mut s = format!("hvc1.{space}{}.{compat:X}.{tier}{}", c[1] & 31, c[12]);
+    let constraints = &c[6..12];
+    let last = constraints
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i + 1);
+    for b in &constraints[..last] {
+        s += &format!(".{b:X}");
+    }
+    s
+}
+
+/// `(CODECS, BANDWIDTH, URI)` of each variant of a master.
+fn variants(master: &str) -> Vec<(String, u64, String)> {
+    let lines: Vec<&str> = master.lines().collect();
+    let attr = |l: &str, k: &str| {
+        let at = l.find(&format!("{k}="))? + k.len() + 1;
+        let v = &l[at..];
+        Some(match v.strip_prefix('"') {
+            Some(q) => q[..q.find('"')?].to_owned(),
+            None => v.split(',').next()?.to_owned(),
+        })
+    };
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with("#EXT-X-STREAM-INF:"))
+        .map(|w| {
+            let bw = attr(w[0], "BANDWIDTH").unwrap().parse().unwrap();
+            (attr(w[0], "CODECS").unwrap(), bw, w[1].to_owned())
+        })
+        .collect()
+}
+
+/// Keyframe times of a rendition, from its first packet.
+fn keyframes(url: &str) -> Vec<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["packet=pts_time,flags", "-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<(f64, bool)> = text
+        .lines()
+        .filter_map(|l| {
+            let (t, f) = l.split_once(',')?;
+            Some((t.parse().ok()?, f.starts_with('K')))
+        })
+        .collect();
+    let first = rows.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    rows.iter().filter(|r| r.1).map(|r| r.0 - first).collect()
+}
+
+#[test]
+fn codec_groups_share_the_ladders_cuts_and_say_their_codecs() {
+    let s = Server::start(&[
+        "--codecs",
+        "h264,av1,hevc",
+        "--ladder",
+        "360,240",
+        "--segment-seconds",
+        "2",
+    ]);
+    let id = upload_ok(&s, &h264_mp4(6, "640x360", true), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["codecs"], serde_json::json!(["h264", "av1", "hevc"]));
+    let names: Vec<(&str, &str)> = rec["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["codec"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("360p", "h264"),
+            ("240p", "h264"),
+            ("av1-360p", "av1"),
+            ("av1-240p", "av1"),
+            ("hevc-360p", "hevc"),
+            ("hevc-240p", "hevc"),
+        ]
+    );
+    let base = format!("http://{}/play/{id}", s.addr);
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let v = variants(&master);
+    assert_eq!(v.len(), 6, "{master}");
+    let h264_cuts = extinfs(&s.get(&format!("/play/{id}/360p/video.m3u8")).text());
+    let h264_keys = keyframes(&format!("{base}/360p/video.m3u8"));
+    for (i, (codecs, bw, uri)) in v.iter().enumerate() {
+        let rung = uri.split('/').next().unwrap();
+        let media = s.get(&format!("/play/{id}/{uri}")).text();
+        // The same cuts as the H.264 ladder, the same keyframes.
+        let cuts = extinfs(&media);
+        assert_eq!(cuts.len(), h264_cuts.len(), "{uri}");
+        for (a, b) in cuts.iter().zip(&h264_cuts) {
+            assert!(
+                (a.0 - b.0).abs() < 0.05,
+                "{uri}: {cuts:?} against {h264_cuts:?}"
+            );
+        }
+        let keys = keyframes(&format!("{base}/{uri}"));
+        assert_eq!(
+            keys.len(),
+            h264_keys.len(),
+            "{uri}: {keys:?} against {h264_keys:?}"
+        );
+        for (a, b) in keys.iter().zip(&h264_keys) {
+            assert!(
+                (a - b).abs() < 0.05,
+                "{uri}: {keys:?} against {h264_keys:?}"
+            );
+        }
+        assert_cli_plays(&format!("{base}/{uri}"));
+        if rung.contains('-') {
+            let init = s.get(&format!("/play/{id}/{rung}/init.mp4"));
+            assert_eq!(init.status, 200, "{rung}");
+            assert_eq!(
+                *codecs,
+                format!("{},mp4a.40.2", codec_string(&init.body)),
+                "{master}"
+            );
+        } else {
+            assert!(codecs.starts_with("avc1."), "{master}");
+        }
+        // BANDWIDTH falls with the rung within each group.
+        if i % 2 == 1 {
+            assert!(*bw < v[i - 1].1, "{master}");
+        }
+    }
+    // HEVC is tagged hvc1 (the parameter sets in the init segment).
+    let probe = ffprobe(
+        std::path::Path::new(&format!("{base}/hevc-360p/video.m3u8")),
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=codec_name,codec_tag_string",
+        ],
+    );
+    assert_eq!(probe["streams"][0]["codec_tag_string"], "hvc1", "{probe}");
+}
+
+/// `curl -F` fields, then the file; the status and the JSON answer.
+fn post(s: &Server, fields: &[&str]) -> (u16, serde_json::Value) {
+    let clip = h264_mp4_path(2, "160x120", true);
+    let file = format!("video=@{};filename=clip.mp4", clip.display());
+    let url = format!("http://{}/upload", s.addr);
+    let mut args = vec!["-w", "\n%{http_code}", url.as_str()];
+    for f in fields.iter().chain([&file.as_str()]) {
+        args.extend(["-F", f]);
+    }
+    let text = curl(&args);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+fn groups(rec: &serde_json::Value) -> Vec<String> {
+    let mut g: Vec<String> = rec["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["codec"].as_str().unwrap().to_owned())
+        .collect();
+    g.dedup();
+    g
+}
+
+#[test]
+fn uploads_ask_for_codec_groups_within_what_the_server_makes() {
+    // A server that makes H.264 only refuses an upload asking for more.
+    let plain = Server::start(&[]);
+    for asked in ["codecs=av1", "codecs=h264,hevc", "codecs=vp9"] {
+        let (code, body) = post(&plain, &[asked]);
+        assert_eq!(
+            (code, body["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{asked}: {body}"
+        );
+    }
+    let s = Server::start(&["--codecs", "h264,hevc", "--ladder", "source"]);
+    // Silent: what the server makes; asked: that much; more: 400.
+    for (fields, want) in [
+        (&[][..], vec!["h264", "hevc"]),
+        (&["codecs=h264"][..], vec!["h264"]),
+        (&["codecs=HEVC"][..], vec!["h264", "hevc"]),
+    ] {
+        let (code, body) = post(&s, fields);
+        assert_eq!(code, 201, "{fields:?}: {body}");
+        let rec = s.wait_done(body["id"].as_str().unwrap());
+        assert_eq!(rec["status"], "ready", "{rec}");
+        assert_eq!(groups(&rec), want, "{fields:?}: {rec}");
+    }
+    let (code, body) = post(&s, &["codecs=av1"]);
+    assert_eq!(code, 400, "{body}");
+    // After the file it would come too late.
+    let clip = h264_mp4_path(2, "160x120", true);
+    let file = format!("video=@{};filename=clip.mp4", clip.display());
+    let url = format!("http://{}/upload", s.addr);
+    let text = curl(&[
+        "-w",
+        "\n%{http_code}",
+        &url,
+        "-F",
+        &file,
+        "-F",
+        "codecs=h264",
+    ]);
+    assert!(text.ends_with("\n400"), "{text}");
+    // A tus upload says it in its metadata.
+    let data = std::fs::read(&clip).unwrap();
+    let meta = format!(
+        "codecs {}",
+        base64::engine::general_purpose::STANDARD.encode("h264")
+    );
+    let len = data.len().to_string();
+    let h = [
+        ("Tus-Resumable", "1.0.0"),
+        ("Content-Type", "application/offset+octet-stream"),
+        ("Upload-Length", len.as_str()),
+        ("Upload-Metadata", meta.as_str()),
+    ];
+    let r = request(s.addr, "POST", "/files", &h, &data);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(groups(&s.wait_done(&id)), ["h264"]);
+    // An encrypted video is H.264 alone (AES-128 of MPEG-TS).
+    let (code, body) = post(&s, &["encrypt=1"]);
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(groups(&s.wait_done(body["id"].as_str().unwrap())), ["h264"]);
+}
