@@ -11,7 +11,9 @@ BUILD_PKGS := libavformat-dev libavcodec-dev libavfilter-dev libavdevice-dev \
               libavutil-dev libswscale-dev libswresample-dev pkg-config clang
 # Tests and benchmarks only: the ffmpeg/ffprobe CLIs make fixtures and check
 # outputs independently (the server itself never runs them).
-TEST_PKGS := ffmpeg chromium openssl
+# GStreamer plays the HEVC codec group as GStreamer-based players do.
+TEST_PKGS := ffmpeg chromium openssl gstreamer1.0-tools gstreamer1.0-plugins-good \
+             gstreamer1.0-plugins-bad gstreamer1.0-libav
 
 # Fuzzing: cargo-fuzz (libFuzzer + AddressSanitizer) on the stable
 # toolchain, with RUSTC_BOOTSTRAP=1 for the -Z flags it passes. Each target

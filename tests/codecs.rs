@@ -295,3 +295,38 @@ fn uploads_ask_for_codec_groups_within_what_the_server_makes() {
     assert_eq!(code, 201, "{body}");
     assert_eq!(groups(&s.wait_done(body["id"].as_str().unwrap())), ["h264"]);
 }
+
+/// The HEVC group plays whole in GStreamer's `playbin` (its HLS demuxer,
+/// libav's HEVC decoder), as a GStreamer-based player would play it.
+#[test]
+fn gstreamer_plays_the_hevc_group_whole() {
+    let s = Server::start(&[
+        "--codecs",
+        "h264,hevc",
+        "--ladder",
+        "240",
+        "--segment-seconds",
+        "2",
+    ]);
+    let id = upload_ok(&s, &h264_mp4(5, "320x240", true), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let url = format!("http://{}/play/{id}/hevc-240p/video.m3u8", s.addr);
+    let out = std::process::Command::new("timeout")
+        .args(["120", "gst-launch-1.0", "-v", "playbin"])
+        .arg(format!("uri={url}"))
+        .args(["video-sink=fakesink", "audio-sink=fakesink"])
+        .output()
+        .expect("gst-launch-1.0 (make test-deps)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Got EOS"), "{text}");
+    assert!(
+        !text.contains("ERROR") && !text.contains("WARNING"),
+        "{text}"
+    );
+    assert!(text.contains("avdec_h265"), "no HEVC decoder ran:\n{text}");
+}

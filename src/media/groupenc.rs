@@ -53,7 +53,7 @@ pub(crate) fn open_encoder(
     let opts = match rung.codec {
         VideoCodec::Av1 => {
             enc.set_gop(keyint.grid.unwrap_or(keyint.max).max(1));
-            av1_options(settings, threads)
+            av1_options(rung, settings, threads)
         }
         _ => hevc_options(rung, keyint.max, settings, threads),
     };
@@ -61,12 +61,27 @@ pub(crate) fn open_encoder(
         .map_err(|e| Error::Media(format!("opening {name}: {e}")))
 }
 
-fn av1_options(settings: &Settings, threads: usize) -> Dictionary<'static> {
+/// An AV1 rung's cap, as a share of the H.264 rung's: what AV1 is for is
+/// fewer bytes, and uncapped CRF spends more than capped x264 on grain
+/// (BENCHMARKS.md).
+const AV1_RATE_SHARE: f64 = 0.7;
+
+/// SVT-AV1's options: capped CRF, closed GOPs (key frames, not forward
+/// ones: every segment decodes alone), the rung's share of the cores, and
+/// no lookahead beyond the mini-GOP (`lookahead=0`: 44 MiB less per 720p
+/// rung, the same SSIM on a grain clip; BENCHMARKS.md).
+fn av1_options(rung: &RungPlan, settings: &Settings, threads: usize) -> Dictionary<'static> {
+    let cap = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
+    let cap = (f64::from(cap) * AV1_RATE_SHARE) as u32;
     let mut opts = Dictionary::new();
     opts.set("preset", &settings.av1_preset.to_string());
     opts.set("crf", &settings.av1_crf.to_string());
-    // Closed GOPs (key frames, not forward ones), every segment alone.
-    opts.set("svtav1-params", &format!("lp={threads}:irefresh-type=2"));
+    opts.set("maxrate", &format!("{cap}k"));
+    opts.set("bufsize", &format!("{}k", cap * 2));
+    opts.set(
+        "svtav1-params",
+        &format!("lp={threads}:irefresh-type=2:lookahead=0:hierarchical-levels=3"),
+    );
     opts
 }
 
