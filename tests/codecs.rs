@@ -330,3 +330,33 @@ fn gstreamer_plays_the_hevc_group_whole() {
     );
     assert!(text.contains("avdec_h265"), "no HEVC decoder ran:\n{text}");
 }
+
+/// On a bucket, a codec group lives beside the H.264 ladder: its init
+/// segment and segments go up, and another node serves it whole.
+#[test]
+fn a_codec_group_lives_in_the_bucket_and_another_node_serves_it() {
+    let s3 = crate::common::s3::S3Server::start();
+    let a = s3.start_node(
+        "lib",
+        "node-a",
+        &["--segment-seconds", "2", "--codecs", "h264,hevc"],
+    );
+    let b = s3.start_node("lib", "node-b", &["--cache-bytes", "0"]);
+    let id = upload_ok(&a, &h264_mp4(4, "320x240", true), FAST);
+    let rec = a.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let keys = s3.keys_under(&format!("lib/{id}"));
+    for k in [
+        "hevc-240p/init.mp4",
+        "hevc-240p/video.m3u8",
+        "240p/video.m3u8",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} not in {keys:?}");
+    }
+    let master = b.get(&format!("/play/{id}/video.m3u8")).text();
+    assert!(
+        master.contains("hevc-240p/video.m3u8") && master.contains("hvc1."),
+        "{master}"
+    );
+    assert_cli_plays(&format!("http://{}/play/{id}/hevc-240p/video.m3u8", b.addr));
+}
