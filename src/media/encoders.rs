@@ -24,6 +24,7 @@
 
 use super::media_err;
 use super::outputs::RungOutput;
+use super::x264::KeyInt;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::{encoder, frame, picture, Packet, Rational};
@@ -97,17 +98,6 @@ pub(crate) fn x264_threads(share: f64, big: bool, cores: usize) -> usize {
     let auto = (share * cores.max(1) as f64 * 1.5).round() as usize;
     let fewer = usize::from(share < 1.0 && big);
     auto.saturating_sub(fewer).max(1)
-}
-
-/// Where encoders may put keyframes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct KeyInt {
-    /// The longest interval (beyond the forced IDRs' spacing, so an
-    /// encoder never adds one of its own).
-    pub max: u32,
-    /// With an AV1 group: keyframes every this many frames, the only way
-    /// SVT-AV1 places them (the others are forced on the same frames).
-    pub grid: Option<u32>,
 }
 
 /// One encoder per encoded rung (`(output index, plan)` pairs): libx264,

@@ -10,14 +10,12 @@
 //! scene cuts off, closed GOPs, the rung's VBV cap, and one thread pool of
 //! the rung's share.
 
-use super::encoders::KeyInt;
-use super::media_err;
+use super::x264::KeyInt;
 use super::Settings;
 use crate::config::VideoCodec;
 use crate::hls::ladder::RungPlan;
 use crate::Error;
-use ffmpeg_next::format::Pixel;
-use ffmpeg_next::{codec, encoder, Dictionary, Rational};
+use ffmpeg_next::{encoder, Dictionary, Rational};
 
 /// Opens rung `rung`'s encoder (`rung.codec` is AV1 or HEVC).
 pub(crate) fn open_encoder(
@@ -32,23 +30,7 @@ pub(crate) fn open_encoder(
         VideoCodec::Hevc => "libx265",
         VideoCodec::H264 => "libx264",
     };
-    let codec = encoder::find_by_name(name)
-        .ok_or_else(|| Error::Media(format!("{name} is not available in this FFmpeg build")))?;
-    let mut enc = codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(media_err("video encoder"))?;
-    enc.set_width(rung.width);
-    enc.set_height(rung.height);
-    enc.set_format(Pixel::YUV420P);
-    enc.set_time_base(tb);
-    enc.set_frame_rate(Some(fps));
-    enc.set_aspect_ratio(Rational(1, 1));
-    enc.set_color_primaries(ffmpeg_next::color::Primaries::BT709);
-    enc.set_color_transfer_characteristic(ffmpeg_next::color::TransferCharacteristic::BT709);
-    enc.set_colorspace(ffmpeg_next::color::Space::BT709);
-    enc.set_color_range(ffmpeg_next::color::Range::MPEG);
-    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    let mut enc = super::x264::rung_context(name, rung, (tb, fps))?;
     let threads = threads.max(1);
     let opts = match rung.codec {
         VideoCodec::Av1 => {

@@ -416,7 +416,7 @@ fn key_plan(
     per_sec: f64,
     (source_keys, av1): (bool, bool),
     settings: &Settings,
-) -> (super::encoders::KeyInt, KeyMode) {
+) -> (super::x264::KeyInt, KeyMode) {
     let every = ((fps * settings.keyframe_seconds).round() as u64).max(1);
     let max = if source_keys && !av1 {
         // Only our forced IDRs (the source's keyframes) may cut.
@@ -437,5 +437,5 @@ fn key_plan(
         }
     };
     let grid = av1.then_some(every as u32);
-    (super::encoders::KeyInt { max, grid }, keys)
+    (super::x264::KeyInt { max, grid }, keys)
 }

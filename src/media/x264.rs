@@ -7,6 +7,17 @@ use crate::Error;
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::{codec, encoder, Dictionary, Rational};
 
+/// Where encoders may put keyframes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyInt {
+    /// The longest interval (beyond the forced IDRs' spacing, so an
+    /// encoder never adds one of its own).
+    pub max: u32,
+    /// With an AV1 group: keyframes every this many frames, the only way
+    /// SVT-AV1 places them (the others are forced on the same frames).
+    pub grid: Option<u32>,
+}
+
 /// How one encoder is run: its threads and the frames it gets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Shape {
@@ -78,6 +89,36 @@ fn lookahead_param(settings: &Settings) -> String {
     }
 }
 
+/// An encoder context of `name` for a rung's pictures: its size, yuv420p,
+/// the stream's time base and rate, square pixels, BT.709 limited range
+/// (the graph makes every picture so and tags it; written in the VUI, so
+/// no player guesses), and global headers (the hls muxer wants them,
+/// LIBAV-NOTES.md).
+pub(crate) fn rung_context(
+    name: &str,
+    rung: &RungPlan,
+    (tb, fps): (Rational, Rational),
+) -> Result<encoder::video::Video, Error> {
+    let codec = encoder::find_by_name(name)
+        .ok_or_else(|| Error::Media(format!("{name} is not available in this FFmpeg build")))?;
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(media_err("video encoder"))?;
+    enc.set_width(rung.width);
+    enc.set_height(rung.height);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base(tb);
+    enc.set_frame_rate(Some(fps));
+    enc.set_aspect_ratio(Rational(1, 1));
+    enc.set_color_primaries(ffmpeg_next::color::Primaries::BT709);
+    enc.set_color_transfer_characteristic(ffmpeg_next::color::TransferCharacteristic::BT709);
+    enc.set_colorspace(ffmpeg_next::color::Space::BT709);
+    enc.set_color_range(ffmpeg_next::color::Range::MPEG);
+    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    Ok(enc)
+}
+
 /// Opens libx264 for rung `rung` run as `shape` says.
 pub(crate) fn open_encoder(
     rung: &RungPlan,
@@ -87,27 +128,7 @@ pub(crate) fn open_encoder(
     shape: Shape,
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
-    let (width, height) = (rung.width, rung.height);
-    let codec = encoder::find_by_name("libx264")
-        .ok_or_else(|| Error::Media("libx264 is not available in this FFmpeg build".into()))?;
-    let mut enc = codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(media_err("video encoder"))?;
-    enc.set_width(width);
-    enc.set_height(height);
-    enc.set_format(Pixel::YUV420P);
-    enc.set_time_base(tb);
-    enc.set_frame_rate(Some(fps));
-    enc.set_aspect_ratio(Rational(1, 1));
-    // What its pictures are (the graph makes every one BT.709 limited
-    // range, and tags it): written in the VUI, so no player guesses.
-    enc.set_color_primaries(ffmpeg_next::color::Primaries::BT709);
-    enc.set_color_transfer_characteristic(ffmpeg_next::color::TransferCharacteristic::BT709);
-    enc.set_colorspace(ffmpeg_next::color::Space::BT709);
-    enc.set_color_range(ffmpeg_next::color::Range::MPEG);
-    // The hls muxer wants global headers (LIBAV-NOTES.md).
-    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    let enc = rung_context("libx264", rung, (tb, fps))?;
     // Keyframes come from our forced IDRs; x264's own interval is set wider
     // than their spacing and scenecut is off, so it never adds one off our
     // cut points. Closed GOPs so every segment decodes alone.
