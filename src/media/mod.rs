@@ -85,6 +85,25 @@ pub fn encoders_available() -> bool {
         && ffmpeg_next::encoder::find_by_name("aac").is_some()
 }
 
+/// `Err` naming the first codec group of `codecs` whose encoder the system
+/// FFmpeg lacks (SVT-AV1 for `av1`, libx265 for `hevc`).
+pub fn codec_groups_available(codecs: &crate::config::Codecs) -> Result<(), String> {
+    for c in codecs.extra() {
+        let name = match c {
+            crate::config::VideoCodec::Av1 => "libsvtav1",
+            crate::config::VideoCodec::Hevc => "libx265",
+            crate::config::VideoCodec::H264 => continue,
+        };
+        if ffmpeg_next::encoder::find_by_name(name).is_none() {
+            return Err(format!(
+                "--codecs {}: the system FFmpeg has no {name} encoder",
+                c.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Ignores every event (benchmarks).
 struct NoEvents;
 

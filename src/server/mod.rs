@@ -74,6 +74,7 @@ pub(crate) async fn prepare_with_clock(
     if !media::encoders_available() {
         tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
     }
+    media::codec_groups_available(&config.codecs).map_err(Error::Internal)?;
     let (catalog, unreadable) = {
         let (config, clock) = (config.clone(), clock.clone());
         tokio::task::spawn_blocking(move || open_catalog(&config, clock))
