@@ -151,6 +151,13 @@ fn codec_groups_share_the_ladders_cuts_and_say_their_codecs() {
     let master = s.get(&format!("/play/{id}/video.m3u8")).text();
     let v = variants(&master);
     assert_eq!(v.len(), 6, "{master}");
+    // One audio group (the source's one track), named by every variant.
+    assert_eq!(
+        master.matches("#EXT-X-MEDIA:TYPE=AUDIO").count(),
+        1,
+        "{master}"
+    );
+    assert_eq!(master.matches("AUDIO=\"aud\"").count(), 6, "{master}");
     let h264_cuts = extinfs(&s.get(&format!("/play/{id}/360p/video.m3u8")).text());
     let h264_keys = keyframes(&format!("{base}/360p/video.m3u8"));
     for (i, (codecs, bw, uri)) in v.iter().enumerate() {
@@ -178,6 +185,18 @@ fn codec_groups_share_the_ladders_cuts_and_say_their_codecs() {
             );
         }
         assert_cli_plays(&format!("{base}/{uri}"));
+        // Video only: the audio is the group's.
+        let streams = ffprobe(
+            std::path::Path::new(&format!("{base}/{uri}")),
+            &["-show_entries", "stream=codec_type"],
+        );
+        let kinds: Vec<&str> = streams["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["video"], "{uri}");
         if rung.contains('-') {
             let init = s.get(&format!("/play/{id}/{rung}/init.mp4"));
             assert_eq!(init.status, 200, "{rung}");
@@ -194,6 +213,18 @@ fn codec_groups_share_the_ladders_cuts_and_say_their_codecs() {
             assert!(*bw < v[i - 1].1, "{master}");
         }
     }
+    // The download is the H.264 top rung with the group's audio.
+    let dl = ffprobe(
+        std::path::Path::new(&format!("{base}/download.mp4")),
+        &["-show_entries", "stream=codec_name"],
+    );
+    let names: Vec<&str> = dl["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["h264", "aac"], "{dl}");
     // HEVC is tagged hvc1 (the parameter sets in the init segment).
     let probe = ffprobe(
         std::path::Path::new(&format!("{base}/hevc-360p/video.m3u8")),

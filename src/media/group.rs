@@ -2,7 +2,9 @@
 //! rendition per track (`audio-1/`, `audio-2/`, …), each decoded once and
 //! muxed on its own, in an `AUDIO` group every video variant names (RFC
 //! 8216 §4.3.4.1.1); the video rungs then carry no audio. A source with one
-//! audio track keeps the muxed layout.
+//! audio track keeps the muxed layout, unless the video has codec groups:
+//! their variants then share that one track's group instead of each
+//! carrying a copy.
 
 use super::audio::{AudioChain, VideoClock};
 use super::context::JobContext;
@@ -29,16 +31,17 @@ pub(crate) struct AudioRendition {
     pub track: AudioTrack,
 }
 
-/// The audio renditions of `source` (none when it has fewer than two
-/// audio tracks, or when its segments are encrypted: keys are per rung,
-/// so an encrypted video keeps one muxed track).
+/// The audio renditions of `source` (none when the probe kept no audio
+/// track for a group, see `tracks::other_streams`, or when its segments
+/// are encrypted: keys are per rung, so an encrypted video keeps one muxed
+/// track).
 pub(crate) fn open(
     source: &Source,
     origin_us: i64,
     ctx: &JobContext<'_>,
     queue: crate::hls::queue::Queue,
 ) -> Result<Vec<AudioRendition>, Error> {
-    if source.audio_streams.len() < 2 || ctx.settings.encrypt {
+    if source.audio_streams.is_empty() || ctx.settings.encrypt {
         return Ok(Vec::new());
     }
     let has_default = source.audio_streams.iter().any(|s| s.default);

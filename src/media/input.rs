@@ -180,7 +180,12 @@ fn probe(
         Some((i, a)) => (Some(i), Some(a)),
         None => (None, None),
     };
-    let (subtitles, audio_streams, notes) = super::tracks::other_streams(&ictx, audio_index);
+    // Codec groups share one audio group, even of one track (the video
+    // rungs then carry none); an encrypted video keeps its audio muxed.
+    let shared = settings.codecs.extra().next().is_some() && !settings.encrypt;
+    let min_audio = if shared { 1 } else { 2 };
+    let (subtitles, audio_streams, notes) =
+        super::tracks::other_streams(&ictx, audio_index, min_audio);
     Ok(Source {
         audio_streams,
         subtitles,

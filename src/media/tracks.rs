@@ -1,5 +1,6 @@
 //! The source's streams besides its video: text subtitles (caption
-//! tracks), every audio track when there are several (audio renditions),
+//! tracks), every audio track when there are several, or when codec groups
+//! share one audio group (audio renditions),
 //! with their language, name and disposition; what cannot be used is
 //! named in a note.
 
@@ -11,10 +12,12 @@ use ffmpeg_next::media;
 /// Most audio renditions made from one source.
 pub(crate) const MAX_AUDIO_TRACKS: usize = 8;
 
-/// (text subtitle streams, audio streams when there are 2+, notes).
+/// (text subtitle streams, audio streams when there are `min_audio`+,
+/// notes).
 pub(crate) fn other_streams(
     ictx: &Input,
     first_audio: Option<usize>,
+    min_audio: usize,
 ) -> (Vec<SourceTrack>, Vec<SourceTrack>, Vec<String>) {
     let (mut subs, mut audio, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for st in ictx.streams() {
@@ -48,7 +51,7 @@ pub(crate) fn other_streams(
         ));
         audio.truncate(MAX_AUDIO_TRACKS);
     }
-    if audio.len() < 2 {
+    if audio.len() < min_audio {
         audio.clear();
     }
     (subs, audio, notes)
