@@ -391,3 +391,40 @@ fn a_codec_group_lives_in_the_bucket_and_another_node_serves_it() {
     );
     assert_cli_plays(&format!("http://{}/play/{id}/hevc-240p/video.m3u8", b.addr));
 }
+
+/// An AV1 source (what the AV1 group makes) is accepted and encoded as any
+/// other: to the H.264 ladder alone by default, and to both with the group.
+#[test]
+fn an_av1_source_becomes_h264_and_its_own_group() {
+    let av1 = fixture(
+        "av1-source.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            "12",
+            "-c:a",
+            "aac",
+        ],
+    );
+    for (flags, want) in [
+        (&[][..], vec!["h264"]),
+        (&["--codecs", "h264,av1"][..], vec!["h264", "av1"]),
+    ] {
+        let s = Server::start(flags);
+        let id = upload_ok(&s, &av1, FAST);
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "ready", "{rec}");
+        assert_eq!(rec["source"]["video"]["codec"], "av1", "{rec}");
+        assert_eq!(groups(&rec), want, "{rec}");
+        assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    }
+}
