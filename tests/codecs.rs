@@ -428,3 +428,20 @@ fn an_av1_source_becomes_h264_and_its_own_group() {
         assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
     }
 }
+
+/// SVT-AV1's banner and settings stay out of the server's log, so a JSON
+/// log stays JSON (its errors alone would show).
+#[test]
+fn svt_av1_keeps_out_of_the_servers_log() {
+    let log = std::env::temp_dir().join(format!("hlsd-svt-{}.log", std::process::id()));
+    let s = Server::process_logged(&["--codecs", "h264,av1", "--log-format", "json"], &log);
+    let id = upload_ok(&s, &h264_mp4(2, "160x120", true), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(!text.contains("Svt["), "{text}");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed = serde_json::from_str::<serde_json::Value>(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+    }
+}

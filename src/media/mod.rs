@@ -72,10 +72,16 @@ fn media_err(what: &str) -> impl Fn(ffmpeg_next::Error) -> crate::Error + '_ {
     move |e| crate::Error::from_av(e, what)
 }
 
-/// Initialises libav once per process and quiets its logging to errors.
+/// Initialises libav once per process and quiets its logging to errors;
+/// SVT-AV1 too, which prints its banner and settings to stderr at every
+/// encoder it opens (read from `SVT_LOG` when its first encoder opens, so
+/// set here, before any job; one the operator set is kept).
 pub fn init() -> Result<(), crate::Error> {
     ffmpeg_next::init().map_err(|e| crate::Error::Media(format!("libav init: {e}")))?;
     ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Error);
+    if std::env::var_os("SVT_LOG").is_none() {
+        std::env::set_var("SVT_LOG", "1");
+    }
     Ok(())
 }
 
