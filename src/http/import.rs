@@ -50,7 +50,7 @@ fn asked(v: Option<serde_json::Value>, allowed: &crate::config::Codecs) -> Resul
         url: url.to_owned(),
         title,
         encrypt,
-        codecs: crate::ingest::codecs_asked(super::tus::json_codecs(&v)?.as_deref(), allowed)?,
+        codecs: crate::ingest::codecs_in_json(&v, allowed)?,
     })
 }
 

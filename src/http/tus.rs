@@ -366,7 +366,7 @@ pub(crate) async fn direct_upload(
             .as_str()
             .and_then(crate::ingest::form::clean_title),
         encrypt: state.config.encrypt || v["encrypt"].as_bool() == Some(true),
-        codecs: crate::ingest::codecs_asked(json_codecs(&v)?.as_deref(), &state.config.codecs)?,
+        codecs: crate::ingest::codecs_in_json(&v, &state.config.codecs)?,
         expires_at,
         grant: Some(grant),
         ..Creation::default()
@@ -396,18 +396,4 @@ async fn small_json(body: impl ReqBody) -> Result<serde_json::Value, Error> {
         return Err(Error::BadRequest("the body must be a JSON object".into()));
     }
     Ok(v)
-}
-
-/// A JSON body's `codecs`: `"h264,av1"` or `["h264", "av1"]`.
-pub(crate) fn json_codecs(v: &serde_json::Value) -> Result<Option<String>, Error> {
-    let bad = || Error::BadRequest("codecs is \"h264,av1\" or [\"h264\", \"av1\"]".into());
-    match v.get("codecs") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-        Some(serde_json::Value::Array(a)) => {
-            let names: Option<Vec<&str>> = a.iter().map(|c| c.as_str()).collect();
-            Ok(Some(names.ok_or_else(bad)?.join(",")))
-        }
-        Some(_) => Err(bad()),
-    }
 }

@@ -12,7 +12,7 @@ pub(crate) mod guard;
 pub(crate) mod import;
 pub(crate) mod resumable;
 
-pub(crate) use codecs::codecs_asked;
+pub(crate) use codecs::{codecs_asked, codecs_in_json};
 
 use crate::catalog::{Change, Record, SourceInfo};
 use crate::jobs::{JobHandle, Jobs, PendingPermit};

@@ -61,8 +61,9 @@ pub(crate) struct RungOutput {
     /// `CODECS` of its video stream (`avc1.64001f`), when known.
     pub video_codec: Option<String>,
     /// Its init segment (fMP4), where an AV1 or HEVC rung's `CODECS` is
-    /// read from (`av1C`, `hvcC`).
+    /// read from (`av1C`, `hvcC`), once.
     init: Option<PathBuf>,
+    init_codecs: std::cell::OnceCell<String>,
     /// Seconds of video written (presentation end of the last packet).
     pub position: f64,
     /// Video packets written.
@@ -127,6 +128,7 @@ impl RungOutput {
             publisher,
             video_codec,
             init,
+            init_codecs: std::cell::OnceCell::new(),
             position: 0.0,
             packets: 0,
             held_audio: std::collections::VecDeque::new(),
@@ -148,13 +150,18 @@ impl RungOutput {
     }
 
     /// `CODECS` of its video stream: the H.264 SPS's, else read from the
-    /// init segment's configuration box once the muxer has written it.
+    /// init segment's configuration box once the muxer has written it
+    /// (and kept: every master written after reads it).
     pub(crate) fn codecs(&self) -> Option<String> {
         if self.video_codec.is_some() {
             return self.video_codec.clone();
         }
+        if let Some(c) = self.init_codecs.get() {
+            return Some(c.clone());
+        }
         let bytes = std::fs::read(self.init.as_ref()?).ok()?;
-        crate::hls::codecs::from_init_segment(&bytes)
+        let c = crate::hls::codecs::from_init_segment(&bytes)?;
+        Some(self.init_codecs.get_or_init(|| c).clone())
     }
 
     /// True when it writes fMP4 segments.
