@@ -285,8 +285,12 @@ fn an_open_api_says_what_it_exposes() {
         detail.contains("the API is open") && detail.contains("0.0.0.0"),
         "{detail}"
     );
-    let first = std::fs::read_to_string(log.path()).unwrap();
-    let first = first.lines().next().unwrap_or_default();
+    // The log is written by its own thread: wait for its first line.
+    let first = wait_for("the log's first line", || {
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        text.contains('\n')
+            .then(|| text.lines().next().unwrap_or_default().to_owned())
+    });
     assert!(first.contains("the API is open"), "{first}");
     let closed = Server::start(&["--listen", "0.0.0.0:0", "--api-token", TOKEN]);
     let to = SocketAddr::from(([127, 0, 0, 1], closed.addr.port()));
