@@ -94,6 +94,8 @@ pub enum Change {
         lost: (Option<String>, u64),
         requeue: Option<u32>,
     },
+    /// A live's new stream key (`POST /lives/{id}/reset-key`).
+    LiveKey(String),
     /// The tombstone: every other change is refused from now on.
     Deleting,
 }
@@ -123,6 +125,7 @@ impl Change {
             Change::Title(_) => "title",
             Change::Renewed => "renewed",
             Change::Claimed { .. } => "claimed",
+            Change::LiveKey(_) => "live_key",
             Change::Deleting => "deleting",
         }
     }
@@ -160,8 +163,9 @@ impl Change {
             // The job may have moved on (or ended, or failed) while a
             // multipart upload's last bytes were still arriving.
             (_, Change::Complete { .. } | Change::Received { .. }) => true,
+            (Live, Change::LiveKey(_)) => true,
             (
-                Receiving | Queued | Processing,
+                Receiving | Queued | Processing | Live,
                 Change::Probed(_)
                 | Change::Started { .. }
                 | Change::Progress { .. }
@@ -300,6 +304,11 @@ impl Change {
             }
             Change::Stored(bytes) => r.storage_bytes = *bytes,
             Change::Title(t) => r.title.clone_from(t),
+            Change::LiveKey(k) => {
+                if let Some(l) = r.live.as_mut() {
+                    l.stream_key.clone_from(k);
+                }
+            }
             _ => {}
         }
     }
@@ -327,7 +336,7 @@ fn complete(r: &mut Record, bytes: u64, running: bool, title: &Option<String>) -
     if let Some(t) = title {
         r.title.clone_from(t);
     }
-    if r.status == Status::Receiving {
+    if matches!(r.status, Status::Receiving | Status::Live) {
         r.status = match running {
             true => Status::Processing,
             false => Status::Queued,

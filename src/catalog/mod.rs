@@ -23,7 +23,7 @@ pub use fresh::Reading;
 pub use lifecycle::{Held, Lifecycle, Outbox, Stop, Writer};
 pub use record::{
     AudioInfo, AudioTrack, CaptionSource, CaptionTrack, ClipRange, ErrorInfo, Event, Grant,
-    ImportInfo, OutputInfo, Record, Rendition, Resumable, SourceInfo, Status, VideoInfo,
+    ImportInfo, LiveInfo, OutputInfo, Record, Rendition, Resumable, SourceInfo, Status, VideoInfo,
 };
 
 use crate::clock::SharedClock;

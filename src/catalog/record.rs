@@ -194,6 +194,9 @@ pub struct Record {
     pub clipped_from: Option<VideoId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip: Option<ClipRange>,
+    /// A live broadcast's settings (`POST /lives`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveInfo>,
     /// Caption tracks (embedded in the upload, or uploaded later).
     #[serde(default)]
     pub captions: Vec<CaptionTrack>,
@@ -299,6 +302,18 @@ pub struct ImportInfo {
     pub remote_status: Option<u16>,
 }
 
+/// A live broadcast (`POST /lives`): its secret stream key and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveInfo {
+    /// The key a publisher names (RTMP `/live/{key}`); never in a video's
+    /// public JSON, only in the live's own answers.
+    pub stream_key: String,
+    /// The broadcast is kept as a video when it ends.
+    pub record: bool,
+    /// `normal` (the only one built so far; see `ingest::live`).
+    pub latency: String,
+}
+
 /// A resumable upload (tus): what the server told the client, durably.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resumable {
@@ -349,6 +364,9 @@ impl Record {
         {
             grant.remove("secret_sha256");
         }
+        if let Some(live) = v.get_mut("live").and_then(|l| l.as_object_mut()) {
+            live.remove("stream_key");
+        }
         v
     }
 
@@ -392,6 +410,7 @@ impl Record {
             import: None,
             clipped_from: None,
             clip: None,
+            live: None,
             captions: Vec::new(),
             audio_tracks: Vec::new(),
             storyboard: false,

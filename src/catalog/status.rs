@@ -16,6 +16,9 @@ pub enum Status {
     Ready,
     /// Gave up; `error` says why.
     Failed,
+    /// A live broadcast: awaiting its publisher, or arriving (segments
+    /// published as it goes); `processing` once the publisher stops.
+    Live,
     /// Being deleted: its job or upload is stopping; the folder goes next.
     Deleting,
 }
@@ -30,6 +33,7 @@ impl Status {
             Status::Ready => "ready",
             Status::Failed => "failed",
             Status::Deleting => "deleting",
+            Status::Live => "live",
         }
     }
 
@@ -37,7 +41,7 @@ impl Status {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Status::Receiving | Status::Queued | Status::Processing
+            Status::Receiving | Status::Queued | Status::Processing | Status::Live
         )
     }
 }

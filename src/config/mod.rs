@@ -82,6 +82,9 @@ pub const DEFAULT_MIN_FREE_BYTES: u64 = 256 << 20;
 pub const DEFAULT_MAX_STORAGE_BYTES: u64 = 0;
 /// `Access-Control-Allow-Origin` on playback responses (the tutorial's `cors()`).
 pub const DEFAULT_CORS_ORIGIN: &str = "*";
+/// Live broadcasts at once, and each one's input cap (kbit/s).
+pub const DEFAULT_MAX_LIVES: usize = 4;
+pub const DEFAULT_LIVE_MAX_KBPS: u64 = 20_000;
 /// Connections one client address may hold.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
 /// Seconds a response may wait for the client to read before it is dropped.
@@ -419,4 +422,17 @@ pub struct Config {
     /// cannot encrypt fMP4).
     #[arg(long, env = "HLSD_SEGMENT_FORMAT", value_enum, default_value_t = SegmentFormat::Ts)]
     pub segment_format: SegmentFormat,
+    /// Where publishers push live broadcasts over RTMP
+    /// (`rtmp://host:port/live/{stream_key}`), e.g. `0.0.0.0:1935`; off
+    /// unless given.
+    #[arg(long, env = "HLSD_RTMP_LISTEN")]
+    pub rtmp_listen: Option<std::net::SocketAddr>,
+    /// Live broadcasts arriving at once; another publisher is refused.
+    #[arg(long, env = "HLSD_MAX_LIVES", default_value_t = DEFAULT_MAX_LIVES,
+          value_parser = parse_positive)]
+    pub max_lives: usize,
+    /// A live's input bit rate cap, kbit/s (averaged over a few seconds):
+    /// a publisher above it is disconnected.
+    #[arg(long, env = "HLSD_LIVE_MAX_KBPS", default_value_t = DEFAULT_LIVE_MAX_KBPS)]
+    pub live_max_kbps: u64,
 }

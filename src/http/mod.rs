@@ -21,6 +21,7 @@ pub(crate) use cache::FileCache;
 pub(crate) use limits::RateLimiter;
 mod access;
 mod linger;
+mod lives;
 mod oembed;
 mod ops;
 mod play;
@@ -119,6 +120,8 @@ pub(crate) struct AppState {
     pub hosts: access::Hosts,
     /// The image API's jobs and cache.
     pub images: images::Images,
+    /// Live broadcasts (`/lives`, the RTMP door).
+    pub lives: Arc<crate::ingest::live::Lives>,
 }
 
 /// The port a connection came to (its local address's), for the
@@ -396,6 +399,11 @@ async fn route_to<B: ReqBody>(
         (&Method::DELETE, Route::Captions(i, lang)) => captions::delete(state, id(i)?, lang).await,
         (&Method::DELETE, Route::Video(i)) => videos::delete(state, id(i)?).await,
         (&Method::GET, Route::Events(i)) => videos::events(state, parts, id(i)?),
+        (&Method::POST, Route::Lives) => lives::post(state, base, body).await,
+        (&Method::GET, Route::Lives) => lives::list(state, base),
+        (&Method::GET, Route::Live(i)) => lives::get(state, base, id(i)?),
+        (&Method::DELETE, Route::Live(i)) => lives::delete(state, id(i)?).await,
+        (&Method::POST, Route::LiveResetKey(i)) => lives::reset_key(state, base, id(i)?).await,
         (&Method::GET, Route::Healthz) => Ok(ops::healthz()),
         (&Method::GET, Route::Readyz) => ops::readyz(state).await,
         (&Method::GET, Route::Metrics) => ops::metrics(state).await,

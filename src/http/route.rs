@@ -58,6 +58,12 @@ pub(crate) enum Route<'a> {
     },
     /// `/keys/{id}/{name}`: AES-128 keys.
     Key(Id, &'a str),
+    /// `/lives`: live broadcasts (`POST` makes one).
+    Lives,
+    /// `/lives/{id}`.
+    Live(Id),
+    /// `/lives/{id}/reset-key`.
+    LiveResetKey(Id),
     /// `/embed/{id}`: the player page for an `<iframe>`.
     Embed(Id),
     /// `/oembed`: oEmbed for a shared URL.
@@ -124,6 +130,9 @@ impl<'a> Route<'a> {
             },
             ["keys", i, name] => Route::Key(id(i), name),
             ["embed", i] => Route::Embed(id(i)),
+            ["lives"] => Route::Lives,
+            ["lives", i] => Route::Live(id(i)),
+            ["lives", i, "reset-key"] => Route::LiveResetKey(id(i)),
             ["oembed"] => Route::Oembed,
             _ => Route::Unknown,
         }
@@ -134,7 +143,7 @@ impl<'a> Route<'a> {
     /// date first when other nodes share the store (`None`: nothing).
     pub(crate) fn reading(&self, method: &Method) -> Option<Reading> {
         match *self {
-            Route::Videos if *method == Method::GET => Some(Reading::All),
+            Route::Videos | Route::Lives if *method == Method::GET => Some(Reading::All),
             Route::TusFile(Some(id)) => Some(Reading::HeldWork(id)),
             Route::Captions(Some(id), _) if *method != Method::GET => Some(Reading::HeldWork(id)),
             r => r.video().map(Reading::Video),
@@ -151,7 +160,9 @@ impl<'a> Route<'a> {
             | Route::Captions(id, _)
             | Route::Play { id, .. }
             | Route::Key(id, _)
-            | Route::Embed(id) => id,
+            | Route::Embed(id)
+            | Route::Live(id)
+            | Route::LiveResetKey(id) => id,
             _ => None,
         }
     }
@@ -164,11 +175,13 @@ impl<'a> Route<'a> {
             | Route::TusCreate
             | Route::DirectUpload
             | Route::PlaybackToken(_)
-            | Route::Clips(_) => "POST, OPTIONS",
+            | Route::Clips(_)
+            | Route::LiveResetKey(_) => "POST, OPTIONS",
             Route::Captions(..) => "PUT, DELETE, OPTIONS",
             Route::TusFile(_) => "HEAD, PATCH, DELETE, OPTIONS",
             Route::Video(_) => "GET, HEAD, PATCH, DELETE, OPTIONS",
-            Route::Videos => "GET, HEAD, POST, OPTIONS",
+            Route::Videos | Route::Lives => "GET, HEAD, POST, OPTIONS",
+            Route::Live(_) => "GET, HEAD, DELETE, OPTIONS",
             Route::Ui
             | Route::Asset(_)
             | Route::Healthz
@@ -205,6 +218,7 @@ impl<'a> Route<'a> {
             Route::Video(_) if method == Method::DELETE => "video_delete",
             Route::Video(_) | Route::PlaybackToken(_) => "video",
             Route::Clips(_) => "clips",
+            Route::Lives | Route::Live(_) | Route::LiveResetKey(_) => "lives",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
@@ -232,6 +246,9 @@ impl<'a> Route<'a> {
             | Route::PlaybackToken(_)
             | Route::Clips(_)
             | Route::Captions(..)
+            | Route::Lives
+            | Route::Live(_)
+            | Route::LiveResetKey(_)
             | Route::Metrics => Class::Api,
             Route::Ui | Route::Asset(_) | Route::Healthz | Route::Readyz | Route::Unknown => {
                 Class::Local
@@ -255,6 +272,9 @@ impl<'a> Route<'a> {
             | Route::PlaybackToken(_)
             | Route::Clips(_)
             | Route::Captions(..)
+            | Route::Lives
+            | Route::Live(_)
+            | Route::LiveResetKey(_)
             | Route::Metrics => Credential::Api,
             Route::TusFile(_) => Credential::ApiOrGrant,
             Route::Play { .. } | Route::Key(..) | Route::Embed(_) => Credential::Playback,
@@ -296,6 +316,9 @@ impl<'a> Route<'a> {
             "/keys/{id}/key_00000.key",
             "/embed/{id}",
             "/oembed",
+            "/lives",
+            "/lives/{id}",
+            "/lives/{id}/reset-key",
         ]
         .iter()
         .map(|p| p.replace("{id}", id.as_str()))
@@ -353,7 +376,13 @@ mod tests {
             assert_eq!(cred == Credential::None, public || checks_its_own, "{path}");
             assert_eq!(route.class(None) == Class::Local, public, "{path}");
             assert_eq!(route.credential(&Method::OPTIONS), Credential::None);
-            let no_video = [Route::Videos, Route::Metrics, Route::Upload, Route::Oembed];
+            let no_video = [
+                Route::Videos,
+                Route::Metrics,
+                Route::Upload,
+                Route::Oembed,
+                Route::Lives,
+            ];
             if !public && !no_video.contains(route) {
                 let names_video = !matches!(route, Route::TusCreate | Route::DirectUpload);
                 assert_eq!(route.video().is_some(), names_video, "{path}");

@@ -60,7 +60,7 @@ pub(crate) fn get(state: &AppState, base: &str, id: VideoId) -> Result<Response<
 fn parse_status(s: &str) -> Result<Status, Error> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         Error::BadRequest(format!(
-            "unknown status `{s}` (receiving, queued, processing, ready, failed, deleting)"
+            "unknown status `{s}` (receiving, queued, processing, ready, failed, deleting, live)"
         ))
     })
 }

@@ -8,19 +8,22 @@
 
 mod codecs;
 pub(crate) mod form;
+mod give_up;
 pub(crate) mod guard;
 pub(crate) mod import;
+pub(crate) mod live;
 pub(crate) mod resumable;
 
 pub(crate) use codecs::{codecs_asked, codecs_in_json};
 
 use crate::catalog::{Change, Record, SourceInfo};
-use crate::jobs::{JobHandle, Jobs, PendingPermit};
+use crate::jobs::{JobHandle, Jobs, PendingPermit, Start};
 use crate::spool::{self, SpoolControl, SpoolWriter};
 use crate::storage::{names, VideoId};
 use crate::Error;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
+use give_up::{discard, give_up};
 use guard::GuardState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,8 +95,9 @@ pub(crate) struct Upload<'a> {
     last_persist: tokio::time::Instant,
     /// The probe's verdict, once it came.
     probe: Option<SourceInfo>,
-    /// An import: a failure is recorded, not erased.
-    import: bool,
+    /// How its pipeline came to be: an import's failure is recorded, a
+    /// live's refused publish leaves the live awaiting its publisher.
+    how: Start,
 }
 
 impl<'a> Upload<'a> {
@@ -112,6 +116,7 @@ impl<'a> Upload<'a> {
             record.title = t;
         }
         let import = new.import.is_some() || new.clip.is_some();
+        let how = if import { Start::Import } else { Start::New };
         record.clipped_from = new.clip.map(|c| c.0);
         record.clip = new.clip.map(|c| c.1);
         record.import = new.import.map(|url| crate::catalog::ImportInfo {
@@ -127,7 +132,7 @@ impl<'a> Upload<'a> {
             discard(ctx, id).await;
             return Err(e);
         }
-        Self::open(ctx, id, new.declared, import, permit).await
+        Self::open(ctx, id, new.declared, how, permit).await
     }
 
     /// Takes up again an import the server stopped in the middle of
@@ -137,7 +142,17 @@ impl<'a> Upload<'a> {
         id: VideoId,
         permit: PendingPermit,
     ) -> Result<Upload<'a>, Error> {
-        Self::open(ctx, id, None, true, permit).await
+        Self::open(ctx, id, None, Start::Import, permit).await
+    }
+
+    /// A live's publisher begins (see `live`): a new spool and pipeline
+    /// for the video the live made.
+    pub(crate) async fn publish(
+        ctx: &'a IngestContext<'a>,
+        id: VideoId,
+        permit: PendingPermit,
+    ) -> Result<Upload<'a>, Error> {
+        Self::open(ctx, id, None, Start::Live, permit).await
     }
 
     /// The spool, the quota's place and the pipeline of video `id`.
@@ -145,7 +160,7 @@ impl<'a> Upload<'a> {
         ctx: &'a IngestContext<'a>,
         id: VideoId,
         declared: Option<(u64, u64)>,
-        import: bool,
+        how: Start,
         permit: PendingPermit,
     ) -> Result<Upload<'a>, Error> {
         let videos = ctx.videos.clone();
@@ -160,7 +175,7 @@ impl<'a> Upload<'a> {
         .await?;
         let (reader, writer, writes) = match opened {
             Ok(rw) => rw,
-            Err(e) => return Err(give_up(ctx, id, import, e).await),
+            Err(e) => return Err(give_up(ctx, id, how, e).await),
         };
         if let Some((size, slack)) = declared {
             writer.set_expected(size, slack);
@@ -169,19 +184,15 @@ impl<'a> Upload<'a> {
         // undeclared one is counted as it arrives.
         let reserve = declared.map_or(0, |(size, _)| size);
         if ctx.quota.reserve(id, reserve).is_err() {
-            return Err(give_up(ctx, id, import, over_quota(ctx)).await);
+            return Err(give_up(ctx, id, how, over_quota(ctx)).await);
         }
         let abort = AbortOnDrop {
             spool: writer.control(),
             armed: true,
         };
-        let how = match import {
-            true => crate::jobs::Start::Import,
-            false => crate::jobs::Start::New,
-        };
         let handle = match ctx.jobs.start(id, reader, permit, how) {
             Ok(h) => h,
-            Err(e) => return Err(give_up(ctx, id, import, e).await),
+            Err(e) => return Err(give_up(ctx, id, how, e).await),
         };
         Ok(Upload {
             ctx,
@@ -193,7 +204,7 @@ impl<'a> Upload<'a> {
             received: 0,
             last_persist: tokio::time::Instant::now(),
             probe: None,
-            import,
+            how,
         })
     }
 
@@ -321,7 +332,7 @@ impl<'a> Upload<'a> {
         self.abort.spool.abort();
         self.abort.armed = false;
         let _ = (&mut self.handle.done).await;
-        give_up(self.ctx, self.id, self.import, e).await
+        give_up(self.ctx, self.id, self.how, e).await
     }
 }
 
@@ -384,44 +395,6 @@ pub(crate) async fn receive(
             None => return Ok(()),
         }
     }
-}
-
-/// Removes every trace of a refused upload (record, files, quota),
-/// through its tombstone: a crash part-way finishes it at the next start.
-async fn discard(ctx: &IngestContext<'_>, id: VideoId) {
-    let videos = ctx.videos.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        videos.tombstone(id)?;
-        videos.remove(id)
-    })
-    .await;
-}
-
-/// What is left of an upload that will not be: nothing (a refused
-/// upload), or an import's record saying why; `e` again.
-async fn give_up(ctx: &IngestContext<'_>, id: VideoId, import: bool, e: Error) -> Error {
-    match import {
-        true => record_failure(ctx, id, &e).await,
-        false => discard(ctx, id).await,
-    }
-    e
-}
-
-/// An import that failed: the record says why (durably, with its event),
-/// then its files go; a video deleted meanwhile stays deleted.
-async fn record_failure(ctx: &IngestContext<'_>, id: VideoId, e: &Error) {
-    let videos = ctx.videos.clone();
-    let failed = Change::Failed {
-        code: e.code().into(),
-        message: e.public_message(),
-    };
-    let _ = tokio::task::spawn_blocking(move || {
-        videos.apply(id, failed)?;
-        crate::failpoint!("import.after_failed");
-        videos.store().remove_outputs(id, false, &[]);
-        Ok::<_, Error>(())
-    })
-    .await;
 }
 
 fn over_quota(ctx: &IngestContext<'_>) -> Error {

@@ -62,6 +62,10 @@ pub(crate) enum Start {
     /// `201` before the bytes came, so it is never erased; a failure before
     /// every byte is in is recorded by its producer (which knows why).
     Import,
+    /// A live broadcast: it transcodes as it arrives (real time), so it
+    /// never waits for a `--jobs` slot (`--max-lives` bounds lives); what
+    /// ends it early is its publisher's to handle, as an import's.
+    Live,
 }
 
 /// A live pipeline, as the registry sees it.

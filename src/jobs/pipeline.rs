@@ -26,6 +26,9 @@ pub(super) struct Pipeline {
     pub start: Start,
 }
 
+/// A live broadcast's segment duration at most, seconds.
+const LIVE_SEGMENT_SECONDS: u32 = 2;
+
 /// How a pipeline ended badly.
 enum Failure {
     /// The probe refused the file.
@@ -68,6 +71,7 @@ impl Pipeline {
             Err(Failure::Rejected(_)) if self.start == Start::Resumable => {}
             // An import not all in: its importer records why.
             Err(_) if self.start == Start::Import && !spool.is_finished() => {}
+            Err(e) if self.start == Start::Live => self.live_failed(e, &spool, reason),
             // An upload that never completed (rejected, cut off, or cut by
             // shutdown): nothing of it may remain.
             Err(_) if spool.is_aborted() => self.discard(),
@@ -84,6 +88,22 @@ impl Pipeline {
         }
     }
 
+    /// A live's job that did not finish. Refused by the probe: its
+    /// broadcast's end leaves the live awaiting its publisher. Stopped by
+    /// shutdown or its broadcast's end (the spool aborted): recovery keeps
+    /// what came. Failed while arriving: the video fails and its
+    /// publisher is cut (its spool aborted).
+    fn live_failed(&self, e: Failure, spool: &crate::spool::SpoolControl, reason: u8) {
+        match e {
+            Failure::Rejected(_) => {}
+            _ if reason == CANCEL_SHUTDOWN || spool.is_aborted() => {}
+            Failure::Failed(e) => {
+                spool.abort();
+                self.fail(e);
+            }
+        }
+    }
+
     /// The settings of this video (encryption is per video).
     fn settings(&self) -> (Settings, u32) {
         let mut settings = self.jobs.settings.clone();
@@ -92,6 +112,11 @@ impl Pipeline {
             settings.encrypt = rec.encrypted;
             settings.codecs =
                 crate::config::Codecs::parse(&rec.codecs.join(",")).unwrap_or_default();
+            // A live's segments are short: a player stays ~3 of them behind
+            // the live edge.
+            if rec.live.is_some() {
+                settings.segment_seconds = settings.segment_seconds.min(LIVE_SEGMENT_SECONDS);
+            }
         }
         (settings, rec.map_or(0, |r| r.generation))
     }
@@ -104,12 +129,15 @@ impl Pipeline {
         let (settings, generation) = self.settings();
         // A job waiting for upload bytes gives its slot to others meanwhile.
         let slot = SlotHolder::new(&self.jobs.slots);
-        reader.set_wait_hook(Arc::new(YieldSlot {
-            slot: slot.clone(),
-            yielded: AtomicBool::new(false),
-            cancel: self.cancel.clone(),
-            spool: reader.control(),
-        }));
+        let live = self.start == Start::Live;
+        if !live {
+            reader.set_wait_hook(Arc::new(YieldSlot {
+                slot: slot.clone(),
+                yielded: AtomicBool::new(false),
+                cancel: self.cancel.clone(),
+                spool: reader.control(),
+            }));
+        }
         // Kept for a second pass if the copy fast path has to give up.
         let spare = reader.try_clone().ok();
         let source = match media::open_spool(reader, self.cancel.clone(), &settings) {
@@ -131,7 +159,7 @@ impl Pipeline {
         let stop = || {
             self.cancel.load(Ordering::Acquire) || spool.as_ref().is_some_and(|s| s.is_aborted())
         };
-        if !slot.acquire(&stop) {
+        if !live && !slot.acquire(&stop) {
             return Err(Failure::Failed(Error::Cancelled));
         }
         self.running.store(true, Ordering::Release);

@@ -154,6 +154,14 @@ fn recover_one(
             )?;
             report.interrupted += 1;
         }
+        // A broadcast the stop cut: what came is kept as its video.
+        Status::Live if has_source => {
+            if end_broadcast(videos, jobs, &rec)? {
+                report.requeued += 1;
+            }
+        }
+        // A live awaiting its publisher: it still waits.
+        Status::Live => {}
         // The tombstone: the deletion finishes (its event first).
         Status::Deleting => {
             videos.remove(id)?;
@@ -281,6 +289,22 @@ fn keep_resumable(videos: &Lifecycle, rec: &Record, offset: u64) -> Result<(), E
 /// generation of file names ([`crate::jobs::next_generation`]: what
 /// players may have cached keeps its bytes; the older generation is swept
 /// once the new one is published).
+/// A live whose publisher was cut by the stop: its spool so far is the
+/// whole broadcast (transcoded again into its video); an empty one goes
+/// and the live awaits its publisher again. True when re-queued.
+fn end_broadcast(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<bool, Error> {
+    let store = videos.store();
+    let path = store.path(rec.id, names::SOURCE_FILE);
+    let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+    if len == 0 {
+        store.remove_outputs(rec.id, false, &[]);
+        return Ok(false);
+    }
+    store.mark_upload_done(rec.id, len)?;
+    requeue(videos, jobs, rec)?;
+    Ok(true)
+}
+
 fn requeue(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<(), Error> {
     let id = rec.id;
     let generation = crate::jobs::next_generation(videos.store(), rec);

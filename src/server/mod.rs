@@ -6,15 +6,15 @@
 
 mod conn;
 mod driver;
+mod open;
 mod tls;
 
-use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::jobs::Jobs;
 use crate::media::{self, Settings};
-use crate::storage::Store;
 use crate::Error;
+use open::{open_catalog, open_lives, open_webhooks, recover};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub struct Prepared {
     pub(crate) state: Arc<AppState>,
     jobs: Arc<Jobs>,
     tls: Option<Tls>,
+    /// `--rtmp-listen`'s socket, bound.
+    rtmp: Option<TcpListener>,
 }
 
 /// Initialises libav, loads the catalog and runs crash recovery (which may
@@ -64,17 +66,23 @@ pub async fn prepare(config: Config) -> Result<Prepared, Error> {
     prepare_with_clock(config, crate::clock::SystemClock::shared()).await
 }
 
+/// libav, the encoders `config` needs, and its TLS certificate.
+fn init_media(config: &Config) -> Result<Option<Tls>, Error> {
+    media::init()?;
+    let tls = load_tls(config).map_err(Error::Internal)?;
+    if !media::encoders_available() {
+        tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
+    }
+    media::codec_groups_available(&config.codecs).map_err(Error::Internal)?;
+    Ok(tls)
+}
+
 /// [`prepare`] with the clock given (tests move it by hand).
 pub(crate) async fn prepare_with_clock(
     config: Config,
     clock: crate::clock::SharedClock,
 ) -> Result<Prepared, Error> {
-    media::init()?;
-    let tls = load_tls(&config).map_err(Error::Internal)?;
-    if !media::encoders_available() {
-        tracing::warn!("libx264 or aac missing from the system FFmpeg: uploads will fail");
-    }
-    media::codec_groups_available(&config.codecs).map_err(Error::Internal)?;
+    let tls = init_media(&config)?;
     let (catalog, unreadable) = {
         let (config, clock) = (config.clone(), clock.clone());
         tokio::task::spawn_blocking(move || open_catalog(&config, clock))
@@ -115,7 +123,9 @@ pub(crate) async fn prepare_with_clock(
         park_after: limits.idle,
         limits,
     });
+    let (lives, rtmp) = open_lives(&config, &jobs, &videos, &quota).await?;
     let state = Arc::new(AppState {
+        lives,
         hosts: crate::http::hosts(&config),
         config,
         catalog,
@@ -137,112 +147,12 @@ pub(crate) async fn prepare_with_clock(
         webhooks,
     });
     crate::http::resume_imports(&state, imports);
-    Ok(Prepared { state, jobs, tls })
-}
-
-/// Opens the webhook outbox, where the lifecycle hands its events.
-async fn open_webhooks(
-    config: &Config,
-    clock: &crate::clock::SharedClock,
-    metrics: &Arc<crate::metrics::Metrics>,
-    videos: &crate::catalog::Lifecycle,
-) -> Result<Option<Arc<crate::webhooks::Webhooks>>, Error> {
-    let (config, clock, metrics) = (config.clone(), clock.clone(), metrics.clone());
-    let webhooks = tokio::task::spawn_blocking(move || {
-        crate::webhooks::Webhooks::open(&config, clock, metrics)
+    Ok(Prepared {
+        state,
+        jobs,
+        tls,
+        rtmp,
     })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
-    if let Some(w) = &webhooks {
-        videos.set_outbox(w.clone());
-    }
-    Ok(webhooks)
-}
-
-/// The bucket settings of `--store s3://…` (credentials from the
-/// environment); `None` for a folder.
-fn s3_settings(config: &Config) -> Option<crate::storage::s3::S3Settings> {
-    let crate::config::StoreKind::S3 { bucket, prefix } = &config.store else {
-        return None;
-    };
-    let s = crate::storage::s3::S3Settings {
-        bucket: bucket.clone(),
-        prefix: prefix.clone(),
-        endpoint: config.s3_endpoint.clone(),
-        region: config.s3_region.clone(),
-        path_style: config.s3_path_style,
-        ..Default::default()
-    };
-    Some(s.with_env_credentials())
-}
-
-/// Opens the store `config` names and loads its records.
-fn open_catalog(
-    config: &Config,
-    clock: crate::clock::SharedClock,
-) -> Result<(Catalog, Vec<crate::catalog::Unreadable>), Error> {
-    let Some(s3) = s3_settings(config) else {
-        return Ok(Catalog::open(Store::open(&config.storage)?, clock)?);
-    };
-    let keep = config.keep_source == crate::config::KeepSource::Always;
-    let store = Store::open_s3(&config.storage, &s3)?.keeping_uploads(keep);
-    let node = config.node();
-    let store = store
-        .probe_writes(&format!("_probe/{node}"))
-        .map_err(|e| Error::Internal(format!("cannot use the bucket {}: {e}", s3.bucket)))?;
-    let cas = store.traits().exclusive_writes;
-    tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, node = %node,
-        conditional_writes = cas, "videos in an S3 bucket");
-    if !cas {
-        tracing::warn!(
-            "the S3 server ignores conditional writes: a lost node's jobs are not taken over \
-             and changes made through two nodes at once may overwrite each other; run one node, \
-             or use a store that has them (AWS S3, R2, MinIO)"
-        );
-    }
-    let lease = std::time::Duration::from_secs(config.lease_secs);
-    Ok(Catalog::open_as(store, clock, Some((node, lease)))?)
-}
-
-/// Runs crash recovery, then counts what each video holds in the quota
-/// (re-queued jobs keep their reservations); the imports to take up again.
-async fn recover(
-    videos: &Arc<crate::catalog::Lifecycle>,
-    unreadable: Vec<crate::catalog::Unreadable>,
-    jobs: &Arc<Jobs>,
-    quota: &Arc<crate::storage::Quota>,
-    keep: crate::config::KeepSource,
-) -> Result<Vec<crate::storage::VideoId>, Error> {
-    let catalog = videos.catalog();
-    let (recovering, jobs) = (videos.clone(), jobs.clone());
-    let report = tokio::task::spawn_blocking(move || {
-        crate::recovery::recover(&recovering, unreadable, &jobs, keep)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    tracing::info!(
-        requeued = report.requeued,
-        resumable = report.resumable,
-        imports = report.imports.len(),
-        interrupted = report.interrupted,
-        strays_removed = report.strays_removed,
-        rebuilt = report.rebuilt,
-        damaged = report.damaged,
-        deleted = report.deleted,
-        errors = report.errors,
-        "storage recovered"
-    );
-    let (catalog, quota) = (catalog.clone(), quota.clone());
-    tokio::task::spawn_blocking(move || {
-        // One listing (a bucket also holds other nodes' videos).
-        match catalog.store().sizes() {
-            Ok(sizes) => quota.sync(&sizes),
-            Err(e) => tracing::warn!(error = %e, "cannot measure the store"),
-        }
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(report.imports)
 }
 
 impl Prepared {
@@ -252,7 +162,22 @@ impl Prepared {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), Error> {
-        let Prepared { state, jobs, tls } = self;
+        let Prepared {
+            state,
+            jobs,
+            tls,
+            rtmp,
+        } = self;
+        // Stopped (every publisher's connection dropped) when serving
+        // ends; a broadcast cut so is kept by the next start's recovery.
+        let _stop_rtmp = rtmp.map(|l| {
+            let lives = state.lives.clone();
+            AbortOnDrop(tokio::spawn(crate::ingest::live::rtmp::serve(
+                l,
+                lives,
+                std::future::pending(),
+            )))
+        });
         if let Some(tls) = &tls {
             reload_on_sighup(tls.clone());
         }

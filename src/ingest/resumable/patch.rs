@@ -407,6 +407,9 @@ fn check_status(s: &Sessions, id: VideoId, status: Status) -> Result<(), Error> 
     match status {
         Status::Receiving | Status::Queued | Status::Processing | Status::Ready => Ok(()),
         Status::Deleting => Err(Error::NotFound),
+        Status::Live => Err(Error::Conflict(
+            "a live broadcast takes its bytes from its publisher".into(),
+        )),
         Status::Failed => {
             let msg = s
                 .env

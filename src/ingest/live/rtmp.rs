@@ -1,0 +1,307 @@
+//! The RTMP door (`--rtmp-listen`): publishers push to
+//! `rtmp://host:port/live/{stream_key}`. rml_rtmp is the protocol (its
+//! handshake and session are state machines fed from this socket loop);
+//! this module decides: the app must be `live`, the key must open a live
+//! that nobody publishes (else the publish is refused with
+//! `NetStream.Publish.BadName` and the connection closed), a client that
+//! failed too many keys is closed before its handshake, a connection
+//! that has not published within [`HANDSHAKE_TIMEOUT`] or goes quiet for
+//! [`IDLE_TIMEOUT`] is closed, and at most [`MAX_CONNECTIONS`] are open.
+
+use super::broadcast::Broadcast;
+use super::flv::Tag;
+use super::Lives;
+use crate::ingest::IngestContext;
+use crate::Error;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent as Event, ServerSessionResult,
+};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// From the connection to the publish command.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A publisher that sends nothing this long has stopped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// RTMP connections open at once (publishers and connections not yet
+/// publishing).
+const MAX_CONNECTIONS: usize = 64;
+/// The RTMP application publishers name.
+const APP: &str = "live";
+
+/// Accepts publishers until `stop` completes; then every connection is
+/// dropped (a broadcast cut by shutdown is kept by recovery).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    lives: Arc<Lives>,
+    stop: impl Future<Output = ()>,
+) {
+    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if lives.limited(peer.ip()) {
+            continue;
+        }
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            continue;
+        };
+        let lives = lives.clone();
+        conns.spawn(async move {
+            connection(stream, peer, lives).await;
+            drop(place);
+        });
+    }
+    conns.shutdown().await;
+}
+
+/// One connection, from its handshake to its end.
+async fn connection(stream: TcpStream, peer: SocketAddr, lives: Arc<Lives>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let Ok(Ok(rest)) = tokio::time::timeout_at(deadline, handshake(&mut rd, &mut wr)).await else {
+        return;
+    };
+    let Ok((session, first)) = ServerSession::new(ServerSessionConfig::new()) else {
+        return;
+    };
+    let env = &lives.env;
+    let ctx = IngestContext {
+        jobs: &env.jobs,
+        videos: &env.videos,
+        quota: &env.quota,
+        max_upload_bytes: env.max_upload_bytes,
+    };
+    let mut c = Conn {
+        session,
+        wr,
+        lives: &lives,
+        ctx: &ctx,
+        peer,
+        broadcast: None,
+    };
+    let why = c.run(&mut rd, first, rest, deadline).await;
+    if let Some(b) = c.broadcast.take() {
+        b.end(why.err()).await;
+    }
+}
+
+/// The RTMP handshake (C0/C1/C2 against S0/S1/S2); the bytes after it.
+async fn handshake(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+) -> Result<Vec<u8>, Error> {
+    let mut hs = Handshake::new(PeerType::Server);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = rd.read(&mut buf).await?;
+        if n == 0 {
+            return Err(Error::Aborted);
+        }
+        let step = hs
+            .process_bytes(&buf[..n])
+            .map_err(|e| Error::BadRequest(format!("RTMP handshake: {e}")))?;
+        match step {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                wr.write_all(&response_bytes).await?;
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                wr.write_all(&response_bytes).await?;
+                return Ok(remaining_bytes);
+            }
+        }
+    }
+}
+
+/// A connection past its handshake.
+struct Conn<'a> {
+    session: ServerSession,
+    wr: OwnedWriteHalf,
+    lives: &'a Arc<Lives>,
+    ctx: &'a IngestContext<'a>,
+    peer: SocketAddr,
+    broadcast: Option<Broadcast<'a>>,
+}
+
+/// Why a connection ends early: an error, or a refusal already told.
+type Ended = Result<(), Error>;
+
+impl<'a> Conn<'a> {
+    /// Reads and answers until the publisher stops; `Err` says what cut
+    /// the broadcast when it was not its publisher.
+    async fn run(
+        &mut self,
+        rd: &mut tokio::net::tcp::OwnedReadHalf,
+        first: Vec<ServerSessionResult>,
+        rest: Vec<u8>,
+        handshake_deadline: Instant,
+    ) -> Ended {
+        if !self.handle(first).await? {
+            return Ok(());
+        }
+        let mut input = rest;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            if !input.is_empty() {
+                let results = self.session.handle_input(&input).map_err(bad)?;
+                if !self.handle(results).await? {
+                    return Ok(());
+                }
+            }
+            if let Some(b) = self.broadcast.as_mut() {
+                b.flush().await?;
+            }
+            let wait = match self.broadcast {
+                Some(_) => Instant::now() + IDLE_TIMEOUT,
+                None => handshake_deadline,
+            };
+            let n = match tokio::time::timeout_at(wait, rd.read(&mut buf)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::BodyTimeout),
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            input = buf[..n].to_vec();
+        }
+    }
+
+    /// Acts on a batch of session results; false when the connection ends.
+    async fn handle(&mut self, results: Vec<ServerSessionResult>) -> Result<bool, Error> {
+        let mut queue = std::collections::VecDeque::from(results);
+        while let Some(r) = queue.pop_front() {
+            match r {
+                ServerSessionResult::OutboundResponse(p) => self.wr.write_all(&p.bytes).await?,
+                ServerSessionResult::RaisedEvent(e) => match self.event(e).await? {
+                    Some(more) => queue.extend(more),
+                    None => return Ok(false),
+                },
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// One event; the results it brings, or `None` to close.
+    async fn event(&mut self, e: Event) -> Result<Option<Vec<ServerSessionResult>>, Error> {
+        let out = match e {
+            Event::ConnectionRequested {
+                request_id,
+                app_name,
+            } if app_name == APP => self.session.accept_request(request_id).map_err(bad)?,
+            Event::ConnectionRequested { request_id, .. } => {
+                let no = "NetConnection.Connect.Rejected";
+                let r = self
+                    .session
+                    .reject_request(request_id, no, "unknown application");
+                self.send(r.map_err(bad)?).await?;
+                return Ok(None);
+            }
+            Event::PublishStreamRequested {
+                request_id,
+                stream_key,
+                ..
+            } => return self.publish(request_id, &stream_key).await,
+            Event::StreamMetadataChanged { metadata, .. } => {
+                if let Some(b) = self.broadcast.as_mut() {
+                    b.announce(
+                        metadata.audio_codec_id.is_some(),
+                        metadata.video_codec_id.is_some(),
+                    );
+                }
+                Vec::new()
+            }
+            Event::VideoDataReceived {
+                data, timestamp, ..
+            } => {
+                self.media(Tag::Video, timestamp.value, &data);
+                Vec::new()
+            }
+            Event::AudioDataReceived {
+                data, timestamp, ..
+            } => {
+                self.media(Tag::Audio, timestamp.value, &data);
+                Vec::new()
+            }
+            Event::PublishStreamFinished { .. } => return Ok(None),
+            _ => Vec::new(),
+        };
+        Ok(Some(out))
+    }
+
+    fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
+        if let Some(b) = self.broadcast.as_mut() {
+            b.media(kind, ms, body);
+        }
+    }
+
+    /// A publish: refused (and the connection closed) unless the key
+    /// opens a live nobody publishes and its broadcast can begin.
+    async fn publish(
+        &mut self,
+        request: u32,
+        key: &str,
+    ) -> Result<Option<Vec<ServerSessionResult>>, Error> {
+        let refused = match self.broadcast {
+            Some(_) => Err("this connection is already publishing".to_owned()),
+            None => match self.lives.claim(key, self.peer.ip()) {
+                Err(r) => Err(r.message().to_owned()),
+                Ok(claim) => match Broadcast::begin(self.lives, self.ctx, claim).await {
+                    Ok(b) => {
+                        self.broadcast = Some(b);
+                        Ok(())
+                    }
+                    Err(e) => Err(e.public_message()),
+                },
+            },
+        };
+        match refused {
+            Ok(()) => Ok(Some(self.session.accept_request(request).map_err(bad)?)),
+            Err(why) => {
+                tracing::info!(peer = %self.peer, why = %why, "RTMP publish refused");
+                let code = "NetStream.Publish.BadName";
+                let r = self
+                    .session
+                    .reject_request(request, code, &why)
+                    .map_err(bad)?;
+                self.send(r).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn send(&mut self, results: Vec<ServerSessionResult>) -> Result<(), Error> {
+        for r in results {
+            if let ServerSessionResult::OutboundResponse(p) = r {
+                self.wr.write_all(&p.bytes).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> Error {
+    Error::BadRequest(format!("RTMP: {e}"))
+}
