@@ -25,6 +25,7 @@ mod images;
 mod imports;
 mod library;
 mod lifecycle;
+mod live;
 mod model;
 mod odd_files;
 mod ops;

@@ -1,0 +1,392 @@
+//! Live broadcasts (issue 27): lives as resources, RTMP publishers pushed
+//! with the ffmpeg CLI, the growing playlist while live, the broadcast
+//! kept as a VOD, and every refusal of the RTMP door.
+
+use crate::common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const RTMP: &[&str] = &["--rtmp-listen", "127.0.0.1:0"];
+
+/// `POST /lives` with `body`; the live's JSON.
+fn new_live(s: &Server, body: &str) -> serde_json::Value {
+    let json = [("Content-Type", "application/json")];
+    let r = request(s.addr, "POST", "/lives", &json, body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}
+
+fn live(s: &Server, id: &str) -> serde_json::Value {
+    let r = s.get(&format!("/lives/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// What a push sends.
+#[derive(Clone, Copy, PartialEq)]
+enum Streams {
+    Both,
+    VideoOnly,
+    AudioOnly,
+}
+
+/// The ffmpeg CLI pushing `secs` of testsrc2 (640×360, 30 fps, a
+/// keyframe every 2 s) and a sine to `url` in real time (`-re`).
+fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Child {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    if streams != Streams::AudioOnly {
+        c.args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"]);
+    }
+    if streams != Streams::VideoOnly {
+        c.args([
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ]);
+    }
+    c.args(["-t", &secs.to_string()]);
+    if streams != Streams::AudioOnly {
+        c.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ]);
+    }
+    if streams != Streams::VideoOnly {
+        c.args(["-c:a", "aac", "-b:a", "96k"]);
+    }
+    c.args(extra).args(["-f", "flv", url]);
+    c.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg")
+}
+
+/// Waits for a push to end; true when ffmpeg succeeded.
+fn finished(mut ff: Child) -> bool {
+    let status = wait_for("the ffmpeg push to end", || ff.try_wait().unwrap());
+    status.success()
+}
+
+/// The media playlist of the live's first variant (the master's first
+/// `STREAM-INF`, or `video.m3u8` itself when it is one), once it exists.
+fn media_playlist(s: &Server, id: &str) -> Option<String> {
+    let r = s.get(&format!("/play/{id}/video.m3u8"));
+    if r.status != 200 {
+        return None;
+    }
+    let text = r.text();
+    if !text.contains("#EXT-X-STREAM-INF") {
+        return Some(text);
+    }
+    let uri = text
+        .lines()
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let r = s.get(&format!("/play/{id}/{uri}"));
+    (r.status == 200).then(|| r.text())
+}
+
+fn segments(playlist: &str) -> usize {
+    playlist.matches("#EXTINF").count()
+}
+
+#[test]
+fn a_broadcast_plays_while_live_and_is_kept_as_a_video() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, r#"{"title":"Show","record":true,"latency":"normal"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    assert_eq!(l["status"], "live");
+    assert_eq!(l["publishing"], false);
+    assert_eq!(l["title"], "Show");
+    let key = l["stream_key"].as_str().unwrap();
+    assert!(key.len() >= 32, "{l}");
+    let url = l["rtmp_url"].as_str().unwrap();
+    assert!(url.starts_with("rtmp://127.0.0.1:") && url.ends_with(&format!("/live/{key}")));
+    assert_eq!(
+        l["playback_url"],
+        format!("http://{}/play/{id}/video.m3u8", s.addr)
+    );
+    // The key is the live's secret: the video's own JSON never shows it.
+    let video = s.get(&format!("/videos/{id}")).text();
+    assert!(!video.contains(key), "{video}");
+    assert!(s.get("/lives").text().contains(&id));
+
+    let ff = push(url, 10, Streams::Both, &[]);
+    // While it arrives, the playlist grows (a strict parser reads each
+    // fetch) and says it is not over.
+    let growing = wait_for("the live playlist to hold 2 segments", || {
+        media_playlist(&s, &id).filter(|p| segments(p) >= 2)
+    });
+    assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{growing}");
+    assert!(!growing.contains("#EXT-X-ENDLIST"), "{growing}");
+    let now = live(&s, &id);
+    assert_eq!(now["status"], "live", "{now}");
+    assert_eq!(now["publishing"], true, "{now}");
+
+    assert!(finished(ff), "the push failed");
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    let secs = done["output"]["duration"].as_f64().unwrap();
+    assert!((8.0..=12.0).contains(&secs), "pushed 10 s, kept {secs} s");
+    assert_eq!(live(&s, &id)["publishing"], false);
+    let vod = media_playlist(&s, &id).unwrap();
+    assert!(vod.contains("#EXT-X-ENDLIST"), "{vod}");
+    let playback = format!("http://{}/play/{id}/video.m3u8", s.addr);
+    assert_cli_plays(&playback);
+    // Decoded independently: the whole broadcast, ±1 segment.
+    let probed = ffprobe(std::path::Path::new(&playback), &["-show_format"]);
+    let decoded: f64 = probed["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((8.0..=12.0).contains(&decoded), "{probed}");
+    // Ended: its key opens nothing any more.
+    assert!(!finished(push(url, 2, Streams::Both, &[])));
+}
+
+#[test]
+fn wrong_keys_no_key_other_apps_and_a_second_publisher_are_refused() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let url = l["rtmp_url"].as_str().unwrap().to_owned();
+    let server = l["rtmp_server"].as_str().unwrap().to_owned();
+    let key = l["stream_key"].as_str().unwrap().to_owned();
+    for bad in [
+        format!("{server}/not-the-key"),
+        format!("{server}/"),
+        url.replace("/live/", "/other/"),
+    ] {
+        assert!(
+            !finished(push(&bad, 2, Streams::Both, &[])),
+            "{bad} was let in"
+        );
+    }
+    assert_eq!(s.storage_entries(), vec![id.clone()]);
+    assert_eq!(live(&s, &id)["publishing"], false);
+
+    let mut first = push(&url, 60, Streams::Both, &[]);
+    wait_until("the first publisher to be on", || {
+        live(&s, &id)["publishing"] == true
+    });
+    assert!(
+        !finished(push(&url, 2, Streams::Both, &[])),
+        "a second publisher was let in"
+    );
+    assert_eq!(live(&s, &id)["publishing"], true);
+    wait_until("a segment", || {
+        media_playlist(&s, &id).is_some_and(|p| segments(&p) >= 1)
+    });
+    // The publisher is cut (mid-GOP): what came is kept.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    assert!(!key.is_empty());
+}
+
+/// Reads until the server closes the connection; the bytes it sent.
+fn read_to_close(mut c: TcpStream) -> Vec<u8> {
+    c.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("the server kept the connection open: {e}"),
+        }
+    }
+}
+
+fn rtmp_addr(l: &serde_json::Value) -> std::net::SocketAddr {
+    let server = l["rtmp_server"].as_str().unwrap();
+    server["rtmp://".len()..]
+        .trim_end_matches("/live")
+        .parse()
+        .unwrap()
+}
+
+/// RTMP's C0 (version 3) and C1 (time, zero, 1528 bytes).
+fn c0_c1() -> Vec<u8> {
+    let mut b = vec![3u8];
+    b.extend_from_slice(&[0u8; 1536]);
+    b
+}
+
+#[test]
+fn garbage_and_half_handshakes_are_closed_and_cost_nothing() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let addr = rtmp_addr(&l);
+    // Not RTMP at all.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_to_close(c);
+    // Random bytes after a valid C0.
+    let mut c = TcpStream::connect(addr).unwrap();
+    let mut junk = c0_c1();
+    junk.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    c.write_all(&junk).unwrap();
+    read_to_close(c);
+    // Half a handshake, then silence: closed by the handshake timeout.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.write_all(&c0_c1()).unwrap();
+    let answered = read_to_close(c);
+    assert_eq!(answered.len(), 1 + 1536 + 1536, "S0, S1 and S2 come first");
+    // A connection that says nothing at all.
+    read_to_close(TcpStream::connect(addr).unwrap());
+    assert_eq!(s.get("/healthz").status, 200);
+    // The door still works.
+    let id = l["id"].as_str().unwrap();
+    assert!(finished(push(
+        l["rtmp_url"].as_str().unwrap(),
+        3,
+        Streams::Both,
+        &[]
+    )));
+    assert_eq!(s.wait_done(id)["status"], "ready");
+}
+
+#[test]
+fn a_client_that_fails_keys_is_closed_before_its_handshake() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let server = l["rtmp_server"].as_str().unwrap();
+    for i in 0..5 {
+        assert!(!finished(push(
+            &format!("{server}/wrong-{i}"),
+            1,
+            Streams::Both,
+            &[]
+        )));
+    }
+    let mut c = TcpStream::connect(rtmp_addr(&l)).unwrap();
+    let _ = c.write_all(&c0_c1());
+    assert!(
+        read_to_close(c).is_empty(),
+        "a limited client got a handshake"
+    );
+    // Even its right key now (the other clients are not concerned).
+    assert!(!finished(push(
+        l["rtmp_url"].as_str().unwrap(),
+        1,
+        Streams::Both,
+        &[]
+    )));
+}
+
+#[test]
+fn a_stream_without_video_is_refused_and_one_without_audio_is_kept() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let url = l["rtmp_url"].as_str().unwrap().to_owned();
+    let _ = finished(push(&url, 3, Streams::AudioOnly, &[]));
+    // Refused by the probe: nothing of it stays, the live awaits.
+    wait_until("the refused broadcast to be gone", || {
+        let v = live(&s, &id);
+        v["publishing"] == false && !s.storage.path().join(&id).join("source").exists()
+    });
+    let v = live(&s, &id);
+    assert_eq!(v["status"], "live", "{v}");
+    assert_eq!(v["renditions"], serde_json::json!([]), "{v}");
+
+    assert!(finished(push(&url, 4, Streams::VideoOnly, &[])));
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert!(done["output"]["audio_codec"].is_null(), "{done}");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}
+
+#[test]
+fn a_publisher_above_the_bit_rate_cap_is_cut() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-max-kbps", "200"]);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    // Lossless testsrc2: megabits a second.
+    let heavy = ["-qp", "0"];
+    let url = l["rtmp_url"].as_str().unwrap();
+    assert!(!finished(push(url, 60, Streams::Both, &heavy)), "not cut");
+    wait_until("the publisher to be gone", || {
+        live(&s, &id)["publishing"] == false
+    });
+    assert_eq!(s.get("/healthz").status, 200);
+}
+
+#[test]
+fn deleting_a_live_cuts_its_publisher_and_leaves_nothing() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 60, Streams::Both, &[]);
+    wait_until("a segment", || {
+        media_playlist(&s, &id).is_some_and(|p| segments(&p) >= 1)
+    });
+    let r = request(s.addr, "DELETE", &format!("/lives/{id}"), &[], &[]);
+    assert!(matches!(r.status, 200 | 202 | 204), "{}", r.text());
+    assert!(!finished(ff), "the publisher went on");
+    s.assert_storage_empty_soon();
+    assert_eq!(s.get(&format!("/lives/{id}")).status, 404);
+    assert_eq!(s.get(&format!("/videos/{id}")).status, 404);
+}
+
+#[test]
+fn a_reset_key_opens_the_live_and_the_old_one_nothing() {
+    let s = Server::start(RTMP);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let old = l["rtmp_url"].as_str().unwrap().to_owned();
+    let r = request(s.addr, "POST", &format!("/lives/{id}/reset-key"), &[], &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = r.json()["rtmp_url"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(!finished(push(&old, 2, Streams::Both, &[])));
+    assert!(finished(push(&new, 3, Streams::Both, &[])));
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    // A live's routes are the API's, and only lives are lives.
+    let open = Server::start(&[
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--api-token",
+        "0123456789abcdef0123456789abcdef",
+    ]);
+    assert_eq!(request(open.addr, "POST", "/lives", &[], b"").status, 401);
+    assert_eq!(s.get(&format!("/lives/{}", "A".repeat(21))).status, 404);
+    let plain = Server::start(&[]);
+    assert_eq!(request(plain.addr, "POST", "/lives", &[], b"").status, 409);
+}
+
+#[test]
+fn a_broadcast_cut_by_a_crash_is_kept_at_the_next_start() {
+    let mut s = Server::process(RTMP);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 60, Streams::Both, &[]);
+    wait_until("two segments", || {
+        media_playlist(&s, &id).is_some_and(|p| segments(&p) >= 2)
+    });
+    s.crash();
+    let _ = finished(ff);
+    s.restart(RTMP);
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert!(
+        done["output"]["duration"].as_f64().unwrap() >= 2.0,
+        "{done}"
+    );
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}
