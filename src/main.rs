@@ -20,8 +20,9 @@ async fn main() -> std::process::ExitCode {
         eprintln!("hlsd: {e}");
         return std::process::ExitCode::from(2);
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HLSD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,srt_protocol=warn,srt_tokio=warn")
+    });
     // Kept to the end of main: dropping it flushes the last lines.
     let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .thread_name("log")

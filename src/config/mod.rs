@@ -427,6 +427,11 @@ pub struct Config {
     /// unless given.
     #[arg(long, env = "HLSD_RTMP_LISTEN")]
     pub rtmp_listen: Option<std::net::SocketAddr>,
+    /// Where publishers push live broadcasts over SRT (MPEG-TS, stream
+    /// id `#!::r=live/{stream_key},m=publish`), e.g. `0.0.0.0:9000`
+    /// (UDP); off unless given.
+    #[arg(long, env = "HLSD_SRT_LISTEN")]
+    pub srt_listen: Option<std::net::SocketAddr>,
     /// Live broadcasts arriving at once; another publisher is refused.
     #[arg(long, env = "HLSD_MAX_LIVES", default_value_t = DEFAULT_MAX_LIVES,
           value_parser = parse_positive)]

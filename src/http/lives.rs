@@ -66,7 +66,13 @@ fn live_json(state: &AppState, base: &str, rec: &Record) -> serde_json::Value {
         o.insert("stream_key".into(), key.into());
         o.insert("rtmp_server".into(), rtmp.clone().into());
         o.insert("rtmp_url".into(), rtmp.map(|r| format!("{r}/{key}")).into());
-        o.insert("srt_url".into(), serde_json::Value::Null);
+        let srt = state.lives.srt_addr().map(|a| {
+            format!(
+                "srt://{host}:{}?streamid=#!::r=live/{key},m=publish",
+                a.port()
+            )
+        });
+        o.insert("srt_url".into(), srt.into());
         o.insert(
             "status_url".into(),
             format!("{base}/lives/{}", rec.id).into(),
@@ -100,9 +106,10 @@ pub(crate) async fn post(
     body: impl ReqBody,
 ) -> Result<Response<Body>, Error> {
     let asked = asked(super::videos::small_json(body).await?)?;
-    if state.lives.rtmp_addr().is_none() {
+    if state.lives.rtmp_addr().is_none() && state.lives.srt_addr().is_none() {
         return Err(Error::Conflict(
-            "this server takes no live broadcasts: start it with --rtmp-listen".into(),
+            "this server takes no live broadcasts: start it with --rtmp-listen or --srt-listen"
+                .into(),
         ));
     }
     let id = VideoId::random();

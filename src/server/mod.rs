@@ -55,8 +55,8 @@ pub struct Prepared {
     pub(crate) state: Arc<AppState>,
     jobs: Arc<Jobs>,
     tls: Option<Tls>,
-    /// `--rtmp-listen`'s socket, bound.
-    rtmp: Option<TcpListener>,
+    /// `--rtmp-listen`'s and `--srt-listen`'s sockets, bound.
+    doors: open::Doors,
 }
 
 /// Initialises libav, loads the catalog and runs crash recovery (which may
@@ -123,7 +123,7 @@ pub(crate) async fn prepare_with_clock(
         park_after: limits.idle,
         limits,
     });
-    let (lives, rtmp) = open_lives(&config, &jobs, &videos, &quota).await?;
+    let (lives, doors) = open_lives(&config, &jobs, &videos, &quota).await?;
     let state = Arc::new(AppState {
         lives,
         hosts: crate::http::hosts(&config),
@@ -151,7 +151,7 @@ pub(crate) async fn prepare_with_clock(
         state,
         jobs,
         tls,
-        rtmp,
+        doors,
     })
 }
 
@@ -166,18 +166,9 @@ impl Prepared {
             state,
             jobs,
             tls,
-            rtmp,
+            doors,
         } = self;
-        // Stopped (every publisher's connection dropped) when serving
-        // ends; a broadcast cut so is kept by the next start's recovery.
-        let _stop_rtmp = rtmp.map(|l| {
-            let lives = state.lives.clone();
-            AbortOnDrop(tokio::spawn(crate::ingest::live::rtmp::serve(
-                l,
-                lives,
-                std::future::pending(),
-            )))
-        });
+        let _stop_doors = doors.serve(&state.lives);
         if let Some(tls) = &tls {
             reload_on_sighup(tls.clone());
         }

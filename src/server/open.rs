@@ -15,7 +15,7 @@ pub(super) async fn open_lives(
     jobs: &Arc<Jobs>,
     videos: &Arc<crate::catalog::Lifecycle>,
     quota: &Arc<crate::storage::Quota>,
-) -> Result<(Arc<crate::ingest::live::Lives>, Option<TcpListener>), Error> {
+) -> Result<(Arc<crate::ingest::live::Lives>, Doors), Error> {
     let lives = crate::ingest::live::Lives::new(crate::ingest::live::Env {
         jobs: jobs.clone(),
         videos: videos.clone(),
@@ -24,14 +24,48 @@ pub(super) async fn open_lives(
         max_lives: config.max_lives,
         max_kbps: config.live_max_kbps,
     });
-    let Some(addr) = config.rtmp_listen else {
-        return Ok((lives, None));
-    };
-    let l = TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Internal(format!("cannot listen for RTMP on {addr}: {e}")))?;
-    lives.set_rtmp_addr(l.local_addr()?);
-    Ok((lives, Some(l)))
+    let mut doors = Doors::default();
+    if let Some(addr) = config.rtmp_listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Internal(format!("cannot listen for RTMP on {addr}: {e}")))?;
+        lives.set_rtmp_addr(l.local_addr()?);
+        doors.rtmp = Some(l);
+    }
+    if let Some(addr) = config.srt_listen {
+        let (l, incoming, local) = crate::ingest::live::srt::bind(addr)
+            .await
+            .map_err(|e| Error::Internal(format!("cannot listen for SRT on {addr}: {e}")))?;
+        lives.set_srt_addr(local);
+        doors.srt = Some((l, incoming));
+    }
+    Ok((lives, doors))
+}
+
+/// The live doors' sockets, bound.
+#[derive(Default)]
+pub(crate) struct Doors {
+    pub rtmp: Option<TcpListener>,
+    pub srt: Option<(srt_tokio::SrtListener, srt_tokio::SrtIncoming)>,
+}
+
+impl Doors {
+    /// Serves both doors until dropped (every publisher's connection
+    /// dropped with them; a broadcast cut so is kept by the next start's
+    /// recovery).
+    pub(crate) fn serve(self, lives: &Arc<crate::ingest::live::Lives>) -> Vec<super::AbortOnDrop> {
+        use crate::ingest::live::{rtmp, srt};
+        let mut tasks = Vec::new();
+        if let Some(l) = self.rtmp {
+            let serve = rtmp::serve(l, lives.clone(), std::future::pending());
+            tasks.push(super::AbortOnDrop(tokio::spawn(serve)));
+        }
+        if let Some(l) = self.srt {
+            let serve = srt::serve(l, lives.clone(), std::future::pending());
+            tasks.push(super::AbortOnDrop(tokio::spawn(serve)));
+        }
+        tasks
+    }
 }
 
 /// Opens the webhook outbox, where the lifecycle hands its events.

@@ -98,6 +98,12 @@ impl<'a> Broadcast<'a> {
         flv::tag(&mut self.buf, kind, ms, body);
     }
 
+    /// Bytes already in a container (SRT's MPEG-TS), buffered as they are.
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.header_written = true;
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// Hands what was buffered to the spool; an error ends the broadcast.
     pub(crate) async fn flush(&mut self) -> Result<(), Error> {
         if self.buf.is_empty() {

@@ -14,6 +14,7 @@
 pub(crate) mod broadcast;
 mod flv;
 pub(crate) mod rtmp;
+pub(crate) mod srt;
 
 use crate::catalog::{Lifecycle, Status};
 use crate::jobs::Jobs;
@@ -68,6 +69,7 @@ impl Refusal {
 pub(crate) struct Lives {
     pub(crate) env: Env,
     rtmp: OnceLock<SocketAddr>,
+    srt: OnceLock<SocketAddr>,
     publishing: Mutex<HashSet<VideoId>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -99,6 +101,7 @@ impl Lives {
         Arc::new(Lives {
             env,
             rtmp: OnceLock::new(),
+            srt: OnceLock::new(),
             publishing: Mutex::new(HashSet::new()),
             failures: Mutex::new(HashMap::new()),
         })
@@ -111,6 +114,15 @@ impl Lives {
 
     pub(crate) fn rtmp_addr(&self) -> Option<SocketAddr> {
         self.rtmp.get().copied()
+    }
+
+    /// Where the SRT listener listens (once bound).
+    pub(crate) fn set_srt_addr(&self, addr: SocketAddr) {
+        let _ = self.srt.set(addr);
+    }
+
+    pub(crate) fn srt_addr(&self) -> Option<SocketAddr> {
+        self.srt.get().copied()
     }
 
     /// True while a publisher pushes to live `id`.
