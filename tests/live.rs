@@ -9,6 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const RTMP: &[&str] = &["--rtmp-listen", "127.0.0.1:0"];
+const BOTH: &[&str] = &[
+    "--rtmp-listen",
+    "127.0.0.1:0",
+    "--srt-listen",
+    "127.0.0.1:0",
+];
 
 /// `POST /lives` with `body`; the live's JSON.
 fn new_live(s: &Server, body: &str) -> serde_json::Value {
@@ -33,7 +39,8 @@ enum Streams {
 }
 
 /// The ffmpeg CLI pushing `secs` of testsrc2 (640×360, 30 fps, a
-/// keyframe every 2 s) and a sine to `url` in real time (`-re`).
+/// keyframe every 2 s) and a sine to `url` in real time (`-re`): FLV
+/// over RTMP, MPEG-TS over SRT.
 fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Child {
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
@@ -65,7 +72,12 @@ fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Child {
     if streams != Streams::VideoOnly {
         c.args(["-c:a", "aac", "-b:a", "96k"]);
     }
-    c.args(extra).args(["-f", "flv", url]);
+    let format = if url.starts_with("srt://") {
+        "mpegts"
+    } else {
+        "flv"
+    };
+    c.args(extra).args(["-f", format, url]);
     c.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -388,5 +400,65 @@ fn a_broadcast_cut_by_a_crash_is_kept_at_the_next_start() {
         done["output"]["duration"].as_f64().unwrap() >= 2.0,
         "{done}"
     );
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}
+
+/// The SRT URL of live `l` with another stream id.
+fn srt_with(l: &serde_json::Value, stream_id: &str) -> String {
+    let url = l["srt_url"].as_str().unwrap();
+    let base = url.split('?').next().unwrap();
+    format!("{base}?streamid={stream_id}")
+}
+
+#[test]
+fn a_broadcast_pushed_over_srt_is_checked_in_the_handshake_and_kept() {
+    let s = Server::start(BOTH);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let key = l["stream_key"].as_str().unwrap().to_owned();
+    let url = l["srt_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("srt://127.0.0.1:"), "{url}");
+    assert!(
+        url.ends_with(&format!("?streamid=#!::r=live/{key},m=publish")),
+        "{url}"
+    );
+    for bad in [
+        srt_with(&l, "#!::r=live/wrong,m=publish"),
+        srt_with(&l, &format!("#!::r=live/{key},m=request")),
+        url.split('?').next().unwrap().to_owned(),
+    ] {
+        assert!(
+            !finished(push(&bad, 2, Streams::Both, &[])),
+            "{bad} was let in"
+        );
+    }
+    assert_eq!(s.storage_entries(), vec![id.clone()]);
+    // Garbage datagrams cost nothing.
+    let addr = url["srt://".len()..].split('?').next().unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..64u8 {
+        udp.send_to(&[i; 64], addr).unwrap();
+    }
+
+    let first = push(&url, 8, Streams::Both, &[]);
+    wait_until("the SRT publisher to be on", || {
+        live(&s, &id)["publishing"] == true
+    });
+    // The same live over RTMP meanwhile: a second publisher, refused.
+    assert!(!finished(push(
+        l["rtmp_url"].as_str().unwrap(),
+        2,
+        Streams::Both,
+        &[]
+    )));
+    let growing = wait_for("the live playlist to grow", || {
+        media_playlist(&s, &id).filter(|p| segments(p) >= 2)
+    });
+    assert!(!growing.contains("#EXT-X-ENDLIST"), "{growing}");
+    assert!(finished(first), "the SRT push failed");
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    let secs = done["output"]["duration"].as_f64().unwrap();
+    assert!((6.0..=10.0).contains(&secs), "pushed 8 s, kept {secs} s");
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }
