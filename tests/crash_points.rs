@@ -108,7 +108,8 @@ fn follow(s: &Server, id: &str, told: &mut Told) {
             told.ready.push(id.to_owned());
             return;
         }
-        if status != "receiving" && status != "queued" && status != "processing" {
+        let going = ["receiving", "queued", "processing", "live"];
+        if !going.contains(&status.as_str()) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -363,6 +364,32 @@ fn clip_of_ready(s: &Server, told: &mut Told) {
     follow(s, &clip, told);
 }
 
+/// A live made, then a broadcast pushed over RTMP (the clip, as fast as
+/// it goes) and kept.
+fn live_broadcast(s: &Server, told: &mut Told) {
+    let json = [("Content-Type", "application/json")];
+    let Some(r) = call(s.addr, "POST", "/lives", &json, b"{}") else {
+        return;
+    };
+    let v = r.json();
+    let (Some(id), Some(url)) = (v["id"].as_str(), v["rtmp_url"].as_str()) else {
+        panic!("POST /lives: {} {}", r.status, r.text());
+    };
+    told.created.push(id.to_owned());
+    told.seconds.insert(id.to_owned(), 2.0);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), clip()).unwrap();
+    let pushed = std::process::Command::new("ffmpeg")
+        .args(["-v", "quiet", "-nostdin", "-f", "mp4", "-i"])
+        .arg(file.path())
+        .args(["-c", "copy", "-f", "flv", url])
+        .status()
+        .unwrap();
+    if pushed.success() {
+        follow(s, id, told);
+    }
+}
+
 type Scenario = fn(&Server, &mut Told);
 
 /// The scenario that runs a flow's failpoints, and its extra flags.
@@ -387,6 +414,7 @@ fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
         ),
         "expire" => (tus_expires, flags(&["--upload-expiry-secs", "1"])),
         "clip" => (clip_of_ready, vec![]),
+        "live" => (live_broadcast, flags(&["--rtmp-listen", "127.0.0.1:0"])),
         "import" => (
             imports,
             flags(&["--import-allow", &remote().addr.to_string()]),

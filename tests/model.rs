@@ -52,6 +52,8 @@ struct Video {
     /// An exact clip of this video (it fails if that one is deleted
     /// before it is cut).
     clip_of: Option<String>,
+    /// A live whose broadcast was pushed (it ends ready).
+    live: bool,
 }
 
 /// The model: every video acknowledged, and those answered to DELETE.
@@ -76,9 +78,13 @@ enum Op {
     DeleteRacingCaption,
     DeleteRacingPatch,
     Crash,
+    Live,
+    LiveRacingDelete,
+    LiveRacingCrash,
+    ResetKey,
 }
 
-const OPS: [Op; 13] = [
+const OPS: [Op; 17] = [
     Op::Upload,
     Op::Import,
     Op::Clip,
@@ -92,6 +98,10 @@ const OPS: [Op; 13] = [
     Op::DeleteRacingCaption,
     Op::DeleteRacingPatch,
     Op::Crash,
+    Op::Live,
+    Op::LiveRacingDelete,
+    Op::LiveRacingCrash,
+    Op::ResetKey,
 ];
 
 struct World {
@@ -118,6 +128,8 @@ impl World {
             "whsec-model-test-0123",
             "--import-allow",
             &remote.addr.to_string(),
+            "--rtmp-listen",
+            "127.0.0.1:0",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -161,6 +173,10 @@ impl World {
             Op::DeleteRacingCaption => self.delete(Some(false)),
             Op::DeleteRacingPatch => self.delete(Some(true)),
             Op::Crash => self.crash(),
+            Op::Live => self.live(None),
+            Op::LiveRacingDelete => self.live(Some(false)),
+            Op::LiveRacingCrash => self.live(Some(true)),
+            Op::ResetKey => self.reset_key(),
         }
     }
 
@@ -442,6 +458,72 @@ impl World {
             }
             404 => assert!(self.m.deleted.contains(&id), "{id} is unknown"),
             s => panic!("DELETE {id}: {s} {}", r.text()),
+        }
+    }
+
+    /// A live made and its broadcast (the clip, in real time) pushed over
+    /// RTMP; alone it ends ready; raced by a DELETE (`Some(false)`) it is
+    /// gone; raced by a kill -9 (`Some(true)`) what came is kept.
+    fn live(&mut self, race: Option<bool>) {
+        let json = [("Content-Type", "application/json")];
+        let r = request(self.s.addr, "POST", "/lives", &json, b"{}");
+        assert_eq!(r.status, 201, "{}", r.text());
+        let (id, url) = (
+            r.json()["id"].as_str().unwrap().to_owned(),
+            r.json()["rtmp_url"].as_str().unwrap().to_owned(),
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &self.data).unwrap();
+        let mut push = std::process::Command::new("ffmpeg")
+            .args(["-v", "quiet", "-nostdin", "-re", "-f", "mp4", "-i"])
+            .arg(file.path())
+            .args(["-c", "copy", "-f", "flv", &url])
+            .spawn()
+            .unwrap();
+        let v = Video {
+            live: true,
+            ..Video::default()
+        };
+        match race {
+            None => {
+                assert!(push.wait().unwrap().success(), "the push to {id} failed");
+                self.m.videos.insert(id, v);
+            }
+            Some(false) => {
+                let r = request(self.s.addr, "DELETE", &format!("/lives/{id}"), &[], &[]);
+                assert!(matches!(r.status, 204 | 202), "{}", r.text());
+                let _ = push.wait();
+                self.m.deleted.insert(id);
+            }
+            Some(true) => {
+                // Once the probe took it (a segment), or the push ended.
+                wait_until("a segment of the live, or the push's end", || {
+                    let playing = self.s.get(&format!("/videos/{id}")).json()["renditions"]
+                        .as_array()
+                        .is_some_and(|r| !r.is_empty());
+                    playing || push.try_wait().unwrap().is_some()
+                });
+                self.crash();
+                let _ = push.wait();
+                self.m.videos.insert(id, v);
+            }
+        }
+    }
+
+    /// A new key for a live: refused (409) once its broadcast ended.
+    fn reset_key(&mut self) {
+        let Some(id) = self.pick() else { return };
+        let r = request(
+            self.s.addr,
+            "POST",
+            &format!("/lives/{id}/reset-key"),
+            &[],
+            &[],
+        );
+        let live = self.m.videos.get(&id).is_some_and(|v| v.live);
+        match (r.status, live) {
+            (409, true) | (404, false) => {}
+            (s, _) => panic!("reset-key of {id}: {s} {}", r.text()),
         }
     }
 

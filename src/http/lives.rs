@@ -125,6 +125,7 @@ pub(crate) async fn post(
     let videos = state.videos.clone();
     let made = rec.clone();
     tokio::task::spawn_blocking(move || videos.create(made, true)).await??;
+    crate::failpoint!("live.after_created");
     tracing::info!(id = %id, "live created");
     Ok(json(StatusCode::CREATED, &live_json(state, base, &rec)))
 }

@@ -65,6 +65,7 @@ impl<'a> Broadcast<'a> {
     ) -> Result<Broadcast<'a>, Error> {
         let permit = ctx.jobs.try_reserve().ok_or(Error::Busy)?;
         let up = Upload::publish(ctx, claim.id, permit).await?;
+        crate::failpoint!("live.after_spool");
         tracing::info!(id = %claim.id, "live broadcast started");
         Ok(Broadcast {
             up,
