@@ -440,4 +440,8 @@ pub struct Config {
     /// a publisher above it is disconnected.
     #[arg(long, env = "HLSD_LIVE_MAX_KBPS", default_value_t = DEFAULT_LIVE_MAX_KBPS)]
     pub live_max_kbps: u64,
+    /// A live whose publisher is cut (not stopped) awaits its reconnect
+    /// this long: a publisher back in time continues the same video.
+    #[arg(long, env = "HLSD_LIVE_RECONNECT_SECS", default_value_t = 10)]
+    pub live_reconnect_secs: u64,
 }

@@ -243,6 +243,11 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
+    /// True once the spool was aborted (a deletion, the job's failure).
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.abort.spool.is_aborted()
+    }
+
     /// An import's remote answered: its status and length, recorded; the
     /// length tells the demuxer the file's size (an MP4's reader asks for
     /// it, and would otherwise wait for the last byte).

@@ -23,6 +23,7 @@ pub(super) async fn open_lives(
         max_upload_bytes: config.max_upload_bytes,
         max_lives: config.max_lives,
         max_kbps: config.live_max_kbps,
+        reconnect: std::time::Duration::from_secs(config.live_reconnect_secs),
     });
     let mut doors = Doors::default();
     if let Some(addr) = config.rtmp_listen {

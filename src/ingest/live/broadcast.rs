@@ -1,19 +1,89 @@
-//! One broadcast: a publisher's messages framed as FLV into the live's
-//! spool through an [`Upload`] (its limits: size, quota), under the
-//! live's input bit-rate cap. A broadcast ends by [`Broadcast::end`]:
-//! what came is kept as the video (`processing`, then `ready`), unless
-//! the probe refused it (the live then awaits its publisher again).
+//! One broadcast: its own task ([`run`]) takes the messages its
+//! publishers' connections send ([`Msg`]), frames RTMP's as FLV (SRT's
+//! MPEG-TS goes as it is) into the live's spool through an [`Upload`]
+//! (its limits: size, quota), under the live's input bit-rate cap.
+//!
+//! A publisher that says it ends (RTMP `deleteStream`, SRT's shutdown)
+//! ends the broadcast; one that is cut (its connection lost or silent)
+//! leaves it awaiting a reconnect for `--live-reconnect-secs`: a
+//! publisher back within that time continues the same video, its
+//! timestamps moved on to follow what came (one continuous timeline, so
+//! the playlist needs no discontinuity). Then [`Broadcast::end`]: what
+//! came is kept as the video (`processing`, then `ready`), unless the
+//! probe refused it (the live then awaits its publisher again).
 
 use super::flv::{self, Tag};
 use super::{Claim, Lives};
 use crate::ingest::{IngestContext, Upload};
 use crate::Error;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
 
 /// Seconds of the cap a publisher may send at once (a keyframe, a
 /// burst after a stall).
 const BURST_SECS: f64 = 4.0;
+/// Messages written to the spool at once at most.
+const BATCH: usize = 256;
+/// The gap left between what came before a reconnect and what follows.
+const RECONNECT_GAP_MS: i64 = 40;
+
+/// What a publisher's connection hands its broadcast.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// The streams the publisher's metadata announces (audio, video).
+    Announce(bool, bool),
+    /// An RTMP audio or video message (an FLV tag body).
+    Media(Tag, u32, Bytes),
+    /// Container bytes (SRT's MPEG-TS).
+    Raw(Bytes),
+    /// The publisher says it ends.
+    End,
+}
+
+/// The broadcast of `claim`'s live, fed by `feed` and then by the feeds
+/// of publishers that come back; `begun` hears whether it could begin.
+pub(crate) async fn run(
+    lives: Arc<Lives>,
+    claim: Claim,
+    mut feed: mpsc::Receiver<Msg>,
+    begun: oneshot::Sender<Result<(), Error>>,
+) {
+    let env = &lives.env;
+    let ctx = IngestContext {
+        jobs: &env.jobs,
+        videos: &env.videos,
+        quota: &env.quota,
+        max_upload_bytes: env.max_upload_bytes,
+    };
+    let id = claim.id;
+    let mut b = match Broadcast::begin(&lives, &ctx, claim).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = begun.send(Err(e));
+            return;
+        }
+    };
+    let _ = begun.send(Ok(()));
+    let why = loop {
+        match b.take(&mut feed).await {
+            Err(e) => break Some(e),
+            Ok(true) => break None,
+            Ok(false) => {}
+        }
+        tracing::info!(id = %id, "live publisher cut; awaiting its reconnect");
+        match lives.park(id, || b.up.is_aborted()).await {
+            Some(next) => {
+                tracing::info!(id = %id, "live publisher back");
+                feed = next;
+                b.resumed = true;
+            }
+            None => break None,
+        }
+    };
+    b.end(why).await;
+}
 
 /// The input bit-rate cap, as a token bucket of bytes.
 struct Budget {
@@ -53,12 +123,17 @@ pub(crate) struct Broadcast<'a> {
     buf: BytesMut,
     budget: Budget,
     max_kbps: u64,
+    /// Added to a publisher's timestamps (ms): what moves a reconnected
+    /// publisher's clock on after what came before.
+    shift: i64,
+    last_ms: i64,
+    resumed: bool,
     _claim: Claim,
 }
 
 impl<'a> Broadcast<'a> {
     /// The live's spool and pipeline, for the publisher of `claim`.
-    pub(crate) async fn begin(
+    async fn begin(
         lives: &Lives,
         ctx: &'a IngestContext<'a>,
         claim: Claim,
@@ -74,19 +149,63 @@ impl<'a> Broadcast<'a> {
             buf: BytesMut::with_capacity(64 << 10),
             budget: Budget::new(lives.env.max_kbps),
             max_kbps: lives.env.max_kbps,
+            shift: 0,
+            last_ms: 0,
+            resumed: false,
             _claim: claim,
         })
     }
 
+    /// Takes a publisher's messages until it goes: `Ok(true)` when it
+    /// said it ends, `Ok(false)` when it was cut.
+    async fn take(&mut self, feed: &mut mpsc::Receiver<Msg>) -> Result<bool, Error> {
+        loop {
+            let Some(first) = feed.recv().await else {
+                self.flush().await?;
+                return Ok(false);
+            };
+            let mut next = Some(first);
+            let mut n = 0;
+            while let Some(msg) = next.take() {
+                if self.apply(msg) {
+                    self.flush().await?;
+                    return Ok(true);
+                }
+                n += 1;
+                if n < BATCH {
+                    next = feed.try_recv().ok();
+                }
+            }
+            self.flush().await?;
+        }
+    }
+
+    /// One message; true for the publisher's end.
+    fn apply(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Announce(audio, video) => self.announce(audio, video),
+            Msg::Media(kind, ms, body) => self.media(kind, ms, &body),
+            Msg::Raw(bytes) => self.raw(&bytes),
+            Msg::End => return true,
+        }
+        false
+    }
+
     /// The publisher's metadata said which streams come.
-    pub(crate) fn announce(&mut self, audio: bool, video: bool) {
+    fn announce(&mut self, audio: bool, video: bool) {
         if !self.header_written && (audio || video) {
             self.streams = (audio, video);
         }
     }
 
     /// One audio or video message, buffered until [`Broadcast::flush`].
-    pub(crate) fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
+    fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
+        if std::mem::take(&mut self.resumed) {
+            self.shift = self.last_ms + RECONNECT_GAP_MS - i64::from(ms);
+        }
+        let out = (i64::from(ms) + self.shift).max(0);
+        self.last_ms = self.last_ms.max(out);
+        let ms = u32::try_from(out).unwrap_or(u32::MAX);
         if !self.header_written {
             let (a, v) = self.streams;
             flv::header(
@@ -100,13 +219,13 @@ impl<'a> Broadcast<'a> {
     }
 
     /// Bytes already in a container (SRT's MPEG-TS), buffered as they are.
-    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+    fn raw(&mut self, bytes: &[u8]) {
         self.header_written = true;
         self.buf.extend_from_slice(bytes);
     }
 
     /// Hands what was buffered to the spool; an error ends the broadcast.
-    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+    async fn flush(&mut self) -> Result<(), Error> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -122,7 +241,7 @@ impl<'a> Broadcast<'a> {
 
     /// The broadcast ends (`why`: what cut it, if not its publisher).
     /// What came is kept, unless the video was deleted meanwhile.
-    pub(crate) async fn end(self, why: Option<Error>) {
+    async fn end(self, why: Option<Error>) {
         let id = self.up.id;
         match why {
             Some(Error::Aborted) => {

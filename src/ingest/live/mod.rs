@@ -19,10 +19,13 @@ pub(crate) mod srt;
 use crate::catalog::{Lifecycle, Status};
 use crate::jobs::Jobs;
 use crate::storage::{Quota, VideoId};
-use std::collections::{HashMap, HashSet};
+use crate::Error;
+use broadcast::Msg;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// Failed keys a client may send within [`FAILURE_WINDOW`]; then its
 /// connections are closed before the handshake until the window ends.
@@ -30,6 +33,11 @@ const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: Duration = Duration::from_secs(600);
 /// Clients whose failures are remembered (the oldest are forgotten).
 const MAX_TRACKED: usize = 4096;
+/// Messages a publisher's connection may be ahead of its broadcast
+/// (then the connection waits: back-pressure to the socket).
+const FEED_DEPTH: usize = 512;
+/// How often a broadcast awaiting its publisher looks for a deletion.
+const PARKED_CHECK: Duration = Duration::from_millis(500);
 
 /// What the lives need from the server.
 pub(crate) struct Env {
@@ -41,6 +49,9 @@ pub(crate) struct Env {
     pub max_lives: usize,
     /// `--live-max-kbps`.
     pub max_kbps: u64,
+    /// `--live-reconnect-secs`: how long a cut broadcast awaits its
+    /// publisher before it ends.
+    pub reconnect: Duration,
 }
 
 /// Why a publish is refused.
@@ -70,8 +81,22 @@ pub(crate) struct Lives {
     pub(crate) env: Env,
     rtmp: OnceLock<SocketAddr>,
     srt: OnceLock<SocketAddr>,
-    publishing: Mutex<HashSet<VideoId>>,
+    publishing: Mutex<HashMap<VideoId, Slot>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// A live's broadcast: arriving, or cut and awaiting its publisher
+/// (a new connection's feed goes to it through the sender).
+enum Slot {
+    Publishing,
+    Parked(oneshot::Sender<mpsc::Receiver<Msg>>),
+}
+
+/// A publisher let in: where its messages go, and whether its broadcast
+/// could begin.
+pub(crate) struct Publisher {
+    pub feed: mpsc::Sender<Msg>,
+    pub begun: oneshot::Receiver<Result<(), Error>>,
 }
 
 /// A live being published; its place is given back on drop.
@@ -102,7 +127,7 @@ impl Lives {
             env,
             rtmp: OnceLock::new(),
             srt: OnceLock::new(),
-            publishing: Mutex::new(HashSet::new()),
+            publishing: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         })
     }
@@ -127,7 +152,7 @@ impl Lives {
 
     /// True while a publisher pushes to live `id`.
     pub(crate) fn is_publishing(&self, id: VideoId) -> bool {
-        lock(&self.publishing).contains(&id)
+        matches!(lock(&self.publishing).get(&id), Some(Slot::Publishing))
     }
 
     /// Broadcasts arriving now.
@@ -157,24 +182,74 @@ impl Lives {
         e.0 += 1;
     }
 
-    /// The live `key` opens, claimed for its publisher from `ip`.
-    pub(crate) fn claim(self: &Arc<Self>, key: &str, ip: IpAddr) -> Result<Claim, Refusal> {
+    /// Lets in a publisher from `ip` of the live `key` opens: its feed
+    /// goes to the broadcast awaiting it after a cut, or to a new one.
+    pub(crate) fn publish(self: &Arc<Self>, key: &str, ip: IpAddr) -> Result<Publisher, Refusal> {
         let Some(id) = self.find(key) else {
             self.failed(ip);
             return Err(Refusal::BadKey);
         };
+        let (feed, rx) = mpsc::channel(FEED_DEPTH);
+        let (done, begun) = oneshot::channel();
+        let publisher = Publisher { feed, begun };
         let mut p = lock(&self.publishing);
-        if p.contains(&id) {
-            return Err(Refusal::Taken);
-        }
-        if p.len() >= self.env.max_lives {
-            return Err(Refusal::Full);
-        }
-        p.insert(id);
-        Ok(Claim {
+        match p.remove(&id) {
+            Some(Slot::Publishing) => {
+                p.insert(id, Slot::Publishing);
+                return Err(Refusal::Taken);
+            }
+            Some(Slot::Parked(resume)) => {
+                if resume.send(rx).is_err() {
+                    return Err(Refusal::Taken);
+                }
+                p.insert(id, Slot::Publishing);
+                let _ = done.send(Ok(()));
+                return Ok(publisher);
+            }
+            None if p.len() >= self.env.max_lives => return Err(Refusal::Full),
+            None => p.insert(id, Slot::Publishing),
+        };
+        drop(p);
+        let claim = Claim {
             lives: self.clone(),
             id,
-        })
+        };
+        tokio::spawn(broadcast::run(self.clone(), claim, rx, done));
+        Ok(publisher)
+    }
+
+    /// A cut broadcast awaits its publisher for `--live-reconnect-secs`:
+    /// the feed of the one that came back, or `None` (the broadcast
+    /// ends; `gone` says it was deleted meanwhile).
+    pub(crate) async fn park(
+        &self,
+        id: VideoId,
+        gone: impl Fn() -> bool,
+    ) -> Option<mpsc::Receiver<Msg>> {
+        let wait = self.env.reconnect;
+        if wait.is_zero() {
+            return None;
+        }
+        let (resume, mut back) = oneshot::channel();
+        lock(&self.publishing).insert(id, Slot::Parked(resume));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut tick = tokio::time::interval(PARKED_CHECK);
+        loop {
+            tokio::select! {
+                r = &mut back => return r.ok(),
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tick.tick() => if gone() { break },
+            }
+        }
+        // A publisher may have come back between the deadline and here.
+        let mut p = lock(&self.publishing);
+        match back.try_recv() {
+            Ok(feed) => Some(feed),
+            Err(_) => {
+                p.insert(id, Slot::Publishing);
+                None
+            }
+        }
     }
 
     /// The live awaiting or arriving whose key is `key` (compared in

@@ -8,10 +8,9 @@
 //! that has not published within [`HANDSHAKE_TIMEOUT`] or goes quiet for
 //! [`IDLE_TIMEOUT`] is closed, and at most [`MAX_CONNECTIONS`] are open.
 
-use super::broadcast::Broadcast;
+use super::broadcast::Msg;
 use super::flv::Tag;
 use super::Lives;
-use crate::ingest::IngestContext;
 use crate::Error;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
@@ -24,6 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// From the connection to the publish command.
@@ -73,7 +73,8 @@ pub(crate) async fn serve(
     conns.shutdown().await;
 }
 
-/// One connection, from its handshake to its end.
+/// One connection, from its handshake to its end (dropping its feed: a
+/// broadcast whose publisher did not say it ends awaits a reconnect).
 async fn connection(stream: TcpStream, peer: SocketAddr, lives: Arc<Lives>) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
@@ -84,24 +85,15 @@ async fn connection(stream: TcpStream, peer: SocketAddr, lives: Arc<Lives>) {
     let Ok((session, first)) = ServerSession::new(ServerSessionConfig::new()) else {
         return;
     };
-    let env = &lives.env;
-    let ctx = IngestContext {
-        jobs: &env.jobs,
-        videos: &env.videos,
-        quota: &env.quota,
-        max_upload_bytes: env.max_upload_bytes,
-    };
     let mut c = Conn {
         session,
         wr,
         lives: &lives,
-        ctx: &ctx,
         peer,
-        broadcast: None,
+        feed: None,
     };
-    let why = c.run(&mut rd, first, rest, deadline).await;
-    if let Some(b) = c.broadcast.take() {
-        b.end(why.err()).await;
+    if let Err(e) = c.run(&mut rd, first, rest, deadline).await {
+        tracing::debug!(peer = %peer, error = %e, "RTMP connection ended");
     }
 }
 
@@ -140,24 +132,20 @@ struct Conn<'a> {
     session: ServerSession,
     wr: OwnedWriteHalf,
     lives: &'a Arc<Lives>,
-    ctx: &'a IngestContext<'a>,
     peer: SocketAddr,
-    broadcast: Option<Broadcast<'a>>,
+    /// The broadcast this connection publishes, once let in.
+    feed: Option<mpsc::Sender<Msg>>,
 }
 
-/// Why a connection ends early: an error, or a refusal already told.
-type Ended = Result<(), Error>;
-
-impl<'a> Conn<'a> {
-    /// Reads and answers until the publisher stops; `Err` says what cut
-    /// the broadcast when it was not its publisher.
+impl Conn<'_> {
+    /// Reads and answers until the publisher stops or is cut.
     async fn run(
         &mut self,
         rd: &mut tokio::net::tcp::OwnedReadHalf,
         first: Vec<ServerSessionResult>,
         rest: Vec<u8>,
         handshake_deadline: Instant,
-    ) -> Ended {
+    ) -> Result<(), Error> {
         if !self.handle(first).await? {
             return Ok(());
         }
@@ -170,10 +158,7 @@ impl<'a> Conn<'a> {
                     return Ok(());
                 }
             }
-            if let Some(b) = self.broadcast.as_mut() {
-                b.flush().await?;
-            }
-            let wait = match self.broadcast {
+            let wait = match self.feed {
                 Some(_) => Instant::now() + IDLE_TIMEOUT,
                 None => handshake_deadline,
             };
@@ -225,35 +210,40 @@ impl<'a> Conn<'a> {
                 ..
             } => return self.publish(request_id, &stream_key).await,
             Event::StreamMetadataChanged { metadata, .. } => {
-                if let Some(b) = self.broadcast.as_mut() {
-                    b.announce(
-                        metadata.audio_codec_id.is_some(),
-                        metadata.video_codec_id.is_some(),
-                    );
-                }
+                let (a, v) = (metadata.audio_codec_id, metadata.video_codec_id);
+                self.hand_over(Msg::Announce(a.is_some(), v.is_some()))
+                    .await?;
                 Vec::new()
             }
             Event::VideoDataReceived {
                 data, timestamp, ..
             } => {
-                self.media(Tag::Video, timestamp.value, &data);
+                self.hand_over(Msg::Media(Tag::Video, timestamp.value, data))
+                    .await?;
                 Vec::new()
             }
             Event::AudioDataReceived {
                 data, timestamp, ..
             } => {
-                self.media(Tag::Audio, timestamp.value, &data);
+                self.hand_over(Msg::Media(Tag::Audio, timestamp.value, data))
+                    .await?;
                 Vec::new()
             }
-            Event::PublishStreamFinished { .. } => return Ok(None),
+            Event::PublishStreamFinished { .. } => {
+                self.hand_over(Msg::End).await?;
+                return Ok(None);
+            }
             _ => Vec::new(),
         };
         Ok(Some(out))
     }
 
-    fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
-        if let Some(b) = self.broadcast.as_mut() {
-            b.media(kind, ms, body);
+    /// Hands `msg` to the broadcast (waiting while it is behind); an
+    /// error when it has ended (cap, quota, deletion).
+    async fn hand_over(&mut self, msg: Msg) -> Result<(), Error> {
+        match &self.feed {
+            Some(f) => f.send(msg).await.map_err(|_| Error::Aborted),
+            None => Ok(()),
         }
     }
 
@@ -264,17 +254,16 @@ impl<'a> Conn<'a> {
         request: u32,
         key: &str,
     ) -> Result<Option<Vec<ServerSessionResult>>, Error> {
-        let refused = match self.broadcast {
-            Some(_) => Err("this connection is already publishing".to_owned()),
-            None => match self.lives.claim(key, self.peer.ip()) {
-                Err(r) => Err(r.message().to_owned()),
-                Ok(claim) => match Broadcast::begin(self.lives, self.ctx, claim).await {
-                    Ok(b) => {
-                        self.broadcast = Some(b);
-                        Ok(())
-                    }
-                    Err(e) => Err(e.public_message()),
-                },
+        let refused = match (&self.feed, self.lives.publish(key, self.peer.ip())) {
+            (Some(_), _) => Err("this connection is already publishing".to_owned()),
+            (None, Err(r)) => Err(r.message().to_owned()),
+            (None, Ok(p)) => match p.begun.await {
+                Ok(Ok(())) => {
+                    self.feed = Some(p.feed);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.public_message()),
+                Err(_) => Err("the broadcast could not begin".to_owned()),
             },
         };
         match refused {

@@ -6,22 +6,20 @@
 //! that failed too many keys is rejected there. The bytes are the
 //! broadcast's spool as they come; [`IDLE_TIMEOUT`] of silence ends it.
 
-use super::broadcast::Broadcast;
+use super::broadcast::Msg;
 use super::{Lives, Refusal};
-use crate::ingest::IngestContext;
 use futures_util::StreamExt;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::{ConnectionRequest, SrtIncoming, SrtListener};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// A publisher that sends nothing this long has stopped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Callers being answered or publishing at once.
 const MAX_CONNECTIONS: usize = 64;
-/// Packets handed to the spool in one write (each ~1316 bytes).
-const BATCH: usize = 64;
 
 /// The SRT listener on `addr`, bound (its port is known from then on).
 pub(crate) async fn bind(
@@ -97,7 +95,8 @@ fn reject_reason(r: Refusal) -> RejectReason {
     })
 }
 
-/// One caller: checked, then its bytes into a broadcast until it stops.
+/// One caller: checked, then its bytes into its broadcast until it
+/// stops (the broadcast then awaits a reconnect, `--live-reconnect-secs`).
 async fn caller(req: ConnectionRequest, lives: Arc<Lives>) {
     let ip = req.remote().ip();
     if lives.limited(ip) {
@@ -109,59 +108,43 @@ async fn caller(req: ConnectionRequest, lives: Arc<Lives>) {
         .and_then(|s| key_of(s))
         .unwrap_or("")
         .to_owned();
-    let claim = match lives.claim(&key, ip) {
-        Ok(c) => c,
+    let p = match lives.publish(&key, ip) {
+        Ok(p) => p,
         Err(r) => {
             tracing::info!(peer = %req.remote(), why = r.message(), "SRT publish refused");
             let _ = req.reject(reject_reason(r)).await;
             return;
         }
     };
-    let env = &lives.env;
-    let ctx = IngestContext {
-        jobs: &env.jobs,
-        videos: &env.videos,
-        quota: &env.quota,
-        max_upload_bytes: env.max_upload_bytes,
-    };
-    let mut b = match Broadcast::begin(&lives, &ctx, claim).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::info!(peer = %req.remote(), error = %e, "SRT publish refused");
+    match p.begun.await {
+        Ok(Ok(())) => {}
+        why => {
+            tracing::info!(peer = %req.remote(), why = ?why, "SRT publish refused");
             let _ = req
                 .reject(RejectReason::Server(ServerRejectReason::Overload))
                 .await;
             return;
         }
-    };
-    let why = match req.accept(None).await {
-        Ok(socket) => receive(&mut b, socket).await.err(),
-        Err(e) => Some(e.into()),
-    };
-    b.end(why).await;
+    }
+    if let Ok(socket) = req.accept(None).await {
+        receive(&p.feed, socket).await;
+    }
 }
 
-/// Copies the caller's packets into the broadcast until it closes or
-/// goes quiet.
-async fn receive(b: &mut Broadcast<'_>, socket: srt_tokio::SrtSocket) -> Result<(), crate::Error> {
-    let mut batches = socket.ready_chunks(BATCH);
+/// Hands the caller's packets to its broadcast until it closes, goes
+/// quiet or is lost, or the broadcast ends.
+async fn receive(feed: &mpsc::Sender<Msg>, mut socket: srt_tokio::SrtSocket) {
     loop {
-        let batch = match tokio::time::timeout(IDLE_TIMEOUT, batches.next()).await {
-            Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(()),
-            Err(_) => return Err(crate::Error::BodyTimeout),
-        };
-        for packet in batch {
-            match packet {
-                Ok((_, bytes)) => b.raw(&bytes),
-                // The caller is gone (SRT reports its end as an error).
-                Err(_) => {
-                    b.flush().await?;
-                    return Ok(());
+        match tokio::time::timeout(IDLE_TIMEOUT, socket.next()).await {
+            Ok(Some(Ok((_, bytes)))) => {
+                if feed.send(Msg::Raw(bytes)).await.is_err() {
+                    return;
                 }
             }
+            // SRT tells a caller's shutdown from a lost link only in its
+            // log: both leave the broadcast awaiting a reconnect.
+            Ok(None) | Ok(Some(Err(_))) | Err(_) => return,
         }
-        b.flush().await?;
     }
 }
 
