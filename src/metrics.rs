@@ -43,6 +43,10 @@ pub struct Metrics {
     pub webhooks_failed: AtomicU64,
     /// Webhook events given up after 24 hours of failures.
     pub webhooks_dropped: AtomicU64,
+    /// Bytes live publishers sent into their broadcasts.
+    pub live_ingest_bytes: AtomicU64,
+    /// Live publishers cut by the server (bit-rate cap, quota, size).
+    pub lives_cut: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -61,6 +65,9 @@ pub struct Gauges {
     pub quota_stored_bytes: u64,
     /// Webhook deliveries still to make.
     pub webhooks_pending: u64,
+    /// Lives awaiting or receiving a broadcast, and those receiving one.
+    pub lives: u64,
+    pub lives_publishing: u64,
     /// Segments (with their playlists) jobs handed over and the store has
     /// not made durable yet, and how often a job found its queue full.
     pub publish_queued: u64,
@@ -140,6 +147,16 @@ impl Metrics {
                 "Body bytes of playback responses.",
                 &self.bytes_served,
             ),
+            (
+                "hlsd_live_ingest_bytes_total",
+                "Bytes live publishers sent into their broadcasts (RTMP, SRT).",
+                &self.live_ingest_bytes,
+            ),
+            (
+                "hlsd_lives_cut_total",
+                "Live publishers the server cut (bit-rate cap, quota, size).",
+                &self.lives_cut,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = write!(
@@ -188,6 +205,16 @@ impl Metrics {
                 "hlsd_active_connections",
                 "Open HTTP connections.",
                 connections,
+            ),
+            (
+                "hlsd_lives",
+                "Lives awaiting or receiving a broadcast.",
+                g.lives,
+            ),
+            (
+                "hlsd_lives_publishing",
+                "Lives receiving a broadcast now.",
+                g.lives_publishing,
             ),
             (
                 "hlsd_storage_used_bytes",

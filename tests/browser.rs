@@ -423,3 +423,67 @@ fn hls_js_plays_the_av1_group_and_falls_back_to_h264() {
         "{v}"
     );
 }
+
+/// Issue 27: hls.js in Chromium plays a live broadcast while it arrives
+/// (pushed over RTMP in real time by the ffmpeg CLI), as a live playlist.
+#[test]
+fn hls_js_plays_a_live_broadcast_while_it_arrives() {
+    if !browser_ready() {
+        return;
+    }
+    let clip = browser_clip();
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--allow-open-api"]);
+    let json = [("Content-Type", "application/json")];
+    let l = request(s.addr, "POST", "/lives", &json, b"{}").json();
+    let id = l["id"].as_str().unwrap().to_owned();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    let mut push = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+        ])
+        .args(["-i", "testsrc2=size=640x360:rate=30", "-re", "-f", "lavfi"])
+        .args(["-i", "sine=frequency=440:sample_rate=48000", "-t", "120"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-f", "flv", l["rtmp_url"].as_str().unwrap()])
+        .spawn()
+        .unwrap();
+    wait_until("the live's first segments", || {
+        let r = s.get(&format!("/play/{id}/video.m3u8"));
+        r.status == 200 && r.text().matches("#EXTINF").count() >= 2
+    });
+    let path = format!("/embed/{id}?autoplay=1&muted=1");
+    let env = [
+        ("HLSD_EMBED_PATH", path.as_str()),
+        ("HLSD_PUSH_START_MS", started.as_str()),
+        ("HLSD_LIVE_ID", id.as_str()),
+    ];
+    let v = run_node("live", &s, "http", &clip, &env);
+    eprintln!("live in hls.js: {v}");
+    push.kill().unwrap();
+    push.wait().unwrap();
+    assert_eq!(v["live"], true, "{v}");
+    assert_eq!(
+        s.get(&format!("/lives/{id}")).json()["status"],
+        "live",
+        "it played while live"
+    );
+}

@@ -114,7 +114,14 @@ fn segments(playlist: &str) -> usize {
 
 #[test]
 fn a_broadcast_plays_while_live_and_is_kept_as_a_video() {
-    let s = Server::start(RTMP);
+    let hooks = crate::common::hooks::Receiver::start(true);
+    let secret = [
+        "--webhook-url",
+        &hooks.url,
+        "--webhook-secret",
+        "whsec-live-test-0123456789",
+    ];
+    let s = Server::start(&[RTMP, &secret[..]].concat());
     let l = new_live(&s, r#"{"title":"Show","record":true,"latency":"normal"}"#);
     let id = l["id"].as_str().unwrap().to_owned();
     assert_eq!(l["status"], "live");
@@ -144,6 +151,9 @@ fn a_broadcast_plays_while_live_and_is_kept_as_a_video() {
     let now = live(&s, &id);
     assert_eq!(now["status"], "live", "{now}");
     assert_eq!(now["publishing"], true, "{now}");
+    let metrics = s.get("/metrics").text();
+    assert!(metrics.contains("\nhlsd_lives_publishing 1\n"), "{metrics}");
+    assert!(metrics.contains("\nhlsd_lives 1\n"), "{metrics}");
 
     assert!(finished(ff), "the push failed");
     let done = s.wait_done(&id);
@@ -163,6 +173,22 @@ fn a_broadcast_plays_while_live_and_is_kept_as_a_video() {
         .parse()
         .unwrap();
     assert!((8.0..=12.0).contains(&decoded), "{probed}");
+    let metrics = s.get("/metrics").text();
+    assert!(metrics.contains("\nhlsd_lives_publishing 0\n"), "{metrics}");
+    let ingest = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hlsd_live_ingest_bytes_total "))
+        .unwrap();
+    assert!(ingest.parse::<u64>().unwrap() > 100_000, "{ingest}");
+    // Webhooks: started, ended, then ready, each once with its stable id.
+    for kind in ["video.created", "live.started", "live.ended", "video.ready"] {
+        let want = format!("{id}-{kind}");
+        wait_for(&format!("{want} delivered"), || {
+            hooks.hits().into_iter().find(|h| {
+                h.answered == 200 && h.json_opt().is_some_and(|j| j["id"] == want.as_str())
+            })
+        });
+    }
     // Ended: its key opens nothing any more.
     assert!(!finished(push(url, 2, Streams::Both, &[])));
 }

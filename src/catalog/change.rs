@@ -96,6 +96,8 @@ pub enum Change {
     },
     /// A live's new stream key (`POST /lives/{id}/reset-key`).
     LiveKey(String),
+    /// A live's broadcast began at (unix ms); announced the first time.
+    LiveStarted(u64),
     /// The tombstone: every other change is refused from now on.
     Deleting,
 }
@@ -126,6 +128,7 @@ impl Change {
             Change::Renewed => "renewed",
             Change::Claimed { .. } => "claimed",
             Change::LiveKey(_) => "live_key",
+            Change::LiveStarted(_) => "live_started",
             Change::Deleting => "deleting",
         }
     }
@@ -163,7 +166,7 @@ impl Change {
             // The job may have moved on (or ended, or failed) while a
             // multipart upload's last bytes were still arriving.
             (_, Change::Complete { .. } | Change::Received { .. }) => true,
-            (Live, Change::LiveKey(_)) => true,
+            (Live, Change::LiveKey(_) | Change::LiveStarted(_)) => true,
             (
                 Receiving | Queued | Processing | Live,
                 Change::Probed(_)
@@ -237,6 +240,11 @@ impl Change {
             Change::Deleting => {
                 r.status = Status::Deleting;
                 (!r.unannounced).then_some(Event::Deleted)
+            }
+            Change::LiveStarted(ms) => {
+                let live = r.live.as_mut().filter(|l| l.started_ms.is_none())?;
+                live.started_ms = Some(*ms);
+                Some(Event::LiveStarted)
             }
             // Several events: see `apply`.
             Change::Complete { .. } => None,
@@ -336,11 +344,15 @@ fn complete(r: &mut Record, bytes: u64, running: bool, title: &Option<String>) -
     if let Some(t) = title {
         r.title.clone_from(t);
     }
+    let ended = (r.status == Status::Live).then_some(Event::LiveEnded);
     if matches!(r.status, Status::Receiving | Status::Live) {
         r.status = match running {
             true => Status::Processing,
             false => Status::Queued,
         };
+    }
+    if let Some(e) = ended {
+        return vec![e];
     }
     // A multipart upload is announced once it is accepted whole (and its
     // failure then, if its job failed before its last byte came).
@@ -400,38 +412,5 @@ fn claimed(r: &mut Record, node: &Option<String>, generation: Option<u32>) -> Op
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::VideoId;
-
-    #[test]
-    fn nothing_changes_a_tombstone_and_finished_videos_take_no_job_changes() {
-        let deleting = Change::Title("x".into()).allowed(Status::Deleting);
-        assert!(matches!(deleting, Err(Error::NotFound)));
-        assert!(Change::Ready.allowed(Status::Ready).is_err());
-        assert!(Change::Offset(3).allowed(Status::Queued).is_err());
-        assert!(Change::Title("x".into()).allowed(Status::Failed).is_ok());
-        assert!(Change::Deleting.allowed(Status::Processing).is_ok());
-        let caps = Change::Captions {
-            tracks: vec![],
-            storage_bytes: 0,
-        };
-        assert_eq!(caps.allowed(Status::Failed).unwrap_err().status(), 409);
-    }
-
-    #[test]
-    fn a_multipart_upload_is_announced_once_and_deleted_quietly_before() {
-        let mut r = Record::new(VideoId::random(), None, 0);
-        r.unannounced = true;
-        assert_eq!(Change::Deleting.apply(&mut r.clone()), vec![]);
-        let done = Change::Complete {
-            bytes: 9,
-            running: false,
-            title: None,
-        };
-        assert_eq!(done.apply(&mut r), vec![Event::Created]);
-        assert_eq!(r.status, Status::Queued);
-        assert_eq!(done.apply(&mut r), vec![]);
-        assert_eq!(Change::Deleting.apply(&mut r), vec![Event::Deleted]);
-    }
-}
+#[path = "change_tests.rs"]
+mod tests;

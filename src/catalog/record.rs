@@ -13,6 +13,10 @@ pub enum Event {
     Ready,
     Failed,
     Deleted,
+    /// A live's broadcast began (its first publisher let in).
+    LiveStarted,
+    /// A live's broadcast ended (kept: `video.ready` follows).
+    LiveEnded,
 }
 
 impl Event {
@@ -23,6 +27,8 @@ impl Event {
             Event::Ready => "video.ready",
             Event::Failed => "video.failed",
             Event::Deleted => "video.deleted",
+            Event::LiveStarted => "live.started",
+            Event::LiveEnded => "live.ended",
         }
     }
 }
@@ -312,6 +318,9 @@ pub struct LiveInfo {
     pub record: bool,
     /// `normal` (the only one built so far; see `ingest::live`).
     pub latency: String,
+    /// When its broadcast began (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
 }
 
 /// A resumable upload (tus): what the server told the client, durably.

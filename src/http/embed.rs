@@ -186,6 +186,8 @@ impl Page<'_> {
         }
         let poster = match o.poster {
             None => None,
+            // The video's poster is made when it is finished: none before.
+            Some(None) if self.rec.status != crate::catalog::Status::Ready => None,
             Some(None) => Some(self.signed(&format!("/play/{id}/{}", names::POSTER))),
             Some(Some(t)) => {
                 let url = self.signed(&format!("/play/{id}/thumbnail.jpg"));

@@ -121,6 +121,7 @@ pub(crate) async fn post(
         stream_key: new_key(),
         record: true,
         latency: "normal".into(),
+        started_ms: None,
     });
     let videos = state.videos.clone();
     let made = rec.clone();

@@ -103,6 +103,8 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.jobs_queued = count(Status::Queued);
     g.jobs_running = count(Status::Processing);
     g.uploads_receiving = count(Status::Receiving);
+    g.lives = count(Status::Live);
+    g.lives_publishing = state.lives.publishing() as u64;
     g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
     (g.publish_queued, g.publish_queue_full) = crate::hls::queue::stats();
     let store = state.catalog.store().clone();

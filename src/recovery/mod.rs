@@ -301,7 +301,13 @@ fn end_broadcast(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<b
         return Ok(false);
     }
     store.mark_upload_done(rec.id, len)?;
-    requeue(videos, jobs, rec)?;
+    let ended = Change::Complete {
+        bytes: len,
+        running: false,
+        title: None,
+    };
+    let rec = videos.apply(rec.id, ended)?;
+    requeue(videos, jobs, &rec)?;
     Ok(true)
 }
 

@@ -123,7 +123,7 @@ pub(crate) async fn prepare_with_clock(
         park_after: limits.idle,
         limits,
     });
-    let (lives, doors) = open_lives(&config, &jobs, &videos, &quota).await?;
+    let (lives, doors) = open_lives(&config, &metrics, &jobs, &videos, &quota).await?;
     let state = Arc::new(AppState {
         lives,
         hosts: crate::http::hosts(&config),

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 /// The lives' registry, and `--rtmp-listen`'s socket when asked for.
 pub(super) async fn open_lives(
     config: &Config,
+    metrics: &Arc<crate::metrics::Metrics>,
     jobs: &Arc<Jobs>,
     videos: &Arc<crate::catalog::Lifecycle>,
     quota: &Arc<crate::storage::Quota>,
@@ -24,6 +25,7 @@ pub(super) async fn open_lives(
         max_lives: config.max_lives,
         max_kbps: config.live_max_kbps,
         reconnect: std::time::Duration::from_secs(config.live_reconnect_secs),
+        metrics: metrics.clone(),
     });
     let mut doors = Doors::default();
     if let Some(addr) = config.rtmp_listen {

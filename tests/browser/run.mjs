@@ -124,7 +124,7 @@ const setStep = (s) => {
 // ---------------------------------------------------------------------------
 // Arguments.
 
-const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial(), embed: () => scenarioEmbed(), codecs: () => scenarioCodecs() };
+const SCENARIOS = { ui: () => scenarioUi(), 'tus-reload': () => scenarioTusReload(), tracks: () => scenarioTracks(), tutorial: () => scenarioTutorial(), embed: () => scenarioEmbed(), codecs: () => scenarioCodecs(), live: () => scenarioLive() };
 const USAGE = `usage: node tests/browser/run.mjs <${Object.keys(SCENARIOS).join('|')}> <baseUrl> <clipPath> <screenshotPath>`;
 const [scenario, baseUrlArg, clipPath, screenshotPath] = process.argv.slice(2);
 if (!scenario || !baseUrlArg || !clipPath || !screenshotPath) {
@@ -1064,6 +1064,75 @@ async function scenarioCodecs() {
     videoCodec: st.videoCodec,
     levels: st.levels,
     menu,
+  };
+}
+
+// Issue 27: a live broadcast, still arriving, in the embed page. hls.js must
+// see a live playlist and play on; the result says how far behind the
+// publisher it plays: HLSD_PUSH_START_MS is when the real-time (-re) push
+// began, so (now - start) - currentTime is the glass-to-glass latency
+// (plus the push's own start-up), sampled every 0.5 s for
+// HLSD_LIVE_SAMPLE_SECS (default: until 2 s played).
+async function scenarioLive() {
+  const url = `${baseUrl}${process.env.HLSD_EMBED_PATH || ''}`;
+  const pushStart = Number(process.env.HLSD_PUSH_START_MS || 0);
+  const sampleSecs = Number(process.env.HLSD_LIVE_SAMPLE_SECS || 0);
+  if (!process.env.HLSD_EMBED_PATH || !pushStart) return { ok: false, error: 'HLSD_EMBED_PATH and HLSD_PUSH_START_MS are required' };
+  setStep(`goto ${url}`);
+  await page.goto(url, { waitUntil: 'load' });
+  const sample = () => page.evaluate(() => {
+    const video = document.getElementById('player');
+    const e = window.hlsdEmbed;
+    const h = e?.hls;
+    const details = h?.levels?.[Math.max(h.currentLevel, 0)]?.details;
+    return e ? { currentTime: video.currentTime, errors: e.errors, live: details?.live ?? null, hlsLatency: h?.latency ?? null, now: Date.now() } : null;
+  }).catch((e) => ({ evalError: String(e) }));
+  const latencies = [];
+  setStep('wait for the live to play past 2 s');
+  const st = await poll(async () => {
+    const v = await sample();
+    if (!v || v.evalError) return { done: false, ...v };
+    if (v.currentTime > 0.5) latencies.push((v.now - pushStart) / 1000 - v.currentTime);
+    const enough = sampleSecs ? latencies.length >= sampleSecs * 2 : v.currentTime > 2;
+    return { ...v, done: enough || v.errors.length > 0 || diag.pageErrors.length > 0 };
+  }, { timeoutMs: 90_000 + sampleSecs * 1000, every: 500 });
+  await screenshot();
+  const problems = [];
+  if (!(st.currentTime > 2)) problems.push(`the live did not play past 2 s (at ${st.currentTime})`);
+  if (st.live !== true) problems.push(`hls.js did not see a live playlist (live=${st.live})`);
+  if (st.errors?.length) problems.push(`player errors: ${st.errors.join('; ')}`);
+  if (diag.pageErrors.length) problems.push(`uncaught page exception(s): ${diag.pageErrors[0].split('\n')[0]}`);
+  // The page's go-live panel, and the library's badge on the live.
+  let panel = null;
+  const liveId = process.env.HLSD_LIVE_ID;
+  if (liveId) {
+    setStep('the go-live panel and the LIVE badge');
+    await page.goto(`${baseUrl}/`, { waitUntil: 'load' });
+    await page.click('#live-btn');
+    panel = await poll(async () => {
+      const v = await page.evaluate((id) => ({
+        key: document.getElementById('live-key').textContent,
+        rtmp: document.getElementById('live-rtmp').textContent,
+        badge: !!document.querySelector(`#library li[data-id="${id}"] .badge-live`),
+      }), liveId);
+      return { ...v, done: v.key.length >= 32 && v.badge };
+    }, { timeoutMs: 60_000, every: 500 });
+    if (!(panel.key.length >= 32)) problems.push(`the go-live panel shows no key (${JSON.stringify(panel)})`);
+    if (!panel.rtmp.startsWith('rtmp://')) problems.push(`the go-live panel shows no RTMP server (${JSON.stringify(panel)})`);
+    if (!panel.badge) problems.push('the library shows no LIVE badge on the live');
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const at = (q) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null;
+  return {
+    ok: problems.length === 0,
+    ...(problems.length ? { error: problems.join('; ') } : {}),
+    currentTime: st.currentTime,
+    live: st.live,
+    hlsLatency: st.hlsLatency,
+    samples: latencies.length,
+    latencyP50: at(0.5),
+    latencyP95: at(0.95),
+    panel,
   };
 }
 

@@ -25,9 +25,11 @@
     download: $('download-link'),
     capForm: $('captions-form'), capFile: $('captions-file'), capLang: $('captions-lang'),
     capBtn: $('captions-btn'), capStatus: $('captions-status'),
+    liveBtn: $('live-btn'), liveStatus: $('live-status'), liveInfo: $('live-info'),
+    liveRtmp: $('live-rtmp'), liveKey: $('live-key'), liveSrt: $('live-srt'), liveFfmpeg: $('live-ffmpeg'),
   };
-  const ACTIVE = ['receiving', 'queued', 'processing'];
-  const EVENTS = ['receiving', 'queued', 'processing', 'ready', 'failed'];
+  const ACTIVE = ['receiving', 'queued', 'processing', 'live'];
+  const EVENTS = ['receiving', 'queued', 'processing', 'ready', 'failed', 'live'];
   const MAX_ERRORS = 500;
 
   // Read by automated tests.
@@ -396,7 +398,7 @@
     else if (s === 'receiving' && d.bytes_received) text = 'receiving ' + fmtBytes(d.bytes_received);
     else if (s === 'failed') text = 'failed: ' + ((d.error && (d.error.message || d.error.code)) || 'unknown');
     el.status.textContent = text;
-    if (s === 'queued' || s === 'receiving') el.procProg.removeAttribute('value'); // indeterminate
+    if (s === 'queued' || s === 'receiving' || s === 'live') el.procProg.removeAttribute('value'); // indeterminate
     else el.procProg.value = s === 'ready' ? 1 : Math.max(0, Math.min(1, Number(d.progress) || 0));
   }
 
@@ -1085,7 +1087,8 @@
       thumb.appendChild(make('span', 'thumb-label', v.status));
     }
     const info = make('div', 'info');
-    info.appendChild(make('h3', 'title', title));
+    const h = info.appendChild(make('h3', 'title', title));
+    if (v.status === 'live') h.appendChild(make('span', 'badge badge-live', 'LIVE'));
     const status = v.status === 'processing' ? 'processing ' + pct(v.progress) + '%' : v.status;
     const meta = [fmtDuration(v.source && v.source.duration), status];
     if (v.storage_bytes) meta.push(fmtBytes(v.storage_bytes));
@@ -1167,6 +1170,30 @@
     if (fn) fn(li.dataset.id);
   });
 
+  // ------------------------------------------------------------------- live
+
+  // POST /lives: shows where to push (RTMP server and key, SRT URL) and
+  // puts the live in the library (its player follows it while it arrives).
+  async function createLive() {
+    el.liveStatus.textContent = 'creating…';
+    try {
+      const l = await api('POST', '/lives', {});
+      el.liveRtmp.textContent = l.rtmp_server || '(RTMP is off: --rtmp-listen)';
+      el.liveKey.textContent = l.stream_key;
+      el.liveSrt.textContent = l.srt_url || '(SRT is off: --srt-listen)';
+      el.liveFfmpeg.textContent = l.rtmp_url
+        ? 'ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f flv "' + l.rtmp_url + '"'
+        : 'ffmpeg -re -i input.mp4 -c:v libx264 -c:a aac -f mpegts "' + l.srt_url + '"';
+      el.liveInfo.hidden = false;
+      el.liveStatus.textContent = 'live ' + l.id + ' awaits its publisher';
+      window.hlsdLive = l;
+      refreshLibrary();
+    } catch (e) {
+      el.liveStatus.textContent = '';
+      if (e.status !== 401) showError('Go live failed: ' + e.message);
+    }
+  }
+
   // ------------------------------------------------------------------ start
 
   el.form.addEventListener('submit', upload);
@@ -1179,6 +1206,7 @@
   el.tokenClear.addEventListener('click', forgetToken);
   el.tokenToggle.addEventListener('click', () => showTokenSection(true));
   el.capForm.addEventListener('submit', addCaptions);
+  el.liveBtn.addEventListener('click', createLive);
   el.tokenToggle.hidden = !getToken();
   updateCurl();
   setPlaybackUrl('');

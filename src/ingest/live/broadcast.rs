@@ -14,9 +14,11 @@
 
 use super::flv::{self, Tag};
 use super::{Claim, Lives};
+use crate::catalog::Change;
 use crate::ingest::{IngestContext, Upload};
 use crate::Error;
 use bytes::{Bytes, BytesMut};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -68,7 +70,12 @@ pub(crate) async fn run(
     let _ = begun.send(Ok(()));
     let why = loop {
         match b.take(&mut feed).await {
-            Err(e) => break Some(e),
+            Err(e) => {
+                if !matches!(e, Error::Aborted) {
+                    b.metrics.lives_cut.fetch_add(1, Ordering::Relaxed);
+                }
+                break Some(e);
+            }
             Ok(true) => break None,
             Ok(false) => {}
         }
@@ -128,6 +135,7 @@ pub(crate) struct Broadcast<'a> {
     shift: i64,
     last_ms: i64,
     resumed: bool,
+    metrics: Arc<crate::metrics::Metrics>,
     _claim: Claim,
 }
 
@@ -141,6 +149,13 @@ impl<'a> Broadcast<'a> {
         let permit = ctx.jobs.try_reserve().ok_or(Error::Busy)?;
         let up = Upload::publish(ctx, claim.id, permit).await?;
         crate::failpoint!("live.after_spool");
+        let (videos, id) = (ctx.videos.clone(), claim.id);
+        let began = Change::LiveStarted(videos.catalog().clock().unix_ms());
+        // Announced once (`live.started`); a reconnect is no new start.
+        let started = tokio::task::spawn_blocking(move || videos.apply(id, began)).await;
+        if let Err(e) = started.map_err(Error::from).and_then(|r| r) {
+            return Err(up.abandon(e).await);
+        }
         tracing::info!(id = %claim.id, "live broadcast started");
         Ok(Broadcast {
             up,
@@ -152,6 +167,7 @@ impl<'a> Broadcast<'a> {
             shift: 0,
             last_ms: 0,
             resumed: false,
+            metrics: lives.env.metrics.clone(),
             _claim: claim,
         })
     }
@@ -236,7 +252,12 @@ impl<'a> Broadcast<'a> {
             )));
         }
         let chunk = self.buf.split().freeze();
-        self.up.write(chunk).await
+        let n = chunk.len() as u64;
+        self.up.write(chunk).await?;
+        self.metrics
+            .live_ingest_bytes
+            .fetch_add(n, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The broadcast ends (`why`: what cut it, if not its publisher).

@@ -52,6 +52,7 @@ pub(crate) struct Env {
     /// `--live-reconnect-secs`: how long a cut broadcast awaits its
     /// publisher before it ends.
     pub reconnect: Duration,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why a publish is refused.
@@ -155,7 +156,7 @@ impl Lives {
         matches!(lock(&self.publishing).get(&id), Some(Slot::Publishing))
     }
 
-    /// Broadcasts arriving now.
+    /// Broadcasts arriving now (or awaiting a reconnect).
     pub(crate) fn publishing(&self) -> usize {
         lock(&self.publishing).len()
     }
