@@ -7,12 +7,15 @@
 //!   loads the catalog and runs `recovery`.
 //! - `http`: the route table (`route`: every path parsed once), who may do
 //!   what (`access`: the Host rule, origins, every credential's scope),
-//!   one file per resource (`upload`, `tus`, `import`, `play`, `videos`,
+//!   one file per resource (`upload`, `tus`, `import`, `lives`, `play`, `videos`,
 //!   `captions`, `share`, `embed`, `oembed`, `ops`, `ui`); the only place
 //!   an error becomes a response.
 //! - `ingest`: multipart field → spool; size limit; idle timeout;
 //!   resumable (tus) uploads, whose bytes come in many requests; imports
-//!   from a URL (`ingest::import`: the fetcher, every hop checked).
+//!   from a URL (`ingest::import`: the fetcher, every hop checked);
+//!   live broadcasts (`ingest::live`: the RTMP and SRT doors, the lives'
+//!   registry, each broadcast's task framing its publisher into the
+//!   spool).
 //! - `recovery`: the start-up sweep after a crash: replays what each
 //!   record and its files justify.
 //! - `jobs`: pipeline threads, transcode slots, leases on a shared store,
