@@ -538,3 +538,86 @@ fn an_rtmp_publisher_back_within_the_window_continues_the_same_video() {
 fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
     reconnect_continues("srt_url");
 }
+
+/// `secs` of testsrc2 + sine as MPEG-TS, its timestamps from the start.
+fn ts_file(dir: &std::path::Path, name: &str, secs: u32) -> Vec<u8> {
+    let path = dir.join(name);
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args([
+            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
+        ])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    std::fs::read(path).unwrap()
+}
+
+/// Sends `bytes` as an SRT publisher of `stream_id` would (1316-byte
+/// packets, paced), then closes.
+fn srt_send(addr: &str, stream_id: &str, bytes: &[u8]) {
+    use futures_util::SinkExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut sock = srt_tokio::SrtSocket::builder()
+            .call(addr, Some(stream_id))
+            .await
+            .expect("the SRT publisher was let in");
+        for (i, chunk) in bytes.chunks(1316).enumerate() {
+            let packet = (
+                std::time::Instant::now(),
+                bytes::Bytes::copy_from_slice(chunk),
+            );
+            sock.send(packet).await.unwrap();
+            if i % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        sock.close().await.unwrap();
+    });
+}
+
+#[test]
+fn timestamps_jumping_backwards_leave_a_playable_video() {
+    let s = Server::start(&["--srt-listen", "127.0.0.1:0", "--live-reconnect-secs", "0"]);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let key = l["stream_key"].as_str().unwrap();
+    let url = l["srt_url"].as_str().unwrap();
+    let addr = url["srt://".len()..].split('?').next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A publisher whose muxer restarted: its clock goes back 4 s, twice.
+    let a = ts_file(dir.path(), "a.ts", 4);
+    let b = ts_file(dir.path(), "b.ts", 4);
+    srt_send(
+        addr,
+        &format!("#!::r=live/{key},m=publish"),
+        &[&a[..], &b, &a].concat(),
+    );
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    assert_eq!(s.get("/healthz").status, 200);
+}

@@ -159,7 +159,7 @@ context = await chromium.launchPersistentContext(userDataDir, {
   headless: true,
   args: [
     ...CHROMIUM_ARGS,
-    ...(scenario === 'tutorial' || scenario === 'embed' ? TUTORIAL_EXTRA_ARGS : []),
+    ...(['tutorial', 'embed', 'live'].includes(scenario) ? TUTORIAL_EXTRA_ARGS : []),
     // A self-signed certificate made by the test (https:// base URLs only).
     ...(baseUrl.startsWith('https:') ? ['--ignore-certificate-errors'] : []),
   ],
@@ -1077,9 +1077,25 @@ async function scenarioLive() {
   const url = `${baseUrl}${process.env.HLSD_EMBED_PATH || ''}`;
   const pushStart = Number(process.env.HLSD_PUSH_START_MS || 0);
   const sampleSecs = Number(process.env.HLSD_LIVE_SAMPLE_SECS || 0);
-  if (!process.env.HLSD_EMBED_PATH || !pushStart) return { ok: false, error: 'HLSD_EMBED_PATH and HLSD_PUSH_START_MS are required' };
-  setStep(`goto ${url}`);
-  await page.goto(url, { waitUntil: 'load' });
+  const other = process.env.HLSD_HLS_URL; // another server's live (benches)
+  if (!(process.env.HLSD_EMBED_PATH || other) || !pushStart) return { ok: false, error: 'HLSD_EMBED_PATH (or HLSD_HLS_URL) and HLSD_PUSH_START_MS are required' };
+  if (other) {
+    // The same hls.js (hlsd's copy) on a bare page, as the embed page uses it.
+    const html = `<!doctype html><html><head><meta charset="utf-8"></head><body>
+      <video id="player" muted autoplay playsinline></video>
+      <script src="${baseUrl}/assets/hls.min.js"></script>
+      <script>
+        const hls = new Hls();
+        window.hlsdEmbed = { hls, errors: [] };
+        hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) window.hlsdEmbed.errors.push(d.details); });
+        hls.loadSource(${JSON.stringify(other)});
+        hls.attachMedia(document.getElementById('player'));
+      </script></body></html>`;
+    await page.route(`${TUTORIAL_ORIGIN}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  }
+  const target = other ? `${TUTORIAL_ORIGIN}/` : url;
+  setStep(`goto ${target}`);
+  await page.goto(target, { waitUntil: 'load' });
   const sample = () => page.evaluate(() => {
     const video = document.getElementById('player');
     const e = window.hlsdEmbed;
