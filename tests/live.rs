@@ -621,3 +621,53 @@ fn timestamps_jumping_backwards_leave_a_playable_video() {
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
     assert_eq!(s.get("/healthz").status, 200);
 }
+
+#[test]
+fn a_live_is_signed_encrypted_and_takes_its_own_ladder() {
+    const TOKEN: &str = "live-api-token-0123456789abcdef";
+    let s = Server::start(&[
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--encrypt",
+        "--signing-key",
+        "live-signing-key-0123456789",
+        "--api-token",
+        TOKEN,
+    ]);
+    let bearer = format!("Bearer {TOKEN}");
+    let auth = [("Authorization", bearer.as_str())];
+    assert_eq!(request(s.addr, "POST", "/lives", &[], b"{}").status, 401);
+    let r = request(s.addr, "POST", "/lives", &auth, br#"{"ladder":"200"}"#);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let l = r.json();
+    let id = l["id"].as_str().unwrap().to_owned();
+    let playback = l["playback_url"].as_str().unwrap().to_owned();
+    assert!(playback.contains("token="), "{playback}");
+    assert_eq!(s.get(&format!("/play/{id}/video.m3u8")).status, 403);
+    assert!(finished(push(
+        l["rtmp_url"].as_str().unwrap(),
+        4,
+        Streams::Both,
+        &[]
+    )));
+    let done = wait_for("the live to be ready", || {
+        let v = request(s.addr, "GET", &format!("/videos/{id}"), &auth, b"").json();
+        (v["status"] == "ready" || v["status"] == "failed").then_some(v)
+    });
+    assert_eq!(done["status"], "ready", "{done}");
+    // Its ladder: 200p encoded (beside the source's own packets, copied
+    // into their rendition as with --ladder 200; the server's auto ladder
+    // has no 200p).
+    let encoded: Vec<u64> = done["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["copied"] != true)
+        .map(|r| r["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(encoded, vec![200], "{done}");
+    let (_, token) = playback.split_once('?').unwrap();
+    let media = s.get(&format!("/play/{id}/200p/video.m3u8?{token}")).text();
+    assert!(media.contains("#EXT-X-KEY:METHOD=AES-128"), "{media}");
+    assert_cli_plays(&playback);
+}

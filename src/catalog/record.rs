@@ -321,6 +321,9 @@ pub struct LiveInfo {
     /// When its broadcast began (unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<u64>,
+    /// Its own `--ladder` (`auto`, `source`, heights), if it asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ladder: Option<String>,
 }
 
 /// A resumable upload (tus): what the server told the client, durably.

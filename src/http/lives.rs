@@ -17,12 +17,17 @@ use http::{Response, StatusCode};
 /// What `POST /lives` asks for.
 struct Asked {
     title: Option<String>,
+    /// Its own ladder (`auto`, `source`, heights), checked.
+    ladder: Option<String>,
 }
 
 fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
     let bad = |m: &str| Err(Error::BadRequest(m.to_owned()));
     let Some(v) = v else {
-        return Ok(Asked { title: None });
+        return Ok(Asked {
+            title: None,
+            ladder: None,
+        });
     };
     if !v.is_object() {
         return bad("expected a JSON object ({\"title\": …})");
@@ -47,10 +52,15 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         Some(Some("low")) => return bad("latency: low (LL-HLS) is not supported yet"),
         Some(_) => return bad("latency is \"normal\" or \"low\""),
     }
-    if v.get("ladder").is_some_and(|l| !l.is_null()) {
-        return bad("a live's own ladder is not supported yet: it takes the server's --ladder");
-    }
-    Ok(Asked { title })
+    let ladder = match v.get("ladder") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(l)) => match crate::config::Ladder::parse(l) {
+            Ok(_) => Some(l.clone()),
+            Err(e) => return Err(Error::BadRequest(format!("ladder: {e}"))),
+        },
+        Some(_) => return bad("ladder is \"auto\", \"source\" or heights (\"720,480\")"),
+    };
+    Ok(Asked { title, ladder })
 }
 
 /// A live as its routes show it: the video's JSON plus where to push.
@@ -122,6 +132,7 @@ pub(crate) async fn post(
         record: true,
         latency: "normal".into(),
         started_ms: None,
+        ladder: asked.ladder,
     });
     let videos = state.videos.clone();
     let made = rec.clone();
@@ -197,7 +208,12 @@ mod tests {
         assert!(v(r#"{"record":false}"#).is_err());
         assert!(v(r#"{"latency":"low"}"#).is_err());
         assert!(v(r#"{"latency":3}"#).is_err());
-        assert!(v(r#"{"ladder":"720,480"}"#).is_err());
+        assert_eq!(
+            v(r#"{"ladder":"720,480"}"#).unwrap().ladder.unwrap(),
+            "720,480"
+        );
+        assert!(v(r#"{"ladder":"tall"}"#).is_err());
+        assert!(v(r#"{"ladder":7}"#).is_err());
         assert!(v(r#"[1]"#).is_err());
         assert!(asked(None).is_ok());
     }

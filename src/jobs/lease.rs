@@ -95,14 +95,19 @@ pub(crate) fn spawn_quota_refresh(jobs: &Arc<Jobs>, period: Duration) {
 
 /// What this node works on: its live pipelines (uploading, queued,
 /// transcoding), its resumable uploads waiting for their client (their
-/// spool is here), and deletions handed to it.
+/// spool is here), its lives awaiting their publisher (their doors are
+/// here), and deletions handed to it.
 fn held_here(jobs: &Jobs) -> HashSet<VideoId> {
     let catalog = &jobs.catalog;
     let me = catalog.node();
     let mut ids: HashSet<VideoId> = jobs.live_ids().into_iter().collect();
     for id in catalog.ids() {
         let waiting = catalog.peek(id, |r| {
-            r.node.as_deref() == me && matches!(r.status, Status::Receiving | Status::Deleting)
+            r.node.as_deref() == me
+                && matches!(
+                    r.status,
+                    Status::Receiving | Status::Live | Status::Deleting
+                )
         });
         if waiting == Some(true) {
             ids.insert(id);

@@ -114,8 +114,12 @@ impl Pipeline {
                 crate::config::Codecs::parse(&rec.codecs.join(",")).unwrap_or_default();
             // A live's segments are short: a player stays ~3 of them behind
             // the live edge.
-            if rec.live.is_some() {
+            if let Some(live) = &rec.live {
                 settings.segment_seconds = settings.segment_seconds.min(LIVE_SEGMENT_SECONDS);
+                let own = live.ladder.as_deref().map(crate::config::Ladder::parse);
+                if let Some(Ok(ladder)) = own {
+                    settings.ladder = ladder;
+                }
             }
         }
         (settings, rec.map_or(0, |r| r.generation))
