@@ -671,3 +671,78 @@ fn a_live_is_signed_encrypted_and_takes_its_own_ladder() {
     assert!(media.contains("#EXT-X-KEY:METHOD=AES-128"), "{media}");
     assert_cli_plays(&playback);
 }
+
+#[test]
+fn a_live_kept_nowhere_slides_its_window_and_leaves_nothing() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-window-secs", "6"]);
+    let l = new_live(&s, r#"{"record":false}"#);
+    assert_eq!(l["record"], false, "{l}");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 30, Streams::Both, &[]);
+    // A live playlist (no type) whose window slides: the sequence moves
+    // on, at most the window's segments (and a partial one) are listed.
+    let sliding = wait_for("the window to slide", || {
+        let p = media_playlist(&s, &id)?;
+        let seq: u64 = p
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+            .parse()
+            .ok()?;
+        (seq >= 7).then_some(p)
+    });
+    assert!(!sliding.contains("#EXT-X-PLAYLIST-TYPE"), "{sliding}");
+    assert!(!sliding.contains("#EXT-X-ENDLIST"), "{sliding}");
+    let listed = segments(&sliding);
+    assert!((3..=4).contains(&listed), "{sliding}");
+    // What left the window (and its grace of 3) is gone from the store,
+    // while the broadcast goes on: its first segment.
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let rung = master
+        .lines()
+        .find(|l| l.ends_with(".m3u8"))
+        .map_or("", |u| {
+            u.trim_end_matches("video.m3u8").trim_end_matches('/')
+        });
+    let seg = sliding.lines().find(|l| l.ends_with(".ts")).unwrap();
+    let digits = seg
+        .trim_end_matches(".ts")
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .count();
+    let stem = &seg[..seg.len() - 3 - digits];
+    let oldest = s
+        .storage
+        .path()
+        .join(&id)
+        .join(rung)
+        .join(format!("{stem}{}.ts", "0".repeat(digits)));
+    wait_until("the oldest segment to go while live", || {
+        let gone = !oldest.exists();
+        let v = live(&s, &id);
+        gone && v["publishing"] == true && v["status"] == "live"
+    });
+    assert!(finished(ff), "the push failed");
+    // Ended: nothing kept, the live gone with it.
+    wait_until("the live to be gone", || {
+        s.get(&format!("/videos/{id}")).status == 404
+    });
+    assert_eq!(s.get(&format!("/lives/{id}")).status, 404);
+    s.assert_storage_empty_soon();
+}
+
+#[test]
+fn a_live_kept_nowhere_cut_by_a_crash_is_gone_at_the_next_start() {
+    let mut s = Server::process(RTMP);
+    let l = new_live(&s, r#"{"record":false}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 60, Streams::Both, &[]);
+    wait_until("a segment", || {
+        media_playlist(&s, &id).is_some_and(|p| segments(&p) >= 1)
+    });
+    s.crash();
+    let _ = finished(ff);
+    s.restart(RTMP);
+    assert_eq!(s.get(&format!("/videos/{id}")).status, 404);
+    s.assert_storage_empty_soon();
+}

@@ -466,7 +466,10 @@ impl World {
     /// gone; raced by a kill -9 (`Some(true)`) what came is kept.
     fn live(&mut self, race: Option<bool>) {
         let json = [("Content-Type", "application/json")];
-        let r = request(self.s.addr, "POST", "/lives", &json, b"{}");
+        // Now and then a live kept nowhere (`record: false`).
+        let record = race.is_some() || self.rng.below(3) != 0;
+        let body = format!("{{\"record\": {record}}}");
+        let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
         assert_eq!(r.status, 201, "{}", r.text());
         let (id, url) = (
             r.json()["id"].as_str().unwrap().to_owned(),
@@ -485,6 +488,14 @@ impl World {
             ..Video::default()
         };
         match race {
+            // Kept nowhere: deleted when it ends.
+            None if !record => {
+                assert!(push.wait().unwrap().success(), "the push to {id} failed");
+                wait_until("the live kept nowhere to go", || {
+                    request(self.s.addr, "GET", &format!("/videos/{id}"), &[], &[]).status == 404
+                });
+                self.m.deleted.insert(id);
+            }
             None => {
                 assert!(push.wait().unwrap().success(), "the push to {id} failed");
                 self.m.videos.insert(id, v);

@@ -98,6 +98,8 @@ pub enum Change {
     LiveKey(String),
     /// A live's broadcast began at (unix ms); announced the first time.
     LiveStarted(u64),
+    /// A live kept nowhere ended (its deletion follows).
+    LiveEnded,
     /// The tombstone: every other change is refused from now on.
     Deleting,
 }
@@ -129,6 +131,7 @@ impl Change {
             Change::Claimed { .. } => "claimed",
             Change::LiveKey(_) => "live_key",
             Change::LiveStarted(_) => "live_started",
+            Change::LiveEnded => "live_ended",
             Change::Deleting => "deleting",
         }
     }
@@ -166,7 +169,7 @@ impl Change {
             // The job may have moved on (or ended, or failed) while a
             // multipart upload's last bytes were still arriving.
             (_, Change::Complete { .. } | Change::Received { .. }) => true,
-            (Live, Change::LiveKey(_) | Change::LiveStarted(_)) => true,
+            (Live, Change::LiveKey(_) | Change::LiveStarted(_) | Change::LiveEnded) => true,
             (
                 Receiving | Queued | Processing | Live,
                 Change::Probed(_)
@@ -246,6 +249,7 @@ impl Change {
                 live.started_ms = Some(*ms);
                 Some(Event::LiveStarted)
             }
+            Change::LiveEnded => Some(Event::LiveEnded),
             // Several events: see `apply`.
             Change::Complete { .. } => None,
             _ => {

@@ -422,26 +422,24 @@ pub struct Config {
     /// cannot encrypt fMP4).
     #[arg(long, env = "HLSD_SEGMENT_FORMAT", value_enum, default_value_t = SegmentFormat::Ts)]
     pub segment_format: SegmentFormat,
-    /// Where publishers push live broadcasts over RTMP
-    /// (`rtmp://host:port/live/{stream_key}`), e.g. `0.0.0.0:1935`; off
-    /// unless given.
+    /// Where lives are pushed over RTMP (`0.0.0.0:1935`); off unless given.
     #[arg(long, env = "HLSD_RTMP_LISTEN")]
     pub rtmp_listen: Option<std::net::SocketAddr>,
-    /// Where publishers push live broadcasts over SRT (MPEG-TS, stream
-    /// id `#!::r=live/{stream_key},m=publish`), e.g. `0.0.0.0:9000`
-    /// (UDP); off unless given.
+    /// Where lives are pushed over SRT (UDP `0.0.0.0:9000`); off unless given.
     #[arg(long, env = "HLSD_SRT_LISTEN")]
     pub srt_listen: Option<std::net::SocketAddr>,
     /// Live broadcasts arriving at once; another publisher is refused.
     #[arg(long, env = "HLSD_MAX_LIVES", default_value_t = DEFAULT_MAX_LIVES,
           value_parser = parse_positive)]
     pub max_lives: usize,
-    /// A live's input bit rate cap, kbit/s (averaged over a few seconds):
-    /// a publisher above it is disconnected.
+    /// A live's input bit-rate cap, kbit/s (over 4 s): a publisher above is cut.
     #[arg(long, env = "HLSD_LIVE_MAX_KBPS", default_value_t = DEFAULT_LIVE_MAX_KBPS)]
     pub live_max_kbps: u64,
-    /// A live whose publisher is cut (not stopped) awaits its reconnect
-    /// this long: a publisher back in time continues the same video.
+    /// How long a cut live awaits its publisher's reconnect (same video).
     #[arg(long, env = "HLSD_LIVE_RECONNECT_SECS", default_value_t = 10)]
     pub live_reconnect_secs: u64,
+    /// The sliding window of a live kept nowhere (`record: false`), seconds.
+    #[arg(long, env = "HLSD_LIVE_WINDOW_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(6..=3600))]
+    pub live_window_secs: u32,
 }

@@ -20,6 +20,11 @@ use std::io;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+/// A sliding window lists at least this many segments.
+const MIN_LIVE_SEGMENTS: usize = 3;
+/// Segments kept after they left the window.
+const GRACE_SEGMENTS: usize = 3;
+
 /// One rung's publisher.
 pub(crate) struct Publisher {
     store: Store,
@@ -35,6 +40,11 @@ pub(crate) struct Publisher {
     sizes: Vec<u64>,
     /// `--segment-seconds`: the lowest target duration.
     nominal: u64,
+    /// A live kept nowhere: players see its last this many seconds, and
+    /// the segments before (after a grace of a few) are removed.
+    window: Option<u32>,
+    /// Segments removed so far (the first this many of `public`).
+    removed: usize,
     /// The job's publishing queue.
     queue: Queue,
 }
@@ -47,7 +57,7 @@ impl Publisher {
         store: &Store,
         id: VideoId,
         rung: &str,
-        nominal: u32,
+        (nominal, window): (u32, Option<u32>),
         queue: Queue,
     ) -> Publisher {
         let muxer_playlist = store.path(id, &rel(rung, names::MUXER_PLAYLIST));
@@ -61,6 +71,8 @@ impl Publisher {
             public: MediaPlaylist::new(PlaylistType::Event, u64::from(nominal)),
             sizes: Vec::new(),
             nominal: u64::from(nominal),
+            window,
+            removed: 0,
             queue,
         }
     }
@@ -165,12 +177,48 @@ impl Publisher {
             self.public.ended = true;
         }
         self.public.fit_target(self.nominal);
+        let playlist = self.rel(names::PLAYLIST);
+        if let Some(window) = self.window {
+            let (text, gone) = self.slide(window);
+            self.queue.publish_sliding(files, playlist, text, gone)?;
+            return Ok(bytes);
+        }
         let text = self.public.to_string();
         // The finished playlist counts too (a long one is tens of KB).
         bytes += if done { text.len() as u64 } else { 0 };
-        let playlist = self.rel(names::PLAYLIST);
         self.queue.publish(files, playlist, text)?;
         Ok(bytes)
+    }
+
+    /// The sliding window's playlist (the last `window` seconds, at least
+    /// [`MIN_LIVE_SEGMENTS`]; a live playlist: no type, its media
+    /// sequence moving on), and the segments to remove: those out of it
+    /// for [`GRACE_SEGMENTS`] (a player may still fetch what its previous
+    /// reload listed).
+    fn slide(&mut self, window: u32) -> (String, Vec<String>) {
+        let all = &self.public.segments;
+        let mut first = all.len();
+        let mut secs = 0.0;
+        while first > 0 && (secs < f64::from(window) || all.len() - first < MIN_LIVE_SEGMENTS) {
+            first -= 1;
+            secs += all[first].duration;
+        }
+        let shown = MediaPlaylist {
+            target_duration: self.public.target_duration,
+            media_sequence: first as u64,
+            playlist_type: None,
+            independent_segments: true,
+            iframes_only: false,
+            map: self.public.map.clone(),
+            segments: all[first..].to_vec(),
+            ended: false,
+        };
+        let upto = first.saturating_sub(GRACE_SEGMENTS);
+        let gone = (self.removed..upto.max(self.removed))
+            .map(|i| self.rel(&all[i].uri))
+            .collect();
+        self.removed = upto.max(self.removed);
+        (shown.to_string(), gone)
     }
 
     /// The size of a file the muxer closed (in this node's folder).

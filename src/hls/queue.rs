@@ -40,12 +40,14 @@ pub fn stats() -> (u64, u64) {
 }
 
 /// One publication: files the muxer closed, then the text of a playlist
-/// that lists them (or only a wake-up, to flush).
+/// that lists them, then files no playlist lists any more (a sliding
+/// window's oldest segments), removed (or only a wake-up, to flush).
 enum Order {
     Publish {
         files: Vec<String>,
         playlist: String,
         text: String,
+        gone: Vec<String>,
     },
     Flush(SyncSender<()>),
 }
@@ -126,10 +128,23 @@ impl Queue {
         playlist: String,
         text: String,
     ) -> io::Result<()> {
+        self.publish_sliding(files, playlist, text, Vec::new())
+    }
+
+    /// [`Queue::publish`], then removes `gone` (once the playlist that no
+    /// longer lists them is durable).
+    pub(crate) fn publish_sliding(
+        &self,
+        files: Vec<String>,
+        playlist: String,
+        text: String,
+        gone: Vec<String>,
+    ) -> io::Result<()> {
         self.send(Order::Publish {
             files,
             playlist,
             text,
+            gone,
         })
     }
 
@@ -185,6 +200,7 @@ fn work(shared: &Shared, store: &Store, id: VideoId, rx: &Receiver<Order>) {
                 files,
                 playlist,
                 text,
+                gone,
             } => {
                 let done = files
                     .iter()
@@ -197,6 +213,10 @@ fn work(shared: &Shared, store: &Store, id: VideoId, rx: &Receiver<Order>) {
                 if let Err(e) = done {
                     *lock(&shared.failure) = Some(e);
                     shared.broken.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                for f in gone {
+                    let _ = store.remove(id, &f);
                 }
             }
         }

@@ -17,6 +17,9 @@ use http::{Response, StatusCode};
 /// What `POST /lives` asks for.
 struct Asked {
     title: Option<String>,
+    /// The broadcast is kept as a video (else a sliding window, deleted
+    /// when it ends).
+    record: bool,
     /// Its own ladder (`auto`, `source`, heights), checked.
     ladder: Option<String>,
 }
@@ -26,6 +29,7 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
     let Some(v) = v else {
         return Ok(Asked {
             title: None,
+            record: true,
             ladder: None,
         });
     };
@@ -40,13 +44,11 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         },
         Some(_) => return bad("the title is a string"),
     };
-    match v.get("record") {
-        None | Some(serde_json::Value::Null | serde_json::Value::Bool(true)) => {}
-        Some(serde_json::Value::Bool(false)) => {
-            return bad("record: false (a sliding window, nothing kept) is not supported yet")
-        }
+    let record = match v.get("record") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::Bool(b)) => *b,
         Some(_) => return bad("record is true or false"),
-    }
+    };
     match v.get("latency").map(|l| l.as_str()) {
         None | Some(Some("normal")) => {}
         Some(Some("low")) => return bad("latency: low (LL-HLS) is not supported yet"),
@@ -60,7 +62,11 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         },
         Some(_) => return bad("ladder is \"auto\", \"source\" or heights (\"720,480\")"),
     };
-    Ok(Asked { title, ladder })
+    Ok(Asked {
+        title,
+        record,
+        ladder,
+    })
 }
 
 /// A live as its routes show it: the video's JSON plus where to push.
@@ -129,7 +135,7 @@ pub(crate) async fn post(
     rec.encrypted = state.config.encrypt;
     rec.live = Some(LiveInfo {
         stream_key: new_key(),
-        record: true,
+        record: asked.record,
         latency: "normal".into(),
         started_ms: None,
         ladder: asked.ladder,
@@ -205,7 +211,8 @@ mod tests {
     fn what_is_not_built_yet_is_refused_not_ignored() {
         let v = |s: &str| asked(Some(serde_json::from_str(s).unwrap()));
         assert!(v(r#"{"title":"Show","record":true,"latency":"normal"}"#).is_ok());
-        assert!(v(r#"{"record":false}"#).is_err());
+        assert!(!v(r#"{"record":false}"#).unwrap().record);
+        assert!(v(r#"{"record":"no"}"#).is_err());
         assert!(v(r#"{"latency":"low"}"#).is_err());
         assert!(v(r#"{"latency":3}"#).is_err());
         assert_eq!(

@@ -243,6 +243,11 @@ impl<'a> Upload<'a> {
         Ok(())
     }
 
+    /// Every change of this video goes through here.
+    pub(crate) fn videos(&self) -> &Arc<crate::catalog::Lifecycle> {
+        self.ctx.videos
+    }
+
     /// True once the spool was aborted (a deletion, the job's failure).
     pub(crate) fn is_aborted(&self) -> bool {
         self.abort.spool.is_aborted()

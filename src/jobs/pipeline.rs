@@ -120,6 +120,7 @@ impl Pipeline {
                 if let Some(Ok(ladder)) = own {
                     settings.ladder = ladder;
                 }
+                settings.live_window = (!live.record).then_some(settings.live_window_secs);
             }
         }
         (settings, rec.map_or(0, |r| r.generation))

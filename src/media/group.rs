@@ -54,7 +54,8 @@ pub(crate) fn open(
         let chain = AudioChain::new(&ist, offset, ctx.settings)?;
         let dir = names::audio_dir(n + 1);
         let nominal = ctx.settings.segment_seconds;
-        let publisher = Publisher::new(ctx.store, ctx.id, &dir, nominal, queue.clone());
+        let timing = (nominal, ctx.settings.live_window);
+        let publisher = Publisher::new(ctx.store, ctx.id, &dir, timing, queue.clone());
         ctx.store.make_dir(ctx.id, &dir)?;
         let spec = RungSpec {
             plan: RungPlan {

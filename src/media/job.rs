@@ -179,7 +179,7 @@ impl<'a> Job<'a> {
                 ctx.store,
                 ctx.id,
                 &rung,
-                ctx.settings.segment_seconds,
+                (ctx.settings.segment_seconds, ctx.settings.live_window),
                 queue,
             );
             ctx.store.make_dir(ctx.id, &rung)?;

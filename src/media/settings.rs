@@ -42,6 +42,12 @@ pub struct Settings {
     pub downloads: bool,
     /// The codec groups; per video, from its record.
     pub codecs: Codecs,
+    /// A live kept nowhere (`record: false`): its playlists slide over
+    /// this many seconds and older segments go (per video, from its
+    /// record; `None` for everything else).
+    pub live_window: Option<u32>,
+    /// `--live-window-secs`.
+    pub live_window_secs: u32,
     /// SVT-AV1 `preset` and `crf`.
     pub av1_preset: u32,
     pub av1_crf: u32,
@@ -68,6 +74,8 @@ impl Settings {
             encrypt: config.encrypt,
             key_rotation_segments: config.key_rotation_segments,
             ladder: config.ladder.clone(),
+            live_window: None,
+            live_window_secs: config.live_window_secs,
             copy: config.copy,
             segment_format: config.segment_format,
             downloads: config.downloads,

@@ -300,6 +300,13 @@ fn end_broadcast(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<b
         store.remove_outputs(rec.id, false, &[]);
         return Ok(false);
     }
+    // Kept nowhere (`record: false`): the live ends, and goes.
+    if rec.live.as_ref().is_some_and(|l| !l.record) {
+        videos.apply(rec.id, Change::LiveEnded)?;
+        videos.tombstone(rec.id)?;
+        videos.remove(rec.id)?;
+        return Ok(false);
+    }
     store.mark_upload_done(rec.id, len)?;
     let ended = Change::Complete {
         bytes: len,

@@ -26,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Seconds of the cap a publisher may send at once (a keyframe, a
 /// burst after a stall).
 const BURST_SECS: f64 = 4.0;
+/// How long the deletion of an ended live kept nowhere waits for its
+/// writers (its job) before it goes on in the background.
+const FORGET_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Messages written to the spool at once at most.
 const BATCH: usize = 256;
 /// The gap left between what came before a reconnect and what follows.
@@ -136,6 +139,8 @@ pub(crate) struct Broadcast<'a> {
     last_ms: i64,
     resumed: bool,
     metrics: Arc<crate::metrics::Metrics>,
+    /// Kept as a video when it ends (else deleted: `record: false`).
+    record: bool,
     _claim: Claim,
 }
 
@@ -150,6 +155,10 @@ impl<'a> Broadcast<'a> {
         let up = Upload::publish(ctx, claim.id, permit).await?;
         crate::failpoint!("live.after_spool");
         let (videos, id) = (ctx.videos.clone(), claim.id);
+        let record = videos
+            .catalog()
+            .peek(id, |r| r.live.as_ref().is_none_or(|l| l.record))
+            .unwrap_or(true);
         let began = Change::LiveStarted(videos.catalog().clock().unix_ms());
         // Announced once (`live.started`); a reconnect is no new start.
         let started = tokio::task::spawn_blocking(move || videos.apply(id, began)).await;
@@ -168,6 +177,7 @@ impl<'a> Broadcast<'a> {
             last_ms: 0,
             resumed: false,
             metrics: lives.env.metrics.clone(),
+            record,
             _claim: claim,
         })
     }
@@ -262,6 +272,20 @@ impl<'a> Broadcast<'a> {
 
     /// The broadcast ends (`why`: what cut it, if not its publisher).
     /// What came is kept, unless the video was deleted meanwhile.
+    /// A broadcast kept nowhere ended: its job stops, its files go, then
+    /// the video (`live.ended`, then `video.deleted`).
+    async fn forget(self) {
+        let id = self.up.id;
+        let videos = self.up.videos().clone();
+        let _ = self.up.abandon(Error::Aborted).await;
+        let v = videos.clone();
+        let _ = tokio::task::spawn_blocking(move || v.apply(id, Change::LiveEnded)).await;
+        match videos.delete(id, FORGET_WAIT).await {
+            Ok(_) => tracing::info!(id = %id, "live broadcast ended; nothing kept (record: false)"),
+            Err(e) => tracing::warn!(id = %id, error = %e, "cannot delete an ended live"),
+        }
+    }
+
     async fn end(self, why: Option<Error>) {
         let id = self.up.id;
         match why {
@@ -269,6 +293,7 @@ impl<'a> Broadcast<'a> {
                 let _ = self.up.abandon(Error::Aborted).await;
                 tracing::info!(id = %id, "live broadcast stopped: the video was deleted");
             }
+            _ if !self.record => self.forget().await,
             why => {
                 if let Some(e) = &why {
                     tracing::warn!(id = %id, error = %e, "live broadcast cut");
