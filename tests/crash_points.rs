@@ -365,12 +365,27 @@ fn clip_of_ready(s: &Server, told: &mut Told) {
 }
 
 /// A live made, then a broadcast pushed over RTMP (the clip, as fast as
-/// it goes) and kept.
+/// it goes) and kept; then a live kept nowhere, pushed, and gone.
 fn live_broadcast(s: &Server, told: &mut Told) {
+    if let Some(id) = live_pushed(s, told, true) {
+        follow(s, &id, told);
+    }
+    if let Some(id) = live_pushed(s, told, false) {
+        // Deleted when it ended: as a DELETE the client sent.
+        told.deleting.push(id.clone());
+        let gone = || call(s.addr, "GET", &format!("/videos/{id}"), &[], b"").map(|r| r.status);
+        while gone() == Some(200) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// A live made (`record`) and the clip pushed to it; its id once the push
+/// succeeded.
+fn live_pushed(s: &Server, told: &mut Told, record: bool) -> Option<String> {
     let json = [("Content-Type", "application/json")];
-    let Some(r) = call(s.addr, "POST", "/lives", &json, b"{}") else {
-        return;
-    };
+    let body = format!("{{\"record\": {record}}}");
+    let r = call(s.addr, "POST", "/lives", &json, body.as_bytes())?;
     let v = r.json();
     let (Some(id), Some(url)) = (v["id"].as_str(), v["rtmp_url"].as_str()) else {
         panic!("POST /lives: {} {}", r.status, r.text());
@@ -385,9 +400,7 @@ fn live_broadcast(s: &Server, told: &mut Told) {
         .args(["-c", "copy", "-f", "flv", url])
         .status()
         .unwrap();
-    if pushed.success() {
-        follow(s, id, told);
-    }
+    pushed.success().then(|| id.to_owned())
 }
 
 type Scenario = fn(&Server, &mut Told);

@@ -154,14 +154,7 @@ fn recover_one(
             )?;
             report.interrupted += 1;
         }
-        // A broadcast the stop cut: what came is kept as its video.
-        Status::Live if has_source => {
-            if end_broadcast(videos, jobs, &rec)? {
-                report.requeued += 1;
-            }
-        }
-        // A live awaiting its publisher: it still waits.
-        Status::Live => {}
+        Status::Live => recover_live(videos, jobs, &rec, has_source, report)?,
         // The tombstone: the deletion finishes (its event first).
         Status::Deleting => {
             videos.remove(id)?;
@@ -289,6 +282,33 @@ fn keep_resumable(videos: &Lifecycle, rec: &Record, offset: u64) -> Result<(), E
 /// generation of file names ([`crate::jobs::next_generation`]: what
 /// players may have cached keeps its bytes; the older generation is swept
 /// once the new one is published).
+/// A live the stop found. Kept nowhere, its broadcast begun: the stop
+/// ended it (its end may have been under way), and it goes. Else with a
+/// spool: its broadcast was cut, what came is kept. Else it still awaits
+/// its publisher.
+fn recover_live(
+    videos: &Lifecycle,
+    jobs: &Arc<Jobs>,
+    rec: &Record,
+    has_source: bool,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let id = rec.id;
+    if rec
+        .live
+        .as_ref()
+        .is_some_and(|l| !l.record && l.started_ms.is_some())
+    {
+        videos.apply(id, Change::LiveEnded)?;
+        videos.tombstone(id)?;
+        videos.remove(id)?;
+        report.deleted += 1;
+    } else if has_source && end_broadcast(videos, jobs, rec)? {
+        report.requeued += 1;
+    }
+    Ok(())
+}
+
 /// A live whose publisher was cut by the stop: its spool so far is the
 /// whole broadcast (transcoded again into its video); an empty one goes
 /// and the live awaits its publisher again. True when re-queued.
@@ -298,13 +318,6 @@ fn end_broadcast(videos: &Lifecycle, jobs: &Arc<Jobs>, rec: &Record) -> Result<b
     let len = std::fs::metadata(&path).map_or(0, |m| m.len());
     if len == 0 {
         store.remove_outputs(rec.id, false, &[]);
-        return Ok(false);
-    }
-    // Kept nowhere (`record: false`): the live ends, and goes.
-    if rec.live.as_ref().is_some_and(|l| !l.record) {
-        videos.apply(rec.id, Change::LiveEnded)?;
-        videos.tombstone(rec.id)?;
-        videos.remove(rec.id)?;
         return Ok(false);
     }
     store.mark_upload_done(rec.id, len)?;

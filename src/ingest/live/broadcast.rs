@@ -280,6 +280,7 @@ impl<'a> Broadcast<'a> {
         let _ = self.up.abandon(Error::Aborted).await;
         let v = videos.clone();
         let _ = tokio::task::spawn_blocking(move || v.apply(id, Change::LiveEnded)).await;
+        crate::failpoint!("live.after_ended");
         match videos.delete(id, FORGET_WAIT).await {
             Ok(_) => tracing::info!(id = %id, "live broadcast ended; nothing kept (record: false)"),
             Err(e) => tracing::warn!(id = %id, error = %e, "cannot delete an ended live"),
