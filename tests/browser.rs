@@ -441,31 +441,8 @@ fn hls_js_plays_a_live_broadcast_while_it_arrives() {
         .unwrap()
         .as_millis()
         .to_string();
-    let mut push = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-        ])
-        .args(["-i", "testsrc2=size=640x360:rate=30", "-re", "-f", "lavfi"])
-        .args(["-i", "sine=frequency=440:sample_rate=48000", "-t", "120"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-f", "flv", l["rtmp_url"].as_str().unwrap()])
-        .spawn()
-        .unwrap();
+    let url = l["rtmp_url"].as_str().unwrap();
+    let mut push = crate::live::push(url, 120, crate::live::Streams::Both, &[]);
     wait_until("the live's first segments", || {
         let r = s.get(&format!("/play/{id}/video.m3u8"));
         r.status == 200 && r.text().matches("#EXTINF").count() >= 2

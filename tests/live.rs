@@ -32,7 +32,7 @@ fn live(s: &Server, id: &str) -> serde_json::Value {
 
 /// What a push sends.
 #[derive(Clone, Copy, PartialEq)]
-enum Streams {
+pub(crate) enum Streams {
     Both,
     VideoOnly,
     AudioOnly,
@@ -41,7 +41,7 @@ enum Streams {
 /// The ffmpeg CLI pushing `secs` of testsrc2 (640×360, 30 fps, a
 /// keyframe every 2 s) and a sine to `url` in real time (`-re`): FLV
 /// over RTMP, MPEG-TS over SRT.
-fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Child {
+pub(crate) fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Child {
     let mut c = Command::new("ffmpeg");
     c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
     if streams != Streams::AudioOnly {
