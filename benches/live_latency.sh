@@ -18,12 +18,20 @@
 #    goes into a live with --copy never (three rungs encoded); speed =
 #    60 s / (push start to `ready`).
 # 3. Memory: hlsd's peak RSS (VmHWM) after a live, minus before it.
+# 4. Capacity: N copy-mode lives at once (a pre-encoded 720p30 file pushed
+#    with -re -c copy into each, 40 s; the default ladder copies 720p and
+#    encodes 480p and 360p): hlsd's CPU (cores) during the pushes, and
+#    how long after the pushes' end the last live is `ready` (a live that
+#    keeps up ends within a few seconds; one behind real time lags more).
 #
 # Needs: ffmpeg, node + Chromium (make test-deps), nginx + libnginx-mod-rtmp
 # (make bench installs them), curl, python3.
 set -euo pipefail
 
 SECS=${SECS:-60}
+# Which parts run (all by default): PARTS="latency speed capacity".
+PARTS=" ${PARTS:-latency speed capacity} "
+want() { [[ "$PARTS" == *" $1 "* ]]; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WORK=$(mktemp -d /tmp/hlsd-live-bench.XXXXXX)
@@ -104,6 +112,7 @@ hlsd_latency() {
   kill "$PID"
 }
 
+if want latency; then
 echo "== latency: ${SECS} s of 720p30 in real time, hls.js in Chromium"
 start_hlsd idle
 echo "   idle hlsd peak RSS $(awk '/VmHWM/ {print $2}' /proc/"$PID"/status) KiB"
@@ -161,6 +170,9 @@ else
   echo "   nginx-rtmp: not installed (make bench installs libnginx-mod-rtmp)"
 fi
 
+fi
+
+if want speed; then
 echo "== encoder speed: 60 s of 720p30 pushed as fast as it goes, --copy never (3 rungs encoded)"
 start_hlsd speed --copy never
 live=$(curl -fsS -X POST "http://$ADDR/lives" -d '{}')
@@ -174,3 +186,36 @@ for _ in $(seq 3000); do
 done
 end=$(now_ms)
 python3 -c "print('   %.2fx real time (60 s of media in %.1f s)' % (60000/($end-$start), ($end-$start)/1000))"
+
+fi
+
+want capacity || exit 0
+echo "== capacity: N copy-mode lives at once (720p30, -re -c copy, 40 s each)"
+ffmpeg -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+  -t 40 -c:v libx264 -preset veryfast -b:v 3M -maxrate 3M -bufsize 6M -g 60 -pix_fmt yuv420p \
+  -c:a aac -b:a 128k "$WORK/cap.mp4"
+TICK=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+for n in ${LIVES:-1 2 3 4}; do
+  start_hlsd "cap$n" --max-lives 8
+  ids=() pushes=()
+  for _ in $(seq "$n"); do
+    live=$(curl -fsS -X POST "http://$ADDR/lives" -d '{}')
+    ids+=("$(echo "$live" | json "['id']")")
+    ffmpeg -nostdin -v error -re -i "$WORK/cap.mp4" -c copy -f flv "$(echo "$live" | json "['rtmp_url']")" \
+      >/dev/null 2>>"$WORK/push.log" &
+    pushes+=($!)
+  done
+  c0=$(cpu "$PID") w0=$(now_ms)
+  for p in "${pushes[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.2; done; done
+  c1=$(cpu "$PID") w1=$(now_ms)
+  for id in "${ids[@]}"; do
+    for _ in $(seq 1500); do
+      curl -fsS "http://$ADDR/videos/$id" | grep -q '"status":"ready"' && break
+      sleep 0.2
+    done
+  done
+  w2=$(now_ms)
+  python3 -c "print('   %d live(s): hlsd %.2f cores during the pushes; the last ready %.1f s after they ended' % ($n, ($c1-$c0)/$TICK/(($w1-$w0)/1000), ($w2-$w1)/1000))"
+  kill "$PID"
+done
