@@ -92,6 +92,9 @@ pub(crate) async fn run(
             None => break None,
         }
     };
+    // A publisher still sending (cut by the cap, the quota, the size)
+    // hears of it now, not once the end is written.
+    drop(feed);
     b.end(why).await;
 }
 
