@@ -230,7 +230,12 @@ impl World {
     /// An exact clip of a video: made once that one is ready.
     fn clip(&mut self) {
         let Some(id) = self.pick() else { return };
-        let body = br#"{"start": 0.3, "end": 1.3}"#;
+        // A clip of a clip: within its one second.
+        let of_clip = self.m.videos.get(&id).is_some_and(|v| v.clip_of.is_some());
+        let body: &[u8] = match of_clip {
+            true => br#"{"start": 0.2, "end": 0.8}"#,
+            false => br#"{"start": 0.3, "end": 1.3}"#,
+        };
         let r = request(
             self.s.addr,
             "POST",
