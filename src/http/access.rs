@@ -110,7 +110,7 @@ impl Hosts {
 
 /// `name[:port]` (brackets around IPv6 dropped), lower-case, without a
 /// trailing dot; `None` when it is not a host.
-fn split_host(s: &str) -> Option<(String, Option<u16>)> {
+pub(super) fn split_host(s: &str) -> Option<(String, Option<u16>)> {
     let s = s.trim();
     let (name, port) = match s.strip_prefix('[') {
         Some(rest) => {

@@ -106,12 +106,13 @@ fn live_json(state: &AppState, base: &str, rec: &Record) -> serde_json::Value {
 }
 
 /// The host of a base URL (`http://h:3300` → `h`, `http://[::1]:80` →
-/// `[::1]`).
-fn host_of(base: &str) -> &str {
-    let hostport = base.split("://").nth(1).unwrap_or(base);
-    match hostport.rfind(':') {
-        Some(i) if !hostport[i..].contains(']') => &hostport[..i],
-        _ => hostport,
+/// `[::1]`), split as the Host rule splits it (`access::split_host`).
+fn host_of(base: &str) -> String {
+    let authority = base.split("://").nth(1).unwrap_or(base);
+    match super::access::split_host(authority) {
+        Some((name, _)) if name.contains(':') => format!("[{name}]"),
+        Some((name, _)) => name,
+        None => authority.to_owned(),
     }
 }
 

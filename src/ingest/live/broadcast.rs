@@ -115,6 +115,11 @@ impl Budget {
         }
     }
 
+    /// The cap, kbit/s.
+    fn kbps(&self) -> u64 {
+        (self.rate * 8.0 / 1000.0).round() as u64
+    }
+
     /// Takes `n` bytes; false when the publisher is above the cap.
     fn spend(&mut self, n: usize) -> bool {
         let now = Instant::now();
@@ -135,7 +140,6 @@ pub(crate) struct Broadcast<'a> {
     streams: (bool, bool),
     buf: BytesMut,
     budget: Budget,
-    max_kbps: u64,
     /// Added to a publisher's timestamps (ms): what moves a reconnected
     /// publisher's clock on after what came before.
     shift: i64,
@@ -175,7 +179,6 @@ impl<'a> Broadcast<'a> {
             streams: (true, true),
             buf: BytesMut::with_capacity(64 << 10),
             budget: Budget::new(lives.env.max_kbps),
-            max_kbps: lives.env.max_kbps,
             shift: 0,
             last_ms: 0,
             resumed: false,
@@ -261,7 +264,7 @@ impl<'a> Broadcast<'a> {
         if !self.budget.spend(self.buf.len()) {
             return Err(Error::BadRequest(format!(
                 "the broadcast's bit rate is above this server's cap ({} kbit/s)",
-                self.max_kbps
+                self.budget.kbps()
             )));
         }
         let chunk = self.buf.split().freeze();
