@@ -72,6 +72,10 @@ pub struct Gauges {
     /// not made durable yet, and how often a job found its queue full.
     pub publish_queued: u64,
     pub publish_queue_full: u64,
+    /// LL-HLS requests held now (blocking reloads, preload hints), and
+    /// held so far.
+    pub blocking_waiting: u64,
+    pub blocking_total: u64,
 }
 
 impl Metrics {
@@ -227,6 +231,11 @@ impl Metrics {
                 g.publish_queued,
             ),
             (
+                "hlsd_blocking_reloads_waiting",
+                "LL-HLS requests held now (blocking playlist reloads and preload-hinted parts).",
+                g.blocking_waiting,
+            ),
+            (
                 "hlsd_quota_stored_bytes",
                 "Bytes the storage quota counts as stored by videos (what they reserve apart).",
                 g.quota_stored_bytes,
@@ -245,6 +254,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
             );
         }
+        let name = "hlsd_blocking_reloads_total";
+        let _ = write!(
+            out,
+            "# HELP {name} LL-HLS requests held until the playlist or part they asked for was out.\n# TYPE {name} counter\n{name} {}\n",
+            g.blocking_total
+        );
         let name = "hlsd_publish_queue_full_total";
         let _ = write!(
             out,

@@ -17,14 +17,14 @@ const BOTH: &[&str] = &[
 ];
 
 /// `POST /lives` with `body`; the live's JSON.
-fn new_live(s: &Server, body: &str) -> serde_json::Value {
+pub(crate) fn new_live(s: &Server, body: &str) -> serde_json::Value {
     let json = [("Content-Type", "application/json")];
     let r = request(s.addr, "POST", "/lives", &json, body.as_bytes());
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()
 }
 
-fn live(s: &Server, id: &str) -> serde_json::Value {
+pub(crate) fn live(s: &Server, id: &str) -> serde_json::Value {
     let r = s.get(&format!("/lives/{id}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
@@ -85,14 +85,14 @@ pub(crate) fn push(url: &str, secs: u32, streams: Streams, extra: &[&str]) -> Ch
 }
 
 /// Waits for a push to end; true when ffmpeg succeeded.
-fn finished(mut ff: Child) -> bool {
+pub(crate) fn finished(mut ff: Child) -> bool {
     let status = wait_for("the ffmpeg push to end", || ff.try_wait().unwrap());
     status.success()
 }
 
 /// The media playlist of the live's first variant (the master's first
 /// `STREAM-INF`, or `video.m3u8` itself when it is one), once it exists.
-fn media_playlist(s: &Server, id: &str) -> Option<String> {
+pub(crate) fn media_playlist(s: &Server, id: &str) -> Option<String> {
     let r = s.get(&format!("/play/{id}/video.m3u8"));
     if r.status != 200 {
         return None;
@@ -108,7 +108,7 @@ fn media_playlist(s: &Server, id: &str) -> Option<String> {
     (r.status == 200).then(|| r.text())
 }
 
-fn segments(playlist: &str) -> usize {
+pub(crate) fn segments(playlist: &str) -> usize {
     playlist.matches("#EXTINF").count()
 }
 

@@ -26,6 +26,7 @@ mod imports;
 mod library;
 mod lifecycle;
 mod live;
+mod low_latency;
 mod model;
 mod odd_files;
 mod ops;

@@ -23,9 +23,12 @@
 
 pub(crate) mod captions;
 pub(crate) mod codecs;
+pub(crate) mod edge;
+pub(crate) mod fmp4;
 pub(crate) mod iframes;
 pub(crate) mod keys;
 pub(crate) mod ladder;
+pub(crate) mod lowlat;
 pub(crate) mod master;
 pub(crate) mod publish;
 pub(crate) mod queue;

@@ -12,8 +12,9 @@
 //! `#EXT-X-ENDLIST` after [`Publisher::finish`]; its target duration never
 //! drops below the nominal segment length.
 
+use super::lowlat::{Closed, Low, Part, View};
 use super::queue::Queue;
-use crate::playlist::{MediaPlaylist, PlaylistType};
+use crate::playlist::{MediaPlaylist, PlaylistType, Segment};
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
 use std::io;
@@ -47,6 +48,12 @@ pub(crate) struct Publisher {
     removed: usize,
     /// The job's publishing queue.
     queue: Queue,
+    /// A low-latency rung's parts (see [`super::lowlat`]): the muxer's
+    /// files are parts, and this groups them into segments.
+    low: Option<Low>,
+    /// Parts taken (the muxer's next file number), and the next's name.
+    taken: u64,
+    hint: String,
 }
 
 impl Publisher {
@@ -57,7 +64,7 @@ impl Publisher {
         store: &Store,
         id: VideoId,
         rung: &str,
-        (nominal, window): (u32, Option<u32>),
+        (nominal, window, low): (u32, Option<u32>, Option<f64>),
         queue: Queue,
     ) -> Publisher {
         let muxer_playlist = store.path(id, &rel(rung, names::MUXER_PLAYLIST));
@@ -74,6 +81,9 @@ impl Publisher {
             window,
             removed: 0,
             queue,
+            low: low.map(|target| Low::new(id, rung, target)),
+            taken: 0,
+            hint: String::new(),
         }
     }
 
@@ -128,7 +138,10 @@ impl Publisher {
         }
         self.seen = Some(stamp);
         let text = std::fs::read_to_string(&self.muxer_playlist)?;
-        self.publish(MediaPlaylist::parse(&text), false)
+        match self.low.is_some() {
+            true => self.publish_low(MediaPlaylist::parse(&text), false),
+            false => self.publish(MediaPlaylist::parse(&text), false),
+        }
     }
 
     /// After the muxer's trailer: publishes the last segment and the
@@ -141,7 +154,10 @@ impl Publisher {
                 "the muxer left its playlist without ENDLIST".into(),
             ));
         }
-        let bytes = self.publish(muxed, true)?;
+        let bytes = match self.low.is_some() {
+            true => self.publish_low(muxed, true)?,
+            false => self.publish(muxed, true)?,
+        };
         let _ = std::fs::remove_file(&self.muxer_playlist);
         Ok(bytes)
     }
@@ -192,17 +208,10 @@ impl Publisher {
 
     /// The sliding window's playlist (the last `window` seconds, at least
     /// [`MIN_LIVE_SEGMENTS`]; a live playlist: no type, its media
-    /// sequence moving on), and the segments to remove: those out of it
-    /// for [`GRACE_SEGMENTS`] (a player may still fetch what its previous
-    /// reload listed).
+    /// sequence moving on), and the segments to remove.
     fn slide(&mut self, window: u32) -> (String, Vec<String>) {
+        let first = self.window_start(window);
         let all = &self.public.segments;
-        let mut first = all.len();
-        let mut secs = 0.0;
-        while first > 0 && (secs < f64::from(window) || all.len() - first < MIN_LIVE_SEGMENTS) {
-            first -= 1;
-            secs += all[first].duration;
-        }
         let shown = MediaPlaylist {
             target_duration: self.public.target_duration,
             media_sequence: first as u64,
@@ -213,12 +222,152 @@ impl Publisher {
             segments: all[first..].to_vec(),
             ended: false,
         };
+        (shown.to_string(), self.drop_before(first))
+    }
+
+    /// The first segment a window of `window` seconds shows.
+    fn window_start(&self, window: u32) -> usize {
+        let all = &self.public.segments;
+        let mut first = all.len();
+        let mut secs = 0.0;
+        while first > 0 && (secs < f64::from(window) || all.len() - first < MIN_LIVE_SEGMENTS) {
+            first -= 1;
+            secs += all[first].duration;
+        }
+        first
+    }
+
+    /// The segments out of a window starting at `first` for
+    /// [`GRACE_SEGMENTS`] (a player may still fetch what its previous
+    /// reload listed), not yet removed.
+    fn drop_before(&mut self, first: usize) -> Vec<String> {
         let upto = first.saturating_sub(GRACE_SEGMENTS);
         let gone = (self.removed..upto.max(self.removed))
-            .map(|i| self.rel(&all[i].uri))
+            .map(|i| self.rel(&self.public.segments[i].uri))
             .collect();
         self.removed = upto.max(self.removed);
-        (shown.to_string(), gone)
+        gone
+    }
+
+    /// [`Publisher::publish`] for a low-latency rung: the muxer's new
+    /// files are parts; the segments they close are written whole; the
+    /// playlist lists parts and a preload hint while the broadcast goes
+    /// on, and is a plain `VOD` one at the end. The edge moves once the
+    /// playlist is written.
+    fn publish_low(&mut self, muxed: MediaPlaylist, done: bool) -> Result<u64, Error> {
+        let mut files = Vec::new();
+        let mut bytes = 0;
+        if let (None, Some(map)) = (&self.public.map, &muxed.map) {
+            let rel = self.rel(map);
+            bytes += self.local_size(&rel)?;
+            files.push(rel);
+            self.public.map = muxed.map.clone();
+        }
+        let before = self.taken;
+        for (i, s) in muxed.segments.iter().enumerate() {
+            let n = muxed.media_sequence + i as u64;
+            if n >= self.taken {
+                self.taken = n + 1;
+                bytes += self.take_part(s, &mut files)?;
+            }
+        }
+        let closed = if done { self.low_mut()?.close() } else { None };
+        if let Some(c) = closed {
+            bytes += self.write_segment(c, &mut files)?;
+        }
+        if self.taken == before && !done {
+            return Ok(bytes);
+        }
+        self.public.independent_segments = true;
+        self.public.fit_target(self.nominal);
+        let (text, mut gone, then) = self.low_playlist(done)?;
+        bytes += if done { text.len() as u64 } else { 0 };
+        let parts = self.low_mut()?.expired(done);
+        gone.extend(parts.iter().map(|p| self.rel(p)));
+        let playlist = self.rel(names::PLAYLIST);
+        self.queue
+            .publish_then(files, (playlist, text), gone, Some(then))?;
+        Ok(bytes)
+    }
+
+    /// Takes the muxer's file `s` as the next part; the bytes of the
+    /// segment it closes, if it does.
+    fn take_part(&mut self, s: &Segment, files: &mut Vec<String>) -> Result<u64, Error> {
+        let data = bytes::Bytes::from(std::fs::read(self.store.path(self.id, &self.rel(&s.uri)))?);
+        let independent = match s.uri.ends_with(".m4s") {
+            true => super::fmp4::starts_with_sync(&data),
+            false => super::ts::starts_with_key(&data),
+        };
+        let (hint, _) = names::after_part(&s.uri, 0)
+            .ok_or_else(|| Error::Media(format!("a part named {:?}", s.uri)))?;
+        self.hint = hint;
+        let part = Part {
+            name: s.uri.clone(),
+            duration: s.duration,
+            independent,
+        };
+        let timing = (self.nominal as f64, self.nominal);
+        match self.low_mut()?.take(part, data, timing) {
+            Some(c) => self.write_segment(c, files),
+            None => Ok(0),
+        }
+    }
+
+    /// Writes segment `c` (its parts end to end) beside them; it is
+    /// published with the playlist that first lists it.
+    fn write_segment(&mut self, c: Closed, files: &mut Vec<String>) -> Result<u64, Error> {
+        let n = self.public.segments.len() as u64;
+        let (_, name) = names::after_part(&self.hint, n)
+            .ok_or_else(|| Error::Internal("a segment without parts".into()))?;
+        let rel = self.rel(&name);
+        let path = self.store.path(self.id, &rel);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, c.bytes.concat())?;
+        std::fs::rename(&tmp, &path)?;
+        let size = self.local_size(&rel)?;
+        self.public.segments.push(Segment::new(c.duration, name));
+        self.sizes.push(size);
+        files.push(rel);
+        Ok(size)
+    }
+
+    /// The playlist text, the segments a window drops, and what moves the
+    /// edge once it is written.
+    fn low_playlist(
+        &mut self,
+        done: bool,
+    ) -> Result<(String, Vec<String>, super::queue::Then), Error> {
+        let first = self.window.map_or(0, |w| self.window_start(w));
+        let gone = self.drop_before(first);
+        if done && self.window.is_none() {
+            self.public.playlist_type = Some(PlaylistType::Vod);
+            self.public.ended = true;
+        }
+        let low = self
+            .low
+            .as_ref()
+            .ok_or_else(|| Error::Internal("not low-latency".into()))?;
+        let edge = low.edge();
+        let view = View {
+            segments: &self.public.segments[..],
+            first,
+            event: self.window.is_none(),
+            map: self.public.map.as_deref(),
+            target: self.public.target_duration,
+            hint: &self.hint,
+        };
+        let (mut text, mut at) = low.render(&view);
+        if done && self.window.is_none() {
+            text = self.public.to_string();
+        }
+        at.ended = done;
+        Ok((text, gone, Box::new(move || edge.moved(at))))
+    }
+
+    fn low_mut(&mut self) -> Result<&mut Low, Error> {
+        self.low
+            .as_mut()
+            .ok_or_else(|| Error::Internal("not low-latency".into()))
     }
 
     /// The size of a file the muxer closed (in this node's folder).

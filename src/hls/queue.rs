@@ -39,6 +39,10 @@ pub fn stats() -> (u64, u64) {
     )
 }
 
+/// Run once a publication's playlist is written (a low-latency rung's edge
+/// moves: requests waiting for it go on).
+pub(crate) type Then = Box<dyn FnOnce() + Send>;
+
 /// One publication: files the muxer closed, then the text of a playlist
 /// that lists them, then files no playlist lists any more (a sliding
 /// window's oldest segments), removed (or only a wake-up, to flush).
@@ -48,6 +52,7 @@ enum Order {
         playlist: String,
         text: String,
         gone: Vec<String>,
+        then: Option<Then>,
     },
     Flush(SyncSender<()>),
 }
@@ -140,11 +145,23 @@ impl Queue {
         text: String,
         gone: Vec<String>,
     ) -> io::Result<()> {
+        self.publish_then(files, (playlist, text), gone, None)
+    }
+
+    /// [`Queue::publish_sliding`], then runs `then`.
+    pub(crate) fn publish_then(
+        &self,
+        files: Vec<String>,
+        (playlist, text): (String, String),
+        gone: Vec<String>,
+        then: Option<Then>,
+    ) -> io::Result<()> {
         self.send(Order::Publish {
             files,
             playlist,
             text,
             gone,
+            then,
         })
     }
 
@@ -201,6 +218,7 @@ fn work(shared: &Shared, store: &Store, id: VideoId, rx: &Receiver<Order>) {
                 playlist,
                 text,
                 gone,
+                then,
             } => {
                 let done = files
                     .iter()
@@ -214,6 +232,9 @@ fn work(shared: &Shared, store: &Store, id: VideoId, rx: &Receiver<Order>) {
                     *lock(&shared.failure) = Some(e);
                     shared.broken.store(true, Ordering::SeqCst);
                     continue;
+                }
+                if let Some(then) = then {
+                    then();
                 }
                 for f in gone {
                     let _ = store.remove(id, &f);

@@ -130,6 +130,26 @@ pub(crate) fn first_video_pts(data: &[u8]) -> Option<i64> {
     None
 }
 
+/// True when a TS chunk starts a decodable run: its first video PES is a
+/// keyframe (random access flag, or an IDR/IRAP in its first bytes), or
+/// its program has no video at all.
+pub(crate) fn starts_with_key(data: &[u8]) -> bool {
+    let (mut pmt, mut video, mut programs) = (None, None, false);
+    for p in data.chunks(TS) {
+        let Some(pkt) = parse(p) else { return false };
+        if pkt.pid == 0 && pkt.start {
+            pmt = section(pkt.payload).and_then(pat_pmt_pid).or(pmt);
+        } else if Some(pkt.pid) == pmt && pkt.start {
+            programs = true;
+            video = section(pkt.payload).and_then(pmt_video_pid).or(video);
+        } else if Some(pkt.pid) == video && pkt.start {
+            let idr = pes(pkt.payload).is_some_and(|(_, es)| has_idr(es));
+            return pkt.random_access || idr;
+        }
+    }
+    programs && video.is_none()
+}
+
 /// True when the Annex B bytes hold an IDR slice (H.264 NAL type 5) or an
 /// HEVC IRAP (types 16..=21) before any other slice.
 pub(crate) fn has_idr(data: &[u8]) -> bool {

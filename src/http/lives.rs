@@ -22,6 +22,8 @@ struct Asked {
     record: bool,
     /// Its own ladder (`auto`, `source`, heights), checked.
     ladder: Option<String>,
+    /// `latency: low`: LL-HLS (parts, blocking reloads).
+    low: bool,
 }
 
 fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
@@ -31,6 +33,7 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
             title: None,
             record: true,
             ladder: None,
+            low: false,
         });
     };
     if !v.is_object() {
@@ -49,11 +52,11 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         Some(serde_json::Value::Bool(b)) => *b,
         Some(_) => return bad("record is true or false"),
     };
-    match v.get("latency").map(|l| l.as_str()) {
-        None | Some(Some("normal")) => {}
-        Some(Some("low")) => return bad("latency: low (LL-HLS) is not supported yet"),
+    let low = match v.get("latency").map(|l| l.as_str()) {
+        None | Some(Some("normal")) => false,
+        Some(Some("low")) => true,
         Some(_) => return bad("latency is \"normal\" or \"low\""),
-    }
+    };
     let ladder = match v.get("ladder") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(l)) => match crate::config::Ladder::parse(l) {
@@ -66,6 +69,7 @@ fn asked(v: Option<serde_json::Value>) -> Result<Asked, Error> {
         title,
         record,
         ladder,
+        low,
     })
 }
 
@@ -129,6 +133,14 @@ pub(crate) async fn post(
                 .into(),
         ));
     }
+    if asked.low && state.config.encrypt {
+        // FFmpeg's muxer encrypts each file it cuts: each part on its own,
+        // so a segment made of parts would not decrypt as one.
+        return Err(Error::BadRequest(
+            "latency: low cannot be encrypted (--encrypt): create the live with latency: normal"
+                .into(),
+        ));
+    }
     let id = VideoId::random();
     let mut rec = state.catalog.new_record(id, None);
     rec.status = Status::Live;
@@ -137,7 +149,7 @@ pub(crate) async fn post(
     rec.live = Some(LiveInfo {
         stream_key: new_key(),
         record: asked.record,
-        latency: "normal".into(),
+        latency: if asked.low { "low" } else { "normal" }.into(),
         started_ms: None,
         ladder: asked.ladder,
     });
@@ -214,7 +226,7 @@ mod tests {
         assert!(v(r#"{"title":"Show","record":true,"latency":"normal"}"#).is_ok());
         assert!(!v(r#"{"record":false}"#).unwrap().record);
         assert!(v(r#"{"record":"no"}"#).is_err());
-        assert!(v(r#"{"latency":"low"}"#).is_err());
+        assert!(v(r#"{"latency":"low"}"#).is_ok_and(|a| a.low));
         assert!(v(r#"{"latency":3}"#).is_err());
         assert_eq!(
             v(r#"{"ladder":"720,480"}"#).unwrap().ladder.unwrap(),

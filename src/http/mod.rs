@@ -22,6 +22,7 @@ pub(crate) use limits::RateLimiter;
 mod access;
 mod linger;
 mod lives;
+mod lowlat;
 mod oembed;
 mod ops;
 mod play;

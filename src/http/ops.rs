@@ -107,6 +107,7 @@ pub(crate) async fn metrics(state: &AppState) -> Result<Response<Body>, Error> {
     g.lives_publishing = state.lives.publishing() as u64;
     g.webhooks_pending = state.webhooks.as_ref().map_or(0, |w| w.pending());
     (g.publish_queued, g.publish_queue_full) = crate::hls::queue::stats();
+    (g.blocking_waiting, g.blocking_total) = crate::hls::edge::stats();
     let store = state.catalog.store().clone();
     // A bucket is measured by the quota's periodic listing, not per scrape.
     let measured = store.traits().remote.then(|| state.quota.total());

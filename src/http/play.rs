@@ -239,6 +239,24 @@ fn placeholder(state: &AppState) -> Loaded {
     Loaded::Whole(Arc::new(file))
 }
 
+/// A low-latency rung's request: a blocking reload waits for its part; a
+/// fresh part comes from memory (`Some`).
+async fn low_latency(
+    edge: &crate::hls::edge::Edge,
+    req: &Parts,
+    file: &str,
+    kind: FileKind,
+) -> Result<Option<Bytes>, Error> {
+    match kind {
+        FileKind::Playlist => {
+            super::lowlat::before_playlist(edge, req.uri.query()).await?;
+            Ok(None)
+        }
+        FileKind::Segment | FileKind::Fmp4Segment => super::lowlat::part(edge, file).await,
+        _ => Ok(None),
+    }
+}
+
 /// What serving needs of a video's record.
 #[derive(Clone, Copy)]
 struct Live {
@@ -302,6 +320,12 @@ pub(crate) async fn get(
     }
     if let Some(claim) = claim {
         check_in_clip(state, id, rung, file, kind, claim).await?;
+    }
+    if let Some(edge) = crate::hls::edge::find(id, rung.unwrap_or("")) {
+        if let Some(part) = low_latency(&edge, req, file, kind).await? {
+            let file = super::cache::CachedFile::new(part, std::time::SystemTime::now());
+            return files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_IMMUTABLE);
+        }
     }
     let token = token.map(str::to_owned);
     let mut video = live(state, id)?;

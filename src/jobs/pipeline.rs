@@ -121,6 +121,7 @@ impl Pipeline {
                     settings.ladder = ladder;
                 }
                 settings.live_window = (!live.record).then_some(settings.live_window_secs);
+                settings.live_low = live.latency == "low";
             }
         }
         (settings, rec.map_or(0, |r| r.generation))

@@ -54,7 +54,13 @@ pub(crate) fn open(
         let chain = AudioChain::new(&ist, offset, ctx.settings)?;
         let dir = names::audio_dir(n + 1);
         let nominal = ctx.settings.segment_seconds;
-        let timing = (nominal, ctx.settings.live_window);
+        // An AAC frame is 1024 samples: the muxer cuts parts between them.
+        let frames = f64::from(chain.time_base().1.max(1)) / 1024.0;
+        let timing = (
+            nominal,
+            ctx.settings.live_window,
+            ctx.settings.part_target(frames),
+        );
         let publisher = Publisher::new(ctx.store, ctx.id, &dir, timing, queue.clone());
         ctx.store.make_dir(ctx.id, &dir)?;
         let spec = RungSpec {

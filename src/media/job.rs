@@ -179,7 +179,11 @@ impl<'a> Job<'a> {
                 ctx.store,
                 ctx.id,
                 &rung,
-                (ctx.settings.segment_seconds, ctx.settings.live_window),
+                (
+                    ctx.settings.segment_seconds,
+                    ctx.settings.live_window,
+                    ctx.settings.part_target(f64::from(self.timing.fps)),
+                ),
                 queue,
             );
             ctx.store.make_dir(ctx.id, &rung)?;

@@ -27,12 +27,20 @@ pub(crate) fn muxer_options(
     (generation, fmp4): (u32, bool),
     key_info: Option<&Path>,
 ) -> Result<Dictionary<'static>, Error> {
-    let seg = dir.join(names::segment_pattern(generation, fmp4));
     let mut opts = Dictionary::new();
-    opts.set("hls_time", &settings.segment_seconds.to_string());
-    // Keep every segment: this is VOD that grows, not a live window.
-    opts.set("hls_list_size", "0");
-    opts.set("hls_playlist_type", "event");
+    let seg = if settings.live_low {
+        // Parts: cut by time, between any two frames; the publisher groups
+        // them into segments and keeps its own list, so the muxer's is short.
+        opts.set("hls_time", crate::hls::lowlat::PART_SECONDS);
+        opts.set("hls_list_size", "16");
+        dir.join(names::part_pattern(generation, fmp4))
+    } else {
+        opts.set("hls_time", &settings.segment_seconds.to_string());
+        // Keep every segment: this is VOD that grows, not a live window.
+        opts.set("hls_list_size", "0");
+        opts.set("hls_playlist_type", "event");
+        dir.join(names::segment_pattern(generation, fmp4))
+    };
     if fmp4 {
         opts.set("hls_segment_type", "fmp4");
         // Relative to the playlist's folder, and the `#EXT-X-MAP` URI.
@@ -43,7 +51,11 @@ pub(crate) fn muxer_options(
     // temp_file: segments and the muxer's playlist are written as `*.tmp`
     // and renamed, so a finished name always holds a whole file.
     // independent_segments: every segment starts with an IDR (we force them).
-    let mut flags = String::from("temp_file+independent_segments");
+    let mut flags = String::from(if settings.live_low {
+        "temp_file+split_by_time"
+    } else {
+        "temp_file+independent_segments"
+    });
     if let Some(info) = key_info {
         opts.set("hls_key_info_file", utf8(info)?);
         if settings.key_rotation_segments > 0 {

@@ -48,6 +48,9 @@ pub struct Settings {
     pub live_window: Option<u32>,
     /// `--live-window-secs`.
     pub live_window_secs: u32,
+    /// A live with `latency: low` (LL-HLS): its muxers cut parts, its
+    /// publishers group them into segments (see [`crate::hls::lowlat`]).
+    pub live_low: bool,
     /// SVT-AV1 `preset` and `crf`.
     pub av1_preset: u32,
     pub av1_crf: u32,
@@ -76,6 +79,7 @@ impl Settings {
             ladder: config.ladder.clone(),
             live_window: None,
             live_window_secs: config.live_window_secs,
+            live_low: false,
             copy: config.copy,
             segment_format: config.segment_format,
             downloads: config.downloads,
@@ -85,6 +89,14 @@ impl Settings {
             hevc_preset: config.hevc_preset.clone(),
             hevc_crf: config.hevc_crf,
         }
+    }
+}
+
+impl Settings {
+    /// A low-latency live's `PART-TARGET` for frames at `fps` (`None` for
+    /// everything else).
+    pub(crate) fn part_target(&self, fps: f64) -> Option<f64> {
+        self.live_low.then(|| crate::hls::lowlat::part_target(fps))
     }
 }
 

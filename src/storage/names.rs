@@ -111,6 +111,24 @@ pub fn segment_pattern(generation: u32, fmp4: bool) -> String {
     format!("{}seg_%05d.{ext}", prefix(generation))
 }
 
+/// A low-latency rung's muxer pattern: each file it cuts is a part.
+pub fn part_pattern(generation: u32, fmp4: bool) -> String {
+    let ext = if fmp4 { "m4s" } else { "ts" };
+    format!("{}part_%05d.{ext}", prefix(generation))
+}
+
+/// The name after part `name` (`part_00041.ts` → `part_00042.ts`), and
+/// the name of segment `n` made of parts named so.
+pub fn after_part(name: &str, n: u64) -> Option<(String, String)> {
+    let (head, rest) = name.split_once("part_")?;
+    let (digits, ext) = rest.split_once('.')?;
+    let next = digits.parse::<u64>().ok()? + 1;
+    Some((
+        format!("{head}part_{next:05}.{ext}"),
+        format!("{head}seg_{n:05}.{ext}"),
+    ))
+}
+
 /// The fMP4 initialization segment (`#EXT-X-MAP`) of `generation`.
 pub fn init_name(generation: u32) -> String {
     format!("{}init.mp4", prefix(generation))
@@ -332,6 +350,19 @@ mod tests {
         ] {
             assert!(!is_key_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn parts_name_the_next_part_and_their_segment() {
+        let (next, seg) = after_part("g2_part_00041.ts", 3).unwrap();
+        assert_eq!(
+            (next.as_str(), seg.as_str()),
+            ("g2_part_00042.ts", "g2_seg_00003.ts")
+        );
+        let (next, _) = after_part("part_99999.m4s", 0).unwrap();
+        assert_eq!(next, "part_100000.m4s");
+        assert!(after_part("seg_00001.ts", 0).is_none());
+        assert!(playable_file(&next).is_some());
     }
 
     #[test]

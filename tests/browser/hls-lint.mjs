@@ -23,9 +23,12 @@ function extraRules(pl, text) {
   }
   if (pl.playlistType === 'VOD' && !pl.endlist) throw new Error('a VOD playlist must end with #EXT-X-ENDLIST');
   if (pl.playlistType === 'EVENT' && pl.mediaSequenceBase > 0) throw new Error('an EVENT playlist never drops segments');
-  for (const s of pl.segments) {
-    if (!(s.duration >= 0)) throw new Error(`segment ${s.uri}: no EXTINF duration`);
-  }
+  pl.segments.forEach((s, i) => {
+    // LL-HLS: the segment being made is only parts (and the preload hint)
+    // after the last whole one.
+    const open = i === pl.segments.length - 1 && !s.uri && s.parts.length > 0;
+    if (!open && !(s.duration >= 0)) throw new Error(`segment ${s.uri}: no EXTINF duration`);
+  });
   return 'media';
 }
 

@@ -1,0 +1,392 @@
+//! Low-Latency HLS (RFC 8216bis §4.4.3.7–§4.4.5.2, §6.2.5.2) for a live
+//! with `latency: low`.
+//!
+//! FFmpeg's `hls` muxer knows nothing of parts, so a low-latency rung's
+//! muxer cuts by time (`split_by_time`) every [`PART_SECONDS`]: each file
+//! it closes is one **part**. The rung's [`super::publish::Publisher`]
+//! hands each to [`Low::take`], which groups parts into **segments**:
+//! a segment closes at the first part that starts with a keyframe once it
+//! holds a segment's length (a ladder's encoders force a keyframe every 2
+//! s, five parts; a copied rung has its publisher's keyframes), or before
+//! a part would stretch it past the target duration (keyframes off the
+//! part grid: that segment is not independent, and the playlist stops
+//! saying `INDEPENDENT-SEGMENTS`). A segment's file is its parts' bytes
+//! end to end (MPEG-TS packets, or fMP4 fragments after one init
+//! section), so each is written once more, whole, for the VOD and for
+//! players that do not read parts.
+//!
+//! The playlist ([`Low::render`]) lists the whole segments, the parts of
+//! the last two and of the open one, a preload hint for the next part,
+//! `EXT-X-SERVER-CONTROL` (blocking reloads), `EXT-X-PART-INF`, a
+//! `PROGRAM-DATE-TIME` per segment (when its first frame reached the
+//! muxer, wall clock) and a rendition report per sibling rung. Parts go
+//! to the rung's [`edge`](super::edge) before any playlist lists them and
+//! are served from there while fresh; their files are removed once no
+//! playlist lists them.
+
+use super::edge::{self, EdgeGuard, Position};
+use crate::playlist::Segment;
+use bytes::Bytes;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The muxer's cut interval (`hls_time`), seconds. A 2 s keyframe interval
+/// is exactly five parts, and at 25, 30, 50 and 60 fps every cut falls on
+/// a frame time that is whole in milliseconds: FLV's millisecond
+/// timestamps (RTMP) do not jitter around it. (A third of a second did:
+/// 30 fps in milliseconds made parts of 11, 9 and 10 frames, which breaks
+/// the rule that parts are at least 85% of the part target.)
+pub(crate) const PART_SECONDS: &str = "0.4";
+/// Whole segments whose parts the playlist still lists.
+const PARTS_OF_WHOLE: usize = 2;
+
+/// The `PART-TARGET` for video at `fps`: the longest part the muxer cuts
+/// (it cuts between frames) plus 5 ms of the jitter of FLV's millisecond
+/// timestamps, rounded up to the millisecond.
+pub(crate) fn part_target(fps: f64) -> f64 {
+    let fps = if fps.is_finite() && fps >= 1.0 {
+        fps
+    } else {
+        30.0
+    };
+    let frames = (fps * 0.4 - 1e-6).ceil().max(1.0);
+    ((frames / fps + 0.005) * 1000.0).ceil() / 1000.0
+}
+
+/// One part: a file the muxer closed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Part {
+    pub name: String,
+    pub duration: f64,
+    pub independent: bool,
+}
+
+/// A segment [`Low::take`] closed: its parts' bytes, end to end.
+pub(crate) struct Closed {
+    pub duration: f64,
+    pub bytes: Vec<Bytes>,
+    pub independent: bool,
+}
+
+/// A low-latency rung's parts and open segment.
+pub(crate) struct Low {
+    part_target: f64,
+    /// Parts of the segment being made, and their bytes.
+    open: Vec<Part>,
+    open_bytes: Vec<Bytes>,
+    /// Parts of the last whole segments (oldest first).
+    recent: std::collections::VecDeque<Vec<Part>>,
+    /// Parts that no playlist lists any more, to remove.
+    expired: Vec<String>,
+    /// Whole segments so far, and whether all start with a keyframe.
+    segments: u64,
+    independent: bool,
+    /// Wall clock at the start of the first part.
+    t0: Option<SystemTime>,
+    edge: EdgeGuard,
+}
+
+impl Low {
+    /// For video `id`'s rung `rung`, at `part_target` seconds a part.
+    pub(crate) fn new(id: crate::storage::VideoId, rung: &str, part_target: f64) -> Low {
+        // A blocked reload waits up to three target durations (§6.2.5.2).
+        let patience = Duration::from_secs_f64(part_target * 3.0 + 6.0);
+        Low {
+            part_target,
+            open: Vec::new(),
+            open_bytes: Vec::new(),
+            recent: Default::default(),
+            expired: Vec::new(),
+            segments: 0,
+            independent: true,
+            t0: None,
+            edge: edge::open(id, rung, patience),
+        }
+    }
+
+    /// Takes the muxer's next part; the segment it closes, if it does
+    /// (`target`: the playlist's target duration, `nominal`: a segment's
+    /// length).
+    pub(crate) fn take(
+        &mut self,
+        part: Part,
+        bytes: Bytes,
+        (nominal, target): (f64, u64),
+    ) -> Option<Closed> {
+        if self.t0.is_none() {
+            let back = Duration::from_secs_f64(part.duration.clamp(0.0, 60.0));
+            self.t0 = Some(SystemTime::now() - back);
+        }
+        let have: f64 = self.open.iter().map(|p| p.duration).sum();
+        let full = have >= nominal - self.part_target / 2.0;
+        let overlong = (have + part.duration).round() as u64 > target;
+        let closed = (!self.open.is_empty() && ((part.independent && full) || overlong))
+            .then(|| self.close())
+            .flatten();
+        self.edge.edge().add_part(part.name.clone(), bytes.clone());
+        self.open.push(part);
+        self.open_bytes.push(bytes);
+        closed
+    }
+
+    /// Closes the open segment (the end of the broadcast, or
+    /// [`Low::take`]'s cut); `None` when it holds no part.
+    pub(crate) fn close(&mut self) -> Option<Closed> {
+        if self.open.is_empty() {
+            return None;
+        }
+        let parts = std::mem::take(&mut self.open);
+        let closed = Closed {
+            duration: parts.iter().map(|p| p.duration).sum(),
+            bytes: std::mem::take(&mut self.open_bytes),
+            independent: parts[0].independent,
+        };
+        self.independent &= closed.independent;
+        self.segments += 1;
+        self.recent.push_back(parts);
+        if self.recent.len() > PARTS_OF_WHOLE + 1 {
+            let old = self.recent.pop_front().unwrap_or_default();
+            self.expired.extend(old.into_iter().map(|p| p.name));
+        }
+        Some(closed)
+    }
+}
+
+/// What a playlist shows: the rung's whole segments from `first` on.
+pub(crate) struct View<'a> {
+    pub segments: &'a [Segment],
+    pub first: usize,
+    /// `EVENT` (the broadcast is kept), else a live window.
+    pub event: bool,
+    pub map: Option<&'a str>,
+    pub target: u64,
+    /// The next part's name (the preload hint).
+    pub hint: &'a str,
+}
+
+impl Low {
+    /// The playlist for `view`, and the position it puts the edge at.
+    pub(crate) fn render(&self, view: &View<'_>) -> (String, Position) {
+        let mut t = String::with_capacity(1024 + view.segments.len() * 48);
+        self.head(&mut t, view);
+        let mut start = 0.0;
+        let whole = view.segments.len();
+        let first_with_parts = whole.saturating_sub(self.recent.len().min(PARTS_OF_WHOLE));
+        let older = self.recent.len().saturating_sub(PARTS_OF_WHOLE);
+        for (i, s) in view.segments.iter().enumerate() {
+            if i >= view.first {
+                self.date(&mut t, start);
+                if i >= first_with_parts {
+                    let parts = &self.recent[older + i - first_with_parts];
+                    self.parts(&mut t, parts);
+                }
+                let _ = write!(t, "#EXTINF:{:.6},\n{}\n", s.duration.max(0.0), s.uri);
+            }
+            start += s.duration;
+        }
+        if !self.open.is_empty() {
+            self.date(&mut t, start);
+            self.parts(&mut t, &self.open);
+        }
+        let _ = writeln!(t, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", view.hint);
+        let position = Position {
+            open_msn: whole as u64,
+            parts: self.open.len() as u64,
+            prev_parts: self.recent.back().map_or(0, |p| p.len() as u64),
+            hint: view.hint.to_owned(),
+            ended: false,
+        };
+        self.reports(&mut t);
+        (t, position)
+    }
+
+    fn head(&self, t: &mut String, view: &View<'_>) {
+        let pt = self.part_target;
+        let _ = write!(
+            t,
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n\
+             #EXT-X-PART-INF:PART-TARGET={pt:.3}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+            view.target,
+            pt * 3.0,
+            view.first
+        );
+        if view.event {
+            t.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
+        }
+        if self.independent {
+            t.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        }
+        if let Some(map) = view.map {
+            let _ = writeln!(t, "#EXT-X-MAP:URI=\"{map}\"");
+        }
+    }
+
+    fn parts(&self, t: &mut String, parts: &[Part]) {
+        for p in parts {
+            let _ = write!(
+                t,
+                "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
+                p.duration, p.name
+            );
+            t.push_str(if p.independent {
+                ",INDEPENDENT=YES\n"
+            } else {
+                "\n"
+            });
+        }
+    }
+
+    fn date(&self, t: &mut String, offset: f64) {
+        if let Some(t0) = self.t0 {
+            let at = t0 + Duration::from_secs_f64(offset.max(0.0));
+            let _ = writeln!(t, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339(at));
+        }
+    }
+
+    /// `EXT-X-RENDITION-REPORT` for each other rung of the video being
+    /// made now (its playlist is `../{rung}/video.m3u8`).
+    fn reports(&self, t: &mut String) {
+        let (id, rung) = self.edge.key();
+        if rung.is_empty() {
+            return;
+        }
+        for (other, p) in edge::siblings(id, rung) {
+            let last = match (p.parts, p.prev_parts) {
+                (0, 0) => None,
+                (0, prev) => p.open_msn.checked_sub(1).map(|m| (m, prev - 1)),
+                (n, _) => Some((p.open_msn, n - 1)),
+            };
+            if let (false, Some((msn, part))) = (other.is_empty(), last) {
+                let _ = writeln!(
+                    t,
+                    "#EXT-X-RENDITION-REPORT:URI=\"../{other}/{}\",LAST-MSN={msn},LAST-PART={part}",
+                    crate::storage::names::PLAYLIST
+                );
+            }
+        }
+    }
+
+    /// Moves the edge to `to` (once the playlist there is written).
+    pub(crate) fn edge(&self) -> std::sync::Arc<edge::Edge> {
+        self.edge.edge().clone()
+    }
+
+    /// Parts no playlist lists any more (taken: removed once the playlist
+    /// that dropped them is written); at the end of the broadcast, every
+    /// part left.
+    pub(crate) fn expired(&mut self, all: bool) -> Vec<String> {
+        if all {
+            let parts = self.recent.drain(..).flatten().chain(self.open.drain(..));
+            self.expired.extend(parts.map(|p| p.name));
+        }
+        std::mem::take(&mut self.expired)
+    }
+}
+
+/// `2026-12-07T12:00:00.123Z`.
+fn rfc3339(t: SystemTime) -> String {
+    let ms = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let (secs, ms) = ((ms / 1000) as i64, ms % 1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_644_800_123);
+        assert_eq!(rfc3339(t), "2026-12-07T12:00:00.123Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn part_targets_hold_every_part_the_muxer_cuts() {
+        assert_eq!(part_target(30.0), 0.405);
+        assert_eq!(part_target(25.0), 0.405);
+        assert_eq!(part_target(60.0), 0.405);
+        assert_eq!(part_target(0.0), 0.405);
+        // 24 fps: parts of 9 and 10 frames, the shorter above 85%.
+        let at_24 = part_target(24.0);
+        assert_eq!(at_24, 0.422);
+        assert!(9.0 / 24.0 >= 0.85 * at_24);
+    }
+
+    fn part(n: u32, independent: bool) -> Part {
+        Part {
+            name: format!("part_{n:05}.ts"),
+            duration: 0.4,
+            independent,
+        }
+    }
+
+    #[test]
+    fn segments_close_on_keyframes_or_before_they_grow_too_long() {
+        let mut low = Low::new(crate::storage::VideoId::random(), "", 0.405);
+        let timing = (2.0, 2);
+        let mut closed = vec![];
+        for n in 0..11 {
+            let c = low.take(part(n, n % 5 == 0), Bytes::from_static(b"ts"), timing);
+            closed.extend(c.map(|c| (n, c.bytes.len(), c.independent)));
+        }
+        assert_eq!(closed, vec![(5, 5, true), (10, 5, true)]);
+        // No keyframe on the grid: cut before it would round past 2 s.
+        let mut closed = vec![];
+        for n in 11..20 {
+            let c = low.take(part(n, false), Bytes::from_static(b"ts"), timing);
+            closed.extend(c.map(|c| (n, c.bytes.len(), c.independent)));
+        }
+        assert_eq!(closed, vec![(16, 6, true)]);
+        assert_eq!(low.expired(false), Vec::<String>::new());
+        assert_eq!(low.expired(true).len(), 20);
+    }
+
+    #[test]
+    fn the_playlist_lists_recent_parts_and_a_hint() {
+        let mut low = Low::new(crate::storage::VideoId::random(), "", 0.405);
+        let mut segs = vec![];
+        for n in 0..22 {
+            if let Some(c) = low.take(part(n, n % 5 == 0), Bytes::new(), (2.0, 2)) {
+                segs.push(Segment::new(
+                    c.duration,
+                    format!("seg_{:05}.ts", segs.len()),
+                ));
+            }
+        }
+        let view = View {
+            segments: &segs,
+            first: 0,
+            event: true,
+            map: None,
+            target: 2,
+            hint: "part_00022.ts",
+        };
+        let (text, at) = low.render(&view);
+        assert_eq!((at.open_msn, at.parts, at.prev_parts), (4, 2, 5));
+        assert_eq!(text.matches("#EXT-X-PART:").count(), 12, "{text}");
+        assert!(!text.contains("part_00009.ts") && text.contains("part_00010.ts"));
+        assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part_00022.ts\"\n"));
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 5);
+        assert_eq!(low.expired(false).len(), 5);
+    }
+}

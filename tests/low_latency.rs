@@ -1,0 +1,218 @@
+//! Issue 27, Low-Latency HLS: a live created with `latency: low` lists
+//! parts, a preload hint, server control, part info, program dates and
+//! rendition reports (a strict parser reads every playlist fetched);
+//! blocking reloads are held until the part they ask for is out, and
+//! refused when they ask too far ahead; the hinted part is held until it
+//! is cut; a whole segment is its parts end to end; the broadcast ends as
+//! a plain VOD that decodes whole, with no part left on disk.
+
+use crate::common::*;
+use crate::live::{finished, live, new_live, push, segments, Streams};
+
+/// The live's first variant: (its URI under `/play/{id}/`, its playlist)
+/// once it lists `whole` whole segments.
+fn variant(s: &Server, id: &str, whole: usize) -> (String, String) {
+    wait_for("the low-latency playlist's first segments", || {
+        let master = s.get(&format!("/play/{id}/video.m3u8"));
+        if master.status != 200 {
+            return None;
+        }
+        let text = master.text();
+        let uri = match text.contains("#EXT-X-STREAM-INF") {
+            true => text
+                .lines()
+                .find(|l| !l.is_empty() && !l.starts_with('#'))?
+                .to_owned(),
+            false => "video.m3u8".to_owned(),
+        };
+        let p = s.get(&format!("/play/{id}/{uri}"));
+        (p.status == 200 && segments(&p.text()) >= whole).then(|| (uri, p.text()))
+    })
+}
+
+/// (media sequence of the open segment, parts it lists) of a playlist.
+fn edge_of(playlist: &str) -> (u64, u64) {
+    let first: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tail = playlist.rsplit(".ts\n").next().unwrap_or("");
+    let parts = tail.matches("#EXT-X-PART:").count() as u64;
+    (first + segments(playlist) as u64, parts)
+}
+
+/// The URI of the preload hint.
+fn hint_of(playlist: &str) -> String {
+    let line = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .unwrap_or_else(|| panic!("no preload hint in\n{playlist}"));
+    line.trim_end_matches('"').to_owned()
+}
+
+/// The first whole segment listed with its parts: (parts, segment).
+fn segment_with_parts(playlist: &str) -> (Vec<String>, String) {
+    let mut parts = Vec::new();
+    for l in playlist.lines() {
+        if let Some(p) = l.strip_prefix("#EXT-X-PART:") {
+            let uri = p.split("URI=\"").nth(1).unwrap().split('"').next().unwrap();
+            parts.push(uri.to_owned());
+        } else if !l.starts_with('#') && !parts.is_empty() {
+            return (parts, l.to_owned());
+        } else if !l.starts_with('#') {
+            parts.clear();
+        }
+    }
+    panic!("no whole segment with parts in\n{playlist}");
+}
+
+#[test]
+fn a_low_latency_live_serves_parts_and_blocking_reloads() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0"]);
+    let l = new_live(
+        &s,
+        r#"{"latency":"low","title":"Quick","ladder":"360,180"}"#,
+    );
+    assert_eq!(l["latency"], "low", "{l}");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 14, Streams::Both, &[]);
+    let (uri, text) = variant(&s, &id, 2);
+    for tag in [
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=",
+        "#EXT-X-PART-INF:PART-TARGET=",
+        "#EXT-X-PROGRAM-DATE-TIME:",
+        "INDEPENDENT=YES",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=",
+        "#EXT-X-RENDITION-REPORT:URI=\"../",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ] {
+        assert!(text.contains(tag), "{tag} missing in\n{text}");
+    }
+    let dir = uri.rsplit_once('/').map_or("", |(d, _)| d);
+    let at = |q: &str| format!("/play/{id}/{uri}?{q}");
+
+    // A blocking reload for the part after the last listed one is held
+    // until that part is out; the playlist then lists it.
+    let (msn, parts) = edge_of(&text);
+    let hinted = hint_of(&text);
+    let r = s.get(&at(&format!("_HLS_msn={msn}&_HLS_part={parts}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let next = r.text();
+    assert!(
+        next.contains(&format!("URI=\"{hinted}\"")),
+        "{hinted} not in\n{next}"
+    );
+    assert!(
+        edge_of(&next) > (msn, parts) || edge_of(&next).0 > msn,
+        "{next}"
+    );
+    // Too far ahead, a part without a segment, not numbers: 400.
+    for q in [
+        format!("_HLS_msn={}", msn + 10),
+        "_HLS_part=1".into(),
+        "_HLS_msn=x".into(),
+    ] {
+        let r = s.get(&at(&q));
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert!(!r.json()["error"].is_null(), "{q}: {}", r.text());
+    }
+    // The hinted part, asked for before it is cut, is held and served.
+    let hint = hint_of(&next);
+    let p = s.get(&format!("/play/{id}/{dir}/{hint}"));
+    assert_eq!(p.status, 200);
+    assert!(
+        !p.body.is_empty() && p.body.len().is_multiple_of(188),
+        "{}",
+        p.body.len()
+    );
+    // A whole segment is its parts, end to end.
+    let (parts, segment) = segment_with_parts(&next);
+    let whole = s.get(&format!("/play/{id}/{dir}/{segment}"));
+    assert_eq!(whole.status, 200);
+    let joined: Vec<u8> = parts
+        .iter()
+        .flat_map(|p| s.get(&format!("/play/{id}/{dir}/{p}")).body)
+        .collect();
+    assert_eq!(joined.len(), whole.body.len(), "{parts:?} vs {segment}");
+    assert!(joined == whole.body, "{segment} is not its parts");
+    let metrics = s.get("/metrics").text();
+    let held = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hlsd_blocking_reloads_total "))
+        .unwrap();
+    assert!(held.parse::<u64>().unwrap() >= 1, "{metrics}");
+
+    assert!(finished(ff), "the push failed");
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(live(&s, &id)["latency"], "low");
+    // The VOD: plain segments, closed, decoding whole (14 s ± a segment).
+    let vod = s.get(&format!("/play/{id}/{uri}")).text();
+    assert!(
+        vod.contains("#EXT-X-ENDLIST") && !vod.contains("#EXT-X-PART"),
+        "{vod}"
+    );
+    let playback = format!("http://{}/play/{id}/video.m3u8", s.addr);
+    assert_cli_plays(&playback);
+    let probed = ffprobe(std::path::Path::new(&playback), &["-show_format"]);
+    let secs: f64 = probed["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((12.0..=16.0).contains(&secs), "{probed}");
+    // No part is left behind.
+    let folder = s.storage.path().join(&id);
+    wait_until("the parts to be removed", || !has_parts(&folder));
+}
+
+/// True when a file named `*part_*` is under `dir`.
+fn has_parts(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let p = e.path();
+            match p.is_dir() {
+                true => has_parts(&p),
+                false => e.file_name().to_string_lossy().contains("part_"),
+            }
+        })
+}
+
+#[test]
+fn a_low_latency_live_kept_nowhere_slides_and_cannot_be_encrypted() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-window-secs", "6"]);
+    let l = new_live(&s, r#"{"latency":"low","record":false,"ladder":"source"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 16, Streams::Both, &[]);
+    let sliding = wait_for("the low-latency window to slide", || {
+        let (_, p) = variant(&s, &id, 1);
+        let seq: u64 = p
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+            .parse()
+            .ok()?;
+        (seq >= 3).then_some(p)
+    });
+    assert!(!sliding.contains("#EXT-X-PLAYLIST-TYPE"), "{sliding}");
+    assert!(sliding.contains("#EXT-X-PART:"), "{sliding}");
+    assert!(
+        !sliding.contains("#EXT-X-RENDITION-REPORT"),
+        "one rendition: {sliding}"
+    );
+    assert!(finished(ff), "the push failed");
+    wait_until("the live to be gone", || {
+        s.get(&format!("/videos/{id}")).status == 404
+    });
+    s.assert_storage_empty_soon();
+
+    let e = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--encrypt"]);
+    let json = [("Content-Type", "application/json")];
+    let r = request(e.addr, "POST", "/lives", &json, br#"{"latency":"low"}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("latency"), "{}", r.text());
+}
