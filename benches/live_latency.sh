@@ -10,6 +10,8 @@
 #    then --copy never: three encoded), and hls.js (hlsd's copy, in
 #    Chromium) plays it; every 0.5 s for SECS seconds the glass-to-glass
 #    latency is (now - push start) - currentTime. p50 and p95.
+#    Both at normal latency (2 s segments) and with latency=low (LL-HLS:
+#    0.4 s parts, blocking reloads; hls.js in its low-latency mode).
 #    Then the same push to nginx-rtmp (Debian's libnginx-mod-rtmp, HLS
 #    out, 2 s fragments, no transcoding) played by the same page.
 #    MediaMTX is not in any registry this machine reaches (apt, crates.io,
@@ -93,7 +95,7 @@ hlsd_latency() {
   local name=$1; shift
   start_hlsd "$name" "$@"
   local live id url variant start p out
-  live=$(curl -fsS -X POST "http://$ADDR/lives" -d '{}')
+  live=$(curl -fsS -X POST "http://$ADDR/lives" -d "${BODY:-{\}}")
   id=$(echo "$live" | json "['id']")
   url=$(echo "$live" | json "['rtmp_url']")
   start=$(now_ms)
@@ -119,6 +121,8 @@ echo "   idle hlsd peak RSS $(awk '/VmHWM/ {print $2}' /proc/"$PID"/status) KiB"
 kill "$PID"
 hlsd_latency copy
 hlsd_latency encode --copy never
+BODY='{"latency":"low"}' hlsd_latency "low copy"
+BODY='{"latency":"low"}' hlsd_latency "low encode" --copy never
 
 if [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null; then
   RTMP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -428,13 +428,35 @@ fn hls_js_plays_the_av1_group_and_falls_back_to_h264() {
 /// (pushed over RTMP in real time by the ffmpeg CLI), as a live playlist.
 #[test]
 fn hls_js_plays_a_live_broadcast_while_it_arrives() {
-    if !browser_ready() {
+    let v = play_live(b"{}");
+    if !v.is_null() {
+        assert_eq!(v["parts"], 0, "no parts at normal latency: {v}");
+    }
+}
+
+/// Issue 27: the same with `latency: low`: hls.js reads the parts and may
+/// block its reloads (LL-HLS).
+#[test]
+fn hls_js_plays_a_low_latency_live_from_its_parts() {
+    let v = play_live(br#"{"latency":"low"}"#);
+    if v.is_null() {
         return;
+    }
+    assert_eq!(v["canBlockReload"], true, "{v}");
+    assert_eq!(v["lowLatencyMode"], true, "{v}");
+    assert!(v["parts"].as_u64().unwrap() > 0, "{v}");
+}
+
+/// A live created with `body`, pushed over RTMP and played in the embed
+/// page; what the scenario saw (`null` without a browser).
+fn play_live(body: &[u8]) -> serde_json::Value {
+    if !browser_ready() {
+        return serde_json::Value::Null;
     }
     let clip = browser_clip();
     let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--allow-open-api"]);
     let json = [("Content-Type", "application/json")];
-    let l = request(s.addr, "POST", "/lives", &json, b"{}").json();
+    let l = request(s.addr, "POST", "/lives", &json, body).json();
     let id = l["id"].as_str().unwrap().to_owned();
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -463,4 +485,5 @@ fn hls_js_plays_a_live_broadcast_while_it_arrives() {
         "live",
         "it played while live"
     );
+    v
 }

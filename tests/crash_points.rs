@@ -364,8 +364,9 @@ fn clip_of_ready(s: &Server, told: &mut Told) {
     follow(s, &clip, told);
 }
 
-/// A live made, then a broadcast pushed over RTMP (the clip, as fast as
-/// it goes) and kept; then a live kept nowhere, pushed, and gone.
+/// A live made (low latency), then a broadcast pushed over RTMP (the
+/// clip, as fast as it goes) and kept; then a live kept nowhere, pushed,
+/// and gone.
 fn live_broadcast(s: &Server, told: &mut Told) {
     if let Some(id) = live_pushed(s, told, true) {
         follow(s, &id, told);
@@ -384,7 +385,11 @@ fn live_broadcast(s: &Server, told: &mut Told) {
 /// succeeded.
 fn live_pushed(s: &Server, told: &mut Told, record: bool) -> Option<String> {
     let json = [("Content-Type", "application/json")];
-    let body = format!("{{\"record\": {record}}}");
+    // The kept one is low-latency (LL-HLS parts grouped into segments).
+    let body = format!(
+        "{{\"record\": {record}, \"latency\": \"{}\"}}",
+        ["normal", "low"][usize::from(record)]
+    );
     let r = call(s.addr, "POST", "/lives", &json, body.as_bytes())?;
     let v = r.json();
     let (Some(id), Some(url)) = (v["id"].as_str(), v["rtmp_url"].as_str()) else {

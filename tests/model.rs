@@ -473,7 +473,9 @@ impl World {
         let json = [("Content-Type", "application/json")];
         // Now and then a live kept nowhere (`record: false`).
         let record = race.is_some() || self.rng.below(3) != 0;
-        let body = format!("{{\"record\": {record}}}");
+        // And now and then a low-latency one (LL-HLS parts).
+        let latency = ["normal", "low"][self.rng.below(2)];
+        let body = format!("{{\"record\": {record}, \"latency\": \"{latency}\"}}");
         let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
         assert_eq!(r.status, 201, "{}", r.text());
         let (id, url) = (

@@ -1101,7 +1101,9 @@ async function scenarioLive() {
     const e = window.hlsdEmbed;
     const h = e?.hls;
     const details = h?.levels?.[Math.max(h.currentLevel, 0)]?.details;
-    return e ? { currentTime: video.currentTime, errors: e.errors, live: details?.live ?? null, hlsLatency: h?.latency ?? null, now: Date.now() } : null;
+    // LL-HLS: the parts hls.js sees and whether it may block its reloads.
+    const ll = { parts: details?.partList?.length ?? 0, canBlockReload: details?.canBlockReload ?? null, lowLatencyMode: h?.lowLatencyMode ?? null };
+    return e ? { currentTime: video.currentTime, errors: e.errors, live: details?.live ?? null, hlsLatency: h?.latency ?? null, now: Date.now(), ...ll } : null;
   }).catch((e) => ({ evalError: String(e) }));
   const latencies = [];
   setStep('wait for the live to play past 2 s');
@@ -1145,6 +1147,9 @@ async function scenarioLive() {
     currentTime: st.currentTime,
     live: st.live,
     hlsLatency: st.hlsLatency,
+    parts: st.parts,
+    canBlockReload: st.canBlockReload,
+    lowLatencyMode: st.lowLatencyMode,
     samples: latencies.length,
     latencyP50: at(0.5),
     latencyP95: at(0.95),
