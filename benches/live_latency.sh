@@ -119,12 +119,17 @@ echo "== latency: ${SECS} s of 720p30 in real time, hls.js in Chromium"
 start_hlsd idle
 echo "   idle hlsd peak RSS $(awk '/VmHWM/ {print $2}' /proc/"$PID"/status) KiB"
 kill "$PID"
-hlsd_latency copy
-hlsd_latency encode --copy never
-BODY='{"latency":"low"}' hlsd_latency "low copy"
-BODY='{"latency":"low"}' hlsd_latency "low encode" --copy never
+# Which cases run (all by default): CASES="copy encode low-copy low-encode nginx".
+CASES=" ${CASES:-copy encode low-copy low-encode nginx} "
+case_on() { [[ "$CASES" == *" $1 "* ]]; }
+if case_on copy; then hlsd_latency copy; fi
+if case_on encode; then hlsd_latency encode --copy never; fi
+if case_on low-copy; then BODY='{"latency":"low"}' hlsd_latency "low copy"; fi
+if case_on low-encode; then BODY='{"latency":"low"}' hlsd_latency "low encode" --copy never; fi
 
-if [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null; then
+if ! case_on nginx; then
+  :
+elif [ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] && command -v nginx >/dev/null; then
   RTMP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$WORK/hls"

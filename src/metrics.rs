@@ -47,6 +47,9 @@ pub struct Metrics {
     pub live_ingest_bytes: AtomicU64,
     /// Live publishers cut by the server (bit-rate cap, quota, size).
     pub lives_cut: AtomicU64,
+    /// Each running live's (media seconds made, wall seconds since its job
+    /// began): its encoder's speed against real time.
+    lives_progress: Mutex<BTreeMap<String, (f64, f64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -108,11 +111,22 @@ impl Metrics {
         h.sum += secs;
     }
 
+    /// A running live's job made `media` seconds in `wall` seconds.
+    pub fn live_progress(&self, id: &str, media: f64, wall: f64) {
+        lock(&self.lives_progress).insert(id.to_owned(), (media, wall));
+    }
+
+    /// A live's job is over.
+    pub fn live_done(&self, id: &str) {
+        lock(&self.lives_progress).remove(id);
+    }
+
     /// The exposition text.
     pub fn render(&self, g: &Gauges) -> String {
         let mut out = String::new();
         self.render_counters(&mut out);
         self.render_gauges(&mut out, g);
+        self.render_lives(&mut out);
         self.render_webhooks(&mut out, g.webhooks_pending);
         self.render_requests(&mut out);
         out
@@ -266,6 +280,27 @@ impl Metrics {
             "# HELP {name} Times a job's encoder waited because its publishing queue was full (the store was slower).\n# TYPE {name} counter\n{name} {}\n",
             g.publish_queue_full
         );
+    }
+
+    fn render_lives(&self, out: &mut String) {
+        let lives = lock(&self.lives_progress);
+        let speed = "hlsd_live_encoder_speed";
+        let behind = "hlsd_live_behind_seconds";
+        let _ = write!(
+            out,
+            "# HELP {speed} A running live's media seconds made per wall second since its job began (about 1 when it keeps up with the publisher).\n# TYPE {speed} gauge\n"
+        );
+        for (id, (media, wall)) in lives.iter() {
+            let v = if *wall > 0.0 { media / wall } else { 0.0 };
+            let _ = writeln!(out, "{speed}{{video=\"{id}\"}} {v:.3}");
+        }
+        let _ = write!(
+            out,
+            "# HELP {behind} Wall seconds since a running live's job began minus the media seconds it made (growing: it falls behind).\n# TYPE {behind} gauge\n"
+        );
+        for (id, (media, wall)) in lives.iter() {
+            let _ = writeln!(out, "{behind}{{video=\"{id}\"}} {:.3}", wall - media);
+        }
     }
 
     fn render_requests(&self, out: &mut String) {

@@ -746,3 +746,53 @@ fn a_live_kept_nowhere_cut_by_a_crash_is_gone_at_the_next_start() {
     assert_eq!(s.get(&format!("/videos/{id}")).status, 404);
     s.assert_storage_empty_soon();
 }
+
+/// An SRT induction request (handshake v4, the caller's first packet).
+fn srt_induction() -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    for word in [4u32, 2, 0x1234, 1500, 8192, 1, 0x00ab_cdef, 0] {
+        p.extend(word.to_be_bytes());
+    }
+    p.extend([127, 0, 0, 1]);
+    p.extend([0; 12]);
+    p
+}
+
+#[test]
+fn garbage_and_half_handshakes_on_the_srt_door_cost_nothing() {
+    let s = Server::start(BOTH);
+    let l = new_live(&s, "");
+    let url = l["srt_url"].as_str().unwrap();
+    let door = url
+        .trim_start_matches("srt://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // Garbage datagrams, a truncated header, a data packet for no
+    // connection: nothing answers, nothing breaks.
+    let junk: Vec<u8> = (0..1316u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    for d in [&junk[..], &[0x80, 0][..], &[0u8; 16][..]] {
+        udp.send_to(d, &door).unwrap();
+    }
+    // Half a handshake: the induction is answered, then the caller is
+    // never heard from again; many of them.
+    for _ in 0..200 {
+        udp.send_to(&srt_induction(), &door).unwrap();
+    }
+    let mut buf = [0u8; 1500];
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    assert!(
+        n >= 64 && buf[0] & 0x80 != 0,
+        "an induction answer ({n} bytes)"
+    );
+    assert_eq!(s.get("/healthz").status, 200);
+    // The door still works.
+    let id = l["id"].as_str().unwrap();
+    assert!(finished(push(url, 3, Streams::Both, &[])));
+    assert_eq!(s.wait_done(id)["status"], "ready");
+}

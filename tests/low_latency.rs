@@ -216,3 +216,32 @@ fn a_low_latency_live_kept_nowhere_slides_and_cannot_be_encrypted() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("latency"), "{}", r.text());
 }
+
+#[test]
+fn a_low_latency_live_in_fmp4_marks_its_keyframe_parts() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--segment-format", "fmp4"]);
+    let l = new_live(&s, r#"{"latency":"low","ladder":"source"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 8, Streams::Both, &[]);
+    let (uri, text) = variant(&s, &id, 2);
+    assert!(text.contains("#EXT-X-MAP:URI=\""), "{text}");
+    assert!(text.contains("#EXT-X-INDEPENDENT-SEGMENTS"), "{text}");
+    // Read from the fragments' sample flags: each segment's first part.
+    let (parts, segment) = segment_with_parts(&text);
+    assert!(
+        segment.ends_with(".m4s") && parts[0].ends_with(".m4s"),
+        "{text}"
+    );
+    let first = text.lines().find(|l| l.contains(&parts[0])).unwrap();
+    assert!(first.ends_with(",INDEPENDENT=YES"), "{text}");
+    let second = text.lines().find(|l| l.contains(&parts[1])).unwrap();
+    assert!(!second.contains("INDEPENDENT"), "{text}");
+    assert!(finished(ff), "the push failed");
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let vod = s.get(&format!("/play/{id}/{uri}")).text();
+    assert!(
+        vod.contains("#EXT-X-ENDLIST") && !vod.contains("#EXT-X-PART"),
+        "{vod}"
+    );
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}

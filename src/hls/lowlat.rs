@@ -2,7 +2,7 @@
 //! with `latency: low`.
 //!
 //! FFmpeg's `hls` muxer knows nothing of parts, so a low-latency rung's
-//! muxer cuts by time (`split_by_time`) every [`PART_SECONDS`]: each file
+//! muxer cuts by time (`split_by_time`) every [`part_seconds`]: each file
 //! it closes is one **part**. The rung's [`super::publish::Publisher`]
 //! hands each to [`Low::take`], which groups parts into **segments**:
 //! a segment closes at the first part that starts with a keyframe once it
@@ -30,27 +30,61 @@ use bytes::Bytes;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The muxer's cut interval (`hls_time`), seconds. A 2 s keyframe interval
-/// is exactly five parts, and at 25, 30, 50 and 60 fps every cut falls on
-/// a frame time that is whole in milliseconds: FLV's millisecond
-/// timestamps (RTMP) do not jitter around it. (A third of a second did:
-/// 30 fps in milliseconds made parts of 11, 9 and 10 frames, which breaks
-/// the rule that parts are at least 85% of the part target.)
-pub(crate) const PART_SECONDS: &str = "0.4";
 /// Whole segments whose parts the playlist still lists.
 const PARTS_OF_WHOLE: usize = 2;
 
-/// The `PART-TARGET` for video at `fps`: the longest part the muxer cuts
-/// (it cuts between frames) plus 5 ms of the jitter of FLV's millisecond
-/// timestamps, rounded up to the millisecond.
-pub(crate) fn part_target(fps: f64) -> f64 {
+/// Frame rates a stream's timestamps may only approximate: FLV's
+/// millisecond timestamps (RTMP) make 30 fps read as 30.303.
+const RATES: [f64; 9] = [
+    24.0,
+    25.0,
+    30.0,
+    48.0,
+    50.0,
+    60.0,
+    24000.0 / 1001.0,
+    30000.0 / 1001.0,
+    60000.0 / 1001.0,
+];
+
+/// `fps` as the standard rate within 1.5% of it, if there is one.
+fn standard(fps: f64) -> f64 {
     let fps = if fps.is_finite() && fps >= 1.0 {
         fps
     } else {
         30.0
     };
-    let frames = (fps * 0.4 - 1e-6).ceil().max(1.0);
-    ((frames / fps + 0.005) * 1000.0).ceil() / 1000.0
+    let off = |r: &f64| (fps - r).abs() / r;
+    RATES
+        .iter()
+        .filter(|r| off(r) < 0.015)
+        .min_by(|a, b| off(a).total_cmp(&off(b)))
+        .copied()
+        .unwrap_or(fps)
+}
+
+/// The muxer's cut interval (`hls_time`) for video at `fps`: 0.2 s (or
+/// 0.25 s) when it is a whole number of frames, else 0.4 s. Each divides
+/// the 2 s keyframe interval (10, 8 or 5 parts), and at 25, 30, 50 and 60
+/// fps every cut falls on a frame time that is whole in milliseconds, so
+/// FLV's millisecond timestamps do not jitter around it (a third of a
+/// second did: 30 fps in milliseconds made parts of 11, 9 and 10 frames,
+/// against the rule that parts are at least 85% of the part target).
+pub(crate) fn part_seconds(fps: f64) -> f64 {
+    let fps = standard(fps);
+    [0.2, 0.25]
+        .into_iter()
+        .find(|c| (c * fps - (c * fps).round()).abs() < 1e-3)
+        .unwrap_or(0.4)
+}
+
+/// The `PART-TARGET` for video at `fps`: the longest part the muxer cuts
+/// (it cuts between frames) plus 5 ms of timestamp jitter, rounded up to
+/// the millisecond.
+pub(crate) fn part_target(fps: f64) -> f64 {
+    let (fps, cut) = (standard(fps), part_seconds(fps));
+    let frames = (fps * cut - 1e-6).ceil().max(1.0);
+    ((frames / fps + 0.005) * 1000.0 - 1e-6).ceil() / 1000.0
 }
 
 /// One part: a file the muxer closed.
@@ -322,14 +356,18 @@ mod tests {
 
     #[test]
     fn part_targets_hold_every_part_the_muxer_cuts() {
-        assert_eq!(part_target(30.0), 0.405);
-        assert_eq!(part_target(25.0), 0.405);
-        assert_eq!(part_target(60.0), 0.405);
-        assert_eq!(part_target(0.0), 0.405);
-        // 24 fps: parts of 9 and 10 frames, the shorter above 85%.
-        let at_24 = part_target(24.0);
-        assert_eq!(at_24, 0.422);
-        assert!(9.0 / 24.0 >= 0.85 * at_24);
+        // 30 fps read from FLV's milliseconds is 30.
+        for fps in [30.0, 1000.0 / 33.0, 25.0, 60.0, 50.0, 0.0] {
+            assert_eq!((part_seconds(fps), part_target(fps)), (0.2, 0.205), "{fps}");
+        }
+        assert_eq!((part_seconds(24.0), part_target(24.0)), (0.25, 0.255));
+        // NTSC: 12 frames, now and then 11, still above 85%.
+        let ntsc = 30000.0 / 1001.0;
+        assert_eq!((part_seconds(ntsc), part_target(ntsc)), (0.4, 0.406));
+        assert!(11.0 / ntsc >= 0.85 * part_target(ntsc));
+        // Audio alone (AAC frames at 48 kHz): 0.4 s, 19 frames at most.
+        assert_eq!(part_seconds(46.875), 0.4);
+        assert!(part_target(46.875) >= 19.0 / 46.875);
     }
 
     fn part(n: u32, independent: bool) -> Part {

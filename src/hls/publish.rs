@@ -298,6 +298,10 @@ impl Publisher {
             true => super::fmp4::starts_with_sync(&data),
             false => super::ts::starts_with_key(&data),
         };
+        if self.store.traits().remote {
+            // Other nodes serve the part from the bucket.
+            files.push(self.rel(&s.uri));
+        }
         let (hint, _) = names::after_part(&s.uri, 0)
             .ok_or_else(|| Error::Media(format!("a part named {:?}", s.uri)))?;
         self.hint = hint;

@@ -51,10 +51,12 @@ pub(super) struct Events<'a> {
     last_mem: Instant,
     last_disk: Instant,
     first: bool,
+    /// A live's job: when it began (its speed goes to `/metrics`).
+    live: Option<Instant>,
 }
 
 impl<'a> Events<'a> {
-    pub(super) fn new(jobs: &'a Jobs, id: VideoId, duration: Option<f64>) -> Self {
+    pub(super) fn new(jobs: &'a Jobs, id: VideoId, duration: Option<f64>, live: bool) -> Self {
         Events {
             jobs,
             id,
@@ -62,6 +64,15 @@ impl<'a> Events<'a> {
             last_mem: Instant::now(),
             last_disk: Instant::now(),
             first: true,
+            live: live.then(Instant::now),
+        }
+    }
+}
+
+impl Drop for Events<'_> {
+    fn drop(&mut self) {
+        if self.live.is_some() {
+            self.jobs.metrics.live_done(self.id.as_ref());
         }
     }
 }
@@ -91,6 +102,17 @@ impl JobEvents for Events<'_> {
         self.first = false;
         if persist {
             self.last_disk = Instant::now();
+        }
+        if let Some(began) = self.live {
+            let made = rungs
+                .iter()
+                .map(|g| g.seconds)
+                .fold(f64::INFINITY, f64::min);
+            let made = if made.is_finite() { made } else { 0.0 };
+            let wall = began.elapsed().as_secs_f64();
+            self.jobs
+                .metrics
+                .live_progress(self.id.as_ref(), made, wall);
         }
         let total = self.duration;
         let frac = |secs: f64| total.map_or(0.0, |t| (secs / t).clamp(0.0, 0.99));

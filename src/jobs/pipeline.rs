@@ -210,7 +210,8 @@ impl Pipeline {
                 .ok_or_else(|| Error::Internal("no second reader of the spool".into()))?;
             media::open_spool(reader, self.cancel.clone(), s)
         };
-        let mut events = Events::new(&self.jobs, self.id, source.info.duration);
+        let live = self.start == Start::Live;
+        let mut events = Events::new(&self.jobs, self.id, source.info.duration, live);
         media::transcode(source, &mut reopen, &ctx, &mut events)
     }
 

@@ -20,18 +20,20 @@ fn utf8(p: &Path) -> Result<&str, Error> {
 }
 
 /// Options for `write_header` of the `hls` muxer (FFmpeg 5.1 names) writing
-/// generation `generation` into `dir`, in fMP4 segments when `fmp4`.
+/// generation `generation` into `dir`, in fMP4 segments when `fmp4`, of
+/// video at `fps` (a low-latency live's parts follow it).
 pub(crate) fn muxer_options(
     dir: &Path,
     settings: &Settings,
-    (generation, fmp4): (u32, bool),
+    (generation, fmp4, fps): (u32, bool, f64),
     key_info: Option<&Path>,
 ) -> Result<Dictionary<'static>, Error> {
     let mut opts = Dictionary::new();
     let seg = if settings.live_low {
         // Parts: cut by time, between any two frames; the publisher groups
         // them into segments and keeps its own list, so the muxer's is short.
-        opts.set("hls_time", crate::hls::lowlat::PART_SECONDS);
+        let part = crate::hls::lowlat::part_seconds(fps);
+        opts.set("hls_time", &part.to_string());
         opts.set("hls_list_size", "16");
         dir.join(names::part_pattern(generation, fmp4))
     } else {

@@ -106,7 +106,7 @@ impl RungOutput {
         let opts = super::muxer::muxer_options(
             &spec.dir,
             settings,
-            (spec.generation, spec.fmp4),
+            (spec.generation, spec.fmp4, f64::from(spec.fps)),
             key_info.as_deref(),
         )?;
         octx.write_header_with(opts)

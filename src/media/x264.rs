@@ -119,6 +119,18 @@ pub(crate) fn rung_context(
     Ok(enc)
 }
 
+/// A low-latency live's encoders hold no frame back for later decisions
+/// (x264's `zerolatency` but for sliced threads): no B-frames and no
+/// lookahead, so a frame leaves the encoder as soon as its thread is done
+/// (about 0.5 s sooner at 30 fps than `veryfast`'s 10-frame lookahead and
+/// 3 B-frames), for some compression.
+fn low_latency_param(settings: &Settings) -> &'static str {
+    match settings.live_low {
+        true => ":bframes=0:rc-lookahead=0:mbtree=0:sync-lookahead=0",
+        false => "",
+    }
+}
+
 /// Opens libx264 for rung `rung` run as `shape` says.
 pub(crate) fn open_encoder(
     rung: &RungPlan,
@@ -149,12 +161,13 @@ pub(crate) fn open_encoder(
         "x264-params",
         &format!(
             "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}:vbv-bufsize={}\
-             :b-pyramid={}{}{}",
+             :b-pyramid={}{}{}{}",
             keyint.max(2),
             maxrate * 2,
             settings.x264_b_pyramid,
             lookahead_param(settings),
-            shape.params()
+            shape.params(),
+            low_latency_param(settings)
         ),
     );
     enc.open_with(opts).map_err(|e| {

@@ -1085,7 +1085,7 @@ async function scenarioLive() {
       <video id="player" muted autoplay playsinline></video>
       <script src="${baseUrl}/assets/hls.min.js"></script>
       <script>
-        const hls = new Hls();
+        const hls = new Hls({ maxLiveSyncPlaybackRate: 1.5 }); // as hlsd's embed page
         window.hlsdEmbed = { hls, errors: [] };
         hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal) window.hlsdEmbed.errors.push(d.details); });
         hls.loadSource(${JSON.stringify(other)});

@@ -539,7 +539,8 @@
     const Hls = window.Hls;
     if (Hls && Hls.isSupported()) {
       const startPosition = info.startAt > 0 ? info.startAt : 0;
-      const hls = new Hls({ enableWorker: true, startPosition, playlistLoadPolicy });
+      // maxLiveSyncPlaybackRate: a live behind its target latency catches up.
+      const hls = new Hls({ enableWorker: true, startPosition, playlistLoadPolicy, maxLiveSyncPlaybackRate: 1.5 });
       let netRetried = false, mediaRecovered = false, denied = false, fragLoaded = false;
       player.hls = window.hlsdPlayer.hls = hls;
       hls.on(Hls.Events.ERROR, (_evt, data) => {

@@ -48,7 +48,9 @@
   }
 
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ startPosition: state.startAt ?? -1 });
+    // A live behind its target latency (a late start, a stall) plays up
+    // to 1.5x until it is back (hls.js's own advice for LL-HLS).
+    const hls = new window.Hls({ startPosition: state.startAt ?? -1, maxLiveSyncPlaybackRate: 1.5 });
     state.hls = hls;
     hls.on(window.Hls.Events.LEVEL_LOADED, (_, data) => {
       // A clip's playlists start at its first segment: its range, in the
