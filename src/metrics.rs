@@ -48,8 +48,8 @@ pub struct Metrics {
     /// Live publishers cut by the server (bit-rate cap, quota, size).
     pub lives_cut: AtomicU64,
     /// Each running live's (media seconds made, wall seconds since its job
-    /// began): its encoder's speed against real time.
-    lives_progress: Mutex<BTreeMap<String, (f64, f64)>>,
+    /// began, video frames dropped): its encoder's speed against real time.
+    lives_progress: Mutex<BTreeMap<String, (f64, f64, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,7 +113,17 @@ impl Metrics {
 
     /// A running live's job made `media` seconds in `wall` seconds.
     pub fn live_progress(&self, id: &str, media: f64, wall: f64) {
-        lock(&self.lives_progress).insert(id.to_owned(), (media, wall));
+        let mut lives = lock(&self.lives_progress);
+        let e = lives.entry(id.to_owned()).or_default();
+        (e.0, e.1) = (media, wall);
+    }
+
+    /// A running live's job dropped `frames` video frames so far.
+    pub fn live_dropped(&self, id: &str, frames: u64) {
+        lock(&self.lives_progress)
+            .entry(id.to_owned())
+            .or_default()
+            .2 = frames;
     }
 
     /// A live's job is over.
@@ -290,7 +300,7 @@ impl Metrics {
             out,
             "# HELP {speed} A running live's media seconds made per wall second since its job began (about 1 when it keeps up with the publisher).\n# TYPE {speed} gauge\n"
         );
-        for (id, (media, wall)) in lives.iter() {
+        for (id, (media, wall, _)) in lives.iter() {
             let v = if *wall > 0.0 { media / wall } else { 0.0 };
             let _ = writeln!(out, "{speed}{{video=\"{id}\"}} {v:.3}");
         }
@@ -298,8 +308,16 @@ impl Metrics {
             out,
             "# HELP {behind} Wall seconds since a running live's job began minus the media seconds it made (growing: it falls behind).\n# TYPE {behind} gauge\n"
         );
-        for (id, (media, wall)) in lives.iter() {
+        for (id, (media, wall, _)) in lives.iter() {
             let _ = writeln!(out, "{behind}{{video=\"{id}\"}} {:.3}", wall - media);
+        }
+        let dropped = "hlsd_live_dropped_frames";
+        let _ = write!(
+            out,
+            "# HELP {dropped} Video frames a running live dropped (packets its decoder refused; the picture is concealed). Frames are never dropped to keep up: a live that cannot falls behind.\n# TYPE {dropped} gauge\n"
+        );
+        for (id, (_, _, n)) in lives.iter() {
+            let _ = writeln!(out, "{dropped}{{video=\"{id}\"}} {n}");
         }
     }
 

@@ -143,11 +143,25 @@ fn a_low_latency_live_serves_parts_and_blocking_reloads() {
         .find_map(|l| l.strip_prefix("hlsd_blocking_reloads_total "))
         .unwrap();
     assert!(held.parse::<u64>().unwrap() >= 1, "{metrics}");
+    // The live's encoder against real time, and no frame dropped.
+    let speed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("hlsd_live_encoder_speed{{video=\"{id}\"}} ")))
+        .unwrap_or_else(|| panic!("no encoder speed in {metrics}"));
+    assert!(speed.parse::<f64>().unwrap() > 0.0, "{metrics}");
+    assert!(
+        metrics.contains(&format!("\nhlsd_live_dropped_frames{{video=\"{id}\"}} 0\n")),
+        "{metrics}"
+    );
 
     assert!(finished(ff), "the push failed");
     let done = s.wait_done(&id);
     assert_eq!(done["status"], "ready", "{done}");
     assert_eq!(live(&s, &id)["latency"], "low");
+    assert!(!s
+        .get("/metrics")
+        .text()
+        .contains(&format!("{{video=\"{id}\"}}")));
     // The VOD: plain segments, closed, decoding whole (14 s ± a segment).
     let vod = s.get(&format!("/play/{id}/{uri}")).text();
     assert!(

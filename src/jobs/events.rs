@@ -167,6 +167,12 @@ impl JobEvents for Events<'_> {
         Events::uploaded(&self.jobs.catalog, self.id)
     }
 
+    fn dropped(&mut self, frames: u64) {
+        if self.live.is_some() {
+            self.jobs.metrics.live_dropped(self.id.as_ref(), frames);
+        }
+    }
+
     fn new_generation(&mut self, generation: u32, _why: &str) -> Result<(), Error> {
         let change = Change::Generation(generation);
         self.jobs.videos.apply(self.id, change)?;

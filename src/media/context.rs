@@ -48,6 +48,8 @@ pub(crate) trait JobEvents {
     fn uploaded_captions(&self) -> Vec<CaptionTrack> {
         Vec::new()
     }
+    /// Video frames dropped so far (packets the decoder refused: concealed).
+    fn dropped(&mut self, _frames: u64) {}
 }
 
 /// One rung's progress, as the job reports it.

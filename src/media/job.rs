@@ -382,6 +382,7 @@ impl<'a> Job<'a> {
             })
             .collect();
         self.events.progress(&rungs);
+        self.events.dropped(self.video.decode_errors);
     }
 }
 
