@@ -259,3 +259,76 @@ fn a_low_latency_live_in_fmp4_marks_its_keyframe_parts() {
     );
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }
+
+#[test]
+fn captions_uploaded_while_live_are_listed_and_kept() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0"]);
+    let l = new_live(&s, r#"{"latency":"low","ladder":"360,180"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 12, Streams::Both, &[]);
+    variant(&s, &id, 1);
+    let vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nBonjour\n\n00:00:05.000 --> 00:00:09.000\nEn direct\n";
+    let r = request(
+        s.addr,
+        "PUT",
+        &format!("/videos/{id}/captions/fr"),
+        &[("Content-Type", "text/vtt")],
+        vtt.as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(live(&s, &id)["status"], "live", "added while live");
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    assert!(
+        master.contains("TYPE=SUBTITLES") && master.contains("LANGUAGE=\"fr\""),
+        "{master}"
+    );
+    assert!(finished(ff), "the push failed");
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(done["captions"][0]["lang"], "fr", "{done}");
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    assert!(master.contains("LANGUAGE=\"fr\""), "{master}");
+    let dir = done["captions"][0]["dir"].as_str().unwrap();
+    // Refitted to the whole broadcast at its end: a new version.
+    let v = done["captions"][0]["version"].as_u64().unwrap();
+    let track = s.get(&format!("/play/{id}/{dir}/v{v}.m3u8"));
+    assert_eq!(track.status, 200);
+    let cues: String = track
+        .text()
+        .lines()
+        .filter(|l| l.ends_with(".vtt"))
+        .map(|u| s.get(&format!("/play/{id}/{dir}/{u}")).text())
+        .collect();
+    assert!(
+        cues.contains("Bonjour") && cues.contains("En direct"),
+        "{cues}"
+    );
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}
+
+#[test]
+fn a_low_latency_live_on_a_bucket_is_served_by_another_node() {
+    let s3 = crate::common::s3::S3Server::start();
+    let a = s3.start_node("lib", "node-a", &["--rtmp-listen", "127.0.0.1:0"]);
+    let b = s3.start_node("lib", "node-b", &[]);
+    let l = new_live(&a, r#"{"latency":"low","ladder":"360,180"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 10, Streams::Both, &[]);
+    // Node B reads the playlists from the bucket: parts and all, and the
+    // parts are there too.
+    let (uri, text) = variant(&b, &id, 1);
+    let dir = uri.rsplit_once('/').map_or("", |(d, _)| d);
+    let (parts, _) = segment_with_parts(&text);
+    let part = b.get(&format!("/play/{id}/{dir}/{}", parts[0]));
+    assert_eq!(part.status, 200, "{}", parts[0]);
+    assert!(!part.body.is_empty());
+    assert!(finished(ff), "the push failed");
+    assert_eq!(a.wait_done(&id)["status"], "ready");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", b.addr));
+    // No part is left in the bucket.
+    wait_until("the parts to leave the bucket", || {
+        !s3.keys_under(&format!("lib/{id}"))
+            .iter()
+            .any(|k| k.contains("part_"))
+    });
+}

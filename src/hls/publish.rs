@@ -275,7 +275,7 @@ impl Publisher {
         if let Some(c) = closed {
             bytes += self.write_segment(c, &mut files)?;
         }
-        if self.taken == before && !done {
+        if self.taken == before && files.is_empty() && !done {
             return Ok(bytes);
         }
         self.public.independent_segments = true;

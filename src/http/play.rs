@@ -321,14 +321,14 @@ pub(crate) async fn get(
     if let Some(claim) = claim {
         check_in_clip(state, id, rung, file, kind, claim).await?;
     }
+    let token = token.map(str::to_owned);
+    let mut video = live(state, id)?;
     if let Some(edge) = crate::hls::edge::find(id, rung.unwrap_or("")) {
         if let Some(part) = low_latency(&edge, req, file, kind).await? {
             let file = super::cache::CachedFile::new(part, std::time::SystemTime::now());
             return files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_IMMUTABLE);
         }
     }
-    let token = token.map(str::to_owned);
-    let mut video = live(state, id)?;
     let rel = match rung {
         Some(r) => format!("{r}/{file}"),
         None => file.to_owned(),
