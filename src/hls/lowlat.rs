@@ -17,7 +17,8 @@
 //!
 //! The playlist ([`Low::render`]) lists the whole segments, the parts of
 //! the last two and of the open one, a preload hint for the next part,
-//! `EXT-X-SERVER-CONTROL` (blocking reloads), `EXT-X-PART-INF`, a
+//! `EXT-X-SERVER-CONTROL` (blocking reloads, delta updates: version 9),
+//! `EXT-X-PART-INF`, a
 //! `PROGRAM-DATE-TIME` per segment (when its first frame reached the
 //! muxer, wall clock) and a rendition report per sibling rung. Parts go
 //! to the rung's [`edge`](super::edge) before any playlist lists them and
@@ -238,10 +239,13 @@ impl Low {
         let pt = self.part_target;
         let _ = write!(
             t,
-            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}\n\
-             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n\
+            "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{}\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3}\n\
              #EXT-X-PART-INF:PART-TARGET={pt:.3}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
             view.target,
+            // Delta updates (`_HLS_skip=YES`, `crate::playlist::delta`):
+            // the shortest skip boundary the spec allows.
+            view.target as f64 * 6.0,
             pt * 3.0,
             view.first
         );

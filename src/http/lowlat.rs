@@ -5,9 +5,11 @@
 //! memory. Every wait is bounded ([`Edge::wait`]): past it, or with too
 //! many requests waiting already, `503` (the player asks again).
 
+use super::files::Loaded;
 use crate::hls::edge::{Busy, Edge};
 use crate::Error;
 use bytes::Bytes;
+use http::request::Parts;
 
 /// `_HLS_msn` and `_HLS_part` of a query; `400` for a part without a
 /// segment, or a value that is not a number.
@@ -72,6 +74,26 @@ pub(crate) async fn part(edge: &Edge, name: &str) -> Result<Option<Bytes>, Error
     match edge.wait(|p| p.hint != name).await.map_err(unavailable)? {
         true => Ok(edge.part(name)),
         false => Err(Error::NotReady),
+    }
+}
+
+/// A low-latency playlist asked for with `_HLS_skip=YES` (or `v2`: we
+/// have no date ranges to skip): its delta update.
+pub(crate) fn delta(loaded: Loaded, req: &Parts) -> Loaded {
+    let asked = req
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p == "_HLS_skip=YES" || p == "_HLS_skip=v2");
+    let text = asked.then(|| super::files::text_of(&loaded)).flatten();
+    match text.as_deref().and_then(crate::playlist::skip_older) {
+        Some(t) => {
+            let modified = super::files::modified(&loaded);
+            let file = super::cache::CachedFile::new(Bytes::from(t), modified);
+            Loaded::Whole(std::sync::Arc::new(file))
+        }
+        None => loaded,
     }
 }
 

@@ -323,8 +323,9 @@ pub(crate) async fn get(
     }
     let token = token.map(str::to_owned);
     let mut video = live(state, id)?;
-    if let Some(edge) = crate::hls::edge::find(id, rung.unwrap_or("")) {
-        if let Some(part) = low_latency(&edge, req, file, kind).await? {
+    let edge = crate::hls::edge::find(id, rung.unwrap_or(""));
+    if let Some(edge) = &edge {
+        if let Some(part) = low_latency(edge, req, file, kind).await? {
             let file = super::cache::CachedFile::new(part, std::time::SystemTime::now());
             return files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_IMMUTABLE);
         }
@@ -345,6 +346,7 @@ pub(crate) async fn get(
     };
     let loaded = match (kind, clip_of(req, claim)?) {
         (FileKind::Playlist, Some(clip)) => clipped(loaded, &clip)?,
+        (FileKind::Playlist, None) if edge.is_some() => super::lowlat::delta(loaded, req),
         _ => loaded,
     };
     let direct = (kind == FileKind::Playlist)

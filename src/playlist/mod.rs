@@ -10,11 +10,13 @@
 
 mod attrs;
 mod clip;
+mod delta;
 mod master;
 mod media;
 mod rewrite;
 
 pub use clip::Clip;
+pub use delta::skip_older;
 pub use master::{IFrameVariant, MasterPlaylist, MediaKind, Rendition, Variant};
 pub use media::{ByteRange, Key, MediaPlaylist, PlaylistType, Segment};
 pub use rewrite::{rewrite_uris, with_query};
