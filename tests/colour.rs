@@ -348,3 +348,78 @@ fn an_exact_clip_of_an_hdr_video_keeps_its_colours() {
     close("the clip", stats(&url, ""), want);
     assert_eq!(tags(&url), "tv/bt709/bt709/bt709");
 }
+
+/// `codec_name/profile/pix_fmt/transfer/primaries` of a stream.
+fn stream_kind(input: &str) -> String {
+    let v = ffprobe(
+        Path::new(input),
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,profile,pix_fmt,color_transfer,color_primaries",
+        ],
+    );
+    let s = &v["streams"][0];
+    format!(
+        "{}/{}/{}/{}/{}",
+        s["codec_name"], s["profile"], s["pix_fmt"], s["color_transfer"], s["color_primaries"]
+    )
+    .replace('"', "")
+}
+
+#[test]
+fn hdr_keep_keeps_hevc_and_av1_groups_hdr_and_the_h264_rungs_sdr() {
+    let s = Server::start(&[
+        "--ladder",
+        "source",
+        "--codecs",
+        "h264,hevc,av1",
+        "--hdr",
+        "keep",
+    ]);
+    let pq = hdr("colour-pq.mp4", "smpte2084", MD_1000);
+    let hlg = hdr("colour-hlg.mp4", "arib-std-b67", "");
+    for (file, trc, range) in [(&pq, "smpte2084", "PQ"), (&hlg, "arib-std-b67", "HLG")] {
+        let (rec, h264) = processed(&s, file);
+        let id = rec["id"].as_str().unwrap();
+        // The master (read by the strict parser) says each variant's range.
+        let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+        assert!(master.contains(&format!("VIDEO-RANGE={range}")), "{master}");
+        assert!(master.contains("VIDEO-RANGE=SDR"), "{master}");
+        let renditions = rec["renditions"].as_array().unwrap();
+        let hevc = renditions.iter().find(|r| r["codec"] == "hevc").unwrap();
+        assert_eq!(hevc["video_range"], range, "{rec}");
+        let h = renditions.iter().find(|r| r["codec"] == "h264").unwrap();
+        assert_eq!(h["video_range"], "SDR", "{rec}");
+        // HEVC Main 10 in the source's transfer; H.264 tone-mapped SDR.
+        let url = format!(
+            "http://{}/play/{id}/{}",
+            s.addr,
+            hevc["playlist"].as_str().unwrap()
+        );
+        assert_eq!(
+            stream_kind(&url),
+            format!("hevc/Main 10/yuv420p10le/{trc}/bt2020")
+        );
+        let av1 = renditions.iter().find(|r| r["codec"] == "av1").unwrap();
+        assert_eq!(av1["video_range"], range, "{rec}");
+        let url = format!(
+            "http://{}/play/{id}/{}",
+            s.addr,
+            av1["playlist"].as_str().unwrap()
+        );
+        assert_eq!(
+            stream_kind(&url),
+            format!("av1/Main/yuv420p10le/{trc}/bt2020")
+        );
+        assert_eq!(tags(&h264), "tv/bt709/bt709/bt709");
+        let want = stats(file.to_str().unwrap(), &tone_mapped(trc));
+        close(
+            "the H.264 rung beside a kept HDR group",
+            stats(&h264, ""),
+            want,
+        );
+        assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    }
+}

@@ -128,6 +128,9 @@ pub struct Rendition {
     /// Its I-frame-only playlist, relative to `/play/{id}/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iframe_playlist: Option<String>,
+    /// `VIDEO-RANGE`: `PQ`/`HLG` for a rung kept HDR, `SDR` beside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_range: Option<String>,
 }
 
 /// Why a video failed.

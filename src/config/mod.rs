@@ -7,8 +7,8 @@ mod types;
 use checks::{parse_node_name, parse_on_off, parse_positive};
 
 pub use types::{
-    canonical_ip, Cidr, ClientIpHeader, Codecs, CopyMode, KeepSource, Ladder, SegmentFormat,
-    StoreKind, VideoCodec, MAX_RUNGS,
+    canonical_ip, Cidr, ClientIpHeader, Codecs, CopyMode, HdrMode, KeepSource, Ladder,
+    SegmentFormat, StoreKind, VideoCodec, MAX_RUNGS,
 };
 
 use std::net::SocketAddr;
@@ -191,6 +191,9 @@ pub struct Config {
     /// in fMP4 beside the H.264 one, in the same master.
     #[arg(long, env = "HLSD_CODECS", default_value = "h264", value_parser = Codecs::parse)]
     pub codecs: Codecs,
+    /// An HDR source's HEVC/AV1 groups: `sdr` (tone-mapped) or `keep` (10-bit PQ/HLG).
+    #[arg(long, env = "HLSD_HDR", value_enum, default_value_t = HdrMode::Sdr)]
+    pub hdr: HdrMode,
     /// SVT-AV1 preset (0 slowest … 13 fastest).
     #[arg(long, env = "HLSD_AV1_PRESET", default_value_t = DEFAULT_AV1_PRESET,
           value_parser = clap::value_parser!(u32).range(0..=13))]

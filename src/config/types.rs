@@ -53,6 +53,14 @@ pub enum CopyMode {
     Never,
 }
 
+/// `--hdr`: an HDR source's codec groups in SDR like its H.264 rungs, or
+/// kept in 10-bit HDR (PQ or HLG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HdrMode {
+    Sdr,
+    Keep,
+}
+
 /// `--segment-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SegmentFormat {

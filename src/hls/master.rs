@@ -33,6 +33,8 @@ pub(crate) struct RungSummary {
     pub average: u64,
     /// `CODECS` of its video stream (`avc1.64001f`), when known.
     pub video_codec: Option<String>,
+    /// `PQ`/`HLG` when it keeps the source's HDR (`--hdr keep`).
+    pub hdr_range: Option<&'static str>,
 }
 
 /// A rung's video `CODECS`, with a logged fallback when no SPS was found.
@@ -54,6 +56,8 @@ pub(crate) fn playlist(
         independent_segments: true,
         ..MasterPlaylist::default()
     };
+    // With an HDR rung, every variant says its range.
+    let ranged = rungs.iter().any(|r| r.hdr_range.is_some());
     for (i, o) in rungs.iter().enumerate() {
         let video = video_codec(o);
         let resolution = Some((o.width, o.height));
@@ -69,6 +73,7 @@ pub(crate) fn playlist(
             frame_rate: Some(fps),
             audio: None,
             subtitles: None,
+            video_range: ranged.then(|| o.hdr_range.unwrap_or("SDR").to_owned()),
             uri: format!("{}/{}", o.name, names::PLAYLIST),
         });
         // BANDWIDTH falls strictly with RESOLUTION within a codec group,
@@ -140,6 +145,7 @@ pub(crate) fn from_record(rec: &Record) -> MasterPlaylist {
             frame_rate: (r.frame_rate > 0.0).then_some(r.frame_rate),
             audio: None,
             subtitles: None,
+            video_range: r.video_range.clone(),
             uri: r.playlist.clone(),
         });
         if let Some(uri) = &r.iframe_playlist {

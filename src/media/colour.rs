@@ -39,6 +39,9 @@ pub(crate) enum Hdr {
 pub(crate) struct Mastering {
     pub max_nits: f64,
     pub min_nits: f64,
+    /// CIE 1931 xy of the red, green and blue primaries and the white
+    /// point, when the metadata has them.
+    pub primaries: Option<[(f64, f64); 4]>,
 }
 
 /// Dolby Vision configuration (the `dvcC`/`dvvC` record).
@@ -309,9 +312,14 @@ pub(crate) fn mastering(data: &[u8]) -> Option<Mastering> {
     };
     // Rationals 0..8 are the primaries and white point; 8 min, 9 max.
     let has_luminance = int(21)? != 0;
+    let xy = |i: usize| Some((q(i)?, q(i + 2)?));
+    let primaries = (int(20)? != 0)
+        .then(|| Some([xy(0)?, xy(4)?, xy(8)?, xy(12)?]))
+        .flatten();
     has_luminance.then(|| Mastering {
         min_nits: q(16).unwrap_or(0.0),
         max_nits: q(18).unwrap_or(0.0),
+        primaries,
     })
 }
 
@@ -349,6 +357,7 @@ mod tests {
             mastering: max_nits.map(|m| Mastering {
                 max_nits: m,
                 min_nits: 0.0001,
+                primaries: None,
             }),
             ..Colour::default()
         }

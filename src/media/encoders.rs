@@ -101,13 +101,17 @@ pub(crate) fn x264_threads(share: f64, big: bool, cores: usize) -> usize {
 }
 
 /// One encoder per encoded rung (`(output index, plan)` pairs): libx264,
-/// or SVT-AV1 or libx265 for a codec group's rung.
+/// or SVT-AV1 or libx265 for a codec group's rung (in 10-bit HDR with
+/// `keep`: the source's HDR and colour, `--hdr keep`).
 pub(super) fn open_encoders(
     encoded: Vec<(usize, &crate::hls::ladder::RungPlan)>,
     (tb, fps, cfr): (Rational, Rational, bool),
     keyint: KeyInt,
     frame_dur: i64,
-    settings: &Settings,
+    (settings, keep): (
+        &Settings,
+        Option<(super::colour::Hdr, &super::colour::Colour)>,
+    ),
 ) -> Result<Encoders, Error> {
     // A codec group's encoder is as costly as a few x264 ones: its rungs
     // weigh more in the share of the cores.
@@ -134,7 +138,10 @@ pub(super) fn open_encoders(
             crate::config::VideoCodec::H264 => {
                 super::x264::open_encoder(r, tb, fps, keyint.max, shape, settings)?
             }
-            _ => super::groupenc::open_encoder(r, (tb, fps), keyint, shape.threads, settings)?,
+            _ => {
+                let threads = (shape.threads, keep);
+                super::groupenc::open_encoder(r, (tb, fps), keyint, threads, settings)?
+            }
         };
         opened.push(RungEncoder {
             out,
@@ -172,6 +179,14 @@ impl Encoders {
             .iter()
             .find(|e| e.out == out)
             .map(|e| &e.encoder)
+    }
+
+    /// The position of rung `out`'s encoder among the encoded rungs.
+    pub(crate) fn index_of(&self, out: usize) -> Option<usize> {
+        match self.opened.is_empty() {
+            false => self.opened.iter().position(|e| e.out == out),
+            true => self.workers.iter().position(|w| w.out == out),
+        }
     }
 
     /// Moves each opened encoder onto its own thread.

@@ -97,6 +97,7 @@ impl Job<'_> {
     /// What the finished job made, for the record.
     fn produced(&self, iframes: &[Option<IFrames>]) -> Produced {
         let top = self.outs[0].publisher.published();
+        let ranged = self.outs.iter().any(|o| o.hdr_range.is_some());
         let renditions = self
             .outs
             .iter()
@@ -122,6 +123,7 @@ impl Job<'_> {
                     copied: o.plan.copy,
                     progress: 1.0,
                     iframe_playlist: f.as_ref().map(|f| f.uri.clone()),
+                    video_range: ranged.then(|| o.hdr_range.unwrap_or("SDR").to_owned()),
                 }
             })
             .collect();

@@ -10,6 +10,7 @@
 //! scene cuts off, closed GOPs, the rung's VBV cap, and one thread pool of
 //! the rung's share.
 
+use super::colour::{Colour, Hdr};
 use super::x264::KeyInt;
 use super::Settings;
 use crate::config::VideoCodec;
@@ -22,7 +23,7 @@ pub(crate) fn open_encoder(
     rung: &RungPlan,
     (tb, fps): (Rational, Rational),
     keyint: KeyInt,
-    threads: usize,
+    (threads, keep): (usize, Option<(Hdr, &Colour)>),
     settings: &Settings,
 ) -> Result<encoder::Video, Error> {
     let name = match rung.codec {
@@ -31,13 +32,19 @@ pub(crate) fn open_encoder(
         VideoCodec::H264 => "libx264",
     };
     let mut enc = super::x264::rung_context(name, rung, (tb, fps))?;
+    if let Some((hdr, _)) = keep {
+        super::hdrkeep::set_encoder(&mut enc, hdr);
+    }
     let threads = threads.max(1);
     let opts = match rung.codec {
         VideoCodec::Av1 => {
             enc.set_gop(keyint.grid.unwrap_or(keyint.max).max(1));
             av1_options(rung, settings, threads)
         }
-        _ => hevc_options(rung, keyint.max, settings, threads),
+        _ => {
+            let hdr = keep.map_or(String::new(), |(h, c)| super::hdrkeep::x265_params(c, h));
+            hevc_options(rung, (keyint.max, &hdr), settings, threads)
+        }
     };
     enc.open_with(opts)
         .map_err(|e| Error::Media(format!("opening {name}: {e}")))
@@ -69,7 +76,7 @@ fn av1_options(rung: &RungPlan, settings: &Settings, threads: usize) -> Dictiona
 
 fn hevc_options(
     rung: &RungPlan,
-    keyint: u32,
+    (keyint, hdr): (u32, &str),
     settings: &Settings,
     threads: usize,
 ) -> Dictionary<'static> {
@@ -82,7 +89,7 @@ fn hevc_options(
         "x265-params",
         &format!(
             "keyint={}:min-keyint=1:scenecut=0:open-gop=0:vbv-maxrate={maxrate}\
-             :vbv-bufsize={}:pools={threads}:frame-threads={}:log-level=error",
+             :vbv-bufsize={}:pools={threads}:frame-threads={}:log-level=error{hdr}",
             keyint.max(2),
             maxrate * 2,
             threads.min(4),

@@ -229,8 +229,9 @@ impl<'a> Job<'a> {
                 fmp4,
                 keys,
             };
-            self.outs
-                .push(RungOutput::create(spec, publisher, ctx.settings)?);
+            let mut out = RungOutput::create(spec, publisher, ctx.settings)?;
+            out.hdr_range = self.video.kept_hdr(i).map(super::hdrkeep::video_range);
+            self.outs.push(out);
         }
         self.report();
         Ok(())

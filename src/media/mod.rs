@@ -37,6 +37,7 @@ mod finish;
 mod group;
 mod groupenc;
 mod haldclut;
+mod hdrkeep;
 mod input;
 mod job;
 mod muxer;

@@ -49,6 +49,8 @@ pub(crate) struct RungSpec<'a> {
 /// One rung's muxer and what is needed to write into it.
 pub(crate) struct RungOutput {
     pub plan: RungPlan,
+    /// `PQ`/`HLG` when it keeps the source's HDR (`--hdr keep`).
+    pub hdr_range: Option<&'static str>,
     octx: Output,
     video_ost: Option<usize>,
     audio_ost: Option<usize>,
@@ -119,6 +121,7 @@ impl RungOutput {
             .unwrap_or(Rational(1, 90_000));
         Ok(RungOutput {
             plan: spec.plan,
+            hdr_range: None,
             octx,
             video_ost,
             audio_ost,
@@ -146,6 +149,7 @@ impl RungOutput {
             peak,
             average,
             video_codec: self.codecs(),
+            hdr_range: self.hdr_range,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Settings {
     /// A live with `latency: low` (LL-HLS): its muxers cut parts, its
     /// publishers group them into segments (see [`crate::hls::lowlat`]).
     pub live_low: bool,
+    /// `--hdr keep`: an HDR source's HEVC/AV1 rungs stay 10-bit HDR.
+    pub hdr_keep: bool,
     /// SVT-AV1 `preset` and `crf`.
     pub av1_preset: u32,
     pub av1_crf: u32,
@@ -80,6 +82,7 @@ impl Settings {
             live_window: None,
             live_window_secs: config.live_window_secs,
             live_low: false,
+            hdr_keep: config.hdr == crate::config::HdrMode::Keep,
             copy: config.copy,
             segment_format: config.segment_format,
             downloads: config.downloads,

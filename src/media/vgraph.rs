@@ -4,6 +4,7 @@
 //! limited range) + `format=yuv420p` + colour tags per rung → `outN`; and
 //! the displayed size a source gets.
 
+use super::colour::Hdr;
 use super::media_err;
 use super::{haldclut, tonelut};
 use crate::Error;
@@ -54,40 +55,119 @@ fn rotation_filters(rotation: u32) -> &'static str {
     }
 }
 
+/// The graph's outputs, one per size (and HDR kept or not), and the
+/// output each encoded rung takes its frames from (a codec group's rung
+/// shares the H.264 rung's of its size, unless it keeps `keep`, the
+/// source's HDR). The first output is SDR (it feeds the poster and the
+/// storyboard): every rung copied, or only kept ones encoded, it is one at
+/// the source's size.
+pub(crate) fn branches(
+    encoded: &[(usize, &crate::hls::ladder::RungPlan)],
+    source: (u32, u32),
+    keep: Option<Hdr>,
+) -> (Vec<Output>, Vec<usize>) {
+    let kept = |r: &crate::hls::ladder::RungPlan| {
+        keep.filter(|_| r.codec != crate::config::VideoCodec::H264)
+    };
+    let mut sizes: Vec<Output> = Vec::new();
+    if encoded.iter().all(|(_, r)| kept(r).is_some()) {
+        sizes.push((source.0, source.1, None));
+    }
+    let branch_of = encoded
+        .iter()
+        .map(|(_, r)| {
+            let size = (r.width, r.height, kept(r));
+            sizes.iter().position(|s| *s == size).unwrap_or_else(|| {
+                sizes.push(size);
+                sizes.len() - 1
+            })
+        })
+        .collect();
+    (sizes, branch_of)
+}
+
+/// A graph output: its size, and the HDR it keeps (else SDR).
+pub(crate) type Output = (u32, u32, Option<Hdr>);
+
 /// What a graph is built from (the colour read from the first frame too).
 #[derive(Debug, Clone)]
 pub(crate) struct GraphPlan {
     pub tb: Rational,
     pub rotation: u32,
-    pub sizes: Vec<(u32, u32)>,
+    /// Each output's size, and the HDR it keeps (`--hdr keep`: a codec
+    /// group's rung of an HDR source; see `hdrkeep`), else SDR.
+    pub sizes: Vec<Output>,
     pub threads: usize,
     pub colour: super::colour::Colour,
 }
 
 /// The filters of `plan` after `in` (and, for an HDR source, `clut`: the
-/// tone-mapping LUT as one Hald CLUT frame; see the module docs).
+/// tone-mapping LUT as one Hald CLUT frame; see the module docs). Outputs
+/// that keep HDR split off before the tone mapping.
 fn spec(plan: &GraphPlan) -> String {
-    let n = plan.sizes.len();
     let colour = &plan.colour;
     let rotate = rotation_filters(plan.rotation);
-    let head = match colour.tone_map_filters() {
-        Some((before, after)) => {
-            format!("[in]{rotate}{before}[hdr];[hdr][clut]haldclut=interp=tetrahedral,{after}")
-        }
-        None => format!("[in]{rotate}{}", colour.sdr_filters()),
+    let label = |kept: bool, pre: &str| -> String {
+        plan.sizes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.2.is_some() == kept)
+            .map(|(i, _)| format!("[{pre}{i}]"))
+            .collect()
     };
-    let mut spec = format!(
-        "{head}split={n}{}",
-        (0..n).map(|i| format!("[s{i}]")).collect::<String>()
-    );
+    let (sdr, kept) = (label(false, "s"), label(true, "k"));
+    let (input, mut spec) = match kept.is_empty() {
+        true => (format!("[in]{rotate}"), String::new()),
+        false => (
+            "[tm]".to_owned(),
+            format!(
+                "[in]{rotate}split=2[tm][kp];[kp]split={}{kept};",
+                kept.matches('[').count()
+            ),
+        ),
+    };
+    spec.push_str(&match colour.tone_map_filters() {
+        Some((before, after)) => {
+            format!("{input}{before}[hdr];[hdr][clut]haldclut=interp=tetrahedral,{after}")
+        }
+        None => format!("{input}{}", colour.sdr_filters()),
+    });
+    spec.push_str(&format!("split={}{sdr}", sdr.matches('[').count()));
     let options = colour.scale_options();
     let tags = super::colour::SDR_TAGS;
-    for (i, (w, h)) in plan.sizes.iter().enumerate() {
-        spec.push_str(&format!(
-            ";[s{i}]scale={w}:{h}:flags=bicubic:{options},setsar=1,format=yuv420p,{tags}[out{i}]"
-        ));
+    for (i, (w, h, keep)) in plan.sizes.iter().enumerate() {
+        spec.push_str(&match keep {
+            Some(hdr) => format!(
+                ";[k{i}]{}[out{i}]",
+                super::hdrkeep::branch_filters(colour, *hdr, (*w, *h))
+            ),
+            None => format!(
+                ";[s{i}]scale={w}:{h}:flags=bicubic:{options},setsar=1,format=yuv420p,{tags}[out{i}]"
+            ),
+        });
     }
     spec
+}
+
+/// One sink per output, in its pixel format (10-bit for kept HDR).
+fn add_sinks(
+    graph: &mut filter::Graph,
+    sink: &filter::Filter,
+    sizes: &[Output],
+) -> Result<(), Error> {
+    for (i, (_, _, keep)) in sizes.iter().enumerate() {
+        let name = format!("out{i}");
+        graph
+            .add(sink, &name, "")
+            .map_err(media_err("video filter sink"))?;
+        if let Some(mut out) = graph.get(&name) {
+            out.set_pixel_format(match keep {
+                Some(_) => Pixel::YUV420P10LE,
+                None => Pixel::YUV420P,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The graph of `plan` for `decoder`'s frames, its filters (swscale's
@@ -129,15 +209,7 @@ pub(crate) fn build_graph(
     graph
         .add(&buffer, "in", &args)
         .map_err(media_err("video filter source"))?;
-    for i in 0..sizes.len() {
-        let name = format!("out{i}");
-        graph
-            .add(&sink, &name, "")
-            .map_err(media_err("video filter sink"))?;
-        if let Some(mut out) = graph.get(&name) {
-            out.set_pixel_format(Pixel::YUV420P);
-        }
-    }
+    add_sinks(&mut graph, &sink, sizes)?;
     let n = sizes.len();
     let spec = spec(plan);
     let hdr = plan.colour.hdr();

@@ -117,7 +117,9 @@ impl VideoChain {
         let encoded: Vec<(usize, &crate::hls::ladder::RungPlan)> =
             rungs.iter().enumerate().filter(|(_, r)| !r.copy).collect();
         let copying = rungs.iter().any(|r| r.copy);
-        let (sizes, branch_of) = branches(&encoded, (width, height));
+        // `--hdr keep`: an HDR source's codec groups stay HDR.
+        let keep = colour.hdr().filter(|_| settings.hdr_keep);
+        let (sizes, branch_of) = super::vgraph::branches(&encoded, (width, height), keep);
         let plan = super::vgraph::GraphPlan {
             tb,
             rotation,
@@ -131,7 +133,8 @@ impl VideoChain {
             .iter()
             .any(|(_, r)| r.codec == crate::config::VideoCodec::Av1);
         let (keyint, keys) = key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
-        let encoders = open_encoders(encoded, (tb, fps, cfr), keyint, frame_dur, settings)?;
+        let kept = keep.map(|h| (h, &plan.colour));
+        let encoders = open_encoders(encoded, (tb, fps, cfr), keyint, frame_dur, (settings, kept))?;
         Ok(VideoChain {
             decoder,
             graph: None,
@@ -161,6 +164,12 @@ impl VideoChain {
     /// The source's colour, with what its first frame said.
     pub(crate) fn colour_info(&self) -> crate::catalog::ColourInfo {
         self.plan.colour.info()
+    }
+
+    /// The HDR rung `out` keeps (`--hdr keep`), if it does.
+    pub(crate) fn kept_hdr(&self, out: usize) -> Option<super::colour::Hdr> {
+        let j = self.encoders.index_of(out)?;
+        self.plan.sizes.get(*self.branch_of.get(j)?)?.2
     }
 
     /// Parameters for rung `out`'s output stream (its encoder's).
@@ -382,31 +391,6 @@ impl VideoChain {
         }
         self.encoders.send(*last, frame, force, outs)
     }
-}
-
-/// The graph's outputs, one per size, and the output each encoded rung
-/// takes its frames from (a codec group's rung shares the H.264 rung's of
-/// its size). Every rung copied: one output at the source's size, which
-/// feeds the poster and the storyboard while the copy is proven.
-fn branches(
-    encoded: &[(usize, &crate::hls::ladder::RungPlan)],
-    source: (u32, u32),
-) -> (Vec<(u32, u32)>, Vec<usize>) {
-    let mut sizes: Vec<(u32, u32)> = Vec::new();
-    let branch_of = encoded
-        .iter()
-        .map(|(_, r)| {
-            let size = (r.width, r.height);
-            sizes.iter().position(|s| *s == size).unwrap_or_else(|| {
-                sizes.push(size);
-                sizes.len() - 1
-            })
-        })
-        .collect();
-    if sizes.is_empty() {
-        sizes.push(source);
-    }
-    (sizes, branch_of)
 }
 
 /// Where keyframes go (see [`KeyMode`]) and the interval the encoders

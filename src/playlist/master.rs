@@ -40,6 +40,8 @@ pub struct Variant {
     /// `AUDIO` / `SUBTITLES` group ids.
     pub audio: Option<String>,
     pub subtitles: Option<String>,
+    /// `VIDEO-RANGE` (`SDR`, `PQ`, `HLG`).
+    pub video_range: Option<String>,
     pub uri: String,
 }
 
@@ -115,6 +117,7 @@ fn variant(a: &[(String, String)], uri: &str) -> Variant {
         frame_rate: attrs::get(a, "FRAME-RATE").and_then(|f| f.parse().ok()),
         audio: s("AUDIO"),
         subtitles: s("SUBTITLES"),
+        video_range: s("VIDEO-RANGE"),
         uri: uri.to_owned(),
     }
 }
@@ -181,6 +184,7 @@ impl std::fmt::Display for MasterPlaylist {
                 .quoted("CODECS", &v.codecs)
                 .raw_opt("RESOLUTION", v.resolution.map(|(w, h)| format!("{w}x{h}")))
                 .raw_opt("FRAME-RATE", v.frame_rate.map(|r| format!("{r:.3}")))
+                .raw_opt("VIDEO-RANGE", v.video_range.as_deref())
                 .quoted_opt("AUDIO", v.audio.as_deref())
                 .quoted_opt("SUBTITLES", v.subtitles.as_deref());
             let _ = write!(t, "#EXT-X-STREAM-INF:{}\n{}\n", a.finish(), v.uri);
@@ -224,6 +228,7 @@ mod tests {
                 frame_rate: Some(30.0),
                 audio: None,
                 subtitles: Some("subs".into()),
+                video_range: Some("SDR".into()),
                 uri: "720p/video.m3u8".into(),
             }],
             iframe_variants: vec![IFrameVariant {
@@ -244,7 +249,7 @@ mod tests {
             t.contains(
                 "#EXT-X-STREAM-INF:BANDWIDTH=3100000,AVERAGE-BANDWIDTH=2000000,\
              CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,\
-             SUBTITLES=\"subs\"\n720p/video.m3u8\n"
+             VIDEO-RANGE=SDR,SUBTITLES=\"subs\"\n720p/video.m3u8\n"
             ),
             "{t}"
         );

@@ -134,6 +134,7 @@ pub(super) fn finished_outputs(store: &Store, id: VideoId) -> Option<(Vec<Rendit
             copied: false,
             progress: 1.0,
             iframe_playlist: iframe,
+            video_range: v.video_range.clone(),
         });
         top_media.get_or_insert((media, (width, height), v.codecs.clone()));
     }
