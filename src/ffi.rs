@@ -247,3 +247,47 @@ pub(crate) fn aes128_cbc_decrypt(key: &[u8; 16], iv: &[u8; 16], data: &[u8]) -> 
         ok.then_some(out)
     }
 }
+
+/// `data` encrypted with AES-128 in CBC mode under `key` and `iv`, PKCS#7
+/// padded: what HLS's `METHOD=AES-128` means for a whole segment (RFC
+/// 8216 §5.2), with libavutil's AES (the muxer's own). `None` if libavutil
+/// cannot allocate the context, or the data exceeds its block count.
+pub(crate) fn aes128_cbc(key: &[u8; 16], iv: &[u8; 16], data: &[u8]) -> Option<Vec<u8>> {
+    let pad = 16 - data.len() % 16;
+    let mut buf = Vec::with_capacity(data.len() + pad);
+    buf.extend_from_slice(data);
+    buf.resize(data.len() + pad, pad as u8);
+    let blocks = libc::c_int::try_from(buf.len() / 16).ok()?;
+    let mut iv = *iv;
+    // SAFETY: the context is checked, initialised for 128-bit encryption
+    // and freed once; `buf` holds `blocks` whole blocks, encrypted in
+    // place (libavutil allows dst == src), and `iv` is 16 bytes.
+    unsafe {
+        let ctx = ffi::av_aes_alloc();
+        if ctx.is_null() {
+            return None;
+        }
+        let ok = ffi::av_aes_init(ctx, key.as_ptr(), 128, 0) == 0;
+        if ok {
+            let p = buf.as_mut_ptr();
+            ffi::av_aes_crypt(ctx, p, p, blocks, iv.as_mut_ptr(), 0);
+        }
+        ffi::av_free(ctx.cast());
+        ok.then_some(buf)
+    }
+}
+
+#[cfg(test)]
+mod aes_tests {
+    #[test]
+    fn aes128_cbc_matches_nist_sp800_38a() {
+        let hex = |s: &str| hex::decode(s).unwrap();
+        let key: [u8; 16] = hex("2b7e151628aed2a6abf7158809cf4f3c").try_into().unwrap();
+        let iv: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let out = super::aes128_cbc(&key, &iv, &hex("6bc1bee22e409f96e93d7e117393172a")).unwrap();
+        // One block of data, one of PKCS#7 padding.
+        assert_eq!(out.len(), 32);
+        assert_eq!(out[..16], hex("7649abac8119b246cee98e9b12e9197d")[..]);
+        assert_eq!(super::aes128_cbc(&key, &iv, b"").unwrap().len(), 16);
+    }
+}

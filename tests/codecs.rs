@@ -321,10 +321,11 @@ fn uploads_ask_for_codec_groups_within_what_the_server_makes() {
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
     assert_eq!(groups(&s.wait_done(&id)), ["h264"]);
-    // An encrypted video is H.264 alone (AES-128 of MPEG-TS).
+    // An encrypted video gets its groups too (encrypted by hlsd: see
+    // an_encrypted_videos_codec_groups_are_encrypted_too).
     let (code, body) = post(&s, &["encrypt=1"]);
     assert_eq!(code, 201, "{body}");
-    assert_eq!(groups(&s.wait_done(body["id"].as_str().unwrap())), ["h264"]);
+    assert_eq!(groups(&s.wait_done(body["id"].as_str().unwrap())), ["h264", "hevc"]);
 }
 
 /// The HEVC group plays whole in GStreamer's `playbin` (its HLS demuxer,
@@ -444,4 +445,48 @@ fn svt_av1_keeps_out_of_the_servers_log() {
         let parsed = serde_json::from_str::<serde_json::Value>(line);
         assert!(parsed.is_ok(), "not JSON: {line}");
     }
+}
+
+#[test]
+fn an_encrypted_videos_codec_groups_are_encrypted_too() {
+    let s = Server::start(&[
+        "--codecs",
+        "h264,hevc,av1",
+        "--ladder",
+        "240",
+        "--segment-seconds",
+        "2",
+        "--encrypt",
+        "--key-rotation-segments",
+        "2",
+    ]);
+    let id = upload_ok(&s, &h264_mp4(5, "320x240", true), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let mut made = groups(&rec);
+    made.sort();
+    assert_eq!(made, ["av1", "h264", "hevc"], "{rec}");
+    for group in ["hevc-240p", "av1-240p"] {
+        let list = s.get(&format!("/play/{id}/{group}/video.m3u8")).text();
+        // The init section stays clear (its EXT-X-MAP comes before any
+        // key); a new key every two segments.
+        let map = list.find("#EXT-X-MAP:").unwrap();
+        let key = list.find("#EXT-X-KEY:METHOD=AES-128,URI=\"/keys/").unwrap();
+        assert!(map < key, "{list}");
+        assert_eq!(list.matches("#EXT-X-KEY:").count(), 2, "{list}");
+        let seg = list.lines().find(|l| l.ends_with(".m4s")).unwrap();
+        let bytes = s.get(&format!("/play/{id}/{group}/{seg}")).body;
+        assert!(
+            bytes.len().is_multiple_of(16),
+            "AES-CBC blocks: {}",
+            bytes.len()
+        );
+        assert!(
+            mp4_box(&bytes, &[b"moof"]).is_none(),
+            "{group}: {seg} is not encrypted"
+        );
+        // Decrypted and decoded whole by the CLI (the key from /keys).
+        assert_cli_plays(&format!("http://{}/play/{id}/{group}/video.m3u8", s.addr));
+    }
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }

@@ -9,6 +9,7 @@
 //! names are flat and typed); they are served at `/keys/{id}/key_NNNNN.key`
 //! to holders of a playback or API token.
 
+use crate::playlist::Key;
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ const KEY_INFO: &str = "keyinfo";
 fn random(buf: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(buf).map_err(|e| Error::Internal(format!("no random bytes: {e}")))
 }
+
+/// A segment's key: the `EXT-X-KEY` it starts with (if a key starts
+/// there), the key, its IV.
+pub(crate) type SegmentKey = (Option<Key>, [u8; 16], [u8; 16]);
 
 /// The key state of one encrypted transcode.
 pub(crate) struct Keys {
@@ -35,6 +40,10 @@ pub(crate) struct Keys {
     index: u32,
     /// The rung whose series this is (`None`: a single rendition).
     slot: Option<usize>,
+    /// The current key, its IV and its URI (for segments encrypted here).
+    current: ([u8; 16], [u8; 16], String),
+    /// Segments per key (0: one key), for [`Keys::for_segment`].
+    rotation: u32,
 }
 
 impl Keys {
@@ -58,6 +67,8 @@ impl Keys {
             next: period.unwrap_or(f64::INFINITY),
             index: 0,
             slot,
+            current: ([0; 16], [0; 16], String::new()),
+            rotation: rotation_segments,
         };
         keys.write_key()?;
         let info = store.path(id, &keys.info_rel());
@@ -80,11 +91,9 @@ impl Keys {
         let path_str = path
             .to_str()
             .ok_or_else(|| Error::Internal("storage path is not UTF-8".into()))?;
-        let info = format!(
-            "/keys/{}/{name}\n{path_str}\n{}\n",
-            self.id,
-            hex::encode(iv)
-        );
+        let uri = format!("/keys/{}/{name}", self.id);
+        let info = format!("{uri}\n{path_str}\n{}\n", hex::encode(iv));
+        self.current = (key, iv, uri);
         self.store
             .write_local(self.id, &self.info_rel(), info.as_bytes())?;
         Ok(())
@@ -96,6 +105,28 @@ impl Keys {
             Some(r) => format!("{}/{KEY_INFO}{r}", names::KEYS_DIR),
             None => format!("{}/{KEY_INFO}", names::KEYS_DIR),
         }
+    }
+
+    /// For segments encrypted here (fMP4, which FFmpeg's muxer cannot
+    /// encrypt): the key of segment `n` (a new one every `rotation`
+    /// segments) and the `EXT-X-KEY` that starts it, when one does.
+    pub(crate) fn for_segment(&mut self, n: usize) -> Result<SegmentKey, Error> {
+        let index = match self.rotation {
+            0 => 0,
+            r => u32::try_from(n / r as usize).unwrap_or(u32::MAX),
+        };
+        let starts = n == 0 || index != self.index;
+        if index != self.index {
+            self.index = index;
+            self.write_key()?;
+        }
+        let (key, iv, uri) = &self.current;
+        let tag = starts.then(|| Key {
+            method: "AES-128".into(),
+            uri: Some(uri.clone()),
+            iv: Some(format!("0x{}", hex::encode(iv))),
+        });
+        Ok((tag, *key, *iv))
     }
 
     /// Called before each keyframe packet showing at `secs` is written:

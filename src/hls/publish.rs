@@ -54,6 +54,9 @@ pub(crate) struct Publisher {
     /// Parts taken (the muxer's next file number), and the next's name.
     taken: u64,
     hint: String,
+    /// Segments encrypted here, with this key series (fMP4: FFmpeg's
+    /// muxer encrypts MPEG-TS only).
+    crypt: Option<super::keys::Keys>,
 }
 
 impl Publisher {
@@ -84,7 +87,15 @@ impl Publisher {
             low: low.map(|target| Low::new(id, rung, target)),
             taken: 0,
             hint: String::new(),
+            crypt: None,
         }
+    }
+
+    /// Encrypts each segment (AES-128, whole segments) with `keys` before
+    /// it is published, and says so in the playlist (`EXT-X-KEY` after
+    /// `EXT-X-MAP`: the init section stays clear).
+    pub(crate) fn encrypt_with(&mut self, keys: super::keys::Keys) {
+        self.crypt = Some(keys);
     }
 
     /// Where the muxer must write its playlist.
@@ -162,7 +173,7 @@ impl Publisher {
         Ok(bytes)
     }
 
-    fn publish(&mut self, muxed: MediaPlaylist, done: bool) -> Result<u64, Error> {
+    fn publish(&mut self, mut muxed: MediaPlaylist, done: bool) -> Result<u64, Error> {
         let known = self.public.segments.len();
         if muxed.segments.len() < known {
             return Err(Error::Media("the muxer's playlist lost segments".into()));
@@ -178,8 +189,13 @@ impl Publisher {
             .iter()
             .map(|f| self.local_size(f))
             .sum::<io::Result<u64>>()?;
-        for s in &muxed.segments[known..] {
+        for (i, s) in muxed.segments.iter_mut().enumerate() {
+            if i < known {
+                s.key = self.public.segments[i].key.take();
+                continue;
+            }
             let rel = self.rel(&s.uri);
+            s.key = self.seal(i, &rel)?.or(s.key.take());
             let size = self.local_size(&rel)?;
             self.sizes.push(size);
             bytes += size;
@@ -372,6 +388,22 @@ impl Publisher {
         self.low
             .as_mut()
             .ok_or_else(|| Error::Internal("not low-latency".into()))
+    }
+
+    /// Encrypts segment `n` (at `rel`) in place when this rung encrypts
+    /// its own; the `EXT-X-KEY` it starts with, if a key starts there.
+    fn seal(&mut self, n: usize, rel: &str) -> Result<Option<crate::playlist::Key>, Error> {
+        let Some(keys) = self.crypt.as_mut() else {
+            return Ok(None);
+        };
+        let (tag, key, iv) = keys.for_segment(n)?;
+        let path = self.store.path(self.id, rel);
+        let sealed = crate::ffi::aes128_cbc(&key, &iv, &std::fs::read(&path)?)
+            .ok_or_else(|| Error::Internal("AES-128 encryption failed".into()))?;
+        let tmp = path.with_extension("sealed.tmp");
+        std::fs::write(&tmp, sealed)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(tag)
     }
 
     /// The size of a file the muxer closed (in this node's folder).

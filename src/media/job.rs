@@ -202,22 +202,10 @@ impl<'a> Job<'a> {
                 Audio::Encode(a) => Some((AudioParams::Encoded(a.encoder()), a.time_base())),
                 Audio::Copy { params, tb, .. } => Some((AudioParams::Copied(params.clone()), *tb)),
             };
-            let keys = if ctx.settings.encrypt {
-                let slot = (!self.single).then_some(i);
-                let s = ctx.settings;
-                Some(crate::hls::keys::Keys::start(
-                    ctx.store,
-                    ctx.id,
-                    ctx.generation,
-                    slot,
-                    s.key_rotation_segments,
-                    s.segment_seconds,
-                )?)
-            } else {
-                None
-            };
             let fmp4 = super::muxer::is_fmp4(ctx.settings)
                 || plan.codec != crate::config::VideoCodec::H264;
+            let mut publisher = publisher;
+            let keys = self.rung_keys(i, fmp4, &mut publisher)?;
             let spec = RungSpec {
                 plan,
                 dir,
@@ -235,6 +223,31 @@ impl<'a> Job<'a> {
         }
         self.report();
         Ok(())
+    }
+
+    /// Rung `i`'s key series when the video is encrypted: its muxer's (TS),
+    /// or its publisher's, which encrypts fMP4 segments itself (FFmpeg's
+    /// muxer encrypts MPEG-TS only).
+    fn rung_keys(
+        &self,
+        i: usize,
+        fmp4: bool,
+        publisher: &mut Publisher,
+    ) -> Result<Option<(crate::hls::keys::Keys, std::path::PathBuf)>, Error> {
+        let s = self.ctx.settings;
+        if !s.encrypt {
+            return Ok(None);
+        }
+        let slot = (!self.single).then_some(i);
+        let ctx = self.ctx;
+        let (g, rotation) = (ctx.generation, s.key_rotation_segments);
+        let keys =
+            crate::hls::keys::Keys::start(ctx.store, ctx.id, g, slot, rotation, s.segment_seconds)?;
+        if fmp4 {
+            publisher.encrypt_with(keys.0);
+            return Ok(None);
+        }
+        Ok(Some(keys))
     }
 
     /// Reads and processes every packet, then finishes.
@@ -395,15 +408,12 @@ pub(super) fn slowest(outs: &[super::outputs::RungOutput]) -> f64 {
 }
 
 /// The H.264 rungs, then each extra codec group's (`--codecs`, the
-/// video's `codecs`). An encrypted video gets none: FFmpeg 5.1's hls
-/// muxer encrypts MPEG-TS only, and AV1 has no MPEG-TS mapping.
+/// video's `codecs`). An encrypted video's groups are encrypted by their
+/// publishers (FFmpeg 5.1's hls muxer encrypts MPEG-TS only).
 fn with_codec_groups(
     mut rungs: Vec<ladder::RungPlan>,
     settings: &super::Settings,
 ) -> Vec<ladder::RungPlan> {
-    if settings.encrypt {
-        return rungs;
-    }
     let twins = ladder::twins(&rungs, &settings.codecs);
     rungs.extend(twins);
     rungs
