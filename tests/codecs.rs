@@ -325,7 +325,10 @@ fn uploads_ask_for_codec_groups_within_what_the_server_makes() {
     // an_encrypted_videos_codec_groups_are_encrypted_too).
     let (code, body) = post(&s, &["encrypt=1"]);
     assert_eq!(code, 201, "{body}");
-    assert_eq!(groups(&s.wait_done(body["id"].as_str().unwrap())), ["h264", "hevc"]);
+    assert_eq!(
+        groups(&s.wait_done(body["id"].as_str().unwrap())),
+        ["h264", "hevc"]
+    );
 }
 
 /// The HEVC group plays whole in GStreamer's `playbin` (its HLS demuxer,
@@ -489,4 +492,84 @@ fn an_encrypted_videos_codec_groups_are_encrypted_too() {
         assert_cli_plays(&format!("http://{}/play/{id}/{group}/video.m3u8", s.addr));
     }
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+}
+
+/// Each entry of an fMP4 I-frame playlist: (its map, (segment, length,
+/// offset)).
+fn iframe_entries(list: &str) -> (String, Vec<(String, u64, u64)>) {
+    let map = list
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .unwrap_or_else(|| panic!("no map in\n{list}"))
+        .trim_end_matches('"')
+        .to_owned();
+    let mut out = Vec::new();
+    let mut range = None;
+    for l in list.lines() {
+        if let Some(r) = l.strip_prefix("#EXT-X-BYTERANGE:") {
+            let (len, off) = r.split_once('@').unwrap();
+            range = Some((len.parse().unwrap(), off.parse().unwrap()));
+        } else if !l.starts_with('#') && !l.is_empty() {
+            let (len, off) = range.take().unwrap();
+            out.push((l.to_owned(), len, off));
+        }
+    }
+    (map, out)
+}
+
+#[test]
+fn fmp4_rungs_have_iframe_playlists_whose_ranges_decode_alone() {
+    let s = Server::start(&[
+        "--codecs",
+        "h264,hevc",
+        "--ladder",
+        "240,120",
+        "--segment-seconds",
+        "2",
+        "--segment-format",
+        "fmp4",
+    ]);
+    let id = upload_ok(&s, &h264_mp4(6, "320x240", true), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let dir = tempfile::tempdir().unwrap();
+    for r in rec["renditions"].as_array().unwrap() {
+        let f = r["iframe_playlist"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(master.contains(&format!("URI=\"{f}\"")), "{master}");
+        let rung = f.rsplit_once('/').unwrap().0;
+        let list = s.get(&format!("/play/{id}/{f}")).text();
+        let (map, entries) = iframe_entries(&list);
+        let media = s
+            .get(&format!("/play/{id}/{}", r["playlist"].as_str().unwrap()))
+            .text();
+        assert_eq!(entries.len(), media.matches("#EXTINF").count(), "{list}");
+        let init = s.get(&format!("/play/{id}/{rung}/{map}")).body;
+        // Each range, after the init section, is a keyframe that decodes.
+        for (i, (seg, len, off)) in entries.iter().enumerate() {
+            let range = format!("bytes={off}-{}", off + len - 1);
+            let path = format!("/play/{id}/{rung}/{seg}");
+            let part = request(s.addr, "GET", &path, &[("Range", range.as_str())], &[]);
+            assert_eq!((part.status, part.body.len() as u64), (206, *len), "{path}");
+            let file = dir
+                .path()
+                .join(format!("{}-{i}.mp4", rung.replace('/', "_")));
+            std::fs::write(&file, [&init[..], &part.body[..]].concat()).unwrap();
+            let v = ffprobe(
+                &file,
+                &[
+                    "-select_streams",
+                    "v:0",
+                    "-show_frames",
+                    "-show_entries",
+                    "frame=key_frame",
+                ],
+            );
+            let frames = v["frames"].as_array().unwrap();
+            assert!(!frames.is_empty(), "{rung} entry {i}: nothing decodes");
+            assert_eq!(frames[0]["key_frame"], 1, "{rung} entry {i}: {v}");
+        }
+    }
 }

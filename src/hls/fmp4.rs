@@ -84,6 +84,80 @@ pub(crate) fn starts_with_sync(data: &[u8]) -> bool {
     any
 }
 
+/// The `track_ID` of the video track (`hdlr` `vide`) of an init segment.
+pub(crate) fn video_track(init: &[u8]) -> Option<u32> {
+    let (_, moov) = boxes(init).find(|(k, _)| k == b"moov")?;
+    boxes(moov)
+        .filter(|(k, _)| k == b"trak")
+        .find_map(|(_, trak)| {
+            let (_, mdia) = boxes(trak).find(|(k, _)| k == b"mdia")?;
+            let (_, hdlr) = boxes(mdia).find(|(k, _)| k == b"hdlr")?;
+            (hdlr.get(8..12)? == b"vide").then_some(())?;
+            let (_, tkhd) = boxes(trak).find(|(k, _)| k == b"tkhd")?;
+            let at = if tkhd.first()? == &1 { 20 } else { 12 };
+            u32_at(tkhd, at)
+        })
+}
+
+/// Where the first sample of track `track` (of the first fragment) ends,
+/// from the start of `data`: the byte range `[0, end)` holds the fragment's
+/// `moof` and that sample (an I-frame entry of an fMP4 segment that starts
+/// on a keyframe). Fragments based on their `moof` (FFmpeg's, `dash`).
+pub(crate) fn first_sample_end(data: &[u8], track: u32) -> Option<u64> {
+    let (moof_start, moof) = moof_at(data)?;
+    boxes(moof)
+        .filter(|(k, _)| k == b"traf")
+        .find_map(|(_, traf)| {
+            let (_, tfhd) = boxes(traf).find(|(k, _)| k == b"tfhd")?;
+            (u32_at(tfhd, 4)? == track).then_some(())?;
+            let (_, trun) = boxes(traf).find(|(k, _)| k == b"trun")?;
+            let start = moof_start as u64 + u64::from(trun_data_offset(trun)?);
+            Some(start + u64::from(first_sample_size(tfhd, trun)?))
+        })
+}
+
+/// The first `moof` of `data`: its offset and body.
+fn moof_at(data: &[u8]) -> Option<(usize, &[u8])> {
+    let mut at = 0usize;
+    while let Some(h) = data.get(at..at + 8) {
+        let size = u32_at(h, 0)? as usize;
+        if size < 8 {
+            return None;
+        }
+        if &h[4..8] == b"moof" {
+            return Some((at, data.get(at + 8..at + size)?));
+        }
+        at = at.checked_add(size)?;
+    }
+    None
+}
+
+fn trun_data_offset(trun: &[u8]) -> Option<u32> {
+    let flags = u32_at(trun, 0)? & 0x00ff_ffff;
+    (flags & 0x1 != 0).then(|| u32_at(trun, 8)).flatten()
+}
+
+/// The first sample's size: `trun`'s own, else `tfhd`'s default.
+fn first_sample_size(tfhd: &[u8], trun: &[u8]) -> Option<u32> {
+    let flags = u32_at(trun, 0)? & 0x00ff_ffff;
+    if flags & 0x200 != 0 {
+        let mut at = 8;
+        for bit in [0x1, 0x4, 0x100] {
+            at += if flags & bit != 0 { 4 } else { 0 };
+        }
+        return u32_at(trun, at);
+    }
+    let tf = u32_at(tfhd, 0)? & 0x00ff_ffff;
+    if tf & 0x10 == 0 {
+        return None;
+    }
+    let mut at = 8;
+    for (bit, len) in [(0x1, 8), (0x2, 4), (0x8, 4)] {
+        at += if tf & bit != 0 { len } else { 0 };
+    }
+    u32_at(tfhd, at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +193,33 @@ mod tests {
         assert!(!starts_with_sync(&fragment(NON_SYNC, None)));
         assert!(starts_with_sync(&fragment(0, None)));
         assert!(!starts_with_sync(&fragment(0, Some(NON_SYNC))));
+    }
+
+    #[test]
+    fn the_first_sample_of_the_video_track_ends_the_iframe_range() {
+        // styp (12 bytes), then a moof whose trun says data at +100 and a
+        // first sample of 700 bytes (per-sample sizes).
+        let mut tfhd = 0x2_0000u32.to_be_bytes().to_vec();
+        tfhd.extend(1u32.to_be_bytes());
+        let mut trun = 0x201u32.to_be_bytes().to_vec();
+        trun.extend(2u32.to_be_bytes());
+        trun.extend(100u32.to_be_bytes());
+        trun.extend(700u32.to_be_bytes());
+        trun.extend(50u32.to_be_bytes());
+        let traf = bx(b"traf", &[bx(b"tfhd", &tfhd), bx(b"trun", &trun)].concat());
+        let mut data = bx(b"styp", b"msdh");
+        data.extend(bx(b"moof", &traf));
+        assert_eq!(first_sample_end(&data, 1), Some(12 + 100 + 700));
+        assert_eq!(first_sample_end(&data, 2), None);
+        assert_eq!(first_sample_end(b"\0\0\0\x04moof", 1), None);
+        // An init segment: the video track's id from its tkhd.
+        let hdlr = bx(b"hdlr", &[&[0u8; 8][..], b"vide", &[0; 12]].concat());
+        let mut tkhd = vec![0u8; 12];
+        tkhd.extend(7u32.to_be_bytes());
+        let trak = bx(b"trak", &[bx(b"tkhd", &tkhd), bx(b"mdia", &hdlr)].concat());
+        let init = [bx(b"ftyp", b"iso5"), bx(b"moov", &trak)].concat();
+        assert_eq!(video_track(&init), Some(7));
+        assert_eq!(video_track(b"junk"), None);
     }
 
     #[test]

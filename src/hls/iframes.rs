@@ -149,6 +149,39 @@ pub(crate) fn scan_file(path: &std::path::Path) -> std::io::Result<Vec<IFrame>> 
     }
 }
 
+/// An fMP4 rung's I-frames: each segment starts on a keyframe, so its
+/// entry is `[0, end of its first video sample)` (the `moof` and that
+/// sample; the init section is the playlist's `EXT-X-MAP`), timed by the
+/// segments' start. `segments`: (URI, duration, path); `init`: the init
+/// section's path. A segment it cannot read a first sample from is left
+/// out.
+pub(crate) fn scan_fmp4(
+    init: &std::path::Path,
+    segments: &[(String, f64, std::path::PathBuf)],
+) -> std::io::Result<Vec<SegmentIFrames>> {
+    let track = super::fmp4::video_track(&std::fs::read(init)?);
+    let mut start = 0.0f64;
+    let mut out = Vec::with_capacity(segments.len());
+    for (uri, duration, path) in segments {
+        let end = track.and_then(|t| super::fmp4::first_sample_end(&std::fs::read(path).ok()?, t));
+        let pts = (start * 90_000.0).round() as i64;
+        out.push(SegmentIFrames {
+            uri: uri.clone(),
+            duration: *duration,
+            iframes: end
+                .map(|length| IFrame {
+                    offset: 0,
+                    length,
+                    pts,
+                })
+                .into_iter()
+                .collect(),
+        });
+        start += duration;
+    }
+    Ok(out)
+}
+
 /// The I-frame-only playlist (VOD, ended) and its measured peak and
 /// average bit rates, bit/s, for `#EXT-X-I-FRAME-STREAM-INF`.
 pub(crate) fn iframe_playlist(segments: &[SegmentIFrames]) -> (MediaPlaylist, u64, u64) {

@@ -91,6 +91,11 @@ impl Publisher {
         }
     }
 
+    /// True when this rung encrypts its own segments.
+    pub(crate) fn encrypts(&self) -> bool {
+        self.crypt.is_some()
+    }
+
     /// Encrypts each segment (AES-128, whole segments) with `keys` before
     /// it is published, and says so in the playlist (`EXT-X-KEY` after
     /// `EXT-X-MAP`: the init section stays clear).

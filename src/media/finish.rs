@@ -83,7 +83,8 @@ impl Job<'_> {
         let mut bytes = 0;
         let mut out = Vec::with_capacity(self.outs.len());
         for o in &self.outs {
-            if o.is_fmp4() {
+            // An encrypted fMP4 segment cannot be read in ranges.
+            if o.is_fmp4() && o.publisher.encrypts() {
                 out.push(None);
                 continue;
             }
@@ -159,24 +160,35 @@ impl Job<'_> {
     }
 }
 
-/// Scans a finished TS rung's segments for I-frames (64 KiB at a time) and
-/// publishes its I-frame playlist.
+/// Scans a finished rung's segments for I-frames (a TS one 64 KiB at a
+/// time; an fMP4 one's first sample of each segment) and publishes its
+/// I-frame playlist.
 fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<(IFrames, u64), Error> {
-    let segments = o
-        .publisher
-        .published()
-        .segments
-        .iter()
-        .map(|s| {
-            let path = ctx.store.path(ctx.id, &o.publisher.rel(&s.uri));
-            Ok(crate::hls::iframes::SegmentIFrames {
-                iframes: crate::hls::iframes::scan_file(&path)?,
-                uri: s.uri.clone(),
-                duration: s.duration,
+    let published = o.publisher.published();
+    let path = |uri: &str| ctx.store.path(ctx.id, &o.publisher.rel(uri));
+    let segments = match (o.is_fmp4(), &published.map) {
+        (true, Some(map)) => {
+            let list: Vec<_> = published
+                .segments
+                .iter()
+                .map(|s| (s.uri.clone(), s.duration, path(&s.uri)))
+                .collect();
+            crate::hls::iframes::scan_fmp4(&path(map), &list)?
+        }
+        _ => published
+            .segments
+            .iter()
+            .map(|s| {
+                Ok(crate::hls::iframes::SegmentIFrames {
+                    iframes: crate::hls::iframes::scan_file(&path(&s.uri))?,
+                    uri: s.uri.clone(),
+                    duration: s.duration,
+                })
             })
-        })
-        .collect::<Result<Vec<_>, std::io::Error>>()?;
-    let (playlist, peak, average) = crate::hls::iframes::iframe_playlist(&segments);
+            .collect::<Result<Vec<_>, std::io::Error>>()?,
+    };
+    let (mut playlist, peak, average) = crate::hls::iframes::iframe_playlist(&segments);
+    playlist.map = published.map.clone().filter(|_| o.is_fmp4());
     let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
     let text = playlist.to_string();
     ctx.store.write(ctx.id, &rel, text.as_bytes())?;
