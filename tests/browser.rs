@@ -447,14 +447,35 @@ fn hls_js_plays_a_low_latency_live_from_its_parts() {
     assert!(v["parts"].as_u64().unwrap() > 0, "{v}");
 }
 
+/// Issue 27: an encrypted low-latency live: hls.js decrypts each part
+/// alone (under its segment's key) and plays.
+#[test]
+fn hls_js_plays_an_encrypted_low_latency_live() {
+    let v = play_live_with(&["--encrypt"], br#"{"latency":"low"}"#);
+    if !v.is_null() {
+        assert!(v["parts"].as_u64().unwrap() > 0, "{v}");
+    }
+}
+
 /// A live created with `body`, pushed over RTMP and played in the embed
 /// page; what the scenario saw (`null` without a browser).
 fn play_live(body: &[u8]) -> serde_json::Value {
+    play_live_with(&[], body)
+}
+
+/// [`play_live`] on a server started with `extra` flags too.
+fn play_live_with(extra: &[&str], body: &[u8]) -> serde_json::Value {
     if !browser_ready() {
         return serde_json::Value::Null;
     }
     let clip = browser_clip();
-    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--allow-open-api"]);
+    let s = Server::start(
+        &[
+            &["--rtmp-listen", "127.0.0.1:0", "--allow-open-api"][..],
+            extra,
+        ]
+        .concat(),
+    );
     let json = [("Content-Type", "application/json")];
     let l = request(s.addr, "POST", "/lives", &json, body).json();
     let id = l["id"].as_str().unwrap().to_owned();

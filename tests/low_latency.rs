@@ -205,7 +205,7 @@ fn has_parts(dir: &std::path::Path) -> bool {
 }
 
 #[test]
-fn a_low_latency_live_kept_nowhere_slides_and_cannot_be_encrypted() {
+fn a_low_latency_live_kept_nowhere_slides_its_window() {
     let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-window-secs", "6"]);
     let l = new_live(&s, r#"{"latency":"low","record":false,"ladder":"source"}"#);
     let id = l["id"].as_str().unwrap().to_owned();
@@ -230,12 +230,87 @@ fn a_low_latency_live_kept_nowhere_slides_and_cannot_be_encrypted() {
         s.get(&format!("/videos/{id}")).status == 404
     });
     s.assert_storage_empty_soon();
+}
 
-    let e = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--encrypt"]);
-    let json = [("Content-Type", "application/json")];
-    let r = request(e.addr, "POST", "/lives", &json, br#"{"latency":"low"}"#);
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("latency"), "{}", r.text());
+/// `data` decrypted by the openssl CLI (AES-128-CBC, PKCS#7) under the key
+/// at `key_uri` and `iv` (`0x…`).
+fn decrypt(s: &Server, key_uri: &str, iv: &str, data: &[u8]) -> Vec<u8> {
+    let key = s.get(key_uri);
+    assert_eq!((key.status, key.body.len()), (200, 16), "{key_uri}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sealed");
+    std::fs::write(&file, data).unwrap();
+    let hex: String = key.body.iter().map(|b| format!("{b:02x}")).collect();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "enc",
+            "-d",
+            "-aes-128-cbc",
+            "-K",
+            &hex,
+            "-iv",
+            iv.trim_start_matches("0x"),
+            "-in",
+        ])
+        .arg(&file)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn an_encrypted_low_latency_live_encrypts_each_part_and_segment() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--encrypt"]);
+    let l = new_live(&s, r#"{"latency":"low","ladder":"source"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 8, Streams::Both, &[]);
+    let (uri, text) = variant(&s, &id, 2);
+    // The key comes before the first part; each part decrypts alone, a
+    // segment decrypts whole, both to MPEG-TS, the segment being its parts.
+    let key_line = text
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-KEY:METHOD=AES-128,"))
+        .unwrap_or_else(|| panic!("no key in\n{text}"));
+    assert!(
+        text.find(key_line).unwrap() < text.find("#EXT-X-PART:").unwrap(),
+        "{text}"
+    );
+    let key_uri = key_line
+        .split("URI=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let iv = key_line.split("IV=").nth(1).unwrap();
+    let dir = uri.rsplit_once('/').map_or("", |(d, _)| d);
+    let at = |name: &str| {
+        format!(
+            "/play/{id}/{}{name}",
+            if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            }
+        )
+    };
+    let (parts, segment) = segment_with_parts(&text);
+    let mut joined = Vec::new();
+    for p in &parts {
+        let plain = decrypt(&s, key_uri, iv, &s.get(&at(p)).body);
+        assert_eq!(plain.first(), Some(&0x47), "{p} is not TS once decrypted");
+        joined.extend(plain);
+    }
+    let whole = decrypt(&s, key_uri, iv, &s.get(&at(&segment)).body);
+    assert!(whole == joined, "{segment} is not its parts");
+    assert!(finished(ff), "the push failed");
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
 }
 
 #[test]

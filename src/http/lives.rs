@@ -133,14 +133,6 @@ pub(crate) async fn post(
                 .into(),
         ));
     }
-    if asked.low && state.config.encrypt {
-        // FFmpeg's muxer encrypts each file it cuts: each part on its own,
-        // so a segment made of parts would not decrypt as one.
-        return Err(Error::BadRequest(
-            "latency: low cannot be encrypted (--encrypt): create the live with latency: normal"
-                .into(),
-        ));
-    }
     let id = VideoId::random();
     let mut rec = state.catalog.new_record(id, None);
     rec.status = Status::Live;

@@ -243,7 +243,9 @@ impl<'a> Job<'a> {
         let (g, rotation) = (ctx.generation, s.key_rotation_segments);
         let keys =
             crate::hls::keys::Keys::start(ctx.store, ctx.id, g, slot, rotation, s.segment_seconds)?;
-        if fmp4 {
+        // A low-latency live's parts are encrypted by its publisher too:
+        // each part alone and each segment whole.
+        if fmp4 || s.live_low {
             publisher.encrypt_with(keys.0);
             return Ok(None);
         }

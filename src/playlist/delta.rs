@@ -24,6 +24,7 @@ pub fn skip_older(text: &str) -> Option<String> {
                 "#EXT-X-PROGRAM-DATE-TIME",
                 "#EXT-X-PART:",
                 "#EXT-X-DISCONTINUITY",
+                "#EXT-X-KEY",
             ]
             .iter()
             .any(|t| l.starts_with(t))
@@ -55,6 +56,18 @@ pub fn skip_older(text: &str) -> Option<String> {
     let keep_from = units[skipped].0;
     let mut out = lines[..first].join("\n");
     out.push_str(&format!("\n#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}\n"));
+    // The key the first kept segment is under, when a skipped one set it.
+    let starts_key = lines[keep_from..units[skipped].1]
+        .iter()
+        .any(|l| l.starts_with("#EXT-X-KEY:"));
+    let skipped_key = lines[first..keep_from]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("#EXT-X-KEY:"));
+    if let (false, Some(key)) = (starts_key, skipped_key) {
+        out.push_str(key);
+        out.push('\n');
+    }
     out.push_str(&lines[keep_from..].join("\n"));
     out.push('\n');
     Some(out)
@@ -90,6 +103,21 @@ mod tests {
         assert_eq!(out.matches("#EXTINF").count(), 6);
         assert!(!out.contains("seg_00003.ts") && out.contains("seg_00004.ts"));
         assert!(out.ends_with("URI=\"part_00101.ts\"\n"), "{out}");
+    }
+
+    #[test]
+    fn the_key_of_the_first_kept_segment_is_restated() {
+        let full = playlist(10).replacen(
+            "#EXT-X-PROGRAM-DATE-TIME",
+            "#EXT-X-KEY:METHOD=AES-128,URI=\"/keys/x/key_00000.key\",IV=0x01\n#EXT-X-PROGRAM-DATE-TIME",
+            1,
+        );
+        let out = skip_older(&full).unwrap();
+        assert!(
+            out.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n#EXT-X-KEY:METHOD=AES-128,URI=\"/keys/x/key_00000.key\",IV=0x01\n#EXT-X-PROGRAM-DATE-TIME:2026-12-07T12:00:08.000Z\n"),
+            "{out}"
+        );
+        assert_eq!(out.matches("#EXT-X-KEY").count(), 1);
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! `#EXT-X-ENDLIST` after [`Publisher::finish`]; its target duration never
 //! drops below the nominal segment length.
 
-use super::lowlat::{Closed, Low, Part, View};
+mod low;
+
+use super::lowlat::Low;
 use super::queue::Queue;
-use crate::playlist::{MediaPlaylist, PlaylistType, Segment};
+use crate::playlist::{MediaPlaylist, PlaylistType};
 use crate::storage::{names, Store, VideoId};
 use crate::Error;
 use std::io;
@@ -57,6 +59,9 @@ pub(crate) struct Publisher {
     /// Segments encrypted here, with this key series (fMP4: FFmpeg's
     /// muxer encrypts MPEG-TS only).
     crypt: Option<super::keys::Keys>,
+    /// The key of the segment being made (a low-latency rung asks for it
+    /// at each part): its index and key.
+    open_key: Option<(usize, super::keys::SegmentKey)>,
 }
 
 impl Publisher {
@@ -88,6 +93,7 @@ impl Publisher {
             taken: 0,
             hint: String::new(),
             crypt: None,
+            open_key: None,
         }
     }
 
@@ -268,131 +274,6 @@ impl Publisher {
             .collect();
         self.removed = upto.max(self.removed);
         gone
-    }
-
-    /// [`Publisher::publish`] for a low-latency rung: the muxer's new
-    /// files are parts; the segments they close are written whole; the
-    /// playlist lists parts and a preload hint while the broadcast goes
-    /// on, and is a plain `VOD` one at the end. The edge moves once the
-    /// playlist is written.
-    fn publish_low(&mut self, muxed: MediaPlaylist, done: bool) -> Result<u64, Error> {
-        let mut files = Vec::new();
-        let mut bytes = 0;
-        if let (None, Some(map)) = (&self.public.map, &muxed.map) {
-            let rel = self.rel(map);
-            bytes += self.local_size(&rel)?;
-            files.push(rel);
-            self.public.map = muxed.map.clone();
-        }
-        let before = self.taken;
-        for (i, s) in muxed.segments.iter().enumerate() {
-            let n = muxed.media_sequence + i as u64;
-            if n >= self.taken {
-                self.taken = n + 1;
-                bytes += self.take_part(s, &mut files)?;
-            }
-        }
-        let closed = if done { self.low_mut()?.close() } else { None };
-        if let Some(c) = closed {
-            bytes += self.write_segment(c, &mut files)?;
-        }
-        if self.taken == before && files.is_empty() && !done {
-            return Ok(bytes);
-        }
-        self.public.independent_segments = true;
-        self.public.fit_target(self.nominal);
-        let (text, mut gone, then) = self.low_playlist(done)?;
-        bytes += if done { text.len() as u64 } else { 0 };
-        let parts = self.low_mut()?.expired(done);
-        gone.extend(parts.iter().map(|p| self.rel(p)));
-        let playlist = self.rel(names::PLAYLIST);
-        self.queue
-            .publish_then(files, (playlist, text), gone, Some(then))?;
-        Ok(bytes)
-    }
-
-    /// Takes the muxer's file `s` as the next part; the bytes of the
-    /// segment it closes, if it does.
-    fn take_part(&mut self, s: &Segment, files: &mut Vec<String>) -> Result<u64, Error> {
-        let data = bytes::Bytes::from(std::fs::read(self.store.path(self.id, &self.rel(&s.uri)))?);
-        let independent = match s.uri.ends_with(".m4s") {
-            true => super::fmp4::starts_with_sync(&data),
-            false => super::ts::starts_with_key(&data),
-        };
-        if self.store.traits().remote {
-            // Other nodes serve the part from the bucket.
-            files.push(self.rel(&s.uri));
-        }
-        let (hint, _) = names::after_part(&s.uri, 0)
-            .ok_or_else(|| Error::Media(format!("a part named {:?}", s.uri)))?;
-        self.hint = hint;
-        let part = Part {
-            name: s.uri.clone(),
-            duration: s.duration,
-            independent,
-        };
-        let timing = (self.nominal as f64, self.nominal);
-        match self.low_mut()?.take(part, data, timing) {
-            Some(c) => self.write_segment(c, files),
-            None => Ok(0),
-        }
-    }
-
-    /// Writes segment `c` (its parts end to end) beside them; it is
-    /// published with the playlist that first lists it.
-    fn write_segment(&mut self, c: Closed, files: &mut Vec<String>) -> Result<u64, Error> {
-        let n = self.public.segments.len() as u64;
-        let (_, name) = names::after_part(&self.hint, n)
-            .ok_or_else(|| Error::Internal("a segment without parts".into()))?;
-        let rel = self.rel(&name);
-        let path = self.store.path(self.id, &rel);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, c.bytes.concat())?;
-        std::fs::rename(&tmp, &path)?;
-        let size = self.local_size(&rel)?;
-        self.public.segments.push(Segment::new(c.duration, name));
-        self.sizes.push(size);
-        files.push(rel);
-        Ok(size)
-    }
-
-    /// The playlist text, the segments a window drops, and what moves the
-    /// edge once it is written.
-    fn low_playlist(
-        &mut self,
-        done: bool,
-    ) -> Result<(String, Vec<String>, super::queue::Then), Error> {
-        let first = self.window.map_or(0, |w| self.window_start(w));
-        let gone = self.drop_before(first);
-        if done && self.window.is_none() {
-            self.public.playlist_type = Some(PlaylistType::Vod);
-            self.public.ended = true;
-        }
-        let low = self
-            .low
-            .as_ref()
-            .ok_or_else(|| Error::Internal("not low-latency".into()))?;
-        let edge = low.edge();
-        let view = View {
-            segments: &self.public.segments[..],
-            first,
-            event: self.window.is_none(),
-            map: self.public.map.as_deref(),
-            target: self.public.target_duration,
-            hint: &self.hint,
-        };
-        let (mut text, mut at) = low.render(&view);
-        if done && self.window.is_none() {
-            text = self.public.to_string();
-        }
-        at.ended = done;
-        Ok((text, gone, Box::new(move || edge.moved(at))))
-    }
-
-    fn low_mut(&mut self) -> Result<&mut Low, Error> {
-        self.low
-            .as_mut()
-            .ok_or_else(|| Error::Internal("not low-latency".into()))
     }
 
     /// Encrypts segment `n` (at `rel`) in place when this rung encrypts

@@ -1,0 +1,88 @@
+//! Tests of [`super`]: part targets, grouping, the playlist, dates.
+use super::*;
+
+#[test]
+fn dates_are_rfc3339_utc() {
+    assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    let t = UNIX_EPOCH + Duration::from_millis(1_796_644_800_123);
+    assert_eq!(rfc3339(t), "2026-12-07T12:00:00.123Z");
+    let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+    assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+}
+
+#[test]
+fn part_targets_hold_every_part_the_muxer_cuts() {
+    // 30 fps read from FLV's milliseconds is 30.
+    for fps in [30.0, 1000.0 / 33.0, 25.0, 60.0, 50.0, 0.0] {
+        assert_eq!((part_seconds(fps), part_target(fps)), (0.2, 0.205), "{fps}");
+    }
+    assert_eq!((part_seconds(24.0), part_target(24.0)), (0.25, 0.255));
+    // NTSC: 12 frames, now and then 11, still above 85%.
+    let ntsc = 30000.0 / 1001.0;
+    assert_eq!((part_seconds(ntsc), part_target(ntsc)), (0.4, 0.406));
+    assert!(11.0 / ntsc >= 0.85 * part_target(ntsc));
+    // Audio alone (AAC frames at 48 kHz): 0.4 s, 19 frames at most.
+    assert_eq!(part_seconds(46.875), 0.4);
+    assert!(part_target(46.875) >= 19.0 / 46.875);
+}
+
+fn part(n: u32, independent: bool) -> Part {
+    Part {
+        name: format!("part_{n:05}.ts"),
+        duration: 0.4,
+        independent,
+    }
+}
+
+#[test]
+fn segments_close_on_keyframes_or_before_they_grow_too_long() {
+    let mut low = Low::new(crate::storage::VideoId::random(), "", 0.405);
+    let timing = (2.0, 2);
+    let mut closed = vec![];
+    for n in 0..11 {
+        let ts = Bytes::from_static(b"ts");
+        let c = low.take(part(n, n % 5 == 0), (ts.clone(), ts), timing);
+        closed.extend(c.map(|c| (n, c.bytes.len(), c.independent)));
+    }
+    assert_eq!(closed, vec![(5, 5, true), (10, 5, true)]);
+    // No keyframe on the grid: cut before it would round past 2 s.
+    let mut closed = vec![];
+    for n in 11..20 {
+        let ts = Bytes::from_static(b"ts");
+        let c = low.take(part(n, false), (ts.clone(), ts), timing);
+        closed.extend(c.map(|c| (n, c.bytes.len(), c.independent)));
+    }
+    assert_eq!(closed, vec![(16, 6, true)]);
+    assert_eq!(low.expired(false), Vec::<String>::new());
+    assert_eq!(low.expired(true).len(), 20);
+}
+
+#[test]
+fn the_playlist_lists_recent_parts_and_a_hint() {
+    let mut low = Low::new(crate::storage::VideoId::random(), "", 0.405);
+    let mut segs = vec![];
+    for n in 0..22 {
+        if let Some(c) = low.take(part(n, n % 5 == 0), (Bytes::new(), Bytes::new()), (2.0, 2)) {
+            segs.push(Segment::new(
+                c.duration,
+                format!("seg_{:05}.ts", segs.len()),
+            ));
+        }
+    }
+    let view = View {
+        segments: &segs,
+        first: 0,
+        event: true,
+        map: None,
+        target: 2,
+        hint: "part_00022.ts",
+        keys: (None, None),
+    };
+    let (text, at) = low.render(&view);
+    assert_eq!((at.open_msn, at.parts, at.prev_parts), (4, 2, 5));
+    assert_eq!(text.matches("#EXT-X-PART:").count(), 12, "{text}");
+    assert!(!text.contains("part_00009.ts") && text.contains("part_00010.ts"));
+    assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part_00022.ts\"\n"));
+    assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 5);
+    assert_eq!(low.expired(false).len(), 5);
+}
