@@ -796,3 +796,36 @@ fn garbage_and_half_handshakes_on_the_srt_door_cost_nothing() {
     assert!(finished(push(url, 3, Streams::Both, &[])));
     assert_eq!(s.wait_done(id)["status"], "ready");
 }
+
+#[test]
+fn an_encrypted_live_kept_nowhere_keeps_its_key_as_it_slides() {
+    let s = Server::start(&[
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--live-window-secs",
+        "6",
+        "--encrypt",
+    ]);
+    let l = new_live(&s, r#"{"record":false,"ladder":"source"}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let ff = push(l["rtmp_url"].as_str().unwrap(), 20, Streams::Both, &[]);
+    // Slid past the segment that set the key: the window still says it.
+    let sliding = wait_for("the window to slide past the first key", || {
+        let p = media_playlist(&s, &id)?;
+        let seq: u64 = p
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
+            .parse()
+            .ok()?;
+        (seq >= 3).then_some(p)
+    });
+    let key = sliding
+        .find("#EXT-X-KEY:METHOD=AES-128,")
+        .unwrap_or_else(|| panic!("{sliding}"));
+    assert!(key < sliding.find("#EXTINF").unwrap(), "{sliding}");
+    assert!(finished(ff), "the push failed");
+    wait_until("the live to be gone", || {
+        s.get(&format!("/videos/{id}")).status == 404
+    });
+    s.assert_storage_empty_soon();
+}

@@ -239,6 +239,12 @@ impl Publisher {
     fn slide(&mut self, window: u32) -> (String, Vec<String>) {
         let first = self.window_start(window);
         let all = &self.public.segments;
+        let mut segments = all[first..].to_vec();
+        // The key the first shown segment is under, when an earlier one
+        // (slid out) set it.
+        if let Some(s) = segments.first_mut().filter(|s| s.key.is_none()) {
+            s.key = all[..first].iter().rev().find_map(|s| s.key.clone());
+        }
         let shown = MediaPlaylist {
             target_duration: self.public.target_duration,
             media_sequence: first as u64,
@@ -246,7 +252,7 @@ impl Publisher {
             independent_segments: true,
             iframes_only: false,
             map: self.public.map.clone(),
-            segments: all[first..].to_vec(),
+            segments,
             ended: false,
         };
         (shown.to_string(), self.drop_before(first))
