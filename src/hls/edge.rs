@@ -26,6 +26,9 @@ const FRESH_PARTS: usize = 32;
 type Edges = HashMap<(VideoId, String), Arc<Edge>>;
 
 static EDGES: LazyLock<Mutex<Edges>> = LazyLock::new(Default::default);
+/// Edges open now: with none (no low-latency live running), [`find`] is an
+/// atomic load on the play route, no lock and no key.
+static OPEN: AtomicU64 = AtomicU64::new(0);
 /// Requests waiting now; waits begun (for `/metrics`).
 static WAITING: AtomicU64 = AtomicU64::new(0);
 static WAITS: AtomicU64 = AtomicU64::new(0);
@@ -149,6 +152,7 @@ impl Drop for EdgeGuard {
         {
             edges.remove(&self.key);
         }
+        OPEN.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -161,12 +165,16 @@ pub(crate) fn open(id: VideoId, rung: &str, patience: Duration) -> EdgeGuard {
         patience,
     });
     let key = (id, rung.to_owned());
+    OPEN.fetch_add(1, Ordering::SeqCst);
     lock(&EDGES).insert(key.clone(), edge.clone());
     EdgeGuard { key, edge }
 }
 
 /// The open edge of video `id`'s rung, if its job has one.
 pub(crate) fn find(id: VideoId, rung: &str) -> Option<Arc<Edge>> {
+    if OPEN.load(Ordering::SeqCst) == 0 {
+        return None;
+    }
     lock(&EDGES).get(&(id, rung.to_owned())).cloned()
 }
 

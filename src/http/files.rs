@@ -74,6 +74,12 @@ impl Loaded {
     }
 }
 
+/// Bytes made for one answer (a playlist rewritten, trimmed or cut down, a
+/// part from memory) as a loaded file last changed at `modified`.
+pub(crate) fn made(bytes: impl Into<Bytes>, modified: SystemTime) -> Loaded {
+    Loaded::Whole(Arc::new(CachedFile::new(bytes.into(), modified)))
+}
+
 /// Loads `rel` of video `id`: from the cache, else in one blocking hop.
 /// Missing files, folders and symlinks (never followed) are 404.
 pub(crate) async fn load(state: &AppState, id: VideoId, rel: &str) -> Result<Loaded, Error> {

@@ -11,6 +11,19 @@ use crate::Error;
 use bytes::Bytes;
 use http::request::Parts;
 
+/// The low-latency edge a request for `kind` in video `id`'s `rung` may
+/// wait on: playlists and segments of a rung a low-latency live is making.
+pub(crate) fn edge(
+    id: crate::storage::VideoId,
+    rung: Option<&str>,
+    kind: crate::storage::names::FileKind,
+) -> Option<std::sync::Arc<Edge>> {
+    use crate::storage::names::FileKind as K;
+    matches!(kind, K::Playlist | K::Segment | K::Fmp4Segment)
+        .then(|| crate::hls::edge::find(id, rung.unwrap_or("")))
+        .flatten()
+}
+
 /// `_HLS_msn` and `_HLS_part` of a query; `400` for a part without a
 /// segment, or a value that is not a number.
 fn asked(query: Option<&str>) -> Result<Option<(u64, Option<u64>)>, Error> {
@@ -88,11 +101,7 @@ pub(crate) fn delta(loaded: Loaded, req: &Parts) -> Loaded {
         .any(|p| p == "_HLS_skip=YES" || p == "_HLS_skip=v2");
     let text = asked.then(|| super::files::text_of(&loaded)).flatten();
     match text.as_deref().and_then(crate::playlist::skip_older) {
-        Some(t) => {
-            let modified = super::files::modified(&loaded);
-            let file = super::cache::CachedFile::new(Bytes::from(t), modified);
-            Loaded::Whole(std::sync::Arc::new(file))
-        }
+        Some(t) => super::files::made(t, super::files::modified(&loaded)),
         None => loaded,
     }
 }

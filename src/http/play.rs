@@ -11,7 +11,6 @@ use crate::Error;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{header, Response};
-use std::sync::Arc;
 
 /// Segments never change once renamed into place (generations).
 const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -88,8 +87,12 @@ fn respond_private(
     text: String,
     kind: FileKind,
 ) -> Result<Response<Body>, Error> {
-    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(loaded));
-    files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_PRIVATE)
+    files::respond(
+        req,
+        files::made(text, files::modified(loaded)),
+        kind,
+        CACHE_PRIVATE,
+    )
 }
 
 /// The storyboard with each sheet's URI carrying `token`.
@@ -228,15 +231,13 @@ fn clipped(loaded: Loaded, clip: &playlist::Clip) -> Result<Loaded, Error> {
             Error::BadRequest("the clip starts after the end of the video".into())
         })?,
     };
-    let file = super::cache::CachedFile::new(Bytes::from(text), files::modified(&loaded));
-    Ok(Loaded::Whole(Arc::new(file)))
+    Ok(files::made(text, files::modified(&loaded)))
 }
 
 /// The playlist of a video whose first segment is not out yet.
 fn placeholder(state: &AppState) -> Loaded {
     let text = MediaPlaylist::placeholder(state.config.segment_seconds).to_string();
-    let file = super::cache::CachedFile::new(Bytes::from(text), std::time::SystemTime::now());
-    Loaded::Whole(Arc::new(file))
+    files::made(text, std::time::SystemTime::now())
 }
 
 /// A low-latency rung's request: a blocking reload waits for its part; a
@@ -323,11 +324,11 @@ pub(crate) async fn get(
     }
     let token = token.map(str::to_owned);
     let mut video = live(state, id)?;
-    let edge = crate::hls::edge::find(id, rung.unwrap_or(""));
+    let edge = super::lowlat::edge(id, rung, kind);
     if let Some(edge) = &edge {
         if let Some(part) = low_latency(edge, req, file, kind).await? {
-            let file = super::cache::CachedFile::new(part, std::time::SystemTime::now());
-            return files::respond(req, Loaded::Whole(Arc::new(file)), kind, CACHE_IMMUTABLE);
+            let part = files::made(part, std::time::SystemTime::now());
+            return files::respond(req, part, kind, CACHE_IMMUTABLE);
         }
     }
     let rel = match rung {

@@ -111,13 +111,11 @@ impl Publisher {
         data: &[u8],
         (key, iv): (&[u8; 16], &[u8; 16]),
     ) -> Result<bytes::Bytes, Error> {
-        let sealed = crate::ffi::aes128_cbc(key, iv, data)
-            .ok_or_else(|| Error::Internal("AES-128 encryption failed".into()))?;
-        let path = self.store.path(self.id, &self.rel(name));
-        let tmp = path.with_extension("sealed.tmp");
-        std::fs::write(&tmp, &sealed)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(bytes::Bytes::from(sealed))
+        Ok(bytes::Bytes::from(self.put(
+            &self.rel(name),
+            data,
+            Some((key, iv)),
+        )?))
     }
 
     /// Writes segment `c` (its parts end to end) beside them; it is
@@ -132,21 +130,15 @@ impl Publisher {
         let (_, name) = names::after_part(&self.hint, n)
             .ok_or_else(|| Error::Internal("a segment without parts".into()))?;
         let rel = self.rel(&name);
-        let path = self.store.path(self.id, &rel);
-        let tmp = path.with_extension("tmp");
-        let plain = c.bytes.concat();
         let mut segment = Segment::new(c.duration, name);
-        match key {
+        let written = match key {
             Some((tag, k, iv)) => {
-                let sealed = crate::ffi::aes128_cbc(&k, &iv, &plain)
-                    .ok_or_else(|| Error::Internal("AES-128 encryption failed".into()))?;
-                std::fs::write(&tmp, sealed)?;
                 segment.key = tag;
+                self.put(&rel, &c.bytes.concat(), Some((&k, &iv)))?
             }
-            None => std::fs::write(&tmp, plain)?,
-        }
-        std::fs::rename(&tmp, &path)?;
-        let size = self.local_size(&rel)?;
+            None => self.put(&rel, &c.bytes.concat(), None)?,
+        };
+        let size = written.len() as u64;
         self.public.segments.push(segment);
         self.sizes.push(size);
         files.push(rel);

@@ -289,13 +289,27 @@ impl Publisher {
             return Ok(None);
         };
         let (tag, key, iv) = keys.for_segment(n)?;
-        let path = self.store.path(self.id, rel);
-        let sealed = crate::ffi::aes128_cbc(&key, &iv, &std::fs::read(&path)?)
-            .ok_or_else(|| Error::Internal("AES-128 encryption failed".into()))?;
-        let tmp = path.with_extension("sealed.tmp");
-        std::fs::write(&tmp, sealed)?;
-        std::fs::rename(&tmp, &path)?;
+        let plain = std::fs::read(self.store.path(self.id, rel))?;
+        self.put(rel, &plain, Some((&key, &iv)))?;
         Ok(tag)
+    }
+
+    /// Writes `data` to this video's `rel` (this node's folder), encrypted
+    /// under `key` (AES-128-CBC, the key and IV) when given, replacing the
+    /// file whole; returns the bytes written.
+    fn put(
+        &self,
+        rel: &str,
+        data: &[u8],
+        key: Option<(&[u8; 16], &[u8; 16])>,
+    ) -> Result<Vec<u8>, Error> {
+        let bytes = match key {
+            Some((k, iv)) => crate::ffi::aes128_cbc(k, iv, data)
+                .ok_or_else(|| Error::Internal("AES-128 encryption failed".into()))?,
+            None => data.to_vec(),
+        };
+        crate::storage::fsio::replace(&self.store.path(self.id, rel), &bytes)?;
+        Ok(bytes)
     }
 
     /// The size of a file the muxer closed (in this node's folder).
