@@ -63,7 +63,7 @@ lint: deps check-cargo
 	$(CARGO) clippy --all-targets --features failpoints -- -D warnings
 
 # nginx-light and wrk only for benches/serve_vs_nginx.sh.
-BENCH_PKGS := nginx-light libnginx-mod-rtmp wrk curl
+BENCH_PKGS := nginx-light libnginx-mod-rtmp wrk curl mesa-vulkan-drivers
 
 bench: deps test-deps check-cargo
 	@$(call apt_install,$(BENCH_PKGS))
@@ -73,6 +73,7 @@ bench: deps test-deps check-cargo
 	benches/serve_vs_nginx.sh
 	benches/store_ready.sh
 	benches/hdr_cost.sh
+	benches/tonemap_operators.sh
 	benches/live_latency.sh
 
 deps:

@@ -142,7 +142,7 @@ const JPEG_TO_TV: &str = "scale=in_range=pc:out_range=tv,format=yuv420p";
 fn close(what: &str, got: (f64, f64), want: (f64, f64)) {
     eprintln!("{what}: luma/saturation {got:?}, the CLI's {want:?}");
     assert!(
-        (got.0 - want.0).abs() <= 2.5 && (got.1 - want.1).abs() <= 4.0,
+        (got.0 - want.0).abs() <= 1.5 && (got.1 - want.1).abs() <= 2.5,
         "{what}: luma/saturation {got:?}, the CLI's {want:?}"
     );
 }

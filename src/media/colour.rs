@@ -4,15 +4,15 @@
 //!
 //! - An HDR source (PQ or HLG) is tone-mapped once, before the rungs'
 //!   scalers (so the cost is paid once, not per rung), by one 3D LUT
-//!   ([`super::tonelut`], applied by `haldclut`) that computes what zimg
-//!   and libavfilter's `tonemap` would: linear light (HLG's OOTF on
+//!   ([`super::tonelut`]'s mathematics) that computes what zimg and
+//!   libavfilter's `tonemap` would: linear light (HLG's OOTF on
 //!   luminance), the gamut mapped to BT.709, `mobius` (linear up to 30%
 //!   of SDR white, so mid-tones and skin keep their values, highlights
 //!   rolled off to the peak), back to BT.709; BT.2020
 //!   primaries are assumed, so a mistagged frame cannot change the path.
-//!   The LUT replaced the zscale + tonemap chain itself: 1.44× an SDR
-//!   source's time to ready instead of 1.67× (the target, 1.3, is not
-//!   met; BENCHMARKS.md, "HDR").
+//!   10-bit 4:2:0 goes through it in Y'CbCr before the graph (1.15× an
+//!   SDR source's time to ready, [`super::ycctone`]), the rest through
+//!   `haldclut` in RGB (1.44×; zscale + tonemap: 1.67×; BENCHMARKS.md).
 //! - The tone mapper's peak is never left to the metadata: an absurd
 //!   mastering display (0.005 nit) would give a white picture. PQ takes
 //!   the larger of MaxCLL and the mastering display's peak that are

@@ -57,6 +57,7 @@ mod transcode;
 mod vgraph;
 mod video;
 mod x264;
+mod ycctone;
 
 pub(crate) use crate::ffi::free_bytes;
 pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};

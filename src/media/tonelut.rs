@@ -48,7 +48,7 @@ pub(crate) fn hald(hdr: Hdr, peak_nits: f64) -> (usize, Vec<u16>) {
 }
 
 /// One point: HDR signal to gamma-encoded BT.709 RGB, unclipped.
-fn map(hdr: Hdr, signal: [f64; 3], to709: &[[f64; 3]; 3], peak: f64) -> [f64; 3] {
+pub(super) fn map(hdr: Hdr, signal: [f64; 3], to709: &[[f64; 3]; 3], peak: f64) -> [f64; 3] {
     let light = match hdr {
         Hdr::Pq => signal.map(|e| pq_eotf(e) / 100.0),
         Hdr::Hlg => hlg_display(signal),
@@ -69,7 +69,7 @@ fn map(hdr: Hdr, signal: [f64; 3], to709: &[[f64; 3]; 3], peak: f64) -> [f64; 3]
 /// Y'CbCr, 16 bits each, in the Hald pixel's red, green and blue: Cr, Y',
 /// Cb. Clipped only at the 16-bit code range, as a float conversion to
 /// Y'CbCr would be (the later 8-bit conversion clips the rest).
-fn to_ycbcr(c: [f64; 3]) -> [u16; 3] {
+pub(super) fn to_ycbcr(c: [f64; 3]) -> [u16; 3] {
     let y = 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
     let cb = (c[2] - y) / 1.8556;
     let cr = (c[0] - y) / 1.5748;
@@ -128,7 +128,7 @@ fn mobius(x: f64, j: f64, peak: f64) -> f64 {
 
 /// Linear BT.2020 RGB to linear BT.709 RGB (both D65), from the
 /// primaries' chromaticities.
-fn gamut_2020_to_709() -> [[f64; 3]; 3] {
+pub(super) fn gamut_2020_to_709() -> [[f64; 3]; 3] {
     let bt2020 = to_xyz([(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)]);
     let bt709 = to_xyz([(0.640, 0.330), (0.300, 0.600), (0.150, 0.060)]);
     matmul(&invert(&bt709), &bt2020)

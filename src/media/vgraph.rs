@@ -99,6 +99,16 @@ pub(crate) struct GraphPlan {
     pub sizes: Vec<Output>,
     pub threads: usize,
     pub colour: super::colour::Colour,
+    /// An HDR source's pictures reach the graph already tone-mapped (8-bit
+    /// BT.709, see `ycctone`): the graph is an SDR source's.
+    pub premapped: bool,
+}
+
+impl GraphPlan {
+    /// The HDR the graph itself tone-maps (with `haldclut`), if any.
+    fn tone_maps(&self) -> Option<Hdr> {
+        self.colour.hdr().filter(|_| !self.premapped)
+    }
 }
 
 /// The filters of `plan` after `in` (and, for an HDR source, `clut`: the
@@ -126,12 +136,14 @@ fn spec(plan: &GraphPlan) -> String {
             ),
         ),
     };
-    spec.push_str(&match colour.tone_map_filters() {
-        Some((before, after)) => {
-            format!("{input}{before}[hdr];[hdr][clut]haldclut=interp=tetrahedral,{after}")
-        }
-        None => format!("{input}{}", colour.sdr_filters()),
-    });
+    spec.push_str(
+        &match plan.tone_maps().and_then(|_| colour.tone_map_filters()) {
+            Some((before, after)) => {
+                format!("{input}{before}[hdr];[hdr][clut]haldclut=interp=tetrahedral,{after}")
+            }
+            None => format!("{input}{}", colour.sdr_filters()),
+        },
+    );
     spec.push_str(&format!("split={}{sdr}", sdr.matches('[').count()));
     let options = colour.scale_options();
     let tags = super::colour::SDR_TAGS;
@@ -182,7 +194,7 @@ pub(crate) fn build_graph(
     // Tone mapping is a serial stage in front of every encoder: it gets
     // slice threads (one a core) even where the scaling alone does not
     // (BENCHMARKS.md, "HDR").
-    let threads = if plan.colour.hdr().is_some() {
+    let threads = if plan.tone_maps().is_some() {
         0
     } else {
         threads
@@ -198,7 +210,10 @@ pub(crate) fn build_graph(
         "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
         decoder.width(),
         decoder.height(),
-        ffmpeg_next::ffi::AVPixelFormat::from(decoder.format()) as i32,
+        ffmpeg_next::ffi::AVPixelFormat::from(match plan.premapped {
+            true => Pixel::YUV420P,
+            false => decoder.format(),
+        }) as i32,
         tb.numerator(),
         tb.denominator(),
         sar.numerator(),
@@ -212,7 +227,7 @@ pub(crate) fn build_graph(
     add_sinks(&mut graph, &sink, sizes)?;
     let n = sizes.len();
     let spec = spec(plan);
-    let hdr = plan.colour.hdr();
+    let hdr = plan.tone_maps();
     if hdr.is_some() {
         graph
             .add(

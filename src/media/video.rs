@@ -45,6 +45,8 @@ pub(crate) struct VideoChain {
     graph: Option<filter::Graph>,
     /// What the graph is built from.
     plan: super::vgraph::GraphPlan,
+    /// Tone maps an HDR source's pictures before the graph, when it can.
+    tone_map: Option<super::ycctone::YccToneMap>,
     /// Encoders fed by graph outputs `out0`, `out1`, …; when there is none
     /// (every rung copied), `out0` only feeds the poster.
     pub encoders: Encoders,
@@ -126,6 +128,7 @@ impl VideoChain {
             sizes,
             threads,
             colour,
+            premapped: false,
         };
         let per_sec = f64::from(tb.denominator()) / f64::from(tb.numerator().max(1));
         let frame_dur = ((per_sec / f64::from(fps)).round() as i64).max(1);
@@ -139,6 +142,7 @@ impl VideoChain {
             decoder,
             graph: None,
             plan,
+            tone_map: None,
             encoders,
             branch_of,
             tb,
@@ -317,7 +321,15 @@ impl VideoChain {
         frame.set_kind(picture::Type::None);
         if self.graph.is_none() {
             self.plan.colour = self.plan.colour.with_frame(&frame);
+            // Kept HDR branches need the source's pictures.
+            if self.plan.sizes.iter().all(|s| s.2.is_none()) {
+                self.tone_map = super::ycctone::YccToneMap::for_source(&self.plan.colour, &frame);
+            }
+            self.plan.premapped = self.tone_map.is_some();
             self.graph = Some(super::vgraph::build_graph(&self.decoder, &self.plan)?);
+        }
+        if let Some(map) = self.tone_map.as_mut() {
+            frame = map.apply(&frame)?;
         }
         let mut src = self
             .graph
