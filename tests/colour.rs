@@ -368,6 +368,39 @@ fn stream_kind(input: &str) -> String {
     .replace('"', "")
 }
 
+/// The first frame's mastering display peak and floor and its content
+/// light level (MaxCLL/MaxFALL), as ffprobe reads them.
+fn hdr10(input: &str) -> String {
+    let v = ffprobe(
+        Path::new(input),
+        &[
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame_side_data",
+        ],
+    );
+    let list = v["frames"][0]["side_data_list"].as_array().cloned();
+    let find = |kind: &str| {
+        list.iter()
+            .flatten()
+            .find(|d| d["side_data_type"] == kind)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (md, cll) = (
+        find("Mastering display metadata"),
+        find("Content light level metadata"),
+    );
+    format!(
+        "{} {} {}/{}",
+        md["max_luminance"], md["min_luminance"], cll["max_content"], cll["max_average"]
+    )
+    .replace('"', "")
+}
+
 #[test]
 fn hdr_keep_keeps_hevc_and_av1_groups_hdr_and_the_h264_rungs_sdr() {
     let s = Server::start(&[
@@ -402,6 +435,10 @@ fn hdr_keep_keeps_hevc_and_av1_groups_hdr_and_the_h264_rungs_sdr() {
             stream_kind(&url),
             format!("hevc/Main 10/yuv420p10le/{trc}/bt2020")
         );
+        // The source's HDR10 metadata (it came in SEI only) passed on.
+        if range == "PQ" {
+            assert_eq!(hdr10(&url), "10000000/10000 1/10000 1000/210");
+        }
         let av1 = renditions.iter().find(|r| r["codec"] == "av1").unwrap();
         assert_eq!(av1["video_range"], range, "{rec}");
         let url = format!(
@@ -413,6 +450,10 @@ fn hdr_keep_keeps_hevc_and_av1_groups_hdr_and_the_h264_rungs_sdr() {
             stream_kind(&url),
             format!("av1/Main/yuv420p10le/{trc}/bt2020")
         );
+        if range == "PQ" {
+            // AV1 says it in its own units (luminance in 1/256 and 1/16384 nit).
+            assert_eq!(hdr10(&url), "256000/256 2/16384 1000/210");
+        }
         assert_eq!(tags(&h264), "tv/bt709/bt709/bt709");
         let want = stats(file.to_str().unwrap(), &tone_mapped(trc));
         close(

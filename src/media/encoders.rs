@@ -50,6 +50,8 @@ pub(crate) struct RungEncoder {
     /// Pts of the last frame sent to the encoder.
     last_encoded_pts: Option<i64>,
     frame_dur: i64,
+    /// A kept HDR rung: how to open it again (see [`Encoders::reopen`]).
+    reopen: Option<super::groupenc::Reopen>,
 }
 
 /// What the job's thread sends a rung's thread.
@@ -143,12 +145,14 @@ pub(super) fn open_encoders(
                 super::groupenc::open_encoder(r, (tb, fps), keyint, threads, settings)?
             }
         };
+        let kept = (shape.threads, keep.map(|k| k.0));
         opened.push(RungEncoder {
             out,
             encoder,
             durations: HashMap::new(),
             last_encoded_pts: None,
             frame_dur,
+            reopen: super::groupenc::Reopen::of(r, (tb, fps), keyint, kept, settings),
         });
     }
     Ok(Encoders {
@@ -157,6 +161,18 @@ pub(super) fn open_encoders(
         workers: Vec::new(),
         tb,
     })
+}
+
+/// Ends an encoder that was sent no frame, so that it can be closed:
+/// SVT-AV1 1.4 waits for ever closing, or ending, a stream that had none,
+/// so it gets one blank frame (its packets thrown away) and its end.
+fn end_unused(enc: &mut encoder::Video) {
+    let mut blank = frame::Video::new(enc.format(), enc.width(), enc.height());
+    blank.set_pts(Some(0));
+    let mut p = Packet::empty();
+    if enc.send_frame(&blank).is_ok() && enc.send_eof().is_ok() {
+        while enc.receive_packet(&mut p).is_ok() {}
+    }
 }
 
 impl Encoders {
@@ -179,6 +195,18 @@ impl Encoders {
             .iter()
             .find(|e| e.out == out)
             .map(|e| &e.encoder)
+    }
+
+    /// Opens the kept HDR rungs' encoders again with `colour`'s HDR
+    /// metadata (read from the first frame), before any frame is sent.
+    pub(crate) fn reopen(&mut self, colour: &super::colour::Colour) -> Result<(), Error> {
+        for enc in &mut self.opened {
+            if let Some(again) = &enc.reopen {
+                end_unused(&mut enc.encoder);
+                enc.encoder = again.open(colour)?;
+            }
+        }
+        Ok(())
     }
 
     /// The position of rung `out`'s encoder among the encoded rungs.

@@ -39,7 +39,8 @@ pub(crate) fn open_encoder(
     let opts = match rung.codec {
         VideoCodec::Av1 => {
             enc.set_gop(keyint.grid.unwrap_or(keyint.max).max(1));
-            av1_options(rung, settings, threads)
+            let hdr = keep.map_or(String::new(), |(h, c)| super::hdrkeep::svt_params(c, h));
+            av1_options(rung, settings, (threads, &hdr))
         }
         _ => {
             let hdr = keep.map_or(String::new(), |(h, c)| super::hdrkeep::x265_params(c, h));
@@ -48,6 +49,46 @@ pub(crate) fn open_encoder(
     };
     enc.open_with(opts)
         .map_err(|e| Error::Media(format!("opening {name}: {e}")))
+}
+
+/// What a kept HDR rung's encoder was opened with, to open it again once
+/// the first frame has said the HDR metadata its stream did not (SEI
+/// only: libx265 and SVT-AV1 take them as options when they open, not per
+/// frame).
+pub(crate) struct Reopen {
+    rung: RungPlan,
+    rate: (Rational, Rational),
+    keyint: KeyInt,
+    threads: usize,
+    hdr: Hdr,
+    settings: Settings,
+}
+
+impl Reopen {
+    /// For rung `rung` opened with these arguments, if it keeps HDR.
+    pub(crate) fn of(
+        rung: &RungPlan,
+        rate: (Rational, Rational),
+        keyint: KeyInt,
+        (threads, keep): (usize, Option<Hdr>),
+        settings: &Settings,
+    ) -> Option<Reopen> {
+        let hdr = keep.filter(|_| rung.codec != VideoCodec::H264)?;
+        Some(Reopen {
+            rung: rung.clone(),
+            rate,
+            keyint,
+            threads,
+            hdr,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The encoder again, with `colour`'s HDR metadata.
+    pub(crate) fn open(&self, colour: &Colour) -> Result<encoder::Video, Error> {
+        let keep = (self.threads, Some((self.hdr, colour)));
+        open_encoder(&self.rung, self.rate, self.keyint, keep, &self.settings)
+    }
 }
 
 /// An AV1 rung's cap, as a share of the H.264 rung's: what AV1 is for is
@@ -59,7 +100,11 @@ const AV1_RATE_SHARE: f64 = 0.7;
 /// ones: every segment decodes alone), the rung's share of the cores, and
 /// no lookahead beyond the mini-GOP (`lookahead=0`: 44 MiB less per 720p
 /// rung, the same SSIM on a grain clip; BENCHMARKS.md).
-fn av1_options(rung: &RungPlan, settings: &Settings, threads: usize) -> Dictionary<'static> {
+fn av1_options(
+    rung: &RungPlan,
+    settings: &Settings,
+    (threads, hdr): (usize, &str),
+) -> Dictionary<'static> {
     let cap = rung.maxrate_kbps.min(settings.max_video_kbps).max(64);
     let cap = (f64::from(cap) * AV1_RATE_SHARE) as u32;
     let mut opts = Dictionary::new();
@@ -69,7 +114,7 @@ fn av1_options(rung: &RungPlan, settings: &Settings, threads: usize) -> Dictiona
     opts.set("bufsize", &format!("{}k", cap * 2));
     opts.set(
         "svtav1-params",
-        &format!("lp={threads}:irefresh-type=2:lookahead=0:hierarchical-levels=3"),
+        &format!("lp={threads}:irefresh-type=2:lookahead=0:hierarchical-levels=3{hdr}"),
     );
     opts
 }

@@ -5,9 +5,12 @@
 //! rung's branch is scaled in the source's own BT.2020 matrix to 10-bit
 //! 4:2:0 limited range and tagged with the source's transfer (PQ or HLG).
 //! Its encoder is opened 10-bit (HEVC Main 10, AV1 10-bit) with the same
-//! tags in its VUI, and libx265 writes the source's mastering display and
-//! content light level as HDR10 SEI (SVT-AV1 1.4 through FFmpeg 5.1 has
-//! no way in for them: an AV1 rung carries the tags only). The master
+//! tags in its VUI, and a PQ source's mastering display and content light
+//! level go with it: libx265 writes them as HDR10 SEI, SVT-AV1 as metadata
+//! OBUs (its `mastering-display`/`content-light` parameters). Where the
+//! source has them in SEI only, the first frame says them, and the kept
+//! rungs' encoders are opened again with them before any frame
+//! (`groupenc::Reopen`). The master
 //! playlist says `VIDEO-RANGE=PQ|HLG` on those variants and
 //! `VIDEO-RANGE=SDR` on the others.
 
@@ -83,6 +86,33 @@ pub(crate) fn x265_params(colour: &Colour, hdr: Hdr) -> String {
     p
 }
 
+/// SVT-AV1's parameters for a kept rung (after `:`): the source's
+/// mastering display (CIE xy, nits; BT.2020 and D65 when it names none)
+/// and content light level, where the source has them.
+pub(crate) fn svt_params(colour: &Colour, hdr: Hdr) -> String {
+    if hdr != Hdr::Pq {
+        return String::new();
+    }
+    let mut p = String::new();
+    if let Some(m) = colour.mastering.filter(|m| m.max_nits > 0.0) {
+        let [r, g, b, w] = m.primaries.unwrap_or(BT2020_D65);
+        let xy = |(x, y): (f64, f64)| format!("({x:.5},{y:.5})");
+        p.push_str(&format!(
+            ":mastering-display=G{}B{}R{}WP{}L({:.4},{:.4})",
+            xy(g),
+            xy(b),
+            xy(r),
+            xy(w),
+            m.max_nits,
+            m.min_nits
+        ));
+    }
+    if let Some((cll, fall)) = colour.light.filter(|l| l.0 > 0) {
+        p.push_str(&format!(":content-light={cll},{fall}"));
+    }
+    p
+}
+
 /// BT.2020's primaries (red, green, blue) and D65.
 const BT2020_D65: [(f64, f64); 4] = [
     (0.708, 0.292),
@@ -116,10 +146,17 @@ mod tests {
             ":hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)\
              WP(15635,16450)L(10000000,50):max-cll=1000,400"
         );
+        assert_eq!(
+            svt_params(&c, Hdr::Pq),
+            ":mastering-display=G(0.26500,0.69000)B(0.15000,0.06000)R(0.68000,0.32000)\
+             WP(0.31270,0.32900)L(1000.0000,0.0050):content-light=1000,400"
+        );
         assert_eq!(x265_params(&c, Hdr::Hlg), "");
+        assert_eq!(svt_params(&c, Hdr::Hlg), "");
         c.mastering = None;
         c.light = None;
         assert_eq!(x265_params(&c, Hdr::Pq), ":hdr10=1");
+        assert_eq!(svt_params(&c, Hdr::Pq), "");
         assert_eq!((video_range(Hdr::Pq), video_range(Hdr::Hlg)), ("PQ", "HLG"));
         let f = branch_filters(&c, Hdr::Hlg, (1280, 720));
         assert!(

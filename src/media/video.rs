@@ -320,7 +320,12 @@ impl VideoChain {
         // output (LIBAV-NOTES.md); ours are set per rung below.
         frame.set_kind(picture::Type::None);
         if self.graph.is_none() {
-            self.plan.colour = self.plan.colour.with_frame(&frame);
+            let told = self.plan.colour;
+            self.plan.colour = told.with_frame(&frame);
+            let c = &self.plan.colour;
+            if (c.mastering, c.light) != (told.mastering, told.light) {
+                self.encoders.reopen(c)?;
+            }
             // Kept HDR branches need the source's pictures.
             if self.plan.sizes.iter().all(|s| s.2.is_none()) {
                 self.tone_map = super::ycctone::YccToneMap::for_source(&self.plan.colour, &frame);
