@@ -424,6 +424,67 @@ fn hls_js_plays_the_av1_group_and_falls_back_to_h264() {
     );
 }
 
+/// Issue 31: with `--hdr keep --codecs h264,hevc`, an HDR source's master
+/// has PQ HEVC variants beside the SDR H.264 ones; hls.js in Chromium (an
+/// SDR screen, no HEVC decoder) plays the SDR H.264 rungs.
+#[test]
+fn hls_js_plays_the_sdr_rungs_of_an_hdr_video_kept_hdr() {
+    if !browser_ready() {
+        return;
+    }
+    let pq = fixture_path(
+        "browser-pq-8s-640x360.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30,format=yuv420p,\
+             setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,\
+             zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
+            "-t",
+            "8",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-tag:v",
+            "hvc1",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "smpte2084",
+            "-colorspace",
+            "bt2020nc",
+            "-x265-params",
+            "log-level=error:hdr10=1:max-cll=1000,200",
+        ],
+    );
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--codecs",
+        "h264,hevc",
+        "--hdr",
+        "keep",
+        "--allow-open-api",
+    ]);
+    let id = upload_ok(&s, &std::fs::read(&pq).unwrap(), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    assert!(
+        master.contains("VIDEO-RANGE=PQ") && master.contains("VIDEO-RANGE=SDR"),
+        "{master}"
+    );
+    let path = format!("/embed/{id}?autoplay=1&muted=1");
+    let env = [("HLSD_EMBED_PATH", path.as_str())];
+    let v = run_node("codecs", &s, "http", &pq, &env);
+    assert!(
+        v["videoCodec"].as_str().unwrap_or("").starts_with("avc1"),
+        "{v}"
+    );
+}
+
 /// Issue 27: hls.js in Chromium plays a live broadcast while it arrives
 /// (pushed over RTMP in real time by the ffmpeg CLI), as a live playlist.
 #[test]
