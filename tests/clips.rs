@@ -306,3 +306,48 @@ fn an_exact_clip_is_a_new_video_of_exactly_its_range() {
     );
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn a_clip_is_encrypted_and_in_the_codec_groups_its_source_was() {
+    // The server's defaults: no encryption, H.264 and AV1; the source
+    // asked for encryption and H.264 only.
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--keep-source",
+        "always",
+        "--codecs",
+        "h264,av1",
+    ]);
+    let source = h264_mp4_path(6, "320x180", true);
+    let answer = curl(&[
+        "-F",
+        "encrypt=1",
+        "-F",
+        "codecs=h264",
+        "-F",
+        &format!("video=@{}", source.display()),
+        &format!("http://{}/upload", s.addr),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(
+        (&rec["encrypted"], &rec["codecs"]),
+        (&serde_json::json!(true), &serde_json::json!(["h264"])),
+        "{rec}"
+    );
+    let body = br#"{"start": 1.0, "end": 4.0}"#;
+    let r = request(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clip = r.json()["id"].as_str().unwrap().to_owned();
+    let rec = s.wait_done(&clip);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["encrypted"], true, "{rec}");
+    assert_eq!(rec["codecs"], serde_json::json!(["h264"]), "{rec}");
+    let top = rec["renditions"][0]["playlist"].as_str().unwrap();
+    let media = s.get(&format!("/play/{clip}/{top}")).text();
+    assert!(media.contains("#EXT-X-KEY:METHOD=AES-128"), "{media}");
+    assert_cli_plays(&format!("http://{}/play/{clip}/video.m3u8", s.addr));
+}

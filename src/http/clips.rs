@@ -94,13 +94,20 @@ pub(crate) async fn post(
         )));
     }
     let (range, title) = asked(json, &rec)?;
+    // The clip is made as its source was: encrypted if it was (a clip of
+    // an encrypted video must not play in the clear), in its codec groups.
+    let encrypt = state.config.encrypt || rec.encrypted;
+    let codecs = crate::config::Codecs::parse(&rec.codecs.join(","))
+        .ok()
+        .filter(|c| !rec.codecs.is_empty() && c.within(&state.config.codecs))
+        .unwrap_or_else(|| state.config.codecs.clone());
     let store = state.catalog.store().clone();
     let file = tokio::task::spawn_blocking(move || source_of(&store, &rec)).await??;
     let new = NewUpload {
         file_name: None,
         title: Some(title),
-        encrypt: state.config.encrypt,
-        codecs: state.config.codecs.clone(),
+        encrypt,
+        codecs,
         declared: None,
         import: None,
         clip: Some((id, range)),
