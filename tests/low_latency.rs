@@ -414,3 +414,37 @@ fn a_low_latency_live_on_a_bucket_is_served_by_another_node() {
             .any(|k| k.contains("part_"))
     });
 }
+
+#[test]
+fn low_frame_rates_get_parts_a_strict_parser_accepts() {
+    // 9 and 13 fps: 0.4 s parts alternated 4 and 3 frames (5 and 6),
+    // under 85% of the part target. Every playlist fetched is read by the
+    // strict parser (`s.get`).
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0"]);
+    let lives: Vec<(String, String, std::process::Child)> = ["9", "13"]
+        .into_iter()
+        .map(|fps| {
+            let l = new_live(&s, r#"{"latency":"low","ladder":"source"}"#);
+            let g = (fps.parse::<u32>().unwrap() * 2).to_string();
+            let extra = ["-r", fps, "-g", g.as_str()];
+            let ff = push(l["rtmp_url"].as_str().unwrap(), 12, Streams::Both, &extra);
+            (fps.to_owned(), l["id"].as_str().unwrap().to_owned(), ff)
+        })
+        .collect();
+    for (fps, id, _) in &lives {
+        let (_, p) = variant(&s, id, 2);
+        let target: f64 = p
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-PART-INF:PART-TARGET="))
+            .unwrap_or_else(|| panic!("{fps} fps: no part info in\n{p}"))
+            .parse()
+            .unwrap();
+        // A second: a whole number of frames at any whole rate (the
+        // target a frame above it where the rate read from milliseconds
+        // came out a little over: 13 fps as 13.16).
+        assert!((1.0..1.1).contains(&target), "{fps} fps: {p}");
+    }
+    for (fps, _, ff) in lives {
+        assert!(finished(ff), "the {fps} fps push failed");
+    }
+}

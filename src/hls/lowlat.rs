@@ -65,25 +65,36 @@ fn standard(fps: f64) -> f64 {
 }
 
 /// The muxer's cut interval (`hls_time`) for video at `fps`: 0.2 s (or
-/// 0.25 s) when it is a whole number of frames, else 0.4 s. Each divides
-/// the 2 s keyframe interval (10, 8 or 5 parts), and at 25, 30, 50 and 60
-/// fps every cut falls on a frame time that is whole in milliseconds, so
-/// FLV's millisecond timestamps do not jitter around it (a third of a
-/// second did: 30 fps in milliseconds made parts of 11, 9 and 10 frames,
-/// against the rule that parts are at least 85% of the part target).
+/// 0.25 s) when it is a whole number of frames, else 0.4 s, 0.5 s or 1 s:
+/// the first whose parts, a varying number of frames, stay within the
+/// rule that parts are at least 85% of the part target (9 fps at 0.4 s
+/// made parts of 4 and 3 frames, 0.44 and 0.33 s: against a target of
+/// 0.45, refused). At whole frame rates 1 s is always a whole number of
+/// frames. Each divides the 2 s keyframe interval (10, 8, 5, 4 or 2
+/// parts), and at 25, 30, 50 and 60 fps every cut falls on a frame time
+/// that is whole in milliseconds, so FLV's millisecond timestamps do not
+/// jitter around it (a third of a second did: 30 fps in milliseconds made
+/// parts of 11, 9 and 10 frames).
 pub(crate) fn part_seconds(fps: f64) -> f64 {
     let fps = standard(fps);
-    [0.2, 0.25]
-        .into_iter()
-        .find(|c| (c * fps - (c * fps).round()).abs() < 1e-3)
-        .unwrap_or(0.4)
+    let whole = |c: f64| (c * fps - (c * fps).round()).abs() < 1e-3;
+    if let Some(c) = [0.2, 0.25].into_iter().find(|c| whole(*c)) {
+        return c;
+    }
+    let fits = |c: f64| whole(c) || (c * fps).floor() / fps >= 0.85 * target_of(fps, c);
+    [0.4, 0.5].into_iter().find(|c| fits(*c)).unwrap_or(1.0)
 }
 
 /// The `PART-TARGET` for video at `fps`: the longest part the muxer cuts
 /// (it cuts between frames) plus 5 ms of timestamp jitter, rounded up to
 /// the millisecond.
 pub(crate) fn part_target(fps: f64) -> f64 {
-    let (fps, cut) = (standard(fps), part_seconds(fps));
+    let fps = standard(fps);
+    target_of(fps, part_seconds(fps))
+}
+
+/// [`part_target`] at a standard `fps` cut every `cut` seconds.
+fn target_of(fps: f64, cut: f64) -> f64 {
     let frames = (fps * cut - 1e-6).ceil().max(1.0);
     ((frames / fps + 0.005) * 1000.0 - 1e-6).ceil() / 1000.0
 }

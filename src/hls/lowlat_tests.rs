@@ -24,6 +24,31 @@ fn part_targets_hold_every_part_the_muxer_cuts() {
     // Audio alone (AAC frames at 48 kHz): 0.4 s, 19 frames at most.
     assert_eq!(part_seconds(46.875), 0.4);
     assert!(part_target(46.875) >= 19.0 / 46.875);
+    // Low rates: whole frames where they can, else parts whose shortest
+    // is within 85% of the target.
+    let low = [
+        (15.0, 0.2),
+        (12.0, 0.25),
+        (7.5, 0.4),
+        (10.0, 0.2),
+        (9.0, 1.0),
+    ];
+    for (fps, cut) in low
+        .into_iter()
+        .chain([(13.0, 1.0), (17.0, 0.5), (6.0, 0.5), (1.0, 1.0)])
+    {
+        assert_eq!(part_seconds(fps), cut, "{fps}");
+    }
+    for fps in 1..=120 {
+        let fps = f64::from(fps);
+        let (cut, target) = (part_seconds(fps), part_target(fps));
+        let shortest = (cut * fps + 1e-6).floor().max(1.0) / fps;
+        assert!(
+            shortest >= 0.85 * target,
+            "{fps} fps: {shortest} of {target}"
+        );
+        assert!((cut * fps - 1e-6).ceil() / fps <= target, "{fps} fps");
+    }
 }
 
 fn part(n: u32, independent: bool) -> Part {
