@@ -404,6 +404,25 @@ fn a_low_latency_live_on_a_bucket_is_served_by_another_node() {
     let part = b.get(&format!("/play/{id}/{dir}/{}", parts[0]));
     assert_eq!(part.status, 200, "{}", parts[0]);
     assert!(!part.body.is_empty());
+    // A blocking reload on node B, for the first part of the segment after
+    // the open one (a second or two ahead): held until B's mirror of the
+    // edge sees the bucket's playlist list it (answered at once, without
+    // it, before the part exists).
+    let (msn, _) = edge_of(&text);
+    let asked = format!("/play/{id}/{uri}?_HLS_msn={}&_HLS_part=0", msn + 1);
+    let held = b.get(&asked);
+    assert_eq!(held.status, 200, "{}", held.text());
+    let (open, listed) = edge_of(&held.text());
+    assert!(
+        open > msn + 1 || (open == msn + 1 && listed >= 1),
+        "asked for part 0 of {}, got {open}/{listed}:\n{}",
+        msn + 1,
+        held.text()
+    );
+    // And the part it hints next is held until it is cut, then served.
+    let hint = hint_of(&held.text());
+    let next = b.get(&format!("/play/{id}/{dir}/{hint}"));
+    assert_eq!(next.status, 200, "{hint}: {}", next.text());
     assert!(finished(ff), "the push failed");
     assert_eq!(a.wait_done(&id)["status"], "ready");
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", b.addr));

@@ -170,6 +170,16 @@ pub(crate) fn open(id: VideoId, rung: &str, patience: Duration) -> EdgeGuard {
     EdgeGuard { key, edge }
 }
 
+/// An edge no job opens and [`find`] does not know: another node's live
+/// followed through the bucket (see `http::lowmirror`).
+pub(crate) fn detached(patience: Duration, at: Position) -> Arc<Edge> {
+    Arc::new(Edge {
+        position: watch::Sender::new(at),
+        fresh: Mutex::new(VecDeque::new()),
+        patience,
+    })
+}
+
 /// The open edge of video `id`'s rung, if its job has one.
 pub(crate) fn find(id: VideoId, rung: &str) -> Option<Arc<Edge>> {
     if OPEN.load(Ordering::SeqCst) == 0 {

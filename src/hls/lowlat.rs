@@ -99,6 +99,12 @@ fn target_of(fps: f64, cut: f64) -> f64 {
     ((frames / fps + 0.005) * 1000.0 - 1e-6).ceil() / 1000.0
 }
 
+/// How long a blocked reload waits at most: three target durations
+/// (§6.2.5.2; the 2 s segments may run to 2 s and a part).
+pub(crate) fn patience(part_target: f64) -> Duration {
+    Duration::from_secs_f64(part_target * 3.0 + 6.0)
+}
+
 /// One part: a file the muxer closed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Part {
@@ -135,8 +141,7 @@ pub(crate) struct Low {
 impl Low {
     /// For video `id`'s rung `rung`, at `part_target` seconds a part.
     pub(crate) fn new(id: crate::storage::VideoId, rung: &str, part_target: f64) -> Low {
-        // A blocked reload waits up to three target durations (§6.2.5.2).
-        let patience = Duration::from_secs_f64(part_target * 3.0 + 6.0);
+        let patience = patience(part_target);
         Low {
             part_target,
             open: Vec::new(),

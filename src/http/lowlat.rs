@@ -26,7 +26,7 @@ pub(crate) fn edge(
 
 /// `_HLS_msn` and `_HLS_part` of a query; `400` for a part without a
 /// segment, or a value that is not a number.
-fn asked(query: Option<&str>) -> Result<Option<(u64, Option<u64>)>, Error> {
+pub(super) fn asked(query: Option<&str>) -> Result<Option<(u64, Option<u64>)>, Error> {
     let (mut msn, mut part) = (None, None);
     for pair in query.unwrap_or("").split('&') {
         let number = |v: &str| {

@@ -23,6 +23,7 @@ mod access;
 mod linger;
 mod lives;
 mod lowlat;
+mod lowmirror;
 mod oembed;
 mod ops;
 mod play;

@@ -325,6 +325,10 @@ pub(crate) async fn get(
     let token = token.map(str::to_owned);
     let mut video = live(state, id)?;
     let edge = super::lowlat::edge(id, rung, kind);
+    let store = state.catalog.store();
+    if edge.is_none() && video.active && store.traits().remote {
+        super::lowmirror::before(store, id, rung, (file, kind), req.uri.query()).await?;
+    }
     if let Some(edge) = &edge {
         if let Some(part) = low_latency(edge, req, file, kind).await? {
             let part = files::made(part, std::time::SystemTime::now());
