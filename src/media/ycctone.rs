@@ -114,20 +114,34 @@ impl YccToneMap {
         let stride = out.stride(0);
         let rows = ch.div_ceil(self.threads).max(8);
         let (lut, cb, cr) = (&*self.lut, &mut self.cb[..], &mut self.cr[..]);
-        std::thread::scope(|s| {
-            let luma = out.data_mut(0).chunks_mut(2 * rows * stride);
-            let chroma = cb.chunks_mut(rows * cw).zip(cr.chunks_mut(rows * cw));
-            for (i, (y, (cb, cr))) in luma.zip(chroma).enumerate() {
-                let part = Part {
-                    first: i * rows,
-                    stride,
-                    y,
-                    cb,
-                    cr,
-                };
-                let input = &input;
-                s.spawn(move || map_rows(lut, input, part));
+        let luma = out.data_mut(0).chunks_mut(2 * rows * stride);
+        let chroma = cb.chunks_mut(rows * cw).zip(cr.chunks_mut(rows * cw));
+        let parts: Vec<Part> = (luma.zip(chroma).enumerate())
+            .map(|(i, (y, (cb, cr)))| Part {
+                first: i * rows,
+                stride,
+                y,
+                cb,
+                cr,
+            })
+            .collect();
+        // The parts are taken by this thread and helpers (a helper that
+        // cannot be spawned leaves its share to the others).
+        let (n, work) = (parts.len(), Mutex::new(parts));
+        let run = || loop {
+            let next = work.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match next {
+                Some(part) => map_rows(lut, &input, part),
+                None => break,
             }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..n {
+                if std::thread::Builder::new().spawn_scoped(s, run).is_err() {
+                    break;
+                }
+            }
+            run();
         });
         for (plane, made) in [(1, &self.cb), (2, &self.cr)] {
             let stride = out.stride(plane);
