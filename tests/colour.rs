@@ -464,3 +464,31 @@ fn hdr_keep_keeps_hevc_and_av1_groups_hdr_and_the_h264_rungs_sdr() {
         assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
     }
 }
+
+#[test]
+fn without_hdr_keep_every_codec_group_of_an_hdr_source_is_tagged_sdr() {
+    // `--hdr sdr` (the default): the HEVC and AV1 rungs are the same SDR
+    // pictures as the H.264 ones, 8-bit, and their VUI says BT.709.
+    let s = Server::start(&["--ladder", "source", "--codecs", "h264,hevc,av1"]);
+    let pq = hdr("colour-pq.mp4", "smpte2084", MD_1000);
+    let (rec, _) = processed(&s, &pq);
+    let id = rec["id"].as_str().unwrap();
+    let renditions = rec["renditions"].as_array().unwrap();
+    let mut codecs = Vec::new();
+    for r in renditions {
+        let url = format!(
+            "http://{}/play/{id}/{}",
+            s.addr,
+            r["playlist"].as_str().unwrap()
+        );
+        assert_eq!(tags(&url), "tv/bt709/bt709/bt709", "{}", r["codec"]);
+        assert!(
+            stream_kind(&url).contains("/yuv420p/"),
+            "{}",
+            stream_kind(&url)
+        );
+        codecs.push(r["codec"].as_str().unwrap().to_owned());
+    }
+    codecs.sort();
+    assert_eq!(codecs, ["av1", "h264", "hevc"]);
+}
