@@ -15,9 +15,15 @@ cargo build --release --bin hlsd >/dev/null 2>&1
 mkdir -p target/bench-inputs
 SECS=${SECS:-20}
 ROUNDS=${ROUNDS:-3}
+# GRAIN=1: moving grain over the picture (noise=alls=10:allf=t+u), as a
+# camera's, for both sources (the tone mapper's slow case: most 2x2
+# blocks span several of its luma cells).
+GRAIN=${GRAIN:-0}
+NOISE=""; TAG=""
+if [ "$GRAIN" = 1 ]; then NOISE=",noise=alls=10:allf=t+u"; TAG="-grain"; fi
 # The graded picture of tests/colour.rs at 1080p: testsrc2 with SDR white
 # at 203 nits over a grey ramp to 1,000 nits.
-MASTER="testsrc2=s=1920x1020:r=30:d=$SECS,format=yuv420p,\
+MASTER="testsrc2=s=1920x1020:r=30:d=$SECS,format=yuv420p$NOISE,\
 setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,\
 zscale=t=linear:p=bt709:npl=100,format=gbrpf32le,\
 geq=r='2.03*r(X\,Y)':g='2.03*g(X\,Y)':b='2.03*b(X\,Y)'[pic];\
@@ -26,8 +32,8 @@ geq=r='10*pow(X/(W-1)\,3)':g='10*pow(X/(W-1)\,3)':b='10*pow(X/(W-1)\,3)',\
 setparams=range=pc:color_primaries=bt709:color_trc=linear:colorspace=gbr[ramp];\
 [pic][ramp]vstack,setparams=range=pc:color_primaries=bt709:color_trc=linear:colorspace=gbr"
 X265="log-level=error:range=limited:repeat-headers=1"
-PQ=target/bench-inputs/hdr-pq-1080p-${SECS}s.mp4
-SDR=target/bench-inputs/hdr-sdr-1080p-${SECS}s.mp4
+PQ=target/bench-inputs/hdr-pq-1080p-${SECS}s$TAG.mp4
+SDR=target/bench-inputs/hdr-sdr-1080p-${SECS}s$TAG.mp4
 if [ ! -f "$PQ" ]; then
   ffmpeg -v error -y -filter_complex "$MASTER,zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=100,format=yuv420p10le" \
     -c:v libx265 -preset fast -crf 20 -tag:v hvc1 -color_primaries bt2020 -color_trc smpte2084 \
