@@ -167,8 +167,12 @@ fn configurations_that_protect_nothing_are_refused_at_start() {
         log.path(),
     );
     assert_eq!(s.get("/healthz").status, 200);
-    let text = std::fs::read_to_string(log.path()).unwrap();
-    assert!(text.contains("signing protects nothing"), "{text}");
+    // The log is written by its own thread: wait for the warning.
+    wait_until("the warning in the log", || {
+        std::fs::read_to_string(log.path())
+            .unwrap()
+            .contains("signing protects nothing")
+    });
 }
 
 #[test]
