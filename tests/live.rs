@@ -5,6 +5,7 @@
 use crate::common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -537,6 +538,56 @@ fn an_rtmp_publisher_back_within_the_window_continues_the_same_video() {
 #[test]
 fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
     reconnect_continues("srt_url");
+}
+
+/// A publisher back within the window with another picture size: the
+/// broadcast ends at the cut (kept, decoding cleanly at its own size:
+/// before, the copied rung went on with the new stream and decoded with
+/// errors), and the new stream is cut at its first configuration.
+#[test]
+fn a_publisher_back_with_other_parameters_ends_the_broadcast_cleanly() {
+    let s = Server::start(BOTH);
+    let l = new_live(&s, "");
+    let id = l["id"].as_str().unwrap().to_owned();
+    let url = l["rtmp_url"].as_str().unwrap().to_owned();
+    let mut first = push(&url, 60, Streams::Both, &[]);
+    wait_for("two segments before the cut", || {
+        media_playlist(&s, &id).filter(|p| segments(p) >= 2)
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let cut = |s: &Server| {
+        let m = s.get("/metrics").text();
+        m.lines()
+            .find_map(|l| l.strip_prefix("hlsd_lives_cut_total "))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    // Let in as the same publisher back (tried until the server has seen
+    // the first one gone), then cut at its new configuration.
+    wait_until("the new stream to be let in and cut", || {
+        let _ = finished(push(&url, 4, Streams::Both, &["-s", "320x180"]));
+        cut(&s) == 1
+    });
+    let done = s.wait_done(&id);
+    assert_eq!(done["status"], "ready", "{done}");
+    let url = format!("http://{}/play/{id}/video.m3u8", s.addr);
+    assert_eq!(decode_errors(Path::new(&url)), "", "{done}");
+    assert_eq!(ffprobe_size(&url), (640, 360));
+}
+
+/// Width and height of the first video stream of `input`.
+fn ffprobe_size(input: &str) -> (u64, u64) {
+    let v = ffprobe(
+        Path::new(input),
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+        ],
+    );
+    let s = &v["streams"][0];
+    (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap())
 }
 
 /// `secs` of testsrc2 + sine as MPEG-TS, its timestamps from the start.

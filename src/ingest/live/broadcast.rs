@@ -148,6 +148,10 @@ pub(crate) struct Broadcast<'a> {
     metrics: Arc<crate::metrics::Metrics>,
     /// Kept as a video when it ends (else deleted: `record: false`).
     record: bool,
+    /// The first AVC and AAC configurations (FLV sequence headers), and
+    /// whether one came again different (see [`Broadcast::configure`]).
+    configs: [Option<Bytes>; 2],
+    reconfigured: bool,
     _claim: Claim,
 }
 
@@ -184,6 +188,8 @@ impl<'a> Broadcast<'a> {
             resumed: false,
             metrics: lives.env.metrics.clone(),
             record,
+            configs: [None, None],
+            reconfigured: false,
             _claim: claim,
         })
     }
@@ -202,6 +208,14 @@ impl<'a> Broadcast<'a> {
                 if self.apply(msg) {
                     self.flush().await?;
                     return Ok(true);
+                }
+                if self.reconfigured {
+                    self.flush().await?;
+                    return Err(Error::BadRequest(
+                        "the publisher came back with other video or audio parameters: \
+                         the broadcast ends at the cut and is kept (a new stream needs a new live)"
+                            .into(),
+                    ));
                 }
                 n += 1;
                 if n < BATCH {
@@ -230,8 +244,39 @@ impl<'a> Broadcast<'a> {
         }
     }
 
+    /// An FLV sequence header (AVC decoder configuration, AAC
+    /// AudioSpecificConfig): the first of each kind is kept; one that
+    /// differs (a publisher back with another size or rate) ends the
+    /// broadcast before it reaches the spool, as the copied rung and
+    /// the demuxer's streams could not follow it (the copy decoded with
+    /// errors after such a reconnect). True when `body` is to be dropped.
+    /// (SRT's MPEG-TS carries its parameters in-band: not checked.)
+    fn configure(&mut self, kind: Tag, body: &[u8]) -> bool {
+        let header = match kind {
+            Tag::Video => body.first().is_some_and(|b| b & 0x0f == 7) && body.get(1) == Some(&0),
+            Tag::Audio => body.first().is_some_and(|b| b >> 4 == 10) && body.get(1) == Some(&0),
+        };
+        if !header {
+            return false;
+        }
+        let slot = &mut self.configs[usize::from(kind == Tag::Audio)];
+        match slot {
+            None => {
+                *slot = Some(Bytes::copy_from_slice(body));
+                false
+            }
+            Some(first) => {
+                self.reconfigured = first[..] != *body;
+                self.reconfigured
+            }
+        }
+    }
+
     /// One audio or video message, buffered until [`Broadcast::flush`].
     fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
+        if self.configure(kind, body) {
+            return;
+        }
         if std::mem::take(&mut self.resumed) {
             self.shift = self.last_ms + RECONNECT_GAP_MS - i64::from(ms);
         }
