@@ -60,6 +60,25 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     (r == 0).then_some(st.f_bavail * st.f_frsize)
 }
 
+/// Frees the disk blocks of `len` bytes of `file` from `offset`
+/// (`fallocate` with `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`): the
+/// file keeps its size, the range reads as zeros. Whole blocks are freed;
+/// a partial block at either end is only zeroed.
+pub(crate) fn punch_hole(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    };
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: `file` is an open descriptor for the duration of the call;
+    // fallocate reads only its plain integer arguments.
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
+    match r {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 /// Sets `AVCodecContext.max_pixels` before the decoder opens, so libavcodec
 /// itself refuses frames larger than the cap (a mid-stream resolution
 /// change cannot sneak past the probe's check).

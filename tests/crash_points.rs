@@ -368,12 +368,47 @@ fn clip_of_ready(s: &Server, told: &mut Told) {
 /// clip, as fast as it goes) and kept; then a live kept nowhere, pushed,
 /// and gone.
 fn live_broadcast(s: &Server, told: &mut Told) {
-    if let Some(id) = live_pushed(s, told, true) {
+    if let Some(id) = live_pushed(s, told, true, None) {
         follow(s, &id, told);
     }
-    if let Some(id) = live_pushed(s, told, false) {
-        // Deleted when it ended: as a DELETE the client sent.
-        told.deleting.push(id.clone());
+    live_gone(s, told, None);
+}
+
+/// A live kept nowhere, pushed in real time (12 s, about 3 MB, more than
+/// `--max-upload-bytes`): it lets go of its spool as its job reads it.
+fn live_window(s: &Server, told: &mut Told) {
+    let source = fixture_path(
+        "window-12s-640x360.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "12",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ],
+    );
+    live_gone(s, told, Some(&source));
+}
+
+/// A live kept nowhere pushed (see [`live_pushed`]), then gone: deleted
+/// when it ended, or at the next start, as a DELETE the client sent.
+fn live_gone(s: &Server, told: &mut Told, source: Option<&std::path::Path>) {
+    if let Some(id) = live_pushed(s, told, false, source) {
         let gone = || call(s.addr, "GET", &format!("/videos/{id}"), &[], b"").map(|r| r.status);
         while gone() == Some(200) {
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -381,9 +416,14 @@ fn live_broadcast(s: &Server, told: &mut Told) {
     }
 }
 
-/// A live made (`record`) and the clip pushed to it; its id once the push
-/// succeeded.
-fn live_pushed(s: &Server, told: &mut Told, record: bool) -> Option<String> {
+/// A live made (`record`) and pushed `source` (in real time) or the clip
+/// (as fast as it goes); its id once the push succeeded.
+fn live_pushed(
+    s: &Server,
+    told: &mut Told,
+    record: bool,
+    source: Option<&std::path::Path>,
+) -> Option<String> {
     let json = [("Content-Type", "application/json")];
     // The kept one is low-latency (LL-HLS parts grouped into segments).
     let body = format!(
@@ -397,11 +437,20 @@ fn live_pushed(s: &Server, told: &mut Told, record: bool) -> Option<String> {
     };
     told.created.push(id.to_owned());
     told.seconds.insert(id.to_owned(), 2.0);
+    if !record {
+        // Gone if the server stops while it is pushed.
+        told.deleting.push(id.to_owned());
+    }
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), clip()).unwrap();
-    let pushed = std::process::Command::new("ffmpeg")
-        .args(["-v", "quiet", "-nostdin", "-f", "mp4", "-i"])
-        .arg(file.path())
+    let mut push = std::process::Command::new("ffmpeg");
+    push.args(["-v", "quiet", "-nostdin"]);
+    if source.is_some() {
+        push.arg("-re");
+    }
+    let pushed = push
+        .args(["-f", "mp4", "-i"])
+        .arg(source.unwrap_or(file.path()))
         .args(["-c", "copy", "-f", "flv", url])
         .status()
         .unwrap();
@@ -433,6 +482,15 @@ fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
         "expire" => (tus_expires, flags(&["--upload-expiry-secs", "1"])),
         "clip" => (clip_of_ready, vec![]),
         "live" => (live_broadcast, flags(&["--rtmp-listen", "127.0.0.1:0"])),
+        "window" => (
+            live_window,
+            flags(&[
+                "--rtmp-listen",
+                "127.0.0.1:0",
+                "--max-upload-bytes",
+                "1600000",
+            ]),
+        ),
         "import" => (
             imports,
             flags(&["--import-allow", &remote().addr.to_string()]),

@@ -723,9 +723,20 @@ fn a_live_is_signed_encrypted_and_takes_its_own_ladder() {
     assert_cli_plays(&playback);
 }
 
+/// A live kept nowhere holds a bounded spool: the broadcast (about 7.8 MB
+/// in 30 s) sends more than `--max-upload-bytes` (3 MB) and is not cut,
+/// the spool on disk staying under it (its past let go, a hole punched).
 #[test]
 fn a_live_kept_nowhere_slides_its_window_and_leaves_nothing() {
-    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-window-secs", "6"]);
+    const CAP: u64 = 3_000_000;
+    let s = Server::start(&[
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--live-window-secs",
+        "6",
+        "--max-upload-bytes",
+        &CAP.to_string(),
+    ]);
     let l = new_live(&s, r#"{"record":false}"#);
     assert_eq!(l["record"], false, "{l}");
     let id = l["id"].as_str().unwrap().to_owned();
@@ -773,7 +784,17 @@ fn a_live_kept_nowhere_slides_its_window_and_leaves_nothing() {
         let v = live(&s, &id);
         gone && v["publishing"] == true && v["status"] == "live"
     });
-    assert!(finished(ff), "the push failed");
+    let spool = s.storage.path().join(&id).join("source");
+    wait_until("more sent than the limit, less held on disk", || {
+        use std::os::unix::fs::MetadataExt;
+        let sent = s.get(&format!("/videos/{id}")).json()["bytes_received"]
+            .as_u64()
+            .unwrap_or(0);
+        let held = std::fs::metadata(&spool).map_or(u64::MAX, |m| m.blocks() * 512);
+        assert!(held < CAP || sent == 0, "{held} bytes held on disk");
+        sent > CAP + 1_000_000
+    });
+    assert!(finished(ff), "the push failed (cut at the size limit?)");
     // Ended: nothing kept, the live gone with it.
     wait_until("the live to be gone", || {
         s.get(&format!("/videos/{id}")).status == 404

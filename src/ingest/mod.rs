@@ -92,6 +92,8 @@ pub(crate) struct Upload<'a> {
     handle: JobHandle,
     abort: AbortOnDrop,
     received: u64,
+    /// Bytes let go of as they were read (a live kept nowhere, `window`).
+    released: u64,
     last_persist: tokio::time::Instant,
     /// The probe's verdict, once it came.
     probe: Option<SourceInfo>,
@@ -202,6 +204,7 @@ impl<'a> Upload<'a> {
             handle,
             abort,
             received: 0,
+            released: 0,
             last_persist: tokio::time::Instant::now(),
             probe: None,
             how,
@@ -213,7 +216,7 @@ impl<'a> Upload<'a> {
     pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<(), Error> {
         self.received += chunk.len() as u64;
         let max = self.ctx.max_upload_bytes;
-        if self.received > max {
+        if self.received - self.released > max {
             return Err(Error::TooLarge { limit: max });
         }
         if self.ctx.quota.store(self.id, chunk.len() as u64).is_err() {

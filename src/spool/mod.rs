@@ -34,6 +34,8 @@ struct State {
     finished: bool,
     /// The upload was cut off, rejected or cancelled: reads fail from now on.
     aborted: bool,
+    /// The range let go (`window`): readers that begin now skip it.
+    gap: (u64, u64),
 }
 
 /// State shared by the writer and every reader of one spool.
@@ -45,6 +47,8 @@ struct Shared {
     grew: Condvar,
     /// Nanoseconds readers have spent waiting for bytes to arrive.
     waited_ns: std::sync::atomic::AtomicU64,
+    /// Where each reader reads (`window`). Locked before `state`.
+    readers: Mutex<Vec<std::sync::Weak<window::Tracked>>>,
 }
 
 impl Shared {
@@ -117,6 +121,7 @@ pub(crate) fn create(path: &Path) -> io::Result<SpoolWriter> {
         state: Mutex::new(State::default()),
         grew: Condvar::new(),
         waited_ns: std::sync::atomic::AtomicU64::new(0),
+        readers: Mutex::default(),
     });
     Ok(SpoolWriter {
         file,
@@ -141,6 +146,7 @@ pub(crate) fn reopen(path: &Path, len: u64) -> io::Result<SpoolWriter> {
                 }),
                 grew: Condvar::new(),
                 waited_ns: std::sync::atomic::AtomicU64::new(0),
+                readers: Mutex::default(),
             }),
         },
         hidden: 0,
@@ -158,16 +164,18 @@ pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
             written: len,
             expected: Some((len, 0)),
             finished: true,
-            aborted: false,
+            ..State::default()
         }),
         grew: Condvar::new(),
         waited_ns: std::sync::atomic::AtomicU64::new(0),
+        readers: Mutex::default(),
     });
     Ok(SpoolReader {
         file,
         pos: 0,
         control: SpoolControl { shared },
         hook: None,
+        tracked: None,
     })
 }
 
@@ -184,6 +192,7 @@ impl SpoolWriter {
             pos: 0,
             control: self.control.clone(),
             hook: None,
+            tracked: None,
         })
     }
 
@@ -257,8 +266,11 @@ impl SpoolWriter {
 }
 
 mod reader;
+mod window;
 
 pub(crate) use reader::{SpoolReader, WaitHook};
+#[cfg(test)]
+pub(crate) use window::MARGIN;
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,9 @@ pub(crate) struct SpoolReader {
     pub(super) pos: u64,
     pub(super) control: SpoolControl,
     pub(super) hook: Option<Arc<dyn WaitHook>>,
+    /// Where it reads, shared with the writer (`window`), from its first
+    /// read or seek.
+    pub(super) tracked: Option<Arc<super::window::Tracked>>,
 }
 
 impl std::fmt::Debug for SpoolReader {
@@ -60,6 +63,7 @@ impl SpoolReader {
             pos: 0,
             control: self.control.clone(),
             hook: self.hook.clone(),
+            tracked: None,
         })
     }
 
@@ -179,15 +183,21 @@ impl Read for SpoolReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        let available = self.wait_past(self.pos)?;
+        let gap = self.tracked().gap;
+        let at = super::window::physical(gap, self.pos);
+        let available = self.wait_past(at)?;
         if available == 0 {
             return Ok(0);
         }
-        let want = buf
+        let mut want = buf
             .len()
             .min(usize::try_from(available).unwrap_or(usize::MAX));
-        let n = self.file.read_at(&mut buf[..want], self.pos)?;
-        self.pos += n as u64;
+        if gap.1 > gap.0 && self.pos < gap.0 {
+            // The head ends where the gap begins.
+            want = want.min(usize::try_from(gap.0 - self.pos).unwrap_or(usize::MAX));
+        }
+        let n = self.file.read_at(&mut buf[..want], at)?;
+        self.moved(self.pos + n as u64);
         Ok(n)
     }
 }
@@ -198,6 +208,8 @@ impl Seek for SpoolReader {
             base.checked_add_signed(off)
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek out of range"))
         };
+        // Before the state's lock (the window's lock comes first).
+        let gap = self.tracked().gap;
         let new = match to {
             SeekFrom::Start(p) => p,
             SeekFrom::Current(off) => base_plus(self.pos, off)?,
@@ -208,7 +220,7 @@ impl Seek for SpoolReader {
                         return Err(aborted_error());
                     }
                     if st.finished {
-                        Some((st.written, 0))
+                        Some((view_end(gap, st.written), 0))
                     } else {
                         st.expected
                     }
@@ -224,7 +236,15 @@ impl Seek for SpoolReader {
                 }
             }
         };
-        self.pos = new;
+        self.moved(new);
         Ok(new)
+    }
+}
+
+/// The end of a view with `gap` of a file `end` bytes long.
+fn view_end((from, to): (u64, u64), end: u64) -> u64 {
+    match to > from && end >= to {
+        true => end - (to - from),
+        false => end,
     }
 }

@@ -13,6 +13,7 @@
 //! probe refused it (the live then awaits its publisher again).
 
 use super::flv::{self, Tag};
+use super::window::Window;
 use super::{Claim, Lives};
 use crate::catalog::Change;
 use crate::ingest::{IngestContext, Upload};
@@ -152,6 +153,8 @@ pub(crate) struct Broadcast<'a> {
     /// whether one came again different (see [`Broadcast::configure`]).
     configs: [Option<Bytes>; 2],
     reconfigured: bool,
+    /// What a live kept nowhere may let go of.
+    window: Option<Window>,
     _claim: Claim,
 }
 
@@ -190,6 +193,7 @@ impl<'a> Broadcast<'a> {
             record,
             configs: [None, None],
             reconfigured: false,
+            window: (!record).then(|| Window::new(ctx.max_upload_bytes)),
             _claim: claim,
         })
     }
@@ -292,12 +296,21 @@ impl<'a> Broadcast<'a> {
             );
             self.header_written = true;
         }
+        let video = self.streams.1 || self.configs[0].is_some();
+        if let Some(w) = &mut self.window {
+            if flv::starts(kind, body, video) {
+                w.mark(self.up.received + self.buf.len() as u64);
+            }
+        }
         flv::tag(&mut self.buf, kind, ms, body);
     }
 
     /// Bytes already in a container (SRT's MPEG-TS), buffered as they are.
     fn raw(&mut self, bytes: &[u8]) {
         self.header_written = true;
+        if let Some(w) = &mut self.window {
+            w.mark(self.up.received + self.buf.len() as u64);
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -315,6 +328,9 @@ impl<'a> Broadcast<'a> {
         let chunk = self.buf.split().freeze();
         let n = chunk.len() as u64;
         self.up.write(chunk).await?;
+        if let Some(w) = &mut self.window {
+            self.up.slide(w).await?;
+        }
         self.metrics
             .live_ingest_bytes
             .fetch_add(n, Ordering::Relaxed);

@@ -33,6 +33,22 @@ pub(crate) fn tag(out: &mut BytesMut, kind: Tag, ms: u32, body: &[u8]) {
     out.put_u32(11 + len);
 }
 
+/// Whether a tag with `body` is a place a demuxer can start reading from:
+/// a video keyframe (not a configuration), or, in a broadcast without
+/// video, an audio frame (not AAC's configuration).
+pub(crate) fn starts(kind: Tag, body: &[u8], video: bool) -> bool {
+    let (Some(&b0), b1) = (body.first(), body.get(1)) else {
+        return false;
+    };
+    match kind {
+        // Enhanced RTMP (a FourCC after an extended header): its packet
+        // type in the low bits, coded frames 1 and 3.
+        Tag::Video if b0 & 0x80 != 0 => (b0 >> 4) & 7 == 1 && matches!(b0 & 0x0f, 1 | 3),
+        Tag::Video => b0 >> 4 == 1 && (b0 & 0x0f != 7 || b1 == Some(&1)),
+        Tag::Audio => !video && (b0 >> 4 != 10 || b1 == Some(&1)),
+    }
+}
+
 fn put_u24(out: &mut BytesMut, v: u32) {
     out.put_slice(&v.to_be_bytes()[1..]);
 }
@@ -52,6 +68,17 @@ mod tests {
             &t[..],
             &[9, 0, 0, 3, 0x23, 0x45, 0x67, 0x01, 0, 0, 0, 0x17, 1, 2, 0, 0, 0, 14]
         );
+        assert!(starts(Tag::Video, &[0x17, 1, 0], true));
+        assert!(!starts(Tag::Video, &[0x17, 0, 0], true), "a configuration");
+        assert!(!starts(Tag::Video, &[0x27, 1, 0], true), "an inter frame");
+        assert!(
+            starts(Tag::Video, &[0x91, b'h', b'v'], true),
+            "enhanced RTMP"
+        );
+        assert!(!starts(Tag::Video, &[0x90, b'h', b'v'], true));
+        assert!(!starts(Tag::Audio, &[0xaf, 1], true), "audio, with video");
+        assert!(starts(Tag::Audio, &[0xaf, 1], false));
+        assert!(!starts(Tag::Audio, &[0xaf, 0], false));
         let mut a = BytesMut::new();
         header(&mut a, false, true);
         assert_eq!(a[4], 1);
