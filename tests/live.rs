@@ -544,12 +544,11 @@ fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
 /// broadcast ends at the cut (kept, decoding cleanly at its own size:
 /// before, the copied rung went on with the new stream and decoded with
 /// errors), and the new stream is cut at its first configuration.
-#[test]
-fn a_publisher_back_with_other_parameters_ends_the_broadcast_cleanly() {
+fn other_parameters_end_the_broadcast(door: &str) {
     let s = Server::start(BOTH);
     let l = new_live(&s, "");
     let id = l["id"].as_str().unwrap().to_owned();
-    let url = l["rtmp_url"].as_str().unwrap().to_owned();
+    let url = l[door].as_str().unwrap().to_owned();
     let mut first = push(&url, 60, Streams::Both, &[]);
     wait_for("two segments before the cut", || {
         media_playlist(&s, &id).filter(|p| segments(p) >= 2)
@@ -573,6 +572,16 @@ fn a_publisher_back_with_other_parameters_ends_the_broadcast_cleanly() {
     let url = format!("http://{}/play/{id}/video.m3u8", s.addr);
     assert_eq!(decode_errors(Path::new(&url)), "", "{done}");
     assert_eq!(ffprobe_size(&url), (640, 360));
+}
+
+#[test]
+fn an_rtmp_publisher_back_with_other_parameters_ends_the_broadcast_cleanly() {
+    other_parameters_end_the_broadcast("rtmp_url");
+}
+
+#[test]
+fn an_srt_publisher_back_with_other_parameters_ends_the_broadcast_cleanly() {
+    other_parameters_end_the_broadcast("srt_url");
 }
 
 /// Width and height of the first video stream of `input`.

@@ -13,6 +13,7 @@
 //! probe refused it (the live then awaits its publisher again).
 
 use super::flv::{self, Tag};
+use super::tsconf::{Verdict, Watch};
 use super::window::Window;
 use super::{Claim, Lives};
 use crate::catalog::Change;
@@ -155,6 +156,8 @@ pub(crate) struct Broadcast<'a> {
     reconfigured: bool,
     /// What a live kept nowhere may let go of.
     window: Option<Window>,
+    /// SRT publishers' configurations (as `configs` for RTMP).
+    ts: Watch,
     _claim: Claim,
 }
 
@@ -194,6 +197,7 @@ impl<'a> Broadcast<'a> {
             configs: [None, None],
             reconfigured: false,
             window: (!record).then(|| Window::new(ctx.max_upload_bytes)),
+            ts: Watch::default(),
             _claim: claim,
         })
     }
@@ -235,7 +239,7 @@ impl<'a> Broadcast<'a> {
         match msg {
             Msg::Announce(audio, video) => self.announce(audio, video),
             Msg::Media(kind, ms, body) => self.media(kind, ms, &body),
-            Msg::Raw(bytes) => self.raw(&bytes),
+            Msg::Raw(bytes) => self.raw(bytes),
             Msg::End => return true,
         }
         false
@@ -254,7 +258,7 @@ impl<'a> Broadcast<'a> {
     /// broadcast before it reaches the spool, as the copied rung and
     /// the demuxer's streams could not follow it (the copy decoded with
     /// errors after such a reconnect). True when `body` is to be dropped.
-    /// (SRT's MPEG-TS carries its parameters in-band: not checked.)
+    /// (SRT's MPEG-TS carries them in-band: see [`Broadcast::raw`].)
     fn configure(&mut self, kind: Tag, body: &[u8]) -> bool {
         let header = match kind {
             Tag::Video => body.first().is_some_and(|b| b & 0x0f == 7) && body.get(1) == Some(&0),
@@ -305,13 +309,28 @@ impl<'a> Broadcast<'a> {
         flv::tag(&mut self.buf, kind, ms, body);
     }
 
-    /// Bytes already in a container (SRT's MPEG-TS), buffered as they are.
-    fn raw(&mut self, bytes: &[u8]) {
+    /// Bytes already in a container (SRT's MPEG-TS), buffered as they
+    /// are; a publisher back is held until its configuration is read, and
+    /// ends the broadcast if it differs from the first one's.
+    fn raw(&mut self, bytes: Bytes) {
         self.header_written = true;
-        if let Some(w) = &mut self.window {
-            w.mark(self.up.received + self.buf.len() as u64);
+        if std::mem::take(&mut self.resumed) {
+            self.ts.back();
         }
-        self.buf.extend_from_slice(bytes);
+        let all = match self.ts.take(bytes) {
+            Verdict::Pass(all) => all,
+            Verdict::Hold => return,
+            Verdict::Refuse => {
+                self.reconfigured = true;
+                return;
+            }
+        };
+        for b in all {
+            if let Some(w) = &mut self.window {
+                w.mark(self.up.received + self.buf.len() as u64);
+            }
+            self.buf.extend_from_slice(&b);
+        }
     }
 
     /// Hands what was buffered to the spool; an error ends the broadcast.

@@ -15,6 +15,7 @@ pub(crate) mod broadcast;
 mod flv;
 pub(crate) mod rtmp;
 pub(crate) mod srt;
+mod tsconf;
 mod window;
 
 use crate::catalog::{Lifecycle, Status};
