@@ -812,6 +812,84 @@ fn a_live_kept_nowhere_slides_its_window_and_leaves_nothing() {
     s.assert_storage_empty_soon();
 }
 
+/// A live kept nowhere whose copied rung gives up at a damaged packet
+/// (ffmpeg's `noise` filter, deterministic: about 22 s in) after its spool
+/// let go of its start: the copy's second pass, starting over, reads the
+/// head (FLV header and configurations) then what was kept, and its
+/// segments come and decode. Before the head held no frame, that pass
+/// published nothing.
+#[test]
+fn a_live_kept_nowhere_falls_back_from_its_copy_after_letting_go() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Server::start(&[
+        "--rtmp-listen",
+        "127.0.0.1:0",
+        "--max-upload-bytes",
+        "3000000",
+    ]);
+    let l = new_live(&s, r#"{"record":false}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let source = fixture_path(
+        "live-40s-640x360-g60.flv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "40",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+        ],
+    );
+    let ff = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-i",
+        ])
+        .arg(&source)
+        .args(["-c", "copy", "-bsf:v", "noise=amount=1500000", "-f", "flv"])
+        .arg(l["rtmp_url"].as_str().unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let spool = s.storage.path().join(&id).join("source");
+    let (seg, held) = wait_for("the second pass's first segment", || {
+        let p = media_playlist(&s, &id)?;
+        let seg = p.lines().find(|l| l.starts_with("g1_"))?.to_owned();
+        let m = std::fs::metadata(&spool).ok()?;
+        Some((seg, (m.blocks() * 512, m.len())))
+    });
+    assert!(
+        held.0 + 2_000_000 < held.1,
+        "{held:?}: nothing was let go of"
+    );
+    let bytes = s.get(&format!("/play/{id}/{seg}"));
+    assert_eq!(bytes.status, 200, "{seg}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes.body).unwrap();
+    assert_eq!(decode_errors(file.path()), "", "{seg}");
+    assert!(finished(ff), "the push failed");
+}
+
 #[test]
 fn a_live_kept_nowhere_cut_by_a_crash_is_gone_at_the_next_start() {
     let mut s = Server::process(RTMP);

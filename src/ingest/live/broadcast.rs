@@ -260,11 +260,7 @@ impl<'a> Broadcast<'a> {
     /// errors after such a reconnect). True when `body` is to be dropped.
     /// (SRT's MPEG-TS carries them in-band: see [`Broadcast::raw`].)
     fn configure(&mut self, kind: Tag, body: &[u8]) -> bool {
-        let header = match kind {
-            Tag::Video => body.first().is_some_and(|b| b & 0x0f == 7) && body.get(1) == Some(&0),
-            Tag::Audio => body.first().is_some_and(|b| b >> 4 == 10) && body.get(1) == Some(&0),
-        };
-        if !header {
+        if !flv::config(kind, body) {
             return false;
         }
         let slot = &mut self.configs[usize::from(kind == Tag::Audio)];
@@ -302,8 +298,9 @@ impl<'a> Broadcast<'a> {
         }
         let video = self.streams.1 || self.configs[0].is_some();
         if let Some(w) = &mut self.window {
-            if flv::starts(kind, body, video) {
-                w.mark(self.up.received + self.buf.len() as u64);
+            if !flv::config(kind, body) {
+                let at = self.up.received + self.buf.len() as u64;
+                w.frame(at, flv::starts(kind, body, video));
             }
         }
         flv::tag(&mut self.buf, kind, ms, body);
@@ -327,7 +324,7 @@ impl<'a> Broadcast<'a> {
         };
         for b in all {
             if let Some(w) = &mut self.window {
-                w.mark(self.up.received + self.buf.len() as u64);
+                w.frame(self.up.received + self.buf.len() as u64, true);
             }
             self.buf.extend_from_slice(&b);
         }

@@ -33,6 +33,17 @@ pub(crate) fn tag(out: &mut BytesMut, kind: Tag, ms: u32, body: &[u8]) {
     out.put_u32(11 + len);
 }
 
+/// Whether a tag with `body` is a configuration (an AVC sequence header,
+/// AAC's AudioSpecificConfig), not a frame.
+pub(crate) fn config(kind: Tag, body: &[u8]) -> bool {
+    let first = body.first().copied().unwrap_or(0);
+    body.get(1) == Some(&0)
+        && match kind {
+            Tag::Video => first & 0x0f == 7,
+            Tag::Audio => first >> 4 == 10,
+        }
+}
+
 /// Whether a tag with `body` is a place a demuxer can start reading from:
 /// a video keyframe (not a configuration), or, in a broadcast without
 /// video, an audio frame (not AAC's configuration).
@@ -79,6 +90,8 @@ mod tests {
         assert!(!starts(Tag::Audio, &[0xaf, 1], true), "audio, with video");
         assert!(starts(Tag::Audio, &[0xaf, 1], false));
         assert!(!starts(Tag::Audio, &[0xaf, 0], false));
+        assert!(config(Tag::Video, &[0x17, 0, 0]) && config(Tag::Audio, &[0xaf, 0]));
+        assert!(!config(Tag::Video, &[0x17, 1, 0]) && !config(Tag::Audio, &[0xaf, 1]));
         let mut a = BytesMut::new();
         header(&mut a, false, true);
         assert_eq!(a[4], 1);

@@ -8,8 +8,8 @@
 //!
 //! The broadcast marks where a demuxer can start again (an FLV video
 //! keyframe tag, an audio tag of a broadcast without video, an MPEG-TS
-//! chunk); the first mark ends the head that is never let go of (the FLV
-//! header, metadata and stream configurations), and releases end at marks,
+//! chunk); the first frame ends the head that is never let go of (the FLV
+//! header and the stream configurations), and releases end at marks,
 //! so the copy fast path's second pass, which starts over, reads a valid
 //! stream: the head, then what was kept.
 
@@ -25,7 +25,9 @@ const MARK_EVERY: u64 = 64 << 10;
 /// Where a live kept nowhere may let go of its spool.
 #[derive(Debug)]
 pub(super) struct Window {
-    /// Where the head ends: the first mark.
+    /// Where the head ends: the first frame (the head holds the FLV
+    /// header and the configurations, never a frame: a reader that skips
+    /// to a mark has every stream start there).
     head: Option<u64>,
     marks: VecDeque<u64>,
     /// Bytes held from which a release is tried.
@@ -41,9 +43,16 @@ impl Window {
         }
     }
 
-    /// `at`, an offset of the spool where a demuxer can start again.
-    pub(super) fn mark(&mut self, at: u64) {
+    /// A frame (or an MPEG-TS chunk) at offset `at` of the spool; `start`:
+    /// a demuxer can start again there. The first one ends the head.
+    pub(super) fn frame(&mut self, at: u64, start: bool) {
         let head = *self.head.get_or_insert(at);
+        if start {
+            self.mark(head, at);
+        }
+    }
+
+    fn mark(&mut self, head: u64, at: u64) {
         let last = self.marks.back().copied().unwrap_or(head);
         if at == head || at < last + MARK_EVERY {
             return;
@@ -105,11 +114,13 @@ mod tests {
     fn marks_are_spaced_bounded_and_used_up_to_a_limit() {
         let mut w = Window::new(4 << 20);
         assert_eq!(w.every, 1 << 20);
-        w.mark(13);
-        w.mark(13 + 1000);
+        w.frame(13, false);
+        w.frame(13 + 1000, true);
         assert!(w.marks.is_empty(), "the head, then one too close");
+        w.frame(13 + 2 * MARK_EVERY, false);
+        assert!(w.marks.is_empty(), "not a start");
         for i in 1..=2000u64 {
-            w.mark(13 + i * MARK_EVERY);
+            w.frame(13 + i * MARK_EVERY, true);
         }
         assert_eq!(w.marks.len(), MARKS);
         assert_eq!(w.marks.front(), Some(&(13 + 977 * MARK_EVERY)));
