@@ -1,7 +1,8 @@
 //! A live kept nowhere (`record: false`) lets go of what its job has read
 //! (`spool::window`: the spool's disk blocks behind its readers are
-//! freed), so it holds about a quarter of `--max-upload-bytes` on disk
-//! and in the quota however long it runs, instead of being cut once it
+//! freed), so it holds about 64 MiB (a quarter of `--max-upload-bytes`
+//! when that is less) on disk and in the quota however long it runs,
+//! plus what its job has not read yet, instead of being cut once it
 //! has sent that much (issue 27: a 24/7 stream at 3 Mbit/s was cut after
 //! three hours). What it holds, not what it sent, is what the size limit
 //! counts. A live that is kept needs every byte and lets go of none.
@@ -17,6 +18,9 @@ use crate::ingest::Upload;
 use crate::Error;
 use std::collections::VecDeque;
 
+/// Bytes held at most before a release is tried (less under a small
+/// `--max-upload-bytes`: a quarter of it).
+const EVERY_MAX: u64 = 64 << 20;
 /// Marks kept at most (the oldest go first).
 const MARKS: usize = 1024;
 /// Marks closer than this to the last one are not kept.
@@ -39,7 +43,7 @@ impl Window {
         Window {
             head: None,
             marks: VecDeque::new(),
-            every: (max_upload_bytes / 4).max(1),
+            every: (max_upload_bytes / 4).clamp(1, EVERY_MAX),
         }
     }
 
@@ -112,6 +116,7 @@ mod tests {
 
     #[test]
     fn marks_are_spaced_bounded_and_used_up_to_a_limit() {
+        assert_eq!(Window::new(4 << 30).every, 64 << 20);
         let mut w = Window::new(4 << 20);
         assert_eq!(w.every, 1 << 20);
         w.frame(13, false);
