@@ -377,31 +377,7 @@ fn live_broadcast(s: &Server, told: &mut Told) {
 /// A live kept nowhere, pushed in real time (12 s, about 3 MB, more than
 /// `--max-upload-bytes`): it lets go of its spool as its job reads it.
 fn live_window(s: &Server, told: &mut Told) {
-    let source = fixture_path(
-        "window-12s-640x360.mp4",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "12",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ],
-    );
+    let source = av_fixture_path("window-12s-640x360.mp4", 12, "640x360", 30, &[]);
     live_gone(s, told, Some(&source));
 }
 

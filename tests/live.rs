@@ -829,33 +829,7 @@ fn a_live_kept_nowhere_falls_back_from_its_copy_after_letting_go() {
     ]);
     let l = new_live(&s, r#"{"record":false}"#);
     let id = l["id"].as_str().unwrap().to_owned();
-    let source = fixture_path(
-        "live-40s-640x360-g60.flv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            "40",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-        ],
-    );
+    let source = av_fixture_path("live-40s-640x360.flv", 40, "640x360", 60, &["-b:a", "96k"]);
     let ff = Command::new("ffmpeg")
         .args([
             "-hide_banner",

@@ -890,6 +890,23 @@ pub fn h264_mp4_path(secs: u32, size: &str, audio: bool) -> PathBuf {
     fixture_path(&name, &args)
 }
 
+/// `secs` of testsrc2 (`size`, 30 fps) and a 48 kHz sine as H.264
+/// (ultrafast, a keyframe every `gop` frames) and AAC, in the container
+/// `name`'s extension says, with `extra` output options.
+pub fn av_fixture_path(name: &str, secs: u32, size: &str, gop: u32, extra: &[&str]) -> PathBuf {
+    let (src, secs, gop) = (
+        format!("testsrc2=size={size}:rate=30"),
+        secs.to_string(),
+        gop.to_string(),
+    );
+    let mut args = vec!["-f", "lavfi", "-i", &src, "-f", "lavfi", "-i"];
+    args.extend(["sine=frequency=440:sample_rate=48000", "-t", &secs]);
+    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-g", &gop]);
+    args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
+    args.extend(extra);
+    fixture_path(name, &args)
+}
+
 /// The bytes of [`h264_mp4_path`].
 pub fn h264_mp4(secs: u32, size: &str, audio: bool) -> Vec<u8> {
     std::fs::read(h264_mp4_path(secs, size, audio)).unwrap()
