@@ -132,4 +132,5 @@ fuzz-ci: fuzz-deps
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O playlist_rewrite -- -seed=1 -runs=500000 -timeout=10 && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O multipart_probe -- -seed=1 -runs=10000 -timeout=10 -rss_limit_mb=2048 && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O form_fields -- -seed=1 -runs=100000 -timeout=10 -rss_limit_mb=2048 && \
-	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O forwarded -- -seed=1 -runs=500000 -timeout=10
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O forwarded -- -seed=1 -runs=500000 -timeout=10 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O srt_config -- -seed=1 -runs=300000 -timeout=10 -rss_limit_mb=2048

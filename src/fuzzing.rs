@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets in `tests/fuzz/` (`cargo fuzz`): the
-//! three places untrusted bytes are parsed. Not an API; each function must
+//! places untrusted bytes are parsed. Not an API; each function must
 //! simply never panic, hang or grow without bound, whatever its input.
 
 /// The request path parser: `/play/{id}/{file}` and `/keys/{id}/{name}`
@@ -126,4 +126,32 @@ pub fn forwarded(input: &str) {
     let peer = std::net::IpAddr::from([10, 0, 0, 1]);
     let _ = crate::http::client_for_fuzzing(peer, &headers, &trusted);
     let _ = crate::config::Cidr::parse(input);
+}
+
+/// An SRT publisher's MPEG-TS read for its configuration (`tsconf`): a
+/// first publisher, then one back, each in chunks whose sizes come from
+/// the input; what is held never exceeds what came, and a verdict always
+/// comes within the hold's bound.
+pub fn srt_config(input: &[u8]) {
+    use crate::ingest::live::tsconf::{Verdict, Watch};
+    let (Some(&step), Some(rest)) = (input.first(), input.get(1..)) else {
+        return;
+    };
+    let step = usize::from(step) * 7 + 1;
+    let mut watch = Watch::default();
+    let half = rest.len() / 2;
+    for (i, part) in [&rest[..half], &rest[half..]].into_iter().enumerate() {
+        if i == 1 {
+            watch.back();
+        }
+        let (mut held, mut passed) = (0usize, 0usize);
+        for chunk in part.chunks(step) {
+            held += chunk.len();
+            match watch.take(bytes::Bytes::copy_from_slice(chunk)) {
+                Verdict::Pass(all) => passed += all.iter().map(|b| b.len()).sum::<usize>(),
+                Verdict::Hold | Verdict::Refuse => {}
+            }
+            assert!(passed <= held);
+        }
+    }
 }

@@ -15,7 +15,7 @@ pub(crate) mod broadcast;
 mod flv;
 pub(crate) mod rtmp;
 pub(crate) mod srt;
-mod tsconf;
+pub(crate) mod tsconf;
 mod window;
 
 use crate::catalog::{Lifecycle, Status};

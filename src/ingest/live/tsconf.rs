@@ -224,7 +224,7 @@ const HOLD: usize = 1 << 20;
 
 /// What becomes of a publisher's bytes.
 #[derive(Debug)]
-pub(super) enum Verdict {
+pub(crate) enum Verdict {
     /// To the spool (held ones first).
     Pass(Vec<bytes::Bytes>),
     /// Held until the publisher's configuration is read.
@@ -236,7 +236,7 @@ pub(super) enum Verdict {
 /// A broadcast's SRT publishers: the first one's configuration, and a
 /// publisher that comes back held until its own is read and compared.
 #[derive(Debug, Default)]
-pub(super) struct Watch {
+pub(crate) struct Watch {
     first: Option<Config>,
     now: TsConf,
     held: Option<(Vec<bytes::Bytes>, usize)>,
@@ -244,12 +244,12 @@ pub(super) struct Watch {
 
 impl Watch {
     /// A publisher is back: its bytes are held until compared.
-    pub(super) fn back(&mut self) {
+    pub(crate) fn back(&mut self) {
         self.now = TsConf::default();
         self.held = Some((Vec::new(), 0));
     }
 
-    pub(super) fn take(&mut self, bytes: bytes::Bytes) -> Verdict {
+    pub(crate) fn take(&mut self, bytes: bytes::Bytes) -> Verdict {
         if !self.now.known() {
             self.now.feed(&bytes);
         }
