@@ -198,10 +198,18 @@ fn captions_are_bounded_and_counted_before_they_are_written() {
     assert_eq!(patch(&s, &id, 0, &clip).status, 204);
     let rec = s.wait_done(&id);
     assert_eq!(rec["status"], "ready", "{rec}");
-    wait_until("the spool to go", || {
-        !s.files_of(&id).contains(&"source".to_owned())
-    });
-    let rec = s.get(&format!("/videos/{id}")).json();
+    // Settled: the spool gone, then what is stored measured, counted in
+    // the quota and recorded (in that order, after `ready`).
+    let rec = wait_for(
+        "the spool to go and the record to say what is stored",
+        || {
+            let rec = s.get(&format!("/videos/{id}")).json();
+            let stored = metrics_of(&s)["hlsd_quota_stored_bytes"] as u64;
+            let settled = !s.files_of(&id).contains(&"source".to_owned())
+                && rec["storage_bytes"].as_u64() == Some(stored);
+            settled.then_some(rec)
+        },
+    );
     let before = (rec["storage_bytes"].as_u64().unwrap(), s.files_of(&id));
     let held = metrics_of(&s)["hlsd_quota_stored_bytes"];
     // 2 MiB of cues, each over the whole video: fits in no quota of 2 MB.

@@ -49,7 +49,10 @@ fn a_stalled_bucket_lets_the_encoder_run_ahead_by_the_queue_and_no_further() {
         "never",
     ];
     let node = s3.start_node_via(&proxy.url(), "slow", "node-a", &flags);
-    let id = upload_ok(&node, &h264_mp4(40, "320x240", true), FAST);
+    // Long enough (120 one-second segments) that however late this test
+    // sees the first one in the bucket, more than a queue's worth is left
+    // to make when the bucket stops (40 were not, once, on a loaded box).
+    let id = upload_ok(&node, &h264_mp4(120, "320x240", true), FAST);
     let in_bucket = || segments(s3.keys_under(&format!("slow/{id}")).into_iter());
     wait_until("a first segment in the bucket", || in_bucket() > 0);
     let before = threads(node.pid());
