@@ -19,7 +19,7 @@ TEST_PKGS := ffmpeg chromium openssl gstreamer1.0-tools gstreamer1.0-plugins-goo
 # toolchain, with RUSTC_BOOTSTRAP=1 for the -Z flags it passes. Each target
 # runs FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded
+FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded srt_config
 
 .PHONY: run test soak test-garage lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
