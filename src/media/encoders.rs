@@ -41,7 +41,7 @@ const PACKET_QUEUE: usize = FRAME_QUEUE + 8;
 pub(crate) struct RungEncoder {
     /// Index of the rung's output.
     pub out: usize,
-    pub(super) encoder: encoder::Video,
+    pub(super) encoder: super::svtlock::Encoder,
     /// Real duration of each frame sent to the encoder, by pts (the gap to
     /// the next frame): libx264 leaves packet durations at 0, and the hls
     /// muxer sums them for the last EXTINF, so VFR needs the true values.
@@ -137,9 +137,9 @@ pub(super) fn open_encoders(
             cfr,
         };
         let encoder = match r.codec {
-            crate::config::VideoCodec::H264 => {
-                super::x264::open_encoder(r, tb, fps, keyint.max, shape, settings)?
-            }
+            crate::config::VideoCodec::H264 => super::svtlock::Encoder::other(
+                super::x264::open_encoder(r, tb, fps, keyint.max, shape, settings)?,
+            ),
             _ => {
                 let threads = (shape.threads, keep);
                 super::groupenc::open_encoder(r, (tb, fps), keyint, threads, settings)?
@@ -163,18 +163,6 @@ pub(super) fn open_encoders(
     })
 }
 
-/// Ends an encoder that was sent no frame, so that it can be closed:
-/// SVT-AV1 1.4 waits for ever closing, or ending, a stream that had none,
-/// so it gets one blank frame (its packets thrown away) and its end.
-fn end_unused(enc: &mut encoder::Video) {
-    let mut blank = frame::Video::new(enc.format(), enc.width(), enc.height());
-    blank.set_pts(Some(0));
-    let mut p = Packet::empty();
-    if enc.send_frame(&blank).is_ok() && enc.send_eof().is_ok() {
-        while enc.receive_packet(&mut p).is_ok() {}
-    }
-}
-
 impl Encoders {
     pub(crate) fn len(&self) -> usize {
         self.opened.len().max(self.workers.len())
@@ -194,7 +182,7 @@ impl Encoders {
         self.opened
             .iter()
             .find(|e| e.out == out)
-            .map(|e| &e.encoder)
+            .map(|e| &*e.encoder)
     }
 
     /// Opens the kept HDR rungs' encoders again with `colour`'s HDR
@@ -202,7 +190,7 @@ impl Encoders {
     pub(crate) fn reopen(&mut self, colour: &super::colour::Colour) -> Result<(), Error> {
         for enc in &mut self.opened {
             if let Some(again) = &enc.reopen {
-                end_unused(&mut enc.encoder);
+                enc.encoder.end_unused();
                 enc.encoder = again.open(colour)?;
             }
         }

@@ -11,12 +11,13 @@
 //! the rung's share.
 
 use super::colour::{Colour, Hdr};
+use super::svtlock::Encoder;
 use super::x264::KeyInt;
 use super::Settings;
 use crate::config::VideoCodec;
 use crate::hls::ladder::RungPlan;
 use crate::Error;
-use ffmpeg_next::{encoder, Dictionary, Rational};
+use ffmpeg_next::{Dictionary, Rational};
 
 /// Opens rung `rung`'s encoder (`rung.codec` is AV1 or HEVC).
 pub(crate) fn open_encoder(
@@ -25,7 +26,7 @@ pub(crate) fn open_encoder(
     keyint: KeyInt,
     (threads, keep): (usize, Option<(Hdr, &Colour)>),
     settings: &Settings,
-) -> Result<encoder::Video, Error> {
+) -> Result<Encoder, Error> {
     let name = match rung.codec {
         VideoCodec::Av1 => "libsvtav1",
         VideoCodec::Hevc => "libx265",
@@ -47,7 +48,8 @@ pub(crate) fn open_encoder(
             hevc_options(rung, (keyint.max, &hdr), settings, threads)
         }
     };
-    enc.open_with(opts)
+    // SVT-AV1 opens in its turn (see `svtlock`).
+    super::svtlock::open(rung.codec == VideoCodec::Av1, || enc.open_with(opts))
         .map_err(|e| Error::Media(format!("opening {name}: {e}")))
 }
 
@@ -85,7 +87,7 @@ impl Reopen {
     }
 
     /// The encoder again, with `colour`'s HDR metadata.
-    pub(crate) fn open(&self, colour: &Colour) -> Result<encoder::Video, Error> {
+    pub(crate) fn open(&self, colour: &Colour) -> Result<Encoder, Error> {
         let keep = (self.threads, Some((self.hdr, colour)));
         open_encoder(&self.rung, self.rate, self.keyint, keep, &self.settings)
     }

@@ -50,6 +50,7 @@ mod settings;
 pub(crate) mod still;
 mod storyboard;
 mod subs;
+mod svtlock;
 mod timing;
 mod tonelut;
 mod tracks;
