@@ -56,18 +56,17 @@ pub(super) fn physical((from, to): (u64, u64), pos: u64) -> u64 {
     }
 }
 
-impl Shared {
-    /// The lowest offset a live reader may still read past `[0, from)`.
-    fn lowest(&self, from: u64) -> Option<u64> {
-        let mut readers = self.readers();
-        readers.retain(|r| r.strong_count() > 0);
-        readers
-            .iter()
-            .filter_map(Weak::upgrade)
-            .map(|t| t.low(from))
-            .min()
-    }
+/// The lowest offset a live reader of `readers` may still read past
+/// `[0, from)`.
+fn lowest(readers: &[Weak<Tracked>], from: u64) -> Option<u64> {
+    readers
+        .iter()
+        .filter_map(Weak::upgrade)
+        .map(|t| t.low(from))
+        .min()
+}
 
+impl Shared {
     fn readers(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Tracked>>> {
         self.readers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -78,8 +77,13 @@ impl SpoolControl {
     /// [`MARGIN`] below every reader's next read, and below what is
     /// written.
     pub(crate) fn releasable(&self, from: u64) -> u64 {
+        let low = {
+            let mut readers = self.shared.readers();
+            readers.retain(|r| r.strong_count() > 0);
+            lowest(&readers, from)
+        };
         let written = self.written();
-        let low = self.shared.lowest(from).unwrap_or(written);
+        let low = low.unwrap_or(written);
         low.min(written).saturating_sub(MARGIN)
     }
 }
@@ -99,12 +103,7 @@ impl SpoolWriter {
         let mut st = shared.lock();
         let (f, t) = st.gap;
         let before = if t > f { t } else { from };
-        let low = readers
-            .iter()
-            .filter_map(Weak::upgrade)
-            .map(|r| r.low(from))
-            .min()
-            .unwrap_or(st.written);
+        let low = lowest(&readers, from).unwrap_or(st.written);
         if (t > f && f != from) || to <= before || to > low.min(st.written).saturating_sub(MARGIN) {
             return Ok(0);
         }
