@@ -492,3 +492,81 @@ fn without_hdr_keep_every_codec_group_of_an_hdr_source_is_tagged_sdr() {
     codecs.sort();
     assert_eq!(codecs, ["av1", "h264", "hevc"]);
 }
+
+/// `mp4` (its `moov` last, as the CLI writes it without `faststart`) with a
+/// Dolby Vision configuration box (`dvcC`, 24 bytes of ETSI TS 103 572's
+/// record) appended to its first track's `hvc1` sample entry, as phones
+/// write it: the ancestors' sizes grow by the box, no chunk offset moves.
+fn with_dvcc(mp4: &[u8], profile: u8, level: u8, compatibility: u8) -> Vec<u8> {
+    let size = |d: &[u8], at: usize| u32::from_be_bytes(d[at..at + 4].try_into().unwrap());
+    let find = |d: &[u8], mut at: usize, end: usize, kind: &[u8; 4]| -> usize {
+        while at + 8 <= end {
+            if &d[at + 4..at + 8] == kind {
+                return at;
+            }
+            at += size(d, at) as usize;
+        }
+        panic!("no {} box", String::from_utf8_lossy(kind));
+    };
+    // Each box on the way, and where its children begin (past its header,
+    // stsd's version and count, hvc1's visual sample entry fields).
+    let path: [(&[u8; 4], usize); 7] = [
+        (b"moov", 8),
+        (b"trak", 8),
+        (b"mdia", 8),
+        (b"minf", 8),
+        (b"stbl", 8),
+        (b"stsd", 16),
+        (b"hvc1", 8 + 78),
+    ];
+    let (mut at, mut end, mut ancestors) = (0, mp4.len(), Vec::new());
+    for (kind, skip) in path {
+        let b = find(mp4, at, end, kind);
+        ancestors.push(b);
+        (at, end) = (b + skip, b + size(mp4, b) as usize);
+    }
+    let mut dvcc = vec![0, 0, 0, 32, b'd', b'v', b'c', b'C', 1, 0];
+    let bits = (u16::from(profile) << 9) | (u16::from(level) << 3) | 0b101; // rpu, bl
+    dvcc.extend(bits.to_be_bytes());
+    dvcc.push(compatibility << 4);
+    dvcc.resize(32, 0);
+    let mut out = mp4[..end].to_vec();
+    out.extend(&dvcc);
+    out.extend_from_slice(&mp4[end..]);
+    for b in ancestors {
+        let grown = size(mp4, b) + 32;
+        out[b..b + 4].copy_from_slice(&grown.to_be_bytes());
+    }
+    out
+}
+
+/// A Dolby Vision phone video (profile 8.4: an HLG base layer, as an
+/// iPhone records) says so in its record and is tone-mapped from its HLG
+/// base layer; a profile 5 one (no fallback) says `none`.
+#[test]
+fn a_dolby_vision_source_says_its_profile_and_its_fallback() {
+    let s = Server::start(&["--ladder", "source"]);
+    let hlg = hdr("colour-hlg.mp4", "arib-std-b67", "");
+    let want = stats(hlg.to_str().unwrap(), &tone_mapped("arib-std-b67"));
+    let hlg = std::fs::read(hlg).unwrap();
+    let dv = std::env::temp_dir().join(format!("hlsd-dv84-{}.mp4", std::process::id()));
+    std::fs::write(&dv, with_dvcc(&hlg, 8, 4, 4)).unwrap();
+    let probed = ffprobe(&dv, &["-show_streams"]);
+    assert!(probed.to_string().contains("DOVI"), "{probed}");
+    let (rec, url) = processed(&s, &dv);
+    let _ = std::fs::remove_file(&dv);
+    let colour = &rec["source"]["video"]["colour"];
+    let want_dv = serde_json::json!({"profile": 8, "level": 4, "compatibility": "hlg"});
+    assert_eq!(colour["dolby_vision"], want_dv, "{rec}");
+    assert_eq!(colour["transfer"], "hlg", "{rec}");
+    close("Dolby Vision 8.4", stats(&url, ""), want);
+    assert_eq!(tags(&url), "tv/bt709/bt709/bt709");
+
+    let pq = std::fs::read(hdr("colour-pq.mp4", "smpte2084", MD_1000)).unwrap();
+    let id = upload_ok(&s, &with_dvcc(&pq, 5, 6, 0), FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    let dv = &rec["source"]["video"]["colour"]["dolby_vision"];
+    let want_dv = serde_json::json!({"profile": 5, "level": 6, "compatibility": "none"});
+    assert_eq!(dv, &want_dv, "{rec}");
+}
