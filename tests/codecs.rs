@@ -573,3 +573,126 @@ fn fmp4_rungs_have_iframe_playlists_whose_ranges_decode_alone() {
         }
     }
 }
+
+/// `(size, md5)` of each video packet of `url`, as stored (no decoding).
+fn packet_hashes(url: &str) -> Vec<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i", url, "-map", "0:v", "-c", "copy"])
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(',').skip(4).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+/// An HEVC source is copied into the HEVC group's top rung, packet for
+/// packet (issue 28 item 4), tagged `hvc1`; the H.264 rungs and the
+/// group's lower rung are encoded with their keyframes where the source
+/// has its own.
+#[test]
+fn an_hevc_source_is_copied_into_its_own_groups_top_rung() {
+    let path = fixture_path(
+        "hevc-source.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-x265-params",
+            "log-level=error:keyint=60:min-keyint=60:scenecut=0",
+            "-tag:v",
+            "hvc1",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let hevc = std::fs::read(&path).unwrap();
+    let s = Server::start(&["--codecs", "h264,hevc", "--ladder", "360,240"]);
+    let id = upload_ok(&s, &hevc, FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["copied"], true, "{rec}");
+    let rungs: Vec<(&str, &str, bool)> = rec["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let name = r["name"].as_str().unwrap();
+            (name, r["codec"].as_str().unwrap(), r["copied"] == true)
+        })
+        .collect();
+    assert_eq!(
+        rungs,
+        [
+            ("360p", "h264", false),
+            ("240p", "h264", false),
+            ("hevc-360p", "hevc", true),
+            ("hevc-240p", "hevc", false),
+        ],
+        "{rec}"
+    );
+    let base = format!("http://{}/play/{id}", s.addr);
+    let source = path.to_str().unwrap();
+    assert_eq!(
+        packet_hashes(&format!("{base}/hevc-360p/video.m3u8")),
+        packet_hashes(source)
+    );
+    let probe = ffprobe(
+        std::path::Path::new(&format!("{base}/hevc-360p/video.m3u8")),
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=codec_tag_string",
+        ],
+    );
+    assert_eq!(probe["streams"][0]["codec_tag_string"], "hvc1", "{probe}");
+    let want_keys = keyframes(source);
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let v = variants(&master);
+    assert_eq!(v.len(), 4, "{master}");
+    for (codecs, _, uri) in &v {
+        let keys = keyframes(&format!("{base}/{uri}"));
+        assert_eq!(
+            keys.len(),
+            want_keys.len(),
+            "{uri}: {keys:?} against {want_keys:?}"
+        );
+        for (a, b) in keys.iter().zip(&want_keys) {
+            assert!(
+                (a - b).abs() < 0.05,
+                "{uri}: {keys:?} against {want_keys:?}"
+            );
+        }
+        assert_cli_plays(&format!("{base}/{uri}"));
+        let rung = uri.split('/').next().unwrap();
+        if rung.starts_with("hevc") {
+            let init = s.get(&format!("/play/{id}/{rung}/init.mp4"));
+            assert_eq!(*codecs, format!("{},mp4a.40.2", codec_string(&init.body)));
+        }
+    }
+    // Without an HEVC group the same source is encoded, as before.
+    let s = Server::start(&["--ladder", "360,240"]);
+    let id = upload_ok(&s, &hevc, FAST);
+    let rec = s.wait_done(&id);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["copied"], false, "{rec}");
+}

@@ -4,9 +4,12 @@
 //!
 //! # Eligibility (decided from the stream; `--copy never` turns it off)
 //! - video: H.264, 8-bit 4:2:0 (`yuv420p`/`yuvj420p`), profile Constrained
-//!   Baseline, Baseline, Main or High, level known and at most 5.1; no
-//!   rotation and square pixels with even sides (what we would show is
-//!   exactly what is coded);
+//!   Baseline, Baseline, Main or High, level known and at most 5.1; or,
+//!   when the video gets an HEVC group (`--codecs …,hevc`), HEVC Main
+//!   (8-bit 4:2:0) at level 5.1 at most, copied into the HEVC group's top
+//!   rung (tagged `hvc1`) while every H.264 rung is encoded; no rotation
+//!   and square pixels with even sides (what we would show is exactly
+//!   what is coded);
 //! - container: one with timestamps (not a raw `.h264` stream);
 //! - audio: none, or AAC-LC mono/stereo;
 //! - keyframes: the cuts the `hls` muxer will make (the first keyframe at or
@@ -19,18 +22,19 @@
 
 use super::input::Source;
 use super::Settings;
-use crate::config::CopyMode;
+use crate::config::{CopyMode, VideoCodec};
 use ffmpeg_next::codec;
 
 /// Longest a segment may overrun its target, seconds (ARCHITECTURE.md).
 pub(crate) const OVERRUN: f64 = 0.5;
 
-/// `Ok` when the source can be copied; otherwise why not.
+/// The codec group whose top rung the source is copied into (H.264, or
+/// HEVC when the video has an HEVC group); otherwise why it is not.
 pub(crate) fn eligible(
     source: &Source,
     display: (u32, u32),
     settings: &Settings,
-) -> Result<(), String> {
+) -> Result<VideoCodec, String> {
     if settings.copy == CopyMode::Never {
         return Err("copy disabled (--copy never)".into());
     }
@@ -41,30 +45,20 @@ pub(crate) fn eligible(
     }
     // A raw elementary stream has no timestamps to copy.
     if matches!(source.info.container.as_str(), "h264" | "hevc") {
-        return Err("a raw H.264 stream has no timestamps".into());
+        return Err("a raw elementary stream has no timestamps".into());
     }
     let vst = source
         .ictx
         .stream(source.video_index)
         .ok_or("no video stream")?;
     let par = vst.parameters();
-    if par.id() != codec::Id::H264 {
-        return Err(format!("video is {}, not H.264", source.info.video.codec));
-    }
+    let into = copied_codec(par.id(), &source.info.video.codec, settings)?;
     let (profile, level, sar, w, h) = crate::ffi::video_par_fields(&par);
     let format = &source.info.video.pixel_format;
     if !matches!(format.as_str(), "yuv420p" | "yuvj420p") {
         return Err(format!("pixel format {format} is not 8-bit 4:2:0"));
     }
-    // FF_PROFILE_H264_{BASELINE, CONSTRAINED_BASELINE, MAIN, HIGH}.
-    if !matches!(profile, 66 | 578 | 77 | 100) {
-        return Err(format!(
-            "H.264 profile {profile} is not Baseline, Main or High"
-        ));
-    }
-    if !(1..=51).contains(&level) {
-        return Err(format!("H.264 level {level} is unknown or above 5.1"));
-    }
+    profile_fits(into, profile, level)?;
     if source.info.video.rotation != 0 {
         return Err("the video is rotated".into());
     }
@@ -103,7 +97,38 @@ pub(crate) fn eligible(
             c.finish(d)?;
         }
     }
-    Ok(())
+    Ok(into)
+}
+
+/// The group a `id` stream is copied into: H.264's, or HEVC's when the
+/// video has one.
+fn copied_codec(id: codec::Id, name: &str, settings: &Settings) -> Result<VideoCodec, String> {
+    match id {
+        codec::Id::H264 => Ok(VideoCodec::H264),
+        codec::Id::HEVC if settings.codecs.has(VideoCodec::Hevc) => Ok(VideoCodec::Hevc),
+        codec::Id::HEVC => Err("video is hevc, not H.264, and the video has no HEVC group".into()),
+        _ => Err(format!("video is {name}, not H.264")),
+    }
+}
+
+/// The profiles and levels every player of the group decodes.
+fn profile_fits(into: VideoCodec, profile: i32, level: i32) -> Result<(), String> {
+    match into {
+        // FF_PROFILE_H264_{BASELINE, CONSTRAINED_BASELINE, MAIN, HIGH}.
+        VideoCodec::H264 if !matches!(profile, 66 | 578 | 77 | 100) => Err(format!(
+            "H.264 profile {profile} is not Baseline, Main or High"
+        )),
+        VideoCodec::H264 if !(1..=51).contains(&level) => {
+            Err(format!("H.264 level {level} is unknown or above 5.1"))
+        }
+        // FF_PROFILE_HEVC_MAIN; general_level_idc is 30 × the level.
+        VideoCodec::Hevc if profile != 1 => Err(format!("HEVC profile {profile} is not Main")),
+        VideoCodec::Hevc if !(1..=153).contains(&level) => Err(format!(
+            "HEVC level {:.1} is unknown or above 5.1",
+            f64::from(level) / 30.0
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A copied picture goes to players as it is: only SDR, BT.709-gamut,

@@ -24,9 +24,8 @@ impl Job<'_> {
             g.chain.finish(std::slice::from_mut(&mut g.out), clock)?;
             g.out.advance(end)?;
         }
-        if let Some(c) = &self.cadence {
-            c.finish(self.outs[0].position)
-                .map_err(Error::CopyFallback)?;
+        if let (Some(c), Some(copied)) = (&self.cadence, self.outs.iter().find(|o| o.plan.copy)) {
+            c.finish(copied.position).map_err(Error::CopyFallback)?;
         }
         if self.outs.iter().any(|o| o.packets == 0) {
             return Err(Error::Unprocessable(
@@ -128,10 +127,9 @@ impl Job<'_> {
                 }
             })
             .collect();
-        let frames = if self.copy {
-            self.outs[0].packets
-        } else {
-            self.video.encoders.frames()
+        let frames = match self.outs.iter().find(|o| o.plan.copy) {
+            Some(copied) => copied.packets,
+            None => self.video.encoders.frames(),
         };
         Produced {
             info: OutputInfo {

@@ -96,9 +96,9 @@ impl<'a> Job<'a> {
             opened,
             rungs,
         } = plan_video(&source, settings)?;
-        let rungs = with_codec_groups(rungs, settings);
-        let copy = copy_check.is_ok();
         let fps = opened.fps;
+        let rungs = with_codec_groups(rungs, settings, copy_check.clone().ok(), f64::from(fps));
+        let copy = copy_check.is_ok();
         // Captions or several audio tracks need a master playlist, so even
         // one rung then gets its own folder.
         let single =
@@ -412,11 +412,26 @@ pub(super) fn slowest(outs: &[super::outputs::RungOutput]) -> f64 {
 /// The H.264 rungs, then each extra codec group's (`--codecs`, the
 /// video's `codecs`). An encrypted video's groups are encrypted by their
 /// publishers (FFmpeg 5.1's hls muxer encrypts MPEG-TS only).
+/// A source copied into another group than H.264's (an HEVC source, with
+/// an HEVC group) gives that group's top rung the copy, at the source's
+/// rate; the H.264 top rung at the same size is then encoded, at its
+/// usual cap.
 fn with_codec_groups(
     mut rungs: Vec<ladder::RungPlan>,
     settings: &super::Settings,
+    copied: Option<crate::config::VideoCodec>,
+    fps: f64,
 ) -> Vec<ladder::RungPlan> {
-    let twins = ladder::twins(&rungs, &settings.codecs);
+    let mut twins = ladder::twins(&rungs, &settings.codecs);
+    if let Some(c) = copied.filter(|c| *c != crate::config::VideoCodec::H264) {
+        let twin = twins.iter_mut().find(|t| t.codec == c);
+        if let (Some(top), Some(twin)) = (rungs.first_mut().filter(|r| r.copy), twin) {
+            twin.copy = true;
+            top.copy = false;
+            let cap = settings.max_video_kbps;
+            top.maxrate_kbps = ladder::maxrate_kbps(top.width, top.height, fps, cap);
+        }
+    }
     rungs.extend(twins);
     rungs
 }

@@ -281,6 +281,11 @@ fn add_video(
             ost.set_parameters(enc);
             crate::hls::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))
         }
+        VideoParams::Copied(par) if kind == VideoCodec::Hevc => {
+            ost.set_parameters(par);
+            crate::ffi::set_codec_tag(&mut ost, *b"hvc1");
+            None
+        }
         VideoParams::Copied(par) => {
             let codec = crate::hls::codecs::avc1_codec(crate::ffi::par_extradata(&par));
             ost.set_parameters(par);

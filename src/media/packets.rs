@@ -27,7 +27,7 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Writes a source packet into the copied top rung.
+    /// Writes a source packet into the copied rung (the top of its group).
     pub(super) fn copy_video_packet(&mut self, packet: &Packet) -> Result<(), Error> {
         if !self.video_copy.check(packet)? {
             return Ok(());
@@ -47,7 +47,10 @@ impl Job<'_> {
             c.packet(pts as f64 * f64::from(t.tb), p.is_key())
                 .map_err(Error::CopyFallback)?;
         }
-        self.outs[0].write_video(&mut p, t.tb)
+        match self.outs.iter_mut().find(|o| o.plan.copy) {
+            Some(out) => out.write_video(&mut p, t.tb),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn on_audio_packet(&mut self, packet: &Packet) -> Result<(), Error> {

@@ -127,8 +127,8 @@ pub(super) struct VideoPlan {
     pub(super) vparams: ffmpeg_next::codec::Parameters,
     /// The instant that becomes output time 0 (where the video starts).
     pub(super) origin_us: i64,
-    /// `Ok` when the source is copied into the top rung, else why not.
-    pub(super) copy_check: Result<(), String>,
+    /// The group whose top rung the source is copied into, else why not.
+    pub(super) copy_check: Result<crate::config::VideoCodec, String>,
     pub(super) opened: OpenedVideo,
     pub(super) rungs: Vec<ladder::RungPlan>,
 }
