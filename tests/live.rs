@@ -499,11 +499,50 @@ fn seconds(playlist: &str) -> f64 {
         .sum()
 }
 
+/// Every media playlist of video `id` (variants and renditions): its URI
+/// and the start (seconds) of each segment after `EXT-X-DISCONTINUITY`.
+fn discontinuities(s: &Server, id: &str) -> Vec<(String, Vec<f64>)> {
+    let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+    let mut uris: Vec<String> = master
+        .lines()
+        .filter_map(|l| match l.starts_with('#') {
+            false => Some(l.to_owned()),
+            true => l
+                .split("URI=\"")
+                .nth(1)
+                .map(|u| u.split('"').next().unwrap().to_owned()),
+        })
+        .filter(|u| !u.contains("iframes"))
+        .collect();
+    if !master.contains("#EXT-X-STREAM-INF") {
+        uris = vec!["video.m3u8".to_owned()];
+    }
+    uris.into_iter()
+        .map(|uri| {
+            let text = s.get(&format!("/play/{id}/{uri}")).text();
+            let (mut at, mut cut, mut starts) = (0.0, false, Vec::new());
+            for l in text.lines() {
+                if l == "#EXT-X-DISCONTINUITY" {
+                    cut = true;
+                } else if let Some(d) = l.strip_prefix("#EXTINF:") {
+                    if std::mem::take(&mut cut) {
+                        starts.push(at);
+                    }
+                    at += d.trim_end_matches(',').parse::<f64>().unwrap();
+                }
+            }
+            (uri, starts)
+        })
+        .collect()
+}
+
 /// A publisher cut (kill -9) and back within the reconnect window
-/// continues the same video, over RTMP and over SRT.
-fn reconnect_continues(door: &str) {
+/// continues the same video, over RTMP and over SRT: every playlist
+/// starts a segment where it came back, after `EXT-X-DISCONTINUITY`, on
+/// the grid of cuts (`grid` seconds: a segment, or a part at low latency).
+fn reconnect_continues(door: &str, body: &str, grid: f64) {
     let s = Server::start(BOTH);
-    let l = new_live(&s, "");
+    let l = new_live(&s, body);
     let id = l["id"].as_str().unwrap().to_owned();
     let url = l[door].as_str().unwrap().to_owned();
     let mut first = push(&url, 60, Streams::Both, &[]);
@@ -528,16 +567,31 @@ fn reconnect_continues(door: &str) {
     let vod = media_playlist(&s, &id).unwrap();
     assert!(vod.contains("#EXT-X-ENDLIST"), "{vod}");
     assert_cli_plays(&format!("http://{}/play/{id}/video.m3u8", s.addr));
+    let cuts = discontinuities(&s, &id);
+    assert!(cuts.len() >= 2, "{cuts:?}");
+    let at = cuts[0].1.first().copied().unwrap_or(-1.0);
+    for (uri, starts) in &cuts {
+        assert_eq!(starts.len(), 1, "{uri}: {cuts:?}");
+        assert!((starts[0] - at).abs() < 0.05, "{uri}: {cuts:?}");
+    }
+    assert!(at >= cut - 0.1, "{cut} s before the cut; {cuts:?}");
+    let off_grid = (at / grid - (at / grid).round()).abs() * grid;
+    assert!(off_grid < 0.01, "not on the {grid} s grid: {cuts:?}");
 }
 
 #[test]
 fn an_rtmp_publisher_back_within_the_window_continues_the_same_video() {
-    reconnect_continues("rtmp_url");
+    reconnect_continues("rtmp_url", r#"{"ladder":"360,240"}"#, 2.0);
 }
 
 #[test]
 fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
-    reconnect_continues("srt_url");
+    reconnect_continues("srt_url", r#"{"ladder":"360,240"}"#, 2.0);
+}
+
+#[test]
+fn a_low_latency_publisher_back_continues_after_a_discontinuity() {
+    reconnect_continues("rtmp_url", r#"{"latency":"low","ladder":"360,240"}"#, 0.2);
 }
 
 /// A publisher back within the window with another picture size: the

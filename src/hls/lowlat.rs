@@ -111,6 +111,9 @@ pub(crate) struct Part {
     pub name: String,
     pub duration: f64,
     pub independent: bool,
+    /// A live's publisher came back here: the part starts a segment, after
+    /// `EXT-X-DISCONTINUITY`.
+    pub restart: bool,
 }
 
 /// A segment [`Low::take`] closed: its parts' bytes, end to end.
@@ -118,6 +121,8 @@ pub(crate) struct Closed {
     pub duration: f64,
     pub bytes: Vec<Bytes>,
     pub independent: bool,
+    /// It starts where a live's publisher came back.
+    pub restart: bool,
 }
 
 /// A low-latency rung's parts and open segment.
@@ -181,7 +186,7 @@ impl Low {
         let have: f64 = self.open.iter().map(|p| p.duration).sum();
         let full = have >= nominal - self.part_target / 2.0;
         let overlong = (have + part.duration).round() as u64 > target;
-        !self.open.is_empty() && ((part.independent && full) || overlong)
+        !self.open.is_empty() && ((part.independent && (full || part.restart)) || overlong)
     }
 
     /// Closes the open segment (the end of the broadcast, or
@@ -195,6 +200,7 @@ impl Low {
             duration: parts.iter().map(|p| p.duration).sum(),
             bytes: std::mem::take(&mut self.open_bytes),
             independent: parts[0].independent,
+            restart: parts[0].restart,
         };
         self.independent &= closed.independent;
         self.segments += 1;
@@ -217,6 +223,8 @@ pub(crate) struct View<'a> {
     pub target: u64,
     /// The next part's name (the preload hint).
     pub hint: &'a str,
+    /// `EXT-X-DISCONTINUITY-SEQUENCE` (those of the segments slid out).
+    pub discontinuities: u64,
     /// Encrypted: the key the first shown segment is under (restated when
     /// it does not start one), and the key the open segment starts with.
     pub keys: (Option<&'a Key>, Option<&'a Key>),
@@ -233,6 +241,9 @@ impl Low {
         let older = self.recent.len().saturating_sub(PARTS_OF_WHOLE);
         for (i, s) in view.segments.iter().enumerate() {
             if i >= view.first {
+                if s.discontinuity {
+                    t.push_str("#EXT-X-DISCONTINUITY\n");
+                }
                 let restated = (i == view.first).then_some(view.keys.0).flatten();
                 key_line(&mut t, s.key.as_ref().or(restated));
                 self.date(&mut t, start);
@@ -243,6 +254,9 @@ impl Low {
                 let _ = write!(t, "#EXTINF:{:.6},\n{}\n", s.duration.max(0.0), s.uri);
             }
             start += s.duration;
+        }
+        if self.open.first().is_some_and(|p| p.restart) {
+            t.push_str("#EXT-X-DISCONTINUITY\n");
         }
         key_line(&mut t, view.keys.1);
         if !self.open.is_empty() {
@@ -275,6 +289,9 @@ impl Low {
             pt * 3.0,
             view.first
         );
+        if view.discontinuities > 0 {
+            let _ = writeln!(t, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", view.discontinuities);
+        }
         if view.event {
             t.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n");
         }

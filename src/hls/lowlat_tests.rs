@@ -56,6 +56,7 @@ fn part(n: u32, independent: bool) -> Part {
         name: format!("part_{n:05}.ts"),
         duration: 0.4,
         independent,
+        restart: false,
     }
 }
 
@@ -102,6 +103,7 @@ fn the_playlist_lists_recent_parts_and_a_hint() {
         target: 2,
         hint: "part_00022.ts",
         keys: (None, None),
+        discontinuities: 0,
     };
     let (text, at) = low.render(&view);
     assert_eq!((at.open_msn, at.parts, at.prev_parts), (4, 2, 5));
@@ -110,4 +112,45 @@ fn the_playlist_lists_recent_parts_and_a_hint() {
     assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part_00022.ts\"\n"));
     assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 5);
     assert_eq!(low.expired(false).len(), 5);
+}
+
+#[test]
+fn a_publisher_back_closes_the_segment_and_starts_one_after_a_discontinuity() {
+    let mut low = Low::new(crate::storage::VideoId::random(), "", 0.405);
+    let mut segs = vec![];
+    let restart = |n: u32| Part {
+        restart: true,
+        ..part(n, true)
+    };
+    for n in 0..9 {
+        // Part 7 starts where the publisher came back, 0.8 s into a
+        // segment: it closes it, though it is not full.
+        let p = if n == 7 { restart(n) } else { part(n, n % 5 == 0) };
+        if let Some(c) = low.take(p, (Bytes::new(), Bytes::new()), (2.0, 2)) {
+            let mut s = Segment::new(c.duration, format!("seg_{:05}.ts", segs.len()));
+            s.discontinuity = c.restart;
+            segs.push(s);
+        }
+    }
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert!(!segs[1].discontinuity);
+    let view = View {
+        segments: &segs,
+        first: 1,
+        event: false,
+        map: None,
+        target: 2,
+        hint: "part_00009.ts",
+        keys: (None, None),
+        discontinuities: 3,
+    };
+    let (text, _) = low.render(&view);
+    // The open segment (parts 7 and 8) follows the tag.
+    let tag = text.find("#EXT-X-DISCONTINUITY\n").expect(&text);
+    assert!(tag > text.find("seg_00001.ts").unwrap(), "{text}");
+    assert!(tag < text.find("part_00007.ts").unwrap(), "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:3\n"), "{text}");
+    // Closed, the segment carries it.
+    let c = low.close().unwrap();
+    assert!(c.restart && c.independent);
 }

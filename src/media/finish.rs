@@ -186,6 +186,12 @@ fn write_iframe_playlist(ctx: &JobContext<'_>, o: &RungOutput) -> Result<(IFrame
             .collect::<Result<Vec<_>, std::io::Error>>()?,
     };
     let (mut playlist, peak, average) = crate::hls::iframes::iframe_playlist(&segments);
+    // A live's publisher came back: its first I-frame after the cut too.
+    for s in published.segments.iter().filter(|s| s.discontinuity) {
+        if let Some(e) = playlist.segments.iter_mut().find(|e| e.uri == s.uri) {
+            e.discontinuity = true;
+        }
+    }
     playlist.map = published.map.clone().filter(|_| o.is_fmp4());
     let rel = o.publisher.rel(names::IFRAME_PLAYLIST);
     let text = playlist.to_string();

@@ -77,6 +77,8 @@ pub(crate) struct Job<'a> {
     pub(super) group: Vec<super::group::AudioRendition>,
     /// The publishing queue every rung's publisher hands its segments to.
     pub(super) publishing: Publishing,
+    /// A live's publishers coming back (see `restart`).
+    pub(super) restarts: super::restart::Restarts,
 }
 
 impl<'a> Job<'a> {
@@ -97,7 +99,7 @@ impl<'a> Job<'a> {
             rungs,
         } = plan_video(&source, settings)?;
         let fps = opened.fps;
-        let rungs = with_codec_groups(rungs, settings, copy_check.clone().ok(), f64::from(fps));
+        let rungs = super::plan::with_codec_groups(rungs, settings, copy_check.clone().ok(), f64::from(fps));
         let copy = copy_check.is_ok();
         // Captions or several audio tracks need a master playlist, so even
         // one rung then gets its own folder.
@@ -121,7 +123,9 @@ impl<'a> Job<'a> {
         } else {
             Audio::None
         };
+        let restarts = super::restart::Restarts::of(&source, origin_us, settings, f64::from(fps));
         let mut job = Job {
+            restarts,
             timing: Timing {
                 tb,
                 offset,
@@ -270,9 +274,9 @@ impl<'a> Job<'a> {
         self.finish()
     }
 
-    /// The next packet; `None` at the end of the input (or at a read error
-    /// of a truncated file, keeping what decoded).
-    fn next_packet(&mut self) -> Result<Option<Packet>, Error> {
+    /// The next packet read; `None` at the end of the input (or at a read
+    /// error of a truncated file, keeping what decoded).
+    pub(super) fn read_packet(&mut self) -> Result<Option<Packet>, Error> {
         if self.ctx.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
@@ -407,31 +411,4 @@ pub(super) fn slowest(outs: &[super::outputs::RungOutput]) -> f64 {
     outs.iter()
         .map(|o| o.position)
         .fold(f64::INFINITY, f64::min)
-}
-
-/// The H.264 rungs, then each extra codec group's (`--codecs`, the
-/// video's `codecs`). An encrypted video's groups are encrypted by their
-/// publishers (FFmpeg 5.1's hls muxer encrypts MPEG-TS only).
-/// A source copied into another group than H.264's (an HEVC source, with
-/// an HEVC group) gives that group's top rung the copy, at the source's
-/// rate; the H.264 top rung at the same size is then encoded, at its
-/// usual cap.
-fn with_codec_groups(
-    mut rungs: Vec<ladder::RungPlan>,
-    settings: &super::Settings,
-    copied: Option<crate::config::VideoCodec>,
-    fps: f64,
-) -> Vec<ladder::RungPlan> {
-    let mut twins = ladder::twins(&rungs, &settings.codecs);
-    if let Some(c) = copied.filter(|c| *c != crate::config::VideoCodec::H264) {
-        let twin = twins.iter_mut().find(|t| t.codec == c);
-        if let (Some(top), Some(twin)) = (rungs.first_mut().filter(|r| r.copy), twin) {
-            twin.copy = true;
-            top.copy = false;
-            let cap = settings.max_video_kbps;
-            top.maxrate_kbps = ladder::maxrate_kbps(top.width, top.height, fps, cap);
-        }
-    }
-    rungs.extend(twins);
-    rungs
 }

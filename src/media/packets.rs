@@ -8,6 +8,32 @@ use crate::Error;
 use ffmpeg_next::Packet;
 
 impl Job<'_> {
+    /// The next packet to process: read, then moved past a live's
+    /// publishers coming back (see `restart`); `None` at the end.
+    pub(super) fn next_packet(&mut self) -> Result<Option<Packet>, Error> {
+        loop {
+            if let Some(p) = self.restarts.pop() {
+                return Ok(Some(p));
+            }
+            let placed = match self.read_packet()? {
+                Some(p) => self.restarts.take(p),
+                None => match self.restarts.flush() {
+                    Some(at) => Some(at),
+                    None => return Ok(None),
+                },
+            };
+            if let Some(at) = placed {
+                self.video.key_at(at);
+                for o in &mut self.outs {
+                    o.publisher.discontinuity_at(at);
+                }
+                for g in &mut self.group {
+                    g.out.publisher.discontinuity_at(at);
+                }
+            }
+        }
+    }
+
     /// Refuses more than [`MAX_FPS`] packets a second of source time, so
     /// frames are bounded by `--max-duration-secs` × [`MAX_FPS`] whatever
     /// the timestamps say.

@@ -182,3 +182,31 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         rungs,
     })
 }
+
+/// The H.264 rungs, then each extra codec group's (`--codecs`, the
+/// video's `codecs`). An encrypted video's groups are encrypted by their
+/// publishers (FFmpeg 5.1's hls muxer encrypts MPEG-TS only).
+///
+/// A source copied into another group than H.264's (an HEVC source, with
+/// an HEVC group) gives that group's top rung the copy, at the source's
+/// rate; the H.264 top rung at the same size is then encoded, at its
+/// usual cap.
+pub(super) fn with_codec_groups(
+    mut rungs: Vec<ladder::RungPlan>,
+    settings: &super::Settings,
+    copied: Option<crate::config::VideoCodec>,
+    fps: f64,
+) -> Vec<ladder::RungPlan> {
+    let mut twins = ladder::twins(&rungs, &settings.codecs);
+    if let Some(c) = copied.filter(|c| *c != crate::config::VideoCodec::H264) {
+        let twin = twins.iter_mut().find(|t| t.codec == c);
+        if let (Some(top), Some(twin)) = (rungs.first_mut().filter(|r| r.copy), twin) {
+            twin.copy = true;
+            top.copy = false;
+            let cap = settings.max_video_kbps;
+            top.maxrate_kbps = ladder::maxrate_kbps(top.width, top.height, fps, cap);
+        }
+    }
+    rungs.extend(twins);
+    rungs
+}

@@ -21,22 +21,6 @@ use crate::Error;
 use ffmpeg_next::{decoder, encoder, filter, frame, picture, Packet, Rational};
 use std::collections::VecDeque;
 
-/// Where IDR frames go.
-enum KeyMode {
-    /// Every `step` (stream time base) from the first frame.
-    Grid {
-        anchor: Option<i64>,
-        step: i64,
-        next: i64,
-    },
-    /// Where the source has a keyframe (the copied rung's cut points).
-    Source,
-    /// Every `every` frames from the first: SVT-AV1 can only place its
-    /// keyframes so (it ignores a frame asked to be one), so with an AV1
-    /// group every rung cuts there.
-    Frames { every: u64, seen: u64 },
-}
-
 /// The decoder, the graph and the encoders of one job.
 pub(crate) struct VideoChain {
     decoder: decoder::Video,
@@ -57,7 +41,7 @@ pub(crate) struct VideoChain {
     tb: Rational,
     /// Subtracted from every timestamp so the output starts near 0.
     offset: i64,
-    keys: KeyMode,
+    keys: super::keymode::KeyMode,
     /// The IDR decision of recent frames, by pts (the graph is 1:1, so a
     /// frame leaves every branch long before it falls off).
     forced: VecDeque<(i64, bool)>,
@@ -135,7 +119,7 @@ impl VideoChain {
         let av1 = encoded
             .iter()
             .any(|(_, r)| r.codec == crate::config::VideoCodec::Av1);
-        let (keyint, keys) = key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
+        let (keyint, keys) = super::keymode::key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
         let kept = keep.map(|h| (h, &plan.colour));
         let encoders = open_encoders(encoded, (tb, fps, cfr), keyint, frame_dur, (settings, kept))?;
         Ok(VideoChain {
@@ -179,6 +163,15 @@ impl VideoChain {
     /// Parameters for rung `out`'s output stream (its encoder's).
     pub(crate) fn encoder_for(&self, out: usize) -> Option<&encoder::Video> {
         self.encoders.encoder_for(out)
+    }
+
+    /// The first frame shown at or after `secs` is a keyframe in every
+    /// encoded rung, and the keyframe grid starts again there (a live's
+    /// publisher back, see `restart`). The source's keyframes (a copy)
+    /// already are; SVT-AV1's frame grid cannot move.
+    pub(crate) fn key_at(&mut self, secs: f64) {
+        let at = (secs / f64::from(self.tb)).floor() as i64 - 1;
+        self.keys.restart_at(at);
     }
 
     /// True when a frame shown at `pts` need not be filtered: every rung
@@ -291,25 +284,7 @@ impl VideoChain {
     fn filter_frame(&mut self, held: Held, outs: &mut [RungOutput]) -> Result<(), Error> {
         let Held { mut frame, pts, .. } = held;
         self.released = Some(pts);
-        // (The grid is updated on every frame, the first included.)
-        let by_mode = match &mut self.keys {
-            KeyMode::Source => frame.is_key(),
-            KeyMode::Frames { every, seen } => {
-                *seen += 1;
-                (*seen - 1).is_multiple_of(*every)
-            }
-            KeyMode::Grid { anchor, step, next } => {
-                // Decided by timestamp, so VFR input still cuts cleanly
-                // (LIBAV-NOTES.md).
-                let a = *anchor.get_or_insert(pts);
-                if pts >= *next {
-                    *next = a + ((pts - a).div_euclid(*step) + 1) * *step;
-                    true
-                } else {
-                    false
-                }
-            }
-        };
+        let by_mode = self.keys.decide(pts, frame.is_key());
         let force = by_mode || self.forced.is_empty();
         if self.forced.len() == self.forced.capacity() {
             self.forced.pop_front();
@@ -408,35 +383,4 @@ impl VideoChain {
         }
         self.encoders.send(*last, frame, force, outs)
     }
-}
-
-/// Where keyframes go (see [`KeyMode`]) and the interval the encoders
-/// are told, for a stream at `fps` with `per_sec` ticks a second.
-fn key_plan(
-    fps: f64,
-    per_sec: f64,
-    (source_keys, av1): (bool, bool),
-    settings: &Settings,
-) -> (super::x264::KeyInt, KeyMode) {
-    let every = ((fps * settings.keyframe_seconds).round() as u64).max(1);
-    let max = if source_keys && !av1 {
-        // Only our forced IDRs (the source's keyframes) may cut.
-        (fps * f64::from(settings.segment_seconds) * 4.0).round() as u32
-    } else {
-        // Twice the grid, so x264 never adds one off the grid.
-        every as u32 * 2
-    };
-    let keys = if av1 {
-        KeyMode::Frames { every, seen: 0 }
-    } else if source_keys {
-        KeyMode::Source
-    } else {
-        KeyMode::Grid {
-            anchor: None,
-            step: ((settings.keyframe_seconds * per_sec).round() as i64).max(1),
-            next: 0,
-        }
-    };
-    let grid = av1.then_some(every as u32);
-    (super::x264::KeyInt { max, grid }, keys)
 }

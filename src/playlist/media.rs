@@ -62,6 +62,9 @@ pub struct MediaPlaylist {
     /// `#EXT-X-TARGETDURATION`: every `#EXTINF`, rounded, is at most this.
     pub target_duration: u64,
     pub media_sequence: u64,
+    /// `#EXT-X-DISCONTINUITY-SEQUENCE`: discontinuities before the first
+    /// segment listed (a live window's slid out).
+    pub discontinuity_sequence: u64,
     pub playlist_type: Option<PlaylistType>,
     pub independent_segments: bool,
     /// `#EXT-X-I-FRAMES-ONLY` (§4.3.3.6).
@@ -134,6 +137,9 @@ impl MediaPlaylist {
             match name {
                 "EXT-X-TARGETDURATION" => p.target_duration = value.parse().unwrap_or(0),
                 "EXT-X-MEDIA-SEQUENCE" => p.media_sequence = value.parse().unwrap_or(0),
+                "EXT-X-DISCONTINUITY-SEQUENCE" => {
+                    p.discontinuity_sequence = value.parse().unwrap_or(0);
+                }
                 "EXT-X-PLAYLIST-TYPE" => {
                     p.playlist_type = match value {
                         "EVENT" => Some(PlaylistType::Event),
@@ -196,6 +202,13 @@ impl std::fmt::Display for MediaPlaylist {
             self.target_duration,
             self.media_sequence
         );
+        if self.discontinuity_sequence > 0 {
+            let _ = writeln!(
+                t,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
+        }
         match self.playlist_type {
             Some(PlaylistType::Event) => t.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n"),
             Some(PlaylistType::Vod) => t.push_str("#EXT-X-PLAYLIST-TYPE:VOD\n"),

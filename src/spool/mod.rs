@@ -36,6 +36,9 @@ struct State {
     aborted: bool,
     /// The range let go (`window`): readers that begin now skip it.
     gap: (u64, u64),
+    /// Where a live's publisher came back (offsets of the first byte it
+    /// sent), in order.
+    restarts: Vec<u64>,
 }
 
 /// State shared by the writer and every reader of one spool.
@@ -49,6 +52,8 @@ struct Shared {
     waited_ns: std::sync::atomic::AtomicU64,
     /// Where each reader reads (`window`). Locked before `state`.
     readers: Mutex<Vec<std::sync::Weak<window::Tracked>>>,
+    /// `State::restarts.len()`, read without the lock at every packet.
+    restart_count: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -92,6 +97,28 @@ impl SpoolControl {
         self.shared.lock().written
     }
 
+    /// A live's publisher came back: its bytes begin at offset `at` (the
+    /// job starts a new stretch of its timeline there).
+    pub(crate) fn mark_restart(&self, at: u64) {
+        let mut st = self.shared.lock();
+        st.restarts.push(at);
+        let n = st.restarts.len();
+        drop(st);
+        self.shared
+            .restart_count
+            .store(n, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The `n`th restart's offset (see [`SpoolControl::mark_restart`]);
+    /// a lock is taken only when there is one.
+    pub(crate) fn restart(&self, n: usize) -> Option<u64> {
+        let count = self
+            .shared
+            .restart_count
+            .load(std::sync::atomic::Ordering::Acquire);
+        (n < count).then(|| self.shared.lock().restarts.get(n).copied())?
+    }
+
     /// Time readers have spent waiting for the upload to catch up: a job's
     /// wall time minus this is its own work.
     pub(crate) fn waited(&self) -> Duration {
@@ -122,6 +149,7 @@ pub(crate) fn create(path: &Path) -> io::Result<SpoolWriter> {
         grew: Condvar::new(),
         waited_ns: std::sync::atomic::AtomicU64::new(0),
         readers: Mutex::default(),
+        restart_count: Default::default(),
     });
     Ok(SpoolWriter {
         file,
@@ -147,6 +175,7 @@ pub(crate) fn reopen(path: &Path, len: u64) -> io::Result<SpoolWriter> {
                 grew: Condvar::new(),
                 waited_ns: std::sync::atomic::AtomicU64::new(0),
                 readers: Mutex::default(),
+                restart_count: Default::default(),
             }),
         },
         hidden: 0,
@@ -169,6 +198,7 @@ pub(crate) fn open_finished(path: &Path) -> io::Result<SpoolReader> {
         grew: Condvar::new(),
         waited_ns: std::sync::atomic::AtomicU64::new(0),
         readers: Mutex::default(),
+        restart_count: Default::default(),
     });
     Ok(SpoolReader {
         file,

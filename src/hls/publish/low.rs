@@ -66,10 +66,13 @@ impl Publisher {
         let (hint, _) = names::after_part(&s.uri, 0)
             .ok_or_else(|| Error::Media(format!("a part named {:?}", s.uri)))?;
         self.hint = hint;
+        let start = self.parts_secs;
+        self.parts_secs += s.duration;
         let part = Part {
             name: s.uri.clone(),
             duration: s.duration,
             independent,
+            restart: independent && self.restarts_at(start),
         };
         let timing = (self.nominal as f64, self.nominal);
         // Encrypted, each part alone and each segment whole, under the key
@@ -131,6 +134,7 @@ impl Publisher {
             .ok_or_else(|| Error::Internal("a segment without parts".into()))?;
         let rel = self.rel(&name);
         let mut segment = Segment::new(c.duration, name);
+        segment.discontinuity = c.restart;
         let written = match key {
             Some((tag, k, iv)) => {
                 segment.key = tag;
@@ -174,6 +178,7 @@ impl Publisher {
             .rev()
             .find_map(|s| s.key.as_ref());
         let view = View {
+            discontinuities: all[..first].iter().filter(|s| s.discontinuity).count() as u64,
             segments: all,
             first,
             event: self.window.is_none(),

@@ -62,7 +62,15 @@ pub(crate) struct Publisher {
     /// The key of the segment being made (a low-latency rung asks for it
     /// at each part): its index and key.
     open_key: Option<(usize, super::keys::SegmentKey)>,
+    /// Where a live's publisher came back (seconds from the rung's start),
+    /// before the segment that starts there is published.
+    restarts: Vec<f64>,
+    /// Seconds of the parts taken (a low-latency rung).
+    parts_secs: f64,
 }
+
+/// A segment starting this close to a restart (seconds) starts it.
+const RESTART_SLACK: f64 = 0.005;
 
 impl Publisher {
     /// For the rung in `store`'s folder `rung` of video `id`. Removes a
@@ -94,7 +102,29 @@ impl Publisher {
             hint: String::new(),
             crypt: None,
             open_key: None,
+            restarts: Vec::new(),
+            parts_secs: 0.0,
         }
+    }
+
+    /// A live's publisher came back at `at` seconds: the segment that
+    /// starts there says `EXT-X-DISCONTINUITY` (see `media::restart`).
+    pub(crate) fn discontinuity_at(&mut self, at: f64) {
+        self.restarts.push(at);
+    }
+
+    /// True (once) when a segment or part starting at `start` seconds
+    /// starts after a restart.
+    fn restarts_at(&mut self, start: f64) -> bool {
+        let Some(i) = self
+            .restarts
+            .iter()
+            .position(|r| start >= r - RESTART_SLACK)
+        else {
+            return false;
+        };
+        self.restarts.remove(i);
+        true
     }
 
     /// True when this rung encrypts its own segments.
@@ -200,11 +230,16 @@ impl Publisher {
             .iter()
             .map(|f| self.local_size(f))
             .sum::<io::Result<u64>>()?;
+        let mut start = 0.0;
         for (i, s) in muxed.segments.iter_mut().enumerate() {
+            let at = start;
+            start += s.duration;
             if i < known {
                 s.key = self.public.segments[i].key.take();
+                s.discontinuity = self.public.segments[i].discontinuity;
                 continue;
             }
+            s.discontinuity = self.restarts_at(at);
             let rel = self.rel(&s.uri);
             s.key = self.seal(i, &rel)?.or(s.key.take());
             let size = self.local_size(&rel)?;
@@ -245,9 +280,11 @@ impl Publisher {
         if let Some(s) = segments.first_mut().filter(|s| s.key.is_none()) {
             s.key = all[..first].iter().rev().find_map(|s| s.key.clone());
         }
+        let slid = all[..first].iter().filter(|s| s.discontinuity).count();
         let shown = MediaPlaylist {
             target_duration: self.public.target_duration,
             media_sequence: first as u64,
+            discontinuity_sequence: slid as u64,
             playlist_type: None,
             independent_segments: true,
             iframes_only: false,

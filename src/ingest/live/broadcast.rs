@@ -7,8 +7,9 @@
 //! ends the broadcast; one that is cut (its connection lost or silent)
 //! leaves it awaiting a reconnect for `--live-reconnect-secs`: a
 //! publisher back within that time continues the same video, its
-//! timestamps moved on to follow what came (one continuous timeline, so
-//! the playlist needs no discontinuity). Then [`Broadcast::end`]: what
+//! timestamps moved on to follow what came; where its bytes begin is
+//! marked in the spool, and the job starts every rung's next segment
+//! there, after an `EXT-X-DISCONTINUITY` (`media::restart`). Then [`Broadcast::end`]: what
 //! came is kept as the video (`processing`, then `ready`), unless the
 //! probe refused it (the live then awaits its publisher again).
 
@@ -147,6 +148,8 @@ pub(crate) struct Broadcast<'a> {
     shift: i64,
     last_ms: i64,
     resumed: bool,
+    /// An SRT publisher back, whose first bytes are still held.
+    restart: bool,
     metrics: Arc<crate::metrics::Metrics>,
     /// Kept as a video when it ends (else deleted: `record: false`).
     record: bool,
@@ -192,6 +195,7 @@ impl<'a> Broadcast<'a> {
             shift: 0,
             last_ms: 0,
             resumed: false,
+            restart: false,
             metrics: lives.env.metrics.clone(),
             record,
             configs: [None, None],
@@ -276,6 +280,13 @@ impl<'a> Broadcast<'a> {
         }
     }
 
+    /// Tells the job that a publisher back begins at the next byte: its
+    /// playlists start a new segment there, after `EXT-X-DISCONTINUITY`.
+    fn mark_restart(&self) {
+        let at = self.up.received + self.buf.len() as u64;
+        self.up.abort.spool.mark_restart(at);
+    }
+
     /// One audio or video message, buffered until [`Broadcast::flush`].
     fn media(&mut self, kind: Tag, ms: u32, body: &[u8]) {
         if self.configure(kind, body) {
@@ -283,6 +294,7 @@ impl<'a> Broadcast<'a> {
         }
         if std::mem::take(&mut self.resumed) {
             self.shift = self.last_ms + RECONNECT_GAP_MS - i64::from(ms);
+            self.mark_restart();
         }
         let out = (i64::from(ms) + self.shift).max(0);
         self.last_ms = self.last_ms.max(out);
@@ -313,6 +325,7 @@ impl<'a> Broadcast<'a> {
         self.header_written = true;
         if std::mem::take(&mut self.resumed) {
             self.ts.back();
+            self.restart = true;
         }
         let all = match self.ts.take(bytes) {
             Verdict::Pass(all) => all,
@@ -322,6 +335,9 @@ impl<'a> Broadcast<'a> {
                 return;
             }
         };
+        if std::mem::take(&mut self.restart) {
+            self.mark_restart();
+        }
         for b in all {
             if let Some(w) = &mut self.window {
                 w.frame(self.up.received + self.buf.len() as u64, true);
