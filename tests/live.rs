@@ -589,6 +589,49 @@ fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
     reconnect_continues("srt_url", r#"{"ladder":"360,240"}"#, 2.0);
 }
 
+/// A live kept nowhere whose publisher came back: its window shows the
+/// tag, then, once that segment slid out, counts it in
+/// `EXT-X-DISCONTINUITY-SEQUENCE` (every playlist strictly parsed).
+#[test]
+fn a_sliding_window_counts_the_discontinuities_it_slid_past() {
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--live-window-secs", "6"]);
+    let l = new_live(&s, r#"{"record":false}"#);
+    let id = l["id"].as_str().unwrap().to_owned();
+    let url = l["rtmp_url"].as_str().unwrap().to_owned();
+    let mut first = push(&url, 60, Streams::Both, &[]);
+    wait_for("two segments before the cut", || {
+        media_playlist(&s, &id).filter(|p| segments(p) >= 2)
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_until("the broadcast to await its publisher", || {
+        live(&s, &id)["publishing"] == false
+    });
+    // Until the server sees the first one gone, the key is taken: retry.
+    let mut back = (0..20)
+        .find_map(|_| {
+            let mut c = push(&url, 30, Streams::Both, &[]);
+            let on = wait_for("the publisher back, or refused", || {
+                if live(&s, &id)["publishing"] == true {
+                    return Some(true);
+                }
+                c.try_wait().unwrap().map(|_| false)
+            });
+            on.then_some(c)
+        })
+        .expect("the publisher let in again");
+    let shown = wait_for("the window to show the discontinuity", || {
+        media_playlist(&s, &id).filter(|p| p.contains("#EXT-X-DISCONTINUITY\n"))
+    });
+    assert!(!shown.contains("#EXT-X-DISCONTINUITY-SEQUENCE"), "{shown}");
+    let slid = wait_for("the discontinuity to slide out", || {
+        media_playlist(&s, &id).filter(|p| p.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"))
+    });
+    assert!(!slid.contains("#EXT-X-DISCONTINUITY\n"), "{slid}");
+    back.kill().unwrap();
+    back.wait().unwrap();
+}
+
 #[test]
 fn a_low_latency_publisher_back_continues_after_a_discontinuity() {
     reconnect_continues("rtmp_url", r#"{"latency":"low","ladder":"360,240"}"#, 0.2);

@@ -125,7 +125,11 @@ fn a_publisher_back_closes_the_segment_and_starts_one_after_a_discontinuity() {
     for n in 0..9 {
         // Part 7 starts where the publisher came back, 0.8 s into a
         // segment: it closes it, though it is not full.
-        let p = if n == 7 { restart(n) } else { part(n, n % 5 == 0) };
+        let p = if n == 7 {
+            restart(n)
+        } else {
+            part(n, n % 5 == 0)
+        };
         if let Some(c) = low.take(p, (Bytes::new(), Bytes::new()), (2.0, 2)) {
             let mut s = Segment::new(c.duration, format!("seg_{:05}.ts", segs.len()));
             s.discontinuity = c.restart;

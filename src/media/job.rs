@@ -99,7 +99,12 @@ impl<'a> Job<'a> {
             rungs,
         } = plan_video(&source, settings)?;
         let fps = opened.fps;
-        let rungs = super::plan::with_codec_groups(rungs, settings, copy_check.clone().ok(), f64::from(fps));
+        let rungs = super::plan::with_codec_groups(
+            rungs,
+            settings,
+            copy_check.clone().ok(),
+            f64::from(fps),
+        );
         let copy = copy_check.is_ok();
         // Captions or several audio tracks need a master playlist, so even
         // one rung then gets its own folder.

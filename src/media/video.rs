@@ -119,7 +119,8 @@ impl VideoChain {
         let av1 = encoded
             .iter()
             .any(|(_, r)| r.codec == crate::config::VideoCodec::Av1);
-        let (keyint, keys) = super::keymode::key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
+        let (keyint, keys) =
+            super::keymode::key_plan(f64::from(fps), per_sec, (source_keys, av1), settings);
         let kept = keep.map(|h| (h, &plan.colour));
         let encoders = open_encoders(encoded, (tb, fps, cfr), keyint, frame_dur, (settings, kept))?;
         Ok(VideoChain {
