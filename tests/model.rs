@@ -81,10 +81,11 @@ enum Op {
     Live,
     LiveRacingDelete,
     LiveRacingCrash,
+    LiveReconnect,
     ResetKey,
 }
 
-const OPS: [Op; 17] = [
+const OPS: [Op; 18] = [
     Op::Upload,
     Op::Import,
     Op::Clip,
@@ -101,6 +102,7 @@ const OPS: [Op; 17] = [
     Op::Live,
     Op::LiveRacingDelete,
     Op::LiveRacingCrash,
+    Op::LiveReconnect,
     Op::ResetKey,
 ];
 
@@ -176,6 +178,7 @@ impl World {
             Op::Live => self.live(None),
             Op::LiveRacingDelete => self.live(Some(false)),
             Op::LiveRacingCrash => self.live(Some(true)),
+            Op::LiveReconnect => self.live_reconnect(),
             Op::ResetKey => self.reset_key(),
         }
     }
@@ -526,6 +529,54 @@ impl World {
                 self.m.videos.insert(id, v);
             }
         }
+    }
+
+    /// A live whose publisher is cut (kill -9 of its push) once a segment
+    /// is out, and comes back within the reconnect window: one video,
+    /// ready (its playlists, strictly parsed by the checks, say
+    /// `EXT-X-DISCONTINUITY` where it came back).
+    fn live_reconnect(&mut self) {
+        let json = [("Content-Type", "application/json")];
+        let latency = ["normal", "low"][self.rng.below(2)];
+        let body = format!("{{\"latency\": \"{latency}\"}}");
+        let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
+        assert_eq!(r.status, 201, "{}", r.text());
+        let (id, url) = (
+            r.json()["id"].as_str().unwrap().to_owned(),
+            r.json()["rtmp_url"].as_str().unwrap().to_owned(),
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &self.data).unwrap();
+        let push = || {
+            std::process::Command::new("ffmpeg")
+                .args(["-v", "quiet", "-nostdin", "-re", "-f", "mp4", "-i"])
+                .arg(file.path())
+                .args(["-c", "copy", "-f", "flv", &url])
+                .spawn()
+                .unwrap()
+        };
+        let mut first = push();
+        let cut = wait_for("a segment of the live, or the push's end", || {
+            let r = self.s.get(&format!("/videos/{id}")).json();
+            if r["renditions"].as_array().is_some_and(|r| !r.is_empty()) {
+                return Some(true);
+            }
+            first.try_wait().unwrap().map(|_| false)
+        });
+        if cut {
+            first.kill().unwrap();
+            first.wait().unwrap();
+            // Refused until the server sees the first one gone: retry.
+            let back = (0..20).any(|_| push().wait().unwrap().success());
+            assert!(back, "the publisher of {id} was never let back");
+        } else {
+            assert!(first.wait().unwrap().success(), "the push to {id} failed");
+        }
+        let v = Video {
+            live: true,
+            ..Video::default()
+        };
+        self.m.videos.insert(id, v);
     }
 
     /// A new key for a live: refused (409) once its broadcast ended.
