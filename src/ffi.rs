@@ -143,9 +143,13 @@ pub(crate) fn set_codec_tag(ost: &mut ffmpeg_next::format::stream::StreamMut, ta
     unsafe { (*ost.parameters().as_mut_ptr()).codec_tag = u32::from_le_bytes(tag) };
 }
 
-/// The keyframe timestamps (stream time base) of a stream's demuxer index
-/// (an mp4's `stss`, an mkv's cues), and whether the index has any entry.
-pub(crate) fn index_keyframes(st: &ffmpeg_next::format::stream::Stream) -> (Vec<i64>, usize) {
+/// The keyframes of a stream's demuxer index (an mp4's `stss`, an mkv's
+/// cues): each one's entry number (an mp4 indexes every sample, so its
+/// frame number in decoding order) and timestamp (stream time base); and
+/// how many entries the index has.
+pub(crate) fn index_keyframes(
+    st: &ffmpeg_next::format::stream::Stream,
+) -> (Vec<(usize, i64)>, usize) {
     // SAFETY: `as_ptr` is a live AVStream of an open input; the index
     // functions only read it, and each entry pointer is used before the
     // next call (nothing here adds entries).
@@ -156,7 +160,7 @@ pub(crate) fn index_keyframes(st: &ffmpeg_next::format::stream::Stream) -> (Vec<
         for i in 0..n {
             let e = ffi::avformat_index_get_entry(p, i);
             if !e.is_null() && ((*e).flags() as u32) & (ffi::AVINDEX_KEYFRAME as u32) != 0 {
-                keys.push((*e).timestamp);
+                keys.push((usize::try_from(i).unwrap_or(0), (*e).timestamp));
             }
         }
         (keys, usize::try_from(n).unwrap_or(0))

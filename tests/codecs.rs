@@ -574,10 +574,21 @@ fn fmp4_rungs_have_iframe_playlists_whose_ranges_decode_alone() {
     }
 }
 
-/// `(size, md5)` of each video packet of `url`, as stored (no decoding).
+/// `(size, md5)` of each video packet of `url`, as stored (no decoding);
+/// H.264 as Annex B without access unit delimiters (what MPEG-TS carries
+/// of an mp4's packets).
 fn packet_hashes(url: &str) -> Vec<String> {
+    let h264 = ffprobe(
+        std::path::Path::new(url),
+        &["-select_streams", "v", "-show_entries", "stream=codec_name"],
+    )["streams"][0]["codec_name"]
+        == "h264";
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i", url, "-map", "0:v", "-c", "copy"])
+        .args(match h264 {
+            true => &["-bsf:v", "h264_mp4toannexb,filter_units=remove_types=9"][..],
+            false => &[],
+        })
         .args(["-f", "framemd5", "-"])
         .output()
         .unwrap();
@@ -589,7 +600,7 @@ fn packet_hashes(url: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .map(|l| l.split(',').skip(4).collect::<Vec<_>>().join(","))
+        .map(|l| l.split(',').skip(4).take(2).collect::<Vec<_>>().join(","))
         .collect()
 }
 
@@ -695,4 +706,99 @@ fn an_hevc_source_is_copied_into_its_own_groups_top_rung() {
     let rec = s.wait_done(&id);
     assert_eq!(rec["status"], "ready", "{rec}");
     assert_eq!(rec["copied"], false, "{rec}");
+}
+
+/// With an AV1 group every rung cuts on SVT-AV1's grid of frames, so a
+/// source is copied only when its keyframes are on such a grid: an AV1
+/// source into the AV1 group's top rung, an H.264 one into H.264's; one
+/// whose keyframes are not is encoded, and says why (issue 28 item 4).
+#[test]
+fn sources_with_keyframes_on_a_grid_of_frames_are_copied_beside_an_av1_group() {
+    let clip = |name: &str, codec: &[&str]| {
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=6",
+        ];
+        args.extend([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=6",
+        ]);
+        args.extend(codec);
+        args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
+        fixture_path(name, &args)
+    };
+    let av1 = clip(
+        "av1-grid.mp4",
+        &["-c:v", "libsvtav1", "-preset", "12", "-g", "60"],
+    );
+    let x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
+    let h264 = clip(
+        "h264-grid.mp4",
+        &[
+            &x264[..],
+            &["-x264-params", "keyint=60:min-keyint=60:scenecut=0"],
+        ]
+        .concat(),
+    );
+    let odd = clip(
+        "h264-off-grid.mp4",
+        &[&x264[..], &["-g", "600", "-force_key_frames", "0,2,4.1"]].concat(),
+    );
+    let s = Server::start(&[
+        "--codecs",
+        "h264,av1",
+        "--ladder",
+        "360,240",
+        "--segment-seconds",
+        "2",
+    ]);
+    for (path, copied_rung) in [
+        (&av1, Some("av1-360p")),
+        (&h264, Some("360p")),
+        (&odd, None),
+    ] {
+        let id = upload_ok(&s, &std::fs::read(path).unwrap(), FAST);
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "ready", "{rec}");
+        let copied: Vec<&str> = rec["renditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["copied"] == true)
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(copied, copied_rung.into_iter().collect::<Vec<_>>(), "{rec}");
+        let base = format!("http://{}/play/{id}", s.addr);
+        let Some(rung) = copied_rung else {
+            let note = rec["copy_note"].as_str().unwrap_or_default();
+            assert!(note.contains("every N frames"), "{note}");
+            continue;
+        };
+        let source = path.to_str().unwrap();
+        assert_eq!(
+            packet_hashes(&format!("{base}/{rung}/video.m3u8")),
+            packet_hashes(source)
+        );
+        // Every variant cuts where the source has its keyframes.
+        let want = keyframes(source);
+        assert_eq!(want.len(), 3, "{want:?}");
+        let master = s.get(&format!("/play/{id}/video.m3u8")).text();
+        for (codecs, _, uri) in variants(&master) {
+            let keys = keyframes(&format!("{base}/{uri}"));
+            assert_eq!(keys.len(), want.len(), "{uri}: {keys:?} against {want:?}");
+            for (a, b) in keys.iter().zip(&want) {
+                assert!((a - b).abs() < 0.05, "{uri}: {keys:?} against {want:?}");
+            }
+            assert_cli_plays(&format!("{base}/{uri}"));
+            let r = uri.split('/').next().unwrap();
+            if r.starts_with("av1") {
+                let init = s.get(&format!("/play/{id}/{r}/init.mp4"));
+                assert_eq!(codecs, format!("{},mp4a.40.2", codec_string(&init.body)));
+            }
+        }
+    }
 }

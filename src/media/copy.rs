@@ -7,7 +7,10 @@
 //!   Baseline, Baseline, Main or High, level known and at most 5.1; or,
 //!   when the video gets an HEVC group (`--codecs …,hevc`), HEVC Main
 //!   (8-bit 4:2:0) at level 5.1 at most, copied into the HEVC group's top
-//!   rung (tagged `hvc1`) while every H.264 rung is encoded; no rotation
+//!   rung (tagged `hvc1`) while every H.264 rung is encoded; likewise AV1
+//!   Main into the AV1 group's, when its keyframes are every N frames
+//!   (see [`frame_grid`]; with an AV1 group an H.264 or HEVC source needs
+//!   that too); no rotation
 //!   and square pixels with even sides (what we would show is exactly
 //!   what is coded);
 //! - container: one with timestamps (not a raw `.h264` stream);
@@ -28,20 +31,24 @@ use ffmpeg_next::codec;
 /// Longest a segment may overrun its target, seconds (ARCHITECTURE.md).
 pub(crate) const OVERRUN: f64 = 0.5;
 
-/// The codec group whose top rung the source is copied into (H.264, or
-/// HEVC when the video has an HEVC group); otherwise why it is not.
+/// What a source is copied into: the top rung of its own codec's group,
+/// and, when the video has an AV1 group, the grid of frames the source's
+/// keyframes are on (every rung then cuts there, SVT-AV1's too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Copied {
+    pub codec: VideoCodec,
+    pub every: Option<u64>,
+}
+
+/// What the source is copied into (H.264's group, or HEVC's or AV1's when
+/// the video has one); otherwise why it is not.
 pub(crate) fn eligible(
     source: &Source,
     display: (u32, u32),
     settings: &Settings,
-) -> Result<VideoCodec, String> {
+) -> Result<Copied, String> {
     if settings.copy == CopyMode::Never {
         return Err("copy disabled (--copy never)".into());
-    }
-    if settings.codecs.has(crate::config::VideoCodec::Av1) {
-        // SVT-AV1 cannot put a keyframe where it is asked, only every N
-        // frames, so every rung follows that grid (`video::KeyMode`).
-        return Err("the AV1 group needs keyframes on a grid of frames".into());
     }
     // A raw elementary stream has no timestamps to copy.
     if matches!(source.info.container.as_str(), "h264" | "hevc") {
@@ -88,8 +95,8 @@ pub(crate) fn eligible(
     if entries > 0 {
         let tb = f64::from(vst.time_base());
         let mut c = Cadence::new(settings.segment_seconds);
-        let first = keys.first().copied().unwrap_or(0);
-        for k in &keys {
+        let first = keys.first().map_or(0, |k| k.1);
+        for (_, k) in &keys {
             c.packet((k - first) as f64 * tb, true)?;
         }
         // The tail after the last keyframe must fit too.
@@ -97,7 +104,33 @@ pub(crate) fn eligible(
             c.finish(d)?;
         }
     }
-    Ok(into)
+    let every = match settings.codecs.has(VideoCodec::Av1) {
+        true => Some(frame_grid(&keys, entries)?),
+        false => None,
+    };
+    Ok(Copied { codec: into, every })
+}
+
+/// With an AV1 group every rung cuts where SVT-AV1 puts its keyframes:
+/// every N frames, and nowhere else (it ignores a frame asked to be one).
+/// A copy needs the source's keyframes on exactly such a grid, read from
+/// an index of every frame (an mp4's: entry numbers are frames in
+/// decoding order); the copy checks it again as it goes (`copycheck`).
+fn frame_grid(keys: &[(usize, i64)], entries: usize) -> Result<u64, String> {
+    let why = "the AV1 group needs the source's keyframes every N frames";
+    if entries <= keys.len() {
+        return Err(format!("{why}, and no index of its frames tells"));
+    }
+    let frames: Vec<usize> = keys.iter().map(|k| k.0).collect();
+    match frames[..] {
+        // One keyframe: one step of the grid covers the whole video.
+        [0] => Ok(entries as u64),
+        [0, n, ..] if n > 0 && frames.iter().enumerate().all(|(i, k)| *k == i * n) => Ok(n as u64),
+        _ => Err(format!(
+            "{why}: they are at frames {:?}…",
+            &frames[..frames.len().min(4)]
+        )),
+    }
 }
 
 /// The group a `id` stream is copied into: H.264's, or HEVC's when the
@@ -107,6 +140,7 @@ fn copied_codec(id: codec::Id, name: &str, settings: &Settings) -> Result<VideoC
         codec::Id::H264 => Ok(VideoCodec::H264),
         codec::Id::HEVC if settings.codecs.has(VideoCodec::Hevc) => Ok(VideoCodec::Hevc),
         codec::Id::HEVC => Err("video is hevc, not H.264, and the video has no HEVC group".into()),
+        codec::Id::AV1 if settings.codecs.has(VideoCodec::Av1) => Ok(VideoCodec::Av1),
         _ => Err(format!("video is {name}, not H.264")),
     }
 }
@@ -127,6 +161,12 @@ fn profile_fits(into: VideoCodec, profile: i32, level: i32) -> Result<(), String
             "HEVC level {:.1} is unknown or above 5.1",
             f64::from(level) / 30.0
         )),
+        // FF_PROFILE_AV1_MAIN; seq_level_idx 13 is level 5.1 (-99: not
+        // said, as the container may not).
+        VideoCodec::Av1 if profile != 0 => Err(format!("AV1 profile {profile} is not Main")),
+        VideoCodec::Av1 if level != -99 && !(0..=13).contains(&level) => {
+            Err(format!("AV1 seq_level_idx {level} is above 5.1"))
+        }
         _ => Ok(()),
     }
 }
@@ -232,6 +272,18 @@ mod tests {
         let keys: Vec<f64> = (0..6).map(|i| f64::from(i) * 5.0).collect();
         let e = run(&keys, 30.0, 6).unwrap_err();
         assert!(e.contains("10.0") || e.contains("6.6"), "{e}");
+    }
+
+    #[test]
+    fn an_av1_group_copies_keyframes_on_a_grid_of_frames_only() {
+        let keys = |f: &[usize]| f.iter().map(|k| (*k, *k as i64 * 512)).collect::<Vec<_>>();
+        assert_eq!(frame_grid(&keys(&[0, 60, 120]), 180), Ok(60));
+        assert_eq!(frame_grid(&keys(&[0]), 180), Ok(180));
+        assert!(frame_grid(&keys(&[0, 60, 123]), 180).is_err());
+        assert!(frame_grid(&keys(&[5, 65]), 180).is_err());
+        // An index of keyframes only (mkv cues) tells no frame numbers.
+        assert!(frame_grid(&keys(&[0, 1, 2]), 3).is_err());
+        assert!(frame_grid(&[], 0).is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - Video: timestamps that increase; packets the demuxer marks discarded
 //!   (an edit list's hidden pre-roll) are skipped only before the first
 //!   kept frame, and the first kept frame must be a keyframe (else the
-//!   pre-roll would be needed to decode it); every packet must decode
+//!   pre-roll would be needed to decode it); with an AV1 group, keyframes
+//!   every N frames and nowhere else; every packet must decode
 //!   cleanly (the video chain decodes them strictly, see `video`).
 //! - Audio: decoded too (cheap), strictly: no decoding error, no change of
 //!   format mid-stream, and timestamps that neither go back nor overlap.
@@ -26,13 +27,19 @@ pub(crate) struct VideoCopy {
     /// The next kept packet must be a keyframe (at the start, and after a
     /// discarded pre-roll).
     need_key: bool,
+    /// With an AV1 group: keyframes every this many frames and nowhere
+    /// else (`copy::frame_grid`), and the frames copied so far.
+    every: Option<u64>,
+    copied: u64,
 }
 
 impl VideoCopy {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(every: Option<u64>) -> Self {
         VideoCopy {
             last_dts: None,
             need_key: true,
+            every,
+            copied: 0,
         }
     }
 
@@ -58,6 +65,14 @@ impl VideoCopy {
             return Err(fallback("the source's video timestamps go back or repeat"));
         }
         self.last_dts = Some(dts);
+        if let Some(n) = self.every {
+            if p.is_key() != self.copied.is_multiple_of(n) {
+                return Err(fallback(format!(
+                    "the source's keyframes leave the grid of {n} frames the AV1 group cuts on"
+                )));
+            }
+            self.copied += 1;
+        }
         Ok(true)
     }
 }
@@ -143,5 +158,39 @@ impl AudioCopy {
         let dur = (samples as f64 * per_sec / f64::from(rate.max(1))).round() as i64;
         self.expected = Some(pts + dur);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(dts: i64, key: bool) -> Packet {
+        let mut p = Packet::new(1);
+        p.set_dts(Some(dts));
+        p.set_pts(Some(dts));
+        if key {
+            p.set_flags(ffmpeg_next::packet::Flags::KEY);
+        }
+        p
+    }
+
+    #[test]
+    fn with_an_av1_group_keyframes_stay_on_their_grid() {
+        let mut c = VideoCopy::new(Some(3));
+        for (t, key) in [(0, true), (1, false), (2, false), (3, true), (4, false)] {
+            assert!(c.check(&packet(t, key)).unwrap());
+        }
+        // A keyframe off the grid, or none where it falls: the copy stops.
+        assert!(c.check(&packet(5, true)).is_err());
+        let mut c = VideoCopy::new(Some(2));
+        c.check(&packet(0, true)).unwrap();
+        c.check(&packet(1, false)).unwrap();
+        assert!(c.check(&packet(2, false)).is_err());
+        // Without a group, keyframes may fall anywhere.
+        let mut c = VideoCopy::new(None);
+        for (t, key) in [(0, true), (1, true), (2, false), (3, true)] {
+            assert!(c.check(&packet(t, key)).unwrap());
+        }
     }
 }

@@ -99,12 +99,7 @@ impl<'a> Job<'a> {
             rungs,
         } = plan_video(&source, settings)?;
         let fps = opened.fps;
-        let rungs = super::plan::with_codec_groups(
-            rungs,
-            settings,
-            copy_check.clone().ok(),
-            f64::from(fps),
-        );
+        let copied = copy_check.as_ref().ok().copied();
         let copy = copy_check.is_ok();
         // Captions or several audio tracks need a master playlist, so even
         // one rung then gets its own folder.
@@ -118,7 +113,7 @@ impl<'a> Job<'a> {
             offset,
             source.info.duration,
             &rungs,
-            copy && !single,
+            (copy && !single, copied.and_then(|c| c.every)),
             settings,
         )?;
         let publishing = Publishing::start(ctx.store, ctx.id)?;
@@ -151,7 +146,7 @@ impl<'a> Job<'a> {
             packets: 0,
             video_packets: 0,
             latest_secs: 0.0,
-            video_copy: super::copycheck::VideoCopy::new(),
+            video_copy: super::copycheck::VideoCopy::new(copied.and_then(|c| c.every)),
             subs,
             captions: Vec::new(),
             group,

@@ -57,14 +57,18 @@ impl KeyMode {
 }
 
 /// Where keyframes go (see [`KeyMode`]) and the interval the encoders
-/// are told, for a stream at `fps` with `per_sec` ticks a second.
+/// are told, for a stream at `fps` with `per_sec` ticks a second;
+/// `source_keys`: the source is copied (its keyframes are the cuts), and
+/// with an AV1 group, every how many frames they are (see
+/// `copy::frame_grid`).
 pub(super) fn key_plan(
     fps: f64,
     per_sec: f64,
-    (source_keys, av1): (bool, bool),
+    ((source_keys, source_every), av1): ((bool, Option<u64>), bool),
     settings: &Settings,
 ) -> (super::x264::KeyInt, KeyMode) {
     let every = ((fps * settings.keyframe_seconds).round() as u64).max(1);
+    let every = source_every.filter(|_| source_keys).unwrap_or(every);
     let max = if source_keys && !av1 {
         // Only our forced IDRs (the source's keyframes) may cut.
         (fps * f64::from(settings.segment_seconds) * 4.0).round() as u32

@@ -281,9 +281,12 @@ fn add_video(
             ost.set_parameters(enc);
             crate::hls::codecs::avc1_codec(crate::ffi::extradata(enc.as_ref()))
         }
-        VideoParams::Copied(par) if kind == VideoCodec::Hevc => {
+        VideoParams::Copied(par) if kind != VideoCodec::H264 => {
             ost.set_parameters(par);
-            crate::ffi::set_codec_tag(&mut ost, *b"hvc1");
+            match kind {
+                VideoCodec::Hevc => crate::ffi::set_codec_tag(&mut ost, *b"hvc1"),
+                _ => crate::ffi::clear_codec_tag(&mut ost),
+            }
             None
         }
         VideoParams::Copied(par) => {

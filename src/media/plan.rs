@@ -128,8 +128,9 @@ pub(super) struct VideoPlan {
     /// The instant that becomes output time 0 (where the video starts).
     pub(super) origin_us: i64,
     /// The group whose top rung the source is copied into, else why not.
-    pub(super) copy_check: Result<crate::config::VideoCodec, String>,
+    pub(super) copy_check: Result<copy::Copied, String>,
     pub(super) opened: OpenedVideo,
+    /// The H.264 ladder, then each codec group's.
     pub(super) rungs: Vec<ladder::RungPlan>,
 }
 
@@ -173,6 +174,8 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         threads: super::video::decoder_threads(encoded, super::cores()),
     };
     let opened = OpenedVideo::open(&vst, settings, decoder)?;
+    let copied = copy_check.as_ref().ok().map(|c| c.codec);
+    let rungs = with_codec_groups(rungs, settings, copied, f64::from(fps));
     Ok(VideoPlan {
         tb,
         vparams,
@@ -191,7 +194,7 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
 /// an HEVC group) gives that group's top rung the copy, at the source's
 /// rate; the H.264 top rung at the same size is then encoded, at its
 /// usual cap.
-pub(super) fn with_codec_groups(
+fn with_codec_groups(
     mut rungs: Vec<ladder::RungPlan>,
     settings: &super::Settings,
     copied: Option<crate::config::VideoCodec>,

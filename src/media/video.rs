@@ -80,13 +80,14 @@ pub(crate) use super::opened::{
 impl VideoChain {
     /// Builds the graph and one encoder per encoded rung of `outs` (which
     /// gives each rung's size and maxrate). `offset` is in the stream's time
-    /// base; `source_keys`: force IDRs where the source has keyframes.
+    /// base; `source_keys`: force IDRs where the source has keyframes (and,
+    /// with an AV1 group, the grid of frames they are on).
     pub(crate) fn new(
         opened: OpenedVideo,
         offset: i64,
         duration: Option<f64>,
         rungs: &[crate::hls::ladder::RungPlan],
-        source_keys: bool,
+        source_keys: (bool, Option<u64>),
         settings: &Settings,
     ) -> Result<Self, Error> {
         let OpenedVideo {
