@@ -177,6 +177,20 @@ fn hdr_sources_are_tone_mapped_to_bt709_sdr_everywhere() {
         let id = rec["id"].as_str().unwrap();
         let poster = format!("http://{}/play/{id}/poster.jpg", s.addr);
         close(&format!("{name} poster"), stats(&poster, JPEG_TO_TV), want);
+        // The image API's frames too (decoded from an H.264 rendition).
+        let frame = format!("http://{}/play/{id}/thumbnail.jpg?time=0", s.addr);
+        close(
+            &format!("{name} image API"),
+            stats(&frame, JPEG_TO_TV),
+            want,
+        );
+        let png = format!("http://{}/play/{id}/thumbnail.png?time=0", s.addr);
+        let rgb_to_tv = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p";
+        close(
+            &format!("{name} image API, PNG"),
+            stats(&png, rgb_to_tv),
+            want,
+        );
         let colour = &rec["source"]["video"]["colour"];
         let transfer = if tin == "smpte2084" { "pq" } else { "hlg" };
         assert_eq!(colour["transfer"], transfer, "{rec}");
