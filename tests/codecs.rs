@@ -574,6 +574,27 @@ fn fmp4_rungs_have_iframe_playlists_whose_ranges_decode_alone() {
     }
 }
 
+/// 6 s of testsrc2 (640x360, 30 fps) and a sine in AAC, the video
+/// encoded with `codec` and `keys` (its keyframe options), 8-bit 4:2:0.
+fn clip(name: &str, codec: &[&str], keys: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=6",
+    ];
+    args.extend([
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=6",
+    ]);
+    args.extend(codec);
+    args.extend(keys);
+    args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
+    fixture_path(name, &args)
+}
+
 /// `(size, md5)` of each video packet of `url`, as stored (no decoding);
 /// H.264 as Annex B without access unit delimiters (what MPEG-TS carries
 /// of an mp4's packets).
@@ -610,29 +631,12 @@ fn packet_hashes(url: &str) -> Vec<String> {
 /// has its own.
 #[test]
 fn an_hevc_source_is_copied_into_its_own_groups_top_rung() {
-    let path = fixture_path(
+    let path = clip(
         "hevc-source.mp4",
+        &["-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1"],
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30:duration=6",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=6",
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
             "-x265-params",
             "log-level=error:keyint=60:min-keyint=60:scenecut=0",
-            "-tag:v",
-            "hvc1",
-            "-c:a",
-            "aac",
         ],
     );
     let hevc = std::fs::read(&path).unwrap();
@@ -714,39 +718,18 @@ fn an_hevc_source_is_copied_into_its_own_groups_top_rung() {
 /// whose keyframes are not is encoded, and says why (issue 28 item 4).
 #[test]
 fn sources_with_keyframes_on_a_grid_of_frames_are_copied_beside_an_av1_group() {
-    let clip = |name: &str, codec: &[&str]| {
-        let mut args = vec![
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30:duration=6",
-        ];
-        args.extend([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=6",
-        ]);
-        args.extend(codec);
-        args.extend(["-pix_fmt", "yuv420p", "-c:a", "aac"]);
-        fixture_path(name, &args)
-    };
     let av1 = clip(
         "av1-grid.mp4",
-        &["-c:v", "libsvtav1", "-preset", "12", "-g", "60"],
+        &["-c:v", "libsvtav1", "-preset", "12"],
+        &["-g", "60"],
     );
     let x264 = ["-c:v", "libx264", "-preset", "ultrafast"];
-    let h264 = clip(
-        "h264-grid.mp4",
-        &[
-            &x264[..],
-            &["-x264-params", "keyint=60:min-keyint=60:scenecut=0"],
-        ]
-        .concat(),
-    );
+    let grid = ["-x264-params", "keyint=60:min-keyint=60:scenecut=0"];
+    let h264 = clip("h264-grid.mp4", &x264, &grid);
     let odd = clip(
         "h264-off-grid.mp4",
-        &[&x264[..], &["-g", "600", "-force_key_frames", "0,2,4.1"]].concat(),
+        &x264,
+        &["-g", "600", "-force_key_frames", "0,2,4.1"],
     );
     let s = Server::start(&[
         "--codecs",

@@ -473,26 +473,13 @@ impl World {
     /// RTMP; alone it ends ready; raced by a DELETE (`Some(false)`) it is
     /// gone; raced by a kill -9 (`Some(true)`) what came is kept.
     fn live(&mut self, race: Option<bool>) {
-        let json = [("Content-Type", "application/json")];
         // Now and then a live kept nowhere (`record: false`).
         let record = race.is_some() || self.rng.below(3) != 0;
         // And now and then a low-latency one (LL-HLS parts).
         let latency = ["normal", "low"][self.rng.below(2)];
         let body = format!("{{\"record\": {record}, \"latency\": \"{latency}\"}}");
-        let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
-        assert_eq!(r.status, 201, "{}", r.text());
-        let (id, url) = (
-            r.json()["id"].as_str().unwrap().to_owned(),
-            r.json()["rtmp_url"].as_str().unwrap().to_owned(),
-        );
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &self.data).unwrap();
-        let mut push = std::process::Command::new("ffmpeg")
-            .args(["-v", "quiet", "-nostdin", "-re", "-f", "mp4", "-i"])
-            .arg(file.path())
-            .args(["-c", "copy", "-f", "flv", &url])
-            .spawn()
-            .unwrap();
+        let (id, url, file) = self.new_live(&body);
+        let mut push = push_clip(file.path(), &url);
         let v = Video {
             live: true,
             ..Video::default()
@@ -536,25 +523,9 @@ impl World {
     /// ready (its playlists, strictly parsed by the checks, say
     /// `EXT-X-DISCONTINUITY` where it came back).
     fn live_reconnect(&mut self) {
-        let json = [("Content-Type", "application/json")];
         let latency = ["normal", "low"][self.rng.below(2)];
-        let body = format!("{{\"latency\": \"{latency}\"}}");
-        let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
-        assert_eq!(r.status, 201, "{}", r.text());
-        let (id, url) = (
-            r.json()["id"].as_str().unwrap().to_owned(),
-            r.json()["rtmp_url"].as_str().unwrap().to_owned(),
-        );
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &self.data).unwrap();
-        let push = || {
-            std::process::Command::new("ffmpeg")
-                .args(["-v", "quiet", "-nostdin", "-re", "-f", "mp4", "-i"])
-                .arg(file.path())
-                .args(["-c", "copy", "-f", "flv", &url])
-                .spawn()
-                .unwrap()
-        };
+        let (id, url, file) = self.new_live(&format!("{{\"latency\": \"{latency}\"}}"));
+        let push = || push_clip(file.path(), &url);
         let mut first = push();
         let cut = wait_for("a segment of the live, or the push's end", || {
             let r = self.s.get(&format!("/videos/{id}")).json();
@@ -577,6 +548,21 @@ impl World {
             ..Video::default()
         };
         self.m.videos.insert(id, v);
+    }
+
+    /// `POST /lives` with `body`: the live's id, RTMP URL, and the clip in
+    /// a file to push.
+    fn new_live(&self, body: &str) -> (String, String, tempfile::NamedTempFile) {
+        let json = [("Content-Type", "application/json")];
+        let r = request(self.s.addr, "POST", "/lives", &json, body.as_bytes());
+        assert_eq!(r.status, 201, "{}", r.text());
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &self.data).unwrap();
+        (
+            r.json()["id"].as_str().unwrap().to_owned(),
+            r.json()["rtmp_url"].as_str().unwrap().to_owned(),
+            file,
+        )
     }
 
     /// A new key for a live: refused (409) once its broadcast ended.
@@ -734,4 +720,14 @@ fn seeded_interleavings_agree_with_the_model() {
     for seed in seeds() {
         run(seed, steps);
     }
+}
+
+/// The ffmpeg CLI pushing the clip at `file` to `url` in real time.
+fn push_clip(file: &std::path::Path, url: &str) -> std::process::Child {
+    std::process::Command::new("ffmpeg")
+        .args(["-v", "quiet", "-nostdin", "-re", "-f", "mp4", "-i"])
+        .arg(file)
+        .args(["-c", "copy", "-f", "flv", url])
+        .spawn()
+        .unwrap()
 }
