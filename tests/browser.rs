@@ -518,6 +518,51 @@ fn hls_js_plays_an_encrypted_low_latency_live() {
     }
 }
 
+/// Issue 27: a broadcast whose publisher was cut and came back plays in
+/// hls.js across the `EXT-X-DISCONTINUITY` where it came back (the kept
+/// video, from a second before it to a second and a half after).
+#[test]
+fn hls_js_plays_across_a_publisher_coming_back() {
+    if !browser_ready() {
+        return;
+    }
+    let clip = browser_clip();
+    let s = Server::start(&["--rtmp-listen", "127.0.0.1:0", "--allow-open-api"]);
+    let json = [("Content-Type", "application/json")];
+    let l = request(s.addr, "POST", "/lives", &json, br#"{"ladder":"360,240"}"#).json();
+    let id = l["id"].as_str().unwrap().to_owned();
+    let url = l["rtmp_url"].as_str().unwrap();
+    let mut first = crate::live::push(url, 60, crate::live::Streams::Both, &[]);
+    wait_until("the live's first segments", || {
+        let r = s.get(&format!("/play/{id}/video.m3u8"));
+        r.status == 200 && r.text().contains("#EXT-X-STREAM-INF") && {
+            let media = s.get(&format!("/play/{id}/360p/video.m3u8")).text();
+            media.matches("#EXTINF").count() >= 2
+        }
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_until("the publisher back and pushed whole", || {
+        crate::live::finished(crate::live::push(url, 4, crate::live::Streams::Both, &[]))
+    });
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let media = s.get(&format!("/play/{id}/360p/video.m3u8")).text();
+    let (before, _) = media.split_once("#EXT-X-DISCONTINUITY\n").expect(&media);
+    let at: f64 = before
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
+        .sum();
+    let path = format!("/embed/{id}?autoplay=1&muted=1&start={:.1}", at - 1.0);
+    let past = format!("{:.1}", at + 1.5);
+    let env = [
+        ("HLSD_EMBED_PATH", path.as_str()),
+        ("HLSD_PLAY_PAST", past.as_str()),
+    ];
+    let v = run_node("codecs", &s, "http", &clip, &env);
+    assert!(v["currentTime"].as_f64().unwrap() > at + 1.5, "{v}");
+}
+
 /// A live created with `body`, pushed over RTMP and played in the embed
 /// page; what the scenario saw (`null` without a browser).
 fn play_live(body: &[u8]) -> serde_json::Value {

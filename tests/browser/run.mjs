@@ -1015,6 +1015,9 @@ async function scenarioEmbed() {
 async function scenarioCodecs() {
   const url = `${baseUrl}${process.env.HLSD_EMBED_PATH || ''}`;
   const refuse = process.env.HLSD_REFUSE_CODEC || '';
+  // How far it must play (seconds of the video; the embed's `start` may
+  // begin it later than 0).
+  const past = Number(process.env.HLSD_PLAY_PAST || 2);
   if (!process.env.HLSD_EMBED_PATH) return { ok: false, error: 'HLSD_EMBED_PATH is required' };
   if (refuse) {
     await page.addInitScript((prefix) => {
@@ -1027,7 +1030,7 @@ async function scenarioCodecs() {
   }
   setStep(`goto ${url}`);
   await page.goto(url, { waitUntil: 'load' });
-  setStep('wait for the video to play past 2 s');
+  setStep(`wait for the video to play past ${past} s`);
   const st = await poll(async () => {
     const v = await page.evaluate(() => {
       const video = document.getElementById('player');
@@ -1037,7 +1040,7 @@ async function scenarioCodecs() {
       return e ? { currentTime: video.currentTime, errors: e.errors, videoCodec: level?.videoCodec ?? null, levels: (h?.levels || []).map((l) => l.videoCodec) } : null;
     }).catch((e) => ({ evalError: String(e) }));
     if (!v || v.evalError) return { done: false, ...v };
-    return { ...v, done: v.currentTime > 2 || v.errors.length > 0 || diag.pageErrors.length > 0 };
+    return { ...v, done: v.currentTime > past || v.errors.length > 0 || diag.pageErrors.length > 0 };
   }, { timeoutMs: 90_000, every: 500 });
   await screenshot();
   const problems = [];
@@ -1054,7 +1057,7 @@ async function scenarioCodecs() {
     }, { timeoutMs: 60_000, every: 500 });
     menu = q.texts;
   }
-  if (!(st.currentTime > 2)) problems.push(`the video did not play past 2 s (at ${st.currentTime})`);
+  if (!(st.currentTime > past)) problems.push(`the video did not play past ${past} s (at ${st.currentTime})`);
   if (st.errors?.length) problems.push(`player errors: ${st.errors.join('; ')}`);
   if (diag.pageErrors.length) problems.push(`uncaught page exception(s): ${diag.pageErrors[0].split('\n')[0]}`);
   return {
