@@ -177,7 +177,10 @@ fn hdr_sources_are_tone_mapped_to_bt709_sdr_everywhere() {
         let id = rec["id"].as_str().unwrap();
         let poster = format!("http://{}/play/{id}/poster.jpg", s.addr);
         close(&format!("{name} poster"), stats(&poster, JPEG_TO_TV), want);
-        // The image API's frames too (decoded from an H.264 rendition).
+        // The MP4 download (the H.264 top rung) and the image API's frames
+        // (decoded from an H.264 rendition) too.
+        let download = format!("http://{}/play/{id}/download.mp4", s.addr);
+        close(&format!("{name} download"), stats(&download, ""), want);
         let frame = format!("http://{}/play/{id}/thumbnail.jpg?time=0", s.addr);
         close(
             &format!("{name} image API"),

@@ -540,8 +540,8 @@ fn discontinuities(s: &Server, id: &str) -> Vec<(String, Vec<f64>)> {
 /// continues the same video, over RTMP and over SRT: every playlist
 /// starts a segment where it came back, after `EXT-X-DISCONTINUITY`, on
 /// the grid of cuts (`grid` seconds: a segment, or a part at low latency).
-fn reconnect_continues(door: &str, body: &str, grid: f64) {
-    let s = Server::start(BOTH);
+fn reconnect_continues(door: &str, body: &str, grid: f64, flags: &[&str]) {
+    let s = Server::start(&[BOTH, flags].concat());
     let l = new_live(&s, body);
     let id = l["id"].as_str().unwrap().to_owned();
     let url = l[door].as_str().unwrap().to_owned();
@@ -581,12 +581,12 @@ fn reconnect_continues(door: &str, body: &str, grid: f64) {
 
 #[test]
 fn an_rtmp_publisher_back_within_the_window_continues_the_same_video() {
-    reconnect_continues("rtmp_url", r#"{"ladder":"360,240"}"#, 2.0);
+    reconnect_continues("rtmp_url", r#"{"ladder":"360,240"}"#, 2.0, &[]);
 }
 
 #[test]
 fn an_srt_publisher_back_within_the_window_continues_the_same_video() {
-    reconnect_continues("srt_url", r#"{"ladder":"360,240"}"#, 2.0);
+    reconnect_continues("srt_url", r#"{"ladder":"360,240"}"#, 2.0, &[]);
 }
 
 /// A live kept nowhere whose publisher came back: its window shows the
@@ -634,7 +634,21 @@ fn a_sliding_window_counts_the_discontinuities_it_slid_past() {
 
 #[test]
 fn a_low_latency_publisher_back_continues_after_a_discontinuity() {
-    reconnect_continues("rtmp_url", r#"{"latency":"low","ladder":"360,240"}"#, 0.2);
+    reconnect_continues(
+        "rtmp_url",
+        r#"{"latency":"low","ladder":"360,240"}"#,
+        0.2,
+        &[],
+    );
+}
+
+/// The same, encrypted: the segment the publisher's return closes early
+/// and the one it opens are each under their own key (the CLI decrypts
+/// and decodes the kept video whole).
+#[test]
+fn an_encrypted_low_latency_publisher_back_continues_after_a_discontinuity() {
+    let body = r#"{"latency":"low","ladder":"360,240"}"#;
+    reconnect_continues("rtmp_url", body, 0.2, &["--encrypt"]);
 }
 
 /// A publisher back within the window with another picture size: the
