@@ -49,8 +49,8 @@ pub(crate) struct Restarts {
     ends: Vec<i64>,
     /// Below these (per stream) a new publisher's packets are dropped.
     floors: Vec<i64>,
+    /// The new publisher's packets read before its first video frame.
     held: VecDeque<Packet>,
-    waiting: bool,
     ready: VecDeque<Packet>,
 }
 
@@ -75,7 +75,6 @@ impl Restarts {
             ends: vec![i64::MIN; n],
             floors: vec![i64::MIN; n],
             held: VecDeque::new(),
-            waiting: false,
             ready: VecDeque::new(),
         }
     }
@@ -105,10 +104,8 @@ impl Restarts {
     /// Takes a packet just read. When it completes a restart, returns
     /// where the new publisher's video begins (output seconds).
     pub(crate) fn take(&mut self, p: Packet) -> Option<f64> {
-        if !self.waiting && self.crossed(&p) {
-            self.waiting = true;
-        }
-        if !self.waiting {
+        // Held packets wait for the new publisher's first video frame.
+        if self.held.is_empty() && !self.crossed(&p) {
             self.release(p);
             return None;
         }
@@ -122,7 +119,7 @@ impl Restarts {
 
     /// At the end of the input: places what waits, if anything does.
     pub(crate) fn flush(&mut self) -> Option<f64> {
-        (self.waiting && !self.held.is_empty()).then(|| self.place())
+        (!self.held.is_empty()).then(|| self.place())
     }
 
     /// True when `p` is the first packet read at or after the next mark.
@@ -142,7 +139,6 @@ impl Restarts {
     /// first held when none came) starts on the grid after everything so
     /// far; returns that instant.
     fn place(&mut self) -> f64 {
-        self.waiting = false;
         let end = self.ends.iter().copied().max().unwrap_or(0).max(0);
         let cut = end.div_euclid(self.grid_us) * self.grid_us;
         let cut = if cut < end { cut + self.grid_us } else { cut };
