@@ -351,3 +351,103 @@ fn a_clip_is_encrypted_and_in_the_codec_groups_its_source_was() {
     assert!(media.contains("#EXT-X-KEY:METHOD=AES-128"), "{media}");
     assert_cli_plays(&format!("http://{}/play/{clip}/video.m3u8", s.addr));
 }
+
+/// The slice NAL units (types 1 and 5) of an H.264 file's video, as the
+/// CLI writes it in Annex B.
+fn slices(input: &Path, dir: &Path) -> Vec<Vec<u8>> {
+    let raw = dir.join(format!(
+        "{}.h264",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(input)
+        .args([
+            "-map",
+            "0:v",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "h264_mp4toannexb",
+            "-f",
+            "h264",
+        ])
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b = std::fs::read(&raw).unwrap();
+    // Split at every 00 00 01 (a 4-byte start code leaves a trailing 0).
+    let starts: Vec<usize> = (0..b.len().saturating_sub(3))
+        .filter(|&i| b[i..i + 3] == [0, 0, 1])
+        .map(|i| i + 3)
+        .collect();
+    let mut units = Vec::new();
+    for (k, &s) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(b.len(), |&n| n - 3);
+        let mut nal = &b[s..end];
+        while nal.last() == Some(&0) {
+            nal = &nal[..nal.len() - 1];
+        }
+        if matches!(nal.first().map(|h| h & 0x1f), Some(1 | 5)) {
+            units.push(nal.to_vec());
+        }
+    }
+    units
+}
+
+#[test]
+fn an_exact_clip_copies_the_sources_frames_between_its_cut_gops() {
+    // H.264 with B-frames (decoded ahead of when they are shown) and an
+    // IDR every second: a clip of 2.5-7.3 s encodes 2.5-3.0 and 7.0-7.3
+    // and copies the 120 frames of 3.0-7.0 as they are.
+    let s = Server::start(&["--segment-seconds", "2", "--keep-source", "always"]);
+    let source = av_fixture_path("smartcut.mp4", 10, "640x360", 30, &["-bf", "2"]);
+    let id = upload_ok(&s, &std::fs::read(&source).unwrap(), FAST);
+    assert_eq!(s.wait_done(&id)["status"], "ready");
+    let body = br#"{"start": 2.5, "end": 7.3}"#;
+    let r = request(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clip = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_done(&clip)["status"], "ready");
+    // The clip's own upload (kept) is the cut: it decodes cleanly, and
+    // 120 of its slices are the source's, byte for byte.
+    let cut = s.storage.path().join(&clip).join("source");
+    assert_eq!(decode_errors(&cut), "");
+    let dir = tempfile::tempdir().unwrap();
+    let theirs: std::collections::HashSet<Vec<u8>> =
+        slices(&source, dir.path()).into_iter().collect();
+    let ours = slices(&cut, dir.path());
+    let copied = ours.iter().filter(|n| theirs.contains(*n)).count();
+    assert_eq!(copied, 120, "{} slices, {copied} copied", ours.len());
+    assert!((143..=145).contains(&ours.len()), "{} frames", ours.len());
+    // Head, copy and tail are in place, and the sound with them.
+    let file = dir.path().join("clip.mp4");
+    std::fs::write(&file, s.get(&format!("/play/{clip}/download.mp4")).body).unwrap();
+    for (at, from) in [(0.2, 2.7), (2.0, 4.5), (4.6, 7.1)] {
+        let ours = gray(&file, "null", Some(at));
+        let right = gray_diff(&ours, &gray(&source, "null", Some(from)));
+        let before = gray_diff(&ours, &gray(&source, "null", Some(from - 0.1)));
+        let after = gray_diff(&ours, &gray(&source, "null", Some(from + 0.1)));
+        assert!(
+            right < 24.0 && right < before && right < after,
+            "clip at {at}: {right} from {from} s, {before} before, {after} after"
+        );
+    }
+    // The cut's sound starts with its picture: the video's first frame
+    // and the audio's first sample (its packets begin 1024 samples of
+    // encoder priming earlier) at the same instant, though the copied
+    // packets keep the source's reordering delay (2 frames).
+    let p = ffprobe(&cut, &["-show_entries", "stream=codec_type,start_time"]);
+    let start = |kind: &str| -> f64 {
+        let streams = p["streams"].as_array().unwrap();
+        let s = streams.iter().find(|s| s["codec_type"] == kind).unwrap();
+        s["start_time"].as_str().unwrap().parse().unwrap()
+    };
+    let gap = start("video") - (start("audio") + 1024.0 / 48000.0);
+    assert!(gap.abs() < 0.005, "{gap} s: {p}");
+}

@@ -48,12 +48,48 @@ fn graph(source: &str, args: &str, spec: &str) -> Result<filter::Graph, Error> {
     Ok(g)
 }
 
+/// What a video chain is made from: the source stream's parameters.
+#[derive(Clone)]
+pub(super) struct VideoIn {
+    pub index: usize,
+    pub par: codec::Parameters,
+    pub tb: Rational,
+    pub rate: Rational,
+}
+
+impl VideoIn {
+    pub(super) fn of(ist: &format::stream::Stream) -> VideoIn {
+        let fr = ist.avg_frame_rate();
+        VideoIn {
+            index: ist.index(),
+            par: ist.parameters(),
+            tb: ist.time_base(),
+            rate: if fr.numerator() > 0 {
+                fr
+            } else {
+                Rational(30, 1)
+            },
+        }
+    }
+}
+
+/// The frames a video chain keeps, `[start, end)`, and how they are
+/// moved (`shift` taken off); timestamps in the stream's time base. Without
+/// B-frames each packet is decoded when it is shown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Trim {
+    pub start: i64,
+    pub end: i64,
+    pub shift: i64,
+    pub b_frames: bool,
+}
+
 impl Chain<frame::Video> {
-    pub(super) fn new(ist: &format::stream::Stream, r: Range) -> Result<VideoCut, Error> {
-        let dec = codec::context::Context::from_parameters(ist.parameters())
+    pub(super) fn new(vin: &VideoIn, t: Trim) -> Result<VideoCut, Error> {
+        let dec = codec::context::Context::from_parameters(vin.par.clone())
             .and_then(|c| c.decoder().video())
             .map_err(av("clip video decoder"))?;
-        let tb = ist.time_base();
+        let tb = vin.tb;
         let sar = dec.aspect_ratio();
         let sar = if sar.numerator() > 0 {
             sar
@@ -71,8 +107,8 @@ impl Chain<frame::Video> {
             sar.denominator()
         );
         let spec = format!(
-            "trim=start={:.6}:end={:.6},setpts=PTS-STARTPTS,format=yuv420p",
-            r.start, r.end
+            "trim=start_pts={}:end_pts={},setpts=PTS-({}),format=yuv420p",
+            t.start, t.end, t.shift
         );
         let graph = graph("buffer", &args, &spec)?;
         let codec = encoder::find_by_name("libx264")
@@ -91,12 +127,10 @@ impl Chain<frame::Video> {
         enc.set_color_range(dec.color_range());
         enc.set_color_primaries(dec.color_primaries());
         enc.set_color_transfer_characteristic(dec.color_transfer_characteristic());
-        let fr = ist.avg_frame_rate();
-        enc.set_frame_rate(Some(if fr.numerator() > 0 {
-            fr
-        } else {
-            Rational(30, 1)
-        }));
+        enc.set_frame_rate(Some(vin.rate));
+        if !t.b_frames {
+            enc.set_max_b_frames(0);
+        }
         let mut opts = Dictionary::new();
         opts.set("preset", "veryfast");
         opts.set("crf", "16");
@@ -104,7 +138,7 @@ impl Chain<frame::Video> {
             .open_as_with(codec, opts)
             .map_err(av("opening libx264"))?;
         Ok(Chain {
-            index: ist.index(),
+            index: vin.index,
             dec: dec.0,
             graph,
             enc: enc.0 .0,

@@ -1,17 +1,30 @@
 //! Exact clips (issue 29, item 3): the frames and samples of `[start,
-//! end)` of a stored video, cut frame-accurately (decoded from the
-//! keyframe before `start`, trimmed with libavfilter's `trim`/`atrim`)
-//! and re-encoded at a high quality (libx264 CRF 16, AAC) into MPEG-TS,
-//! streamed out chunk by chunk as it is muxed. It becomes a new video's
-//! upload: the usual pipeline then makes its ladder, posters, storyboard
-//! and download, and plays it while it is being cut.
+//! end)` of a stored video, cut frame-accurately into MPEG-TS, streamed
+//! out chunk by chunk as it is muxed. It becomes a new video's upload: the
+//! usual pipeline then makes its ladder, posters, storyboard and download,
+//! and plays it while it is being cut.
+//!
+//! A smart cut where the source allows ([`plan`]: 8-bit 4:2:0 H.264 in
+//! an mp4-like container, IDR frames inside the range): the frames before the first
+//! IDR and from the last one are decoded from the keyframe before them,
+//! trimmed with libavfilter's `trim` and encoded again (libx264 CRF 16);
+//! the packets between are copied as they are (made Annex B, their
+//! parameter sets said again at each IDR, which MPEG-TS allows to change
+//! there). Otherwise, all of the range is encoded so. The audio is always
+//! encoded again (AAC), trimmed with `atrim`. The pipeline never copies a
+//! clip's source into a rung (`jobs::pipeline`): its parameter sets may
+//! change mid-stream, and CRF 16 is no rung's rate.
 
+mod annexb;
 mod chains;
+mod plan;
+mod video;
 
 use crate::Error;
 use bytes::Bytes;
-use chains::{AudioCut, VideoCut};
+use chains::{AudioCut, VideoIn};
 use ffmpeg_next::format::context::{Output, StreamIo};
+use ffmpeg_next::Rescale;
 use ffmpeg_next::{format, media, Dictionary, Packet, Rational};
 use std::io::{Read, Seek, Write};
 
@@ -64,28 +77,61 @@ pub(crate) fn cut<R: Read + Seek + Send + 'static>(
         start: range.start + start_time,
         end: range.end + start_time,
     };
-    let mut video = VideoCut::new(&v, shifted)?;
+    let vin = VideoIn::of(&v);
     let mut audio = match ictx.streams().best(media::Type::Audio) {
         Some(a) => Some(AudioCut::new(&a, shifted)?),
         None => None,
     };
+    let ticks = |secs: f64| (secs / f64::from(vin.tb)).round() as i64;
+    let (start, end) = (ticks(shifted.start), ticks(shifted.end));
     let seek_to = (shifted.start * 1e6) as i64;
+    let plan = smart(&mut ictx, &vin, (start, end), seek_to)?;
+    tracing::debug!(copied = ?plan.as_ref().map(|p| (p.first.pts, p.last.pts)), "clip plan");
     ictx.seek(seek_to, ..seek_to)
         .map_err(av("seeking to the clip's start"))?;
+    let mut video = video::Video::new(vin, start, end, plan)?;
     let octx = muxer(out, &video, audio.as_ref())?;
     let mut m = Mux { octx };
     m.run(&mut ictx, &mut video, audio.as_mut(), shifted.end)
 }
 
+/// What the cut may copy: read from `seek_to` to past `end` (the first
+/// pass), when the video is H.264 as mp4 stores it.
+fn smart(
+    ictx: &mut format::context::Input,
+    vin: &VideoIn,
+    (start, end): (i64, i64),
+    seek_to: i64,
+) -> Result<Option<plan::Plan>, Error> {
+    // The copied frames must decode as the encoded ones do (8-bit 4:2:0):
+    // the pipeline's filters are built for the first frames' format.
+    let format = ffmpeg_next::codec::context::Context::from_parameters(vin.par.clone())
+        .and_then(|c| c.decoder().video())
+        .map(|d| d.format());
+    let avcc = match (vin.par.id(), format) {
+        (
+            ffmpeg_next::codec::Id::H264,
+            Ok(ffmpeg_next::format::Pixel::YUV420P | ffmpeg_next::format::Pixel::YUVJ420P),
+        ) => annexb::AvcC::parse(&crate::ffi::par_extradata(&vin.par)),
+        _ => None,
+    };
+    let Some(avcc) = avcc else {
+        return Ok(None);
+    };
+    ictx.seek(seek_to, ..seek_to)
+        .map_err(|e| Error::from_av(e, "seeking to the clip's start"))?;
+    let second = 1i64.rescale(ffmpeg_next::Rational(1, 1), vin.tb);
+    let seen = plan::scan(ictx, vin.index, &avcc, end, second);
+    Ok(seen.and_then(|seen| plan::plan(&seen, start, end, avcc)))
+}
+
 /// The MPEG-TS muxer over the sink: stream 0 the video, 1 the audio.
-fn muxer(out: ChunkSink, video: &VideoCut, audio: Option<&AudioCut>) -> Result<Output, Error> {
+fn muxer(out: ChunkSink, video: &video::Video, audio: Option<&AudioCut>) -> Result<Output, Error> {
     let av = |what: &'static str| move |e| Error::from_av(e, what);
     let io = StreamIo::from_write(out).map_err(|e| Error::Media(format!("custom AVIO: {e}")))?;
     let mut octx = format::output_to_stream(io, None, Some("mpegts")).map_err(av("clip muxer"))?;
-    let mut ost = octx
-        .add_stream(video.enc.codec())
-        .map_err(av("clip muxer"))?;
-    ost.set_parameters(&video.enc);
+    let mut ost = octx.add_stream(video.codec()).map_err(av("clip muxer"))?;
+    ost.set_parameters(video.parameters().clone());
     if let Some(a) = audio {
         let mut ost = octx.add_stream(a.enc.codec()).map_err(av("clip muxer"))?;
         ost.set_parameters(&a.enc);
@@ -104,41 +150,43 @@ impl Mux {
     fn run(
         &mut self,
         ictx: &mut format::context::Input,
-        video: &mut VideoCut,
+        video: &mut video::Video,
         mut audio: Option<&mut AudioCut>,
         end: f64,
     ) -> Result<(), Error> {
         let (mut video_done, mut audio_done) = (false, audio.is_none());
+        let vtb = video.time_base();
+        // The audio moves with the video (see `video`).
+        let delay = video.delay();
+        let later = |a: &AudioCut| delay.rescale(vtb, a.enc_tb);
         for (stream, packet) in ictx.packets() {
             let secs = packet
                 .pts()
                 .map(|p| p as f64 * f64::from(stream.time_base()));
             let past = secs.is_some_and(|s| s > end + 1.0);
-            if stream.index() == video.index {
+            if stream.index() == video.index() {
                 video_done |= past;
-                let enc_tb = video.enc_tb;
                 for p in video.send(&packet)? {
-                    self.write(p, 0, enc_tb)?;
+                    self.write(p, 0, vtb, 0)?;
                 }
             } else if let Some(a) = audio.as_deref_mut().filter(|a| a.index == stream.index()) {
                 audio_done |= past;
-                let enc_tb = a.enc_tb;
+                let (enc_tb, by) = (a.enc_tb, later(a));
                 for p in a.send(&packet)? {
-                    self.write(p, 1, enc_tb)?;
+                    self.write(p, 1, enc_tb, by)?;
                 }
             }
             if video_done && audio_done {
                 break;
             }
         }
-        let enc_tb = video.enc_tb;
         for p in video.finish()? {
-            self.write(p, 0, enc_tb)?;
+            self.write(p, 0, vtb, 0)?;
         }
         if let Some(a) = audio {
-            let enc_tb = a.enc_tb;
+            let (enc_tb, by) = (a.enc_tb, later(a));
             for p in a.finish()? {
-                self.write(p, 1, enc_tb)?;
+                self.write(p, 1, enc_tb, by)?;
             }
         }
         self.octx
@@ -146,7 +194,10 @@ impl Mux {
             .map_err(|e| Error::from_av(e, "clip muxer"))
     }
 
-    fn write(&mut self, mut p: Packet, index: usize, tb: Rational) -> Result<(), Error> {
+    /// Writes `p` (time base `tb`) as stream `index`, `by` later.
+    fn write(&mut self, mut p: Packet, index: usize, tb: Rational, by: i64) -> Result<(), Error> {
+        p.set_pts(p.pts().map(|t| t + by));
+        p.set_dts(p.dts().map(|t| t + by));
         p.set_stream(index);
         let ost_tb = self.octx.stream(index).map_or(tb, |s| s.time_base());
         p.rescale_ts(tb, ost_tb);
