@@ -1,8 +1,9 @@
 //! The model test (issue 25): a seeded sequence of operations on several
 //! videos of one server (multipart uploads, some with their title after
 //! the file, imports from a URL, and tus uploads, PATCHes, racing ones
-//! included, caption PUT and DELETE, title PATCH, DELETE, and SIGKILL with
-//! a restart), some of them sent two at once, each answer checked against
+//! included, caption PUT and DELETE, title PATCH, DELETE, exact clips,
+//! lives over RTMP (their publisher cut and back, raced by a DELETE or a
+//! SIGKILL), and SIGKILL with a restart), some of them sent two at once, each answer checked against
 //! a model of what the server acknowledged, and the whole server checked
 //! against the model after every step: nothing acknowledged lost, nothing
 //! deleted back, no folder without a record, what the quota counts is
@@ -82,10 +83,12 @@ enum Op {
     LiveRacingDelete,
     LiveRacingCrash,
     LiveReconnect,
+    ReconnectRacingDelete,
+    ReconnectRacingCrash,
     ResetKey,
 }
 
-const OPS: [Op; 18] = [
+const OPS: [Op; 20] = [
     Op::Upload,
     Op::Import,
     Op::Clip,
@@ -103,6 +106,8 @@ const OPS: [Op; 18] = [
     Op::LiveRacingDelete,
     Op::LiveRacingCrash,
     Op::LiveReconnect,
+    Op::ReconnectRacingDelete,
+    Op::ReconnectRacingCrash,
     Op::ResetKey,
 ];
 
@@ -178,7 +183,9 @@ impl World {
             Op::Live => self.live(None),
             Op::LiveRacingDelete => self.live(Some(false)),
             Op::LiveRacingCrash => self.live(Some(true)),
-            Op::LiveReconnect => self.live_reconnect(),
+            Op::LiveReconnect => self.live_reconnect(None),
+            Op::ReconnectRacingDelete => self.live_reconnect(Some(false)),
+            Op::ReconnectRacingCrash => self.live_reconnect(Some(true)),
             Op::ResetKey => self.reset_key(),
         }
     }
@@ -521,8 +528,10 @@ impl World {
     /// A live whose publisher is cut (kill -9 of its push) once a segment
     /// is out, and comes back within the reconnect window: one video,
     /// ready (its playlists, strictly parsed by the checks, say
-    /// `EXT-X-DISCONTINUITY` where it came back).
-    fn live_reconnect(&mut self) {
+    /// `EXT-X-DISCONTINUITY` where it came back). Raced, while the
+    /// publisher back is pushing, by a DELETE (`Some(false)`: gone) or a
+    /// kill -9 of the server (`Some(true)`: what came is kept).
+    fn live_reconnect(&mut self, race: Option<bool>) {
         let latency = ["normal", "low"][self.rng.below(2)];
         let (id, url, file) = self.new_live(&format!("{{\"latency\": \"{latency}\"}}"));
         let push = || push_clip(file.path(), &url);
@@ -534,20 +543,66 @@ impl World {
             }
             first.try_wait().unwrap().map(|_| false)
         });
-        if cut {
+        let back = if cut {
             first.kill().unwrap();
             first.wait().unwrap();
-            // Refused until the server sees the first one gone: retry.
-            let back = (0..20).any(|_| push().wait().unwrap().success());
-            assert!(back, "the publisher of {id} was never let back");
+            Some(self.pushing_again(&id, push))
         } else {
             assert!(first.wait().unwrap().success(), "the push to {id} failed");
-        }
+            None
+        };
         let v = Video {
             live: true,
             ..Video::default()
         };
-        self.m.videos.insert(id, v);
+        match race {
+            Some(false) => {
+                let r = request(self.s.addr, "DELETE", &format!("/lives/{id}"), &[], &[]);
+                assert!(matches!(r.status, 204 | 202), "{}", r.text());
+                self.m.deleted.insert(id);
+            }
+            Some(true) => {
+                self.crash();
+                self.m.videos.insert(id, v);
+            }
+            None => {
+                self.m.videos.insert(id, v);
+            }
+        }
+        if let Some(mut back) = back {
+            let done = back.wait().unwrap();
+            assert!(
+                race.is_some() || done.success(),
+                "the publisher back failed"
+            );
+        }
+    }
+
+    /// A publisher back for live `id`, once the server took it (it is
+    /// publishing) or it ended well: refused while the server still sees
+    /// the one cut, so tried again.
+    fn pushing_again(
+        &self,
+        id: &str,
+        push: impl Fn() -> std::process::Child,
+    ) -> std::process::Child {
+        wait_until("the server to see the publisher cut gone", || {
+            self.s.get(&format!("/lives/{id}")).json()["publishing"] == false
+        });
+        for _ in 0..20 {
+            let mut p = push();
+            let taken = wait_for("the publisher back taken, or its end", || {
+                let r = self.s.get(&format!("/lives/{id}")).json();
+                if r["publishing"] == true {
+                    return Some(true);
+                }
+                p.try_wait().unwrap().map(|s| s.success())
+            });
+            if taken {
+                return p;
+            }
+        }
+        panic!("the publisher of {id} was never let back");
     }
 
     /// `POST /lives` with `body`: the live's id, RTMP URL, and the clip in

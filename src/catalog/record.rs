@@ -319,7 +319,7 @@ pub struct LiveInfo {
     pub stream_key: String,
     /// The broadcast is kept as a video when it ends.
     pub record: bool,
-    /// `normal` (the only one built so far; see `ingest::live`).
+    /// `normal` or `low` (LL-HLS parts; see `ingest::live`).
     pub latency: String,
     /// When its broadcast began (unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
