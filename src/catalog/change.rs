@@ -40,6 +40,9 @@ pub enum Change {
         progress: f64,
         persist: bool,
     },
+    /// The record as memory has it, written (a job's progress, noted in
+    /// memory on the job's thread, is written by another: `jobs::persist`).
+    Persist,
     /// Bytes of a multipart upload received so far.
     Received { bytes: u64, persist: bool },
     /// A resumable upload's bytes are durable up to `offset`.
@@ -111,6 +114,7 @@ impl Change {
             Change::Probed(_) => "probed",
             Change::Started { .. } => "started",
             Change::Progress { .. } => "progress",
+            Change::Persist => "persist",
             Change::Received { .. } => "received",
             Change::Offset(_) => "offset",
             Change::Length(_) => "length",
@@ -175,6 +179,7 @@ impl Change {
                 Change::Probed(_)
                 | Change::Started { .. }
                 | Change::Progress { .. }
+                | Change::Persist
                 | Change::Generation(_)
                 | Change::Requeued { .. }
                 | Change::Outputs(_)

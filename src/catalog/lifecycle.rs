@@ -94,6 +94,17 @@ pub struct Held<'a> {
 struct Turn(Arc<Door>);
 
 impl Turn {
+    /// The turn if the door is free now.
+    fn try_take(door: Arc<Door>) -> Option<Turn> {
+        let mut busy = lock(&door.busy);
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        drop(busy);
+        Some(Turn(door))
+    }
+
     fn take(door: Arc<Door>) -> Turn {
         let mut busy = lock(&door.busy);
         while *busy {
@@ -189,7 +200,11 @@ impl Lifecycle {
 
     /// Holds video `id`'s door (`NotFound` when there is no such video).
     pub fn hold(&self, id: VideoId) -> Result<Held<'_>, Error> {
-        let door = Turn::take(self.door(id));
+        self.held(id, Turn::take(self.door(id)))
+    }
+
+    /// Video `id`'s record under its door's `door` turn.
+    fn held(&self, id: VideoId, door: Turn) -> Result<Held<'_>, Error> {
         let Some(record) = self.catalog.get(id) else {
             drop(door);
             // No door is kept for an id that names nothing.
@@ -210,6 +225,14 @@ impl Lifecycle {
     /// One change of video `id`, under its door.
     pub fn apply(&self, id: VideoId, change: Change) -> Result<Record, Error> {
         self.hold(id)?.apply(change)
+    }
+
+    /// [`Lifecycle::apply`] if video `id`'s door is free now; `None` if a
+    /// change holds it (what cannot wait: a job's progress, noted in
+    /// memory, is skipped while a write to a slow store holds the door).
+    pub fn try_apply(&self, id: VideoId, change: Change) -> Option<Result<Record, Error>> {
+        let door = Turn::try_take(self.door(id))?;
+        Some(self.held(id, door).and_then(|mut h| h.apply(change)))
     }
 
     /// Applies `change` in memory only, when the store cannot take it (a

@@ -135,14 +135,17 @@ impl JobEvents for Events<'_> {
             .map(|x| x.progress)
             .fold(f64::INFINITY, f64::min)
             .min(0.99);
-        let _ = self.jobs.videos.apply(
-            self.id,
-            Change::Progress {
-                renditions,
-                progress,
-                persist,
-            },
-        );
+        // Noted in memory unless a change holds the door (a write to a
+        // slow store): never waited for. Written by `persist`'s thread.
+        let change = Change::Progress {
+            renditions,
+            progress,
+            persist: false,
+        };
+        let noted = self.jobs.videos.try_apply(self.id, change);
+        if persist && noted.is_some() {
+            self.jobs.progress.ask(self.id);
+        }
     }
 
     fn planned(&mut self, bytes: u64) -> Result<(), Error> {

@@ -16,6 +16,7 @@
 pub(crate) mod captions;
 mod events;
 pub(crate) mod lease;
+mod persist;
 mod pipeline;
 mod slots;
 
@@ -101,6 +102,8 @@ pub(crate) struct Jobs {
     /// Failures a shared store refused to record (it was down): written
     /// again by the lease renewer until they land (code, message).
     unwritten: Mutex<Vec<(VideoId, &'static str, String)>>,
+    /// Writes jobs' progress off their threads.
+    progress: persist::Persister,
 }
 
 /// A reserved place among `--max-pending`; released on drop.
@@ -140,6 +143,7 @@ impl Jobs {
     ) -> Arc<Self> {
         let catalog = videos.catalog().clone();
         Arc::new(Jobs {
+            progress: persist::Persister::start(videos.clone()),
             videos,
             slots: Slots::new(jobs),
             pending: AtomicUsize::new(0),
