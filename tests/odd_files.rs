@@ -814,3 +814,66 @@ fn a_lean_copied_top_rung_keeps_the_ladders_bandwidth_falling() {
     }
     assert_eq!(rec["renditions"].as_array().unwrap().len(), 3, "{rec}");
 }
+
+// ------------------------------------------------- parameter sets that change
+
+/// Two encodes joined end to end (`cat a.ts b.ts`): Constrained Baseline,
+/// then High with B-frames. Each half alone is copyable; joined, the
+/// copied rung would be described by the first half's SPS (`avcC`,
+/// `CODECS`) while carrying the second's: it is encoded instead, and
+/// every frame of both halves comes out.
+#[test]
+fn joined_encodes_whose_parameter_sets_change_are_not_copied() {
+    let half = |name: &str, profile: &str, preset: &str, offset: &str, tone: &str| {
+        fixture_path(
+            name,
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30:duration=4",
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=frequency={tone}:sample_rate=48000:duration=4"),
+                "-c:v",
+                "libx264",
+                "-preset",
+                preset,
+                "-profile:v",
+                profile,
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "30",
+                "-c:a",
+                "aac",
+                "-output_ts_offset",
+                offset,
+                "-f",
+                "mpegts",
+            ],
+        )
+    };
+    let a = half("odd-join-a.ts", "baseline", "ultrafast", "0", "440");
+    let b = half("odd-join-b.ts", "high", "veryfast", "4.2", "660");
+    let s = Server::start(&[
+        "--ladder",
+        "source",
+        "--copy",
+        "auto",
+        "--segment-format",
+        "fmp4",
+    ]);
+    // Each half alone is copied.
+    let (rec, _) = process(&s, &std::fs::read(&b).unwrap());
+    assert_eq!(rec["copied"], true, "{rec}");
+    let joined = [std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap()].concat();
+    let (rec, url) = process(&s, &joined);
+    assert_eq!(rec["status"], "ready", "{rec}");
+    assert_eq!(rec["copied"], false, "{rec}");
+    let note = rec["copy_note"].as_str().unwrap_or_default();
+    assert!(note.contains("parameter sets"), "{rec}");
+    assert_decodes_cleanly(&url);
+    assert_eq!(rec["output"]["frames"], 240, "{rec}");
+}

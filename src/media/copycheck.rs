@@ -8,7 +8,8 @@
 //!   kept frame, and the first kept frame must be a keyframe (else the
 //!   pre-roll would be needed to decode it); with an AV1 group, keyframes
 //!   every N frames and nowhere else; every packet must decode
-//!   cleanly (the video chain decodes them strictly, see `video`).
+//!   cleanly (the video chain decodes them strictly, see `video`); the
+//!   parameter sets must not change ([`super::paramsets`]).
 //! - Audio: decoded too (cheap), strictly: no decoding error, no change of
 //!   format mid-stream, and timestamps that neither go back nor overlap.
 
@@ -31,15 +32,22 @@ pub(crate) struct VideoCopy {
     /// else (`copy::frame_grid`), and the frames copied so far.
     every: Option<u64>,
     copied: u64,
+    sets: super::paramsets::ParamSets,
 }
 
 impl VideoCopy {
-    pub(crate) fn new(every: Option<u64>) -> Self {
+    /// The rules for `source`'s video (`every`: the AV1 group's grid, if any).
+    pub(crate) fn of(every: Option<u64>, source: &super::input::Source) -> Self {
+        Self::new(every, super::paramsets::of(source))
+    }
+
+    pub(crate) fn new(every: Option<u64>, sets: super::paramsets::ParamSets) -> Self {
         VideoCopy {
             last_dts: None,
             need_key: true,
             every,
             copied: 0,
+            sets,
         }
     }
 
@@ -65,6 +73,9 @@ impl VideoCopy {
             return Err(fallback("the source's video timestamps go back or repeat"));
         }
         self.last_dts = Some(dts);
+        self.sets
+            .check(p.data().unwrap_or_default())
+            .map_err(fallback)?;
         if let Some(n) = self.every {
             if p.is_key() != self.copied.is_multiple_of(n) {
                 return Err(fallback(format!(
@@ -175,20 +186,24 @@ mod tests {
         p
     }
 
+    fn off() -> crate::media::paramsets::ParamSets {
+        crate::media::paramsets::ParamSets::new(ffmpeg_next::codec::Id::AV1, &[])
+    }
+
     #[test]
     fn with_an_av1_group_keyframes_stay_on_their_grid() {
-        let mut c = VideoCopy::new(Some(3));
+        let mut c = VideoCopy::new(Some(3), off());
         for (t, key) in [(0, true), (1, false), (2, false), (3, true), (4, false)] {
             assert!(c.check(&packet(t, key)).unwrap());
         }
         // A keyframe off the grid, or none where it falls: the copy stops.
         assert!(c.check(&packet(5, true)).is_err());
-        let mut c = VideoCopy::new(Some(2));
+        let mut c = VideoCopy::new(Some(2), off());
         c.check(&packet(0, true)).unwrap();
         c.check(&packet(1, false)).unwrap();
         assert!(c.check(&packet(2, false)).is_err());
         // Without a group, keyframes may fall anywhere.
-        let mut c = VideoCopy::new(None);
+        let mut c = VideoCopy::new(None, off());
         for (t, key) in [(0, true), (1, true), (2, false), (3, true)] {
             assert!(c.check(&packet(t, key)).unwrap());
         }

@@ -125,6 +125,7 @@ impl<'a> Job<'a> {
         };
         let restarts = super::restart::Restarts::of(&source, origin_us, settings, f64::from(fps));
         let mut job = Job {
+            video_copy: super::copycheck::VideoCopy::of(copied.and_then(|c| c.every), &source),
             restarts,
             timing: Timing {
                 tb,
@@ -146,7 +147,6 @@ impl<'a> Job<'a> {
             packets: 0,
             video_packets: 0,
             latest_secs: 0.0,
-            video_copy: super::copycheck::VideoCopy::new(copied.and_then(|c| c.every)),
             subs,
             captions: Vec::new(),
             group,

@@ -45,6 +45,7 @@ mod muxer;
 mod opened;
 mod outputs;
 mod packets;
+mod paramsets;
 mod plan;
 mod poster;
 mod restart;

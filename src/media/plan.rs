@@ -109,7 +109,7 @@ pub(super) fn open_audio(
         return Ok(Audio::None);
     };
     let offset = rescale(origin_us, MICROS, ast.time_base());
-    Ok(if copy {
+    Ok(if copy && !adts_into_fmp4(&ast, settings) {
         Audio::Copy {
             params: ast.parameters(),
             tb: ast.time_base(),
@@ -119,6 +119,20 @@ pub(super) fn open_audio(
     } else {
         Audio::Encode(AudioChain::new(&ast, offset, settings)?)
     })
+}
+
+/// Whether `ast` is AAC in ADTS frames (MPEG-TS's: no AudioSpecificConfig
+/// in the stream) while some rung is fMP4: the mp4 muxer refuses ADTS
+/// headers, so such audio is encoded, the video still copied.
+fn adts_into_fmp4(ast: &ffmpeg_next::format::stream::Stream, settings: &super::Settings) -> bool {
+    use crate::config::VideoCodec;
+    let par = ast.parameters();
+    let adts =
+        par.id() == ffmpeg_next::codec::Id::AAC && crate::ffi::par_extradata(&par).is_empty();
+    let fmp4 = super::muxer::is_fmp4(settings)
+        || settings.codecs.has(VideoCodec::Av1)
+        || settings.codecs.has(VideoCodec::Hevc);
+    adts && fmp4
 }
 
 /// What the source's video stream decides before anything is opened.
