@@ -359,27 +359,21 @@ fn slices(input: &Path, dir: &Path) -> Vec<Vec<u8>> {
         "{}.h264",
         input.file_name().unwrap().to_string_lossy()
     ));
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(input)
-        .args([
-            "-map",
-            "0:v",
-            "-c",
-            "copy",
-            "-bsf:v",
-            "h264_mp4toannexb",
-            "-f",
-            "h264",
-        ])
-        .arg(&raw)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (input, raw_path) = (input.to_str().unwrap(), raw.to_str().unwrap());
+    ffmpeg_ok([
+        "-y",
+        "-i",
+        input,
+        "-map",
+        "0:v",
+        "-c",
+        "copy",
+        "-bsf:v",
+        "h264_mp4toannexb",
+        "-f",
+        "h264",
+        raw_path,
+    ]);
     let b = std::fs::read(&raw).unwrap();
     // Split at every 00 00 01 (a 4-byte start code leaves a trailing 0).
     let starts: Vec<usize> = (0..b.len().saturating_sub(3))

@@ -968,6 +968,22 @@ pub fn assert_cli_plays(url: &str) {
     );
 }
 
+/// Runs the ffmpeg CLI (quiet but for errors) with `args`; panics with
+/// what it said when it fails; returns its stdout.
+pub fn ffmpeg_ok<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin"])
+        .args(args)
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Decodes a whole file with the ffmpeg CLI; returns its error output.
 pub fn decode_errors(path: &Path) -> String {
     let out = Command::new("ffmpeg")
