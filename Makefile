@@ -19,7 +19,7 @@ TEST_PKGS := ffmpeg chromium openssl gstreamer1.0-tools gstreamer1.0-plugins-goo
 # toolchain, with RUSTC_BOOTSTRAP=1 for the -Z flags it passes. Each target
 # runs FUZZ_SECONDS (default 60).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded srt_config
+FUZZ_TARGETS := request_path playlist_rewrite multipart_probe form_fields forwarded srt_config video_packets
 
 .PHONY: run test soak test-garage lint bench fuzz fuzz-ci fuzz-deps deps test-deps check-cargo
 
@@ -133,4 +133,5 @@ fuzz-ci: fuzz-deps
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O multipart_probe -- -seed=1 -runs=10000 -timeout=10 -rss_limit_mb=2048 && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O form_fields -- -seed=1 -runs=100000 -timeout=10 -rss_limit_mb=2048 && \
 	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O forwarded -- -seed=1 -runs=500000 -timeout=10 && \
-	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O srt_config -- -seed=1 -runs=300000 -timeout=10 -rss_limit_mb=2048
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O srt_config -- -seed=1 -runs=300000 -timeout=10 -rss_limit_mb=2048 && \
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . -O video_packets -- -seed=1 -runs=500000 -timeout=10

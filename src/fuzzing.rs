@@ -155,3 +155,39 @@ pub fn srt_config(input: &[u8]) {
         }
     }
 }
+
+/// The parsers of copied H.264/HEVC packets (a copy's parameter-set
+/// rule, a clip's `avcC` and Annex B rewriting): the first byte says how
+/// much of the rest is extradata, the remainder is one packet.
+pub fn video_packets(input: &[u8]) {
+    let Some((&n, rest)) = input.split_first() else {
+        return;
+    };
+    let (extra, packet) = rest.split_at(usize::from(n).min(rest.len()));
+    crate::media::fuzz_video_packets(extra, packet);
+}
+
+#[cfg(test)]
+mod tests {
+    /// A quick pass over random and near-valid inputs (the fuzz target
+    /// goes much further; this runs with the unit tests).
+    #[test]
+    fn video_packet_parsers_take_any_bytes() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let avcc = [1u8, 100, 0, 40, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9];
+        for _ in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let mut input: Vec<u8> = (0..len).map(|_| (next() % 7) as u8).collect();
+            if next() % 2 == 0 {
+                input.splice(0..0, [avcc.len() as u8].into_iter().chain(avcc));
+            }
+            super::video_packets(&input);
+        }
+    }
+}

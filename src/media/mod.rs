@@ -7,7 +7,9 @@
 //! # Layout
 //! - `settings`: [`Settings`], what a job is told, copied out of the config.
 //! - `input`: open a spool through custom AVIO with a demuxer allowlist; probe.
-//! - `copy`: when the top rung can be the source's own packets.
+//! - `copy`: when the top rung can be the source's own packets; `copycheck`
+//!   (+ `paramsets`): what the copied packets must keep as they go.
+//! - `cut`: exact clips (a smart cut: encoded at the cut GOPs, copied between).
 //! - `video`: one decoder → filter graph with a scaler per rung (`vgraph`)
 //!   → one libx264 per encoded rung (`x264`); `audio`: one decoder → AAC,
 //!   shared by rungs.
@@ -146,4 +148,15 @@ pub fn transcode_path(
     let source = open_file(input, settings)?;
     let mut reopen = |s: &Settings| open_file(input, s);
     transcode(source, &mut reopen, &ctx, &mut NoEvents).map(|p| p.info)
+}
+
+/// For the fuzz target `video_packets` (`crate::fuzzing`): the parsers of
+/// copied H.264/HEVC packets (parameter sets, `avcC`, Annex B) over
+/// untrusted `extra` (extradata) and `packet`.
+pub(crate) fn fuzz_video_packets(extra: &[u8], packet: &[u8]) {
+    for id in [ffmpeg_next::codec::Id::H264, ffmpeg_next::codec::Id::HEVC] {
+        let mut sets = paramsets::ParamSets::new(id, extra);
+        let _ = (sets.check(packet), sets.check(extra));
+    }
+    cut::fuzz_annex_b(extra, packet);
 }

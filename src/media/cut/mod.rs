@@ -125,6 +125,14 @@ fn smart(
     Ok(seen.and_then(|seen| plan::plan(&seen, start, end, avcc)))
 }
 
+/// For the fuzz target `video_packets` (`crate::fuzzing`): the `avcC`
+/// parser and the packet rewriting over untrusted bytes.
+pub(crate) fn fuzz_annex_b(extra: &[u8], packet: &[u8]) {
+    if let Some(c) = annexb::AvcC::parse(extra) {
+        let _ = (c.idr(packet), c.annex_b(packet));
+    }
+}
+
 /// The MPEG-TS muxer over the sink: stream 0 the video, 1 the audio.
 fn muxer(out: ChunkSink, video: &video::Video, audio: Option<&AudioCut>) -> Result<Output, Error> {
     let av = |what: &'static str| move |e| Error::from_av(e, what);
