@@ -180,7 +180,9 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let avcc = [1u8, 100, 0, 40, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9];
+        let avcc = [
+            1u8, 100, 0, 40, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9,
+        ];
         for _ in 0..20_000 {
             let len = (next() % 64) as usize;
             let mut input: Vec<u8> = (0..len).map(|_| (next() % 7) as u8).collect();

@@ -407,7 +407,12 @@ fn an_exact_clip_copies_the_sources_frames_between_its_cut_gops() {
     let r = request(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body);
     assert_eq!(r.status, 201, "{}", r.text());
     let clip = r.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(s.wait_done(&clip)["status"], "ready");
+    let rec = s.wait_done(&clip);
+    assert_eq!(rec["status"], "ready");
+    // Its rungs are encoded from the cut (whose parameter sets change).
+    assert_eq!(rec["copied"], false, "{rec}");
+    let note = rec["copy_note"].as_str().unwrap_or_default();
+    assert!(note.contains("exact clip"), "{rec}");
     // The clip's own upload (kept) is the cut: it decodes cleanly, and
     // 120 of its slices are the source's, byte for byte.
     let cut = s.storage.path().join(&clip).join("source");
@@ -444,4 +449,35 @@ fn an_exact_clip_copies_the_sources_frames_between_its_cut_gops() {
     };
     let gap = start("video") - (start("audio") + 1024.0 / 48000.0);
     assert!(gap.abs() < 0.005, "{gap} s: {p}");
+}
+
+#[test]
+fn an_exact_clip_of_a_rotated_video_is_upright() {
+    // Stored landscape with a 90° display rotation: its renditions are
+    // portrait, and so are its clips, cut from the kept upload (turned
+    // while encoded: MPEG-TS carries no rotation) or from the download
+    // (already upright, copied between the cut GOPs).
+    let plain = av_fixture_path("clip-to-rotate.mp4", 6, "320x240", 30, &[]);
+    let rotated = crate::transcode::rotated_copy(&plain);
+    for downloads in ["on", "off"] {
+        let s = Server::start(&["--keep-source", "always", "--downloads", downloads]);
+        let id = upload_ok(&s, &std::fs::read(&rotated).unwrap(), FAST);
+        let rec = s.wait_done(&id);
+        assert_eq!(rec["status"], "ready", "{rec}");
+        let size = |r: &serde_json::Value| (r["width"].clone(), r["height"].clone());
+        let top = size(&rec["renditions"][0]);
+        assert_eq!(top, (240.into(), 320.into()), "{rec}");
+        let body = br#"{"start": 1.5, "end": 4.2}"#;
+        let r = request(s.addr, "POST", &format!("/videos/{id}/clips"), &[], body);
+        assert_eq!(r.status, 201, "{}", r.text());
+        let clip = r.json()["id"].as_str().unwrap().to_owned();
+        let rec = s.wait_done(&clip);
+        assert_eq!(rec["status"], "ready", "{rec}");
+        assert_eq!(
+            size(&rec["renditions"][0]),
+            top,
+            "downloads {downloads}: {rec}"
+        );
+        assert_cli_plays(&format!("http://{}/play/{clip}/video.m3u8", s.addr));
+    }
 }

@@ -439,8 +439,9 @@ fn rotated_portrait_plays_upright() {
 
 /// A copy of an MP4 whose first track header carries a 90° display matrix
 /// (FFmpeg 5.1's CLI ignores `-metadata rotate=`, so the box is patched).
-fn rotated_copy(src: &Path) -> std::path::PathBuf {
-    let out = src.with_file_name("rotated.mp4");
+pub(crate) fn rotated_copy(src: &Path) -> std::path::PathBuf {
+    let name = src.file_name().unwrap().to_string_lossy();
+    let out = src.with_file_name(format!("rotated-{name}"));
     let mut data = std::fs::read(src).unwrap();
     let at = data.windows(4).position(|w| w == b"tkhd").expect("tkhd");
     assert_eq!(data[at + 4], 0, "tkhd version 0 expected");

@@ -55,14 +55,16 @@ fn asked(v: Option<serde_json::Value>, rec: &Record) -> Result<(ClipRange, Strin
 }
 
 /// The file a clip of `rec` is cut from: its kept upload, else its
-/// download. For an HDR video the download comes first (the tone-mapped
-/// SDR picture; the upload's 10-bit HDR would go through the cut's 8-bit
-/// intermediate, its tags kept).
+/// download. For an HDR or rotated video the download comes first (the
+/// tone-mapped SDR picture, upright; the upload's 10-bit HDR would go
+/// through the cut's 8-bit intermediate, its tags kept, and its rotated
+/// frames could only be encoded, turned).
 fn source_of(store: &Store, rec: &Record) -> Result<&'static str, Error> {
-    let hdr = rec
-        .source
-        .as_ref()
-        .is_some_and(|s| s.video.colour.as_ref().is_some_and(|c| c.transfer != "sdr"));
+    // An HDR or rotated upload: the download (tone-mapped, upright, and
+    // then copied between the cut GOPs) comes first.
+    let hdr = rec.source.as_ref().is_some_and(|s| {
+        s.video.rotation != 0 || s.video.colour.as_ref().is_some_and(|c| c.transfer != "sdr")
+    });
     let kept = store.exists(rec.id, names::SOURCE_FILE);
     let download = rec.download && store.exists(rec.id, names::DOWNLOAD);
     match (kept, download) {

@@ -114,9 +114,7 @@ impl Pipeline {
                 crate::config::Codecs::parse(&rec.codecs.join(",")).unwrap_or_default();
             // A clip's source (`media::cut`) may change parameter sets at
             // its copied IDRs and is at CRF 16 elsewhere: never a rung.
-            if rec.clip.is_some() {
-                settings.copy = crate::config::CopyMode::Never;
-            }
+            settings.clip = rec.clip.is_some();
             // A live's segments are short: a player stays ~3 of them behind
             // the live edge.
             if let Some(live) = &rec.live {

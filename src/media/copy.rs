@@ -50,6 +50,11 @@ pub(crate) fn eligible(
     if settings.copy == CopyMode::Never {
         return Err("copy disabled (--copy never)".into());
     }
+    if settings.clip {
+        return Err(
+            "an exact clip's source is not copied (its parameter sets change at the cut)".into(),
+        );
+    }
     // A raw elementary stream has no timestamps to copy.
     if matches!(source.info.container.as_str(), "h264" | "hevc") {
         return Err("a raw elementary stream has no timestamps".into());

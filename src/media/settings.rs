@@ -36,6 +36,9 @@ pub struct Settings {
     pub ladder: Ladder,
     /// Whether an eligible source is copied into the top rung.
     pub copy: CopyMode,
+    /// The video is an exact clip: its source (`media::cut`) is never
+    /// copied into a rung.
+    pub clip: bool,
     /// TS or fMP4 segments (encrypted videos are always TS).
     pub segment_format: SegmentFormat,
     /// Make `download.mp4` at the end of each job.
@@ -84,6 +87,7 @@ impl Settings {
             live_low: false,
             hdr_keep: config.hdr == crate::config::HdrMode::Keep,
             copy: config.copy,
+            clip: false,
             segment_format: config.segment_format,
             downloads: config.downloads,
             codecs: config.codecs.clone(),

@@ -45,7 +45,7 @@ pub(crate) fn output_size(
     }
 }
 
-fn rotation_filters(rotation: u32) -> &'static str {
+pub(super) fn rotation_filters(rotation: u32) -> &'static str {
     // The CLI's autorotate mapping (fftools/ffmpeg_filter.c).
     match rotation {
         90 => "transpose=clock,",

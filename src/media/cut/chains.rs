@@ -55,6 +55,9 @@ pub(super) struct VideoIn {
     pub par: codec::Parameters,
     pub tb: Rational,
     pub rate: Rational,
+    /// Display rotation, clockwise degrees: the cut is turned upright
+    /// (MPEG-TS has no place for a display matrix).
+    pub rotation: u32,
 }
 
 impl VideoIn {
@@ -69,6 +72,10 @@ impl VideoIn {
             } else {
                 Rational(30, 1)
             },
+            rotation: ist
+                .side_data()
+                .find(|sd| sd.kind() == ffmpeg_next::codec::packet::side_data::Type::DisplayMatrix)
+                .map_or(0, |sd| crate::media::input::rotation_from_matrix(sd.data())),
         }
     }
 }
@@ -107,8 +114,11 @@ impl Chain<frame::Video> {
             sar.denominator()
         );
         let spec = format!(
-            "trim=start_pts={}:end_pts={},setpts=PTS-({}),format=yuv420p",
-            t.start, t.end, t.shift
+            "trim=start_pts={}:end_pts={},setpts=PTS-({}),{}format=yuv420p",
+            t.start,
+            t.end,
+            t.shift,
+            crate::media::vgraph::rotation_filters(vin.rotation)
         );
         let graph = graph("buffer", &args, &spec)?;
         let codec = encoder::find_by_name("libx264")
@@ -117,8 +127,12 @@ impl Chain<frame::Video> {
             .encoder()
             .video()
             .map_err(av("clip video encoder"))?;
-        enc.set_width(dec.width());
-        enc.set_height(dec.height());
+        let (w, h) = match vin.rotation {
+            90 | 270 => (dec.height(), dec.width()),
+            _ => (dec.width(), dec.height()),
+        };
+        enc.set_width(w);
+        enc.set_height(h);
         enc.set_format(Pixel::YUV420P);
         enc.set_time_base(tb);
         enc.set_aspect_ratio(sar);

@@ -10,7 +10,8 @@
 //! trimmed with libavfilter's `trim` and encoded again (libx264 CRF 16);
 //! the packets between are copied as they are (made Annex B, their
 //! parameter sets said again at each IDR, which MPEG-TS allows to change
-//! there). Otherwise, all of the range is encoded so. The audio is always
+//! there). Otherwise (and for a rotated source, turned upright: MPEG-TS
+//! has no display matrix), all of the range is encoded so. The audio is always
 //! encoded again (AAC), trimmed with `atrim`. The pipeline never copies a
 //! clip's source into a rung (`jobs::pipeline`): its parameter sets may
 //! change mid-stream, and CRF 16 is no rung's rate.
@@ -115,7 +116,7 @@ fn smart(
         ) => annexb::AvcC::parse(&crate::ffi::par_extradata(&vin.par)),
         _ => None,
     };
-    let Some(avcc) = avcc else {
+    let Some(avcc) = avcc.filter(|_| vin.rotation == 0) else {
         return Ok(None);
     };
     ictx.seek(seek_to, ..seek_to)
