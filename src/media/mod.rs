@@ -150,7 +150,7 @@ pub fn transcode_path(
     transcode(source, &mut reopen, &ctx, &mut NoEvents).map(|p| p.info)
 }
 
-/// For the fuzz target `video_packets` (`crate::fuzzing`): the parsers of
+/// For the fuzz target `video_packets` (in `fuzzing`): the parsers of
 /// copied H.264/HEVC packets (parameter sets, `avcC`, Annex B) over
 /// untrusted `extra` (extradata) and `packet`.
 pub(crate) fn fuzz_video_packets(extra: &[u8], packet: &[u8]) {

@@ -126,7 +126,7 @@ fn smart(
     Ok(seen.and_then(|seen| plan::plan(&seen, start, end, avcc)))
 }
 
-/// For the fuzz target `video_packets` (`crate::fuzzing`): the `avcC`
+/// For the fuzz target `video_packets` (in `fuzzing`): the `avcC`
 /// parser and the packet rewriting over untrusted bytes.
 pub(crate) fn fuzz_annex_b(extra: &[u8], packet: &[u8]) {
     if let Some(c) = annexb::AvcC::parse(extra) {
