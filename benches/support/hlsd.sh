@@ -1,12 +1,13 @@
 # Shared by the shell benches (sourced): one release hlsd on a free
 # loopback port, and an upload followed to its end.
 
-# hlsd_start STORE [FLAGS...]: starts target/release/hlsd on STORE with
-# FLAGS; sets HLSD_PID and HLSD_ADDR (host:port) once it listens.
+# hlsd_start STORE [FLAGS...]: starts target/release/hlsd (or $HLSD_BIN)
+# on STORE with FLAGS; sets HLSD_PID and HLSD_ADDR (host:port) once it
+# listens.
 hlsd_start() {
   local store=$1; shift
   HLSD_LOG=$(mktemp)
-  target/release/hlsd --listen 127.0.0.1:0 --storage "$store" "$@" >"$HLSD_LOG" 2>/dev/null &
+  "${HLSD_BIN:-target/release/hlsd}" --listen 127.0.0.1:0 --storage "$store" "$@" >"$HLSD_LOG" 2>/dev/null &
   HLSD_PID=$!
   for _ in $(seq 100); do grep -q listening "$HLSD_LOG" && break; sleep 0.1; done
   HLSD_ADDR=$(sed -n 's|.*http://\([^ ]*\).*|\1|p' "$HLSD_LOG")
