@@ -34,11 +34,10 @@ pub enum Change {
     Probed(Box<SourceInfo>),
     /// The job got its slot: `processing` once every byte is in.
     Started { upload_complete: bool },
-    /// The job's progress (persisted now and then, else memory only).
+    /// The job's progress, in memory only ([`Change::Persist`] writes it).
     Progress {
         renditions: Vec<Rendition>,
         progress: f64,
-        persist: bool,
     },
     /// The record as memory has it, written (a job's progress, noted in
     /// memory on the job's thread, is written by another: `jobs::persist`).
@@ -145,7 +144,7 @@ impl Change {
     pub fn durable(&self) -> bool {
         !matches!(
             self,
-            Change::Progress { persist: false, .. } | Change::Received { persist: false, .. }
+            Change::Progress { .. } | Change::Received { persist: false, .. }
         )
     }
 

@@ -140,7 +140,6 @@ impl JobEvents for Events<'_> {
         let change = Change::Progress {
             renditions,
             progress,
-            persist: false,
         };
         let noted = self.jobs.videos.try_apply(self.id, change);
         if persist && noted.is_some() {

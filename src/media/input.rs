@@ -104,6 +104,13 @@ fn open_error(e: ffmpeg_next::Error, spool: Option<&SpoolControl>) -> Error {
     ))
 }
 
+/// A stream's display rotation (its display matrix's; 0 without one).
+pub(crate) fn rotation_of(st: &ffmpeg_next::format::stream::Stream) -> u32 {
+    st.side_data()
+        .find(|sd| sd.kind() == SideDataType::DisplayMatrix)
+        .map_or(0, |sd| rotation_from_matrix(sd.data()))
+}
+
 /// Display rotation, clockwise degrees in {0, 90, 180, 270}, from a display
 /// matrix (the computation of `av_display_rotation_get` and the CLI's
 /// `get_rotation`: 16.16 fixed point, rotation is minus the matrix angle).
@@ -253,11 +260,7 @@ fn probe_video(
         .into_iter()
         .find(|r| r.numerator() > 0 && r.denominator() > 0)
         .map(f64::from);
-    let rotation = vst
-        .side_data()
-        .find(|sd| sd.kind() == SideDataType::DisplayMatrix)
-        .map(|sd| rotation_from_matrix(sd.data()))
-        .unwrap_or(0);
+    let rotation = rotation_of(&vst);
     let video = VideoInfo {
         codec: codec_id.name().to_owned(),
         width,

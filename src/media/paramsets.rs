@@ -48,7 +48,7 @@ fn is_annex_b(b: &[u8]) -> bool {
 }
 
 /// Splits length-prefixed NAL units (`None` when the lengths do not add up).
-fn prefixed_units(mut b: &[u8], size: usize) -> Option<Vec<&[u8]>> {
+pub(super) fn prefixed_units(mut b: &[u8], size: usize) -> Option<Vec<&[u8]>> {
     if size == 0 {
         return None;
     }
@@ -82,7 +82,7 @@ fn take<'a>(b: &'a [u8], at: &mut usize, count: usize, units: &mut Vec<&'a [u8]>
 }
 
 /// The sets of an `avcC` or `hvcC` record, and its length size.
-fn record_units(b: &[u8], hevc: bool) -> Option<(usize, Vec<&[u8]>)> {
+pub(super) fn record_units(b: &[u8], hevc: bool) -> Option<(usize, Vec<&[u8]>)> {
     let mut units = Vec::new();
     if hevc {
         let size = usize::from(*b.get(21)? & 3) + 1;

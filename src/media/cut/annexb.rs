@@ -2,6 +2,9 @@
 //! parameter sets in the sample entry) made Annex B (start codes, the
 //! parameter sets said again before every IDR), as MPEG-TS carries them —
 //! what FFmpeg's `h264_mp4toannexb` does, for the packets a clip copies.
+//! The `avcC` record and the lengths are read by `media::paramsets`.
+
+use crate::media::paramsets;
 
 /// An `avcC` record: the NAL length size and the parameter sets.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,18 +18,6 @@ const START: [u8; 4] = [0, 0, 0, 1];
 const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
 
-/// Reads a count of `u16`-length-prefixed NAL units from `b` at `*at`.
-fn sets(b: &[u8], at: &mut usize, count: usize, out: &mut Vec<u8>) -> Option<()> {
-    for _ in 0..count {
-        let len = usize::from(u16::from_be_bytes([*b.get(*at)?, *b.get(*at + 1)?]));
-        let nal = b.get(*at + 2..*at + 2 + len)?;
-        out.extend_from_slice(&START);
-        out.extend_from_slice(nal);
-        *at += 2 + len;
-    }
-    Some(())
-}
-
 impl AvcC {
     /// Parses `extradata`; `None` unless it is an `avcC` record (Annex B
     /// extradata means the packets carry their own start codes).
@@ -34,36 +25,26 @@ impl AvcC {
         if b.len() < 7 || b[0] != 1 {
             return None;
         }
-        let length_size = usize::from(b[4] & 3) + 1;
+        let (length_size, sets) = paramsets::record_units(b, false)?;
         if length_size == 3 {
             return None;
         }
         let mut parameter_sets = Vec::new();
-        let mut at = 6;
-        sets(b, &mut at, usize::from(b[5] & 0x1f), &mut parameter_sets)?;
-        let pps = usize::from(*b.get(at)?);
-        at += 1;
-        sets(b, &mut at, pps, &mut parameter_sets)?;
+        for nal in sets {
+            parameter_sets.extend_from_slice(&START);
+            parameter_sets.extend_from_slice(nal);
+        }
         Some(AvcC {
             length_size,
             parameter_sets,
         })
     }
 
-    /// The NAL units of a packet; `None` if its lengths do not add up.
-    fn units<'a>(&self, mut p: &'a [u8]) -> Option<Vec<&'a [u8]>> {
-        let mut units = Vec::new();
-        while !p.is_empty() {
-            let head = p.get(..self.length_size)?;
-            let len = head.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b));
-            let nal = p.get(self.length_size..self.length_size + len)?;
-            if nal.is_empty() {
-                return None;
-            }
-            units.push(nal);
-            p = &p[self.length_size + len..];
-        }
-        Some(units)
+    /// The NAL units of a packet; `None` if its lengths do not add up or
+    /// one is empty.
+    fn units<'a>(&self, p: &'a [u8]) -> Option<Vec<&'a [u8]>> {
+        let units = paramsets::prefixed_units(p, self.length_size)?;
+        units.iter().all(|n| !n.is_empty()).then_some(units)
     }
 
     /// Whether the packet parses and holds an IDR slice (`None`: it does

@@ -72,10 +72,7 @@ impl VideoIn {
             } else {
                 Rational(30, 1)
             },
-            rotation: ist
-                .side_data()
-                .find(|sd| sd.kind() == ffmpeg_next::codec::packet::side_data::Type::DisplayMatrix)
-                .map_or(0, |sd| crate::media::input::rotation_from_matrix(sd.data())),
+            rotation: crate::media::input::rotation_of(ist),
         }
     }
 }
