@@ -134,6 +134,31 @@ fn web_ui_uploads_and_plays_with_hls_js() {
     assert_eq!(v["fatalErrors"], 0);
 }
 
+/// Issue 30: a video encoded in chunks side by side (4 s chunks of the
+/// 12 s clip, two at once) plays in hls.js like any other.
+#[test]
+fn hls_js_plays_a_video_encoded_in_chunks() {
+    if !browser_ready() {
+        return;
+    }
+    let s = Server::start(&[
+        "--segment-seconds",
+        "2",
+        "--chunk-seconds",
+        "4",
+        "--chunk-workers",
+        "2",
+        "--copy",
+        "never",
+    ]);
+    let v = run_node("ui", &s, "http", &browser_clip(), &[]);
+    assert!(v["currentTime"].as_f64().unwrap() > 5.0, "{v}");
+    assert_eq!(v["fatalErrors"], 0, "{v}");
+    let videos = s.get("/videos").json();
+    let rec = &videos["videos"][0];
+    assert_eq!(rec["output"]["chunks"], 3, "{videos}");
+}
+
 #[test]
 fn tutorial_page_with_video_js_plays_from_another_origin() {
     if !browser_ready() {

@@ -11,6 +11,7 @@ mod abr;
 mod attacks;
 mod bad_input;
 mod browser;
+mod chunks;
 mod clips;
 mod codecs;
 mod colour;

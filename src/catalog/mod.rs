@@ -10,6 +10,7 @@
 mod change;
 mod codec;
 mod colour;
+mod event;
 mod fresh;
 mod lifecycle;
 mod record;

@@ -1,37 +1,10 @@
 //! The record of one video and its parts, as `meta.json` stores them and
 //! the API shows them.
 
+pub use super::event::Event;
 pub use super::status::Status;
 use crate::storage::VideoId;
 use serde::{Deserialize, Serialize};
-
-/// What a change of a video tells the outside (a webhook event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Event {
-    Created,
-    Ready,
-    Failed,
-    Deleted,
-    /// A live's broadcast began (its first publisher let in).
-    LiveStarted,
-    /// A live's broadcast ended (kept: `video.ready` follows).
-    LiveEnded,
-}
-
-impl Event {
-    /// The webhook event's type.
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::Created => "video.created",
-            Event::Ready => "video.ready",
-            Event::Failed => "video.failed",
-            Event::Deleted => "video.deleted",
-            Event::LiveStarted => "live.started",
-            Event::LiveEnded => "live.ended",
-        }
-    }
-}
 
 /// What the probe learnt about the uploaded file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +65,14 @@ pub struct OutputInfo {
     /// spent waiting for a streaming upload to arrive is not counted.
     #[serde(default)]
     pub processing_seconds: f64,
+    /// Chunks the video was encoded in side by side (`--chunk-seconds`);
+    /// 1 when it was not split.
+    #[serde(default = "one")]
+    pub chunks: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One rendition (rung of the ladder).

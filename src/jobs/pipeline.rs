@@ -125,6 +125,9 @@ impl Pipeline {
                 }
                 settings.live_window = (!live.record).then_some(settings.live_window_secs);
                 settings.live_low = live.latency == "low";
+                // It comes in real time (nothing to encode ahead), and a
+                // publisher back moves one chain's keyframe grid.
+                settings.chunk_workers = 1;
             }
         }
         (settings, rec.map_or(0, |r| r.generation))

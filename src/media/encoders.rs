@@ -23,7 +23,7 @@
 //! frame queue.
 
 use super::media_err;
-use super::outputs::RungOutput;
+use super::outputs::VideoSink;
 use super::x264::KeyInt;
 use super::Settings;
 use crate::Error;
@@ -232,7 +232,7 @@ impl Encoders {
         i: usize,
         frame: frame::Video,
         force: bool,
-        outs: &mut [RungOutput],
+        outs: &mut dyn VideoSink,
     ) -> Result<(), Error> {
         if !self.opened.is_empty() {
             self.start()?;
@@ -254,7 +254,7 @@ impl Encoders {
 
     /// Writes the packets rung `i` has made; `to_end`: waits for all of
     /// them (the rung's thread ends).
-    fn drain(&mut self, i: usize, outs: &mut [RungOutput], to_end: bool) -> Result<(), Error> {
+    fn drain(&mut self, i: usize, outs: &mut dyn VideoSink, to_end: bool) -> Result<(), Error> {
         let (tb, w) = (self.tb, &mut self.workers[i]);
         loop {
             let next = if to_end {
@@ -266,15 +266,12 @@ impl Encoders {
                 Ok(p) => p?,
                 Err(_) => return Ok(()),
             };
-            let out = outs
-                .get_mut(w.out)
-                .ok_or_else(|| Error::Internal("rung output vanished".into()))?;
-            out.write_video(&mut packet, tb)?;
+            outs.write_video(w.out, &mut packet, tb)?;
         }
     }
 
     /// Writes every packet each rung has made so far.
-    pub(crate) fn poll(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    pub(crate) fn poll(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         for i in 0..self.workers.len() {
             self.drain(i, outs, false)?;
         }
@@ -282,7 +279,7 @@ impl Encoders {
     }
 
     /// Flushes every encoder and writes the last packets.
-    pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    pub(crate) fn finish(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         if !self.opened.is_empty() {
             self.start()?;
         }

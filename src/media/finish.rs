@@ -14,6 +14,7 @@ impl Job<'_> {
     /// Drains every stage, publishes the finished playlists, the I-frame
     /// playlists, the master and the poster.
     pub(super) fn finish(mut self) -> Result<Produced, Error> {
+        self.finish_chunks()?;
         self.video.finish(&mut self.outs)?;
         let clock = self.clock();
         if let Audio::Encode(a) = &mut self.audio {
@@ -127,9 +128,11 @@ impl Job<'_> {
                 }
             })
             .collect();
-        let frames = match self.outs.iter().find(|o| o.plan.copy) {
-            Some(copied) => copied.packets,
-            None => self.video.encoders.frames(),
+        let merged = self.chunks.as_ref().and_then(|c| c.merged());
+        let frames = match (self.outs.iter().find(|o| o.plan.copy), merged) {
+            (Some(copied), _) => copied.packets,
+            (None, Some(m)) => m.frames,
+            (None, None) => self.video.encoders.frames(),
         };
         Produced {
             info: OutputInfo {
@@ -143,6 +146,7 @@ impl Job<'_> {
                 duration: top.duration(),
                 segment_seconds: self.ctx.settings.segment_seconds,
                 processing_seconds: 0.0,
+                chunks: self.chunks.as_ref().map_or(1, |c| c.started as u32),
             },
             renditions,
             copied: self.copy,
@@ -153,7 +157,7 @@ impl Job<'_> {
             storyboard: false,
             download: false,
             notes: self.source.notes.clone(),
-            colour: Some(self.video.colour_info()),
+            colour: Some(merged.map_or_else(|| self.video.colour_info(), |m| m.colour.clone())),
         }
     }
 }

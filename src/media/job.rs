@@ -79,6 +79,8 @@ pub(crate) struct Job<'a> {
     pub(super) publishing: Publishing,
     /// A live's publishers coming back (see `restart`).
     pub(super) restarts: super::restart::Restarts,
+    /// The video split into chunks encoded side by side (see `chunks`).
+    pub(super) chunks: Option<super::chunks::Chunked>,
 }
 
 impl<'a> Job<'a> {
@@ -96,6 +98,7 @@ impl<'a> Job<'a> {
             origin_us,
             copy_check,
             opened,
+            decoder,
             rungs,
         } = plan_video(&source, settings)?;
         let fps = opened.fps;
@@ -151,18 +154,25 @@ impl<'a> Job<'a> {
             captions: Vec::new(),
             group,
             publishing,
+            chunks: None,
         };
-        let estimate = estimate_bytes(
-            &job.source,
-            &job.audio,
-            job.subs.len(),
-            &rungs,
-            &vparams,
-            settings,
-        );
-        job.events.planned(estimate)?;
-        job.open_outputs(rungs, vparams)?;
+        job.prepare(rungs, vparams, decoder)?;
         Ok(job)
+    }
+
+    /// Reserves the bytes the job may take, opens its outputs, and splits
+    /// it into chunks when it may be.
+    fn prepare(
+        &mut self,
+        rungs: Vec<ladder::RungPlan>,
+        vparams: ffmpeg_next::codec::Parameters,
+        decoder: super::video::DecoderPlan,
+    ) -> Result<(), Error> {
+        let (source, subs, s) = (&self.source, self.subs.len(), self.ctx.settings);
+        let estimate = estimate_bytes(source, &self.audio, subs, &rungs, &vparams, s);
+        self.events.planned(estimate)?;
+        self.open_outputs(rungs.clone(), vparams)?;
+        self.split_into_chunks(decoder, rungs)
     }
 
     /// One muxer (and key series, and publisher) per rung.
@@ -316,7 +326,7 @@ impl<'a> Job<'a> {
     pub(super) fn clock(&self) -> VideoClock {
         VideoClock {
             secs: self.position(),
-            jumps: self.video.jumps(),
+            jumps: self.video.jumps() + self.chunks.as_ref().map_or(0, |c| c.jumps()),
         }
     }
 
@@ -326,7 +336,10 @@ impl<'a> Job<'a> {
         if self.copy {
             self.copy_video_packet(packet)?;
         }
-        self.video.send_packet(packet, &mut self.outs)?;
+        match self.chunks.is_some() {
+            true => self.chunk_packet(packet)?,
+            false => self.video.send_packet(packet, &mut self.outs)?,
+        }
         let position = self.position();
         for g in &mut self.group {
             g.out.advance(position)?;

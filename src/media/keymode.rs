@@ -45,6 +45,14 @@ impl KeyMode {
         }
     }
 
+    /// The grid's first point, once the first frame has set it.
+    pub(super) fn anchor(&self) -> Option<i64> {
+        match self {
+            KeyMode::Grid { anchor, .. } => *anchor,
+            _ => None,
+        }
+    }
+
     /// The first frame at or after `at` is an IDR and the grid starts
     /// again there (a live's publisher back). The source's keyframes
     /// already are one; SVT-AV1's frame grid cannot move.

@@ -27,6 +27,7 @@
 //! [`crate::playlist`].
 
 mod audio;
+mod chunks;
 mod colour;
 mod context;
 mod copy;
@@ -52,6 +53,7 @@ mod plan;
 mod poster;
 mod restart;
 mod settings;
+mod splitting;
 pub(crate) mod still;
 mod storyboard;
 mod subs;

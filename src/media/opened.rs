@@ -62,6 +62,7 @@ pub(crate) fn decoder_threads(encoded: usize, cores: usize) -> usize {
 }
 
 /// What the plan decided for the video decoder.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DecoderPlan {
     /// Degrees clockwise the pictures are turned for display.
     pub rotation: u32,

@@ -73,6 +73,23 @@ pub(crate) struct RungOutput {
     /// Audio packets (in the muxer's audio time base) waiting for the video
     /// to reach them: audio never runs past the video's end.
     held_audio: std::collections::VecDeque<Packet>,
+    /// Most audio packets held (see [`MAX_HELD_AUDIO`]).
+    max_held_audio: usize,
+}
+
+/// Where a video chain's encoded packets go: the rungs' muxers, or a
+/// chunk's queue to the job's thread (`media::chunks`).
+pub(crate) trait VideoSink {
+    /// Writes a packet of rung `out` whose timestamps are in `tb`.
+    fn write_video(&mut self, out: usize, packet: &mut Packet, tb: Rational) -> Result<(), Error>;
+}
+
+impl VideoSink for Vec<RungOutput> {
+    fn write_video(&mut self, out: usize, packet: &mut Packet, tb: Rational) -> Result<(), Error> {
+        self.get_mut(out)
+            .ok_or_else(|| Error::Internal("rung output vanished".into()))?
+            .write_video(packet, tb)
+    }
 }
 
 /// Most audio packets held back (about a minute of AAC); past this the
@@ -135,6 +152,7 @@ impl RungOutput {
             position: 0.0,
             packets: 0,
             held_audio: std::collections::VecDeque::new(),
+            max_held_audio: MAX_HELD_AUDIO,
         })
     }
 
@@ -166,6 +184,12 @@ impl RungOutput {
         let bytes = std::fs::read(self.init.as_ref()?).ok()?;
         let c = crate::hls::codecs::from_init_segment(&bytes)?;
         Some(self.init_codecs.get_or_init(|| c).clone())
+    }
+
+    /// Holds up to `n` audio packets for the video to reach them (a split
+    /// job reads further ahead of its muxed video).
+    pub(crate) fn hold_audio(&mut self, n: usize) {
+        self.max_held_audio = self.max_held_audio.max(n);
     }
 
     /// True when it writes fMP4 segments.
@@ -226,7 +250,7 @@ impl RungOutput {
         let tb = f64::from(self.audio_tb);
         while let Some(p) = self.held_audio.front() {
             let starts = p.pts().map_or(0.0, |t| t as f64 * tb);
-            if starts >= secs && self.held_audio.len() <= MAX_HELD_AUDIO {
+            if starts >= secs && self.held_audio.len() <= self.max_held_audio {
                 break;
             }
             if let Some(p) = self.held_audio.pop_front() {

@@ -144,6 +144,8 @@ pub(super) struct VideoPlan {
     /// The group whose top rung the source is copied into, else why not.
     pub(super) copy_check: Result<copy::Copied, String>,
     pub(super) opened: OpenedVideo,
+    /// How it was opened (a chunk opens its own the same way).
+    pub(super) decoder: super::video::DecoderPlan,
     /// The H.264 ladder, then each codec group's.
     pub(super) rungs: Vec<ladder::RungPlan>,
 }
@@ -196,6 +198,7 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         origin_us,
         copy_check,
         opened,
+        decoder,
         rungs,
     })
 }

@@ -56,6 +56,18 @@ impl PosterPicker {
         }
     }
 
+    /// The choice over this picker's frames and then `later`'s (the next
+    /// chunk's): the first frame either chose, else the first seen.
+    pub(crate) fn then(mut self, later: PosterPicker) -> PosterPicker {
+        if self.chosen.is_none() {
+            self.chosen = later.chosen;
+        }
+        if self.first.is_none() {
+            self.first = later.first;
+        }
+        self
+    }
+
     /// Publishes the poster and thumbnail of video `id` (atomically);
     /// returns the bytes written.
     pub(crate) fn write(self, store: &Store, id: VideoId) -> Result<u64, Error> {

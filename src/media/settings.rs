@@ -62,6 +62,9 @@ pub struct Settings {
     /// libx265 `preset` and `crf`.
     pub hevc_preset: String,
     pub hevc_crf: u32,
+    /// `--chunk-seconds` and `--chunk-workers` (see `media::chunks`).
+    pub chunk_seconds: u32,
+    pub chunk_workers: usize,
 }
 
 impl Settings {
@@ -95,6 +98,8 @@ impl Settings {
             av1_crf: config.av1_crf,
             hevc_preset: config.hevc_preset.clone(),
             hevc_crf: config.hevc_crf,
+            chunk_seconds: config.chunk_seconds,
+            chunk_workers: config.chunk_workers,
         }
     }
 }

@@ -33,10 +33,12 @@ pub(crate) struct Storyboard {
     next: f64,
     tiles: u32,
     tile: Option<(u32, u32)>,
-    scaler: Option<scaling::Context>,
     sheet: Option<frame::Video>,
     /// Encoded sheets, in order.
     sheets: Vec<Vec<u8>>,
+    /// A chunk's storyboard (`media::chunks`): its tiles are scaled here
+    /// and placed by the job's.
+    loose: Option<Vec<frame::Video>>,
 }
 
 impl Storyboard {
@@ -53,10 +55,22 @@ impl Storyboard {
             next: 0.0,
             tiles: 0,
             tile: None,
-            scaler: None,
             sheet: None,
             sheets: Vec::new(),
+            loose: None,
         }
+    }
+
+    /// Makes it a chunk's, whose frames start just after `after` seconds:
+    /// its tiles are kept loose for the job's storyboard to place.
+    pub(crate) fn detach(&mut self, after: f64) {
+        self.loose = Some(Vec::new());
+        self.next = ((after / self.interval).floor() + 1.0) * self.interval;
+    }
+
+    /// The tiles taken since the last call (a chunk's).
+    pub(crate) fn take_loose(&mut self) -> Vec<frame::Video> {
+        self.loose.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// True when a frame shown at `secs` would become a tile.
@@ -72,38 +86,54 @@ impl Storyboard {
         let (tw, th) = *self
             .tile
             .get_or_insert_with(|| tile_size(f.width(), f.height()));
-        if self.scaler.is_none() {
-            let s = scaling::Context::get(
-                f.format(),
-                f.width(),
-                f.height(),
-                Pixel::YUVJ420P,
-                tw,
-                th,
-                scaling::Flags::BILINEAR,
-            )
-            .map_err(|e| Error::from_av(e, "storyboard scaler"))?;
-            self.scaler = Some(s);
-        }
+        // A scaler per tile (one every few seconds at most): none is kept,
+        // so a chunk's storyboard can move to the chunk's thread.
+        let mut scaler = scaling::Context::get(
+            f.format(),
+            f.width(),
+            f.height(),
+            Pixel::YUVJ420P,
+            tw,
+            th,
+            scaling::Flags::BILINEAR,
+        )
+        .map_err(|e| Error::from_av(e, "storyboard scaler"))?;
         let mut small = frame::Video::empty();
-        if let Some(s) = self.scaler.as_mut() {
-            if s.run(f, &mut small).is_err() {
-                // A frame of another size (a mid-stream change): skip it.
-                return Ok(());
+        if scaler.run(f, &mut small).is_err() {
+            // A frame of another size (a mid-stream change): skip it.
+            return Ok(());
+        }
+        // Every tick this frame covers (a still or a jump) keeps its tile.
+        while self.next <= secs {
+            self.next += self.interval;
+        }
+        match self.loose.as_mut() {
+            Some(loose) => {
+                loose.push(small);
+                Ok(())
             }
+            None => self.place(&small),
+        }
+    }
+
+    /// Places a tile (scaled here, or by a chunk's storyboard) after the
+    /// last one.
+    pub(crate) fn place(&mut self, small: &frame::Video) -> Result<(), Error> {
+        if self.tiles >= MAX_TILES {
+            return Ok(());
+        }
+        let (tw, th) = *self.tile.get_or_insert((small.width(), small.height()));
+        if (small.width(), small.height()) != (tw, th) {
+            return Ok(());
         }
         let slot = self.tiles % (COLS * ROWS);
         if slot == 0 {
             self.sheet = Some(frame::Video::new(Pixel::YUVJ420P, tw * COLS, th * ROWS));
         }
         if let Some(sheet) = self.sheet.as_mut() {
-            blit(&small, sheet, (slot % COLS) * tw, (slot / COLS) * th);
+            blit(small, sheet, (slot % COLS) * tw, (slot / COLS) * th);
         }
         self.tiles += 1;
-        // Every tick this frame covers (a still or a jump) keeps its tile.
-        while self.next <= secs {
-            self.next += self.interval;
-        }
         if self.tiles.is_multiple_of(COLS * ROWS) {
             self.close_sheet()?;
         }

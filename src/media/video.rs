@@ -15,7 +15,7 @@
 
 use super::encoders::{open_encoders, Encoders};
 use super::media_err;
-use super::outputs::RungOutput;
+use super::outputs::VideoSink;
 use super::Settings;
 use crate::Error;
 use ffmpeg_next::{decoder, encoder, filter, frame, picture, Packet, Rational};
@@ -63,6 +63,8 @@ pub(crate) struct VideoChain {
     pub poster: super::poster::PosterPicker,
     /// Takes the storyboard's tiles as frames go by (from `out0`).
     pub storyboard: super::storyboard::Storyboard,
+    /// A chunk's frames (`media::chunks`): those shown in `[.0, .1)`.
+    range: (i64, i64),
 }
 
 /// A decoded frame waiting for its successor, with its output pts.
@@ -143,7 +145,28 @@ impl VideoChain {
             decode_errors: 0,
             poster: super::poster::PosterPicker::new(duration),
             storyboard: super::storyboard::Storyboard::new(duration),
+            range: (i64::MIN, i64::MAX),
         })
+    }
+
+    /// Makes it a chunk's that starts at `pts` (a point of the keyframe
+    /// grid): frames shown before are decoded and dropped, the grid goes
+    /// on from there, and storyboard tiles go to the job.
+    pub(crate) fn chunk_from(&mut self, pts: i64) {
+        self.range.0 = pts;
+        self.keys.restart_at(pts);
+        let after = (pts - self.timeline.step()) as f64 * f64::from(self.tb);
+        self.storyboard.detach(after);
+    }
+
+    /// A chunk's frames shown at or after `pts` are the next chunk's.
+    pub(crate) fn chunk_until(&mut self, pts: i64) {
+        self.range.1 = pts;
+    }
+
+    /// The keyframe grid's first point (the first frame's pts), once known.
+    pub(crate) fn grid_anchor(&self) -> Option<i64> {
+        self.keys.anchor()
     }
 
     /// How many times the video's timestamps jumped so far.
@@ -199,7 +222,7 @@ impl VideoChain {
     pub(crate) fn send_packet(
         &mut self,
         packet: &Packet,
-        outs: &mut [RungOutput],
+        outs: &mut dyn VideoSink,
     ) -> Result<(), Error> {
         if let Err(e) = self.decoder.send_packet(packet) {
             return self.decode_error(e);
@@ -208,7 +231,7 @@ impl VideoChain {
     }
 
     /// Drains the decoder, filter and encoders at end of input.
-    pub(crate) fn finish(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    pub(crate) fn finish(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         let _ = self.decoder.send_eof();
         self.receive_decoded_frames(outs)?;
         self.release_held(outs)?;
@@ -229,7 +252,7 @@ impl VideoChain {
         }
     }
 
-    fn receive_decoded_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    fn receive_decoded_frames(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         let mut frame = frame::Video::empty();
         while self.next_frame(&mut frame)? {
             self.frames += 1;
@@ -241,7 +264,7 @@ impl VideoChain {
                 Some(p) => self.timeline.video(p - self.offset),
                 None => self.timeline.video_untimed(),
             };
-            if self.idle(pts) {
+            if self.idle(pts) || pts < self.range.0 || pts >= self.range.1 {
                 continue;
             }
             let mut pts = pts;
@@ -275,7 +298,7 @@ impl VideoChain {
     }
 
     /// Sends the last held frame on (end of input).
-    fn release_held(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    fn release_held(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         match self.held.take() {
             Some(held) => self.filter_frame(held, outs),
             None => Ok(()),
@@ -283,7 +306,7 @@ impl VideoChain {
     }
 
     /// Decides a frame's keyframe and sends it into the filter graph.
-    fn filter_frame(&mut self, held: Held, outs: &mut [RungOutput]) -> Result<(), Error> {
+    fn filter_frame(&mut self, held: Held, outs: &mut dyn VideoSink) -> Result<(), Error> {
         let Held { mut frame, pts, .. } = held;
         self.released = Some(pts);
         let by_mode = self.keys.decide(pts, frame.is_key());
@@ -324,7 +347,7 @@ impl VideoChain {
         self.receive_filtered_frames(outs)
     }
 
-    fn receive_filtered_frames(&mut self, outs: &mut [RungOutput]) -> Result<(), Error> {
+    fn receive_filtered_frames(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         let branches = self.plan.sizes.len().max(1);
         let mut filtered = frame::Video::empty();
         for i in 0..branches {
@@ -372,7 +395,7 @@ impl VideoChain {
         branch: usize,
         frame: frame::Video,
         force: bool,
-        outs: &mut [RungOutput],
+        outs: &mut dyn VideoSink,
     ) -> Result<(), Error> {
         let takers: Vec<usize> = (0..self.branch_of.len())
             .filter(|j| self.branch_of[*j] == branch)
