@@ -253,3 +253,23 @@ fn a_split_job_killed_midway_is_done_again_after_a_restart() {
     s.restart(&args);
     assert_whole(&s, &id, 4);
 }
+
+#[test]
+fn deleting_a_split_job_stops_every_chunk() {
+    // A slow preset so the job is surely still running when deleted.
+    let s = Server::start(&split_with(&["--x264-preset", "slower"]));
+    let id = upload_ok(&s, &std::fs::read(source()).unwrap(), FAST);
+    // Past the first chunk (6 s of 24): the second is running.
+    s.wait_record(&id, "the job past its first chunk", |v| {
+        assert_ne!(v["status"], "ready", "finished before it could be deleted");
+        v["status"] == "processing" && v["progress"].as_f64().unwrap() > 0.3
+    });
+    let r = request(s.addr, "DELETE", &format!("/videos/{id}"), &[], &[]);
+    assert!(r.status == 204 || r.status == 202, "{}", r.text());
+    // Every chunk's thread and its encoders' (named after the job's).
+    s.wait_no_job_threads_of(&id);
+    wait_until("the record to go", || {
+        s.get(&format!("/videos/{id}")).status == 404
+    });
+    assert_eq!(s.storage_entries(), Vec::<String>::new());
+}

@@ -125,7 +125,7 @@ pub(super) fn open_encoders(
         f64::from(r.width) * f64::from(r.height) * weight
     };
     let total: f64 = encoded.iter().map(|(_, r)| pixels(r)).sum();
-    let cores = super::cores();
+    let cores = settings.cores;
     let ladder = encoded.len() > 1;
     let mut opened = Vec::with_capacity(encoded.len());
     for (out, r) in encoded {

@@ -111,13 +111,14 @@ impl<'a> Job<'a> {
         let subs = open_subtitles(&source, origin_us);
         let offset = rescale(origin_us, MICROS, tb);
         let frame_dur = ((1.0 / f64::from(fps).max(1.0) / f64::from(tb)).round() as i64).max(1);
+        let per_chunk = super::chunks::per_chunk(settings, &rungs, source.info.duration);
         let video = VideoChain::new(
             opened,
             offset,
             source.info.duration,
             &rungs,
             (copy && !single, copied.and_then(|c| c.every)),
-            settings,
+            per_chunk.as_ref().unwrap_or(settings),
         )?;
         let publishing = Publishing::start(ctx.store, ctx.id)?;
         let group = super::group::open(&source, origin_us, ctx, publishing.queue())?;

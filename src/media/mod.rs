@@ -71,7 +71,6 @@ pub(crate) use crate::ffi::free_bytes;
 pub(crate) use context::{JobContext, JobEvents, Produced, RungProgress};
 pub(crate) use input::{open_file, open_spool, Source};
 pub(crate) use poster::THUMB_WIDTH;
-pub(crate) use settings::cores;
 pub use settings::Settings;
 pub(crate) use tracks::display_name as track_name;
 pub(crate) use transcode::transcode;

@@ -187,7 +187,7 @@ pub(super) fn plan_video(source: &Source, settings: &super::Settings) -> Result<
         fps,
         cfr: super::video::constant_rate(&vst),
         strict: copy,
-        threads: super::video::decoder_threads(encoded, super::cores()),
+        threads: super::video::decoder_threads(encoded, settings.cores),
     };
     let opened = OpenedVideo::open(&vst, settings, decoder)?;
     let copied = copy_check.as_ref().ok().map(|c| c.codec);

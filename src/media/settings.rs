@@ -65,6 +65,9 @@ pub struct Settings {
     /// `--chunk-seconds` and `--chunk-workers` (see `media::chunks`).
     pub chunk_seconds: u32,
     pub chunk_workers: usize,
+    /// The cores the job's encoders share ([`cores`]; a chunk's share when
+    /// the job is split).
+    pub cores: usize,
 }
 
 impl Settings {
@@ -100,6 +103,7 @@ impl Settings {
             hevc_crf: config.hevc_crf,
             chunk_seconds: config.chunk_seconds,
             chunk_workers: config.chunk_workers,
+            cores: cores(),
         }
     }
 }

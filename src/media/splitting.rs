@@ -2,7 +2,7 @@
 //! be, routing its video packets, and what it keeps of the chunks at the
 //! end.
 
-use super::chunks::{eligible, Chunked, Into, Recipe};
+use super::chunks::{per_chunk, Chunked, Into, Recipe};
 use super::job::Job;
 use super::video::DecoderPlan;
 use crate::hls::ladder::RungPlan;
@@ -19,15 +19,20 @@ impl Job<'_> {
         rungs: Vec<RungPlan>,
     ) -> Result<(), Error> {
         let duration = self.source.info.duration;
-        if self.copy || !eligible(self.ctx.settings, &rungs, duration) {
+        let Some(settings) = per_chunk(self.ctx.settings, &rungs, duration) else {
+            return Ok(());
+        };
+        if self.copy {
             return Ok(());
         }
+        // Each chunk's decoder as the job's, with its share of the cores.
+        let threads = super::video::decoder_threads(rungs.len(), settings.cores);
         let recipe = Recipe {
-            decoder,
+            decoder: DecoderPlan { threads, ..decoder },
             rungs,
             offset: self.timing.offset,
             duration,
-            settings: self.ctx.settings.clone(),
+            settings,
         };
         let placeholder = recipe.placeholder(&self.source)?;
         let first = std::mem::replace(&mut self.video, placeholder);
@@ -49,6 +54,7 @@ impl Job<'_> {
         let mut into = Into {
             outs: &mut self.outs,
             storyboard: &mut self.video.storyboard,
+            cancel: self.ctx.cancel,
         };
         c.send(packet, self.timing.offset, &self.source, &mut into)
     }
@@ -62,6 +68,7 @@ impl Job<'_> {
         let mut into = Into {
             outs: &mut self.outs,
             storyboard: &mut self.video.storyboard,
+            cancel: self.ctx.cancel,
         };
         c.finish(&mut into)?;
         if let Some((poster, errors)) = c.take_poster() {

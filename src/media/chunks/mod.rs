@@ -44,7 +44,7 @@ use std::time::Duration;
 use worker::{Finished, FromChunk, ToChunk};
 
 /// Source bytes queued for one chunk; the reader waits past this.
-const MAX_QUEUED_BYTES: usize = 64 << 20;
+const MAX_QUEUED_BYTES: usize = 48 << 20;
 /// A chunk that has taken half of that ends at the next grid point.
 const CHUNK_BUDGET: usize = MAX_QUEUED_BYTES / 2;
 /// Packets queued for one chunk (about a minute at 120 fps).
@@ -53,7 +53,7 @@ const MAX_QUEUED_PACKETS: usize = 8192;
 const MAX_KEPT_PACKETS: usize = 1024;
 const MAX_KEPT_BYTES: usize = 32 << 20;
 /// A later chunk's packets held for the muxers; past this it waits.
-const MAX_PENDING_BYTES: usize = 96 << 20;
+const MAX_PENDING_BYTES: usize = 48 << 20;
 /// Items a chunk gives back before the job's thread reads them.
 const OUT_QUEUE: usize = 64;
 /// How long the job's thread waits for a chunk before looking again.
@@ -70,6 +70,20 @@ pub(super) fn eligible(settings: &Settings, rungs: &[RungPlan], duration: Option
             .iter()
             .all(|r| !r.copy && r.codec == crate::config::VideoCodec::H264)
         && duration.is_none_or(|d| d >= secs * 1.5)
+}
+
+/// The settings of each chunk's chain when the job is split: the cores
+/// shared by the chunks running at once (`None`: not split).
+pub(super) fn per_chunk(
+    settings: &Settings,
+    rungs: &[RungPlan],
+    duration: Option<f64>,
+) -> Option<Settings> {
+    eligible(settings, rungs, duration).then(|| {
+        let mut s = settings.clone();
+        s.cores = (settings.cores / settings.chunk_workers).max(1);
+        s
+    })
 }
 
 /// What every chunk's chain is made from.
@@ -116,6 +130,8 @@ struct Chunk {
 pub(super) struct Into<'a> {
     pub outs: &'a mut Vec<RungOutput>,
     pub storyboard: &'a mut Storyboard,
+    /// The job's cancel: waiting for a chunk stops when it is set.
+    pub cancel: &'a std::sync::atomic::AtomicBool,
 }
 
 /// The chunks of one job, on the job's thread.
@@ -137,6 +153,8 @@ pub(super) struct Chunked {
     bell: Receiver<()>,
     ring: SyncSender<()>,
     anchor: Arc<AtomicI64>,
+    /// Tells every chunk to stop (the job is dropped).
+    stop: Arc<std::sync::atomic::AtomicBool>,
     /// Each rung's last decoding time written.
     last_dts: Vec<Option<i64>>,
     /// Chunks started so far.
@@ -180,6 +198,7 @@ impl Chunked {
             bell,
             ring,
             anchor: Arc::new(AtomicI64::new(UNSET)),
+            stop: Arc::default(),
             last_dts: vec![None; outs],
             started: 0,
             merged: None,

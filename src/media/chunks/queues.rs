@@ -24,6 +24,7 @@ impl Chunked {
             bell: self.ring.clone(),
             queued: queued.clone(),
             anchor: first.then(|| self.anchor.clone()),
+            stop: self.stop.clone(),
         };
         // Unnamed, so it keeps the job thread's name (`job-…`).
         let handle = std::thread::Builder::new()
@@ -87,6 +88,9 @@ impl Chunked {
     /// next's); holds what later chunks made, within bounds. `wait`: for
     /// a chunk to make or take something first (at most [`WAIT`]).
     pub(super) fn pump(&mut self, into: &mut Into<'_>, wait: bool) -> Result<(), Error> {
+        if into.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         if wait {
             let _ = self.bell.recv_timeout(WAIT);
         }
@@ -165,6 +169,7 @@ impl Drop for Chunked {
     /// and is waited for (what it gives back meanwhile is read and
     /// dropped, so it cannot be stuck giving).
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         for c in &mut self.chunks {
             c.input.take();
         }

@@ -131,8 +131,9 @@ impl Splitter {
         }
         if let Some(g) = self.boundary(p) {
             route.start = Some(g);
+            // (A previous chunk closed by this packet is closed first; the
+            // chunk before the new one is then the one this packet ended.)
             route.to_previous = p.dts.is_some_and(|d| d < g);
-            route.close_previous = false;
             self.closing = Some(g);
             self.start = Some(g);
             self.bytes = 0;
@@ -278,5 +279,71 @@ mod tests {
         let mut s = Splitter::new(4, 10, usize::MAX, 1.0);
         assert!(s.needs_anchor());
         assert!(packets.iter().all(|p| s.route(*p).start.is_none()));
+    }
+
+    /// Random streams (B-frame runs of 0-3, keyframes now and then,
+    /// random sizes): every boundary is on the grid, crossed by the first
+    /// packet shown at or after it, and the previous chunk takes exactly
+    /// the packets decoded before it until it is closed.
+    #[test]
+    fn random_streams_keep_every_rule() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..200 {
+            let mut packets = Vec::new();
+            let mut t = 0i64;
+            while packets.len() < 400 {
+                let bs = rand(4) as i64;
+                let key = rand(8) == 0;
+                // Decoded: the anchor frame, then the B-frames before it.
+                packets.push(Seen {
+                    pts: Some(t + bs + 10),
+                    dts: Some(packets.len() as i64),
+                    key,
+                    bytes: 1 + rand(100) as usize,
+                });
+                for b in 0..bs {
+                    let dts = packets.len() as i64;
+                    packets.push(Seen {
+                        pts: Some(t + b + 10),
+                        dts: Some(dts),
+                        key: false,
+                        bytes: 1 + rand(100) as usize,
+                    });
+                }
+                t += bs + 1;
+            }
+            check(&packets, 1 + rand(6) as i64, 5 + rand(40) as i64);
+        }
+    }
+
+    fn check(packets: &[Seen], step: i64, len: i64) {
+        let mut s = Splitter::new(step, len, 2000, 1.0);
+        s.set_anchor(10);
+        let mut closing: Option<i64> = None;
+        let mut last_start = i64::MIN;
+        for (i, p) in packets.iter().enumerate() {
+            let r = s.route(*p);
+            let (pts, dts) = (p.pts.unwrap(), p.dts.unwrap());
+            if let Some(g) = closing.take() {
+                assert_eq!(r.close_previous, dts >= g, "packet {i}");
+                if dts < g {
+                    assert!(r.to_previous && r.start.is_none(), "packet {i}");
+                    closing = Some(g);
+                }
+            }
+            if let Some(g) = r.start {
+                assert!(g > last_start && (g - 10) % step == 0, "{g}");
+                assert!(pts >= g && packets[..i].iter().all(|q| q.pts.unwrap() < g));
+                assert_eq!(r.to_previous, dts < g);
+                closing = Some(g);
+                last_start = g;
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::super::poster::PosterPicker;
 use super::super::video::VideoChain;
 use crate::Error;
 use ffmpeg_next::{frame, Packet, Rational};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -55,6 +55,8 @@ pub(super) struct Ends {
     pub queued: Arc<AtomicUsize>,
     /// Where the first chunk says its keyframe grid starts.
     pub anchor: Option<Arc<AtomicI64>>,
+    /// The job stopped: what is still queued is not encoded.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// Hands packets and tiles to the job's thread.
@@ -106,6 +108,9 @@ pub(super) fn run(mut chain: VideoChain, ends: Ends) {
 fn work(chain: &mut VideoChain, ends: &Ends) -> Result<(), Error> {
     let mut sink = Sink { ends };
     while let Ok(msg) = ends.input.recv() {
+        if ends.stop.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         match msg {
             ToChunk::Packet(p) => {
                 ends.queued.fetch_sub(p.size(), Ordering::Relaxed);
