@@ -66,7 +66,7 @@ pub struct OutputInfo {
     #[serde(default)]
     pub processing_seconds: f64,
     /// Chunks the video was encoded in side by side (`--chunk-seconds`);
-    /// 1 when it was not split.
+    /// 1 when it was not split, 0 when not known (rebuilt after a crash).
     #[serde(default = "one")]
     pub chunks: u32,
 }

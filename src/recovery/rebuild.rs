@@ -153,6 +153,7 @@ fn output_of(media: &MediaPlaylist, (width, height): (u32, u32), codecs: &str) -
         duration: media.duration(),
         segment_seconds: u32::try_from(media.target_duration).unwrap_or(0),
         processing_seconds: 0.0,
-        chunks: 1,
+        // Not known from the playlists.
+        chunks: 0,
     }
 }

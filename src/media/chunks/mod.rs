@@ -120,6 +120,9 @@ struct Chunk {
     input: Option<SyncSender<ToChunk>>,
     output: Receiver<FromChunk>,
     queued: Arc<AtomicUsize>,
+    /// Packets given to it, and how many it has decoded.
+    given: u64,
+    done: Arc<std::sync::atomic::AtomicU64>,
     /// Given back while an earlier chunk is not whole.
     pending: VecDeque<FromChunk>,
     pending_bytes: usize,
@@ -241,10 +244,7 @@ impl Chunked {
         into: &mut Into<'_>,
     ) -> Result<(), Error> {
         if self.splitter.needs_anchor() {
-            let a = self.anchor.load(Ordering::Relaxed);
-            if a != UNSET {
-                self.splitter.set_anchor(a);
-            }
+            self.await_anchor(into)?;
         }
         let seen = Seen {
             pts: p.pts().map(|t| t - offset),
@@ -291,6 +291,24 @@ impl Chunked {
             self.pump(into, true)?;
         }
         Ok(())
+    }
+
+    /// Waits until the first chunk has decoded every packet it was given,
+    /// so that whether its keyframe grid's anchor is known (its first frame
+    /// shown) does not depend on how fast its thread ran: where chunks
+    /// begin is the same from one run to the next.
+    fn await_anchor(&mut self, into: &mut Into<'_>) -> Result<(), Error> {
+        loop {
+            let a = self.anchor.load(Ordering::Acquire);
+            if a != UNSET {
+                self.splitter.set_anchor(a);
+                return Ok(());
+            }
+            match self.chunks.front() {
+                Some(c) if c.done.load(Ordering::Acquire) < c.given => self.pump(into, true)?,
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// The number of the chunk `back` places from the last.

@@ -9,7 +9,7 @@ use super::{Chunk, Chunked, Into, MAX_PENDING_BYTES, MAX_QUEUED_BYTES, MAX_QUEUE
 use super::{OUT_QUEUE, WAIT};
 use crate::Error;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, TryRecvError, TrySendError};
 use std::sync::Arc;
 
@@ -18,11 +18,13 @@ impl Chunked {
         let (input, input_rx) = sync_channel(MAX_QUEUED_PACKETS);
         let (output_tx, output) = sync_channel(OUT_QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicU64::new(0));
         let ends = Ends {
             input: input_rx,
             output: output_tx,
             bell: self.ring.clone(),
             queued: queued.clone(),
+            done: done.clone(),
             anchor: first.then(|| self.anchor.clone()),
             stop: self.stop.clone(),
         };
@@ -35,6 +37,8 @@ impl Chunked {
             input: Some(input),
             output,
             queued,
+            given: 0,
+            done,
             pending: VecDeque::new(),
             pending_bytes: 0,
             handle: Some(handle),
@@ -59,14 +63,17 @@ impl Chunked {
         loop {
             let c = self
                 .chunks
-                .iter()
+                .iter_mut()
                 .find(|c| c.number == n)
                 .ok_or_else(|| Error::Internal("a chunk ended early".into()))?;
             if c.queued.load(Ordering::Relaxed) < MAX_QUEUED_BYTES {
                 let tx = c.input.as_ref().ok_or(Error::Cancelled)?;
                 c.queued.fetch_add(bytes, Ordering::Relaxed);
                 match tx.try_send(msg) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => {
+                        c.given += u64::from(bytes > 0);
+                        return Ok(());
+                    }
                     Err(e) => {
                         c.queued.fetch_sub(bytes, Ordering::Relaxed);
                         msg = match e {

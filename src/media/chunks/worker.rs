@@ -9,7 +9,7 @@ use super::super::poster::PosterPicker;
 use super::super::video::VideoChain;
 use crate::Error;
 use ffmpeg_next::{frame, Packet, Rational};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -53,6 +53,8 @@ pub(super) struct Ends {
     pub bell: SyncSender<()>,
     /// Bytes of the packets queued for it (the job's thread adds).
     pub queued: Arc<AtomicUsize>,
+    /// Packets it has decoded (and said its anchor after).
+    pub done: Arc<AtomicU64>,
     /// Where the first chunk says its keyframe grid starts.
     pub anchor: Option<Arc<AtomicI64>>,
     /// The job stopped: what is still queued is not encoded.
@@ -117,8 +119,10 @@ fn work(chain: &mut VideoChain, ends: &Ends) -> Result<(), Error> {
                 let _ = ends.bell.try_send(());
                 chain.send_packet(&p, &mut sink)?;
                 if let (Some(a), Some(at)) = (&ends.anchor, chain.grid_anchor()) {
-                    a.store(at, Ordering::Relaxed);
+                    a.store(at, Ordering::Release);
                 }
+                ends.done.fetch_add(1, Ordering::Release);
+                let _ = ends.bell.try_send(());
             }
             ToChunk::Until(pts) => chain.chunk_until(pts),
             ToChunk::End => {
