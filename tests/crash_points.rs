@@ -439,9 +439,22 @@ type Scenario = fn(&Server, &mut Told);
 fn scenario(flow: &str) -> Option<(Scenario, Vec<String>)> {
     let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect();
     Some(match flow {
-        "create" | "upload" | "publish" | "ready" | "events" | "delivery" => {
-            (upload_to_ready, vec![])
-        }
+        "create" | "upload" | "ready" | "events" | "delivery" => (upload_to_ready, vec![]),
+        // Segments published by a job split in chunks (issue 30): 1 s
+        // chunks of the 2 s clip, two at once.
+        "publish" => (
+            upload_to_ready,
+            flags(&[
+                "--copy",
+                "never",
+                "--segment-seconds",
+                "1",
+                "--chunk-seconds",
+                "1",
+                "--chunk-workers",
+                "2",
+            ]),
+        ),
         "tus" => (tus_to_ready, vec![]),
         "captions" => (captions_on_ready, vec![]),
         "refit" => (captions_while_processing, vec![]),
