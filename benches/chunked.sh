@@ -18,15 +18,8 @@ SECS=${SECS:-600}
 W=${W:-2}
 CHUNK=${CHUNK:-60}
 mkdir -p target/bench-inputs
-ONE=target/bench-inputs/grain-h264-1280x720-60s.mp4
+ONE=$(grain_720p_60s)
 SRC=target/bench-inputs/grain-h264-1280x720-${SECS}s.mp4
-if [ ! -f "$ONE" ]; then
-  ffmpeg -v error -y -f lavfi -i "mandelbrot=size=1280x720:rate=30,noise=alls=8:allf=t+u" \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 -c:v libx264 -preset veryfast \
-    -crf 20 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -c:a aac \
-    -movflags +faststart "$ONE.tmp.mp4"
-  mv "$ONE.tmp.mp4" "$ONE"
-fi
 # The minute looped (lavfi's mandelbrot slows down as it zooms: ten
 # minutes of it take hours to make); every minute is encoded anew.
 if [ ! -f "$SRC" ]; then

@@ -14,15 +14,7 @@ cd "$(dirname "$0")/.."
 . benches/support/hlsd.sh
 cargo build --release --bin hlsd >/dev/null 2>&1
 ROUNDS=${ROUNDS:-2}
-mkdir -p target/bench-inputs
-SRC=target/bench-inputs/grain-h264-1280x720-60s.mp4
-if [ ! -f "$SRC" ]; then
-  ffmpeg -v error -y -f lavfi -i "mandelbrot=size=1280x720:rate=30,noise=alls=8:allf=t+u" \
-    -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 -c:v libx264 -preset veryfast \
-    -crf 20 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -c:a aac \
-    -movflags +faststart "$SRC.tmp.mp4"
-  mv "$SRC.tmp.mp4" "$SRC"
-fi
+SRC=$(grain_720p_60s)
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 clip() { # label binary
   local label=$1 store t0 t1 c0 c1 id

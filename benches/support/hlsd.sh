@@ -35,3 +35,20 @@ hlsd_wait() {
     sleep "${2:-0.5}"
   done
 }
+
+# grain_720p_60s: makes (once) and prints the path of the benches' 60 s
+# 720p30 source: a Mandelbrot zoom under moving grain (x264 veryfast CRF
+# 20, an IDR every 2 s, B-frames) with AAC.
+grain_720p_60s() {
+  local src=target/bench-inputs/grain-h264-1280x720-60s.mp4
+  mkdir -p target/bench-inputs
+  if [ ! -f "$src" ]; then
+    ffmpeg -v error -y -f lavfi -i "mandelbrot=size=1280x720:rate=30,noise=alls=8:allf=t+u" \
+      -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 -c:v libx264 -preset veryfast \
+      -crf 20 -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p -c:a aac \
+      -movflags +faststart "$src.tmp.mp4"
+    mv "$src.tmp.mp4" "$src"
+  fi
+  echo "$src"
+}
+

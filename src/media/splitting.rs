@@ -2,7 +2,7 @@
 //! be, routing its video packets, and what it keeps of the chunks at the
 //! end.
 
-use super::chunks::{per_chunk, Chunked, Into, Recipe};
+use super::chunks::{per_chunk, Chunked, Recipe, Stitch};
 use super::job::Job;
 use super::video::DecoderPlan;
 use crate::hls::ladder::RungPlan;
@@ -51,7 +51,7 @@ impl Job<'_> {
         let Some(c) = self.chunks.as_mut() else {
             return Err(Error::Internal("not split".into()));
         };
-        let mut into = Into {
+        let mut into = Stitch {
             outs: &mut self.outs,
             storyboard: &mut self.video.storyboard,
             cancel: self.ctx.cancel,
@@ -65,7 +65,7 @@ impl Job<'_> {
         let Some(c) = self.chunks.as_mut() else {
             return Ok(());
         };
-        let mut into = Into {
+        let mut into = Stitch {
             outs: &mut self.outs,
             storyboard: &mut self.video.storyboard,
             cancel: self.ctx.cancel,

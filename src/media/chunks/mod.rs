@@ -130,7 +130,7 @@ struct Chunk {
 }
 
 /// What the job's thread writes a chunk's packets and tiles into.
-pub(super) struct Into<'a> {
+pub(super) struct Stitch<'a> {
     pub outs: &'a mut Vec<RungOutput>,
     pub storyboard: &'a mut Storyboard,
     /// The job's cancel: waiting for a chunk stops when it is set.
@@ -241,7 +241,7 @@ impl Chunked {
         p: &Packet,
         offset: i64,
         source: &super::Source,
-        into: &mut Into<'_>,
+        into: &mut Stitch<'_>,
     ) -> Result<(), Error> {
         if self.splitter.needs_anchor() {
             self.await_anchor(into)?;
@@ -278,7 +278,7 @@ impl Chunked {
 
     /// Ends the last chunks and waits for every chunk, writing what they
     /// make; then [`Chunked::merged`] has them all.
-    pub(super) fn finish(&mut self, into: &mut Into<'_>) -> Result<(), Error> {
+    pub(super) fn finish(&mut self, into: &mut Stitch<'_>) -> Result<(), Error> {
         if self.chunks.is_empty() {
             self.start_first()?;
         }
@@ -297,7 +297,7 @@ impl Chunked {
     /// so that whether its keyframe grid's anchor is known (its first frame
     /// shown) does not depend on how fast its thread ran: where chunks
     /// begin is the same from one run to the next.
-    fn await_anchor(&mut self, into: &mut Into<'_>) -> Result<(), Error> {
+    fn await_anchor(&mut self, into: &mut Stitch<'_>) -> Result<(), Error> {
         loop {
             let a = self.anchor.load(Ordering::Acquire);
             if a != UNSET {
@@ -336,7 +336,7 @@ impl Chunked {
     }
 
     /// The chunk before the last has every packet it needs.
-    fn end_previous(&mut self, into: &mut Into<'_>) -> Result<(), Error> {
+    fn end_previous(&mut self, into: &mut Stitch<'_>) -> Result<(), Error> {
         self.closing = false;
         let n = self.number_back(1)?;
         self.give(n, ToChunk::End, into)
@@ -358,7 +358,7 @@ impl Chunked {
         &mut self,
         g: i64,
         source: &super::Source,
-        into: &mut Into<'_>,
+        into: &mut Stitch<'_>,
     ) -> Result<(), Error> {
         let last = self.number_back(0)?;
         self.give(last, ToChunk::Until(g), into)?;

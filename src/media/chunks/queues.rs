@@ -5,7 +5,7 @@
 use super::super::outputs::VideoSink;
 use super::super::video::VideoChain;
 use super::worker::{self, Ends, Finished, FromChunk, ToChunk};
-use super::{Chunk, Chunked, Into, MAX_PENDING_BYTES, MAX_QUEUED_BYTES, MAX_QUEUED_PACKETS};
+use super::{Chunk, Chunked, Stitch, MAX_PENDING_BYTES, MAX_QUEUED_BYTES, MAX_QUEUED_PACKETS};
 use super::{OUT_QUEUE, WAIT};
 use crate::Error;
 use std::collections::VecDeque;
@@ -53,7 +53,7 @@ impl Chunked {
         &mut self,
         n: usize,
         msg: ToChunk,
-        into: &mut Into<'_>,
+        into: &mut Stitch<'_>,
     ) -> Result<(), Error> {
         let bytes = match &msg {
             ToChunk::Packet(p) => p.size(),
@@ -94,7 +94,7 @@ impl Chunked {
     /// Writes what the earliest chunk made (and, once it is whole, the
     /// next's); holds what later chunks made, within bounds. `wait`: for
     /// a chunk to make or take something first (at most [`WAIT`]).
-    pub(super) fn pump(&mut self, into: &mut Into<'_>, wait: bool) -> Result<(), Error> {
+    pub(super) fn pump(&mut self, into: &mut Stitch<'_>, wait: bool) -> Result<(), Error> {
         if into.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
@@ -141,7 +141,7 @@ impl Chunked {
 /// Writes one item a chunk made; a whole chunk's summary is returned.
 fn write(
     last_dts: &mut [Option<i64>],
-    into: &mut Into<'_>,
+    into: &mut Stitch<'_>,
     item: FromChunk,
 ) -> Result<Option<Box<Finished>>, Error> {
     match item {
