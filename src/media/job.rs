@@ -157,23 +157,26 @@ impl<'a> Job<'a> {
             publishing,
             chunks: None,
         };
-        job.prepare(rungs, vparams, decoder)?;
+        job.prepare(rungs, vparams, (decoder, per_chunk))?;
         Ok(job)
     }
 
     /// Reserves the bytes the job may take, opens its outputs, and splits
-    /// it into chunks when it may be.
+    /// it into chunks when it is to be (`per_chunk`: each chunk's settings).
     fn prepare(
         &mut self,
         rungs: Vec<ladder::RungPlan>,
         vparams: ffmpeg_next::codec::Parameters,
-        decoder: super::video::DecoderPlan,
+        (decoder, per_chunk): (super::video::DecoderPlan, Option<super::Settings>),
     ) -> Result<(), Error> {
         let (source, subs, s) = (&self.source, self.subs.len(), self.ctx.settings);
         let estimate = estimate_bytes(source, &self.audio, subs, &rungs, &vparams, s);
         self.events.planned(estimate)?;
         self.open_outputs(rungs.clone(), vparams)?;
-        self.split_into_chunks(decoder, rungs)
+        match per_chunk {
+            Some(settings) => self.split_into_chunks(decoder, rungs, settings),
+            None => Ok(()),
+        }
     }
 
     /// One muxer (and key series, and publisher) per rung.

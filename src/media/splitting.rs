@@ -2,7 +2,7 @@
 //! be, routing its video packets, and what it keeps of the chunks at the
 //! end.
 
-use super::chunks::{per_chunk, Chunked, Recipe, Stitch};
+use super::chunks::{Chunked, Recipe, Stitch};
 use super::job::Job;
 use super::video::DecoderPlan;
 use crate::hls::ladder::RungPlan;
@@ -10,21 +10,17 @@ use crate::Error;
 use ffmpeg_next::Packet;
 
 impl Job<'_> {
-    /// Splits the job's video into chunks when it is eligible: the job's
-    /// chain (whose encoders its outputs were opened from) becomes the
-    /// first chunk's, and a chain with no encoder takes its place.
+    /// Splits the job's video into chunks with `settings` (each chunk's,
+    /// from `chunks::per_chunk`: the job is eligible): the job's chain
+    /// (whose encoders its outputs were opened from) becomes the first
+    /// chunk's, and a chain with no encoder takes its place.
     pub(super) fn split_into_chunks(
         &mut self,
         decoder: DecoderPlan,
         rungs: Vec<RungPlan>,
+        settings: super::Settings,
     ) -> Result<(), Error> {
         let duration = self.source.info.duration;
-        let Some(settings) = per_chunk(self.ctx.settings, &rungs, duration) else {
-            return Ok(());
-        };
-        if self.copy {
-            return Ok(());
-        }
         // Each chunk's decoder as the job's, with its share of the cores.
         let threads = super::video::decoder_threads(rungs.len(), settings.cores);
         let recipe = Recipe {

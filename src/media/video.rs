@@ -55,8 +55,6 @@ pub(crate) struct VideoChain {
     /// The top rung is a copy: a packet that does not decode cleanly means
     /// the copy cannot be trusted (`Error::CopyFallback`).
     strict: bool,
-    /// Frames decoded.
-    pub frames: u64,
     /// Packets the decoder refused (corrupt data).
     pub decode_errors: u64,
     /// Chooses the poster frame as frames go by (from `out0`).
@@ -141,7 +139,6 @@ impl VideoChain {
             held: None,
             released: None,
             strict: copying,
-            frames: 0,
             decode_errors: 0,
             poster: super::poster::PosterPicker::new(duration),
             storyboard: super::storyboard::Storyboard::new(duration),
@@ -255,7 +252,6 @@ impl VideoChain {
     fn receive_decoded_frames(&mut self, outs: &mut dyn VideoSink) -> Result<(), Error> {
         let mut frame = frame::Video::empty();
         while self.next_frame(&mut frame)? {
-            self.frames += 1;
             // Strictly increasing pts through the source's repeats and
             // jumps, or libx264 and the muxer complain. (Every frame goes
             // through the timeline, filtered or not, so a skipped stretch

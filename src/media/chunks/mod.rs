@@ -62,7 +62,7 @@ const WAIT: Duration = Duration::from_millis(50);
 /// Whether a job is split: more than one worker and a chunk length, every
 /// rung encoded with libx264, and a source long enough (or of unknown
 /// length).
-pub(super) fn eligible(settings: &Settings, rungs: &[RungPlan], duration: Option<f64>) -> bool {
+fn eligible(settings: &Settings, rungs: &[RungPlan], duration: Option<f64>) -> bool {
     let secs = f64::from(settings.chunk_seconds);
     settings.chunk_seconds > 0
         && settings.chunk_workers >= 2
